@@ -82,7 +82,10 @@ impl FromStr for Crs {
         match simple.as_str() {
             "GCJ02" | "URN:SHIKONG:DEF:CRS:GCJ02" => return Ok(Crs::Gcj02),
             "BD09" | "BD09LL" | "URN:SHIKONG:DEF:CRS:BD09" => return Ok(Crs::Bd09),
-            "CRS84" | "OGC:CRS84" | "HTTP://WWW.OPENGIS.NET/DEF/CRS/OGC/1.3/CRS84" | "URN:OGC:DEF:CRS:OGC:1.3:CRS84" => {
+            "CRS84"
+            | "OGC:CRS84"
+            | "HTTP://WWW.OPENGIS.NET/DEF/CRS/OGC/1.3/CRS84"
+            | "URN:OGC:DEF:CRS:OGC:1.3:CRS84" => {
                 return Ok(Crs::Crs84);
             }
             "WGS84" => return Ok(Crs::WGS84),

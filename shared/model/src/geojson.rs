@@ -37,9 +37,7 @@ fn array(v: &Json) -> Result<&Vec<Json>, GeometryError> {
 
 fn position(v: &Json) -> Result<Coord, GeometryError> {
     let a = array(v)?;
-    let num = |i: usize| {
-        a[i].as_f64().ok_or_else(|| syntax(format!("coordinate `{}` is not a number", a[i])))
-    };
+    let num = |i: usize| a[i].as_f64().ok_or_else(|| syntax(format!("coordinate `{}` is not a number", a[i])));
     match a.len() {
         2 => Ok(Coord::xy(num(0)?, num(1)?)),
         // A fourth value (M) is dropped, as in WKB reading.
@@ -68,7 +66,7 @@ fn line_json(l: &Line) -> Json {
 }
 
 fn lines_json(l: &[Line]) -> Json {
-    Json::Array(l.iter().map(|x| line_json(x)).collect())
+    Json::Array(l.iter().map(line_json).collect())
 }
 
 /// Writes a GeoJSON geometry object.
@@ -95,7 +93,12 @@ mod tests {
         let g = from_json(&src).unwrap();
         assert!(g.has_z());
         assert_eq!(to_json(&g), src);
-        assert!(from_json(&json!({"type": "Point", "coordinates": ["a", 1]})).unwrap_err().to_string().contains("not a number"));
+        assert!(
+            from_json(&json!({"type": "Point", "coordinates": ["a", 1]}))
+                .unwrap_err()
+                .to_string()
+                .contains("not a number")
+        );
         assert!(from_json(&json!({"type": "Circle", "coordinates": []})).is_err());
         assert!(from_json(&json!({"type": "Point"})).unwrap_err().to_string().contains("without"));
     }

@@ -250,7 +250,11 @@ impl Geometry {
                 }
                 let (first, last) = (r[0], r[r.len() - 1]);
                 if first.x != last.x || first.y != last.y {
-                    return Err(GeometryError::UnclosedRing { ring: i, first: first.to_string(), last: last.to_string() });
+                    return Err(GeometryError::UnclosedRing {
+                        ring: i,
+                        first: first.to_string(),
+                        last: last.to_string(),
+                    });
                 }
             }
             Ok(())
@@ -310,8 +314,12 @@ impl Geometry {
             Geometry::Point(p) => g::Geometry::Point(g::Point(c(p))),
             Geometry::LineString(l) => g::Geometry::LineString(ls(l)),
             Geometry::Polygon(r) => g::Geometry::Polygon(poly(r)),
-            Geometry::MultiPoint(ps) => g::Geometry::MultiPoint(g::MultiPoint(ps.iter().map(|p| g::Point(c(p))).collect())),
-            Geometry::MultiLineString(l) => g::Geometry::MultiLineString(g::MultiLineString(l.iter().map(ls).collect())),
+            Geometry::MultiPoint(ps) => {
+                g::Geometry::MultiPoint(g::MultiPoint(ps.iter().map(|p| g::Point(c(p))).collect()))
+            }
+            Geometry::MultiLineString(l) => {
+                g::Geometry::MultiLineString(g::MultiLineString(l.iter().map(ls).collect()))
+            }
             Geometry::MultiPolygon(p) => g::Geometry::MultiPolygon(g::MultiPolygon(p.iter().map(poly).collect())),
         }
     }

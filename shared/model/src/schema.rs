@@ -166,10 +166,12 @@ impl FieldDef {
                 _ => return Err(wrong("a boolean (true/false, 是/否)")),
             }),
             FieldType::Date => Value::Date(time::parse_date(t).map_err(|_| wrong("a date YYYY-MM-DD"))?),
-            FieldType::DateTime => Value::DateTime(time::parse_instant(t).map_err(|_| wrong("a date-time (RFC 3339)"))?),
-            FieldType::Attachments => Value::Attachments(
-                t.split(';').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect(),
-            ),
+            FieldType::DateTime => {
+                Value::DateTime(time::parse_instant(t).map_err(|_| wrong("a date-time (RFC 3339)"))?)
+            }
+            FieldType::Attachments => {
+                Value::Attachments(t.split(';').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect())
+            }
         })
     }
 
@@ -219,10 +221,10 @@ impl FieldDef {
                 return Err(self.err(format!("`{s}` is not in the code list: {}", allowed.join(", "))));
             }
         }
-        if let Value::Attachments(hashes) = v {
-            if let Some(h) = hashes.iter().find(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
-                return Err(self.err(format!("`{h}` is not a SHA-256 hex digest")));
-            }
+        if let Value::Attachments(hashes) = v
+            && let Some(h) = hashes.iter().find(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(self.err(format!("`{h}` is not a SHA-256 hex digest")));
         }
         Ok(())
     }
@@ -330,10 +332,10 @@ impl LayerSchema {
             if !f.id.is_empty() && !ids.insert(f.id.clone()) {
                 return Err(bad(format!("id `{}` appears twice", f.id)));
             }
-            if let (Some(a), Some(b)) = (f.min, f.max) {
-                if a > b {
-                    return Err(bad(format!("min {a} is greater than max {b}")));
-                }
+            if let (Some(a), Some(b)) = (f.min, f.max)
+                && a > b
+            {
+                return Err(bad(format!("min {a} is greater than max {b}")));
             }
             if f.ty == FieldType::Code && f.codes.is_empty() {
                 return Err(bad("a code field needs a non-empty code list".into()));
@@ -451,7 +453,9 @@ fn looks_like_date(s: &str) -> bool {
 }
 
 fn looks_like_datetime(s: &str) -> bool {
-    s.len() >= 16 && s.as_bytes().get(4) == Some(&b'-') && s.as_bytes().get(10).is_some_and(|b| *b == b'T' || *b == b' ')
+    s.len() >= 16
+        && s.as_bytes().get(4) == Some(&b'-')
+        && s.as_bytes().get(10).is_some_and(|b| *b == b'T' || *b == b' ')
         && time::parse_instant(s).is_ok()
 }
 

@@ -74,10 +74,10 @@ impl ValidTime {
     pub const ALWAYS: ValidTime = ValidTime { from: None, to: None };
 
     pub fn new(from: Option<Timestamp>, to: Option<Timestamp>) -> Result<Self, ModelError> {
-        if let (Some(f), Some(t)) = (from, to) {
-            if f >= t {
-                return Err(bad(&format!("{f}/{t}"), "valid_from must be before valid_to"));
-            }
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(bad(&format!("{f}/{t}"), "valid_from must be before valid_to"));
         }
         Ok(Self { from, to })
     }
@@ -117,10 +117,10 @@ impl ValidFilter {
                 let open = |s: &str| s.trim().is_empty() || s.trim() == "..";
                 let a = if open(a) { None } else { Some(parse_instant(a)?) };
                 let b = if open(b) { None } else { Some(parse_instant(b)?) };
-                if let (Some(x), Some(y)) = (a, b) {
-                    if x > y {
-                        return Err(bad(input, "interval start is after its end"));
-                    }
+                if let (Some(x), Some(y)) = (a, b)
+                    && x > y
+                {
+                    return Err(bad(input, "interval start is after its end"));
                 }
                 Ok(ValidFilter::Range(a, b))
             }

@@ -251,8 +251,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn coord(z: bool) -> impl Strategy<Value = Coord> + Clone {
-        (-180.0..180.0f64, -90.0..90.0f64, -100.0..9000.0f64)
-            .prop_map(move |(x, y, h)| Coord { x, y, z: z.then_some(h) })
+        (-180.0..180.0f64, -90.0..90.0f64, -100.0..9000.0f64).prop_map(move |(x, y, h)| Coord {
+            x,
+            y,
+            z: z.then_some(h),
+        })
     }
 
     fn geometry() -> impl Strategy<Value = Geometry> {

@@ -38,7 +38,10 @@ fn convert(w: Wkt<f64>) -> Result<Geometry, GeometryError> {
         Wkt::LineString(l) => Geometry::LineString(line(l)),
         Wkt::Polygon(p) => Geometry::Polygon(rings(p)),
         Wkt::MultiPoint(mp) => Geometry::MultiPoint(
-            mp.points().iter().map(|p| p.coord().map(coord).ok_or(GeometryError::Empty("Point"))).collect::<Result<_, _>>()?,
+            mp.points()
+                .iter()
+                .map(|p| p.coord().map(coord).ok_or(GeometryError::Empty("Point")))
+                .collect::<Result<_, _>>()?,
         ),
         Wkt::MultiLineString(ml) => Geometry::MultiLineString(ml.line_strings().iter().map(line).collect()),
         Wkt::MultiPolygon(mp) => Geometry::MultiPolygon(mp.polygons().iter().map(rings).collect()),
