@@ -344,13 +344,15 @@ impl LayerSchema {
         Ok(())
     }
 
-    /// Validates a complete property set: every name known and active, every value typed and
-    /// within its constraints, every required field present.
+    /// Validates a complete property set: every name known, every value of an active field typed
+    /// and within its constraints, every required active field present.
     pub fn validate(&self, props: &Properties) -> Result<(), ValidationError> {
         for (name, v) in props {
             match self.field(name) {
                 None => return Err(ValidationError::new(name, "is not a field of this layer")),
-                Some(f) if f.retired && !v.is_null() => return Err(ValidationError::new(name, "is retired")),
+                // A retired field keeps the values it had; refusing *new* values is the writer's
+                // job, since only it knows the previous state.
+                Some(f) if f.retired => {}
                 Some(f) => f.check(v)?,
             }
         }

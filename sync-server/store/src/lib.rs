@@ -1,1 +1,95 @@
-//! placeholder
+//! The central spatio-temporal store.
+//!
+//! The platform's promise is that nothing is ever overwritten: every insert, update and delete
+//! writes an immutable version (entity, version number, transaction, author), any past state can be
+//! read back ("as of" a transaction instant), and two instants can be compared field by field.
+//!
+//! Callers talk to the [`FeatureStore`] trait; [`SqliteStore`] is the embedded default, one
+//! SQLite file per store that is also a valid GeoPackage (GDAL and QGIS open it directly and see
+//! the current state of every layer). A PostGIS backend can implement the same trait later.
+//!
+//! How history is laid out (SQLite backend): the layer's GeoPackage table holds the *current*
+//! version of each live entity (with `sk_version`, `sk_tx`); `sk_hist_<layer>` holds every
+//! superseded version with the transaction interval `[tx_from, tx_to)` during which it was current,
+//! plus a tombstone for each deletion. A version's content never changes once written; it only
+//! moves from the current table to the history table when superseded. See ARCHITECTURE.md.
+
+#![forbid(unsafe_code)]
+
+mod clock;
+mod error;
+mod sqlite;
+mod types;
+
+pub use clock::{Clock, FixedStepClock, SystemClock};
+pub use error::{Result, StoreError};
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use jiff::Timestamp;
+
+/// Everything callers may do with a store. Reads see committed data only.
+pub trait FeatureStore: Send + Sync {
+    /// All layers, by name.
+    fn layers(&self) -> Result<Vec<Layer>>;
+
+    /// One layer, or [`StoreError::NoSuchLayer`].
+    fn layer(&self, name: &str) -> Result<Layer>;
+
+    /// Starts a write transaction attributed to `meta`. Dropping it without
+    /// [`StoreTx::commit`] rolls everything back.
+    fn begin(&self, meta: TxMeta) -> Result<Box<dyn StoreTx + '_>>;
+
+    /// Streams the features matching `q` to `sink` (in a stable order) until it returns `false`.
+    fn query(&self, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats>;
+
+    /// One entity, current or as of an instant.
+    fn get(&self, layer: &str, key: &FeatureKey, as_of: Option<Timestamp>) -> Result<Option<StoredFeature>>;
+
+    /// Every version of one entity, oldest first, each with its field-level changes.
+    fn history(&self, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>>;
+
+    /// What changed in a layer between two instants.
+    fn diff(&self, layer: &str, from: Timestamp, to: Timestamp) -> Result<Diff>;
+
+    /// Number of live features now.
+    fn count(&self, layer: &str) -> Result<u64>;
+
+    /// The committed transactions in `(after, ..]`, oldest first, at most `limit`.
+    fn transactions(&self, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>>;
+}
+
+/// A write transaction. Writes are validated against the layer schema as they are made; the first
+/// error leaves the transaction open so the caller can report it and drop (roll back).
+pub trait StoreTx {
+    /// This transaction's id and instant.
+    fn id(&self) -> (TxId, Timestamp);
+
+    fn create_layer(&mut self, def: LayerDef) -> Result<Layer>;
+
+    /// Replaces a layer's metadata and schema. Fields are matched by id: new ids are added columns,
+    /// changed names are renames, missing fields are refused (retire them instead), type changes
+    /// are refused, tightened constraints are checked against every live feature.
+    fn update_layer(&mut self, name: &str, def: LayerDef) -> Result<Layer>;
+
+    /// Tells the transaction a large load into `layer` follows: the spatial index is maintained once
+    /// at commit instead of per row. Only allowed while the layer is empty.
+    fn bulk_load(&mut self, layer: &str) -> Result<()>;
+
+    /// Creates an entity (version 1). Returns its id.
+    fn insert(&mut self, layer: &str, f: NewFeature) -> Result<EntityId>;
+
+    /// Applies `patch` to a live entity. Returns the new version number, or `None` when the patch
+    /// changes nothing (no version is written).
+    fn update(&mut self, layer: &str, key: &FeatureKey, patch: Patch) -> Result<Option<i64>>;
+
+    /// Deletes a live entity (its last state stays in history, followed by a tombstone).
+    fn delete(&mut self, layer: &str, key: &FeatureKey) -> Result<()>;
+
+    /// The live entity whose `field` equals `value` (for upserts by key), or `None`. Errors when
+    /// several match.
+    fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>>;
+
+    /// Makes every write durable and visible.
+    fn commit(self: Box<Self>) -> Result<CommitInfo>;
+}

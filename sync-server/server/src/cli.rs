@@ -1,0 +1,344 @@
+//! Command-line parsing (clap) and the small adapters from commands to library calls.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use shikong_formats::{GeoJsonWriter, SourceOptions};
+use shikong_model::time::ValidFilter;
+use shikong_model::{Bbox, Crs, parse_instant};
+use shikong_query::Filter;
+use shikong_store::{FeatureKey, FeatureStore, Query, SqliteStore, TxMeta};
+
+use crate::export::{self, Format};
+use crate::import::{self, ImportOptions, NoReprojection};
+use crate::json;
+
+#[derive(Parser)]
+#[command(name = "shikong", version, about = "shikong 时空 — spatio-temporal store and field platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataDir {
+    /// The store's data directory (holds store.gpkg).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+}
+
+impl DataDir {
+    fn store_path(&self) -> PathBuf {
+        self.data.join("store.gpkg")
+    }
+
+    fn open(&self) -> anyhow::Result<SqliteStore> {
+        Ok(SqliteStore::open(self.store_path())?)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a store (a GeoPackage) in DIR, or check an existing one.
+    Init(DataDir),
+    /// Import a file (GeoJSON, GeoPackage, CSV, zipped Shapefile) into a layer, as one transaction.
+    Import(ImportArgs),
+    /// Export a layer, current or as of an instant.
+    Export(ExportArgs),
+    /// Query a layer; prints a GeoJSON FeatureCollection.
+    Query(QueryArgs),
+    /// Every version of one entity, with field-level changes (JSON).
+    History(HistoryArgs),
+    /// What changed in a layer between two instants (JSON).
+    Diff(DiffArgs),
+    /// Layers and their schemas.
+    #[command(subcommand)]
+    Layer(LayerCommand),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Target layer (created from the file's shape when missing).
+    #[arg(long)]
+    layer: String,
+    /// Update live features whose FIELD matches (new versions); insert the rest.
+    #[arg(long, value_name = "FIELD")]
+    upsert_key: Option<String>,
+    /// Property holding entity codes (default: `code`; otherwise codes are generated).
+    #[arg(long, value_name = "FIELD")]
+    code_field: Option<String>,
+    /// CRS of the file's coordinates when the file does not say (e.g. EPSG:4326, GCJ02).
+    #[arg(long)]
+    crs: Option<String>,
+    /// Title (e.g. the Chinese name) of a layer this import creates.
+    #[arg(long)]
+    title: Option<String>,
+    /// GeoPackage input: which of its layers.
+    #[arg(long, value_name = "NAME")]
+    source_layer: Option<String>,
+    /// CSV/Shapefile text encoding (default UTF-8, falling back to GBK).
+    #[arg(long)]
+    encoding: Option<String>,
+    /// CSV: column with WKT geometry.
+    #[arg(long, value_name = "COLUMN")]
+    wkt_column: Option<String>,
+    /// CSV: longitude column.
+    #[arg(long, value_name = "COLUMN")]
+    lon_column: Option<String>,
+    /// CSV: latitude column.
+    #[arg(long, value_name = "COLUMN")]
+    lat_column: Option<String>,
+    /// Who the new versions are attributed to.
+    #[arg(long, default_value_t = default_author())]
+    author: String,
+    file: PathBuf,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    data: DataDir,
+    #[arg(long)]
+    layer: String,
+    /// Export the layer as recorded at this instant (RFC 3339; no offset = Beijing time).
+    #[arg(long, value_name = "RFC3339")]
+    as_of: Option<String>,
+    #[arg(long, value_enum)]
+    format: Format,
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    data: DataDir,
+    #[arg(long)]
+    layer: String,
+    /// minx,miny,maxx,maxy in CGCS2000 longitude/latitude.
+    #[arg(long)]
+    bbox: Option<String>,
+    /// CQL2 text, e.g. "depth > 1.5 AND 名称 LIKE '井%'".
+    #[arg(long)]
+    filter: Option<String>,
+    /// Transaction time: the layer as recorded at this instant.
+    #[arg(long, value_name = "RFC3339")]
+    as_of: Option<String>,
+    /// Valid time: features whose state holds in the world at this instant (or START/END).
+    #[arg(long, value_name = "RFC3339")]
+    valid_at: Option<String>,
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Args)]
+struct HistoryArgs {
+    #[command(flatten)]
+    data: DataDir,
+    #[arg(long)]
+    layer: String,
+    /// Entity code (or entity id).
+    entity_code: String,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    #[command(flatten)]
+    data: DataDir,
+    #[arg(long)]
+    layer: String,
+    #[arg(long, value_name = "RFC3339")]
+    from: String,
+    #[arg(long, value_name = "RFC3339")]
+    to: String,
+}
+
+#[derive(Subcommand)]
+enum LayerCommand {
+    /// List layers with feature counts.
+    List(DataDir),
+    /// Print a layer's definition (JSON, the format `layer edit` takes).
+    Show {
+        #[command(flatten)]
+        data: DataDir,
+        name: String,
+    },
+    /// Change a layer's definition from a JSON file (add, rename, retire fields; constraints; title).
+    Edit {
+        #[command(flatten)]
+        data: DataDir,
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        schema: PathBuf,
+        #[arg(long, default_value_t = default_author())]
+        author: String,
+    },
+}
+
+fn default_author() -> String {
+    std::env::var("USER").map(|u| format!("cli:{u}")).unwrap_or_else(|_| "cli".into())
+}
+
+fn instant(what: &str, s: &str) -> anyhow::Result<jiff::Timestamp> {
+    parse_instant(s).with_context(|| format!("--{what}"))
+}
+
+fn stdout_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn progress_bar(label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {elapsed_precise} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+pub fn run() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Init(d) => {
+            std::fs::create_dir_all(&d.data).with_context(|| d.data.display().to_string())?;
+            let store = SqliteStore::open_or_create(d.store_path())?;
+            let layers = store.layers()?;
+            println!("store ready: {} ({} layers)", d.store_path().display(), layers.len());
+        }
+        Command::Import(a) => cmd_import(a)?,
+        Command::Export(a) => {
+            let store = a.data.open()?;
+            let as_of = a.as_of.as_deref().map(|s| instant("as-of", s)).transpose()?;
+            let n = export::export(&store, &a.layer, as_of, a.format, &a.out)?;
+            println!("exported {n} features of `{}` to {}", a.layer, a.out.display());
+        }
+        Command::Query(a) => cmd_query(a)?,
+        Command::History(a) => {
+            let store = a.data.open()?;
+            let layer = store.layer(&a.layer)?;
+            let versions = store.history(&a.layer, &FeatureKey::parse(&a.entity_code))?;
+            stdout_json(&json::history(&layer, &versions))?;
+        }
+        Command::Diff(a) => {
+            let store = a.data.open()?;
+            let layer = store.layer(&a.layer)?;
+            let (from, to) = (instant("from", &a.from)?, instant("to", &a.to)?);
+            let d = store.diff(&a.layer, from, to)?;
+            stdout_json(&json::diff(&layer, from, to, &d))?;
+        }
+        Command::Layer(c) => cmd_layer(c)?,
+    }
+    Ok(())
+}
+
+fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {
+    let store = a.data.open()?;
+    let crs = a.crs.as_deref().map(str::parse::<Crs>).transpose()?;
+    let opts = ImportOptions {
+        layer: a.layer.clone(),
+        upsert_key: a.upsert_key,
+        code_field: a.code_field,
+        title: a.title,
+        author: a.author,
+        source: SourceOptions {
+            crs,
+            wkt_column: a.wkt_column,
+            lon_column: a.lon_column,
+            lat_column: a.lat_column,
+            layer: a.source_layer,
+            encoding: a.encoding,
+        },
+    };
+    let bar = progress_bar(&format!("importing {}", file_label(&a.file)));
+    let report = import::import(&store, &a.file, &opts, &NoReprojection, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let r = report?;
+    println!(
+        "imported {} records into `{}`{}: {} inserted, {} updated, {} unchanged",
+        r.records,
+        a.layer,
+        if r.layer_created { " (new layer)" } else { "" },
+        r.inserted,
+        r.updated,
+        r.unchanged
+    );
+    Ok(())
+}
+
+fn file_label(p: &Path) -> String {
+    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn cmd_query(a: QueryArgs) -> anyhow::Result<()> {
+    let store = a.data.open()?;
+    let layer = store.layer(&a.layer)?;
+    let bbox = a.bbox.as_deref().map(str::parse::<Bbox>).transpose().context("--bbox")?;
+    let filter = a.filter.as_deref().map(|f| Filter::parse_text(f, layer.schema())).transpose().context("--filter")?;
+    let as_of = a.as_of.as_deref().map(|s| instant("as-of", s)).transpose()?;
+    let valid = a.valid_at.as_deref().map(ValidFilter::parse).transpose().context("--valid-at")?;
+    let q = Query { bbox, filter: filter.as_ref(), as_of, valid, limit: a.limit, ..Query::layer(&a.layer) };
+    let mut w = GeoJsonWriter::new(std::io::stdout().lock(), layer.display_name())?;
+    let mut failure = None;
+    store.query(&q, &mut |f| match w.write(&json::feature(&layer, &f)) {
+        Ok(()) => true,
+        Err(e) => {
+            failure = Some(e);
+            false
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    drop(w.finish()?);
+    Ok(())
+}
+
+fn cmd_layer(c: LayerCommand) -> anyhow::Result<()> {
+    match c {
+        LayerCommand::List(d) => {
+            let store = d.open()?;
+            for l in store.layers()? {
+                println!(
+                    "{}\t{}\t{}\t{} features",
+                    l.name(),
+                    l.def.title.as_deref().unwrap_or("-"),
+                    l.def.geometry_kind,
+                    store.count(l.name())?
+                );
+            }
+        }
+        LayerCommand::Show { data, name } => {
+            let store = data.open()?;
+            let doc = json::LayerDoc::from_layer(&store.layer(&name)?);
+            stdout_json(&serde_json::to_value(doc)?)?;
+        }
+        LayerCommand::Edit { data, name, schema, author } => {
+            let store = data.open()?;
+            let text = std::fs::read_to_string(&schema).with_context(|| schema.display().to_string())?;
+            let doc: json::LayerDoc =
+                serde_json::from_str(&text).with_context(|| format!("{}: not a layer definition", schema.display()))?;
+            if doc.name != name {
+                bail!("{}: defines layer `{}`, not `{name}`", schema.display(), doc.name);
+            }
+            let def = doc.into_def()?;
+            let mut tx = store.begin(TxMeta::by(author).source(format!("layer edit {name}")))?;
+            let l = tx.update_layer(&name, def)?;
+            tx.commit()?;
+            println!("layer `{}` updated ({} fields)", l.name(), l.schema().fields.len());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Store errors. Each says what is wrong and where (layer, entity code, field), so that the CLI
+//! prints it as one line and the server maps it to a precise problem+json response.
+
+use shikong_model::{GeometryError, ModelError};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{path}: not a shikong store ({reason})")]
+    NotAStore { path: String, reason: String },
+    #[error(
+        "{path} was written by a newer shikong (store schema version {found}; this build understands up to {supported}). Upgrade shikong to open it."
+    )]
+    TooNew { path: String, found: i64, supported: i64 },
+    #[error("no layer named `{0}`")]
+    NoSuchLayer(String),
+    #[error("layer `{0}` already exists")]
+    LayerExists(String),
+    #[error("invalid layer name `{name}`: {reason}")]
+    InvalidLayerName { name: String, reason: String },
+    #[error("layer `{layer}`: no live feature {key}")]
+    NotFound { layer: String, key: String },
+    #[error("layer `{layer}`: entity code `{code}` is already used by another feature")]
+    DuplicateCode { layer: String, code: String },
+    #[error("layer `{layer}`: entity id {id} already exists")]
+    DuplicateId { layer: String, id: String },
+    #[error("layer `{layer}`, feature `{code}`: {source}")]
+    Invalid {
+        layer: String,
+        code: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error("layer `{layer}`, feature `{code}`: invalid geometry: {source}")]
+    Geometry {
+        layer: String,
+        code: String,
+        #[source]
+        source: GeometryError,
+    },
+    #[error("layer `{layer}`: {message}")]
+    SchemaChange { layer: String, message: String },
+    #[error("layer `{layer}`: field `{field}` matches {count} live features; an upsert key must be unique")]
+    AmbiguousKey { layer: String, field: String, count: usize },
+    #[error("invalid filter: {0}")]
+    Filter(#[from] shikong_query::QueryError),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("store data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Gpkg(#[from] shikong_gpkg::GpkgError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

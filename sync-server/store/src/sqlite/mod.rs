@@ -1,0 +1,254 @@
+//! The embedded SQLite/GeoPackage backend.
+//!
+//! One writer connection (SQLite allows one writer at a time; `BEGIN IMMEDIATE` takes the lock up
+//! front so a transaction never fails half-way on contention) and a pool of reader connections in
+//! WAL mode, so queries run concurrently with a write and see only committed data.
+
+mod codec;
+mod layers;
+mod read;
+mod tx;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Result, StoreError};
+use crate::types::*;
+use crate::{FeatureStore, StoreTx};
+
+/// Store schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Embedded migrations, applied in order at open. A store whose `schema_version` is above the last
+/// one here was written by a newer shikong and is refused.
+const MIGRATIONS: &[(i64, &str)] = &[(SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0001_store.sql"))];
+
+/// The SQLite/GeoPackage store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    clock: Arc<dyn Clock>,
+}
+
+fn io_path(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn connect(path: &Path, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::NotAStore { path: io_path(path), reason: e.to_string() })?;
+    shikong_gpkg::register_functions(&conn)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // FULL: a commit survives power loss, not only a crash of this process (nothing lost, ever).
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;",
+    )
+    .map_err(|e| StoreError::NotAStore { path: io_path(path), reason: e.to_string() })?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating it when missing.
+    pub fn open_or_create(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_inner(path.as_ref(), true)
+    }
+
+    /// Opens an existing store.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::NotAStore {
+                path: io_path(path),
+                reason: "no such file (create it with `shikong init`)".into(),
+            });
+        }
+        Self::open_inner(path, false)
+    }
+
+    /// Replaces the clock transaction times come from (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn open_inner(path: &Path, create: bool) -> Result<Self> {
+        let fresh = !path.exists() || std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false);
+        let conn = connect(path, create)?;
+        let not_store = |reason: String| StoreError::NotAStore { path: io_path(path), reason };
+        if fresh {
+            conn.execute_batch("PRAGMA journal_mode = WAL;").map_err(|e| not_store(e.to_string()))?;
+            conn.execute_batch("BEGIN IMMEDIATE;")?;
+            shikong_gpkg::init(&conn)?;
+            conn.execute_batch("COMMIT;")?;
+        } else {
+            // Any read fails here on a file that is not SQLite at all.
+            let app: i32 =
+                conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| not_store(e.to_string()))?;
+            if app != shikong_gpkg::APPLICATION_ID {
+                return Err(not_store("not a GeoPackage (application_id is not GPKG)".into()));
+            }
+            let has_meta: Option<String> = conn
+                .query_row("SELECT name FROM sqlite_master WHERE type='table' AND name='sk_meta'", [], |r| r.get(0))
+                .optional()?;
+            if has_meta.is_none() {
+                return Err(not_store(
+                    "a GeoPackage without shikong tables (import it with `shikong import` instead)".into(),
+                ));
+            }
+            conn.execute_batch("PRAGMA journal_mode = WAL;").map_err(|e| not_store(e.to_string()))?;
+        }
+        migrate(&conn, path)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    fn reader(&self) -> Result<Reader<'_>> {
+        let pooled = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = connect(&self.path, false)?;
+                c.execute_batch("PRAGMA query_only = ON;")?;
+                c
+            }
+        };
+        Ok(Reader { store: self, conn: Some(conn) })
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A pooled read connection, returned to the pool on drop.
+struct Reader<'a> {
+    store: &'a SqliteStore,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Always Some until drop.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("reader used after drop"))
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut pool = self.store.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if pool.len() < 16 {
+                pool.push(c);
+            }
+        }
+    }
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let has_meta = conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sk_meta'", [], |_| Ok(()))
+        .optional()?
+        .is_some();
+    let current: i64 = if !has_meta {
+        0
+    } else {
+        conn.query_row("SELECT value FROM sk_meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|v| v.parse().unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    };
+    let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > supported {
+        return Err(StoreError::TooNew { path: io_path(path), found: current, supported });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        conn.execute_batch("BEGIN IMMEDIATE;")?;
+        let applied = conn
+            .execute_batch(sql)
+            .and_then(|()| {
+                conn.execute(
+                    "INSERT INTO sk_meta (key, value) VALUES ('schema_version', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [version.to_string()],
+                )
+            })
+            .and_then(|_| {
+                conn.execute(
+                    "INSERT OR IGNORE INTO sk_meta (key, value) VALUES ('store_id', ?1), ('created_at', ?2)",
+                    [uuid::Uuid::now_v7().to_string(), Timestamp::now().to_string()],
+                )
+            });
+        match applied {
+            Ok(_) => conn.execute_batch("COMMIT;")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK;")?;
+                return Err(StoreError::Corrupt(format!("migration {version} failed: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl FeatureStore for SqliteStore {
+    fn layers(&self) -> Result<Vec<Layer>> {
+        layers::load_all(&*self.reader()?)
+    }
+
+    fn layer(&self, name: &str) -> Result<Layer> {
+        layers::load(&*self.reader()?, name)
+    }
+
+    fn begin(&self, meta: TxMeta) -> Result<Box<dyn StoreTx + '_>> {
+        Ok(Box::new(tx::SqliteTx::begin(self.writer(), self.clock.as_ref(), meta)?))
+    }
+
+    fn query(&self, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats> {
+        read::query(&*self.reader()?, q, sink)
+    }
+
+    fn get(&self, layer: &str, key: &FeatureKey, as_of: Option<Timestamp>) -> Result<Option<StoredFeature>> {
+        read::get(&*self.reader()?, layer, key, as_of)
+    }
+
+    fn history(&self, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>> {
+        read::history(&*self.reader()?, layer, key)
+    }
+
+    fn diff(&self, layer: &str, from: Timestamp, to: Timestamp) -> Result<Diff> {
+        read::diff(&*self.reader()?, layer, from, to)
+    }
+
+    fn count(&self, layer: &str) -> Result<u64> {
+        let conn = self.reader()?;
+        let l = layers::load(&conn, layer)?;
+        let n: i64 =
+            conn.query_row(&format!("SELECT count(*) FROM {}", shikong_gpkg::quote_ident(l.name())), [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn transactions(&self, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>> {
+        read::transactions(&*self.reader()?, after, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests;

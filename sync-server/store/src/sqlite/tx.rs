@@ -1,0 +1,485 @@
+//! Write transactions: every insert, update and delete writes a version.
+//!
+//! One version per entity per transaction: touching an entity twice in one transaction rewrites the
+//! version that transaction created instead of stacking versions no instant could ever see.
+
+use std::collections::HashMap;
+use std::sync::MutexGuard;
+
+use jiff::Timestamp;
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use shikong_gpkg::quote_ident;
+use shikong_model::{Bbox, EntityId, Feature, FieldType, TxId, Value, feature::check_code, gpkg_blob};
+
+use super::codec;
+use super::layers::{self, hist_rtree, hist_table};
+use super::read::{self, CurrentRow};
+use crate::clock::Clock;
+use crate::error::{Result, StoreError};
+use crate::types::*;
+
+const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
+
+/// Per-layer state cached for the life of a transaction.
+struct LayerState {
+    layer: Layer,
+    insert_sql: String,
+    update_sql: String,
+    bulk: bool,
+    next_code: i64,
+    code_dirty: bool,
+    extent: Option<Bbox>,
+    touched: bool,
+}
+
+impl LayerState {
+    fn new(conn: &Connection, layer: Layer) -> Result<Self> {
+        let t = quote_ident(layer.name());
+        let fields: Vec<String> = layer.schema().fields.iter().map(|f| quote_ident(&f.name)).collect();
+        let mut cols = vec!["geom".to_owned()];
+        cols.extend(layers::SYSTEM_COLUMNS.iter().map(|c| (*c).to_owned()));
+        cols.extend(fields.iter().cloned());
+        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        let insert_sql = format!("INSERT INTO {t} ({}) VALUES ({})", cols.join(", "), marks.join(", "));
+        let sets: Vec<String> = cols.iter().zip(&marks).map(|(c, m)| format!("{c} = {m}")).collect();
+        let update_sql = format!("UPDATE {t} SET {} WHERE fid = ?{}", sets.join(", "), cols.len() + 1);
+        let next_code: i64 =
+            conn.query_row("SELECT next_code FROM sk_layers WHERE name = ?1", [layer.name()], |r| r.get(0))?;
+        Ok(LayerState {
+            layer,
+            insert_sql,
+            update_sql,
+            bulk: false,
+            next_code,
+            code_dirty: false,
+            extent: None,
+            touched: false,
+        })
+    }
+}
+
+pub(crate) struct SqliteTx<'s> {
+    conn: MutexGuard<'s, Connection>,
+    tx: TxId,
+    time: Timestamp,
+    open: bool,
+    layers: HashMap<String, LayerState>,
+    stats: CommitInfo,
+    schema_changed: bool,
+}
+
+impl<'s> SqliteTx<'s> {
+    pub(crate) fn begin(conn: MutexGuard<'s, Connection>, clock: &dyn Clock, meta: TxMeta) -> Result<Self> {
+        conn.execute_batch("BEGIN IMMEDIATE;")?;
+        let mut this = SqliteTx {
+            conn,
+            tx: TxId(0),
+            time: Timestamp::UNIX_EPOCH,
+            open: true,
+            layers: HashMap::new(),
+            stats: CommitInfo::default(),
+            schema_changed: false,
+        };
+        let (last_tx, last_us): (Option<i64>, Option<i64>) =
+            this.conn
+                .query_row("SELECT max(tx), max(time_us) FROM sk_transactions", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // Transaction time is strictly increasing even if the wall clock steps back.
+        let now_us = clock.now().as_microsecond();
+        let time_us = last_us.map_or(now_us, |l| now_us.max(l + 1));
+        this.tx = TxId(last_tx.unwrap_or(0) + 1);
+        this.time = codec::micros_to_ts(time_us);
+        this.conn.execute(
+            "INSERT INTO sk_transactions (tx, time_us, author, device, device_time, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                this.tx.0,
+                time_us,
+                meta.author,
+                meta.device,
+                meta.device_time.map(|t| t.to_string()),
+                meta.source
+            ],
+        )?;
+        Ok(this)
+    }
+
+    fn state(&mut self, layer: &str) -> Result<&mut LayerState> {
+        if !self.layers.contains_key(layer) {
+            let l = layers::load(&self.conn, layer)?;
+            let st = LayerState::new(&self.conn, l)?;
+            self.layers.insert(layer.to_owned(), st);
+        }
+        self.layers.get_mut(layer).ok_or_else(|| StoreError::NoSuchLayer(layer.to_owned()))
+    }
+
+    /// Checks a complete feature against its layer; returns it with the geometry conformed
+    /// (single parts promoted into multi-part layers).
+    fn check(layer: &Layer, mut f: Feature, previous: Option<&Feature>) -> Result<Feature> {
+        let name = layer.name();
+        let invalid = |code: &str, e: shikong_model::ModelError| StoreError::Invalid {
+            layer: name.to_owned(),
+            code: code.to_owned(),
+            source: e,
+        };
+        check_code(&f.code).map_err(|e| invalid(&f.code, e))?;
+        if let (Some(a), Some(b)) = (f.valid.from, f.valid.to)
+            && a >= b
+        {
+            return Err(invalid(
+                &f.code,
+                shikong_model::ModelError::Time {
+                    input: format!("{a}/{b}"),
+                    message: "valid_from must be before valid_to".into(),
+                },
+            ));
+        }
+        if let Some(g) = f.geometry.take() {
+            let geo_err = |e| StoreError::Geometry { layer: name.to_owned(), code: f.code.clone(), source: e };
+            g.validate().map_err(geo_err)?;
+            g.validate_geographic().map_err(geo_err)?;
+            if g.has_z() && !layer.def.has_z {
+                return Err(geo_err(shikong_model::GeometryError::Unsupported(
+                    "Z coordinates in a 2-D layer (redefine the layer with has_z to keep heights)".into(),
+                )));
+            }
+            f.geometry = Some(g.conform_to(layer.def.geometry_kind).map_err(geo_err)?);
+        }
+        layer.schema().validate(&f.properties).map_err(|e| invalid(&f.code, e.into()))?;
+        for field in layer.schema().fields.iter().filter(|x| x.retired) {
+            let new = f.properties.get(&field.name).filter(|v| !v.is_null());
+            let old = previous.and_then(|p| p.properties.get(&field.name)).filter(|v| !v.is_null());
+            if new.is_some() && new != old {
+                return Err(invalid(
+                    &f.code,
+                    shikong_model::ValidationError::new(&field.name, "is retired and accepts no new values").into(),
+                ));
+            }
+        }
+        Ok(f)
+    }
+
+    fn row_values(layer: &Layer, f: &Feature, version: i64, tx: TxId) -> Vec<Sql> {
+        let mut v = Vec::with_capacity(8 + layer.schema().fields.len());
+        v.push(f.geometry.as_ref().map_or(Sql::Null, |g| Sql::Blob(gpkg_blob::encode(g, layer.srs_id))));
+        v.push(Sql::Text(f.id.to_string()));
+        v.push(Sql::Text(f.code.clone()));
+        v.push(codec::time_to_sql(f.valid.from));
+        v.push(codec::time_to_sql(f.valid.to));
+        v.push(Sql::Integer(version));
+        v.push(Sql::Integer(tx.0));
+        for field in &layer.schema().fields {
+            v.push(f.properties.get(&field.name).map_or(Sql::Null, codec::to_sql));
+        }
+        v
+    }
+
+    fn unique_error(e: rusqlite::Error, layer: &str, f: &Feature) -> StoreError {
+        if let rusqlite::Error::SqliteFailure(err, Some(msg)) = &e
+            && err.extended_code == SQLITE_CONSTRAINT_UNIQUE
+        {
+            if msg.ends_with(".code") {
+                return StoreError::DuplicateCode { layer: layer.to_owned(), code: f.code.clone() };
+            }
+            if msg.ends_with(".entity_id") {
+                return StoreError::DuplicateId { layer: layer.to_owned(), id: f.id.to_string() };
+            }
+        }
+        e.into()
+    }
+
+    fn generate_code(&mut self, layer: &str) -> Result<String> {
+        let t = quote_ident(layer);
+        loop {
+            let st = self.state(layer)?;
+            let code = format!("{}-{:06}", st.layer.name(), st.next_code);
+            st.next_code += 1;
+            st.code_dirty = true;
+            let taken =
+                self.conn.query_row(&format!("SELECT 1 FROM {t} WHERE code = ?1"), [&code], |_| Ok(())).optional()?;
+            if taken.is_none() {
+                return Ok(code);
+            }
+        }
+    }
+
+    fn current(&mut self, layer: &str, key: &FeatureKey) -> Result<CurrentRow> {
+        let st = self.state(layer)?;
+        let l = st.layer.clone();
+        read::current_row(&self.conn, &l, key)?
+            .ok_or_else(|| StoreError::NotFound { layer: layer.to_owned(), key: key.to_string() })
+    }
+
+    /// Moves the state of `cur` into history as a closed version `[cur.tx, self.tx)`.
+    fn archive(&self, layer: &Layer, cur: &CurrentRow) -> Result<()> {
+        let f = &cur.feature;
+        let props = read::props_json(layer, &f.properties);
+        let op = if cur.version == 1 { "insert" } else { "update" };
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO {} (entity_id, version, op, tx_from, tx_to, code, geom, valid_from, valid_to, props) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                quote_ident(&hist_table(layer.name()))
+            ))?
+            .execute(params![
+                f.id.to_string(),
+                cur.version,
+                op,
+                cur.tx.0,
+                self.tx.0,
+                f.code,
+                f.geometry.as_ref().map(|g| gpkg_blob::encode(g, layer.srs_id)),
+                codec::time_to_sql(f.valid.from),
+                codec::time_to_sql(f.valid.to),
+                props
+            ])?;
+        if let Some(b) = f.geometry.as_ref().and_then(shikong_model::Geometry::bbox) {
+            let hid = self.conn.last_insert_rowid();
+            self.conn
+                .prepare_cached(&format!(
+                    "INSERT INTO {} VALUES (?1, ?2, ?3, ?4, ?5)",
+                    quote_ident(&hist_rtree(layer.name()))
+                ))?
+                .execute(params![hid, b.min_x, b.max_x, b.min_y, b.max_y])?;
+        }
+        Ok(())
+    }
+
+    fn grow_extent(&mut self, layer: &str, f: &Feature) -> Result<()> {
+        let b = f.geometry.as_ref().and_then(shikong_model::Geometry::bbox);
+        let st = self.state(layer)?;
+        st.touched = true;
+        if let Some(b) = b {
+            st.extent = Some(st.extent.map_or(b, |e| e.union(&b)));
+        }
+        Ok(())
+    }
+
+    fn validate_live_features(&self, layer: &Layer) -> Result<()> {
+        let mut stmt = self.conn.prepare(&read::current_select(layer, ""))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let cur = read::decode_current(layer, r)?;
+            layer.schema().validate(&cur.feature.properties).map_err(|e| StoreError::SchemaChange {
+                layer: layer.name().to_owned(),
+                message: format!("feature `{}` does not satisfy the new schema: {e}", cur.feature.code),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing sensible to do if rollback itself fails: the connection stays usable and the
+            // next BEGIN IMMEDIATE reports the state.
+            let _ = self.conn.execute_batch("ROLLBACK;");
+        }
+    }
+}
+
+impl crate::StoreTx for SqliteTx<'_> {
+    fn id(&self) -> (TxId, Timestamp) {
+        (self.tx, self.time)
+    }
+
+    fn create_layer(&mut self, def: LayerDef) -> Result<Layer> {
+        let l = layers::create(&self.conn, def, self.tx)?;
+        self.schema_changed = true;
+        Ok(l)
+    }
+
+    fn update_layer(&mut self, name: &str, def: LayerDef) -> Result<Layer> {
+        let old = layers::load(&self.conn, name)?;
+        let tightened = old.def.schema != def.schema;
+        let l = layers::update(&self.conn, &old, def, self.tx)?;
+        if tightened {
+            self.validate_live_features(&l)?;
+        }
+        self.layers.remove(name);
+        self.schema_changed = true;
+        Ok(l)
+    }
+
+    fn bulk_load(&mut self, layer: &str) -> Result<()> {
+        let t = quote_ident(layer);
+        let any: Option<i64> =
+            self.conn.query_row(&format!("SELECT 1 FROM {t} LIMIT 1"), [], |r| r.get(0)).optional()?;
+        if any.is_some() {
+            return Ok(()); // not empty: keep per-row index maintenance
+        }
+        shikong_gpkg::drop_rtree_triggers(&self.conn, layer, "geom")?;
+        self.state(layer)?.bulk = true;
+        Ok(())
+    }
+
+    fn insert(&mut self, layer: &str, f: NewFeature) -> Result<EntityId> {
+        let generated = f.id.is_none();
+        let id = f.id.unwrap_or_else(|| EntityId(uuid::Uuid::now_v7()));
+        let code = match f.code {
+            Some(c) => c,
+            None => self.generate_code(layer)?,
+        };
+        let feature = Feature { id, code, geometry: f.geometry, valid: f.valid, properties: f.properties };
+        let l = self.state(layer)?.layer.clone();
+        let feature = Self::check(&l, feature, None)?;
+        if !generated {
+            // Ids are never reused, not even those of deleted entities.
+            let seen: Option<i64> = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT 1 FROM {} WHERE entity_id = ?1 LIMIT 1",
+                    quote_ident(&hist_table(layer))
+                ))?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?;
+            if seen.is_some() {
+                return Err(StoreError::DuplicateId { layer: layer.to_owned(), id: id.to_string() });
+            }
+        }
+        let values = Self::row_values(&l, &feature, 1, self.tx);
+        let sql = self.state(layer)?.insert_sql.clone();
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(values))
+            .map_err(|e| Self::unique_error(e, layer, &feature))?;
+        self.grow_extent(layer, &feature)?;
+        self.stats.inserted += 1;
+        Ok(id)
+    }
+
+    fn update(&mut self, layer: &str, key: &FeatureKey, patch: Patch) -> Result<Option<i64>> {
+        let cur = self.current(layer, key)?;
+        let l = self.state(layer)?.layer.clone();
+        let mut next = cur.feature.clone();
+        if let Some(g) = patch.geometry {
+            next.geometry = g;
+        }
+        if let Some(c) = patch.code {
+            next.code = c;
+        }
+        if let Some(v) = patch.valid {
+            next.valid = v;
+        }
+        for (k, v) in patch.set {
+            if v.is_null() {
+                next.properties.remove(&k);
+            } else {
+                next.properties.insert(k, v);
+            }
+        }
+        let next = Self::check(&l, next, Some(&cur.feature))?;
+        if next == cur.feature {
+            self.stats.unchanged += 1;
+            return Ok(None);
+        }
+        let version = if cur.tx == self.tx {
+            cur.version
+        } else {
+            self.archive(&l, &cur)?;
+            self.stats.updated += 1;
+            cur.version + 1
+        };
+        let mut values = Self::row_values(&l, &next, version, self.tx);
+        values.push(Sql::Integer(cur.fid));
+        let sql = self.state(layer)?.update_sql.clone();
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(values))
+            .map_err(|e| Self::unique_error(e, layer, &next))?;
+        self.grow_extent(layer, &next)?;
+        Ok(Some(version))
+    }
+
+    fn delete(&mut self, layer: &str, key: &FeatureKey) -> Result<()> {
+        let cur = self.current(layer, key)?;
+        let l = self.state(layer)?.layer.clone();
+        self.archive(&l, &cur)?;
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO {} (entity_id, version, op, tx_from, tx_to, code, props) VALUES (?1, ?2, 'delete', ?3, NULL, ?4, '{{}}')",
+                quote_ident(&hist_table(layer))
+            ))?
+            .execute(params![cur.feature.id.to_string(), cur.version + 1, self.tx.0, cur.feature.code])?;
+        self.conn.prepare_cached(&format!("DELETE FROM {} WHERE fid = ?1", quote_ident(layer)))?.execute([cur.fid])?;
+        self.state(layer)?.touched = true;
+        self.stats.deleted += 1;
+        Ok(())
+    }
+
+    fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>> {
+        let l = self.state(layer)?.layer.clone();
+        let col = match field {
+            "code" | "entity_id" => field.to_owned(),
+            _ => {
+                let f = l.schema().field(field).ok_or_else(|| StoreError::Invalid {
+                    layer: layer.to_owned(),
+                    code: String::new(),
+                    source: shikong_model::ValidationError::new(field, "is not a field of this layer (upsert key)")
+                        .into(),
+                })?;
+                if f.ty == FieldType::Attachments {
+                    return Err(StoreError::SchemaChange {
+                        layer: layer.to_owned(),
+                        message: format!("field `{field}` holds attachments and cannot be an upsert key"),
+                    });
+                }
+                f.name.clone()
+            }
+        };
+        // An index makes repeated upserts by this key cheap; it stays for later imports.
+        let idx = quote_ident(&format!("sk_idx_{layer}_{col}"));
+        self.conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {idx} ON {} ({});",
+            quote_ident(layer),
+            quote_ident(&col)
+        ))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT entity_id FROM {} WHERE {} = ?1 LIMIT 2",
+            quote_ident(layer),
+            quote_ident(&col)
+        ))?;
+        let ids: Vec<String> =
+            stmt.query_map([codec::to_sql(value)], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        match ids.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.parse().map_err(|e| StoreError::Corrupt(format!("entity id `{one}`: {e}")))?)),
+            _ => Err(StoreError::AmbiguousKey { layer: layer.to_owned(), field: field.to_owned(), count: ids.len() }),
+        }
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<CommitInfo> {
+        for st in self.layers.values().filter(|s| s.touched || s.bulk || s.code_dirty) {
+            let name = st.layer.name();
+            if st.bulk {
+                shikong_gpkg::rebuild_rtree(&self.conn, name, "geom")?;
+                shikong_gpkg::create_rtree_triggers(&self.conn, name, "geom")?;
+                shikong_gpkg::update_extent(&self.conn, name, "geom")?;
+            } else if let Some(e) = st.extent {
+                self.conn.execute(
+                    "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?2), ?2), max_x = max(coalesce(max_x, ?3), ?3), \
+                     min_y = min(coalesce(min_y, ?4), ?4), max_y = max(coalesce(max_y, ?5), ?5) WHERE table_name = ?1",
+                    params![name, e.min_x, e.max_x, e.min_y, e.max_y],
+                )?;
+            }
+            if st.touched {
+                shikong_gpkg::touch_contents(&self.conn, name)?;
+            }
+            if st.code_dirty {
+                self.conn
+                    .execute("UPDATE sk_layers SET next_code = ?2 WHERE name = ?1", params![name, st.next_code])?;
+            }
+        }
+        self.open = false;
+        if self.stats.versions_written() == 0 && !self.schema_changed {
+            // Nothing happened: leave no empty transaction behind.
+            self.conn.execute_batch("ROLLBACK;")?;
+            return Ok(CommitInfo { tx: None, ..self.stats });
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT;") {
+            let _ = self.conn.execute_batch("ROLLBACK;");
+            return Err(e.into());
+        }
+        Ok(CommitInfo { tx: Some(self.tx), ..self.stats })
+    }
+}

@@ -1,0 +1,260 @@
+//! The values that cross the [`crate::FeatureStore`] boundary.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use shikong_model::{Bbox, Feature, Geometry, GeometryKind, HeightDatum, LayerSchema, Theme, ValidTime};
+use shikong_query::Filter;
+
+pub use shikong_model::feature::Change;
+pub use shikong_model::time::ValidFilter;
+pub use shikong_model::{EntityId, Properties, TxId, Value};
+
+/// What a caller supplies to create or redefine a layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerDef {
+    /// Table name: ASCII lowercase letters, digits and `_`, starting with a letter (the Chinese
+    /// name goes in `title`).
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub geometry_kind: GeometryKind,
+    pub has_z: bool,
+    pub schema: LayerSchema,
+    pub theme: Theme,
+    pub height_datum: Option<HeightDatum>,
+    /// Readable by anonymous users and citizens.
+    pub public: bool,
+    /// Citizens may create features here (全民城管 reports).
+    pub citizen_reports: bool,
+}
+
+impl LayerDef {
+    pub fn new(name: impl Into<String>, geometry_kind: GeometryKind, schema: LayerSchema) -> Self {
+        LayerDef {
+            name: name.into(),
+            title: None,
+            description: None,
+            geometry_kind,
+            has_z: false,
+            schema,
+            theme: Theme::default(),
+            height_datum: None,
+            public: false,
+            citizen_reports: false,
+        }
+    }
+}
+
+/// A layer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    pub def: LayerDef,
+    /// Always 4490 (CGCS2000) in this version: the store keeps one frame; others are converted at
+    /// the edges.
+    pub srs_id: i32,
+    pub created_tx: TxId,
+}
+
+impl Layer {
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    pub fn schema(&self) -> &LayerSchema {
+        &self.def.schema
+    }
+
+    /// The display name: title when set, otherwise the table name.
+    pub fn display_name(&self) -> &str {
+        self.def.title.as_deref().unwrap_or(&self.def.name)
+    }
+}
+
+/// Who writes, from where (recorded on the transaction and every version it creates).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TxMeta {
+    pub author: String,
+    pub device: Option<String>,
+    /// The device's own clock when the edit was made (offline edits sync later).
+    pub device_time: Option<Timestamp>,
+    /// Free text: `import manholes.geojson`, `sync`, `api`…
+    pub source: Option<String>,
+}
+
+impl TxMeta {
+    pub fn by(author: impl Into<String>) -> Self {
+        TxMeta { author: author.into(), ..TxMeta::default() }
+    }
+
+    pub fn source(mut self, s: impl Into<String>) -> Self {
+        self.source = Some(s.into());
+        self
+    }
+}
+
+/// A feature to create. `id` and `code` are generated when absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewFeature {
+    pub id: Option<EntityId>,
+    pub code: Option<String>,
+    pub geometry: Option<Geometry>,
+    pub valid: ValidTime,
+    pub properties: Properties,
+}
+
+/// Changes to a live feature; `None` leaves an attribute as it is. In `set`, `Value::Null` clears
+/// a field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Patch {
+    pub geometry: Option<Option<Geometry>>,
+    pub code: Option<String>,
+    pub valid: Option<ValidTime>,
+    pub set: Properties,
+}
+
+/// How a caller names an entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeatureKey {
+    Id(EntityId),
+    Code(String),
+}
+
+impl fmt::Display for FeatureKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeatureKey::Id(id) => write!(f, "with id {id}"),
+            FeatureKey::Code(c) => write!(f, "with code `{c}`"),
+        }
+    }
+}
+
+impl FeatureKey {
+    /// A UUID is an id, anything else a code.
+    pub fn parse(s: &str) -> FeatureKey {
+        match s.parse::<EntityId>() {
+            Ok(id) => FeatureKey::Id(id),
+            Err(_) => FeatureKey::Code(s.to_owned()),
+        }
+    }
+}
+
+/// A combined query: every condition present must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Query<'a> {
+    pub layer: &'a str,
+    /// Geometry intersects this box (CGCS2000 lon/lat).
+    pub bbox: Option<Bbox>,
+    /// Geometry intersects this geometry.
+    pub intersects: Option<&'a Geometry>,
+    /// CQL2 filter, resolved against the layer schema.
+    pub filter: Option<&'a Filter>,
+    /// Valid-time condition.
+    pub valid: Option<ValidFilter>,
+    /// Transaction time: the layer as it was recorded at this instant (`None` = now).
+    pub as_of: Option<Timestamp>,
+    pub offset: usize,
+    pub limit: Option<usize>,
+}
+
+impl<'a> Query<'a> {
+    pub fn layer(layer: &'a str) -> Self {
+        Query { layer, ..Query::default() }
+    }
+}
+
+/// What a query did (for paging and metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Rows read from the database before exact geometry and residual checks.
+    pub scanned: usize,
+    /// Features passed to the sink.
+    pub returned: usize,
+    /// Whether more matches exist after the last returned feature (a limit was hit).
+    pub more: bool,
+}
+
+/// A feature with the version that holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFeature {
+    pub feature: Feature,
+    pub version: i64,
+    pub tx: TxId,
+    pub tx_time: Timestamp,
+}
+
+/// The kind of write that produced a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// One version of an entity in its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRecord {
+    pub version: i64,
+    pub op: Op,
+    pub tx: TxRecord,
+    /// The state this version recorded (`None` for a deletion).
+    pub state: Option<Feature>,
+    /// Field-level changes from the previous version.
+    pub changes: Vec<Change>,
+}
+
+/// A committed transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxRecord {
+    pub tx: TxId,
+    pub time: Timestamp,
+    pub author: String,
+    pub device: Option<String>,
+    pub device_time: Option<String>,
+    pub source: Option<String>,
+}
+
+/// Differences of one layer between two instants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diff {
+    pub created: Vec<StoredFeature>,
+    pub modified: Vec<Modified>,
+    /// The last state of each deleted entity.
+    pub deleted: Vec<StoredFeature>,
+}
+
+/// An entity present at both instants with different states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modified {
+    pub id: EntityId,
+    pub code: String,
+    pub from_version: i64,
+    pub to_version: i64,
+    pub changes: Vec<Change>,
+}
+
+/// What a commit wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitInfo {
+    pub tx: Option<TxId>,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+}
+
+impl CommitInfo {
+    pub fn versions_written(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+}
