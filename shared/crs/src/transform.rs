@@ -17,10 +17,13 @@
 //! PROJ is built from source by `proj-sys` as a static library with `proj.db` embedded in it
 //! (PROJ's `EMBED_RESOURCE_FILES`, on by default for static builds), without curl or libtiff:
 //! there is no network grid fetching, and no file or environment variable is needed at run time.
-//! PROJ still looks for a `proj.db` on disk first (the `PROJ_DATA` variable, then the build
-//! directory) and uses the embedded copy when none is found. A `PROJ_DATA` that points at an older
-//! PROJ's data (Debian's 9.1, say) would make PROJ refuse the database, and [`Transform::new`]
-//! then fails with PROJ's message; leave `PROJ_DATA` unset for shikong.
+//! PROJ still looks for a `proj.db` file first — in `~/.local/share/proj`, then `PROJ_DATA` (or
+//! else the build tree's `share/proj`, which exists only on the machine that compiled us), then
+//! `./proj.db` — and uses the embedded copy when none is found (checked with `strace` and by the
+//! `proj_db_is_embedded` test, which runs with `PROJ_DATA` and `HOME` pointing at an empty
+//! directory). A `proj.db` from an older PROJ in one of those places (Debian's 9.1, say) would be
+//! refused by PROJ, and [`Transform::new`] then fails with PROJ's message: leave `PROJ_DATA` unset
+//! for shikong.
 //!
 //! # Threads
 //! PROJ objects belong to one thread (each `Transform` owns a PROJ context), so [`Transform`] is
@@ -39,6 +42,9 @@ use shikong_model::{Coord, Crs, Geometry, GeometryError};
 
 use crate::codes::check_supported;
 use crate::error::{CrsError, Result};
+
+/// Points per PROJ batch call.
+const CHUNK: usize = 4096;
 
 /// One stage of a transformation.
 enum Step {
@@ -140,31 +146,34 @@ impl Transform {
                 return Err(GeometryError::LatitudeOutOfRange { index, lat: y }.into());
             }
         }
-        let original: Vec<(f64, f64)> = if self.steps.iter().any(|s| matches!(s, Step::Proj(_))) {
-            points.to_vec()
-        } else {
-            Vec::new()
-        };
-        for step in &self.steps {
-            match step {
-                Step::Offset { f, .. } => points.iter_mut().for_each(|p| *p = f(p.0, p.1)),
-                Step::Proj(p) => {
-                    if let Err(e) = p.convert_array(points) {
-                        return Err(self.locate_failure(&original, &e.to_string()));
+        // In chunks: PROJ's batch call copies its input, and a chunk's copy (and ours, kept to name
+        // a failing point by its input value) stays in cache.
+        let mut original = Vec::with_capacity(CHUNK.min(points.len()));
+        for (c, chunk) in points.chunks_mut(CHUNK).enumerate() {
+            let base = c * CHUNK;
+            original.clear();
+            original.extend_from_slice(chunk);
+            for step in &self.steps {
+                match step {
+                    Step::Offset { f, .. } => chunk.iter_mut().for_each(|p| *p = f(p.0, p.1)),
+                    Step::Proj(p) => {
+                        if let Err(e) = p.convert_array(chunk) {
+                            return Err(self.locate_failure(base, &original, &e.to_string()));
+                        }
                     }
                 }
             }
-        }
-        if let Some(index) = points.iter().position(|p| !p.0.is_finite() || !p.1.is_finite()) {
-            let (x, y) = original.get(index).copied().unwrap_or((f64::NAN, f64::NAN));
-            return Err(self.point_error(index, x, y, "the result is not finite".to_owned()));
+            if let Some(i) = chunk.iter().position(|p| !p.0.is_finite() || !p.1.is_finite()) {
+                let (x, y) = original[i];
+                return Err(self.point_error(base + i, x, y, "the result is not finite".to_owned()));
+            }
         }
         Ok(())
     }
 
     /// After a batch failed in PROJ, finds the first point that fails on its own, for the message.
-    fn locate_failure(&self, original: &[(f64, f64)], batch_message: &str) -> CrsError {
-        for (index, &(x, y)) in original.iter().enumerate() {
+    fn locate_failure(&self, base: usize, original: &[(f64, f64)], batch_message: &str) -> CrsError {
+        for (i, &(x, y)) in original.iter().enumerate() {
             let mut one = [(x, y)];
             let mut p = &mut one[..];
             for step in &self.steps {
@@ -172,12 +181,13 @@ impl Transform {
                     Step::Offset { f, .. } => p[0] = f(p[0].0, p[0].1),
                     Step::Proj(proj) => match proj.convert_array(p) {
                         Ok(done) => p = done,
-                        Err(e) => return self.point_error(index, x, y, e.to_string()),
+                        Err(e) => return self.point_error(base + i, x, y, e.to_string()),
                     },
                 }
             }
         }
-        self.point_error(0, original.first().map_or(f64::NAN, |p| p.0), f64::NAN, batch_message.to_owned())
+        let (x, y) = original.first().copied().unwrap_or((f64::NAN, f64::NAN));
+        self.point_error(base, x, y, batch_message.to_owned())
     }
 
     fn point_error(&self, index: usize, x: f64, y: f64, message: String) -> CrsError {

@@ -168,7 +168,9 @@ fn measurements_match_geographiclib() {
             lengths.see(rel(distance(&l[0], &l[1]).unwrap(), r.num(LENGTH)), r.line);
         }
     }
-    for required in ["cell-1deg-30N", "district-hongshan", "district-hongshan-with-hole", "multipolygon-district-and-cell"] {
+    for required in
+        ["cell-1deg-30N", "district-hongshan", "district-hongshan-with-hole", "multipolygon-district-and-cell"]
+    {
         assert!(labels.contains(&required), "{required} missing from the table");
     }
     // The issue asks for 0.01 %; we are in fact within float noise of GeographicLib.

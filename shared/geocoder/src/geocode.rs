@@ -337,6 +337,27 @@ impl Geocoder {
         self.answer(&q, &mentions, &scored, best, opts)
     }
 
+    /// A developer's view of how a query was read: every mention and the top candidates with their
+    /// scores. For tuning and for `--explain` style diagnostics; the format is not stable.
+    pub fn explain(&self, input: &str, opts: &Options) -> String {
+        use std::fmt::Write;
+        let q = Query::new(input);
+        let mut mentions = self.find_mentions(&q, opts);
+        let scored = self.score(&mut mentions);
+        let mut out = format!("normalised: {}\n", q.text);
+        for m in &mentions {
+            let _ = writeln!(out, "  mention {}..{} {:?} {} w={:.3} {:?}", m.start, m.end, q.span(m.start, m.end), self.target_name(m.target), m.w, m.how);
+        }
+        for s in scored.iter().take(8) {
+            let name = match self.anchor(s.target) {
+                Some(a) => self.standard_admin(a),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "  candidate {:.3} {} {}", s.score, name, self.target_name(s.target));
+        }
+        out
+    }
+
     /// Every indexed spelling found in the query.
     fn find_mentions(&self, q: &Query, opts: &Options) -> Vec<Mention> {
         let chars = &q.chars;
@@ -987,6 +1008,7 @@ impl Geocoder {
                 }
             }
         }
+        eprintln!("fuzzy_child parent={} from={} best={:?} second={}", self.div(parent).name, from, best.map(|(c, i, e)| (c, self.div(i).name.clone(), e)), second);
         let (cost, id, end) = best?;
         (second - cost >= 0.2).then_some((id, end))
     }
@@ -1041,4 +1063,30 @@ fn substitution_cost(a: char, b: char) -> f32 {
         return 0.5;
     }
     1.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    fn check_osa(a: &str, b: &str, expected: f32) {
+        let got = weighted_osa(&c(a), &c(b));
+        assert!((got - expected).abs() < 1e-6, "weighted_osa({a:?}, {b:?}) = {got}, expected {expected}");
+    }
+
+    #[test]
+    fn weighted_edit_distance() {
+        check_osa("柳巷", "柳巷", 0.0);
+        check_osa("巷柳", "柳巷", 1.0);
+        check_osa("红山", "洪山", 0.4);
+        check_osa("路比", "路北", 0.5);
+        check_osa("浯", "浯溪", 1.0);
+        check_osa("", "洪山", 2.0);
+        check_osa("洪山区", "", 3.0);
+        check_osa("abc", "xyz", 3.0);
+    }
 }

@@ -85,7 +85,8 @@ pub fn wgs84_to_gcj02(lon: f64, lat: f64) -> (f64, f64) {
     (lon + d_lon, lat + d_lat)
 }
 
-/// GCJ-02 → BD-09 (closed form).
+/// GCJ-02 → BD-09 (closed form). Applied everywhere, inside China's box or not, as the reference
+/// implementations do: only the GCJ-02 step is limited to the box.
 pub fn gcj02_to_bd09(lon: f64, lat: f64) -> (f64, f64) {
     let z = (lon * lon + lat * lat).sqrt() + 0.00002 * (lat * X_PI).sin();
     let theta = lat.atan2(lon) + 0.000003 * (lon * X_PI).cos();

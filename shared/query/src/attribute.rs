@@ -19,8 +19,10 @@ pub struct FieldRef {
     pub ty: FieldType,
 }
 
-/// What a property name resolves to.
+/// What a property name resolves to. Non-exhaustive: a [`crate::ColumnMap`] answers `None` for
+/// attributes it does not know, which keeps new ones correct (checked in Rust).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Attribute {
     /// A field of the layer.
     Field(FieldRef),
@@ -80,6 +82,7 @@ impl fmt::Display for Attribute {
 
 /// The type of a queryable, as the OGC `/queryables` document and filter type checking see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum QueryableType {
     Text,
     Integer,
@@ -174,10 +177,8 @@ pub(crate) fn resolve(schema: &LayerSchema, name: &str) -> Result<Attribute, Que
     if let Some(a) = system {
         return Ok(a);
     }
-    let field = schema
-        .field(name)
-        .or_else(|| schema.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)))
-        .or_else(|| {
+    let field =
+        schema.field(name).or_else(|| schema.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))).or_else(|| {
             let mut titled = schema.fields.iter().filter(|f| f.title.as_deref() == Some(name));
             match (titled.next(), titled.next()) {
                 (Some(f), None) => Some(f),

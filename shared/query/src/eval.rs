@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use geo::{Intersects, Relate};
+use geo::{Contains, Intersects, Relate};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use shikong_model::{Feature, Value};
@@ -169,8 +169,10 @@ pub(crate) fn spatial(op: SpatialOp, g: &geo::Geometry<f64>, lit: &SpatialLitera
     match op {
         SpatialOp::Intersects => g.intersects(l),
         SpatialOp::Disjoint => !g.intersects(l),
-        SpatialOp::Within => g.relate(l).is_within(),
-        SpatialOp::Contains => g.relate(l).is_contains(),
+        // `Contains` is DE-9IM contains with fast point-in-polygon paths (relate is ~300× slower
+        // for a point in a 1,000-vertex district boundary).
+        SpatialOp::Within => l.contains(g),
+        SpatialOp::Contains => g.contains(l),
         SpatialOp::Equals => g.relate(l).is_equal_topo(),
         SpatialOp::Touches => g.relate(l).is_touches(),
         SpatialOp::Crosses => g.relate(l).is_crosses(),

@@ -165,7 +165,8 @@ impl Filter {
 
     /// Whether the filter selects everything without looking at features.
     pub fn is_all(&self) -> bool {
-        matches!(&self.predicate, Predicate::Const(true)) || matches!(&self.predicate, Predicate::And(ps) if ps.is_empty())
+        matches!(&self.predicate, Predicate::Const(true))
+            || matches!(&self.predicate, Predicate::And(ps) if ps.is_empty())
     }
 
     /// The distinct attributes the filter reads, in order of first use (a store can skip decoding
@@ -201,8 +202,12 @@ impl Filter {
             f: &mut impl FnMut(&Geometry) -> std::result::Result<Geometry, E>,
         ) -> std::result::Result<Predicate, E> {
             Ok(match p {
-                Predicate::And(ps) => Predicate::And(ps.iter().map(|q| walk(q, f)).collect::<std::result::Result<_, E>>()?),
-                Predicate::Or(ps) => Predicate::Or(ps.iter().map(|q| walk(q, f)).collect::<std::result::Result<_, E>>()?),
+                Predicate::And(ps) => {
+                    Predicate::And(ps.iter().map(|q| walk(q, f)).collect::<std::result::Result<_, E>>()?)
+                }
+                Predicate::Or(ps) => {
+                    Predicate::Or(ps.iter().map(|q| walk(q, f)).collect::<std::result::Result<_, E>>()?)
+                }
                 Predicate::Not(q) => Predicate::Not(Box::new(walk(q, f)?)),
                 Predicate::Spatial { op, literal } => {
                     Predicate::Spatial { op: *op, literal: SpatialLiteral::new(f(literal.geometry())?)? }

@@ -88,12 +88,17 @@ impl ArithOp {
 
 /// A scalar expression.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Operand {
     Attr(Attribute),
     Literal(Value),
     /// `casei(x)`: ASCII letters lowered, as SQLite's `lower()` does (Chinese has no case).
     Lower(Box<Operand>),
-    Arith { op: ArithOp, left: Box<Operand>, right: Box<Operand> },
+    Arith {
+        op: ArithOp,
+        left: Box<Operand>,
+        right: Box<Operand>,
+    },
 }
 
 /// The spatial predicates of CQL2 (DE-9IM, 2-D; Z is ignored).
@@ -259,24 +264,46 @@ pub struct TimeSpan {
 
 /// A resolved filter predicate.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Predicate {
     Const(bool),
     And(Vec<Predicate>),
     Or(Vec<Predicate>),
     Not(Box<Predicate>),
-    Compare { left: Operand, op: CmpOp, right: Operand },
+    Compare {
+        left: Operand,
+        op: CmpOp,
+        right: Operand,
+    },
     /// `operand LIKE pattern`; `casei` is an [`Operand::Lower`] around the operand and an
     /// already-lowered pattern.
-    Like { operand: Operand, pattern: LikePattern },
+    Like {
+        operand: Operand,
+        pattern: LikePattern,
+    },
     /// `operand IN (values…)`; the list is non-empty and holds no null.
-    In { operand: Operand, values: Vec<Value> },
+    In {
+        operand: Operand,
+        values: Vec<Value>,
+    },
     /// `operand BETWEEN low AND high` (`low <= operand AND operand <= high`).
-    Between { operand: Operand, low: Operand, high: Operand },
+    Between {
+        operand: Operand,
+        low: Operand,
+        high: Operand,
+    },
     IsNull(Attribute),
     /// `op(geometry, literal)`: the feature's geometry on the left.
-    Spatial { op: SpatialOp, literal: SpatialLiteral },
+    Spatial {
+        op: SpatialOp,
+        literal: SpatialLiteral,
+    },
     /// `op(left, right)` on time spans.
-    Temporal { op: TemporalOp, left: TimeSpan, right: TimeSpan },
+    Temporal {
+        op: TemporalOp,
+        left: TimeSpan,
+        right: TimeSpan,
+    },
 }
 
 impl Predicate {

@@ -86,7 +86,8 @@ fn offsetless(s: &str) -> QueryError {
 /// drops the time, which must not happen here).
 fn plain_date(s: &str) -> Option<Date> {
     let t = s.trim();
-    let shaped = t.chars().count() == 10 && t.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+    let shaped = t.chars().count() == 10
+        && t.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
     if shaped { time::parse_date(t).ok() } else { None }
 }
 
@@ -224,6 +225,9 @@ impl Kind {
     }
 }
 
+/// A resolved operand and its type.
+type Typed = (Operand, Kind);
+
 /// Time spans are of dates or of instants; the two do not mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Gran {
@@ -272,7 +276,11 @@ fn has_property(e: &Expr) -> bool {
     }
 }
 
-fn arity<'e, const N: usize>(op: &str, args: &'e [Box<Expr>], expected: &'static str) -> Result<[&'e Expr; N], QueryError> {
+fn arity<'e, const N: usize>(
+    op: &str,
+    args: &'e [Box<Expr>],
+    expected: &'static str,
+) -> Result<[&'e Expr; N], QueryError> {
     let refs: Vec<&Expr> = args.iter().map(|a| a.as_ref()).collect();
     refs.try_into().map_err(|_| QueryError::Arity { op: op.to_owned(), expected, got: args.len() })
 }
@@ -349,9 +357,17 @@ impl Resolver<'_> {
             Expr::Property { property } => {
                 let a = self.attr(property)?;
                 if Kind::of(&a) != Kind::Bool {
-                    return Err(QueryError::mismatch(property, "a condition", format!("a property holding {}", Kind::of(&a).describe())));
+                    return Err(QueryError::mismatch(
+                        property,
+                        "a condition",
+                        format!("a property holding {}", Kind::of(&a).describe()),
+                    ));
                 }
-                Ok(Predicate::Compare { left: Operand::Attr(a), op: CmpOp::Eq, right: Operand::Literal(Value::Bool(true)) })
+                Ok(Predicate::Compare {
+                    left: Operand::Attr(a),
+                    op: CmpOp::Eq,
+                    right: Operand::Literal(Value::Bool(true)),
+                })
             }
             Expr::Operation { op, args } => self.operation(op, args),
             other => Err(QueryError::mismatch(
@@ -469,7 +485,9 @@ impl Resolver<'_> {
                 "a value",
                 "an INTERVAL (use t_intersects, t_during, … for intervals)",
             )),
-            Expr::Array(_) => Err(QueryError::mismatch(want.map_or("filter", |(_, n)| n), "a value", "a list (use IN)")),
+            Expr::Array(_) => {
+                Err(QueryError::mismatch(want.map_or("filter", |(_, n)| n), "a value", "a list (use IN)"))
+            }
             literal => {
                 let kind = match (want, literal) {
                     (Some((k, _)), _) => k,
@@ -517,25 +535,39 @@ impl Resolver<'_> {
             }
             (Kind::DateTime, Expr::Timestamp { timestamp }) => Value::DateTime(parse_instant(&text(timestamp)?)?),
             (Kind::DateTime, Expr::Literal(s)) => match plain_date(s) {
-                Some(d) => Value::DateTime(beijing_midnight(parse_day(&d.to_string())?, s)?),
+                Some(_) => Value::DateTime(beijing_midnight(parse_day(s)?, s)?),
                 None => Value::DateTime(parse_instant(s)?),
             },
             (Kind::Date, Expr::Timestamp { .. }) => {
-                return Err(QueryError::mismatch(ctx, kind.describe(), format!("{} (a date holds no time of day)", describe(e))));
+                return Err(QueryError::mismatch(
+                    ctx,
+                    kind.describe(),
+                    format!("{} (a date holds no time of day)", describe(e)),
+                ));
             }
             _ => return Err(QueryError::mismatch(ctx, kind.describe(), describe(e))),
         })
     }
 
     /// Two operands, the one holding a property resolved first so that it types the other.
-    fn pair(&self, a: &Expr, b: &Expr) -> Result<((Operand, Kind), (Operand, Kind)), QueryError> {
+    fn pair(&self, a: &Expr, b: &Expr) -> Result<(Typed, Typed), QueryError> {
         if !has_property(a) && has_property(b) {
             let r = self.operand(b, None)?;
             let l = self.operand(a, Some((r.1, &label(&r.0))))?;
             Ok((l, r))
         } else {
             let l = self.operand(a, None)?;
-            let r = self.operand(b, Some((l.1, &label(&l.0))))?;
+            let r = self.operand(b, Some((l.1, &label(&l.0)))).map_err(|e| match e {
+                // `名称 = 井盖`: the value was meant, unquoted.
+                QueryError::UnknownProperty { name, queryables, .. } if l.1 == Kind::Text => {
+                    QueryError::UnknownProperty {
+                        hint: format!(" (text values take single quotes: '{name}')"),
+                        name,
+                        queryables,
+                    }
+                }
+                other => other,
+            })?;
             Ok((l, r))
         }
     }
@@ -634,11 +666,17 @@ impl Resolver<'_> {
             Expr::Property { property } => {
                 let a = self.attr(property)?;
                 if a != Attribute::Geometry {
-                    return Err(QueryError::mismatch(property, "a geometry for a spatial operator", Kind::of(&a).describe()));
+                    return Err(QueryError::mismatch(
+                        property,
+                        "a geometry for a spatial operator",
+                        Kind::of(&a).describe(),
+                    ));
                 }
                 return Ok(None);
             }
-            Expr::Geometry(cql2::Geometry::Wkt(w)) => shikong_model::wkt::parse(w).map_err(|e| invalid(e.to_string()))?,
+            Expr::Geometry(cql2::Geometry::Wkt(w)) => {
+                shikong_model::wkt::parse(w).map_err(|e| invalid(e.to_string()))?
+            }
             Expr::Geometry(cql2::Geometry::GeoJSON(g)) => {
                 let json = serde_json::to_value(g).map_err(|e| invalid(e.to_string()))?;
                 shikong_model::geojson::from_json(&json).map_err(|e| invalid(e.to_string()))?
@@ -660,7 +698,11 @@ impl Resolver<'_> {
                 Geometry::from_bbox(&b)
             }
             other => {
-                return Err(QueryError::mismatch("spatial operator", "the geometry property or a geometry/BBOX", describe(other)));
+                return Err(QueryError::mismatch(
+                    "spatial operator",
+                    "the geometry property or a geometry/BBOX",
+                    describe(other),
+                ));
             }
         };
         SpatialLiteral::new(geometry).map(Some)
@@ -671,7 +713,9 @@ impl Resolver<'_> {
             (None, Some(literal)) => Ok(Predicate::Spatial { op, literal }),
             (Some(literal), None) => Ok(Predicate::Spatial { op: op.converse(), literal }),
             (Some(x), Some(y)) => Ok(Predicate::Const(eval::spatial(op, x.geo(), &y))),
-            (None, None) => Err(QueryError::unsupported(op.name(), "a layer has one geometry; compare it with a literal")),
+            (None, None) => {
+                Err(QueryError::unsupported(op.name(), "a layer has one geometry; compare it with a literal"))
+            }
         }
     }
 
@@ -701,7 +745,11 @@ impl Resolver<'_> {
                 Kind::Date => Gran::Day,
                 Kind::DateTime => Gran::Instant,
                 k => {
-                    return Err(QueryError::mismatch(name, format!("a date or timestamp for {}", op.name()), k.describe()));
+                    return Err(QueryError::mismatch(
+                        name,
+                        format!("a date or timestamp for {}", op.name()),
+                        k.describe(),
+                    ));
                 }
             };
             match found {
@@ -753,7 +801,11 @@ impl Resolver<'_> {
                 if let (Operand::Literal(x), Operand::Literal(y)) = (&start, &end)
                     && x.compare(y) == Some(std::cmp::Ordering::Greater)
                 {
-                    return Err(QueryError::literal("interval", format!("{start}/{end}"), "its start is after its end"));
+                    return Err(QueryError::literal(
+                        "interval",
+                        format!("{start}/{end}"),
+                        "its start is after its end",
+                    ));
                 }
                 Ok(TimeSpan { start, end, end_exclusive: false })
             }

@@ -50,7 +50,11 @@ fn points(s: &TimeSpan) -> (Point<'_>, Point<'_>) {
 }
 
 /// The comparisons `op(x, y)` stands for.
-pub(crate) fn terms<'a>(op: TemporalOp, x: &'a TimeSpan, y: &'a TimeSpan) -> Result<(Combine, Vec<Term<'a>>), QueryError> {
+pub(crate) fn terms<'a>(
+    op: TemporalOp,
+    x: &'a TimeSpan,
+    y: &'a TimeSpan,
+) -> Result<(Combine, Vec<Term<'a>>), QueryError> {
     use CmpOp::*;
     use TemporalOp::*;
     let ((xs, xe), (ys, ye)) = (points(x), points(y));

@@ -281,7 +281,11 @@ fn spatial() {
         true,
     );
     let line = Geometry::LineString(vec![Coord::xy(114.0, 30.0), Coord::xy(115.0, 31.0)]);
-    check_with("s_crosses(geometry, POLYGON((114.2 30, 115 30, 115 31, 114.2 31, 114.2 30)))", |f| f.geometry = Some(line), true);
+    check_with(
+        "s_crosses(geometry, POLYGON((114.2 30, 115 30, 115 31, 114.2 31, 114.2 30)))",
+        |f| f.geometry = Some(line),
+        true,
+    );
 }
 
 #[track_caller]
@@ -346,7 +350,7 @@ fn error_messages_name_what_is_wrong() {
     error("名称 = '井盖' and", "CQL2 syntax error at line 1, column 14");
     error("名称 = '井盖' and", "名称 = '井盖' and\n  |              ^");
     error("颜色 = '红'", "unknown property `颜色`; queryable properties: entity_id, code, geometry");
-    error("名称 = 井盖", "unknown property `井盖`");
+    error("名称 = 井盖", "unknown property `井盖` (text values take single quotes: '井盖'); queryable");
     error("照片 IS NULL", "property `照片` cannot be filtered");
     error("depth > '3'", "`depth`: expected a number, got the text '3' (numbers are written without quotes)");
     error("code = 420111", "`code`: expected text, got the number 420111 (quote text: '420111')");
@@ -354,7 +358,10 @@ fn error_messages_name_what_is_wrong() {
     error("depth = 名称", "`depth`: expected a number, got `名称` (text)");
     error("built = TIMESTAMP('2025-06-01T00:00:00Z')", "`built`: expected a date");
     error("built > '2025-13-01'", "invalid date `2025-13-01`: expected YYYY-MM-DD");
-    error("checked > TIMESTAMP('2025-06-01T08:00:00')", "invalid timestamp `2025-06-01T08:00:00`: it has no UTC offset");
+    error(
+        "checked > TIMESTAMP('2025-06-01T08:00:00')",
+        "invalid timestamp `2025-06-01T08:00:00`: it has no UTC offset",
+    );
     error("checked > '2025-06-01 08:00'", "write 2025-06-01 08:00+08:00 for Beijing time");
     error("t_intersects(checked, INTERVAL('2025-06-01T08:00:00', '..'))", "no UTC offset");
     error("t_intersects(built, TIMESTAMP('2025-06-01T00:00:00Z'))", "use DATE('YYYY-MM-DD')");
@@ -369,7 +376,10 @@ fn error_messages_name_what_is_wrong() {
     error("a_contains(名称, ('a'))", "unsupported CQL2 function/operator `a_contains`");
     error("depth LIKE '1%'", "`depth`: expected text (LIKE applies to text), got a number");
     error("名称 LIKE 'ab\\'", "ends with the escape character");
-    error("s_intersects(geometry, POLYGON((0 0, 1 0, 1 1, 0 1)))", "invalid geometry literal: polygon ring 0 is not closed");
+    error(
+        "s_intersects(geometry, POLYGON((0 0, 1 0, 1 1, 0 1)))",
+        "invalid geometry literal: polygon ring 0 is not closed",
+    );
     error("s_intersects(geometry, BBOX(3, 0, 1, 1))", "invalid geometry literal: invalid bbox");
     error("s_intersects(depth, BBOX(0, 0, 1, 1))", "`depth`: expected a geometry");
     error("s_intersects(geometry, geometry)", "a layer has one geometry");
@@ -379,9 +389,15 @@ fn error_messages_name_what_is_wrong() {
     error("depth + 1", "expected a condition, got the value +(…)");
     error("s_intersects(geometry, GEOMETRYCOLLECTION(POINT(1 2)))", "invalid geometry literal");
     json_error(r#"{"op": "=", "args": [{"property": "名称"}]}"#, "`=` takes 2 argument(s), got 1");
-    json_error(r#"{"op": "and", "args": [{"op": "=", "args": [{"propertyx": "a"}, 1]}, true]}"#, "at /args/0/args/0: not a CQL2 expression: {\"propertyx\":\"a\"}");
+    json_error(
+        r#"{"op": "and", "args": [{"op": "=", "args": [{"propertyx": "a"}, 1]}, true]}"#,
+        "at /args/0/args/0: not a CQL2 expression: {\"propertyx\":\"a\"}",
+    );
     json_error(r#"{"op": "=", "args": [1 2]}"#, "invalid CQL2 JSON: expected `,` or `]` at line 1 column 24");
-    json_error(r#"{"op": ">", "args": [{"property": "checked"}, {"timestamp": "2025-06-01T08:00:00"}]}"#, "no UTC offset");
+    json_error(
+        r#"{"op": ">", "args": [{"property": "checked"}, {"timestamp": "2025-06-01T08:00:00"}]}"#,
+        "no UTC offset",
+    );
 }
 
 #[test]
@@ -409,7 +425,10 @@ fn plan_splits_sql_and_residual() {
     let p = plan("s_intersects(geometry, BBOX(114, 30, 115, 31)) AND depth > 1");
     assert_eq!(p.sql.as_deref(), Some(r#"("depth" > ?)"#));
     assert_eq!(p.bbox, Some(shikong_model::Bbox { min_x: 114.0, min_y: 30.0, max_x: 115.0, max_y: 31.0 }));
-    assert_eq!(p.residual.map(|r| r.to_string()), Some("s_intersects(geometry, POLYGON ((114 30,115 30,115 31,114 31,114 30)))".into()));
+    assert_eq!(
+        p.residual.map(|r| r.to_string()),
+        Some("s_intersects(geometry, POLYGON ((114 30,115 30,115 31,114 31,114 30)))".into())
+    );
 
     // An OR mixing spatial and SQL-able pieces stays whole in the residual; nothing narrows it.
     let p = plan("s_intersects(geometry, BBOX(114, 30, 115, 31)) OR depth > 1");
@@ -426,10 +445,7 @@ fn plan_splits_sql_and_residual() {
     assert_eq!(p.residual.map(|r| r.to_string()), Some("version = 3".into()));
 
     let p = plan("t_intersects(INTERVAL(valid_from, valid_to), INTERVAL('2024-01-01', '..'))");
-    assert_eq!(
-        p.sql.as_deref(),
-        Some(r#"((coalesce("valid_from", '') <= '~') AND (coalesce("valid_to", '~') > ?))"#)
-    );
+    assert_eq!(p.sql.as_deref(), Some(r#"((coalesce("valid_from", '') <= '~') AND (coalesce("valid_to", '~') > ?))"#));
     assert_eq!(p.params, [Value::DateTime(t("2023-12-31T16:00:00Z"))]);
     assert_eq!(crate::sql_param(&p.params[0]), crate::SqlParam::Text("2023-12-31T16:00:00.000Z".into()));
 

@@ -5,12 +5,17 @@
 //! store fills them — plus the residual filter select exactly what [`Filter::matches`] selects,
 //! and the SQL alone never loses a matching row.
 
+// Helpers outside `#[test]` functions unwrap too: here a panic is a test failure, as intended.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 
 use proptest::prelude::*;
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
-use shikong_model::{CodeItem, Coord, EntityId, Feature, FieldDef, FieldType, Geometry, LayerSchema, ValidTime, Value, time};
+use shikong_model::{
+    CodeItem, Coord, EntityId, Feature, FieldDef, FieldType, Geometry, LayerSchema, ValidTime, Value, time,
+};
 use shikong_query::{Attribute, Filter, QueryError, SqlParam, quote_identifier, sql_param};
 
 fn schema() -> LayerSchema {
@@ -72,30 +77,32 @@ fn feature() -> impl Strategy<Value = (Feature, Option<i64>)> {
         (opt(0..3usize), opt(3..6usize)),
         opt(1..5i64),
     );
-    (props, system).prop_map(|((name, depth, count, ok, built, checked, status, note), (id, code, point, valid, version))| {
-        let mut properties = shikong_model::Properties::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                properties.insert(k.to_owned(), v);
-            }
-        };
-        put("名称", name.map(Value::from));
-        put("depth", depth);
-        put("count", count.map(Value::Integer));
-        put("ok", ok.map(Value::Bool));
-        put("built", built.map(|d| Value::Date(time::parse_date(d).unwrap())));
-        put("checked", checked.map(|i| Value::DateTime(instant(i))));
-        put("status", status.map(Value::from));
-        put("note", note.map(Value::from));
-        let feature = Feature {
-            id: EntityId::from_uuid(uuid::Uuid::from_u128(0x0192f3c4_0000_7000_8000_000000000000 + id)),
-            code: code.to_owned(),
-            geometry: point.map(|(x, y)| Geometry::Point(Coord::xy(f64::from(x), f64::from(y)))),
-            valid: ValidTime { from: valid.0.map(instant), to: valid.1.map(instant) },
-            properties,
-        };
-        (feature, version)
-    })
+    (props, system).prop_map(
+        |((name, depth, count, ok, built, checked, status, note), (id, code, point, valid, version))| {
+            let mut properties = shikong_model::Properties::new();
+            let mut put = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    properties.insert(k.to_owned(), v);
+                }
+            };
+            put("名称", name.map(Value::from));
+            put("depth", depth);
+            put("count", count.map(Value::Integer));
+            put("ok", ok.map(Value::Bool));
+            put("built", built.map(|d| Value::Date(time::parse_date(d).unwrap())));
+            put("checked", checked.map(|i| Value::DateTime(instant(i))));
+            put("status", status.map(Value::from));
+            put("note", note.map(Value::from));
+            let feature = Feature {
+                id: EntityId::from_uuid(uuid::Uuid::from_u128(0x0192f3c4_0000_7000_8000_000000000000 + id)),
+                code: code.to_owned(),
+                geometry: point.map(|(x, y)| Geometry::Point(Coord::xy(f64::from(x), f64::from(y)))),
+                valid: ValidTime { from: valid.0.map(instant), to: valid.1.map(instant) },
+                properties,
+            };
+            (feature, version)
+        },
+    )
 }
 
 fn pick(items: &[&str]) -> BoxedStrategy<String> {
@@ -152,17 +159,55 @@ fn bound_ms(quoted: &str, end: bool) -> i64 {
 fn atom() -> BoxedStrategy<String> {
     let number = pick(&["-2", "0", "1", "1.5", "2", "2.5", "3", "9007199254740993"]);
     let numeric = pick(&[
-        "depth", "count", "version", "depth + count", "count / 2", "-depth", "depth * 2", "count - 1", "count + 0",
-        "depth / count", "count / version",
+        "depth",
+        "count",
+        "version",
+        "depth + count",
+        "count / 2",
+        "-depth",
+        "depth * 2",
+        "count - 1",
+        "count + 0",
+        "depth / count",
+        "count / version",
     ]);
     let text_prop = pick(&["名称", "note", "status", "code", "casei(名称)"]);
-    let text_lit = quoted(&["雨水井盖", "井盖", "abc", "ABC", "a%b", "", "1", "2", "420111-JG-0001", "420111", "ÀBC", "àbc"]);
+    let text_lit =
+        quoted(&["雨水井盖", "井盖", "abc", "ABC", "a%b", "", "1", "2", "420111-JG-0001", "420111", "ÀBC", "àbc"]);
     let pattern = quoted(&["%", "井%", "%井%", "_盖", "%\\%%", "a\\_b", "a_b", "A%", "a%", "%b%", "a*b?[c]", "__井盖"]);
-    let any_prop = pick(&["名称", "depth", "count", "ok", "built", "checked", "status", "note", "geometry", "valid_from", "valid_to", "version", "code"]);
-    let spans = pick(&["checked", "INTERVAL(valid_from, valid_to)", "valid_from", "valid_to", "INTERVAL(valid_from, checked)"]);
+    let any_prop = pick(&[
+        "名称",
+        "depth",
+        "count",
+        "ok",
+        "built",
+        "checked",
+        "status",
+        "note",
+        "geometry",
+        "valid_from",
+        "valid_to",
+        "version",
+        "code",
+    ]);
+    let spans =
+        pick(&["checked", "INTERVAL(valid_from, valid_to)", "valid_from", "valid_to", "INTERVAL(valid_from, checked)"]);
     let temporal_op = pick(&[
-        "t_after", "t_before", "t_contains", "t_disjoint", "t_during", "t_equals", "t_finishedBy", "t_finishes",
-        "t_intersects", "t_meets", "t_metBy", "t_overlappedBy", "t_overlaps", "t_startedBy", "t_starts",
+        "t_after",
+        "t_before",
+        "t_contains",
+        "t_disjoint",
+        "t_during",
+        "t_equals",
+        "t_finishedBy",
+        "t_finishes",
+        "t_intersects",
+        "t_meets",
+        "t_metBy",
+        "t_overlappedBy",
+        "t_overlaps",
+        "t_startedBy",
+        "t_starts",
     ]);
     let spatial_op = pick(&["s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches"]);
     let region = pick(&[
@@ -179,12 +224,14 @@ fn atom() -> BoxedStrategy<String> {
         (text_prop.clone(), pattern.clone()).prop_map(|(p, l)| format!("{p} LIKE {l}")),
         pattern.prop_map(|l| format!("casei(名称) LIKE casei({l})")),
         (text_prop, prop::collection::vec(text_lit, 1..4)).prop_map(|(p, l)| format!("{p} IN ({})", l.join(", "))),
-        (numeric.clone(), prop::collection::vec(number.clone(), 1..4)).prop_map(|(p, l)| format!("{p} IN ({})", l.join(", "))),
+        (numeric.clone(), prop::collection::vec(number.clone(), 1..4))
+            .prop_map(|(p, l)| format!("{p} IN ({})", l.join(", "))),
         (numeric, number.clone(), number).prop_map(|(p, a, b)| format!("{p} BETWEEN {a} AND {b}")),
         any_prop.prop_map(|p| format!("{p} IS NULL")),
         pick(&["ok", "ok = true", "ok = false", "ok <> true", "true", "false"]),
         (cmp_op(), quoted(DATES)).prop_map(|(o, d)| format!("built {o} DATE({d})")),
-        (pick(&["checked", "valid_from", "valid_to"]), cmp_op(), timestamp_literal()).prop_map(|(p, o, l)| format!("{p} {o} {l}")),
+        (pick(&["checked", "valid_from", "valid_to"]), cmp_op(), timestamp_literal())
+            .prop_map(|(p, o, l)| format!("{p} {o} {l}")),
         (pick(&["checked", "valid_from", "valid_to"]), cmp_op(), pick(&["checked", "valid_from", "valid_to"]))
             .prop_map(|(p, o, q)| format!("{p} {o} {q}")),
         (temporal_op.clone(), spans.clone(), time_span_literal()).prop_map(|(o, s, l)| format!("{o}({s}, {l})")),
@@ -219,8 +266,11 @@ fn load(conn: &Connection, rows: &[(Feature, Option<i64>)]) {
         "\"version\" INTEGER".to_owned(),
     ];
     cols.extend(s.fields.iter().map(|f| format!("{} {}", quote_identifier(&f.name), f.ty.sql_type())));
-    conn.execute_batch(&format!("DROP TABLE IF EXISTS t; CREATE TABLE t (fid INTEGER PRIMARY KEY, {});", cols.join(", ")))
-        .unwrap();
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS t; CREATE TABLE t (fid INTEGER PRIMARY KEY, {});",
+        cols.join(", ")
+    ))
+    .unwrap();
     let names: Vec<String> = ["entity_id", "code", "geometry", "valid_from", "valid_to", "version"]
         .into_iter()
         .map(str::to_owned)
@@ -256,7 +306,12 @@ fn bind(p: &SqlParam) -> SqlValue {
     }
 }
 
-fn run(conn: &Connection, filter: &Filter, rows: &[(Feature, Option<i64>)], map_version: bool) -> Result<(), TestCaseError> {
+fn run(
+    conn: &Connection,
+    filter: &Filter,
+    rows: &[(Feature, Option<i64>)],
+    map_version: bool,
+) -> Result<(), TestCaseError> {
     let cols = |a: &Attribute| match a {
         Attribute::Version if !map_version => None,
         a => Some(quote_identifier(a.name())),
@@ -265,7 +320,9 @@ fn run(conn: &Connection, filter: &Filter, rows: &[(Feature, Option<i64>)], map_
     let selected: HashSet<usize> = match &plan.sql {
         None => (0..rows.len()).collect(),
         Some(sql) => {
-            let mut stmt = conn.prepare(&format!("SELECT fid FROM t WHERE {sql}")).map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
+            let mut stmt = conn
+                .prepare(&format!("SELECT fid FROM t WHERE {sql}"))
+                .map_err(|e| TestCaseError::fail(format!("{sql}: {e}")))?;
             let params: Vec<SqlValue> = plan.params.iter().map(|v| bind(&sql_param(v))).collect();
             stmt.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
                 .unwrap()
@@ -277,8 +334,23 @@ fn run(conn: &Connection, filter: &Filter, rows: &[(Feature, Option<i64>)], map_
         let expected = filter.matches(f, *version);
         let by_sql = selected.contains(&i);
         let by_plan = by_sql && plan.residual.as_ref().is_none_or(|r| r.matches(f, *version));
-        prop_assert!(!expected || by_sql, "SQL lost a matching row\nfilter: {filter}\nsql: {:?} {:?}\nrow: {f:?}", plan.sql, plan.params);
-        prop_assert_eq!(by_plan, expected, "plan and matches disagree\nfilter: {}\nsql: {:?} {:?}\nresidual: {:?}\nrow: {:?} v{:?}", filter, plan.sql, plan.params, plan.residual.as_ref().map(|r| r.to_string()), f, version);
+        prop_assert!(
+            !expected || by_sql,
+            "SQL lost a matching row\nfilter: {filter}\nsql: {:?} {:?}\nrow: {f:?}",
+            plan.sql,
+            plan.params
+        );
+        prop_assert_eq!(
+            by_plan,
+            expected,
+            "plan and matches disagree\nfilter: {}\nsql: {:?} {:?}\nresidual: {:?}\nrow: {:?} v{:?}",
+            filter,
+            plan.sql,
+            plan.params,
+            plan.residual.as_ref().map(|r| r.to_string()),
+            f,
+            version
+        );
         if let (Some(b), true, Some(g)) = (plan.bbox, expected, &f.geometry) {
             let gb = g.bbox().unwrap();
             prop_assert!(b.intersects(&gb), "bbox {b} excludes a matching geometry {gb}");
@@ -332,10 +404,55 @@ fn not_does_not_select_nulls_in_sql() {
     load(&conn, &rows);
     let filter = Filter::parse_text("NOT (count = 1)", &schema()).unwrap();
     let plan = filter.plan(&|a: &Attribute| Some(quote_identifier(a.name())));
-    let n: i64 = conn
-        .query_row(&format!("SELECT count(*) FROM t WHERE {}", plan.sql.unwrap()), [1], |r| r.get(0))
-        .unwrap();
+    let n: i64 =
+        conn.query_row(&format!("SELECT count(*) FROM t WHERE {}", plan.sql.unwrap()), [1], |r| r.get(0)).unwrap();
     assert_eq!(n, 0);
     assert!(!rows.iter().any(|(f, v)| filter.matches(f, *v)));
     run(&conn, &filter, &rows, true).unwrap();
+}
+
+/// Values the random generator rarely meets: integers beyond 2^53 against reals, infinities and
+/// NaN out of arithmetic, a `Real` field holding an integer.
+#[test]
+fn numeric_edge_cases_agree_on_sqlite() {
+    let row = |count: i64, depth: Value| {
+        let f = Feature {
+            id: EntityId::from_uuid(uuid::Uuid::from_u128(7)),
+            code: "c".into(),
+            geometry: None,
+            valid: ValidTime::ALWAYS,
+            properties: [("count".to_owned(), Value::Integer(count)), ("depth".to_owned(), depth)].into(),
+        };
+        (f, Some(1))
+    };
+    let rows = vec![
+        row(9_007_199_254_740_993, Value::Real(1e308)),
+        row(-9_007_199_254_740_993, Value::Real(-1e308)),
+        row(i64::MAX, Value::Integer(2)),
+        row(0, Value::Real(0.0)),
+    ];
+    let conn = Connection::open_in_memory().unwrap();
+    load(&conn, &rows);
+    let cases = [
+        ("count + 0 = count", [false, false, false, true]),
+        ("count + 0 < count", [true, false, false, false]),
+        // i64::MAX as a double is 2^63, one more than i64::MAX.
+        ("count + 0 > count", [false, true, true, false]),
+        ("depth * 10 > 0", [true, false, true, false]),
+        ("depth * 10 - depth * 10 > 0", [false; 4]),
+        ("NOT (depth * 10 - depth * 10 > 0)", [false, false, true, true]),
+        // 0 / 0 is null, so neither it nor its negation holds on the last row.
+        ("depth / count = 0", [false; 4]),
+        ("NOT (depth / count = 0)", [true, true, true, false]),
+        ("depth = 2", [false, false, true, false]),
+        ("count > 9223372036854775807.0", [false; 4]),
+        // CQL2 numbers are doubles: this literal reads as 2^63, above every integer.
+        ("count >= 9223372036854775807", [false; 4]),
+    ];
+    for (text, expected) in cases {
+        let filter = Filter::parse_text(text, &schema()).unwrap();
+        let got: Vec<bool> = rows.iter().map(|(f, v)| filter.matches(f, *v)).collect();
+        assert_eq!(got, expected, "{text}");
+        run(&conn, &filter, &rows, true).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
 }

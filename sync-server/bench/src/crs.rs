@@ -114,8 +114,12 @@ fn peers(python: &str, input: &[(f64, f64)]) -> anyhow::Result<Peers> {
             bail!("the pyproj script failed:\n{}", String::from_utf8_lossy(&o.stderr));
         }
         let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-        let mut peers =
-            Peers { pyproj_version: String::new(), pyproj_secs: 0.0, pyproj_result: read_f64s(&out)?, coord_convert_secs: None };
+        let mut peers = Peers {
+            pyproj_version: String::new(),
+            pyproj_secs: 0.0,
+            pyproj_result: read_f64s(&out)?,
+            coord_convert_secs: None,
+        };
         for line in stdout.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words[..] {

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod crs;
+mod store;
 
 #[derive(Parser)]
 #[command(name = "shikong-bench", about = "shikong benchmarks (print figures, compare with peers)")]
@@ -17,10 +18,13 @@ struct Cli {
 enum Bench {
     /// Coordinate transforms per second (4490→4547, WGS84→GCJ-02) beside pyproj.
     Crs(crs::Args),
+    /// Store: import rate of 1M points beside ogr2ogr; bbox query p50/p95; as-of after 10% updated.
+    Store(store::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
         Bench::Crs(a) => crs::run(a),
+        Bench::Store(a) => store::run(a),
     }
 }

@@ -58,6 +58,14 @@ enum Command {
     /// Layers and their schemas.
     #[command(subcommand)]
     Layer(LayerCommand),
+    /// Load the demo data (official divisions + generated sample assets) into an empty store.
+    Demo {
+        #[command(flatten)]
+        data: DataDir,
+        /// Folder filled by scripts/fetch-data.sh.
+        #[arg(long, value_name = "DIR", default_value = ".cache/data")]
+        source: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -237,6 +245,22 @@ pub fn run() -> anyhow::Result<()> {
             stdout_json(&json::diff(&layer, from, to, &d))?;
         }
         Command::Layer(c) => cmd_layer(c)?,
+        Command::Demo { data, source } => {
+            std::fs::create_dir_all(&data.data).with_context(|| data.data.display().to_string())?;
+            let store = SqliteStore::open_or_create(data.store_path())?;
+            let bar = progress_bar("loading demo data");
+            let r = crate::demo::load(&store, &source);
+            bar.finish_and_clear();
+            let r = r?;
+            println!(
+                "demo loaded into {}: {} divisions ({} with centre points), {} manholes and {} street lamps (generated samples)",
+                data.store_path().display(),
+                r.divisions,
+                r.divisions_with_point,
+                r.manholes,
+                r.lamps
+            );
+        }
     }
     Ok(())
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building and testing shikong needs and is missing, from Debian packages.
+# Usage: scripts/deps.sh build|test
+#   build: C toolchain parts for the bundled PROJ and SQLite builds
+#   test:  build + the real tools the tests run (GDAL, …)
+set -euo pipefail
+want=(pkg-config cmake clang libclang-dev sqlite3 libsqlite3-dev libtiff-dev libcurl4-openssl-dev unzip)
+if [ "${1:-build}" = test ]; then
+  want+=(gdal-bin)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

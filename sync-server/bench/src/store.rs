@@ -1,0 +1,188 @@
+//! Store benchmark (issue 2): import rate of N point features with 6 attributes from GeoJSON,
+//! beside `ogr2ogr` loading the same file into a GeoPackage in the same run; p50/p95 of a bbox
+//! query returning about 1,000 features; the same query as of a past instant after 10% of the
+//! features were updated, as a ratio to the current-state query.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use shikong_model::{Bbox, Value};
+use shikong_server::import::{self, ImportOptions, NoReprojection};
+use shikong_store::{FeatureKey, FeatureStore, Patch, Query, SqliteStore, TxMeta};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Number of point features.
+    #[arg(long, default_value_t = 1_000_000)]
+    features: u64,
+    /// Number of bbox queries to time (each way).
+    #[arg(long, default_value_t = 300)]
+    queries: usize,
+    /// Work directory (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+/// The area the points are spread over (Wuhan, CGCS2000 lon/lat).
+const AREA: Bbox = Bbox { min_x: 114.0, min_y: 30.3, max_x: 114.6, max_y: 30.8 };
+
+/// A tiny deterministic generator (no dependency, same data every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn write_geojson(path: &Path, n: u64) -> anyhow::Result<()> {
+    let materials = ["铸铁", "球墨铸铁", "复合材料", "混凝土", "钢"];
+    let roads = ["珞喻路", "关山大道", "光谷大道", "雄楚大道", "民族大道", "鲁磨路"];
+    let mut rng = Lcg(42);
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    write!(w, "{{\"type\":\"FeatureCollection\",\"name\":\"manhole\",\"features\":[")?;
+    for i in 0..n {
+        let x = AREA.min_x + rng.next() * AREA.width();
+        let y = AREA.min_y + rng.next() * AREA.height();
+        let depth = (rng.next() * 500.0).round() / 100.0;
+        let year = 2000 + (i % 25);
+        let month = 1 + (i % 12);
+        write!(
+            w,
+            "{}\n{{\"type\":\"Feature\",\"geometry\":{{\"type\":\"Point\",\"coordinates\":[{x:.7},{y:.7}]}},\"properties\":{{\"code\":\"JG-{i:08}\",\"name\":\"{}{}号井盖\",\"depth\":{depth},\"material\":\"{}\",\"installed\":\"{year}-{month:02}-01\",\"good\":{}}}}}",
+            if i == 0 { "" } else { "," },
+            roads[(i % 6) as usize],
+            i % 1000,
+            materials[(i % 5) as usize],
+            i % 7 != 0,
+        )?;
+    }
+    writeln!(w, "\n]}}")?;
+    w.flush()?;
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn time_queries(store: &SqliteStore, boxes: &[Bbox], as_of: Option<jiff::Timestamp>) -> anyhow::Result<(Vec<Duration>, f64)> {
+    let mut times = Vec::with_capacity(boxes.len());
+    let mut total = 0usize;
+    for b in boxes {
+        let t = Instant::now();
+        let mut got = Vec::with_capacity(1200);
+        store.query(&Query { bbox: Some(*b), as_of, ..Query::layer("manhole") }, &mut |f| {
+            got.push(f);
+            true
+        })?;
+        times.push(t.elapsed());
+        total += got.len();
+    }
+    times.sort();
+    Ok((times, total as f64 / boxes.len() as f64))
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let src = dir.join("points.geojson");
+    println!("# shikong store benchmark: {} point features, 6 attributes", a.features);
+    let t = Instant::now();
+    write_geojson(&src, a.features)?;
+    let size = std::fs::metadata(&src)?.len();
+    println!("generated {} ({:.1} MB) in {:.1} s", src.display(), size as f64 / 1e6, t.elapsed().as_secs_f64());
+
+    // Peer: ogr2ogr into a GeoPackage (with its spatial index), same file, same machine, same run.
+    let ogr_out = dir.join("ogr2ogr.gpkg");
+    let _ = std::fs::remove_file(&ogr_out);
+    let t = Instant::now();
+    let status = Command::new("ogr2ogr")
+        .args(["-f", "GPKG", ogr_out.to_str().unwrap_or_default(), src.to_str().unwrap_or_default()])
+        .status()
+        .context("running ogr2ogr (apt-get install gdal-bin)")?;
+    if !status.success() {
+        bail!("ogr2ogr failed");
+    }
+    let ogr_secs = t.elapsed().as_secs_f64();
+
+    // shikong import: one transaction, current table + spatial index + version records.
+    let store_path = dir.join("store.gpkg");
+    let _ = std::fs::remove_file(&store_path);
+    let store = SqliteStore::open_or_create(&store_path)?;
+    let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
+    let t = Instant::now();
+    let report = import::import(&store, &src, &opts, &NoReprojection, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sk_secs = t.elapsed().as_secs_f64();
+    let n = report.inserted as f64;
+    println!("import  shikong: {:>9.0} features/s ({sk_secs:.2} s, {} features, with history)", n / sk_secs, report.inserted);
+    println!("import  ogr2ogr: {:>9.0} features/s ({ogr_secs:.2} s)", n / ogr_secs);
+    println!("import  ratio shikong/ogr2ogr throughput: {:.2}", ogr_secs / sk_secs);
+
+    // Boxes expected to hold ~1,000 of the features.
+    let frac = (1000.0 / a.features as f64).sqrt();
+    let (w, h) = (AREA.width() * frac, AREA.height() * frac);
+    let mut rng = Lcg(7);
+    let boxes: Vec<Bbox> = (0..a.queries)
+        .map(|_| {
+            let x = AREA.min_x + rng.next() * (AREA.width() - w);
+            let y = AREA.min_y + rng.next() * (AREA.height() - h);
+            Bbox { min_x: x, min_y: y, max_x: x + w, max_y: y + h }
+        })
+        .collect();
+    time_queries(&store, &boxes[..20.min(boxes.len())], None)?; // warm the page cache
+    let (cur, avg) = time_queries(&store, &boxes, None)?;
+    println!(
+        "bbox query (current, ~{avg:.0} features): p50 {:.2} ms, p95 {:.2} ms",
+        ms(percentile(&cur, 0.5)),
+        ms(percentile(&cur, 0.95))
+    );
+
+    // Update 10% of the features (new versions), then read as of before the update.
+    std::thread::sleep(Duration::from_millis(5));
+    let before = jiff::Timestamp::now();
+    std::thread::sleep(Duration::from_millis(5));
+    let t = Instant::now();
+    let mut tx = store.begin(TxMeta::by("bench").source("update 10%"))?;
+    let step = 10u64;
+    let mut updated = 0u64;
+    for i in (0..a.features).step_by(step as usize) {
+        let patch = Patch { set: [("depth".to_owned(), Value::Real(9.99))].into(), ..Patch::default() };
+        if tx.update("manhole", &FeatureKey::Code(format!("JG-{i:08}")), patch)?.is_some() {
+            updated += 1;
+        }
+    }
+    tx.commit()?;
+    println!("update {updated} features (10%) in one transaction: {:.2} s ({:.0} versions/s)", t.elapsed().as_secs_f64(), updated as f64 / t.elapsed().as_secs_f64());
+    time_queries(&store, &boxes[..20.min(boxes.len())], Some(before))?;
+    let (past, avg_past) = time_queries(&store, &boxes, Some(before))?;
+    let (cur2, _) = time_queries(&store, &boxes, None)?;
+    println!(
+        "bbox query (as-of before update, ~{avg_past:.0} features): p50 {:.2} ms, p95 {:.2} ms",
+        ms(percentile(&past, 0.5)),
+        ms(percentile(&past, 0.95))
+    );
+    println!(
+        "bbox query (current after update): p50 {:.2} ms, p95 {:.2} ms",
+        ms(percentile(&cur2, 0.5)),
+        ms(percentile(&cur2, 0.95))
+    );
+    println!(
+        "as-of / current p50 ratio: {:.2}",
+        ms(percentile(&past, 0.5)) / ms(percentile(&cur2, 0.5))
+    );
+    let store_mb = std::fs::metadata(&store_path)?.len() as f64 / 1e6;
+    let ogr_mb = std::fs::metadata(&ogr_out)?.len() as f64 / 1e6;
+    println!("file size: shikong store {store_mb:.1} MB (after updates), ogr2ogr GeoPackage {ogr_mb:.1} MB");
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! Helpers shared by the end-to-end tests: run the real `shikong` binary and real tools.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn shikong_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_shikong"))
+}
+
+/// Runs `shikong ARGS`; returns (status ok, stdout, stderr).
+pub fn shikong(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(shikong_bin()).args(args).output().expect("run shikong");
+    text(out)
+}
+
+fn text(out: Output) -> (bool, String, String) {
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs shikong and fails the test with its stderr when it fails.
+#[track_caller]
+pub fn ok(args: &[&str]) -> String {
+    let (good, out, err) = shikong(args);
+    assert!(good, "shikong {args:?} failed: {err}");
+    out
+}
+
+/// Runs shikong expecting failure; returns stderr after checking it is one clear line.
+#[track_caller]
+pub fn fails(args: &[&str]) -> String {
+    let (good, _, err) = shikong(args);
+    assert!(!good, "shikong {args:?} should have failed");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line on stderr, got: {err}");
+    assert!(lines[0].starts_with("shikong: "), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    lines[0].to_owned()
+}
+
+/// A tool from the system that a test needs; the test fails (never skips) when it is missing.
+#[track_caller]
+pub fn tool(name: &str, package: &str) -> Command {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().map(|o| o.status.success());
+    assert!(
+        found.unwrap_or(false),
+        "`{name}` is not installed; this test needs it (apt-get install {package}; scripts/test.sh installs it)"
+    );
+    Command::new(name)
+}
+
+#[track_caller]
+pub fn run_tool(mut cmd: Command) -> String {
+    let out = cmd.output().expect("run tool");
+    let (good, stdout, stderr) = text(out);
+    assert!(good, "{cmd:?} failed: {stderr}");
+    stdout + &stderr
+}
+
+pub fn ogrinfo(args: &[&str]) -> String {
+    let mut c = tool("ogrinfo", "gdal-bin");
+    c.args(args);
+    run_tool(c)
+}
+
+pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write fixture");
+    p
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// `(code, property)` pairs of a FeatureCollection, sorted by code.
+pub fn codes_and(fc: &serde_json::Value, prop: &str) -> Vec<(String, serde_json::Value)> {
+    let mut v: Vec<_> = fc["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| (f["properties"]["code"].as_str().unwrap_or("").to_owned(), f["properties"][prop].clone()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
