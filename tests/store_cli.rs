@@ -105,7 +105,10 @@ fn as_of_reads_three_versions_and_diff_lists_field_changes() {
     assert_eq!(diff["summary"], json!({"created": 1, "modified": 1, "deleted": 0}));
     assert_eq!(diff["created"][0]["properties"]["code"], "HS-JG-0004");
     let m = &diff["modified"][0];
-    assert_eq!((m["code"].as_str(), m["from_version"].as_i64(), m["to_version"].as_i64()), (Some("HS-JG-0001"), Some(1), Some(3)));
+    assert_eq!(
+        (m["code"].as_str(), m["from_version"].as_i64(), m["to_version"].as_i64()),
+        (Some("HS-JG-0001"), Some(1), Some(3))
+    );
     let changed: Vec<_> = m["changes"].as_array().unwrap().iter().map(|c| c["attribute"].as_str().unwrap()).collect();
     assert_eq!(changed, ["geometry", "depth", "installed", "material", "名称"]);
 }
@@ -202,7 +205,14 @@ fn chinese_text_round_trips_through_every_format() {
     for (encoding, layer) in [("UTF-8", "from_shp_utf8"), ("CP936", "from_shp_gbk")] {
         let shp_dir = d.path().join(format!("shp_{layer}"));
         let mut c = tool("ogr2ogr", "gdal-bin");
-        c.args(["-f", "ESRI Shapefile", "-lco", &format!("ENCODING={encoding}"), s(&shp_dir), &fixture("manholes_v1.geojson")]);
+        c.args([
+            "-f",
+            "ESRI Shapefile",
+            "-lco",
+            &format!("ENCODING={encoding}"),
+            s(&shp_dir),
+            &fixture("manholes_v1.geojson"),
+        ]);
         run_tool(c);
         let zip = d.path().join(format!("{layer}.zip"));
         zip_dir(&shp_dir, &zip);
@@ -256,7 +266,8 @@ fn layer_schema_can_be_shown_and_edited() {
     std::fs::write(&path, doc.to_string()).unwrap();
     ok(&["layer", "edit", "--data", &data, "manhole", "--schema", s(&path)]);
     let after = json(&ok(&["layer", "show", "--data", &data, "manhole"]));
-    let names: Vec<_> = after["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> =
+        after["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect();
     assert!(names.contains(&"巡检员".to_owned()));
     let info = ogrinfo(&["-so", "-al", &format!("{data}/store.gpkg")]);
     assert!(info.contains("巡检员: String"), "{info}");

@@ -15,7 +15,11 @@ pub fn shikong(args: &[&str]) -> (bool, String, String) {
 }
 
 fn text(out: Output) -> (bool, String, String) {
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Runs shikong and fails the test with its stderr when it fails.

@@ -23,7 +23,8 @@ fn main() {
     let t = Instant::now();
     let geo = Geocoder::new(g).unwrap();
     println!("indexes built in {:?}", t.elapsed());
-    let mut rdr = csv::Reader::from_path(root.join("shared/geocoder/testdata/cases.csv")).unwrap();
+    let cases = std::env::var("CASES").map(std::path::PathBuf::from).unwrap_or(root.join("shared/geocoder/testdata/cases.csv"));
+    let mut rdr = csv::Reader::from_path(cases).unwrap();
     let mut stats: std::collections::BTreeMap<String, (usize, usize, usize, usize)> = Default::default();
     let opts = Options::default();
     let t = Instant::now();
@@ -79,6 +80,22 @@ fn main() {
         }
     }
     let el = t.elapsed();
+    let repeat: usize = std::env::var("REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(0);
+    if repeat > 0 {
+        let inputs: Vec<String> = csv::Reader::from_path(root.join("shared/geocoder/testdata/cases.csv"))
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap()[2].to_string())
+            .collect();
+        let t = Instant::now();
+        for _ in 0..repeat {
+            for i in &inputs {
+                std::hint::black_box(geo.geocode(i, &opts));
+            }
+        }
+        let n = inputs.len() * repeat;
+        println!("repeat: {n} queries in {:?} ({:.0}/s)", t.elapsed(), n as f64 / t.elapsed().as_secs_f64());
+    }
     for (k, (n, c, t, tn)) in &stats {
         println!("{k:24} n={n:4} county/status={:.3} town={:.3}", *c as f64 / *n as f64, if *tn > 0 { *t as f64 / *tn as f64 } else { f64::NAN });
     }

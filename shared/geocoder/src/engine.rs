@@ -204,6 +204,8 @@ pub struct Geocoder {
     pub(crate) pinyin: NameIndex,
     /// Prefixes for suggestions: names, pinyin initials and full pinyin above village level.
     pub(crate) suggest: NameIndex,
+    /// Foreign countries and cities (see `geocode::FOREIGN`).
+    pub(crate) foreign: NameIndex,
     pub(crate) live: Live,
     /// Division centre points by id (dense, NaN where unknown), and an R-tree of them.
     pub(crate) centre: Vec<Option<LonLat>>,
@@ -273,7 +275,10 @@ impl Geocoder {
         for r in gaz.records.clone() {
             live.insert(r);
         }
-        Ok(Geocoder { gaz, names, pinyin, suggest, live, centre, centres, jieba: OnceLock::new() })
+        let foreign = NameIndex::build(
+            crate::geocode::FOREIGN.iter().enumerate().map(|(i, f)| (f.to_string(), posting(i as DivId, NameKind::Official))).collect(),
+        )?;
+        Ok(Geocoder { gaz, names, pinyin, suggest, foreign, live, centre, centres, jieba: OnceLock::new() })
     }
 
     pub fn gazetteer(&self) -> &Gazetteer {

@@ -20,7 +20,7 @@ use crate::gazetteer::DivId;
 use crate::index::{posting_id, posting_kind};
 use crate::phonetic::{self, Readings};
 use crate::records::Record;
-use crate::text::{self, Level, NameKind, admin_suffix_level, normalize, short_name, starts_road_suffix};
+use crate::text::{self, Level, NameKind, normalize, short_name, starts_road_suffix};
 
 /// How precise an answer the caller wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -230,7 +230,7 @@ enum Target {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum How {
-    Exact,
+    Exact(NameKind),
     Pinyin,
     Fuzzy,
     Alias,
@@ -279,7 +279,7 @@ fn level_weight(level: Level) -> f32 {
 /// Countries and foreign cities as Chinese text writes them: a query that starts with one is about
 /// a place outside the reference area, even when a Chinese division shares a later name (首尔江南区
 /// is not 南宁市江南区).
-const FOREIGN: &[&str] = &[
+pub(crate) const FOREIGN: &[&str] = &[
     "日本", "韩国", "朝鲜", "美国", "英国", "法国", "德国", "意大利", "西班牙", "葡萄牙", "俄罗斯", "加拿大", "墨西哥",
     "巴西", "阿根廷", "澳大利亚", "新西兰", "印度", "巴基斯坦", "泰国", "越南", "老挝", "柬埔寨", "缅甸", "马来西亚",
     "新加坡", "印度尼西亚", "菲律宾", "蒙古国", "哈萨克斯坦", "土耳其", "伊朗", "伊拉克", "以色列", "埃及", "南非",
@@ -289,6 +289,7 @@ const FOREIGN: &[&str] = &[
     "柏林", "慕尼黑", "法兰克福", "汉堡市", "罗马", "米兰", "马德里", "巴塞罗那", "莫斯科", "圣彼得堡", "多伦多",
     "温哥华", "悉尼", "墨尔本", "曼谷", "清迈", "河内", "胡志明市", "吉隆坡", "雅加达", "马尼拉", "新德里", "孟买",
     "迪拜", "开罗", "伊斯坦布尔", "乌兰巴托", "阿姆斯特丹", "布鲁塞尔", "日内瓦", "苏黎世", "维也纳", "斯德哥尔摩",
+    "北海道", "汉堡",
 ];
 
 /// Words that put a second place near a first ("武大附近的热干面店").
@@ -322,7 +323,7 @@ impl Geocoder {
             return GeocodeResult::nomatch(Reason::Empty);
         }
         let mut mentions = self.find_mentions(&q, opts);
-        let scored = self.score(&mut mentions);
+        let scored = self.score(&q, &mut mentions);
         let foreign = self.foreign_before(&q, &mentions, scored.first());
         if let Some(place) = foreign {
             return GeocodeResult::nomatch(Reason::OutsideArea { place });
@@ -343,7 +344,7 @@ impl Geocoder {
         use std::fmt::Write;
         let q = Query::new(input);
         let mut mentions = self.find_mentions(&q, opts);
-        let scored = self.score(&mut mentions);
+        let scored = self.score(&q, &mut mentions);
         let mut out = format!("normalised: {}\n", q.text);
         for m in &mentions {
             let _ = writeln!(out, "  mention {}..{} {:?} {} w={:.3} {:?}", m.start, m.end, q.span(m.start, m.end), self.target_name(m.target), m.w, m.how);
@@ -373,7 +374,7 @@ impl Geocoder {
                     continue;
                 }
                 if let Some(w) = self.mention_weight(chars, s, e, d.level, posting_kind(p)) {
-                    out.push(Mention { start: s, end: e, target: Target::Div(id), w, how: How::Exact });
+                    out.push(Mention { start: s, end: e, target: Target::Div(id), w, how: How::Exact(posting_kind(p)) });
                 }
             }
             if has_village {
@@ -396,51 +397,69 @@ impl Geocoder {
                     continue;
                 }
                 let end = self.div(a).end;
+                let town_anchor = self.div(a).level == Level::Town;
                 let lo = list.partition_point(|&p| posting_id(p) <= a);
                 for &p in list[lo..].iter().take_while(|&&p| posting_id(p) < end) {
                     let id = posting_id(p);
                     let d = self.div(id);
-                    if d.level != Level::Village {
+                    let kind = posting_kind(p);
+                    // A bare village base (朝阳 of 朝阳村) counts only under a named township.
+                    if d.level != Level::Village || (kind == NameKind::Short && !town_anchor) {
                         continue;
                     }
-                    if let Some(w) = self.mention_weight(chars, s, e, d.level, posting_kind(p)) {
-                        out.push(Mention { start: s, end: e, target: Target::Div(id), w, how: How::Exact });
+                    if let Some(w) = self.mention_weight(chars, s, e, d.level, kind) {
+                        out.push(Mention { start: s, end: e, target: Target::Div(id), w, how: How::Exact(kind) });
                     }
                 }
             }
         }
+        out.sort_by(|a, b| (a.target, a.start, a.end).cmp(&(b.target, b.start, b.end)).then(b.w.total_cmp(&a.w)));
+        out.dedup_by(|a, b| a.target == b.target && a.start == b.start && a.end == b.end);
+        discount_covered(&mut out, chars.len());
         out
     }
 
     /// The weight of an exact mention in context, or `None` when the context says it is not this
     /// place at all (a name followed by 路 is a road name).
     fn mention_weight(&self, chars: &[char], s: usize, e: usize, level: Level, kind: NameKind) -> Option<f32> {
-        if starts_road_suffix(chars, e) {
+        let short_like = matches!(kind, NameKind::Short | NameKind::Display);
+        if short_like && starts_road_suffix(chars, e) {
             return None;
         }
         let mut w = level_weight(level) * kind.weight();
         if kind == NameKind::Short {
-            // 洪山镇 is not 洪山区: a short form followed by another level's suffix is suspect.
-            if let Some(l) = chars.get(e).copied().and_then(admin_suffix_level)
-                && l != level
-            {
+            if chars.get(e).copied().and_then(|c| text::suffix_fits(c, level)) == Some(false) {
                 w *= 0.5;
+            }
+            // Two-character township and village bases (新村, 火星) are common words: alone they are
+            // not enough to place an address.
+            if level >= Level::Town && e - s <= 2 {
+                w *= 0.85;
             }
             if level == Level::Village {
                 w *= 0.85;
             }
         }
-        let _ = s;
         Some(w)
     }
 
     /// Homophones: spans whose pinyin reads as a division name above village level while at most
     /// one character (two in long names) differs.
     fn pinyin_mentions(&self, q: &Query, out: &mut Vec<Mention>) {
-        let readings: Vec<Readings> = q.chars.iter().map(|&c| phonetic::readings(c)).collect();
         let chars = &q.chars;
+        // Text already read as a full official name needs no second reading by sound.
+        let mut skip = vec![false; chars.len()];
+        for m in out.iter() {
+            if matches!(m.how, How::Exact(NameKind::Official | NameKind::Display | NameKind::Derived)) && m.end - m.start >= 3 {
+                skip[m.start..m.end].iter_mut().for_each(|x| *x = true);
+            }
+        }
+        if skip.iter().all(|&x| x) {
+            return;
+        }
+        let readings: Vec<Readings> = chars.iter().map(|&c| phonetic::readings(c)).collect();
         let mut found = Vec::new();
-        self.pinyin.scan_pinyin(&readings, crate::engine::MAX_PINYIN_LEN, |s, e, list| {
+        self.pinyin.scan_pinyin(&readings, &skip, crate::engine::MAX_PINYIN_LEN, |s, e, list| {
             found.push((s, e, list));
         });
         for (s, e, list) in found {
@@ -449,11 +468,17 @@ impl Geocoder {
                 let id = posting_id(p);
                 let d = self.div(id);
                 let kind = posting_kind(p);
-                let name: Vec<char> = d.name.chars().take(len).collect();
-                if name.len() < len {
+                let mut n = 0;
+                let mut exact = 0;
+                for (a, &b) in d.name.chars().zip(&chars[s..e]) {
+                    n += 1;
+                    if a == b || (!a.is_ascii() && text::norm_char(a) == b) {
+                        exact += 1;
+                    }
+                }
+                if n < len {
                     continue;
                 }
-                let exact = name.iter().zip(&chars[s..e]).filter(|(a, b)| a == b).count();
                 let diff = len - exact;
                 let allowed = if len <= 4 { 1 } else { 2 };
                 if diff == 0 || diff > allowed || exact == 0 {
@@ -530,8 +555,14 @@ impl Geocoder {
     }
 
     /// Scores every mentioned place; best first.
-    fn score(&self, mentions: &mut Vec<Mention>) -> Vec<Scored> {
+    fn score(&self, q: &Query, mentions: &mut Vec<Mention>) -> Vec<Scored> {
         mentions.sort_by(|a, b| a.target.cmp(&b.target).then(b.w.total_cmp(&a.w)));
+        let strong: Vec<usize> = (0..mentions.len())
+            .filter(|&k| {
+                let x = &mentions[k];
+                matches!(x.how, How::Exact(NameKind::Official | NameKind::Derived)) && x.w >= 0.85
+            })
+            .collect();
         let mut out: Vec<Scored> = Vec::new();
         let mut i = 0;
         while i < mentions.len() {
@@ -546,7 +577,7 @@ impl Geocoder {
                 if (i..own).any(|k| mentions[k].start == mentions[own].start && mentions[k].end == mentions[own].end) {
                     continue;
                 }
-                let s = self.score_from(mentions, own);
+                let s = self.score_from(mentions, &strong, own);
                 if best.as_ref().is_none_or(|b| s.score > b.score) {
                     best = Some(s);
                 }
@@ -557,14 +588,72 @@ impl Geocoder {
             i = j;
         }
         out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.target.cmp(&b.target)));
+        // Levels a candidate only implies may still be written, misspelt, between its evidence
+        // (吉林市树榆市大岭镇: 树榆市 is 榆树市): check the leading candidates for that.
+        if let Some(top) = out.first().map(|b| b.score) {
+            let mut changed = false;
+            for s in out.iter_mut().take(32).take_while(|s| s.score >= top - 0.8) {
+                let bonus = self.gap_bonus(q, mentions, s);
+                if bonus > 0.0 {
+                    s.score += bonus;
+                    changed = true;
+                }
+            }
+            if changed {
+                out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.target.cmp(&b.target)));
+            }
+        }
         out
     }
 
-    fn score_from(&self, mentions: &[Mention], own: usize) -> Scored {
+    fn depth(&self, t: Target) -> usize {
+        match t {
+            Target::Div(id) => self.div(id).level as usize,
+            Target::Rec(_) => 6,
+        }
+    }
+
+    /// Evidence for the levels of a candidate's chain that no mention covers: the text between the
+    /// levels above and below is compared with the level's name by the weighted edit distance.
+    fn gap_bonus(&self, q: &Query, mentions: &[Mention], s: &Scored) -> f32 {
+        let Some(anchor) = self.anchor(s.target) else { return 0.0 };
+        let used: Vec<(usize, Mention)> = s.used.iter().map(|&k| (self.depth(mentions[k].target), mentions[k])).collect();
+        let mut bonus = 0.0;
+        let mut prev_name = String::new();
+        for id in self.chain(anchor) {
+            let d = self.div(id);
+            let depth = d.level as usize;
+            let skip = d.is_placeholder() || d.name == prev_name || used.iter().any(|(_, m)| m.target == Target::Div(id));
+            prev_name.clone_from(&d.name);
+            if skip {
+                continue;
+            }
+            let from = used.iter().filter(|(dp, _)| *dp < depth).map(|(_, m)| m.end).max();
+            let to = used.iter().filter(|(dp, _)| *dp > depth).map(|(_, m)| m.start).min();
+            let (Some(a), Some(b)) = (from, to) else { continue };
+            if b <= a || b - a > 12 {
+                continue;
+            }
+            let gap = &q.chars[a..b];
+            let name: Vec<char> = normalize(&d.name).chars().collect();
+            let name_s: String = name.iter().collect();
+            let base: Vec<char> = short_name(&name_s, d.level).unwrap_or(&name_s).chars().collect();
+            let cost = weighted_osa(gap, &name).min(weighted_osa(gap, &base));
+            let limit = if base.len() >= 3 || gap.len() > base.len() { 1.0 } else { 0.6 };
+            if cost <= limit {
+                bonus += 0.6 * level_weight(d.level);
+            }
+        }
+        bonus
+    }
+
+    fn score_from(&self, mentions: &[Mention], strong: &[usize], own: usize) -> Scored {
         let m = mentions[own];
-        let mut used = vec![own];
+        let mut used = Vec::with_capacity(6);
+        used.push(own);
         let mut score = m.w;
-        let mut spans = vec![(m.start, m.end)];
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(6);
+        spans.push((m.start, m.end));
         let mut deepest_start = m.start;
         let mut cur = match m.target {
             Target::Div(id) => self.parent(id),
@@ -589,6 +678,23 @@ impl Geocoder {
             }
             cur = self.parent(a);
         }
+        // A place whose chain contradicts a division written out in full elsewhere in the text
+        // (槐荫区 written, 钢城区 implied) loses half that division's weight.
+        let chain_top = self.anchor(m.target);
+        let conflict = strong
+            .iter()
+            .map(|&k| &mentions[k])
+            .filter(|x| !spans.iter().any(|&(s, e)| x.overlaps(s, e)))
+            .filter(|x| match (x.target, chain_top) {
+                (Target::Div(d), Some(top)) => {
+                    let dl = self.div(d).level;
+                    dl <= self.div(top).level && self.at_level(top, dl).is_some_and(|mine| mine != d)
+                }
+                _ => false,
+            })
+            .map(|x| x.w)
+            .fold(0.0f32, f32::max);
+        score -= 0.5 * conflict;
         Scored { target: m.target, score, used }
     }
 
@@ -604,15 +710,23 @@ impl Geocoder {
         }
     }
 
+    /// A foreign country or city written before any evidence the answer uses (日本东京都新宿区,
+    /// 韩国首尔江南区): the address is abroad even if a later name exists in China.
     fn foreign_before(&self, q: &Query, mentions: &[Mention], best: Option<&Scored>) -> Option<String> {
         let first = best.map_or(usize::MAX, |b| b.used.iter().map(|&k| mentions[k].start).min().unwrap_or(usize::MAX));
         let first_byte = q.offsets.get(first).copied().unwrap_or(q.text.len());
-        FOREIGN
-            .iter()
-            .filter_map(|f| q.text.find(f).map(|at| (at, *f)))
-            .filter(|&(at, _)| at < first_byte)
-            .min()
-            .map(|(_, f)| f.to_string())
+        // Without a Chinese province or city in the answer, a foreign name anywhere decides.
+        let regional = best.is_some_and(|b| {
+            b.used.iter().any(|&k| matches!(mentions[k].target, Target::Div(d) if self.div(d).level <= Level::City))
+        });
+        let mut hit: Option<(usize, usize)> = None;
+        self.foreign.scan(&q.text, &q.offsets, |s, e, _| {
+            let before = q.offsets[s] <= first_byte || !regional;
+            if before && hit.is_none_or(|(hs, _)| s < hs) {
+                hit = Some((s, e));
+            }
+        });
+        hit.map(|(s, e)| q.span(s, e))
     }
 
     /// Why nothing matched: a word that reads like a place (jieba tags it `ns`, or it ends with an
@@ -676,13 +790,19 @@ impl Geocoder {
             }
         }
         // Evidence used by the answer, and where the unexplained rest of the text starts.
-        let used: Vec<Mention> = best.used.iter().map(|&k| mentions[k]).collect();
+        let mut used: Vec<Mention> = best.used.iter().map(|&k| mentions[k]).collect();
+        if target != best.target {
+            // A tie settled on a common ancestor: only the evidence for it and above stands.
+            used.retain(|m| match (m.target, self.anchor(target)) {
+                (Target::Div(x), Some(t)) => self.contains(x, t),
+                _ => false,
+            });
+        }
         let mut tail_start = used.iter().map(|m| m.end).max().unwrap_or(0);
         let mut fuzzy_used = false;
         if status == Status::Match
             && let Target::Div(id) = target
             && self.div(id).level < Level::Town
-            && target == best.target
         {
             // Fuzzy-match the levels below the answer in the text after it.
             let mut cur = id;
@@ -968,7 +1088,7 @@ impl Geocoder {
                 }
                 continue;
             }
-            let name = &d.name;
+            let name = &normalize(&d.name);
             let base = short_name(name, d.level).unwrap_or(name);
             let suffix: Vec<char> = name[base.len()..].chars().collect();
             base_buf.clear();
@@ -983,9 +1103,14 @@ impl Geocoder {
                     if s + l > chars.len() {
                         break;
                     }
-                    let cost = weighted_osa(&chars[s..s + l], &base_buf) + 0.2 * skip as f32;
+                    let text = &chars[s..s + l];
+                    // Among equal edit costs, the name sharing more characters with the text wins
+                    // (康武 is 武康, not 康乾).
+                    let shared = text.iter().filter(|c| base_buf.contains(c)).count();
+                    let unshared = 1.0 - shared as f32 / bl.max(l) as f32;
+                    let cost = weighted_osa(text, &base_buf) + 0.2 * skip as f32 + 0.3 * unshared;
                     let suffix_ok = !suffix.is_empty() && chars[s + l..].starts_with(&suffix);
-                    let limit = if suffix_ok || bl >= 3 { 1.0 } else { 0.6 };
+                    let limit = if suffix_ok || bl >= 3 { 1.3 } else { 0.8 };
                     if cost > limit || (!suffix_ok && starts_road_suffix(chars, s + l)) {
                         continue;
                     }
@@ -1008,9 +1133,30 @@ impl Geocoder {
                 }
             }
         }
-        eprintln!("fuzzy_child parent={} from={} best={:?} second={}", self.div(parent).name, from, best.map(|(c, i, e)| (c, self.div(i).name.clone(), e)), second);
         let (cost, id, end) = best?;
-        (second - cost >= 0.2).then_some((id, end))
+        (second - cost >= 0.1).then_some((id, end))
+    }
+}
+
+/// Halves the weight of mentions lying strictly inside a longer exact official name or alias of
+/// another place: in "湖北钟祥胡集经济技术开发区" (one township's official name) 湖北, 钟祥 and 胡集
+/// are not separate evidence, and in "西营城街道" 营城街道 is not.
+fn discount_covered(mentions: &mut [Mention], n: usize) {
+    let mut reach = vec![0usize; n + 1];
+    for m in mentions.iter() {
+        if matches!(m.how, How::Exact(_) | How::Alias | How::Record(_)) && m.w >= 0.6 {
+            reach[m.start] = reach[m.start].max(m.end);
+        }
+    }
+    // before[s]: the furthest end of a qualifying span starting before s.
+    let mut before = vec![0usize; n + 1];
+    for i in 1..=n {
+        before[i] = before[i - 1].max(reach[i - 1]);
+    }
+    for m in mentions.iter_mut() {
+        if before[m.start] >= m.end || reach[m.start] > m.end {
+            m.w *= 0.5;
+        }
     }
 }
 

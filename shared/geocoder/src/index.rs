@@ -139,10 +139,20 @@ impl NameIndex {
 
     /// Like [`scan`](Self::scan) for a pinyin index: keys are syllables each followed by `'`, and
     /// each query character may be read any of its ways. Characters without pinyin end a run.
-    pub fn scan_pinyin<'a>(&'a self, readings: &[Readings], max_len: usize, mut f: impl FnMut(usize, usize, &'a [u32])) {
+    /// Start positions where `skip[start]` is true are not tried.
+    pub fn scan_pinyin<'a>(
+        &'a self,
+        readings: &[Readings],
+        skip: &[bool],
+        max_len: usize,
+        mut f: impl FnMut(usize, usize, &'a [u32]),
+    ) {
         let mut states: Vec<(Node<'a>, Output)> = Vec::new();
         let mut next: Vec<(Node<'a>, Output)> = Vec::new();
         for start in 0..readings.len() {
+            if skip.get(start).copied().unwrap_or(false) || readings[start].is_empty() {
+                continue;
+            }
             states.clear();
             states.push((self.fst.root(), Output::zero()));
             for (end, r) in readings.iter().enumerate().skip(start).take(max_len) {
@@ -237,7 +247,7 @@ mod tests {
         let ix = idx(&[("hong'shan'qu'", 7), ("chong'qing'", 8)]);
         let text: Vec<_> = "红山区重庆".chars().map(readings).collect();
         let mut out = Vec::new();
-        ix.scan_pinyin(&text, 8, |s, e, p| out.push((s, e, posting_id(p[0]))));
+        ix.scan_pinyin(&text, &[], 8, |s, e, p| out.push((s, e, posting_id(p[0]))));
         assert_eq!(out, vec![(0, 3, 7), (3, 5, 8)]);
     }
 

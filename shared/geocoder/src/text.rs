@@ -27,6 +27,12 @@ pub fn normalize(input: &str) -> String {
     out
 }
 
+/// One character through [`normalize`]'s character mapping (traditional → simplified, variants).
+pub fn norm_char(c: char) -> char {
+    let mut buf = [0u8; 4];
+    fast2s::convert(c.encode_utf8(&mut buf)).chars().next().map_or(c, variant)
+}
+
 fn is_dropped_punct(c: char) -> bool {
     matches!(
         c,
@@ -379,17 +385,21 @@ pub fn starts_road_suffix(chars: &[char], at: usize) -> bool {
     }
 }
 
-/// Characters that end an administrative name of some level; a short-name match followed by one of
-/// another level's characters is suspect ("洪山镇" is not 洪山区).
-pub fn admin_suffix_level(c: char) -> Option<Level> {
-    match c {
-        '省' => Some(Level::Province),
-        '州' | '盟' => Some(Level::City),
-        '区' | '县' | '旗' => Some(Level::County),
-        '镇' | '乡' => Some(Level::Town),
-        '村' => Some(Level::Village),
-        _ => None,
-    }
+/// Whether `c`, written right after a name, is a suffix of the name's level: `None` when `c` is no
+/// administrative suffix at all, `Some(false)` when it belongs to other levels only. A short form
+/// followed by another level's suffix is suspect ("洪山镇" is not 洪山区, "火星市" is not 火星街道).
+pub fn suffix_fits(c: char, level: Level) -> Option<bool> {
+    let levels: &[Level] = match c {
+        '省' => &[Level::Province],
+        '市' => &[Level::Province, Level::City, Level::County],
+        '州' | '盟' => &[Level::City],
+        '区' => &[Level::Province, Level::County],
+        '县' | '旗' => &[Level::County],
+        '镇' | '乡' => &[Level::Town],
+        '村' => &[Level::Village],
+        _ => return None,
+    };
+    Some(levels.contains(&level))
 }
 
 /// Pairs of characters often confused by shape (形近字: handwriting, OCR, stroke input). Fuzzy

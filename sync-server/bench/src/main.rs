@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 
 mod crs;
+mod geocode;
 mod store;
 
 #[derive(Parser)]
@@ -16,6 +17,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Geocoding: batch addresses/s, single-query p50/p99, county/township accuracy beside cpca.
+    Geocode(geocode::Args),
     /// Coordinate transforms per second (4490→4547, WGS84→GCJ-02) beside pyproj.
     Crs(crs::Args),
     /// Store: import rate of 1M points beside ogr2ogr; bbox query p50/p95; as-of after 10% updated.
@@ -25,6 +28,7 @@ enum Bench {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
         Bench::Crs(a) => crs::run(a),
+        Bench::Geocode(a) => geocode::run(a),
         Bench::Store(a) => store::run(a),
     }
 }

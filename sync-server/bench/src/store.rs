@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use shikong_model::{Bbox, Value};
-use shikong_server::import::{self, ImportOptions, NoReprojection};
+use shikong_server::import::{self, ImportOptions, ToStoreFrame};
 use shikong_store::{FeatureKey, FeatureStore, Patch, Query, SqliteStore, TxMeta};
 
 #[derive(clap::Args)]
@@ -122,7 +122,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let store = SqliteStore::open_or_create(&store_path)?;
     let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
     let t = Instant::now();
-    let report = import::import(&store, &src, &opts, &NoReprojection, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sk_secs = t.elapsed().as_secs_f64();
     let n = report.inserted as f64;
     println!("import  shikong: {:>9.0} features/s ({sk_secs:.2} s, {} features, with history)", n / sk_secs, report.inserted);

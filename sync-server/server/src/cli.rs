@@ -14,7 +14,7 @@ use shikong_query::Filter;
 use shikong_store::{FeatureKey, FeatureStore, Query, SqliteStore, TxMeta};
 
 use crate::export::{self, Format};
-use crate::import::{self, ImportOptions, NoReprojection};
+use crate::import::{self, ImportOptions, ToStoreFrame};
 use crate::json;
 
 #[derive(Parser)]
@@ -58,6 +58,18 @@ enum Command {
     /// Layers and their schemas.
     #[command(subcommand)]
     Layer(LayerCommand),
+    /// Run the HTTP server (OGC API – Features, auth, sync) on the store in DIR.
+    Serve(ServeArgs),
+    /// Coordinate reference systems.
+    #[command(subcommand)]
+    Crs(CrsCommand),
+    /// Measure a WKT geometry: length, area, perimeter (geodesic on CGCS2000, or planar in a GK zone).
+    Measure {
+        /// CRS of the coordinates (EPSG:4490, EPSG:4547, GCJ02, …).
+        #[arg(long)]
+        crs: String,
+        wkt: String,
+    },
     /// Load the demo data (official divisions + generated sample assets) into an empty store.
     Demo {
         #[command(flatten)]
@@ -65,6 +77,44 @@ enum Command {
         /// Folder filled by scripts/fetch-data.sh.
         #[arg(long, value_name = "DIR", default_value = ".cache/data")]
         source: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_body: usize,
+    /// Allowed CORS origins (repeat, or `*`).
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
+    /// Public base URL for links (default: from the request's Host header).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Request timeout in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum CrsCommand {
+    /// Transform one coordinate, e.g. `shikong crs transform --from EPSG:4490 --to EPSG:4547 114.3 30.6`.
+    Transform {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(allow_negative_numbers = true)]
+        x: f64,
+        #[arg(allow_negative_numbers = true)]
+        y: f64,
+        #[arg(allow_negative_numbers = true)]
+        z: Option<f64>,
     },
 }
 
@@ -245,6 +295,11 @@ pub fn run() -> anyhow::Result<()> {
             stdout_json(&json::diff(&layer, from, to, &d))?;
         }
         Command::Layer(c) => cmd_layer(c)?,
+        Command::Serve(a) => cmd_serve(a)?,
+        Command::Crs(CrsCommand::Transform { from, to, x, y, z }) => {
+            println!("{}", shikong_crs::cli::transform_command(&from, &to, x, y, z)?);
+        }
+        Command::Measure { crs, wkt } => println!("{}", shikong_crs::cli::measure_command(&crs, &wkt)?),
         Command::Demo { data, source } => {
             std::fs::create_dir_all(&data.data).with_context(|| data.data.display().to_string())?;
             let store = SqliteStore::open_or_create(data.store_path())?;
@@ -263,6 +318,31 @@ pub fn run() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let store = a.data.open()?;
+    let config = crate::http::ServerConfig {
+        max_body: a.max_body,
+        cors_origins: a.cors_origins,
+        public_url: a.public_url,
+        timeout: Duration::from_secs(a.timeout),
+        ..crate::http::ServerConfig::default()
+    };
+    let state = crate::http::AppState::new(store, config);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(crate::http::serve(state, a.listen, |addr| {
+        // The first stdout line: scripts and tests read the bound address from it.
+        println!("shikong listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+    }))
 }
 
 fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {
@@ -284,7 +364,7 @@ fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {
         },
     };
     let bar = progress_bar(&format!("importing {}", file_label(&a.file)));
-    let report = import::import(&store, &a.file, &opts, &NoReprojection, &mut |done, total| {
+    let report = import::import(&store, &a.file, &opts, &ToStoreFrame, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });

@@ -25,7 +25,8 @@ pub struct DemoReport {
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<Vec<HashMap<String, String>>> {
-    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{} (run scripts/fetch-data.sh)", path.display()))?;
+    let mut rdr =
+        csv::Reader::from_path(path).with_context(|| format!("{} (run scripts/fetch-data.sh)", path.display()))?;
     let headers = rdr.headers()?.clone();
     let mut out = Vec::new();
     for r in rdr.records() {
@@ -104,12 +105,12 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
     tx.bulk_load("division")?;
     let mut full: HashMap<String, String> = HashMap::new();
     let add = |tx: &mut Box<dyn shikong_store::StoreTx + '_>,
-                   code: &str,
-                   name: &str,
-                   lvl: &str,
-                   parent: Option<&str>,
-                   full_name: String,
-                   report: &mut DemoReport|
+               code: &str,
+               name: &str,
+               lvl: &str,
+               parent: Option<&str>,
+               full_name: String,
+               report: &mut DemoReport|
      -> anyhow::Result<()> {
         let geometry = if lvl == "4" { None } else { point_of(code) };
         report.divisions += 1;
@@ -121,7 +122,10 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
         if geometry.is_some() {
             p.insert("坐标来源".into(), "cpca (GCJ-02→CGCS2000)".into());
         }
-        tx.insert("division", NewFeature { code: Some(code.into()), geometry, properties: p, ..NewFeature::default() })?;
+        tx.insert(
+            "division",
+            NewFeature { code: Some(code.into()), geometry, properties: p, ..NewFeature::default() },
+        )?;
         Ok(())
     };
     let col = |r: &HashMap<String, String>, k: &str| r.get(k).cloned().unwrap_or_default();
@@ -155,7 +159,9 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
         bail!("no centre point for 洪山区 (420111) in cpca's table");
     };
     let mut rng = fastrand::Rng::with_seed(2025);
-    let around = |rng: &mut fastrand::Rng, spread: f64| Coord::xy(centre.x + (rng.f64() - 0.5) * spread, centre.y + (rng.f64() - 0.5) * spread * 0.8);
+    let around = |rng: &mut fastrand::Rng, spread: f64| {
+        Coord::xy(centre.x + (rng.f64() - 0.5) * spread, centre.y + (rng.f64() - 0.5) * spread * 0.8)
+    };
     let roads = ["珞喻路", "关山大道", "光谷大道", "雄楚大道", "民族大道", "鲁磨路", "虎泉街", "卓刀泉路"];
     let status = codes(&[("1", "完好"), ("2", "破损"), ("3", "缺失"), ("4", "沉降")]);
     let mut material = field("材质", "材质", FieldType::Code);
@@ -182,7 +188,8 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
         },
     );
     def.title = Some("井盖（示例，程序生成）".into());
-    def.description = Some("示例数据：程序生成于武汉市洪山区中心附近，不是真实井盖位置 (generated sample, not real assets)".into());
+    def.description =
+        Some("示例数据：程序生成于武汉市洪山区中心附近，不是真实井盖位置 (generated sample, not real assets)".into());
     def.theme.domain = Some("城市管理".into());
     def.theme.industry = Some("市政设施".into());
     def.theme.theme = Some("井盖".into());
@@ -218,11 +225,18 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
         "street_lamp",
         GeometryKind::Point,
         LayerSchema {
-            fields: vec![power, kind, state, field("所属道路", "所属道路", FieldType::Text), field("安装日期", "安装日期", FieldType::Date)],
+            fields: vec![
+                power,
+                kind,
+                state,
+                field("所属道路", "所属道路", FieldType::Text),
+                field("安装日期", "安装日期", FieldType::Date),
+            ],
         },
     );
     def.title = Some("路灯（示例，程序生成）".into());
-    def.description = Some("示例数据：程序生成于武汉市洪山区中心附近，不是真实路灯位置 (generated sample, not real assets)".into());
+    def.description =
+        Some("示例数据：程序生成于武汉市洪山区中心附近，不是真实路灯位置 (generated sample, not real assets)".into());
     tx.create_layer(def)?;
     tx.bulk_load("street_lamp")?;
     for i in 1..=1000u32 {
@@ -265,7 +279,11 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
             NewFeature {
                 code: Some(format!("420111-JG-{i:05}")),
                 geometry: Some(Geometry::Point(around(&mut rng, 0.12))),
-                properties: props(vec![("名称", format!("新增井盖{i}").into()), ("状态", "1".into()), ("材质", "2".into())]),
+                properties: props(vec![
+                    ("名称", format!("新增井盖{i}").into()),
+                    ("状态", "1".into()),
+                    ("材质", "2".into()),
+                ]),
                 ..NewFeature::default()
             },
         )?;

@@ -77,16 +77,17 @@ pub trait Reproject {
     fn to_store(&self, from: Crs, g: &Geometry) -> Result<Geometry, String>;
 }
 
-/// Identity for the frames that *are* the store frame to within centimetres: CGCS2000 and
-/// WGS 84 (PROJ itself treats 4326→4490 as a null transformation).
+/// Reprojection through `shikong-crs` (PROJ for EPSG codes, the GCJ-02/BD-09 algorithms for the
+/// pseudo-codes). CGCS2000 and WGS 84 are the store frame to within centimetres (PROJ itself
+/// treats 4326→4490 as a null transformation), so they pass through untouched.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NoReprojection;
+pub struct ToStoreFrame;
 
-impl Reproject for NoReprojection {
+impl Reproject for ToStoreFrame {
     fn to_store(&self, from: Crs, g: &Geometry) -> Result<Geometry, String> {
         match from {
             Crs::Crs84 | Crs::Epsg(4326 | 4490) => Ok(g.clone()),
-            other => Err(format!("coordinates in {other} need reprojection, which this build does not include")),
+            other => shikong_crs::transform_geometry(g, other, Crs::CGCS2000).map_err(|e| e.to_string()),
         }
     }
 }

@@ -8,5 +8,6 @@
 pub mod cli;
 pub mod demo;
 pub mod export;
+pub mod http;
 pub mod import;
 pub mod json;

@@ -54,6 +54,9 @@ pub struct Layer {
     /// the edges.
     pub srs_id: i32,
     pub created_tx: TxId,
+    /// Envelope of the layer's geometries (CGCS2000 lon/lat) as last recorded; it grows with
+    /// writes and is recomputed by bulk loads.
+    pub extent: Option<Bbox>,
 }
 
 impl Layer {

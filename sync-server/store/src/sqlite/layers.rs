@@ -63,6 +63,10 @@ fn row_to_layer(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Layer, String, Strin
         },
         srs_id: r.get("srs_id")?,
         created_tx: TxId(r.get("created_tx")?),
+        extent: match (r.get("min_x")?, r.get("min_y")?, r.get("max_x")?, r.get("max_y")?) {
+            (Some(min_x), Some(min_y), Some(max_x), Some(max_y)) => Some(shikong_model::Bbox { min_x, min_y, max_x, max_y }),
+            _ => None,
+        },
     };
     Ok((layer, r.get("schema")?, r.get("theme")?, r.get("height_datum")?))
 }
@@ -80,14 +84,14 @@ fn finish(parts: (Layer, String, String, Option<String>)) -> Result<Layer> {
 
 pub fn load(conn: &Connection, name: &str) -> Result<Layer> {
     let parts = conn
-        .query_row("SELECT * FROM sk_layers WHERE name = ?1", [name], row_to_layer)
+        .query_row("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name WHERE l.name = ?1", [name], row_to_layer)
         .optional()?
         .ok_or_else(|| StoreError::NoSuchLayer(name.to_owned()))?;
     finish(parts)
 }
 
 pub fn load_all(conn: &Connection) -> Result<Vec<Layer>> {
-    let mut stmt = conn.prepare("SELECT * FROM sk_layers ORDER BY name")?;
+    let mut stmt = conn.prepare("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name ORDER BY l.name")?;
     let rows = stmt.query_map([], row_to_layer)?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(finish).collect()
 }
@@ -198,7 +202,7 @@ pub fn create(conn: &Connection, mut def: LayerDef, tx: TxId) -> Result<Layer> {
         "INSERT INTO sk_schema_history (layer, tx, schema) VALUES (?1, ?2, ?3)",
         params![name, tx.0, json(&def.schema)],
     )?;
-    Ok(Layer { def, srs_id, created_tx: tx })
+    Ok(Layer { def, srs_id, created_tx: tx, extent: None })
 }
 
 /// Applies a redefinition (see [`crate::StoreTx::update_layer`]). Validating live features
@@ -291,5 +295,5 @@ pub fn update(conn: &Connection, old: &Layer, mut def: LayerDef, tx: TxId) -> Re
         "INSERT OR REPLACE INTO sk_schema_history (layer, tx, schema) VALUES (?1, ?2, ?3)",
         params![name, tx.0, json(&def.schema)],
     )?;
-    Ok(Layer { def, srs_id: old.srs_id, created_tx: old.created_tx })
+    Ok(Layer { def, srs_id: old.srs_id, created_tx: old.created_tx, extent: old.extent })
 }

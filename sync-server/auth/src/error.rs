@@ -1,0 +1,193 @@
+//! Authentication and authorization errors.
+//!
+//! Each variant says exactly what is wrong, and [`AuthError::kind`] sorts it into the class the
+//! server answers with (400/401/403/404/409/429/500) without this crate knowing HTTP.
+//! [`AuthError::code`] is a stable machine code clients branch on (and translate into Chinese).
+
+use jiff::Timestamp;
+
+pub type Result<T, E = AuthError> = std::result::Result<T, E>;
+
+/// How an error should be answered. One class per HTTP status the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request is malformed (400).
+    BadRequest,
+    /// No valid credentials: log in again (401).
+    Unauthorized,
+    /// Known caller, not allowed (403).
+    Forbidden,
+    /// The named user, group, device or token does not exist (404).
+    NotFound,
+    /// The request conflicts with the current state (409).
+    Conflict,
+    /// Too many failed logins; try later (429).
+    TooManyRequests,
+    /// A server-side problem; say nothing internal to the client (500).
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    #[error("invalid username `{username}`: {reason}")]
+    InvalidUsername { username: String, reason: String },
+    #[error("invalid password: {reason}")]
+    InvalidPassword { reason: String },
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidName { what: &'static str, value: String, reason: String },
+    #[error("unknown role `{0}` (expected admin, office, inspector or citizen)")]
+    UnknownRole(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// Unknown username or wrong password: deliberately the same error, so that login does not
+    /// reveal which usernames exist.
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("unknown or malformed token; log in again")]
+    TokenUnknown,
+    #[error("token expired at {expired_at}; log in again")]
+    TokenExpired { expired_at: Timestamp },
+    #[error("token was revoked at {revoked_at} ({reason}); log in again")]
+    TokenRevoked { revoked_at: Timestamp, reason: String },
+    #[error("user `{username}` is disabled")]
+    UserDisabled { username: String },
+    #[error("unknown enrolment code; ask for a new QR code")]
+    EnrolmentUnknown,
+    #[error("enrolment code expired at {expired_at}; ask for a new QR code")]
+    EnrolmentExpired { expired_at: Timestamp },
+    #[error("enrolment code was already used at {used_at}; ask for a new QR code")]
+    EnrolmentUsed { used_at: Timestamp },
+    #[error("{0}")]
+    LoginRequired(String),
+
+    #[error("registration of `{username}` is awaiting approval by an administrator")]
+    AwaitingApproval { username: String },
+    #[error("registration of `{username}` was rejected: {reason}")]
+    RegistrationRejected { username: String, reason: String },
+    #[error("{0}")]
+    Forbidden(String),
+
+    #[error("no user named `{0}`")]
+    NoSuchUser(String),
+    #[error("no group named `{0}`")]
+    NoSuchGroup(String),
+    #[error("no device {0}")]
+    NoSuchDevice(String),
+    #[error("no token {0}")]
+    NoSuchToken(i64),
+    #[error("no permission rule for {subject} on layer `{layer}`")]
+    NoSuchRule { layer: String, subject: String },
+
+    #[error("a user named `{0}` already exists")]
+    UserExists(String),
+    #[error("a group named `{0}` already exists")]
+    GroupExists(String),
+    #[error("user `{username}` is {status}; cannot {action}")]
+    InvalidState { username: String, status: String, action: &'static str },
+    #[error("device {device} is revoked")]
+    DeviceRevoked { device: String },
+    #[error("`{0}` is the last active admin; add or enable another admin first")]
+    LastAdmin(String),
+
+    #[error("too many failed logins for `{username}`; try again after {until}")]
+    LockedOut { username: String, until: Timestamp },
+
+    #[error("{path}: not a shikong auth database ({reason})")]
+    NotAnAuthDb { path: String, reason: String },
+    #[error(
+        "{path} was written by a newer shikong (auth schema version {found}; this build understands up to {supported}). Upgrade shikong to open it."
+    )]
+    TooNew { path: String, found: i64, supported: i64 },
+    #[error("auth database is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(String),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AuthError {
+    /// The response class for this error.
+    pub fn kind(&self) -> ErrorKind {
+        use AuthError::*;
+        match self {
+            InvalidUsername { .. } | InvalidPassword { .. } | InvalidName { .. } | UnknownRole(_) | InvalidArgument(_) => {
+                ErrorKind::BadRequest
+            }
+            InvalidCredentials
+            | TokenUnknown
+            | TokenExpired { .. }
+            | TokenRevoked { .. }
+            | UserDisabled { .. }
+            | EnrolmentUnknown
+            | EnrolmentExpired { .. }
+            | EnrolmentUsed { .. }
+            | LoginRequired(_) => ErrorKind::Unauthorized,
+            WrongPassword | AwaitingApproval { .. } | RegistrationRejected { .. } | Forbidden(_) => {
+                ErrorKind::Forbidden
+            }
+            NoSuchUser(_) | NoSuchGroup(_) | NoSuchDevice(_) | NoSuchToken(_) | NoSuchRule { .. } => {
+                ErrorKind::NotFound
+            }
+            UserExists(_) | GroupExists(_) | InvalidState { .. } | DeviceRevoked { .. } | LastAdmin(_) => {
+                ErrorKind::Conflict
+            }
+            LockedOut { .. } => ErrorKind::TooManyRequests,
+            NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// A stable snake_case code for clients (the message is for people and may change).
+    pub fn code(&self) -> &'static str {
+        use AuthError::*;
+        match self {
+            InvalidUsername { .. } => "invalid_username",
+            InvalidPassword { .. } => "invalid_password",
+            InvalidName { .. } => "invalid_name",
+            UnknownRole(_) => "unknown_role",
+            InvalidArgument(_) => "invalid_argument",
+            InvalidCredentials => "invalid_credentials",
+            WrongPassword => "wrong_password",
+            TokenUnknown => "token_unknown",
+            TokenExpired { .. } => "token_expired",
+            TokenRevoked { .. } => "token_revoked",
+            UserDisabled { .. } => "user_disabled",
+            EnrolmentUnknown => "enrolment_unknown",
+            EnrolmentExpired { .. } => "enrolment_expired",
+            EnrolmentUsed { .. } => "enrolment_used",
+            LoginRequired(_) => "login_required",
+            AwaitingApproval { .. } => "awaiting_approval",
+            RegistrationRejected { .. } => "registration_rejected",
+            Forbidden(_) => "forbidden",
+            NoSuchUser(_) => "no_such_user",
+            NoSuchGroup(_) => "no_such_group",
+            NoSuchDevice(_) => "no_such_device",
+            NoSuchToken(_) => "no_such_token",
+            NoSuchRule { .. } => "no_such_rule",
+            UserExists(_) => "user_exists",
+            GroupExists(_) => "group_exists",
+            InvalidState { .. } => "invalid_state",
+            DeviceRevoked { .. } => "device_revoked",
+            LastAdmin(_) => "last_admin",
+            LockedOut { .. } => "locked_out",
+            NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => {
+                "internal"
+            }
+        }
+    }
+}

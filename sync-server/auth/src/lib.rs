@@ -1,0 +1,1 @@
+//! placeholder (the auth helper replaces this file)

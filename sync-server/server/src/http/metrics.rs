@@ -1,0 +1,67 @@
+//! Prometheus metrics: request counts and latencies per route (the matched route template, so
+//! `/collections/{collectionId}/items` is one series however many collections exist).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+use super::AppState;
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("shikong_http_requests_total", "HTTP requests by method, route and status"),
+            &["method", "route", "status"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let latency = HistogramVec::new(
+            HistogramOpts::new("shikong_http_request_duration_seconds", "HTTP request latency by method and route")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
+            &["method", "route"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        // Registration only fails for duplicate names, which a fresh registry cannot have.
+        let _ = registry.register(Box::new(requests.clone()));
+        let _ = registry.register(Box::new(latency.clone()));
+        Metrics { registry, requests, latency }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware recording one request.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let m = &state.metrics;
+    m.latency.with_label_values(&[method.as_str(), route.as_str()]).observe(start.elapsed().as_secs_f64());
+    m.requests.with_label_values(&[method.as_str(), route.as_str(), resp.status().as_str()]).inc();
+    resp
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn render(State(state): State<AppState>) -> Response {
+    let mut buf = Vec::new();
+    if TextEncoder::new().encode(&state.metrics.registry.gather(), &mut buf).is_err() {
+        return super::ApiError::internal("metrics encoding failed").into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], buf).into_response()
+}

@@ -1,0 +1,162 @@
+//! The HTTP service: OGC API – Features over the store, authentication, administration, audit,
+//! health and metrics. `app(state)` builds the router (tested in-process); `serve` runs it on a
+//! listener with graceful shutdown (the `shikong serve` command).
+
+mod access;
+mod coords;
+mod html;
+mod metrics;
+mod ogc;
+mod openapi;
+mod params;
+pub mod problem;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
+use axum::routing::get;
+use shikong_store::{FeatureStore, SqliteStore};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use problem::{ApiError, ApiResult};
+
+/// Settings of a running server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest accepted request body, bytes.
+    pub max_body: usize,
+    /// Largest `limit` a client may ask for.
+    pub max_limit: usize,
+    /// Request timeout.
+    pub timeout: Duration,
+    /// Allowed CORS origins (`*` for any); empty: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// The URL clients reach the server at, for links (default: from the Host header).
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body: 16 * 1024 * 1024,
+            max_limit: 10_000,
+            timeout: Duration::from_secs(60),
+            cors_origins: Vec::new(),
+            public_url: None,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<SqliteStore>,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: SqliteStore, config: ServerConfig) -> Self {
+        AppState { store: Arc::new(store), config: Arc::new(config), metrics: Arc::new(metrics::Metrics::new()) }
+    }
+
+    pub fn store(&self) -> &dyn FeatureStore {
+        self.store.as_ref()
+    }
+
+    /// The base URL for links in responses.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(u) = &self.config.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+        format!("{proto}://{host}")
+    }
+}
+
+/// Runs blocking store work off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+/// The router with every route and layer.
+pub fn app(state: AppState) -> Router {
+    let cors = if state.config.cors_origins.is_empty() {
+        None
+    } else if state.config.cors_origins.iter().any(|o| o == "*") {
+        Some(CorsLayer::new().allow_origin(Any).allow_headers(Any).allow_methods(Any))
+    } else {
+        let origins = state.config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<_>>();
+        Some(CorsLayer::new().allow_origin(AllowOrigin::list(origins)).allow_headers(Any).allow_methods(Any))
+    };
+    let router = Router::new()
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics::render))
+        .merge(ogc::routes())
+        .fallback(|| async { ApiError::not_found("no such resource") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(state.config.max_body))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, state.config.timeout))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response_parts()))
+        .with_state(state);
+    match cors {
+        Some(c) => router.layer(c),
+        None => router,
+    }
+}
+
+trait IntoResponseParts {
+    fn into_response_parts(self) -> axum::response::Response;
+}
+
+impl IntoResponseParts for ApiError {
+    fn into_response_parts(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Serves until SIGINT/SIGTERM, then finishes in-flight requests. `on_bound` receives the bound
+/// address (port 0 picks a free port).
+pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    on_bound(listener.local_addr()?);
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

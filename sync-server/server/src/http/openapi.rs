@@ -1,0 +1,138 @@
+//! The OpenAPI 3.0 document served at `/api` (OGC API – Features /conf/oas30): every route, its
+//! parameters and responses. Built here, beside the routes, so the two change together.
+
+use serde_json::{Value as Json, json};
+
+fn param_ref(name: &str) -> Json {
+    json!({"$ref": format!("#/components/parameters/{name}")})
+}
+
+fn problem() -> Json {
+    json!({"description": "problem (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+}
+
+fn json_ok(desc: &str, ty: &str) -> Json {
+    json!({"description": desc, "content": {ty: {"schema": {"type": "object"}}}})
+}
+
+fn op(summary: &str, tag: &str, params: &[&str], ok: Json, errors: &[&str]) -> Json {
+    let mut responses = serde_json::Map::new();
+    responses.insert("200".into(), ok);
+    for e in errors {
+        responses.insert((*e).into(), problem());
+    }
+    json!({
+        "summary": summary,
+        "tags": [tag],
+        "parameters": params.iter().map(|p| param_ref(p)).collect::<Vec<_>>(),
+        "responses": responses,
+    })
+}
+
+fn write_op(summary: &str, params: &[&str], body: bool, status: &str) -> Json {
+    let mut o = json!({
+        "summary": summary,
+        "tags": ["Features (write)"],
+        "security": [{"bearer": []}],
+        "parameters": params.iter().map(|p| param_ref(p)).collect::<Vec<_>>(),
+        "responses": {
+            status: {"description": "done"},
+            "400": problem(), "401": problem(), "403": problem(), "404": problem(),
+            "409": problem(), "412": problem(), "413": problem(), "422": problem(),
+        },
+    });
+    if body {
+        o["requestBody"] = json!({"required": true, "content": {
+            "application/geo+json": {"schema": {"$ref": "#/components/schemas/Feature"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/Feature"}},
+            "application/merge-patch+json": {"schema": {"type": "object"}},
+        }});
+    }
+    o
+}
+
+pub fn document(base: &str, max_limit: usize) -> Json {
+    let read_errors = ["400", "401", "403", "404"];
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "shikong 时空 API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "OGC API – Features (Parts 1–4) over the shikong spatio-temporal store. Every write is a new version; `as-of` reads any past state.",
+            "license": {"name": "MIT OR Apache-2.0"},
+        },
+        "servers": [{"url": base}],
+        "paths": {
+            "/": {"get": op("Landing page", "Capabilities", &["f"], json_ok("landing page", "application/json"), &["400"])},
+            "/conformance": {"get": op("Conformance classes", "Capabilities", &["f"], json_ok("conformance", "application/json"), &["400"])},
+            "/api": {"get": op("This API definition", "Capabilities", &["f"], json_ok("OpenAPI document", "application/vnd.oai.openapi+json;version=3.0"), &["400"])},
+            "/collections": {"get": op("Collections (layers) the caller may read", "Capabilities", &["f"], json_ok("collections", "application/json"), &["400", "401"])},
+            "/collections/{collectionId}": {"get": op("One collection", "Capabilities", &["collectionId", "f"], json_ok("collection", "application/json"), &read_errors)},
+            "/collections/{collectionId}/queryables": {"get": op("Queryable properties (JSON Schema)", "Capabilities", &["collectionId", "f"], json_ok("queryables", "application/schema+json"), &read_errors)},
+            "/collections/{collectionId}/items": {
+                "get": op(
+                    "Features, filtered by bbox, valid time (datetime), CQL2 and transaction time (as-of)",
+                    "Features",
+                    &["collectionId", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of", "f"],
+                    json!({"description": "a GeoJSON FeatureCollection", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}, "text/html": {}}}),
+                    &read_errors,
+                ),
+                "post": write_op("Create a feature (a new entity, version 1)", &["collectionId"], true, "201"),
+            },
+            "/collections/{collectionId}/items/{featureId}": {
+                "get": op(
+                    "One feature by entity id or code, now or as of an instant",
+                    "Features",
+                    &["collectionId", "featureId", "crs", "as-of", "f"],
+                    json!({"description": "a GeoJSON Feature (ETag: entity-version)", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/Feature"}}}}),
+                    &read_errors,
+                ),
+                "put": write_op("Replace a feature (new version; If-Match optional)", &["collectionId", "featureId"], true, "200"),
+                "patch": write_op("Update some properties or the geometry (JSON merge patch; new version)", &["collectionId", "featureId"], true, "200"),
+                "delete": write_op("Delete a feature (its history stays)", &["collectionId", "featureId"], false, "204"),
+            },
+            "/collections/{collectionId}/changes": {"get": op(
+                "What changed between two instants: created, modified (field by field), deleted",
+                "Features",
+                &["collectionId", "from", "to"],
+                json_ok("diff", "application/json"),
+                &read_errors,
+            )},
+            "/healthz": {"get": {"summary": "Liveness", "tags": ["Operations"], "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["Operations"], "responses": {"200": {"description": "text exposition format"}}}},
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "token from POST /auth/login"}},
+            "parameters": {
+                "collectionId": {"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string"}},
+                "featureId": {"name": "featureId", "in": "path", "required": true, "description": "entity id (UUID) or entity code", "schema": {"type": "string"}},
+                "f": {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
+                "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": max_limit, "default": 10}},
+                "offset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                "bbox": {"name": "bbox", "in": "query", "style": "form", "explode": false, "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+                "bbox-crs": {"name": "bbox-crs", "in": "query", "schema": {"type": "string", "format": "uri"}},
+                "crs": {"name": "crs", "in": "query", "schema": {"type": "string", "format": "uri"}},
+                "datetime": {"name": "datetime", "in": "query", "description": "valid time: an instant or START/END with .. for open ends", "schema": {"type": "string"}},
+                "filter": {"name": "filter", "in": "query", "description": "CQL2 text or JSON", "schema": {"type": "string"}},
+                "filter-lang": {"name": "filter-lang", "in": "query", "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"}},
+                "filter-crs": {"name": "filter-crs", "in": "query", "schema": {"type": "string", "format": "uri"}},
+                "as-of": {"name": "as-of", "in": "query", "description": "transaction time: the data as recorded at this instant (RFC 3339; no offset = Beijing time)", "schema": {"type": "string", "format": "date-time"}},
+                "from": {"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date-time"}},
+                "to": {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+            },
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+                    "parameter": {"type": "string"}, "field": {"type": "string"}, "feature": {"type": "string"}}},
+                "Feature": {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+                    "type": {"type": "string", "enum": ["Feature"]}, "id": {"type": "string"},
+                    "geometry": {"type": "object", "nullable": true}, "properties": {"type": "object", "nullable": true}}},
+                "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
+                    "type": {"type": "string", "enum": ["FeatureCollection"]},
+                    "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}},
+                    "links": {"type": "array", "items": {"type": "object"}},
+                    "numberReturned": {"type": "integer"}, "timeStamp": {"type": "string", "format": "date-time"}}},
+            },
+        },
+    })
+}
