@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: run the real `shikong` binary and real tools.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -20,6 +22,23 @@ fn text(out: Output) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `shikong ARGS` with `input` on standard input; fails the test when it fails.
+#[track_caller]
+pub fn ok_stdin(args: &[&str], input: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(shikong_bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run shikong");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    let (good, out, err) = text(child.wait_with_output().expect("wait"));
+    assert!(good, "shikong {args:?} failed: {err}");
+    out
 }
 
 /// Runs shikong and fails the test with its stderr when it fails.

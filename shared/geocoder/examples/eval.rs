@@ -23,7 +23,8 @@ fn main() {
     let t = Instant::now();
     let geo = Geocoder::new(g).unwrap();
     println!("indexes built in {:?}", t.elapsed());
-    let cases = std::env::var("CASES").map(std::path::PathBuf::from).unwrap_or(root.join("shared/geocoder/testdata/cases.csv"));
+    let cases =
+        std::env::var("CASES").map(std::path::PathBuf::from).unwrap_or(root.join("shared/geocoder/testdata/cases.csv"));
     let mut rdr = csv::Reader::from_path(cases).unwrap();
     let mut stats: std::collections::BTreeMap<String, (usize, usize, usize, usize)> = Default::default();
     let opts = Options::default();
@@ -97,7 +98,11 @@ fn main() {
         println!("repeat: {n} queries in {:?} ({:.0}/s)", t.elapsed(), n as f64 / t.elapsed().as_secs_f64());
     }
     for (k, (n, c, t, tn)) in &stats {
-        println!("{k:24} n={n:4} county/status={:.3} town={:.3}", *c as f64 / *n as f64, if *tn > 0 { *t as f64 / *tn as f64 } else { f64::NAN });
+        println!(
+            "{k:24} n={n:4} county/status={:.3} town={:.3}",
+            *c as f64 / *n as f64,
+            if *tn > 0 { *t as f64 / *tn as f64 } else { f64::NAN }
+        );
     }
     println!("{n} queries in {el:?} ({:.0}/s)", n as f64 / el.as_secs_f64());
 }

@@ -16,6 +16,9 @@ fn main() {
     for a in std::env::args().skip(1) {
         println!("{}", geo.explain(&a, &Options::default()));
         let r = geo.geocode(&a, &Options::default());
-        println!("=> {:?} {:?} {:?} {} {:.2} {:?}\n", r.status, r.codes.county, r.codes.town, r.standard_address, r.score, r.reason);
+        println!(
+            "=> {:?} {:?} {:?} {} {:.2} {:?}\n",
+            r.status, r.codes.county, r.codes.town, r.standard_address, r.score, r.reason
+        );
     }
 }

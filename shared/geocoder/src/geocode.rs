@@ -232,7 +232,6 @@ enum Target {
 enum How {
     Exact(NameKind),
     Pinyin,
-    Fuzzy,
     Alias,
     Record(Role),
 }
@@ -280,16 +279,116 @@ fn level_weight(level: Level) -> f32 {
 /// a place outside the reference area, even when a Chinese division shares a later name (首尔江南区
 /// is not 南宁市江南区).
 pub(crate) const FOREIGN: &[&str] = &[
-    "日本", "韩国", "朝鲜", "美国", "英国", "法国", "德国", "意大利", "西班牙", "葡萄牙", "俄罗斯", "加拿大", "墨西哥",
-    "巴西", "阿根廷", "澳大利亚", "新西兰", "印度", "巴基斯坦", "泰国", "越南", "老挝", "柬埔寨", "缅甸", "马来西亚",
-    "新加坡", "印度尼西亚", "菲律宾", "蒙古国", "哈萨克斯坦", "土耳其", "伊朗", "伊拉克", "以色列", "埃及", "南非",
-    "尼日利亚", "肯尼亚", "荷兰", "比利时", "瑞士", "瑞典", "挪威", "芬兰", "丹麦", "波兰", "奥地利", "希腊", "爱尔兰",
-    "乌克兰", "沙特", "阿联酋", "东京", "大阪", "京都", "横滨", "名古屋", "札幌", "首尔", "釜山", "仁川", "平壤", "纽约",
-    "洛杉矶", "旧金山", "芝加哥", "华盛顿", "波士顿", "西雅图", "伦敦", "曼彻斯特", "爱丁堡", "巴黎", "里昂", "马赛",
-    "柏林", "慕尼黑", "法兰克福", "汉堡市", "罗马", "米兰", "马德里", "巴塞罗那", "莫斯科", "圣彼得堡", "多伦多",
-    "温哥华", "悉尼", "墨尔本", "曼谷", "清迈", "河内", "胡志明市", "吉隆坡", "雅加达", "马尼拉", "新德里", "孟买",
-    "迪拜", "开罗", "伊斯坦布尔", "乌兰巴托", "阿姆斯特丹", "布鲁塞尔", "日内瓦", "苏黎世", "维也纳", "斯德哥尔摩",
-    "北海道", "汉堡",
+    "日本",
+    "韩国",
+    "朝鲜",
+    "美国",
+    "英国",
+    "法国",
+    "德国",
+    "意大利",
+    "西班牙",
+    "葡萄牙",
+    "俄罗斯",
+    "加拿大",
+    "墨西哥",
+    "巴西",
+    "阿根廷",
+    "澳大利亚",
+    "新西兰",
+    "印度",
+    "巴基斯坦",
+    "泰国",
+    "越南",
+    "老挝",
+    "柬埔寨",
+    "缅甸",
+    "马来西亚",
+    "新加坡",
+    "印度尼西亚",
+    "菲律宾",
+    "蒙古国",
+    "哈萨克斯坦",
+    "土耳其",
+    "伊朗",
+    "伊拉克",
+    "以色列",
+    "埃及",
+    "南非",
+    "尼日利亚",
+    "肯尼亚",
+    "荷兰",
+    "比利时",
+    "瑞士",
+    "瑞典",
+    "挪威",
+    "芬兰",
+    "丹麦",
+    "波兰",
+    "奥地利",
+    "希腊",
+    "爱尔兰",
+    "乌克兰",
+    "沙特",
+    "阿联酋",
+    "东京",
+    "大阪",
+    "京都",
+    "横滨",
+    "名古屋",
+    "札幌",
+    "首尔",
+    "釜山",
+    "仁川",
+    "平壤",
+    "纽约",
+    "洛杉矶",
+    "旧金山",
+    "芝加哥",
+    "华盛顿",
+    "波士顿",
+    "西雅图",
+    "伦敦",
+    "曼彻斯特",
+    "爱丁堡",
+    "巴黎",
+    "里昂",
+    "马赛",
+    "柏林",
+    "慕尼黑",
+    "法兰克福",
+    "汉堡市",
+    "罗马",
+    "米兰",
+    "马德里",
+    "巴塞罗那",
+    "莫斯科",
+    "圣彼得堡",
+    "多伦多",
+    "温哥华",
+    "悉尼",
+    "墨尔本",
+    "曼谷",
+    "清迈",
+    "河内",
+    "胡志明市",
+    "吉隆坡",
+    "雅加达",
+    "马尼拉",
+    "新德里",
+    "孟买",
+    "迪拜",
+    "开罗",
+    "伊斯坦布尔",
+    "乌兰巴托",
+    "阿姆斯特丹",
+    "布鲁塞尔",
+    "日内瓦",
+    "苏黎世",
+    "维也纳",
+    "斯德哥尔摩",
+    "北海道",
+    "汉堡",
 ];
 
 /// Words that put a second place near a first ("武大附近的热干面店").
@@ -328,9 +427,12 @@ impl Geocoder {
         if let Some(place) = foreign {
             return GeocodeResult::nomatch(Reason::OutsideArea { place });
         }
-        let Some(best) = scored.first().cloned() else {
+        let Some(mut best) = scored.first().cloned() else {
             return GeocodeResult::nomatch(self.no_component_reason(&q));
         };
+        if let Some(near) = self.near_choice(&q, &mentions, &scored) {
+            best = near;
+        }
         if best.score < MIN_SCORE {
             let name = self.target_name(best.target);
             return GeocodeResult::nomatch(Reason::TooWeak { best: name, score: f64::from(best.score) });
@@ -347,7 +449,16 @@ impl Geocoder {
         let scored = self.score(&q, &mut mentions);
         let mut out = format!("normalised: {}\n", q.text);
         for m in &mentions {
-            let _ = writeln!(out, "  mention {}..{} {:?} {} w={:.3} {:?}", m.start, m.end, q.span(m.start, m.end), self.target_name(m.target), m.w, m.how);
+            let _ = writeln!(
+                out,
+                "  mention {}..{} {:?} {} w={:.3} {:?}",
+                m.start,
+                m.end,
+                q.span(m.start, m.end),
+                self.target_name(m.target),
+                m.w,
+                m.how
+            );
         }
         for s in scored.iter().take(8) {
             let name = match self.anchor(s.target) {
@@ -374,7 +485,13 @@ impl Geocoder {
                     continue;
                 }
                 if let Some(w) = self.mention_weight(chars, s, e, d.level, posting_kind(p)) {
-                    out.push(Mention { start: s, end: e, target: Target::Div(id), w, how: How::Exact(posting_kind(p)) });
+                    out.push(Mention {
+                        start: s,
+                        end: e,
+                        target: Target::Div(id),
+                        w,
+                        how: How::Exact(posting_kind(p)),
+                    });
                 }
             }
             if has_village {
@@ -387,7 +504,9 @@ impl Geocoder {
         let anchors: Vec<(DivId, usize, usize)> = out
             .iter()
             .filter_map(|m| match m.target {
-                Target::Div(id) if matches!(self.div(id).level, Level::County | Level::Town) => Some((id, m.start, m.end)),
+                Target::Div(id) if matches!(self.div(id).level, Level::County | Level::Town) => {
+                    Some((id, m.start, m.end))
+                }
                 _ => None,
             })
             .collect();
@@ -450,7 +569,9 @@ impl Geocoder {
         // Text already read as a full official name needs no second reading by sound.
         let mut skip = vec![false; chars.len()];
         for m in out.iter() {
-            if matches!(m.how, How::Exact(NameKind::Official | NameKind::Display | NameKind::Derived)) && m.end - m.start >= 3 {
+            if matches!(m.how, How::Exact(NameKind::Official | NameKind::Display | NameKind::Derived))
+                && m.end - m.start >= 3
+            {
                 skip[m.start..m.end].iter_mut().for_each(|x| *x = true);
             }
         }
@@ -555,7 +676,7 @@ impl Geocoder {
     }
 
     /// Scores every mentioned place; best first.
-    fn score(&self, q: &Query, mentions: &mut Vec<Mention>) -> Vec<Scored> {
+    fn score(&self, q: &Query, mentions: &mut [Mention]) -> Vec<Scored> {
         mentions.sort_by(|a, b| a.target.cmp(&b.target).then(b.w.total_cmp(&a.w)));
         let strong: Vec<usize> = (0..mentions.len())
             .filter(|&k| {
@@ -617,13 +738,15 @@ impl Geocoder {
     /// levels above and below is compared with the level's name by the weighted edit distance.
     fn gap_bonus(&self, q: &Query, mentions: &[Mention], s: &Scored) -> f32 {
         let Some(anchor) = self.anchor(s.target) else { return 0.0 };
-        let used: Vec<(usize, Mention)> = s.used.iter().map(|&k| (self.depth(mentions[k].target), mentions[k])).collect();
+        let used: Vec<(usize, Mention)> =
+            s.used.iter().map(|&k| (self.depth(mentions[k].target), mentions[k])).collect();
         let mut bonus = 0.0;
         let mut prev_name = String::new();
         for id in self.chain(anchor) {
             let d = self.div(id);
             let depth = d.level as usize;
-            let skip = d.is_placeholder() || d.name == prev_name || used.iter().any(|(_, m)| m.target == Target::Div(id));
+            let skip =
+                d.is_placeholder() || d.name == prev_name || used.iter().any(|(_, m)| m.target == Target::Div(id));
             prev_name.clone_from(&d.name);
             if skip {
                 continue;
@@ -638,9 +761,11 @@ impl Geocoder {
             let name: Vec<char> = normalize(&d.name).chars().collect();
             let name_s: String = name.iter().collect();
             let base: Vec<char> = short_name(&name_s, d.level).unwrap_or(&name_s).chars().collect();
-            let cost = weighted_osa(gap, &name).min(weighted_osa(gap, &base));
-            let limit = if base.len() >= 3 || gap.len() > base.len() { 1.0 } else { 0.6 };
-            if cost <= limit {
+            // Against the full name (suffix included) one edit is allowed from three characters
+            // on; against a two-character base only a homophone or a similar shape.
+            let full_ok = name.len() >= 3 && weighted_osa(gap, &name) <= 1.0;
+            let base_ok = weighted_osa(gap, &base) <= if base.len() >= 3 { 1.0 } else { 0.6 };
+            if full_ok || base_ok {
                 bonus += 0.6 * level_weight(d.level);
             }
         }
@@ -698,6 +823,45 @@ impl Geocoder {
         Scored { target: m.target, score, used }
     }
 
+    /// "X附近的Y": when a proximity word stands between a place X and a POI name Y (a name or an
+    /// alias such as a signature dish, shared by several shops), the Y nearest to X is meant.
+    fn near_choice(&self, q: &Query, mentions: &[Mention], scored: &[Scored]) -> Option<Scored> {
+        let (at, word) = NEAR.iter().filter_map(|w| q.text.find(w).map(|b| (b, *w))).min()?;
+        let k = q.offsets.iter().position(|&o| o == at)?;
+        let k_end = k + word.chars().count();
+        let span = |s: &Scored| {
+            let lo = s.used.iter().map(|&i| mentions[i].start).min().unwrap_or(0);
+            let hi = s.used.iter().map(|&i| mentions[i].end).max().unwrap_or(0);
+            (lo, hi)
+        };
+        let anchor = scored.iter().find(|s| span(s).1 <= k)?;
+        let from = match anchor.target {
+            Target::Rec(slot) => self.live.get(slot).map(Record::point),
+            Target::Div(d) => self.point_of(d).map(|(p, _)| [p.lon, p.lat]),
+        }?;
+        let pick = scored
+            .iter()
+            .filter(|s| s.used.first().is_some_and(|&i| mentions[i].start >= k_end))
+            .filter_map(|s| match s.target {
+                Target::Rec(slot) => match self.live.get(slot) {
+                    Some(Record::Poi(p)) => Some((crate::reverse::haversine(from, p.point), s)),
+                    _ => None,
+                },
+                Target::Div(_) => None,
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))?
+            .1;
+        let mut used = pick.used.clone();
+        let mut score = pick.score;
+        for &i in &anchor.used {
+            if !used.contains(&i) {
+                used.push(i);
+                score += mentions[i].w;
+            }
+        }
+        Some(Scored { target: pick.target, score, used })
+    }
+
     /// True when candidate `b` lies on `a`'s line (one contains the other).
     fn in_line(&self, a: Target, b: Target) -> bool {
         match (a, b) {
@@ -737,12 +901,21 @@ impl Geocoder {
             return Reason::NoComponent;
         }
         let tags = self.jieba().tag(&q.text, true);
-        for t in &tags {
+        let is_suffix = |c: char| matches!(c, '省' | '市' | '州' | '县' | '区' | '国' | '都' | '府' | '镇');
+        for (i, t) in tags.iter().enumerate() {
             let n = t.word.chars().count();
-            let admin_like = n >= 2
-                && t.word.chars().last().is_some_and(|c| matches!(c, '省' | '市' | '州' | '县' | '区' | '国' | '都' | '府' | '镇'));
+            let admin_like = n >= 2 && t.word.chars().last().is_some_and(is_suffix);
             if t.tag == "ns" || admin_like {
                 return Reason::OutsideArea { place: t.word.to_string() };
+            }
+            // 火星/市: a name followed by a lone administrative suffix.
+            if let Some(next) = tags.get(i + 1)
+                && n >= 2
+                && t.word.chars().all(text::is_han)
+                && next.word.chars().count() == 1
+                && next.word.chars().all(is_suffix)
+            {
+                return Reason::OutsideArea { place: format!("{}{}", t.word, next.word) };
             }
         }
         Reason::NoComponent
@@ -755,16 +928,19 @@ impl Geocoder {
         }
     }
 
-    fn answer(&self, q: &Query, mentions: &[Mention], scored: &[Scored], best: Scored, opts: &Options) -> GeocodeResult {
+    fn answer(
+        &self,
+        q: &Query,
+        mentions: &[Mention],
+        scored: &[Scored],
+        best: Scored,
+        opts: &Options,
+    ) -> GeocodeResult {
         // Ties off the best candidate's line.
         let tied: Vec<&Scored> =
             scored.iter().filter(|s| s.score >= best.score - TIE && !self.in_line(best.target, s.target)).collect();
-        let runner_up = scored
-            .iter()
-            .filter(|s| !self.in_line(best.target, s.target))
-            .map(|s| s.score)
-            .next()
-            .unwrap_or(0.0);
+        let runner_up =
+            scored.iter().filter(|s| !self.in_line(best.target, s.target)).map(|s| s.score).next().unwrap_or(0.0);
         let mut target = best.target;
         let mut status = Status::Match;
         let mut reason = None;
@@ -826,7 +1002,7 @@ impl Geocoder {
             r.components = self.components(q, &used, None);
             return r;
         }
-        let anchor = self.anchor(target);
+        let mut anchor = self.anchor(target);
         if let Some(a) = anchor
             && !self.gaz.is_in_area(a)
         {
@@ -845,7 +1021,8 @@ impl Geocoder {
         let mut poi_name: Option<String> = None;
         let mut number: Option<String> = None;
         // A road (from a road record, or the road of address points) and a house number.
-        let road_mention = used.iter().find(|m| matches!(m.how, How::Record(Role::RoadName | Role::RoadAlias | Role::AddressRoad)));
+        let road_mention =
+            used.iter().find(|m| matches!(m.how, How::Record(Role::RoadName | Role::RoadAlias | Role::AddressRoad)));
         if let Some(m) = road_mention
             && let Target::Rec(slot) = m.target
             && let Some(rec) = self.live.get(slot)
@@ -856,12 +1033,25 @@ impl Geocoder {
                 Record::Poi(p) => p.name.clone(),
             });
             if let Record::Road(r) = rec {
-                point = Some(Point { lon: r.line[r.line.len() / 2][0], lat: r.line[r.line.len() / 2][1], source: PointSource::Road });
+                point = Some(Point {
+                    lon: r.line[r.line.len() / 2][0],
+                    lat: r.line[r.line.len() / 2][1],
+                    source: PointSource::Road,
+                });
             }
             let after = parse_tail(&q.chars[m.end..]);
             if let Some(num) = after.house_number.as_deref().or(after.leading_number.as_deref()) {
                 let key = (normalize(road_name.as_deref().unwrap_or("")), normalize_number(num));
-                let area = self.anchor(target);
+                // The address must lie in what the text names (洪山区), not necessarily in the
+                // township the road record happens to be filed under.
+                let written = used
+                    .iter()
+                    .filter_map(|m| match m.target {
+                        Target::Div(d) => Some(d),
+                        Target::Rec(_) => None,
+                    })
+                    .max_by_key(|&d| self.div(d).level);
+                let area = written.or_else(|| self.anchor(target).and_then(|a| self.at_level(a, Level::County)));
                 let hit = self.live.addresses.get(&key).and_then(|v| {
                     v.iter().filter_map(|&s| self.live.get(s)).find(|r| {
                         self.record_live(r, opts)
@@ -873,6 +1063,7 @@ impl Geocoder {
                 });
                 if let Some(Record::Address(a)) = hit {
                     level = MatchLevel::HouseNumber;
+                    anchor = self.resolve_code(&a.admin_code).or(anchor);
                     point = Some(Point { lon: a.point[0], lat: a.point[1], source: PointSource::Address });
                     number = Some(a.number.clone());
                 } else {
@@ -937,9 +1128,8 @@ impl Geocoder {
         if let Some(p) = &poi_name {
             components.poi = Some(p.clone());
         }
-        let score = self.confidence(&best, runner_up, fuzzy_used);
+        let score = self.confidence(mentions, &best, runner_up, fuzzy_used);
         let codes = anchor.map(|a| self.codes(a)).unwrap_or_default();
-        let _ = NEAR;
         GeocodeResult {
             status,
             reason,
@@ -953,7 +1143,7 @@ impl Geocoder {
         }
     }
 
-    fn confidence(&self, best: &Scored, runner_up: f32, fuzzy: bool) -> f64 {
+    fn confidence(&self, mentions: &[Mention], best: &Scored, runner_up: f32, fuzzy: bool) -> f64 {
         let expected: f32 = match self.anchor(best.target) {
             Some(a) => self
                 .chain(a)
@@ -964,7 +1154,9 @@ impl Geocoder {
                 .max(1.0),
             None => 1.0,
         };
-        let complete = (best.score / expected).min(1.0);
+        // An alias names one place outright: it stands for the whole chain.
+        let alias = best.used.first().is_some_and(|&k| matches!(mentions[k].how, How::Alias));
+        let complete = if alias { 0.9 } else { (best.score / expected).min(1.0) };
         let margin = ((best.score - runner_up) / best.score).clamp(0.0, 1.0);
         let mut c = 0.3 + 0.45 * complete + 0.25 * margin;
         if fuzzy {
@@ -1025,9 +1217,11 @@ impl Geocoder {
             },
         };
         let mut standard = anchor.map(|a| self.standard_admin(a)).unwrap_or_default();
-        let mut point = anchor
-            .and_then(|a| self.point_of(a))
-            .map(|(p, l)| Point { lon: p.lon, lat: p.lat, source: PointSource::Centre(l) });
+        let mut point = anchor.and_then(|a| self.point_of(a)).map(|(p, l)| Point {
+            lon: p.lon,
+            lat: p.lat,
+            source: PointSource::Centre(l),
+        });
         if let Target::Rec(slot) = t
             && let Some(r) = self.live.get(slot)
         {
@@ -1040,7 +1234,13 @@ impl Geocoder {
             };
             point = Some(Point { lon: p[0], lat: p[1], source });
         }
-        Candidate { score: (score * 1000.0).round() / 1000.0, level, codes: anchor.map(|a| self.codes(a)).unwrap_or_default(), standard_address: standard, point }
+        Candidate {
+            score: (score * 1000.0).round() / 1000.0,
+            level,
+            codes: anchor.map(|a| self.codes(a)).unwrap_or_default(),
+            standard_address: standard,
+            point,
+        }
     }
 
     fn components(&self, q: &Query, used: &[Mention], tail: Option<&Tail>) -> Components {
@@ -1099,9 +1299,14 @@ impl Geocoder {
                 if s >= chars.len() {
                     break;
                 }
+                // The name written out in full (中关村大街) is not a misspelling of a part of it.
+                let written_in_full = chars[s..].starts_with(&base_buf);
                 for l in bl.saturating_sub(1).max(1)..=bl + 1 {
                     if s + l > chars.len() {
                         break;
+                    }
+                    if written_in_full && l != bl {
+                        continue;
                     }
                     let text = &chars[s..s + l];
                     // Among equal edit costs, the name sharing more characters with the text wins

@@ -67,7 +67,9 @@ impl NameIndex {
                 }
                 i += 1;
             }
-            builder.insert(key.as_bytes(), list).map_err(|e| Error::Snapshot { message: format!("name index: {e}") })?;
+            builder
+                .insert(key.as_bytes(), list)
+                .map_err(|e| Error::Snapshot { message: format!("name index: {e}") })?;
         }
         offsets.push(postings.len() as u32);
         let bytes = builder.into_inner().map_err(|e| Error::Snapshot { message: format!("name index: {e}") })?;
@@ -91,10 +93,6 @@ impl NameIndex {
         (self.fst.as_bytes(), &self.offsets, &self.postings)
     }
 
-    pub fn len(&self) -> usize {
-        self.fst.len()
-    }
-
     fn list(&self, out: Output) -> &[u32] {
         let i = out.value() as usize;
         match (self.offsets.get(i), self.offsets.get(i + 1)) {
@@ -104,6 +102,7 @@ impl NameIndex {
     }
 
     /// The postings of one key.
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> &[u32] {
         match self.fst.get(key.as_bytes()) {
             Some(out) => self.list(out),

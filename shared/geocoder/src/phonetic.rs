@@ -6,7 +6,7 @@
 //! fixes the indexed reading of those names. Queries are read with every reading of each character
 //! (heteronyms), so a substituted character matches whichever reading the name uses.
 
-use pinyin::{ToPinyin, ToPinyinMulti};
+use pinyin::ToPinyinMulti;
 
 /// Place names whose characters read differently from the characters' default readings.
 const OVERRIDES: &[(&str, &[&str])] = &[
@@ -167,12 +167,6 @@ pub fn reading_keys(name: &str, limit: usize) -> Vec<String> {
         keys = next;
     }
     keys
-}
-
-/// The default reading of one character (used where one reading is enough, e.g. initials of user
-/// input that is already pinyin-free).
-pub fn default_reading(c: char) -> Option<&'static str> {
-    c.to_pinyin().map(|p| p.plain())
 }
 
 #[cfg(test)]

@@ -120,12 +120,17 @@ impl Record {
 
     /// Checks the fields a caller could get wrong; the error names the record.
     pub fn validate(&self) -> Result<()> {
-        let bad = |message: &str| Error::BadRecord { kind: self.kind(), id: self.id().to_string(), message: message.into() };
+        let bad =
+            |message: &str| Error::BadRecord { kind: self.kind(), id: self.id().to_string(), message: message.into() };
         if self.id().trim().is_empty() {
             return Err(bad("empty id"));
         }
         let check_point = |p: &[f64; 2]| -> Result<()> {
-            if !(p[0].is_finite() && p[1].is_finite() && (-180.0..=180.0).contains(&p[0]) && (-90.0..=90.0).contains(&p[1])) {
+            if !(p[0].is_finite()
+                && p[1].is_finite()
+                && (-180.0..=180.0).contains(&p[0])
+                && (-90.0..=90.0).contains(&p[1]))
+            {
                 return Err(bad(&format!("coordinate ({}, {}) is not a longitude/latitude", p[0], p[1])));
             }
             Ok(())

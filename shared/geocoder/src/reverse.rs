@@ -205,8 +205,15 @@ impl Geocoder {
                 } else {
                     UnitBasis::Parent
                 };
-                let centre_distance_m = self.centre[id as usize].map(|c| (haversine(p, [c.lon, c.lat]) * 10.0).round() / 10.0);
-                units.push(ReverseUnit { level: div.level, code: div.code_str(), name: div.name.clone(), basis, centre_distance_m });
+                let centre_distance_m =
+                    self.centre[id as usize].map(|c| (haversine(p, [c.lon, c.lat]) * 10.0).round() / 10.0);
+                units.push(ReverseUnit {
+                    level: div.level,
+                    code: div.code_str(),
+                    name: div.name.clone(),
+                    basis,
+                    centre_distance_m,
+                });
             }
         }
         let round = |m: f64| (m * 10.0).round() / 10.0;
@@ -215,7 +222,13 @@ impl Geocoder {
             standard_address: deepest.map(|d| self.standard_admin(d)).unwrap_or_default(),
             units,
             nearest_road: nearest_road.and_then(|(d, c, r)| match r {
-                Record::Road(x) => Some(NearRoad { id: x.id.clone(), name: x.name.clone(), distance_m: round(d), lon: c[0], lat: c[1] }),
+                Record::Road(x) => Some(NearRoad {
+                    id: x.id.clone(),
+                    name: x.name.clone(),
+                    distance_m: round(d),
+                    lon: c[0],
+                    lat: c[1],
+                }),
                 _ => None,
             }),
             nearest_address: nearest_address.and_then(|(d, r)| match r {

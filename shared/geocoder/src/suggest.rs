@@ -26,6 +26,10 @@ pub struct Suggestion {
     pub point: Option<Point>,
 }
 
+/// Sort key of a suggestion: not an exact key, outside `within`, outside the device area, level,
+/// name length, id.
+type Rank = (bool, bool, bool, Level, usize, DivId);
+
 impl Geocoder {
     /// Up to `limit` places whose name, full pinyin or pinyin initials start with `prefix`.
     /// Exact key matches come first, then places inside the device's area, then provinces before
@@ -42,7 +46,7 @@ impl Geocoder {
             return Vec::new();
         }
         let within = within.and_then(|c| self.resolve_code(c));
-        let mut found: Vec<((bool, bool, bool, Level, usize, DivId), DivId)> = Vec::new();
+        let mut found: Vec<(Rank, DivId)> = Vec::new();
         self.suggest.prefixed(&key, 4096, |k, list| {
             let exact = k == key;
             for &p in list {
@@ -54,7 +58,8 @@ impl Geocoder {
             }
         });
         found.sort_unstable();
-        found.dedup_by_key(|(_, id)| *id);
+        let mut seen_ids = std::collections::HashSet::new();
+        found.retain(|(_, id)| seen_ids.insert(*id));
         let mut out: Vec<Suggestion> = Vec::new();
         for (_, id) in found.into_iter().take(limit) {
             let d = self.div(id);
@@ -87,7 +92,9 @@ impl Geocoder {
                     let p = r.point();
                     let (name, level, source) = match r {
                         Record::Road(x) => (x.name.clone(), MatchLevel::Road, PointSource::Road),
-                        Record::Address(x) => (format!("{}{}号", x.road, x.number), MatchLevel::HouseNumber, PointSource::Address),
+                        Record::Address(x) => {
+                            (format!("{}{}号", x.road, x.number), MatchLevel::HouseNumber, PointSource::Address)
+                        }
                         Record::Poi(x) => (x.name.clone(), MatchLevel::Poi, PointSource::Poi),
                     };
                     out.push(Suggestion {

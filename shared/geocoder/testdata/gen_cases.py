@@ -394,7 +394,9 @@ def main():
     shared = sorted((name, codes) for name, codes in d.county_names.items() if len(codes) > 1)
     for name, codes in shared:
         emit("ambiguous", name, "ambiguous", note="|".join(codes))
-        emit("ambiguous", name + f"{rng.choice(ROADS)}{rng.randint(1, 300)}号", "ambiguous", note="|".join(codes))
+        # a road whose name is no township's name (东风路街道 exists: 新城区东风路 names a township)
+        roads = [r for r in ROADS if not any(r + s in d.town_names for s in ("街道", "镇", "乡"))]
+        emit("ambiguous", name + f"{rng.choice(roads)}{rng.randint(1, 300)}号", "ambiguous", note="|".join(codes))
     shared_towns = sorted((name, codes) for name, codes in d.town_names.items()
                           if len(codes) > 1 and name not in d.county_names and not d.contains_place(name[:1]))
     rng.shuffle(shared_towns)

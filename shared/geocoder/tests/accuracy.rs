@@ -27,7 +27,8 @@ const FLOORS: &[(&str, f64, f64)] = &[
 /// The goals on the perturbed categories together.
 const GOAL_COUNTY: f64 = 0.95;
 const GOAL_TOWN: f64 = 0.85;
-const PERTURBED: &[&str] = &["missing_province", "missing_province_city", "no_suffix", "homophone", "variant", "typo", "alias"];
+const PERTURBED: &[&str] =
+    &["missing_province", "missing_province_city", "no_suffix", "homophone", "variant", "typo", "alias"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -35,7 +36,10 @@ fn root() -> PathBuf {
 
 fn open(p: &Path) -> File {
     File::open(p).unwrap_or_else(|e| {
-        panic!("cannot open {}: {e}. The reference data is fetched by scripts/fetch-data.sh; run it first.", p.display())
+        panic!(
+            "cannot open {}: {e}. The reference data is fetched by scripts/fetch-data.sh; run it first.",
+            p.display()
+        )
     })
 }
 
@@ -126,7 +130,8 @@ fn snapshot_of_the_whole_country_round_trips() {
     let bytes = geo.to_snapshot().unwrap();
     let back = Geocoder::from_snapshot(&bytes).unwrap();
     let o = Options::default();
-    for q in ["湖北省武汉市洪山区珞南街道", "华科", "武汉洪山", "朝阳区", "hs", "今天天气怎么样"] {
+    for q in ["湖北省武汉市洪山区珞南街道", "华科", "武汉洪山", "朝阳区", "hs", "今天天气怎么样"]
+    {
         assert_eq!(back.geocode(q, &o), geo.geocode(q, &o), "{q}");
     }
     assert_eq!(back.suggest("hs", 10), geo.suggest("hs", 10));

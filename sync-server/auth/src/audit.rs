@@ -195,7 +195,10 @@ impl FromStr for Outcome {
 /// Who did it, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActorRef {
-    User { id: UserId, username: String },
+    User {
+        id: UserId,
+        username: String,
+    },
     /// A local operator (the CLI), by the name it gave.
     Local(String),
     Anonymous,

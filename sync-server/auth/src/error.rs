@@ -124,9 +124,11 @@ impl AuthError {
     pub fn kind(&self) -> ErrorKind {
         use AuthError::*;
         match self {
-            InvalidUsername { .. } | InvalidPassword { .. } | InvalidName { .. } | UnknownRole(_) | InvalidArgument(_) => {
-                ErrorKind::BadRequest
-            }
+            InvalidUsername { .. }
+            | InvalidPassword { .. }
+            | InvalidName { .. }
+            | UnknownRole(_)
+            | InvalidArgument(_) => ErrorKind::BadRequest,
             InvalidCredentials
             | TokenUnknown
             | TokenExpired { .. }
@@ -185,9 +187,7 @@ impl AuthError {
             DeviceRevoked { .. } => "device_revoked",
             LastAdmin(_) => "last_admin",
             LockedOut { .. } => "locked_out",
-            NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => {
-                "internal"
-            }
+            NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => "internal",
         }
     }
 }

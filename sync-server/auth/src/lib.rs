@@ -1,1 +1,39 @@
-//! placeholder (the auth helper replaces this file)
+//! Who may use the platform and what they may do: users with roles (admin, office staff, field
+//! inspectors, citizens), groups, devices, bearer tokens, per-layer permissions, citizen
+//! self-registration with admin approval (用户注册审核), and the audit log.
+//!
+//! This is the policy and persistence layer; it knows nothing of HTTP. The server turns an
+//! `Authorization: Bearer …` header into a [`Principal`] with [`AuthStore::verify`], asks
+//! [`AuthStore::authorize`] (or the pure [`decide`]) before touching a layer, reports writes with
+//! [`AuthStore::record_write`], and maps [`AuthError::kind`] to a status code. The CLI calls the
+//! same methods with [`Actor::local`].
+//!
+//! Credentials live in their own SQLite file (`DIR/auth.sqlite`), never in the GeoPackage store:
+//! stores are copied around and opened in QGIS, and password hashes must not travel with them.
+//!
+//! Architecture invariants:
+//! - no clock reads in logic: "now" comes from the [`Clock`] given to the store;
+//! - secrets (tokens, enrolment codes) are shown once and stored only as SHA-256 hashes; passwords
+//!   only as Argon2id hashes;
+//! - every change and every login attempt writes an audit row in the same transaction as the
+//!   change itself; the audit table cannot be updated or deleted from.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+mod clock;
+mod db;
+mod error;
+pub mod lockout;
+pub mod password;
+pub mod permission;
+mod secret;
+mod types;
+
+pub use audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, WriteRecord};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{APPLICATION_ID, AuthStore, SCHEMA_VERSION};
+pub use error::{AuthError, ErrorKind, Result};
+pub use lockout::LockoutPolicy;
+pub use password::PasswordCost;
+pub use permission::{Action, Decision, Denial, Effective, Grants, LayerAccess, Rule, Subject, decide};
+pub use types::*;

@@ -39,7 +39,8 @@ impl PasswordCost {
     };
 
     /// The smallest cost Argon2 accepts. Only for tests, where hundreds of hashes are made.
-    pub const INSECURE_FAST: PasswordCost = PasswordCost { memory_kib: Params::MIN_M_COST, iterations: 1, parallelism: 1 };
+    pub const INSECURE_FAST: PasswordCost =
+        PasswordCost { memory_kib: Params::MIN_M_COST, iterations: 1, parallelism: 1 };
 
     fn hasher(self) -> Result<Argon2<'static>> {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
@@ -96,7 +97,7 @@ pub(crate) fn validate_label(what: &'static str, value: &str, max: usize) -> Res
         return Err(bad("must not start or end with whitespace".into()));
     }
     if let Some((i, c)) = value.chars().enumerate().find(|(_, c)| c.is_control()) {
-        return Err(bad(format!("character {} is a control character (U+{:04X})", i + 1, u32::from(*c))));
+        return Err(bad(format!("character {} is a control character (U+{:04X})", i + 1, u32::from(c))));
     }
     Ok(())
 }
@@ -123,12 +124,12 @@ mod tests {
 
     fn username(input: &str, expected: Result<(), &str>) {
         let got = validate_username(input).map_err(|e| e.to_string());
-        assert_eq!(got.as_ref().map_err(String::as_str), expected, "username {input:?}");
+        assert_eq!(got.as_ref().copied().map_err(String::as_str), expected, "username {input:?}");
     }
 
     fn password(user: &str, input: &str, expected: Result<(), &str>) {
         let got = validate_password(user, input).map_err(|e| e.to_string());
-        assert_eq!(got.as_ref().map_err(String::as_str), expected, "password {input:?}");
+        assert_eq!(got.as_ref().copied().map_err(String::as_str), expected, "password {input:?}");
     }
 
     #[test]
@@ -144,9 +145,15 @@ mod tests {
             Err(&format!("invalid username `{}`: 65 characters; at most 64 allowed", "长".repeat(65))),
         );
         username("张 三", Err("invalid username `张 三`: character 2 is whitespace (U+0020); none allowed"));
-        username("张\u{3000}三", Err("invalid username `张\u{3000}三`: character 2 is whitespace (U+3000); none allowed"));
+        username(
+            "张\u{3000}三",
+            Err("invalid username `张\u{3000}三`: character 2 is whitespace (U+3000); none allowed"),
+        );
         username(" admin", Err("invalid username ` admin`: character 1 is whitespace (U+0020); none allowed"));
-        username("ad\u{7}min", Err("invalid username `ad\u{7}min`: character 3 is a control character (U+0007); none allowed"));
+        username(
+            "ad\u{7}min",
+            Err("invalid username `ad\u{7}min`: character 3 is a control character (U+0007); none allowed"),
+        );
     }
 
     #[test]

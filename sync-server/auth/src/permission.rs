@@ -138,7 +138,10 @@ impl FromStr for Grants {
             match word.to_ascii_lowercase().as_str() {
                 "read" => g.read = true,
                 "create" | "create_only" | "create-only" => g.create = true,
-                "edit" => g.edit = true,
+                "edit" => {
+                    g.edit = true;
+                    g.create = true;
+                }
                 "publish" => g.publish = true,
                 "none" => {}
                 _ => {
@@ -149,9 +152,7 @@ impl FromStr for Grants {
             }
         }
         if !any {
-            return Err(AuthError::InvalidArgument(
-                "empty permission list (say `none` to grant nothing)".into(),
-            ));
+            return Err(AuthError::InvalidArgument("empty permission list (say `none` to grant nothing)".into()));
         }
         Ok(g)
     }
@@ -299,6 +300,7 @@ pub fn effective(principal: Option<&Principal>, layer: &LayerAccess<'_>, rules: 
         (grants, Basis::Rules(tier.iter().map(|r| r.subject.clone()).collect()))
     };
     grants.read |= layer.public;
+    grants.create |= grants.edit;
     Effective { grants, basis }
 }
 
@@ -391,7 +393,13 @@ mod tests {
         // anonymous: read public only
         check(None, "manhole:p", Read, none, "allow");
         check(None, "manhole", Read, none, "401 layer manhole is not public; log in to read it");
-        check(None, "manhole:pc", Create, none, "401 anonymous users may not create features in layer manhole; log in first");
+        check(
+            None,
+            "manhole:pc",
+            Create,
+            none,
+            "401 anonymous users may not create features in layer manhole; log in first",
+        );
         check(None, "manhole:p", Edit, none, "401 anonymous users may not edit layer manhole; log in first");
         check(None, "manhole:p", Publish, none, "401 anonymous users may not publish layer manhole; log in first");
         // admin: everything
@@ -411,14 +419,14 @@ mod tests {
             "manhole:p",
             Publish,
             none,
-            "role office may not publish layer manhole (only admins may unless a rule allows it)",
+            "role office may not publish layer manhole (only admins may publish unless a rule allows it)",
         );
         check(
             Some(&insp),
             "manhole",
             Publish,
             none,
-            "role inspector may not publish layer manhole (only admins may unless a rule allows it)",
+            "role inspector may not publish layer manhole (only admins may publish unless a rule allows it)",
         );
         // citizen: read public, create only in citizen-report layers
         check(Some(&cit), "manhole:p", Read, none, "allow");
@@ -440,7 +448,7 @@ mod tests {
             "reports:pc",
             Publish,
             none,
-            "role citizen may not publish layer reports (only admins may unless a rule allows it)",
+            "role citizen may not publish layer reports (only admins may publish unless a rule allows it)",
         );
     }
 
@@ -570,14 +578,23 @@ mod tests {
         let rules = [rule("manhole", "role:admin", "none"), rule("manhole", "authenticated", "none")];
         check(Some(&who(Role::Admin, &[])), "manhole", Edit, &rules, "allow");
         check(None, "manhole:p", Read, &rules, "allow");
-        check(None, "manhole", Read, &[rule("manhole", "authenticated", "read")], "401 layer manhole is not public; log in to read it");
+        check(
+            None,
+            "manhole",
+            Read,
+            &[rule("manhole", "authenticated", "read")],
+            "401 layer manhole is not public; log in to read it",
+        );
     }
 
     #[test]
     fn effective_reports_the_basis() {
         let l = LayerAccess { name: "manhole", public: true, citizen_reports: false };
         let cit = who(Role::Citizen, &["排水队"]);
-        assert_eq!(effective(Some(&cit), &l, &[]), Effective { grants: Grants::READ, basis: Basis::Default(Role::Citizen) });
+        assert_eq!(
+            effective(Some(&cit), &l, &[]),
+            Effective { grants: Grants::READ, basis: Basis::Default(Role::Citizen) }
+        );
         let rules = [rule("manhole", "group:排水队", "edit")];
         assert_eq!(
             effective(Some(&cit), &l, &rules),

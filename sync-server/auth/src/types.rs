@@ -92,7 +92,10 @@ impl FromStr for Role {
     type Err = AuthError;
     fn from_str(s: &str) -> Result<Self, AuthError> {
         let t = s.trim();
-        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(t)).ok_or_else(|| AuthError::UnknownRole(s.into()))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| AuthError::UnknownRole(s.into()))
     }
 }
 

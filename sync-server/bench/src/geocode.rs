@@ -56,7 +56,8 @@ fn read_cases(path: &Path) -> anyhow::Result<Vec<Case>> {
 }
 
 fn open(p: &Path) -> std::io::Result<File> {
-    File::open(p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e} (run scripts/fetch-data.sh)", p.display())))
+    File::open(p)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e} (run scripts/fetch-data.sh)", p.display())))
 }
 
 /// cpca's adcode (6 digits, or "" when it found nothing) for every input, and its run time.
@@ -118,7 +119,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let t = Instant::now();
     let mut b = GazetteerBuilder::new("NBS", "2023");
     let counts = b.read_china_division(|f| open(&a.data.join("china-division").join(f)).map(Some))?;
-    let points = b.read_points("adcodes.csv", open(&a.data.join("cpca/adcodes.csv"))?, shikong_geodesy::gcj02_to_wgs84)?;
+    let points =
+        b.read_points("adcodes.csv", open(&a.data.join("cpca/adcodes.csv"))?, shikong_geodesy::gcj02_to_wgs84)?;
     b.read_aliases("aliases.csv", open(&a.aliases)?)?;
     let gaz = b.build()?;
     let read = t.elapsed();
@@ -182,10 +184,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let t = by.entry(c.category.as_str()).or_default();
         t.n += 1;
         let (ok, cp) = match c.expect.as_str() {
-            "match" => (
-                r.status == Status::Match && r.codes.county.as_deref() == Some(c.county.as_str()),
-                *theirs == c.county,
-            ),
+            "match" => {
+                (r.status == Status::Match && r.codes.county.as_deref() == Some(c.county.as_str()), *theirs == c.county)
+            }
             "ambiguous" => (r.status == Status::Ambiguous, false),
             _ => (r.status == Status::NoMatch, theirs.is_empty()),
         };
@@ -197,7 +198,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     println!();
-    println!("{:24} {:>5} {:>12} {:>12} {:>12} {:>12}", "category", "n", "county ours", "county cpca", "town ours", "town cpca");
+    println!(
+        "{:24} {:>5} {:>12} {:>12} {:>12} {:>12}",
+        "category", "n", "county ours", "county cpca", "town ours", "town cpca"
+    );
     let perturbed = ["missing_province", "missing_province_city", "no_suffix", "homophone", "variant", "typo", "alias"];
     let mut p = T::default();
     for (cat, t) in &by {

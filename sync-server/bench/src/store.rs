@@ -75,7 +75,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn time_queries(store: &SqliteStore, boxes: &[Bbox], as_of: Option<jiff::Timestamp>) -> anyhow::Result<(Vec<Duration>, f64)> {
+fn time_queries(
+    store: &SqliteStore,
+    boxes: &[Bbox],
+    as_of: Option<jiff::Timestamp>,
+) -> anyhow::Result<(Vec<Duration>, f64)> {
     let mut times = Vec::with_capacity(boxes.len());
     let mut total = 0usize;
     for b in boxes {
@@ -122,10 +126,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let store = SqliteStore::open_or_create(&store_path)?;
     let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
     let t = Instant::now();
-    let report = import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report =
+        import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sk_secs = t.elapsed().as_secs_f64();
     let n = report.inserted as f64;
-    println!("import  shikong: {:>9.0} features/s ({sk_secs:.2} s, {} features, with history)", n / sk_secs, report.inserted);
+    println!(
+        "import  shikong: {:>9.0} features/s ({sk_secs:.2} s, {} features, with history)",
+        n / sk_secs,
+        report.inserted
+    );
     println!("import  ogr2ogr: {:>9.0} features/s ({ogr_secs:.2} s)", n / ogr_secs);
     println!("import  ratio shikong/ogr2ogr throughput: {:.2}", ogr_secs / sk_secs);
 
@@ -163,7 +172,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     tx.commit()?;
-    println!("update {updated} features (10%) in one transaction: {:.2} s ({:.0} versions/s)", t.elapsed().as_secs_f64(), updated as f64 / t.elapsed().as_secs_f64());
+    println!(
+        "update {updated} features (10%) in one transaction: {:.2} s ({:.0} versions/s)",
+        t.elapsed().as_secs_f64(),
+        updated as f64 / t.elapsed().as_secs_f64()
+    );
     time_queries(&store, &boxes[..20.min(boxes.len())], Some(before))?;
     let (past, avg_past) = time_queries(&store, &boxes, Some(before))?;
     let (cur2, _) = time_queries(&store, &boxes, None)?;
@@ -177,10 +190,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ms(percentile(&cur2, 0.5)),
         ms(percentile(&cur2, 0.95))
     );
-    println!(
-        "as-of / current p50 ratio: {:.2}",
-        ms(percentile(&past, 0.5)) / ms(percentile(&cur2, 0.5))
-    );
+    println!("as-of / current p50 ratio: {:.2}", ms(percentile(&past, 0.5)) / ms(percentile(&cur2, 0.5)));
     let store_mb = std::fs::metadata(&store_path)?.len() as f64 / 1e6;
     let ogr_mb = std::fs::metadata(&ogr_out)?.len() as f64 / 1e6;
     println!("file size: shikong store {store_mb:.1} MB (after updates), ogr2ogr GeoPackage {ogr_mb:.1} MB");

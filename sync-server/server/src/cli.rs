@@ -58,6 +58,9 @@ enum Command {
     /// Layers and their schemas.
     #[command(subcommand)]
     Layer(LayerCommand),
+    /// Users, roles and tokens (stored in DIR/auth.sqlite, apart from the data).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Run the HTTP server (OGC API – Features, auth, sync) on the store in DIR.
     Serve(ServeArgs),
     /// Coordinate reference systems.
@@ -99,6 +102,40 @@ struct ServeArgs {
     /// Request timeout in seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, value_parser = ["admin", "office", "inspector", "citizen"])]
+        role: String,
+        name: String,
+    },
+    /// List users (optionally only those awaiting approval: --pending).
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Approve a citizen's self-registration.
+    Approve {
+        #[command(flatten)]
+        data: DataDir,
+        name: String,
+    },
+    /// Issue a bearer token for scripts and devices (printed once).
+    Token {
+        #[command(flatten)]
+        data: DataDir,
+        name: String,
+        /// Lifetime in hours (default: the session lifetime, 12 h).
+        #[arg(long)]
+        hours: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -296,6 +333,7 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Layer(c) => cmd_layer(c)?,
         Command::Serve(a) => cmd_serve(a)?,
+        Command::User(c) => cmd_user(c)?,
         Command::Crs(CrsCommand::Transform { from, to, x, y, z }) => {
             println!("{}", shikong_crs::cli::transform_command(&from, &to, x, y, z)?);
         }
@@ -320,6 +358,42 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn auth_store(d: &DataDir) -> anyhow::Result<shikong_auth::AuthStore> {
+    if !d.data.is_dir() {
+        bail!("{}: no such data directory (create it with `shikong init`)", d.data.display());
+    }
+    Ok(shikong_auth::AuthStore::open_in(&d.data)?)
+}
+
+fn cmd_user(c: UserCommand) -> anyhow::Result<()> {
+    let local = shikong_auth::Actor::local("cli");
+    match c {
+        UserCommand::Add { data, role, name } => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let role: shikong_auth::Role = role.parse()?;
+            let u = auth_store(&data)?.add_user(&local, &name, role, password)?;
+            println!("user `{}` added with role {}", u.username, u.role.as_str());
+        }
+        UserCommand::List { data, pending } => {
+            let status = pending.then_some(shikong_auth::UserStatus::Pending);
+            for u in auth_store(&data)?.list_users(&local, status)? {
+                println!("{}\t{}\t{}", u.username, u.role.as_str(), u.status.as_str());
+            }
+        }
+        UserCommand::Approve { data, name } => {
+            let u = auth_store(&data)?.approve_user(&local, &name)?;
+            println!("user `{}` approved ({})", u.username, u.status.as_str());
+        }
+        UserCommand::Token { data, name, hours } => {
+            let t = auth_store(&data)?.issue_token(&local, &name, hours.map(jiff::SignedDuration::from_hours))?;
+            println!("{}", t.secret.expose());
+        }
+    }
+    Ok(())
+}
+
 fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -336,7 +410,8 @@ fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
         timeout: Duration::from_secs(a.timeout),
         ..crate::http::ServerConfig::default()
     };
-    let state = crate::http::AppState::new(store, config);
+    let auth = shikong_auth::AuthStore::open_in(&a.data.data)?;
+    let state = crate::http::AppState::new(store, auth, config);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(crate::http::serve(state, a.listen, |addr| {
         // The first stdout line: scripts and tests read the bound address from it.

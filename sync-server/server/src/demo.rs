@@ -193,7 +193,7 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
     def.theme.domain = Some("城市管理".into());
     def.theme.industry = Some("市政设施".into());
     def.theme.theme = Some("井盖".into());
-    def.citizen_reports = false;
+    def.public = true;
     tx.create_layer(def)?;
     tx.bulk_load("manhole")?;
     for i in 1..=2000u32 {
@@ -258,6 +258,33 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
         )?;
         report.lamps += 1;
     }
+    // Citizens' reports (全民城管): citizens may create here; only staff read them.
+    let mut category = field("类别", "问题类别", FieldType::Code);
+    category.codes =
+        codes(&[("1", "井盖破损/缺失"), ("2", "路灯不亮"), ("3", "占道经营"), ("4", "乱堆乱放"), ("5", "其他")]);
+    category.required = true;
+    let mut handling = field("办理状态", "办理状态", FieldType::Code);
+    handling.codes = codes(&[("1", "待受理"), ("2", "处理中"), ("3", "已办结"), ("4", "不予受理")]);
+    let mut description = field("描述", "问题描述", FieldType::Text);
+    description.max_length = Some(500);
+    let mut def = LayerDef::new(
+        "citizen_report",
+        GeometryKind::Point,
+        LayerSchema {
+            fields: vec![
+                category,
+                description,
+                handling,
+                field("地址", "地址", FieldType::Text),
+                field("上报人", "上报人", FieldType::Text),
+                field("照片", "照片", FieldType::Attachments),
+            ],
+        },
+    );
+    def.title = Some("群众上报".into());
+    def.description = Some("全民城管：市民上报的问题及办理状态".into());
+    def.citizen_reports = true;
+    tx.create_layer(def)?;
     tx.commit()?;
 
     // An inspection round: some covers found broken or missing, two removed, three added.

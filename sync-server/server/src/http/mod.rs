@@ -3,6 +3,8 @@
 //! listener with graceful shutdown (the `shikong serve` command).
 
 mod access;
+mod auth_routes;
+mod body;
 mod coords;
 mod html;
 mod metrics;
@@ -59,13 +61,19 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<SqliteStore>,
+    pub auth: Arc<shikong_auth::AuthStore>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
-    pub fn new(store: SqliteStore, config: ServerConfig) -> Self {
-        AppState { store: Arc::new(store), config: Arc::new(config), metrics: Arc::new(metrics::Metrics::new()) }
+    pub fn new(store: SqliteStore, auth: shikong_auth::AuthStore, config: ServerConfig) -> Self {
+        AppState {
+            store: Arc::new(store),
+            auth: Arc::new(auth),
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::new()),
+        }
     }
 
     pub fn store(&self) -> &dyn FeatureStore {
@@ -102,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/metrics", get(metrics::render))
         .merge(ogc::routes())
+        .merge(auth_routes::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body))
@@ -135,7 +144,9 @@ async fn health() -> axum::Json<serde_json::Value> {
 pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 

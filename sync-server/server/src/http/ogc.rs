@@ -5,7 +5,6 @@
 //! and `/collections/{id}/changes?from=&to=` (the diff between two instants).
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -16,6 +15,7 @@ use shikong_query::Filter;
 use shikong_store::{FeatureKey, Layer, NewFeature, Patch, Query, StoredFeature, TxMeta};
 
 use super::access::{Action, Caller};
+use super::body::Body;
 use super::params::{Format, Params};
 use super::problem::{ApiError, ApiResult};
 use super::{AppState, blocking, coords, html, openapi};
@@ -462,7 +462,7 @@ fn content_crs(headers: &HeaderMap) -> ApiResult<Crs> {
     }
 }
 
-fn body_json(body: &Bytes) -> ApiResult<Map<String, Json>> {
+fn body_json(body: &axum::body::Bytes) -> ApiResult<Map<String, Json>> {
     let v: Json = serde_json::from_slice(body).map_err(|e| ApiError::bad_body(format!("the body is not JSON: {e}")))?;
     match v {
         Json::Object(m) => Ok(m),
@@ -503,7 +503,12 @@ fn parse_incoming(l: &Layer, m: &Map<String, Json>, crs: Crs, require_feature: b
             g => {
                 let parsed = geojson::from_json(g)
                     .map_err(|e| ApiError::bad_body(format!("geometry: {e}")).with("field", "geometry"))?;
-                Some(coords::from_input(&parsed, crs, "Content-Crs")?)
+                let invalid = |e: String| {
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-geometry", format!("geometry: {e}"))
+                        .with("field", "geometry")
+                };
+                parsed.validate().map_err(|e| invalid(e.to_string()))?;
+                Some(coords::from_input(&parsed, crs, "Content-Crs").map_err(|e| invalid(e.detail))?)
             }
         });
     }
@@ -596,7 +601,7 @@ async fn create(
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Response> {
     Params::new(q.as_deref())?.only(&[])?;
     let l = layer_for(&state, &caller, id, Action::Create).await?;
@@ -642,7 +647,7 @@ async fn replace(
     Path((id, fid)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Response> {
     Params::new(q.as_deref())?.only(&[])?;
     let l = layer_for(&state, &caller, id, Action::Edit).await?;
@@ -690,7 +695,7 @@ async fn update(
     Path((id, fid)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    Body(body): Body,
 ) -> ApiResult<Response> {
     Params::new(q.as_deref())?.only(&[])?;
     let l = layer_for(&state, &caller, id, Action::Edit).await?;

@@ -64,7 +64,9 @@ fn row_to_layer(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Layer, String, Strin
         srs_id: r.get("srs_id")?,
         created_tx: TxId(r.get("created_tx")?),
         extent: match (r.get("min_x")?, r.get("min_y")?, r.get("max_x")?, r.get("max_y")?) {
-            (Some(min_x), Some(min_y), Some(max_x), Some(max_y)) => Some(shikong_model::Bbox { min_x, min_y, max_x, max_y }),
+            (Some(min_x), Some(min_y), Some(max_x), Some(max_y)) => {
+                Some(shikong_model::Bbox { min_x, min_y, max_x, max_y })
+            }
             _ => None,
         },
     };

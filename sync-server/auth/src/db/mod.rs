@@ -1,0 +1,476 @@
+//! The auth database: one SQLite file, `DIR/auth.sqlite`, beside (never inside) the store.
+//!
+//! One connection behind a mutex: authentication is a few small statements per request, far
+//! below what one SQLite connection does, and a single writer keeps every change and its audit
+//! row in one transaction (`BEGIN IMMEDIATE`, so it never fails half-way on contention).
+//! Password hashing (deliberately slow) always happens outside the lock.
+//!
+//! WAL mode with `synchronous = FULL`: a committed change (a revocation, an audit row) survives
+//! power loss.
+
+mod audit;
+mod devices;
+mod groups;
+mod rules;
+mod tokens;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use jiff::Timestamp;
+use rusqlite::types::Type;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+use crate::audit::{AuditAction, Outcome};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthError, Result};
+use crate::types::{Actor, AuditId, AuthConfig, DeviceId, Principal, Role, TokenId, User, UserId, UserStatus, Who};
+
+/// Auth schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of an auth database ("SKAU"), so that a GeoPackage or another SQLite
+/// file given by mistake is recognised and refused instead of being filled with tables.
+pub const APPLICATION_ID: i32 = 0x534B_4155;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../migrations/auth/0001_auth.sql"))];
+
+/// Users, groups, devices, tokens, permission rules and the audit log, in `auth.sqlite`.
+///
+/// Every method that changes something takes the [`Actor`] it is checked against and attributed
+/// to, and writes its audit row in the same transaction.
+#[derive(Debug)]
+pub struct AuthStore {
+    path: Option<PathBuf>,
+    conn: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+    /// A hash to verify against when the username does not exist, so that answering takes as long
+    /// as for a wrong password.
+    dummy_hash: OnceLock<String>,
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+}
+
+impl AuthStore {
+    /// The file name inside the data directory.
+    pub const FILE_NAME: &'static str = "auth.sqlite";
+
+    /// Opens `dir/auth.sqlite`, creating it when missing (the directory must exist).
+    pub fn open_in(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(AuthError::Io {
+                path: display(dir),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
+            });
+        }
+        Self::open(dir.join(Self::FILE_NAME))
+    }
+
+    /// Opens the auth database at `path`, creating it when missing. New files are readable by
+    /// their owner only (they hold password hashes).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let io = |source| AuthError::Io { path: display(path), source };
+        let fresh = match std::fs::metadata(path) {
+            Ok(m) => m.len() == 0,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_private(path).map_err(io)?;
+                true
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let not_auth = |reason: String| AuthError::NotAnAuthDb { path: display(path), reason };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| not_auth(e.to_string()))?;
+        configure(&conn).map_err(|e| not_auth(e.to_string()))?;
+        // Any read fails here on a file that is not SQLite at all.
+        let app: i32 =
+            conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| not_auth(e.to_string()))?;
+        if fresh {
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        } else if app != APPLICATION_ID {
+            let what = if app == 0x4750_4B47 {
+                "it is a GeoPackage".to_string()
+            } else {
+                format!("application_id is {app:#x}")
+            };
+            return Err(not_auth(what));
+        }
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(|e| not_auth(e.to_string()))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(not_auth(format!("cannot switch to WAL mode (journal_mode is {mode})")));
+        }
+        migrate(&conn, &display(path))?;
+        Ok(Self::new(Some(path.to_owned()), conn))
+    }
+
+    /// A private in-memory database (tests, and servers run without a data directory).
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory()?;
+        configure(&conn)?;
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        migrate(&conn, ":memory:")?;
+        Ok(Self::new(None, conn))
+    }
+
+    fn new(path: Option<PathBuf>, conn: Connection) -> Self {
+        AuthStore {
+            path,
+            conn: Mutex::new(conn),
+            clock: Arc::new(SystemClock),
+            config: AuthConfig::default(),
+            dummy_hash: OnceLock::new(),
+        }
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_config(mut self, config: AuthConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The file, or `None` for an in-memory database.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in an immediate transaction, committed when it returns `Ok`.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Like [`Self::write`] for operations that may be refused but must leave a trace (an audit
+    /// row, a failed-login count): `f` returns `Ok(Err(refusal))` to commit and then report the
+    /// refusal; a plain `Err` (a database error) rolls back as usual.
+    fn write_or_refuse<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<Result<T>>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        out
+    }
+
+    /// Checks that `actor` is an admin (or local operator); a refusal is audited as `denied`.
+    fn require_admin(&self, actor: &Actor, action: AuditAction, what: &str, note: Note<'_>) -> Result<()> {
+        actor.require_admin(what).inspect_err(|e| self.audit_refusal(actor, action, note, e))
+    }
+
+    /// Records a refused operation in its own transaction. If even that fails, the refusal is still
+    /// what the caller reports: the database error will show again on the next write.
+    fn audit_refusal(&self, actor: &Actor, action: AuditAction, note: Note<'_>, e: &AuthError) {
+        let outcome = match e.kind() {
+            crate::ErrorKind::Forbidden | crate::ErrorKind::Unauthorized | crate::ErrorKind::TooManyRequests => {
+                Outcome::Denied
+            }
+            _ => Outcome::Failed,
+        };
+        let now = self.now();
+        let _ =
+            self.write(|tx| audit_row(tx, now, actor, &action, outcome, Note { detail: Some(e.to_string()), ..note }));
+    }
+}
+
+/// Creates an empty file only its owner can read and write (SQLite gives its -wal and -shm files
+/// the same permissions).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path).map(drop)
+}
+
+fn migrate(conn: &Connection, path: &str) -> Result<()> {
+    let has_meta = conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'auth_meta'", [], |_| Ok(()))
+        .optional()?
+        .is_some();
+    let current: i64 = if has_meta {
+        conn.query_row("SELECT value FROM auth_meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|v| v.parse().unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > supported {
+        return Err(AuthError::TooNew { path: path.into(), found: current, supported });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        conn.execute_batch("BEGIN IMMEDIATE;")?;
+        let applied = conn.execute_batch(sql).and_then(|()| {
+            conn.execute(
+                "INSERT INTO auth_meta (key, value) VALUES ('schema_version', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [version.to_string()],
+            )
+        });
+        match applied {
+            Ok(_) => conn.execute_batch("COMMIT;")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK;")?;
+                return Err(AuthError::Corrupt(format!("{path}: auth migration {version} failed: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---- instants ----
+
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn conversion(idx: usize, ty: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, ty, Box::new(e))
+}
+
+pub(crate) fn ts_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
+    Timestamp::from_millisecond(r.get(idx)?).map_err(|e| conversion(idx, Type::Integer, e))
+}
+
+pub(crate) fn opt_ts_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
+    r.get::<_, Option<i64>>(idx)?
+        .map(|v| Timestamp::from_millisecond(v).map_err(|e| conversion(idx, Type::Integer, e)))
+        .transpose()
+}
+
+pub(crate) fn parsed_col<T: std::str::FromStr>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    r.get::<_, String>(idx)?.parse().map_err(|e| conversion(idx, Type::Text, e))
+}
+
+pub(crate) fn opt_device_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DeviceId>> {
+    r.get::<_, Option<String>>(idx)?.map(|s| s.parse().map_err(|e| conversion(idx, Type::Text, e))).transpose()
+}
+
+// ---- users, shared by the modules ----
+
+/// A user row including the password hash (never leaves the crate).
+#[derive(Debug, Clone)]
+pub(crate) struct UserRow {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub contact: Option<String>,
+    pub role: Role,
+    pub status: UserStatus,
+    pub status_reason: Option<String>,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+const USER_COLS: &str =
+    "id, username, display_name, contact, role, status, status_reason, password_hash, created_at, updated_at";
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        id: UserId(r.get(0)?),
+        username: r.get(1)?,
+        display_name: r.get(2)?,
+        contact: r.get(3)?,
+        role: parsed_col(r, 4)?,
+        status: parsed_col(r, 5)?,
+        status_reason: r.get(6)?,
+        password_hash: r.get(7)?,
+        created_at: ts_col(r, 8)?,
+        updated_at: ts_col(r, 9)?,
+    })
+}
+
+/// The user named `username` (ASCII case ignored), if any.
+pub(crate) fn find_user(conn: &Connection, username: &str) -> Result<Option<UserRow>> {
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE username = ?1");
+    Ok(conn.query_row(&sql, [username], user_row).optional()?)
+}
+
+pub(crate) fn get_user(conn: &Connection, username: &str) -> Result<UserRow> {
+    find_user(conn, username)?.ok_or_else(|| AuthError::NoSuchUser(username.into()))
+}
+
+pub(crate) fn get_user_by_id(conn: &Connection, id: UserId) -> Result<UserRow> {
+    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
+    conn.query_row(&sql, [id.0], user_row)
+        .optional()?
+        .ok_or_else(|| AuthError::Corrupt(format!("user id {id} is referenced but does not exist")))
+}
+
+pub(crate) fn groups_of(conn: &Connection, user: UserId) -> Result<Vec<String>> {
+    let mut st = conn.prepare_cached(
+        "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?1 ORDER BY g.name",
+    )?;
+    let names = st.query_map([user.0], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(names)
+}
+
+pub(crate) fn to_user(conn: &Connection, row: UserRow) -> Result<User> {
+    let groups = groups_of(conn, row.id)?;
+    Ok(User {
+        id: row.id,
+        username: row.username,
+        display_name: row.display_name,
+        contact: row.contact,
+        role: row.role,
+        status: row.status,
+        status_reason: row.status_reason,
+        groups,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub(crate) fn principal(
+    conn: &Connection,
+    row: &UserRow,
+    device: Option<DeviceId>,
+    token: TokenId,
+) -> Result<Principal> {
+    Ok(Principal {
+        user_id: row.id,
+        username: row.username.clone(),
+        role: row.role,
+        groups: groups_of(conn, row.id)?,
+        device,
+        token,
+    })
+}
+
+/// The error for an account that exists but may not log in or use tokens.
+pub(crate) fn inactive_error(row: &UserRow) -> Option<AuthError> {
+    let username = row.username.clone();
+    match row.status {
+        UserStatus::Active => None,
+        UserStatus::Pending => Some(AuthError::AwaitingApproval { username }),
+        UserStatus::Rejected => Some(AuthError::RegistrationRejected {
+            username,
+            reason: row.status_reason.clone().unwrap_or_else(|| "no reason given".into()),
+        }),
+        UserStatus::Disabled => Some(AuthError::UserDisabled { username }),
+    }
+}
+
+// ---- audit rows ----
+
+/// How an actor is named in `updated_by`/`created_by` columns.
+pub(crate) fn actor_name(actor: &Actor) -> String {
+    match &actor.who {
+        Who::User(p) => p.username.clone(),
+        Who::Local(name) => format!("local:{name}"),
+        Who::Anonymous => "anonymous".into(),
+    }
+}
+
+/// The parts of an audit row beyond actor, action and outcome.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Note<'a> {
+    pub user: Option<&'a str>,
+    pub target: Option<String>,
+    pub layer: Option<&'a str>,
+    pub entities: &'a [String],
+    pub entity_count: Option<u64>,
+    pub tx: Option<&'a str>,
+    pub detail: Option<String>,
+    /// The device, when it is not the actor's (a login naming a device, an enrolment).
+    pub device: Option<DeviceId>,
+}
+
+impl<'a> Note<'a> {
+    pub fn user(user: &'a str) -> Self {
+        Note { user: Some(user), ..Note::default() }
+    }
+
+    pub fn target(mut self, target: impl ToString) -> Self {
+        self.target = Some(target.to_string());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+pub(crate) fn audit_row(
+    conn: &Connection,
+    at: Timestamp,
+    actor: &Actor,
+    action: &AuditAction,
+    outcome: Outcome,
+    note: Note<'_>,
+) -> Result<AuditId> {
+    let (kind, actor_id, actor_name, actor_device) = match &actor.who {
+        Who::User(p) => ("user", Some(p.user_id.0), Some(p.username.as_str()), p.device),
+        Who::Local(name) => ("local", None, Some(name.as_str()), None),
+        Who::Anonymous => ("anonymous", None, None, None),
+    };
+    let device = note.device.or(actor_device).map(|d| d.to_string());
+    let entities = (!note.entities.is_empty()).then(|| {
+        note.entities.iter().take(crate::audit::MAX_ENTITY_IDS).map(String::as_str).collect::<Vec<_>>().join("\n")
+    });
+    let count = note.entity_count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let mut st = conn.prepare_cached(
+        "INSERT INTO audit (at, action, outcome, actor_kind, actor_id, actor, device, client, request_id, user, \
+         target, layer, entities, entity_count, tx, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?;
+    st.execute(rusqlite::params![
+        ms(at),
+        action.as_str(),
+        outcome.as_str(),
+        kind,
+        actor_id,
+        actor_name,
+        device,
+        actor.client.address,
+        actor.client.request_id,
+        note.user,
+        note.target,
+        note.layer,
+        entities,
+        count,
+        note.tx,
+        note.detail,
+    ])?;
+    Ok(AuditId(conn.last_insert_rowid()))
+}

@@ -1,0 +1,469 @@
+//! Authentication and administration endpoints: login/logout, citizen self-registration and its
+//! approval (用户注册审核), device enrolment, users, layer permission rules and the audit log.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use shikong_auth::{
+    AuditEntry, AuditQuery, Credentials, DeviceId, Grants, NewDevice, Registration, Role, Rule, Subject, User,
+    UserStatus,
+};
+use shikong_model::time;
+
+use super::access::Caller;
+use super::body::Body;
+use super::params::Params;
+use super::problem::{ApiError, ApiResult};
+use super::{AppState, blocking};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+        .route("/auth/register", post(register))
+        .route("/auth/enrol", post(enrol))
+        .route("/auth/enrolments", post(create_enrolment))
+        .route("/devices", get(devices).post(register_device))
+        .route("/admin/users", get(users).post(add_user))
+        .route("/admin/users/{name}/approve", post(approve))
+        .route("/admin/users/{name}/reject", post(reject))
+        .route("/admin/users/{name}/disable", post(disable))
+        .route("/admin/users/{name}/enable", post(enable))
+        .route("/admin/users/{name}/role", put(set_role))
+        .route("/admin/layers/{layer}/rules", get(rules).put(set_rule).delete(remove_rule))
+        .route("/admin/audit", get(audit))
+}
+
+fn body<T: for<'de> Deserialize<'de>>(b: &axum::body::Bytes) -> ApiResult<T> {
+    serde_json::from_slice(b).map_err(|e| ApiError::bad_body(format!("invalid JSON body: {e}")))
+}
+
+fn json(status: StatusCode, v: Json) -> Response {
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+fn user_json(u: &User) -> Json {
+    json!({
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role.as_str(),
+        "status": u.status.as_str(),
+        "status_reason": u.status_reason,
+        "groups": u.groups,
+        "created_at": time::beijing(u.created_at),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    device: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let req: LoginBody = body(&b)?;
+    let device = req
+        .device
+        .as_deref()
+        .map(|d| {
+            d.parse::<uuid::Uuid>()
+                .map(DeviceId)
+                .map_err(|e| ApiError::bad_body(format!("device: {e}")).with("field", "device"))
+        })
+        .transpose()?;
+    let auth = state.auth.clone();
+    let issued = blocking(move || {
+        let creds = Credentials { username: &req.username, password: &req.password, device };
+        Ok(auth.login(&creds, &caller.client)?)
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        json!({
+            "token": issued.secret.expose(),
+            "expires_at": time::beijing(issued.expires_at),
+            "user": {"username": issued.principal.username, "role": issued.principal.role.as_str()},
+        }),
+    ))
+}
+
+async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require()?;
+    let auth = state.auth.clone();
+    blocking(move || Ok(auth.logout(&caller.actor())?)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn me(caller: Caller) -> ApiResult<Response> {
+    let p = caller.require()?;
+    Ok(json(
+        StatusCode::OK,
+        json!({"username": p.username, "role": p.role.as_str(), "groups": p.groups, "device": p.device.map(|d| d.to_string())}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    contact: Option<String>,
+}
+
+async fn register(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let req: RegisterBody = body(&b)?;
+    let auth = state.auth.clone();
+    let u = blocking(move || {
+        let reg = Registration {
+            username: req.username,
+            password: req.password,
+            display_name: req.display_name,
+            contact: req.contact,
+        };
+        Ok(auth.register_citizen(&reg, &caller.client)?)
+    })
+    .await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        json!({"user": user_json(&u), "message": "registration received; an administrator will review it (注册待审核)"}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceBody {
+    name: String,
+    #[serde(default = "default_platform")]
+    platform: String,
+    #[serde(default)]
+    hardware_id: Option<String>,
+}
+
+fn default_platform() -> String {
+    "unknown".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrolBody {
+    code: String,
+    device: DeviceBody,
+}
+
+async fn enrol(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let req: EnrolBody = body(&b)?;
+    let auth = state.auth.clone();
+    let e = blocking(move || {
+        let d = NewDevice { name: req.device.name, platform: req.device.platform, hardware_id: req.device.hardware_id };
+        Ok(auth.redeem_enrolment(&req.code, &d, &caller.client)?)
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        json!({
+            "token": e.token.secret.expose(),
+            "expires_at": time::beijing(e.token.expires_at),
+            "device": e.device.id.to_string(),
+            "user": {"username": e.token.principal.username, "role": e.token.principal.role.as_str()},
+        }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EnrolmentBody {
+    #[serde(default)]
+    username: Option<String>,
+}
+
+async fn create_enrolment(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let p = caller.require()?.clone();
+    let req: EnrolmentBody = if b.is_empty() { EnrolmentBody::default() } else { body(&b)? };
+    let username = req.username.unwrap_or(p.username);
+    let auth = state.auth.clone();
+    let e = blocking(move || Ok(auth.create_enrolment(&caller.actor(), &username, None)?)).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        json!({"code": e.secret.expose(), "username": e.username, "expires_at": time::beijing(e.expires_at)}),
+    ))
+}
+
+async fn register_device(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let p = caller.require()?.clone();
+    let req: DeviceBody = body(&b)?;
+    let auth = state.auth.clone();
+    let (device, token) = blocking(move || {
+        let actor = caller.actor();
+        let d = auth.register_device(
+            &actor,
+            &p.username,
+            &NewDevice { name: req.name, platform: req.platform, hardware_id: req.hardware_id },
+        )?;
+        let t = auth.issue_device_token(&actor, d.id)?;
+        Ok((d, t))
+    })
+    .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        json!({"device": device.id.to_string(), "name": device.name, "token": token.secret.expose(), "expires_at": time::beijing(token.expires_at)}),
+    ))
+}
+
+async fn devices(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let p = caller.require()?.clone();
+    let auth = state.auth.clone();
+    let list = blocking(move || {
+        let who = if p.is_admin() { None } else { Some(p.username.clone()) };
+        Ok(auth.devices(&caller.actor(), who.as_deref())?)
+    })
+    .await?;
+    let v: Vec<Json> = list
+        .iter()
+        .map(|d| {
+            json!({"device": d.id.to_string(), "username": d.username, "name": d.name, "platform": d.platform,
+                   "created_at": time::beijing(d.created_at), "revoked": d.revoked_at.is_some()})
+        })
+        .collect();
+    Ok(json(StatusCode::OK, json!({"devices": v})))
+}
+
+async fn users(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    caller.require()?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["status"])?;
+    let status = match p.get("status") {
+        None => None,
+        Some("active") => Some(UserStatus::Active),
+        Some("pending") => Some(UserStatus::Pending),
+        Some("rejected") => Some(UserStatus::Rejected),
+        Some("disabled") => Some(UserStatus::Disabled),
+        Some(o) => {
+            return Err(ApiError::bad_parameter(
+                "status",
+                format!("`{o}` is not active, pending, rejected or disabled"),
+            ));
+        }
+    };
+    let auth = state.auth.clone();
+    let list = blocking(move || Ok(auth.list_users(&caller.actor(), status)?)).await?;
+    Ok(json(StatusCode::OK, json!({"users": list.iter().map(user_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUserBody {
+    username: String,
+    role: String,
+    password: String,
+}
+
+fn role(s: &str) -> ApiResult<Role> {
+    s.parse::<Role>().map_err(|_| {
+        ApiError::bad_body(format!("role `{s}` is not admin, office, inspector or citizen")).with("field", "role")
+    })
+}
+
+async fn add_user(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    caller.require()?;
+    let req: NewUserBody = body(&b)?;
+    let r = role(&req.role)?;
+    let auth = state.auth.clone();
+    let u = blocking(move || Ok(auth.add_user(&caller.actor(), &req.username, r, &req.password)?)).await?;
+    Ok(json(StatusCode::CREATED, json!({"user": user_json(&u)})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn user_action(
+    state: AppState,
+    caller: Caller,
+    name: String,
+    b: axum::body::Bytes,
+    what: &'static str,
+) -> ApiResult<Response> {
+    caller.require()?;
+    let req: ReasonBody = if b.is_empty() { ReasonBody::default() } else { body(&b)? };
+    let auth = state.auth.clone();
+    let u = blocking(move || {
+        let a = caller.actor();
+        Ok(match what {
+            "approve" => auth.approve_user(&a, &name)?,
+            "reject" => auth.reject_user(&a, &name, req.reason.as_deref().unwrap_or("rejected by an administrator"))?,
+            "disable" => auth.disable_user(&a, &name, req.reason.as_deref())?,
+            _ => auth.enable_user(&a, &name)?,
+        })
+    })
+    .await?;
+    Ok(json(StatusCode::OK, json!({"user": user_json(&u)})))
+}
+
+async fn approve(State(s): State<AppState>, c: Caller, Path(n): Path<String>, Body(b): Body) -> ApiResult<Response> {
+    user_action(s, c, n, b, "approve").await
+}
+
+async fn reject(State(s): State<AppState>, c: Caller, Path(n): Path<String>, Body(b): Body) -> ApiResult<Response> {
+    user_action(s, c, n, b, "reject").await
+}
+
+async fn disable(State(s): State<AppState>, c: Caller, Path(n): Path<String>, Body(b): Body) -> ApiResult<Response> {
+    user_action(s, c, n, b, "disable").await
+}
+
+async fn enable(State(s): State<AppState>, c: Caller, Path(n): Path<String>, Body(b): Body) -> ApiResult<Response> {
+    user_action(s, c, n, b, "enable").await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: String,
+}
+
+async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(b): Body,
+) -> ApiResult<Response> {
+    caller.require()?;
+    let r = role(&body::<RoleBody>(&b)?.role)?;
+    let auth = state.auth.clone();
+    let u = blocking(move || Ok(auth.set_role(&caller.actor(), &name, r)?)).await?;
+    Ok(json(StatusCode::OK, json!({"user": user_json(&u)})))
+}
+
+fn rule_json(r: &Rule) -> Json {
+    json!({"layer": r.layer, "subject": r.subject.to_string(), "grants": r.grants.to_string()})
+}
+
+async fn rules(State(state): State<AppState>, caller: Caller, Path(layer): Path<String>) -> ApiResult<Response> {
+    caller.require()?;
+    let auth = state.auth.clone();
+    let list = blocking(move || Ok(auth.list_rules(&caller.actor(), Some(&layer))?)).await?;
+    Ok(json(StatusCode::OK, json!({"rules": list.iter().map(rule_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleBody {
+    subject: String,
+    grants: String,
+}
+
+async fn set_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(layer): Path<String>,
+    Body(b): Body,
+) -> ApiResult<Response> {
+    caller.require()?;
+    let req: RuleBody = body(&b)?;
+    let subject: Subject = req
+        .subject
+        .parse()
+        .map_err(|e: shikong_auth::AuthError| ApiError::bad_body(e.to_string()).with("field", "subject"))?;
+    let grants: Grants = req
+        .grants
+        .parse()
+        .map_err(|e: shikong_auth::AuthError| ApiError::bad_body(e.to_string()).with("field", "grants"))?;
+    let st = state.clone();
+    let rule = Rule { layer: layer.clone(), subject, grants };
+    let r2 = rule.clone();
+    blocking(move || {
+        st.store().layer(&layer)?;
+        Ok(st.auth.set_rule(&caller.actor(), &r2)?)
+    })
+    .await?;
+    Ok(json(StatusCode::OK, json!({"rule": rule_json(&rule)})))
+}
+
+async fn remove_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(layer): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    caller.require()?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["subject"])?;
+    let subject: Subject = p
+        .get("subject")
+        .ok_or_else(|| ApiError::bad_parameter("subject", "required, e.g. role:citizen"))?
+        .parse()
+        .map_err(|e: shikong_auth::AuthError| ApiError::bad_parameter("subject", e))?;
+    let auth = state.auth.clone();
+    blocking(move || Ok(auth.remove_rule(&caller.actor(), &layer, &subject)?)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn audit_json(e: &AuditEntry) -> Json {
+    let actor = match &e.actor {
+        shikong_auth::ActorRef::User { username, .. } => json!({"user": username}),
+        shikong_auth::ActorRef::Local(n) => json!({"local": n}),
+        _ => json!(null),
+    };
+    json!({
+        "id": e.id.0,
+        "at": time::beijing(e.at),
+        "action": e.action.to_string(),
+        "outcome": e.outcome.to_string(),
+        "actor": actor,
+        "device": e.device.map(|d| d.to_string()),
+        "client": e.client,
+        "request_id": e.request_id,
+        "user": e.user,
+        "target": e.target,
+        "layer": e.layer,
+        "entities": e.entities,
+        "count": e.entity_count,
+        "tx": e.tx,
+        "detail": e.detail,
+    })
+}
+
+async fn audit(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    caller.require()?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["from", "to", "user", "action", "outcome", "layer", "after", "limit"])?;
+    let mut query = AuditQuery { from: p.instant("from")?, to: p.instant("to")?, ..AuditQuery::default() };
+    query.user = p.get("user").map(str::to_owned);
+    query.layer = p.get("layer").map(str::to_owned);
+    if let Some(a) = p.get("action") {
+        query.actions = a
+            .split(',')
+            .map(|x| x.trim().parse().map_err(|_| ApiError::bad_parameter("action", format!("unknown action `{x}`"))))
+            .collect::<ApiResult<_>>()?;
+    }
+    if let Some(o) = p.get("outcome") {
+        query.outcome = Some(
+            o.parse().map_err(|_| ApiError::bad_parameter("outcome", format!("`{o}` is not ok, failed or denied")))?,
+        );
+    }
+    if let Some(a) = p.get("after") {
+        query.after =
+            Some(shikong_auth::AuditId(a.parse().map_err(|_| ApiError::bad_parameter("after", "not an audit id"))?));
+    }
+    query.limit = p.limit(100, 1000)?;
+    let auth = state.auth.clone();
+    let page = blocking(move || Ok(auth.query_audit(&caller.actor(), &query)?)).await?;
+    Ok(json(
+        StatusCode::OK,
+        json!({"entries": page.entries.iter().map(audit_json).collect::<Vec<_>>(), "next": page.next.map(|n| n.0)}),
+    ))
+}
