@@ -2,6 +2,8 @@
 //! filtering, as-of and changes, errors as problem+json — and real clients no one here wrote
 //! (GDAL's OAPIF driver, OWSLib).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::server::Server;

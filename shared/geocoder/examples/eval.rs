@@ -94,6 +94,18 @@ fn main() {
                 std::hint::black_box(geo.geocode(i, &opts));
             }
         }
+        let mut slow: Vec<(std::time::Duration, &String)> = inputs
+            .iter()
+            .map(|i| {
+                let t = Instant::now();
+                std::hint::black_box(geo.geocode(i, &opts));
+                (t.elapsed(), i)
+            })
+            .collect();
+        slow.sort();
+        for (d, i) in slow.iter().rev().take(5) {
+            println!("slow: {d:?} {i}");
+        }
         let n = inputs.len() * repeat;
         println!("repeat: {n} queries in {:?} ({:.0}/s)", t.elapsed(), n as f64 / t.elapsed().as_secs_f64());
     }

@@ -53,7 +53,7 @@ pub struct ImportError {
     pub location: Option<Location>,
     pub message: String,
     /// Whether the store refused it (vs. the file being unreadable).
-    pub store: Option<StoreError>,
+    pub store: Option<Box<StoreError>>,
 }
 
 impl ImportError {
@@ -200,7 +200,7 @@ pub fn import(
         file: file.clone(),
         location,
         message: e.to_string(),
-        store: Some(e),
+        store: Some(Box::new(e)),
     };
     let existing = match store.layer(&opts.layer) {
         Ok(l) => Some(l),
@@ -315,7 +315,7 @@ pub fn import(
                 report.inserted += 1;
             }
         }
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             on_progress(progress.done(), progress.total);
         }
         Ok(())

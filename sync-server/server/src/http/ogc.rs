@@ -250,10 +250,10 @@ async fn queryables(
 /// A stored feature as GeoJSON in the requested CRS.
 fn feature_json(l: &Layer, f: &StoredFeature, crs: Crs) -> ApiResult<Json> {
     let mut j = shapes::feature(l, f);
-    if crs != Crs::CGCS2000 && crs != Crs::Crs84 || coords::authority_yx(crs) {
-        if let Some(g) = &f.feature.geometry {
-            j["geometry"] = geojson::to_json(&coords::to_output(g, crs, "crs")?);
-        }
+    if (crs != Crs::CGCS2000 && crs != Crs::Crs84 || coords::authority_yx(crs))
+        && let Some(g) = &f.feature.geometry
+    {
+        j["geometry"] = geojson::to_json(&coords::to_output(g, crs, "crs")?);
     }
     Ok(j)
 }
