@@ -274,3 +274,38 @@ fn layer_schema_can_be_shown_and_edited() {
     let info = ogrinfo(&["-so", "-al", &format!("{data}/store.gpkg")]);
     assert!(info.contains("巡检员: String"), "{info}");
 }
+
+#[test]
+fn gcj02_and_projected_input_is_converted_to_cgcs2000() {
+    let (d, data) = init();
+    // A point picked on an Amap basemap (GCJ-02) and the same place surveyed in a 3° GK zone.
+    let gcj = write(d.path(), "amap.csv", "code,名称,lon,lat\nG1,武汉站,114.31094488843175,30.590390564305725\n");
+    import(&data, "picked", s(&gcj), &["--crs", "GCJ02"]);
+    let fc = query(&data, &["--layer", "picked"]);
+    let c = &fc["features"][0]["geometry"]["coordinates"];
+    assert!((c[0].as_f64().unwrap() - 114.3055).abs() < 1e-7 && (c[1].as_f64().unwrap() - 30.5928).abs() < 1e-7, "{c}");
+    let gk = write(d.path(), "survey.csv", "code,lon,lat\nS1,529299.8603,3385869.4534\n");
+    import(&data, "surveyed", s(&gk), &["--crs", "EPSG:4547"]);
+    let c = query(&data, &["--layer", "surveyed"])["features"][0]["geometry"]["coordinates"].clone();
+    assert!((c[0].as_f64().unwrap() - 114.3055).abs() < 1e-8 && (c[1].as_f64().unwrap() - 30.5928).abs() < 1e-8, "{c}");
+    let e = fails(&["import", "--data", &data, "--layer", "x", "--crs", "EPSG:2000", s(&gk)]);
+    assert!(e.contains("unknown CRS `EPSG:2000`"), "{e}");
+}
+
+#[test]
+fn crs_transform_and_measure_commands() {
+    let out = ok(&["crs", "transform", "--from", "EPSG:4490", "--to", "EPSG:4547", "114.3055", "30.5928"]);
+    let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert!((v[0] - 529299.8603).abs() < 1e-3 && (v[1] - 3385869.4534).abs() < 1e-3, "{out}");
+    let out = ok(&["crs", "transform", "--from", "WGS84", "--to", "GCJ02", "114.3055", "30.5928"]);
+    assert!(out.starts_with("114.310944888 30.590390564"), "{out}");
+    // A 1° × 1° cell at 30°N on the CGCS2000 ellipsoid: GeographicLib's area (reference table).
+    let out = ok(&["measure", "--crs", "EPSG:4490", "POLYGON ((114 30,115 30,115 31,114 31,114 30))"]);
+    let area: f64 = out.split_whitespace().find_map(|kv| kv.strip_prefix("area_m2=")).unwrap().parse().unwrap();
+    assert!((area - 10_642_455_822.155_64).abs() / 10_642_455_822.155_64 < 1e-4, "{out}");
+    assert!(out.contains("method=geodesic"), "{out}");
+    let e = fails(&["measure", "--crs", "EPSG:4490", "POLYGON ((114 30,115 30,115 31,114 31))"]);
+    assert!(e.contains("not closed"), "{e}");
+    let e = fails(&["crs", "transform", "--from", "EPSG:4490", "--to", "EPSG:4547", "114", "95"]);
+    assert!(e.contains("90"), "{e}");
+}

@@ -336,3 +336,27 @@ fn snapshots_round_trip_and_subsets_refuse_other_areas() {
     assert_eq!((r.status, r.reason), (Status::NoMatch, Some(Reason::OutsideArea { place: "北京市朝阳区".into() })));
     assert_eq!(device.geocode("华科", &o).level, Some(MatchLevel::Poi), "records inside the area travel with it");
 }
+
+static SHARED: std::sync::LazyLock<Geocoder> = std::sync::LazyLock::new(geocoder);
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Any text gets an answer whose parts agree with its status; nothing panics.
+    #[test]
+    fn any_text_gets_a_consistent_answer(s in "[湖北省武汉市洪山区珞南街道朝阳前进华科路号0-9a-z的了 ，。]{0,16}") {
+        let r = SHARED.geocode(&s, &Options::default());
+        proptest::prop_assert!((0.0..=1.0).contains(&r.score), "{r:?}");
+        match r.status {
+            Status::NoMatch => proptest::prop_assert!(r.reason.is_some() && r.codes.province.is_none() && r.point.is_none()),
+            Status::Ambiguous => proptest::prop_assert!(r.candidates.len() >= 2),
+            Status::Match => proptest::prop_assert!(r.codes.province.is_some() && !r.standard_address.is_empty()),
+        }
+    }
+
+    #[test]
+    fn normalising_twice_changes_nothing(s in "\\PC{0,20}") {
+        let once = shikong_geocoder::normalize(&s);
+        proptest::prop_assert_eq!(shikong_geocoder::normalize(&once), once);
+    }
+}

@@ -143,6 +143,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         load.as_secs_f64() * 1e3
     );
 
+    // A device replica's subset (one city) and its load time.
+    let device = geo.subset(&["4201"])?.to_snapshot()?;
+    let t = Instant::now();
+    let _ = Geocoder::from_snapshot(&device)?;
+    println!(
+        "device subset (武汉市 4201, counties nationwide): snapshot {:.1} MB, loaded in {:.1} ms",
+        device.len() as f64 / 1e6,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+
     // Warm-up (also loads the word segmenter, used for refusals).
     let opts = Options::default();
     let results: Vec<_> = inputs.iter().map(|i| geo.geocode(i, &opts)).collect();

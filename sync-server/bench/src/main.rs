@@ -4,8 +4,14 @@
 
 use clap::{Parser, Subcommand};
 
+// Same allocator as the `shikong` binary, so in-process figures match the product.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod crs;
+mod data;
 mod geocode;
+mod serve;
 mod store;
 
 #[derive(Parser)]
@@ -23,6 +29,8 @@ enum Bench {
     Crs(crs::Args),
     /// Store: import rate of 1M points beside ogr2ogr; bbox query p50/p95; as-of after 10% updated.
     Store(store::Args),
+    /// Server: requests/s and p50/p99 of items?bbox=…&limit=100 on a 1M layer, beside pygeoapi.
+    Serve(serve::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +38,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Crs(a) => crs::run(a),
         Bench::Geocode(a) => geocode::run(a),
         Bench::Store(a) => store::run(a),
+        Bench::Serve(a) => serve::run(a),
     }
 }

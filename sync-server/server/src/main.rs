@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use shikong_server::cli;
 
+// The server allocates many small objects from many threads; glibc's allocator showed up as a
+// third of the CPU profile under load, mimalloc far less.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,

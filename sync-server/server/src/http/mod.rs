@@ -91,8 +91,16 @@ impl AppState {
     }
 }
 
+/// At most this many store calls run at once (two per core): more threads than cores only add
+/// context switches and stretch tail latency, while queued requests wait cheaply in async land.
+fn store_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(4, |n| n.get() * 2)))
+}
+
 /// Runs blocking store work off the async threads.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    let _permit = store_permits().acquire().await.map_err(ApiError::internal)?;
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }
 

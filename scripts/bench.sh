@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the benchmarks with their peer tools (not part of the tests: timings are noisy).
+# Installs the peers: wrk, GDAL's Python bindings, pygeoapi + gunicorn, pyproj, coord-convert, cpca.
+#   scripts/bench.sh [store|serve|crs|geocode]...   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+for p in wrk libgdal-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
+    $sudo apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$p" >/dev/null; }
+done
+pip_q() { python3 -m pip install -q --disable-pip-version-check "$@"; }
+python3 -c "import osgeo" 2>/dev/null || pip_q "GDAL==$(gdal-config --version)"
+python3 -c "import pygeoapi, gunicorn" 2>/dev/null || pip_q "pygeoapi==0.21.0" "gunicorn==27.0.1"
+python3 -c "import pyproj, coord_convert" 2>/dev/null || pip_q "pyproj==3.7.2" "coord-convert==0.2.1"
+python3 -c "import cpca" 2>/dev/null || pip_q "cpca==0.5.5"
+scripts/fetch-data.sh >/dev/null
+cargo build --release --locked -p shikong-server -p shikong-bench
+benches=("$@")
+[ ${#benches[@]} -eq 0 ] && benches=(store serve crs geocode)
+for b in "${benches[@]}"; do
+  echo "== $b"
+  target/release/shikong-bench "$b"
+done

@@ -1,0 +1,214 @@
+//! Server load benchmark (issue 4): requests/s and p50/p99 latency of
+//! `items?bbox=…&limit=100` on a large point layer at 32 concurrent clients (wrk on loopback),
+//! beside pygeoapi serving the same features from a GeoPackage through its OGR provider (GDAL's
+//! spatial index) under gunicorn, in the same run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use shikong_server::import::{self, ImportOptions, ToStoreFrame};
+use shikong_store::{FeatureStore, SqliteStore, TxMeta};
+
+use crate::data::{boxes, write_geojson};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 1_000_000)]
+    features: u64,
+    /// Seconds of load per server.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Gunicorn workers for pygeoapi (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_ready(url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::blocking::get(url)
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{url} did not become ready")
+}
+
+/// wrk's figures: requests/s, p50 and p99 in ms.
+struct Load {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    errors: String,
+}
+
+fn to_ms(s: &str) -> f64 {
+    let s = s.trim();
+    let (num, factor) = if let Some(v) = s.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().unwrap_or(f64::NAN) * factor
+}
+
+fn wrk(base: &str, script: &Path, a: &Args) -> anyhow::Result<Load> {
+    let out = Command::new("wrk")
+        .args(["-t2", &format!("-c{}", a.connections), &format!("-d{}s", a.duration), "--latency", "-s"])
+        .arg(script)
+        .arg(base)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field =
+        |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim).map(str::to_owned));
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk output:\n{text}"))?;
+    let p50 = field("50%").map_or(f64::NAN, |v| to_ms(&v));
+    let p99 = field("99%").map_or(f64::NAN, |v| to_ms(&v));
+    let errors =
+        text.lines().filter(|l| l.contains("Non-2xx") || l.contains("Socket errors")).collect::<Vec<_>>().join("; ");
+    Ok(Load { rps, p50, p99, errors })
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    std::fs::create_dir_all(&dir)?;
+    let src = dir.join("points.geojson");
+    println!(
+        "# shikong server benchmark: {} point features, wrk -c{} for {} s per server",
+        a.features, a.connections, a.duration
+    );
+    write_geojson(&src, a.features)?;
+
+    // The same features in a shikong store (public layer: both servers answer anonymously)…
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data)?;
+    {
+        let store = SqliteStore::open_or_create(data.join("store.gpkg"))?;
+        let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
+        import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut def = store.layer("manhole")?.def;
+        def.public = true;
+        let mut tx = store.begin(TxMeta::by("bench"))?;
+        tx.update_layer("manhole", def)?;
+        tx.commit()?;
+    }
+    // …and in a plain GeoPackage for pygeoapi.
+    let gpkg = dir.join("points.gpkg");
+    let _ = std::fs::remove_file(&gpkg);
+    let st = Command::new("ogr2ogr")
+        .args(["-f", "GPKG", "-nln", "manhole"])
+        .arg(&gpkg)
+        .arg(&src)
+        .status()
+        .context("ogr2ogr")?;
+    if !st.success() {
+        bail!("ogr2ogr failed");
+    }
+
+    let script = dir.join("bbox.lua");
+    let mut lua = String::from("local boxes = {\n");
+    for b in boxes(a.features, 1000.0, 2000, 11) {
+        lua.push_str(&format!("  \"{:.6},{:.6},{:.6},{:.6}\",\n", b.min_x, b.min_y, b.max_x, b.max_y));
+    }
+    lua.push_str("}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(\"GET\", \"/collections/manhole/items?f=json&limit=100&bbox=\" .. boxes[(i % #boxes) + 1])\nend\n");
+    std::fs::write(&script, lua)?;
+
+    // shikong
+    let exe = std::env::current_exe()?.with_file_name("shikong");
+    if !exe.exists() {
+        bail!("{} not found: build it with `cargo build --release -p shikong-server`", exe.display());
+    }
+    let mut child = Command::new(&exe)
+        .args(["serve", "--data"])
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?).read_line(&mut line)?;
+    let shikong = Killed(child);
+    let sk_base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    wait_ready(&format!("{sk_base}/healthz"))?;
+    let sk = wrk(&sk_base, &script, &a)?;
+    drop(shikong);
+
+    // pygeoapi (OGR provider on the GeoPackage), gunicorn with one worker per core.
+    let port = free_port()?;
+    let cfg = dir.join("pygeoapi.yml");
+    let mut f = std::fs::File::create(&cfg)?;
+    write!(
+        f,
+        "server:\n  bind: {{host: 127.0.0.1, port: {port}}}\n  url: http://127.0.0.1:{port}\n  mimetype: application/json; charset=UTF-8\n  encoding: utf-8\n  language: en-US\n  limits: {{default_items: 10, max_items: 10000}}\n  map: {{url: 'https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png', attribution: OSM}}\n\
+         logging: {{level: ERROR}}\nmetadata:\n  identification: {{title: bench, description: bench, keywords: [bench], keywords_type: theme, terms_of_service: none, url: http://example.org}}\n  license: {{name: CC-BY 4.0, url: https://creativecommons.org/licenses/by/4.0/}}\n  provider: {{name: bench, url: http://example.org}}\n  contact: {{name: bench, position: bench, address: bench, city: bench, stateorprovince: bench, postalcode: '0', country: CN, phone: '0', fax: '0', email: a@example.org, url: http://example.org, hours: all, instructions: none, role: pointOfContact}}\n\
+         resources:\n  manhole:\n    type: collection\n    title: manhole\n    description: manhole\n    keywords: [manhole]\n    extents: {{spatial: {{bbox: [114.0, 30.3, 114.6, 30.8], crs: 'http://www.opengis.net/def/crs/OGC/1.3/CRS84'}}}}\n    providers:\n      - type: feature\n        name: OGR\n        data: {{source_type: GPKG, source: {}, source_capabilities: {{paging: true}}, source_options: {{}}, gdal_ogr_options: {{}}}}\n        id_field: fid\n        layer: manhole\n",
+        gpkg.display()
+    )?;
+    drop(f);
+    let openapi = dir.join("pygeoapi-openapi.yml");
+    let generated =
+        Command::new("pygeoapi").args(["openapi", "generate"]).arg(&cfg).args(["--output-file"]).arg(&openapi).status();
+    if !generated.map(|s| s.success()).unwrap_or(false) {
+        bail!("pygeoapi is not installed or failed (pip install pygeoapi gunicorn GDAL==$(gdal-config --version))");
+    }
+    let workers = a.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let py = Command::new("gunicorn")
+        .args(["-w", &workers.to_string(), "-b", &format!("127.0.0.1:{port}"), "pygeoapi.flask_app:APP"])
+        .env("PYGEOAPI_CONFIG", &cfg)
+        .env("PYGEOAPI_OPENAPI", &openapi)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting gunicorn (pip install gunicorn)")?;
+    let pygeoapi = Killed(py);
+    let py_base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{py_base}/collections/manhole/items?f=json&limit=1"))?;
+    let check = reqwest::blocking::get(format!(
+        "{py_base}/collections/manhole/items?f=json&limit=100&bbox=114.2,30.5,114.21,30.51"
+    ))?
+    .text()?;
+    if !check.contains("Feature") {
+        bail!("pygeoapi does not answer features: {}", check.chars().take(300).collect::<String>());
+    }
+    let py = wrk(&py_base, &script, &a)?;
+    drop(pygeoapi);
+
+    println!("shikong : {:>8.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms {}", sk.rps, sk.p50, sk.p99, sk.errors);
+    println!(
+        "pygeoapi: {:>8.1} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms {} ({workers} gunicorn workers, OGR provider)",
+        py.rps, py.p50, py.p99, py.errors
+    );
+    println!("throughput ratio shikong/pygeoapi: {:.1}", sk.rps / py.rps);
+    Ok(())
+}
