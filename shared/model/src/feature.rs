@@ -68,6 +68,46 @@ pub struct Feature {
     pub properties: Properties,
 }
 
+/// Checks a complete feature for a layer of shape (`kind`, `has_z`, `schema`) and returns it with
+/// its geometry conformed (single parts promoted into multi-part layers). The one validation every
+/// write passes, on devices (offline, before an edit is queued) and on the server (before a version
+/// is stored). `previous` is the state being replaced, for the rule that retired fields keep their
+/// values but accept no new ones. Geometry problems come back as [`ModelError::Geometry`].
+pub fn conform(
+    kind: crate::GeometryKind,
+    has_z: bool,
+    schema: &crate::LayerSchema,
+    mut f: Feature,
+    previous: Option<&Feature>,
+) -> Result<Feature, ModelError> {
+    check_code(&f.code)?;
+    if let (Some(a), Some(b)) = (f.valid.from, f.valid.to)
+        && a >= b
+    {
+        return Err(ModelError::Time { input: format!("{a}/{b}"), message: "valid_from must be before valid_to".into() });
+    }
+    if let Some(g) = f.geometry.take() {
+        g.validate()?;
+        g.validate_geographic()?;
+        if g.has_z() && !has_z {
+            return Err(crate::GeometryError::Unsupported(
+                "Z coordinates in a 2-D layer (redefine the layer with has_z to keep heights)".into(),
+            )
+            .into());
+        }
+        f.geometry = Some(g.conform_to(kind)?);
+    }
+    schema.validate(&f.properties)?;
+    for field in schema.fields.iter().filter(|x| x.retired) {
+        let new = f.properties.get(&field.name).filter(|v| !v.is_null());
+        let old = previous.and_then(|p| p.properties.get(&field.name)).filter(|v| !v.is_null());
+        if new.is_some() && new != old {
+            return Err(crate::ValidationError::new(&field.name, "is retired and accepts no new values").into());
+        }
+    }
+    Ok(f)
+}
+
 /// A value as it appears in a change: an attribute value or a geometry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChangedValue {

@@ -408,6 +408,7 @@ fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
         cors_origins: a.cors_origins,
         public_url: a.public_url,
         timeout: Duration::from_secs(a.timeout),
+        data_dir: a.data.data.clone(),
         ..crate::http::ServerConfig::default()
     };
     let auth = shikong_auth::AuthStore::open_in(&a.data.data)?;

@@ -303,6 +303,7 @@ pub fn import(
                     code: f.code,
                     valid: Some(f.valid),
                     set: f.properties,
+                    device_time: None,
                 };
                 match tx.update(layer.name(), &FeatureKey::Id(id), patch) {
                     Ok(Some(_)) => report.updated += 1,

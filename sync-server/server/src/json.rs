@@ -192,6 +192,7 @@ pub fn history(layer: &Layer, versions: &[VersionRecord]) -> Json {
             "version": v.version,
             "op": v.op.as_str(),
             "tx": tx(&v.tx),
+            "device_time": v.device_time.map(time::beijing),
             "changes": changes(&v.changes),
         })).collect::<Vec<_>>(),
     })
@@ -296,6 +297,7 @@ mod tests {
             srs_id: 4490,
             created_tx: TxId(1),
             extent: None,
+            schema_tx: TxId(1),
         };
         let props: Properties = [
             ("名称".to_string(), Value::from("井盖 \"引号\" \n换行")),
@@ -327,6 +329,7 @@ mod tests {
                 version: 3,
                 tx: TxId(7),
                 tx_time: t,
+                device_time: None,
             };
             let mut buf = Vec::new();
             write_feature(&mut buf, &layer, &f, None);

@@ -11,3 +11,4 @@ pub mod export;
 pub mod http;
 pub mod import;
 pub mod json;
+pub mod sync;

@@ -57,6 +57,22 @@ pub trait FeatureStore: Send + Sync {
 
     /// The committed transactions in `(after, ..]`, oldest first, at most `limit`.
     fn transactions(&self, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>>;
+
+    /// The newest committed transaction (`TxId(0)` in an empty store).
+    fn latest_tx(&self) -> Result<TxId>;
+
+    /// Entities of `layer` whose newest version came after `cursor`, in change order, at most
+    /// `limit` (deleted ones with `state: None`).
+    fn changes_since(&self, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<Vec<ChangedEntity>>;
+
+    /// The explicit CRDT document of an entity and the store version it covers.
+    fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>>;
+
+    /// A registered replica.
+    fn replica(&self, id: uuid::Uuid) -> Result<Option<ReplicaRecord>>;
+
+    /// An attachment's record.
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
 }
 
 /// A write transaction. Writes are validated against the layer schema as they are made; the first
@@ -86,9 +102,32 @@ pub trait StoreTx {
     /// Deletes a live entity (its last state stays in history, followed by a tombstone).
     fn delete(&mut self, layer: &str, key: &FeatureKey) -> Result<()>;
 
+    /// Brings a deleted entity back under its own id as a new version (the resolution of a
+    /// delete-versus-edit conflict). Returns the version number.
+    fn restore(&mut self, layer: &str, id: EntityId, f: NewFeature) -> Result<i64>;
+
+    /// Stores the explicit CRDT document of an entity (covering store version `version`).
+    fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()>;
+
+    /// Registers (or updates) a replica cut for a device.
+    fn put_replica(&mut self, r: &ReplicaRecord) -> Result<()>;
+
+    /// Records a verified attachment (idempotent: a known hash keeps its first record).
+    fn put_blob(&mut self, b: &BlobRecord) -> Result<()>;
+
     /// The live entity whose `field` equals `value` (for upserts by key), or `None`. Errors when
     /// several match.
     fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>>;
+
+    /// Marks a point this transaction can return to with [`StoreTx::rollback_to_savepoint`]
+    /// (one entity of a sync batch failing must not undo the others). Savepoints do not nest.
+    fn savepoint(&mut self) -> Result<()>;
+
+    /// Undoes every write since [`StoreTx::savepoint`]; the transaction stays open.
+    fn rollback_to_savepoint(&mut self) -> Result<()>;
+
+    /// Keeps the writes since [`StoreTx::savepoint`] and forgets the savepoint.
+    fn release_savepoint(&mut self) -> Result<()>;
 
     /// Makes every write durable and visible.
     fn commit(self: Box<Self>) -> Result<CommitInfo>;

@@ -57,6 +57,8 @@ pub struct Layer {
     /// Envelope of the layer's geometries (CGCS2000 lon/lat) as last recorded; it grows with
     /// writes and is recomputed by bulk loads.
     pub extent: Option<Bbox>,
+    /// The transaction that last changed the layer's definition.
+    pub schema_tx: TxId,
 }
 
 impl Layer {
@@ -104,6 +106,8 @@ pub struct NewFeature {
     pub geometry: Option<Geometry>,
     pub valid: ValidTime,
     pub properties: Properties,
+    /// When the edit was made on its device, if it came from one.
+    pub device_time: Option<Timestamp>,
 }
 
 /// Changes to a live feature; `None` leaves an attribute as it is. In `set`, `Value::Null` clears
@@ -114,6 +118,8 @@ pub struct Patch {
     pub code: Option<String>,
     pub valid: Option<ValidTime>,
     pub set: Properties,
+    /// When the edit was made on its device, if it came from one.
+    pub device_time: Option<Timestamp>,
 }
 
 /// How a caller names an entity.
@@ -184,6 +190,8 @@ pub struct StoredFeature {
     pub version: i64,
     pub tx: TxId,
     pub tx_time: Timestamp,
+    /// When the edit that made this version was made on its device (if it came from one).
+    pub device_time: Option<Timestamp>,
 }
 
 /// The kind of write that produced a version.
@@ -210,6 +218,8 @@ pub struct VersionRecord {
     pub version: i64,
     pub op: Op,
     pub tx: TxRecord,
+    /// Device time of the edit behind this version (server time is `tx.time`).
+    pub device_time: Option<Timestamp>,
     /// The state this version recorded (`None` for a deletion).
     pub state: Option<Feature>,
     /// Field-level changes from the previous version.
@@ -260,4 +270,76 @@ impl CommitInfo {
     pub fn versions_written(&self) -> u64 {
         self.inserted + self.updated + self.deleted
     }
+}
+
+/// A replica cut for a device (the server's registry of who holds what).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaRecord {
+    pub id: uuid::Uuid,
+    pub name: Option<String>,
+    pub author: String,
+    pub device: Option<String>,
+    pub layers: Vec<String>,
+    /// WKT polygon in CGCS2000, if the replica is limited to an area.
+    pub area: Option<String>,
+    pub created_tx: TxId,
+}
+
+/// A position in the store's change order: transaction, then live rows before tombstones, then
+/// row id. Opaque to clients (its text form travels in sync cursors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct ChangeCursor {
+    pub tx: i64,
+    pub kind: i64,
+    pub key: i64,
+}
+
+impl ChangeCursor {
+    /// Everything after transaction `tx`.
+    pub fn after_tx(tx: TxId) -> Self {
+        ChangeCursor { tx: tx.0, kind: i64::MAX, key: i64::MAX }
+    }
+}
+
+impl std::fmt::Display for ChangeCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.tx, self.kind, self.key)
+    }
+}
+
+impl std::str::FromStr for ChangeCursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let num = |p: &str| p.parse::<i64>().map_err(|_| format!("invalid cursor `{s}`"));
+        match parts.as_slice() {
+            [t] => Ok(ChangeCursor::after_tx(TxId(num(t)?))),
+            [t, k, r] => Ok(ChangeCursor { tx: num(t)?, kind: num(k)?, key: num(r)? }),
+            _ => Err(format!("invalid cursor `{s}`")),
+        }
+    }
+}
+
+/// The newest state of an entity that changed after a cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedEntity {
+    pub id: EntityId,
+    pub version: i64,
+    pub tx: TxId,
+    /// `None`: deleted.
+    pub state: Option<StoredFeature>,
+    pub position: ChangeCursor,
+}
+
+/// An attachment the store knows (its bytes are in the blob directory).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlobRecord {
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub size: u64,
+    pub mime: String,
+    /// Evidence metadata as the device recorded it (JSON object: capture_time, lon, lat,
+    /// heading, device, …).
+    pub evidence: serde_json::Value,
+    pub uploaded_by: String,
 }

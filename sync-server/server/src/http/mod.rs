@@ -12,6 +12,7 @@ mod ogc;
 mod openapi;
 mod params;
 pub mod problem;
+mod sync_routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,10 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// The URL clients reach the server at, for links (default: from the Host header).
     pub public_url: Option<String>,
+    /// Largest attachment accepted, bytes.
+    pub max_blob: u64,
+    /// The data directory (attachments live in `DIR/blobs`).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +58,8 @@ impl Default for ServerConfig {
             timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
             public_url: None,
+            max_blob: 64 * 1024 * 1024,
+            data_dir: std::path::PathBuf::from("."),
         }
     }
 }
@@ -78,6 +85,11 @@ impl AppState {
 
     pub fn store(&self) -> &dyn FeatureStore {
         self.store.as_ref()
+    }
+
+    /// Where attachment bytes live.
+    pub fn blob_dir(&self) -> std::path::PathBuf {
+        self.config.data_dir.join("blobs")
     }
 
     /// The base URL for links in responses.
@@ -119,10 +131,13 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .merge(ogc::routes())
         .merge(auth_routes::routes())
+        .merge(sync_routes::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(CompressionLayer::new())
+        // Devices gzip push bodies (weak links); the body limit applies to the decompressed size.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, state.config.timeout))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response_parts()))

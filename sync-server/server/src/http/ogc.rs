@@ -633,6 +633,7 @@ async fn create(
             geometry: inc.geometry.flatten(),
             valid: ValidTime { from: inc.valid_from.flatten(), to: inc.valid_to.flatten() },
             properties: inc.properties,
+            device_time: None,
         };
         let eid = tx.insert(l2.name(), nf)?;
         tx.commit()?;
@@ -679,6 +680,7 @@ async fn replace(
             code: inc.code,
             valid: Some(ValidTime { from: inc.valid_from.flatten(), to: inc.valid_to.flatten() }),
             set,
+            device_time: None,
         };
         write_patch(&st, &c2, &l2, &cur.feature, patch, "replace")
     })
@@ -726,7 +728,7 @@ async fn update(
                 Some(ValidTime { from: a.unwrap_or(cur.feature.valid.from), to: b.unwrap_or(cur.feature.valid.to) })
             }
         };
-        let patch = Patch { geometry: inc.geometry, code: inc.code, valid, set: inc.properties };
+        let patch = Patch { geometry: inc.geometry, code: inc.code, valid, set: inc.properties, device_time: None };
         write_patch(&st, &c2, &l2, &cur.feature, patch, "update")
     })
     .await?;

@@ -9,7 +9,8 @@ use crate::error::{Result, StoreError};
 use crate::types::{Layer, LayerDef};
 
 /// System columns of every feature table, in order, after `fid` and `geom`.
-pub const SYSTEM_COLUMNS: &[&str] = &["entity_id", "code", "valid_from", "valid_to", "sk_version", "sk_tx"];
+pub const SYSTEM_COLUMNS: &[&str] =
+    &["entity_id", "code", "valid_from", "valid_to", "sk_version", "sk_tx", "sk_device_time"];
 
 pub fn hist_table(layer: &str) -> String {
     format!("sk_hist_{layer}")
@@ -63,6 +64,7 @@ fn row_to_layer(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Layer, String, Strin
         },
         srs_id: r.get("srs_id")?,
         created_tx: TxId(r.get("created_tx")?),
+        schema_tx: TxId(r.get("schema_tx")?),
         extent: match (r.get("min_x")?, r.get("min_y")?, r.get("max_x")?, r.get("max_y")?) {
             (Some(min_x), Some(min_y), Some(max_x), Some(max_y)) => {
                 Some(shikong_model::Bbox { min_x, min_y, max_x, max_y })
@@ -86,14 +88,16 @@ fn finish(parts: (Layer, String, String, Option<String>)) -> Result<Layer> {
 
 pub fn load(conn: &Connection, name: &str) -> Result<Layer> {
     let parts = conn
-        .query_row("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name WHERE l.name = ?1", [name], row_to_layer)
+        .query_row("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y, (SELECT max(tx) FROM sk_schema_history h WHERE h.layer = l.name) AS schema_tx \
+             FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name WHERE l.name = ?1", [name], row_to_layer)
         .optional()?
         .ok_or_else(|| StoreError::NoSuchLayer(name.to_owned()))?;
     finish(parts)
 }
 
 pub fn load_all(conn: &Connection) -> Result<Vec<Layer>> {
-    let mut stmt = conn.prepare("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name ORDER BY l.name")?;
+    let mut stmt = conn.prepare("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y, (SELECT max(tx) FROM sk_schema_history h WHERE h.layer = l.name) AS schema_tx \
+         FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name ORDER BY l.name")?;
     let rows = stmt.query_map([], row_to_layer)?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(finish).collect()
 }
@@ -130,6 +134,8 @@ pub fn create(conn: &Connection, mut def: LayerDef, tx: TxId) -> Result<Layer> {
         ColumnDef::new("valid_to", "DATETIME"),
         ColumnDef { not_null: true, ..ColumnDef::new("sk_version", "INTEGER") },
         ColumnDef { not_null: true, ..ColumnDef::new("sk_tx", "INTEGER") },
+        // When the edit was made on its device (offline edits reach the store later).
+        ColumnDef::new("sk_device_time", "DATETIME"),
     ];
     columns.extend(def.schema.fields.iter().map(|f| ColumnDef::new(&f.name, f.ty.sql_type())));
     // gpkg_contents.identifier is unique across the file: fall back to the table name on a clash.
@@ -168,6 +174,7 @@ pub fn create(conn: &Connection, mut def: LayerDef, tx: TxId) -> Result<Layer> {
            geom BLOB,
            valid_from TEXT,
            valid_to TEXT,
+           device_time TEXT,
            props TEXT NOT NULL,
            UNIQUE (entity_id, version)
          );
@@ -204,7 +211,7 @@ pub fn create(conn: &Connection, mut def: LayerDef, tx: TxId) -> Result<Layer> {
         "INSERT INTO sk_schema_history (layer, tx, schema) VALUES (?1, ?2, ?3)",
         params![name, tx.0, json(&def.schema)],
     )?;
-    Ok(Layer { def, srs_id, created_tx: tx, extent: None })
+    Ok(Layer { def, srs_id, created_tx: tx, extent: None, schema_tx: tx })
 }
 
 /// Applies a redefinition (see [`crate::StoreTx::update_layer`]). Validating live features
@@ -297,5 +304,5 @@ pub fn update(conn: &Connection, old: &Layer, mut def: LayerDef, tx: TxId) -> Re
         "INSERT OR REPLACE INTO sk_schema_history (layer, tx, schema) VALUES (?1, ?2, ?3)",
         params![name, tx.0, json(&def.schema)],
     )?;
-    Ok(Layer { def, srs_id: old.srs_id, created_tx: old.created_tx, extent: old.extent })
+    Ok(Layer { def, srs_id: old.srs_id, created_tx: old.created_tx, extent: old.extent, schema_tx: tx })
 }

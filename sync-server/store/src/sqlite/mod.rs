@@ -21,11 +21,14 @@ use crate::types::*;
 use crate::{FeatureStore, StoreTx};
 
 /// Store schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Embedded migrations, applied in order at open. A store whose `schema_version` is above the last
 /// one here was written by a newer shikong and is refused.
-const MIGRATIONS: &[(i64, &str)] = &[(SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0001_store.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../../migrations/sqlite/0001_store.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0002_sync.sql")),
+];
 
 /// The SQLite/GeoPackage store.
 #[derive(Debug)]
@@ -248,6 +251,56 @@ impl FeatureStore for SqliteStore {
 
     fn transactions(&self, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>> {
         read::transactions(&*self.reader()?, after, limit)
+    }
+
+    fn latest_tx(&self) -> Result<TxId> {
+        let tx: Option<i64> = self.reader()?.query_row("SELECT max(tx) FROM sk_transactions", [], |r| r.get(0))?;
+        Ok(TxId(tx.unwrap_or(0)))
+    }
+
+    fn changes_since(&self, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<Vec<ChangedEntity>> {
+        read::changes_since(&*self.reader()?, layer, cursor, limit)
+    }
+
+    fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>> {
+        Ok(self
+            .reader()?
+            .query_row(
+                "SELECT version, doc FROM sk_sync_docs WHERE layer = ?1 AND entity_id = ?2",
+                rusqlite::params![layer, id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>> {
+        let row: Option<(i64, String, String, String)> = self
+            .reader()?
+            .query_row("SELECT size, mime, evidence, uploaded_by FROM sk_blobs WHERE sha256 = ?1", [sha256], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        Ok(row.map(|(size, mime, evidence, uploaded_by)| BlobRecord {
+            sha256: sha256.to_owned(),
+            size: u64::try_from(size).unwrap_or(0),
+            mime,
+            evidence: serde_json::from_str(&evidence).unwrap_or(serde_json::Value::Null),
+            uploaded_by,
+        }))
+    }
+
+    fn replica(&self, id: uuid::Uuid) -> Result<Option<ReplicaRecord>> {
+        type Row = (Option<String>, String, Option<String>, String, Option<String>, i64);
+        let row: Option<Row> = self
+            .reader()?
+            .query_row("SELECT name, author, device, layers, area, created_tx FROM sk_replicas WHERE id = ?1", [id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .optional()?;
+        let Some((name, author, device, layers, area, created_tx)) = row else { return Ok(None) };
+        let layers: Vec<String> =
+            serde_json::from_str(&layers).map_err(|e| StoreError::Corrupt(format!("replica {id} layers: {e}")))?;
+        Ok(Some(ReplicaRecord { id, name, author, device, layers, area, created_tx: TxId(created_tx) }))
     }
 }
 

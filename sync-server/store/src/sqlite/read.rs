@@ -30,6 +30,7 @@ pub(crate) struct CurrentRow {
     pub feature: Feature,
     pub version: i64,
     pub tx: TxId,
+    pub device_time: Option<Timestamp>,
 }
 
 /// A row of the history table.
@@ -39,6 +40,7 @@ struct HistRow {
     version: i64,
     op: Op,
     tx_from: TxId,
+    device_time: Option<Timestamp>,
 }
 
 fn corrupt(layer: &Layer, what: impl std::fmt::Display) -> StoreError {
@@ -78,7 +80,7 @@ pub(crate) fn decode_current(layer: &Layer, r: &Row<'_>) -> Result<CurrentRow> {
     let id: String = r.get(2)?;
     let mut properties = Properties::new();
     for (i, f) in layer.schema().fields.iter().enumerate() {
-        let v = codec::from_sql(r.get_ref(8 + i)?, f.ty)
+        let v = codec::from_sql(r.get_ref(9 + i)?, f.ty)
             .map_err(|e| corrupt(layer, format!("{}, column `{}`: {e}", at(), f.name)))?;
         if !v.is_null() {
             properties.insert(f.name.clone(), v);
@@ -98,6 +100,7 @@ pub(crate) fn decode_current(layer: &Layer, r: &Row<'_>) -> Result<CurrentRow> {
         },
         version: r.get(6)?,
         tx: TxId(r.get(7)?),
+        device_time: time(8)?,
     })
 }
 
@@ -113,7 +116,7 @@ pub(crate) fn props_json(layer: &Layer, props: &Properties) -> String {
 }
 
 const HIST_COLUMNS: &str =
-    "h.hid, h.geom, h.entity_id, h.code, h.valid_from, h.valid_to, h.version, h.tx_from, h.props, h.op, h.tx_to";
+    "h.hid, h.geom, h.entity_id, h.code, h.valid_from, h.valid_to, h.version, h.tx_from, h.props, h.op, h.tx_to, h.device_time";
 
 fn decode_hist(layer: &Layer, r: &Row<'_>) -> Result<HistRow> {
     let hid: i64 = r.get(0)?;
@@ -151,6 +154,7 @@ fn decode_hist(layer: &Layer, r: &Row<'_>) -> Result<HistRow> {
         version: r.get(6)?,
         op,
         tx_from: TxId(r.get(7)?),
+        device_time: time(11)?,
     })
 }
 
@@ -372,7 +376,7 @@ pub(crate) fn query(
             continue;
         }
         let tx_time = times.get(cur.tx)?;
-        page.offer(StoredFeature { feature: cur.feature, version: cur.version, tx: cur.tx, tx_time });
+        page.offer(StoredFeature { feature: cur.feature, version: cur.version, tx: cur.tx, tx_time, device_time: cur.device_time });
         if page.done {
             return Ok(page.stats);
         }
@@ -412,7 +416,7 @@ pub(crate) fn query(
             continue;
         }
         let tx_time = times.get(h.tx_from)?;
-        page.offer(StoredFeature { feature: h.feature, version: h.version, tx: h.tx_from, tx_time });
+        page.offer(StoredFeature { feature: h.feature, version: h.version, tx: h.tx_from, tx_time, device_time: h.device_time });
         if page.done {
             break;
         }
@@ -464,6 +468,7 @@ struct Version {
     op: Op,
     tx: TxId,
     state: Option<Feature>,
+    device_time: Option<Timestamp>,
 }
 
 /// Every version of an entity, oldest first.
@@ -477,19 +482,19 @@ fn versions(conn: &Connection, layer: &Layer, id: EntityId) -> Result<Vec<Versio
     while let Some(r) = rows.next()? {
         let h = decode_hist(layer, r)?;
         let state = (h.op != Op::Delete).then_some(h.feature);
-        out.push(Version { version: h.version, op: h.op, tx: h.tx_from, state });
+        out.push(Version { version: h.version, op: h.op, tx: h.tx_from, state, device_time: h.device_time });
     }
     if let Some(cur) = current_row(conn, layer, &FeatureKey::Id(id))? {
         let op = if cur.version == 1 { Op::Insert } else { Op::Update };
-        out.push(Version { version: cur.version, op, tx: cur.tx, state: Some(cur.feature) });
+        out.push(Version { version: cur.version, op, tx: cur.tx, state: Some(cur.feature), device_time: cur.device_time });
     }
     Ok(out)
 }
 
 /// The version current at `tx` among `versions` (sorted by version), if the entity was live.
-fn state_at(versions: &[Version], tx: TxId) -> Option<(i64, TxId, &Feature)> {
+fn state_at(versions: &[Version], tx: TxId) -> Option<(i64, TxId, &Feature, Option<Timestamp>)> {
     let v = versions.iter().rev().find(|v| v.tx <= tx)?;
-    v.state.as_ref().map(|s| (v.version, v.tx, s))
+    v.state.as_ref().map(|s| (v.version, v.tx, s, v.device_time))
 }
 
 pub(crate) fn get(
@@ -502,7 +507,9 @@ pub(crate) fn get(
     let mut times = TxTimes { conn, cache: HashMap::new() };
     let Some(t) = as_of else {
         return current_row(conn, &layer, key)?
-            .map(|c| Ok(StoredFeature { tx_time: times.get(c.tx)?, feature: c.feature, version: c.version, tx: c.tx }))
+            .map(|c| {
+                Ok(StoredFeature { tx_time: times.get(c.tx)?, feature: c.feature, version: c.version, tx: c.tx, device_time: c.device_time })
+            })
             .transpose();
     };
     let Some(tx) = tx_at(conn, t)? else { return Ok(None) };
@@ -510,9 +517,9 @@ pub(crate) fn get(
     let vs = versions(conn, &layer, id)?;
     match state_at(&vs, tx) {
         // A code names whichever entity held it at that instant; check it still matches.
-        Some((_, _, f)) if matches!(key, FeatureKey::Code(c) if *c != f.code) => Ok(None),
-        Some((version, from, f)) => {
-            Ok(Some(StoredFeature { feature: f.clone(), version, tx: from, tx_time: times.get(from)? }))
+        Some((_, _, f, _)) if matches!(key, FeatureKey::Code(c) if *c != f.code) => Ok(None),
+        Some((version, from, f, device_time)) => {
+            Ok(Some(StoredFeature { feature: f.clone(), version, tx: from, tx_time: times.get(from)?, device_time }))
         }
         None => Ok(None),
     }
@@ -543,14 +550,14 @@ pub(crate) fn history(conn: &Connection, layer: &str, key: &FeatureKey) -> Resul
     };
     let mut out: Vec<VersionRecord> = Vec::new();
     let mut previous: Option<Feature> = None;
-    for Version { version, op, tx, state } in versions(conn, &layer, id)? {
+    for Version { version, op, tx, state, device_time } in versions(conn, &layer, id)? {
         let changes = match (&previous, &state) {
             (None, Some(s)) => as_changes(s, true),
             (Some(p), Some(s)) => feature_diff(p, s),
             (Some(p), None) => as_changes(p, false),
             (None, None) => Vec::new(),
         };
-        out.push(VersionRecord { version, op, tx: tx_record(conn, tx)?, state: state.clone(), changes });
+        out.push(VersionRecord { version, op, tx: tx_record(conn, tx)?, device_time, state: state.clone(), changes });
         previous = state;
     }
     Ok(out)
@@ -580,8 +587,8 @@ pub(crate) fn diff(conn: &Connection, layer: &str, from: Timestamp, to: Timestam
     for id in ids {
         let id = entity_id(&layer, &id)?;
         let vs = versions(conn, &layer, id)?;
-        let stored = |times: &mut TxTimes<'_>, (v, tx, f): (i64, TxId, &Feature)| -> Result<StoredFeature> {
-            Ok(StoredFeature { feature: f.clone(), version: v, tx, tx_time: times.get(tx)? })
+        let stored = |times: &mut TxTimes<'_>, (v, tx, f, dt): (i64, TxId, &Feature, Option<Timestamp>)| -> Result<StoredFeature> {
+            Ok(StoredFeature { feature: f.clone(), version: v, tx, tx_time: times.get(tx)?, device_time: dt })
         };
         match (state_at(&vs, tx1), state_at(&vs, tx2)) {
             (None, Some(b)) => out.created.push(stored(&mut times, b)?),
@@ -619,4 +626,47 @@ pub(crate) fn transactions(conn: &Connection, after: Option<TxId>, limit: usize)
         })
     })?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Into::into)
+}
+
+pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<Vec<ChangedEntity>> {
+    let layer = layers::load(conn, layer)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut out = Vec::new();
+    let mut times = TxTimes { conn, cache: HashMap::new() };
+    // Live rows (kind 0) and tombstones (kind 1) whose version came after the cursor, merged in
+    // (tx, kind, key) order. A restored entity's old tombstone is closed (tx_to set), so it is not
+    // listed again.
+    let live_sql = format!(
+        "{} AND (t.sk_tx, 0, t.fid) > (?1, ?2, ?3) ORDER BY t.sk_tx, t.fid LIMIT ?4",
+        current_select(&layer, "1 = 1")
+    );
+    let mut stmt = conn.prepare_cached(&live_sql)?;
+    let mut rows = stmt.query(params![cursor.tx, cursor.kind, cursor.key, limit])?;
+    while let Some(r) = rows.next()? {
+        let c = decode_current(&layer, r)?;
+        let position = ChangeCursor { tx: c.tx.0, kind: 0, key: c.fid };
+        let tx_time = times.get(c.tx)?;
+        out.push(ChangedEntity {
+            id: c.feature.id,
+            version: c.version,
+            tx: c.tx,
+            state: Some(StoredFeature { feature: c.feature, version: c.version, tx: c.tx, tx_time, device_time: c.device_time }),
+            position,
+        });
+    }
+    drop(rows);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT hid, entity_id, version, tx_from FROM {} WHERE op = 'delete' AND tx_to IS NULL AND (tx_from, 1, hid) > (?1, ?2, ?3) \
+         ORDER BY tx_from, hid LIMIT ?4",
+        quote_ident(&hist_table(layer.name()))
+    ))?;
+    let mut rows = stmt.query(params![cursor.tx, cursor.kind, cursor.key, limit])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(1)?;
+        let tx = TxId(r.get(3)?);
+        out.push(ChangedEntity { id: entity_id(&layer, &id)?, version: r.get(2)?, tx, state: None, position: ChangeCursor { tx: tx.0, kind: 1, key: r.get(0)? } });
+    }
+    out.sort_by_key(|c| c.position);
+    out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(out)
 }

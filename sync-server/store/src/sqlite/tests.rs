@@ -376,3 +376,61 @@ fn paging_reports_more() {
     let stats = s.query(&Query { offset: 2, limit: Some(2), ..Query::layer("manhole") }, &mut |_| true).unwrap();
     assert_eq!((stats.returned, stats.more), (1, false));
 }
+
+#[test]
+fn restore_brings_a_deleted_entity_back_under_its_id() {
+    let (_d, s) = store();
+    history_fixture(&s);
+    let b = s.history("manhole", &FeatureKey::Code("B".into())).unwrap();
+    let id = b[0].state.as_ref().unwrap().id;
+    let mut tx = s.begin(TxMeta::by("office")).unwrap();
+    let v = tx.restore("manhole", id, NewFeature { code: Some("B".into()), geometry: pt(114.31, 30.51), properties: props(&[("名称", "井盖B".into())]), ..NewFeature::default() }).unwrap();
+    assert_eq!(v, 3);
+    assert!(tx.restore("manhole", id, NewFeature::default()).is_err(), "a live entity cannot be restored");
+    tx.commit().unwrap();
+    let h = s.history("manhole", &FeatureKey::Id(id)).unwrap();
+    assert_eq!(h.iter().map(|v| v.op).collect::<Vec<_>>(), [Op::Insert, Op::Delete, Op::Update]);
+    // Still deleted as of the day of the deletion, live now.
+    assert_eq!(depth_of(&s, "B", Some("2025-01-04T12:00:00")), None);
+    assert!(s.get("manhole", &FeatureKey::Id(id), None).unwrap().is_some());
+}
+
+#[test]
+fn changes_since_pages_through_live_rows_and_tombstones_in_order() {
+    let (_d, s) = store();
+    history_fixture(&s);
+    let all = s.changes_since("manhole", ChangeCursor::default(), 100).unwrap();
+    let seen: Vec<(String, bool)> = all
+        .iter()
+        .map(|c| (c.state.as_ref().map_or_else(|| "deleted".to_owned(), |f| f.feature.code.clone()), c.state.is_some()))
+        .collect();
+    // C (tx 2), B deleted (tx 4), A and D (tx 5).
+    assert_eq!(seen, [("C".into(), true), ("deleted".into(), false), ("A".into(), true), ("D".into(), true)]);
+    // Pages of one resume exactly where the last one stopped, even inside one transaction.
+    let mut cursor = ChangeCursor::default();
+    let mut paged = Vec::new();
+    loop {
+        let page = s.changes_since("manhole", cursor, 1).unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.position;
+        assert_eq!(cursor.to_string().parse::<ChangeCursor>().unwrap(), cursor);
+        paged.extend(page.into_iter().map(|c| c.id));
+    }
+    assert_eq!(paged, all.iter().map(|c| c.id).collect::<Vec<_>>());
+    let after_tx4 = s.changes_since("manhole", ChangeCursor::after_tx(TxId(4)), 100).unwrap();
+    assert_eq!(after_tx4.len(), 2);
+}
+
+#[test]
+fn device_time_is_kept_per_version() {
+    let (_d, s) = store();
+    history_fixture(&s);
+    let edited = t("2025-01-04T09:30:00");
+    let mut tx = s.begin(TxMeta { author: "li".into(), device: Some("pad-7".into()), ..TxMeta::default() }).unwrap();
+    tx.update("manhole", &FeatureKey::Code("C".into()), Patch { set: props(&[("depth", 3.3.into())]), device_time: Some(edited), ..Patch::default() }).unwrap();
+    tx.commit().unwrap();
+    let c = s.get("manhole", &FeatureKey::Code("C".into()), None).unwrap().unwrap();
+    assert_eq!(c.device_time, Some(edited));
+    let h = s.history("manhole", &FeatureKey::Code("C".into())).unwrap();
+    assert_eq!((h[0].device_time, h[1].device_time, h[1].tx.device.as_deref()), (None, Some(edited), Some("pad-7")));
+}

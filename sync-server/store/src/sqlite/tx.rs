@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use shikong_gpkg::quote_ident;
-use shikong_model::{Bbox, EntityId, Feature, FieldType, TxId, Value, feature::check_code, gpkg_blob};
+use shikong_model::{Bbox, EntityId, Feature, FieldType, TxId, Value, gpkg_blob};
 
 use super::codec;
 use super::layers::{self, hist_rtree, hist_table};
@@ -67,6 +67,8 @@ pub(crate) struct SqliteTx<'s> {
     layers: HashMap<String, LayerState>,
     stats: CommitInfo,
     schema_changed: bool,
+    /// Counters at the open savepoint, restored on rollback to it.
+    saved_stats: Option<(CommitInfo, bool)>,
 }
 
 impl<'s> SqliteTx<'s> {
@@ -80,6 +82,7 @@ impl<'s> SqliteTx<'s> {
             layers: HashMap::new(),
             stats: CommitInfo::default(),
             schema_changed: false,
+            saved_stats: None,
         };
         let (last_tx, last_us): (Option<i64>, Option<i64>) =
             this.conn
@@ -114,51 +117,16 @@ impl<'s> SqliteTx<'s> {
 
     /// Checks a complete feature against its layer; returns it with the geometry conformed
     /// (single parts promoted into multi-part layers).
-    fn check(layer: &Layer, mut f: Feature, previous: Option<&Feature>) -> Result<Feature> {
-        let name = layer.name();
-        let invalid = |code: &str, e: shikong_model::ModelError| StoreError::Invalid {
-            layer: name.to_owned(),
-            code: code.to_owned(),
-            source: e,
-        };
-        check_code(&f.code).map_err(|e| invalid(&f.code, e))?;
-        if let (Some(a), Some(b)) = (f.valid.from, f.valid.to)
-            && a >= b
-        {
-            return Err(invalid(
-                &f.code,
-                shikong_model::ModelError::Time {
-                    input: format!("{a}/{b}"),
-                    message: "valid_from must be before valid_to".into(),
-                },
-            ));
-        }
-        if let Some(g) = f.geometry.take() {
-            let geo_err = |e| StoreError::Geometry { layer: name.to_owned(), code: f.code.clone(), source: e };
-            g.validate().map_err(geo_err)?;
-            g.validate_geographic().map_err(geo_err)?;
-            if g.has_z() && !layer.def.has_z {
-                return Err(geo_err(shikong_model::GeometryError::Unsupported(
-                    "Z coordinates in a 2-D layer (redefine the layer with has_z to keep heights)".into(),
-                )));
-            }
-            f.geometry = Some(g.conform_to(layer.def.geometry_kind).map_err(geo_err)?);
-        }
-        layer.schema().validate(&f.properties).map_err(|e| invalid(&f.code, e.into()))?;
-        for field in layer.schema().fields.iter().filter(|x| x.retired) {
-            let new = f.properties.get(&field.name).filter(|v| !v.is_null());
-            let old = previous.and_then(|p| p.properties.get(&field.name)).filter(|v| !v.is_null());
-            if new.is_some() && new != old {
-                return Err(invalid(
-                    &f.code,
-                    shikong_model::ValidationError::new(&field.name, "is retired and accepts no new values").into(),
-                ));
-            }
-        }
-        Ok(f)
+    fn check(layer: &Layer, f: Feature, previous: Option<&Feature>) -> Result<Feature> {
+        let code = f.code.clone();
+        let def = &layer.def;
+        shikong_model::feature::conform(def.geometry_kind, def.has_z, &def.schema, f, previous).map_err(|e| match e {
+            shikong_model::ModelError::Geometry(g) => StoreError::Geometry { layer: layer.name().to_owned(), code, source: g },
+            other => StoreError::Invalid { layer: layer.name().to_owned(), code, source: other },
+        })
     }
 
-    fn row_values(layer: &Layer, f: &Feature, version: i64, tx: TxId) -> Vec<Sql> {
+    fn row_values(layer: &Layer, f: &Feature, version: i64, tx: TxId, device_time: Option<Timestamp>) -> Vec<Sql> {
         let mut v = Vec::with_capacity(8 + layer.schema().fields.len());
         v.push(f.geometry.as_ref().map_or(Sql::Null, |g| Sql::Blob(gpkg_blob::encode(g, layer.srs_id))));
         v.push(Sql::Text(f.id.to_string()));
@@ -167,6 +135,7 @@ impl<'s> SqliteTx<'s> {
         v.push(codec::time_to_sql(f.valid.to));
         v.push(Sql::Integer(version));
         v.push(Sql::Integer(tx.0));
+        v.push(codec::time_to_sql(device_time));
         for field in &layer.schema().fields {
             v.push(f.properties.get(&field.name).map_or(Sql::Null, codec::to_sql));
         }
@@ -216,8 +185,8 @@ impl<'s> SqliteTx<'s> {
         let op = if cur.version == 1 { "insert" } else { "update" };
         self.conn
             .prepare_cached(&format!(
-                "INSERT INTO {} (entity_id, version, op, tx_from, tx_to, code, geom, valid_from, valid_to, props) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO {} (entity_id, version, op, tx_from, tx_to, code, geom, valid_from, valid_to, props, device_time) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 quote_ident(&hist_table(layer.name()))
             ))?
             .execute(params![
@@ -230,7 +199,8 @@ impl<'s> SqliteTx<'s> {
                 f.geometry.as_ref().map(|g| gpkg_blob::encode(g, layer.srs_id)),
                 codec::time_to_sql(f.valid.from),
                 codec::time_to_sql(f.valid.to),
-                props
+                props,
+                codec::time_to_sql(cur.device_time)
             ])?;
         if let Some(b) = f.geometry.as_ref().and_then(shikong_model::Geometry::bbox) {
             let hid = self.conn.last_insert_rowid();
@@ -320,6 +290,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             Some(c) => c,
             None => self.generate_code(layer)?,
         };
+        let device_time = f.device_time;
         let feature = Feature { id, code, geometry: f.geometry, valid: f.valid, properties: f.properties };
         let l = self.state(layer)?.layer.clone();
         let feature = Self::check(&l, feature, None)?;
@@ -337,7 +308,7 @@ impl crate::StoreTx for SqliteTx<'_> {
                 return Err(StoreError::DuplicateId { layer: layer.to_owned(), id: id.to_string() });
             }
         }
-        let values = Self::row_values(&l, &feature, 1, self.tx);
+        let values = Self::row_values(&l, &feature, 1, self.tx, device_time);
         let sql = self.state(layer)?.insert_sql.clone();
         self.conn
             .prepare_cached(&sql)?
@@ -351,6 +322,7 @@ impl crate::StoreTx for SqliteTx<'_> {
     fn update(&mut self, layer: &str, key: &FeatureKey, patch: Patch) -> Result<Option<i64>> {
         let cur = self.current(layer, key)?;
         let l = self.state(layer)?.layer.clone();
+        let patch_device_time = patch.device_time;
         let mut next = cur.feature.clone();
         if let Some(g) = patch.geometry {
             next.geometry = g;
@@ -380,7 +352,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             self.stats.updated += 1;
             cur.version + 1
         };
-        let mut values = Self::row_values(&l, &next, version, self.tx);
+        let mut values = Self::row_values(&l, &next, version, self.tx, patch_device_time);
         values.push(Sql::Integer(cur.fid));
         let sql = self.state(layer)?.update_sql.clone();
         self.conn
@@ -404,6 +376,81 @@ impl crate::StoreTx for SqliteTx<'_> {
         self.conn.prepare_cached(&format!("DELETE FROM {} WHERE fid = ?1", quote_ident(layer)))?.execute([cur.fid])?;
         self.state(layer)?.touched = true;
         self.stats.deleted += 1;
+        Ok(())
+    }
+
+    fn restore(&mut self, layer: &str, id: EntityId, f: NewFeature) -> Result<i64> {
+        let l = self.state(layer)?.layer.clone();
+        if read::current_row(&self.conn, &l, &FeatureKey::Id(id))?.is_some() {
+            return Err(StoreError::InvalidArgument(format!("layer `{layer}`: entity {id} is live; only deleted entities are restored")));
+        }
+        let h = quote_ident(&hist_table(layer));
+        let tomb: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                &format!("SELECT hid, version FROM {h} WHERE entity_id = ?1 AND op = 'delete' AND tx_to IS NULL ORDER BY version DESC LIMIT 1"),
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((hid, tomb_version)) = tomb else {
+            return Err(StoreError::NotFound { layer: layer.to_owned(), key: format!("deleted entity {id}") });
+        };
+        let code = match f.code {
+            Some(c) => c,
+            None => self.generate_code(layer)?,
+        };
+        let device_time = f.device_time;
+        let feature = Self::check(&l, Feature { id, code, geometry: f.geometry, valid: f.valid, properties: f.properties }, None)?;
+        // The tombstone stops being the entity's latest version at this transaction.
+        self.conn.execute(&format!("UPDATE {h} SET tx_to = ?2 WHERE hid = ?1"), params![hid, self.tx.0])?;
+        let version = tomb_version + 1;
+        let values = Self::row_values(&l, &feature, version, self.tx, device_time);
+        let sql = self.state(layer)?.insert_sql.clone();
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(values))
+            .map_err(|e| Self::unique_error(e, layer, &feature))?;
+        self.grow_extent(layer, &feature)?;
+        self.stats.updated += 1;
+        Ok(version)
+    }
+
+    fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sk_sync_docs (layer, entity_id, version, doc) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (layer, entity_id) DO UPDATE SET version = excluded.version, doc = excluded.doc",
+            )?
+            .execute(params![layer, id.to_string(), version, doc])?;
+        self.schema_changed = true; // the transaction has content even if no version was written
+        Ok(())
+    }
+
+    fn put_replica(&mut self, r: &ReplicaRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sk_replicas (id, name, author, device, layers, area, created_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, layers = excluded.layers, area = excluded.area",
+            params![
+                r.id.to_string(),
+                r.name,
+                r.author,
+                r.device,
+                serde_json::to_string(&r.layers).unwrap_or_default(),
+                r.area,
+                r.created_tx.0
+            ],
+        )?;
+        self.schema_changed = true;
+        Ok(())
+    }
+
+    fn put_blob(&mut self, b: &BlobRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO sk_blobs (sha256, size, mime, evidence, uploaded_by, uploaded_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![b.sha256, i64::try_from(b.size).unwrap_or(i64::MAX), b.mime, b.evidence.to_string(), b.uploaded_by, self.tx.0],
+        )?;
+        self.schema_changed = true;
         Ok(())
     }
 
@@ -446,6 +493,29 @@ impl crate::StoreTx for SqliteTx<'_> {
             [one] => Ok(Some(one.parse().map_err(|e| StoreError::Corrupt(format!("entity id `{one}`: {e}")))?)),
             _ => Err(StoreError::AmbiguousKey { layer: layer.to_owned(), field: field.to_owned(), count: ids.len() }),
         }
+    }
+
+    fn savepoint(&mut self) -> Result<()> {
+        self.conn.execute_batch("SAVEPOINT sk_entity;")?;
+        self.saved_stats = Some((self.stats, self.schema_changed));
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.conn.execute_batch("ROLLBACK TO sk_entity; RELEASE sk_entity;")?;
+        if let Some((stats, changed)) = self.saved_stats.take() {
+            self.stats = stats;
+            self.schema_changed = changed;
+        }
+        // Cached per-layer counters (codes, extents) may be ahead of the rolled-back data; that
+        // only skips a generated code number or widens an extent, both harmless.
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.conn.execute_batch("RELEASE sk_entity;")?;
+        self.saved_stats = None;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<CommitInfo> {

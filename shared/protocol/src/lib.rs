@@ -1,0 +1,255 @@
+//! The sync wire format (see `docs/sync-protocol.md`).
+//!
+//! Architecture invariant: these types are the only ones serialized between devices and the
+//! server; internal types (store, replica, CRDT) never are. Every message carries
+//! [`PROTOCOL_VERSION`]; a peer refuses versions it does not know ([`SyncErrorCode::UnsupportedProtocol`]).
+//! Clients branch on [`SyncErrorCode`], never on message text.
+
+#![forbid(unsafe_code)]
+
+pub mod convert;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest number of entities in one push batch.
+pub const MAX_PUSH_ENTITIES: usize = 500;
+
+/// Largest number of entities in one pull page.
+pub const MAX_PULL_ENTITIES: usize = 2000;
+
+/// Bytes carried as base64 text in JSON (automerge changes and documents).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64ct::Encoding;
+        s.serialize_str(&base64ct::Base64::encode_string(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64ct::Encoding;
+        let s = String::deserialize(d)?;
+        base64ct::Base64::decode_vec(&s).map(Bytes).map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+    }
+}
+
+/// Why the server refused something (stable codes; the text is for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum SyncErrorCode {
+    UnsupportedProtocol,
+    Unauthorized,
+    Forbidden,
+    UnknownLayer,
+    UnknownReplica,
+    Invalid,
+    InvalidChange,
+    MissingDependencies,
+    AttachmentMissing,
+    TooLarge,
+    Internal,
+}
+
+/// Asks the server for a replica file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaRequest {
+    pub protocol: u32,
+    pub layers: Vec<String>,
+    /// A polygon (WKT, CGCS2000 lon/lat) or `admin:CODE` naming a division with a boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    /// A label for the device's list of replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Local changes of one entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityChanges {
+    pub layer: String,
+    pub entity: Uuid,
+    /// Automerge changes, in the order the device made them.
+    pub changes: Vec<Bytes>,
+}
+
+/// `POST /sync/push`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub protocol: u32,
+    pub replica: Uuid,
+    /// Idempotency key of this batch (resent unchanged after a failure).
+    pub batch: Uuid,
+    pub entities: Vec<EntityChanges>,
+}
+
+/// What became of one entity's changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Merged and stored as this version.
+    Accepted { version: i64 },
+    /// Already applied (a resend), or the merge changed nothing: this is the current version.
+    Unchanged { version: i64 },
+    /// Refused; the device keeps the changes and shows the reason.
+    Rejected { code: SyncErrorCode, reason: String },
+}
+
+// No deny_unknown_fields: serde cannot combine it with the flattened outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityResult {
+    pub layer: String,
+    pub entity: Uuid,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// The merged document, so the device adopts exactly the server's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<Bytes>,
+}
+
+/// `POST /sync/push` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    pub protocol: u32,
+    pub results: Vec<EntityResult>,
+    /// Open conflicts on the pushed entities after the merge.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// One side of a conflict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictValue {
+    pub value: Json,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    /// Device time of the edit (RFC 3339).
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictKind {
+    /// The same field set concurrently.
+    Field,
+    /// Deleted on one side while edited on another (delete won; the edit is kept in history).
+    DeletedWhileEdited,
+}
+
+/// An open conflict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conflict {
+    pub layer: String,
+    pub entity: Uuid,
+    pub code: String,
+    pub kind: ConflictKind,
+    /// Field name, or `geometry`, `code`, `valid_from`, `valid_to`, `deleted`.
+    pub field: String,
+    pub winner: ConflictValue,
+    pub others: Vec<ConflictValue>,
+}
+
+/// An entity's state as the server sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireFeature {
+    pub code: String,
+    /// GeoJSON geometry (CGCS2000 lon/lat) or null.
+    pub geometry: Json,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    /// By field **id**.
+    pub properties: Map<String, Json>,
+}
+
+/// One changed entity in a pull page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PulledEntity {
+    pub layer: String,
+    pub entity: Uuid,
+    pub version: i64,
+    /// The store transaction of this version.
+    pub tx: i64,
+    /// `None` for a deletion or an entity that left the replica's area.
+    pub state: Option<WireFeature>,
+    /// The entity's document when it has an explicit one (absent: the deterministic base of `state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<Bytes>,
+    /// True when the entity left the area (remove it locally; it still exists).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub left_area: bool,
+}
+
+/// A layer whose definition changed (the `shikong layer show` JSON document).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerUpdate {
+    pub layer: String,
+    pub tx: i64,
+    pub definition: Json,
+}
+
+/// `GET /sync/pull` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullPage {
+    pub protocol: u32,
+    /// Store the page, then continue from this cursor. Opaque to clients: it names a position
+    /// inside the store's transaction order, so one huge transaction (an import of a million
+    /// features) still arrives in bounded pages.
+    pub cursor: String,
+    /// More pages follow.
+    pub more: bool,
+    pub layers: Vec<LayerUpdate>,
+    pub entities: Vec<PulledEntity>,
+}
+
+/// The body of an error response of a sync endpoint (inside problem+json as `sync`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncError {
+    pub code: SyncErrorCode,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Golden messages every client must keep decoding (format compatibility).
+    #[test]
+    fn golden_v1_messages_decode() {
+        let push = r#"{"protocol":1,"replica":"0192f3c4-0000-7000-8000-000000000001","batch":"0192f3c4-0000-7000-8000-000000000002",
+            "entities":[{"layer":"manhole","entity":"0192f3c4-0000-7000-8000-000000000003","changes":["AAEC"]}]}"#;
+        let p: PushRequest = serde_json::from_str(push).unwrap();
+        assert_eq!(p.entities[0].changes[0], Bytes(vec![0, 1, 2]));
+        let resp = r#"{"protocol":1,"results":[
+            {"layer":"manhole","entity":"0192f3c4-0000-7000-8000-000000000003","outcome":"accepted","version":4},
+            {"layer":"manhole","entity":"0192f3c4-0000-7000-8000-000000000004","outcome":"rejected","code":"forbidden","reason":"role citizen may not edit layer manhole"}],
+            "conflicts":[]}"#;
+        let r: PushResponse = serde_json::from_str(resp).unwrap();
+        assert_eq!(r.results[0].outcome, Outcome::Accepted { version: 4 });
+        assert!(matches!(r.results[1].outcome, Outcome::Rejected { code: SyncErrorCode::Forbidden, .. }));
+        assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::from_str::<Json>(resp).unwrap());
+    }
+
+    #[test]
+    fn unknown_members_and_bad_base64_are_refused() {
+        assert!(serde_json::from_str::<ReplicaRequest>(r#"{"protocol":1,"layers":[],"colour":"red"}"#).is_err());
+        assert!(serde_json::from_str::<Bytes>(r#""!!!""#).is_err());
+    }
+}

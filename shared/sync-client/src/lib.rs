@@ -1,0 +1,252 @@
+//! The device side of sync: the only device crate that speaks HTTP.
+//!
+//! [`SyncClient::sync`] runs one sync of a replica: upload the attachments the server has not
+//! confirmed (chunked, resuming from what the server already holds), push local changes batch by
+//! batch (a batch is resent unchanged after a failure; the server skips what it already applied),
+//! then pull pages until the replica is up to date (each page applied in one SQLite transaction
+//! together with its cursor). Killing the process at any point loses nothing: the next sync
+//! continues from the replica's state.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use shikong_protocol as wire;
+use shikong_replica::Replica;
+
+/// Attachment upload chunk size: small enough to resume cheaply on a weak 4G link.
+pub const CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    #[error("cannot reach {url}: {message}")]
+    Network { url: String, message: String },
+    #[error("the server refused ({status}): {message}")]
+    Server { status: u16, code: Option<wire::SyncErrorCode>, message: String },
+    #[error("replica: {0}")]
+    Replica(#[from] shikong_replica::Error),
+    #[error("invalid answer from the server: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub attachments_uploaded: usize,
+    pub pushed_entities: usize,
+    pub accepted: usize,
+    pub unchanged: usize,
+    /// `(layer, entity, reason)` of refused changes (kept on the device).
+    pub rejected: Vec<(String, String, String)>,
+    pub pulled_entities: usize,
+    pub pages: usize,
+    /// Open conflicts in the replica after the sync.
+    pub conflicts: usize,
+}
+
+/// Progress of a running sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Uploading { done: usize, total: usize },
+    Pushing { batches: usize },
+    Pulling { pages: usize, entities: usize },
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncClient {
+    base: String,
+    token: String,
+    http: Client,
+    retries: u32,
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes)?;
+    Ok(e.finish()?)
+}
+
+impl SyncClient {
+    /// A client for the server at `base` (e.g. `http://10.0.0.5:8080`) with a bearer token.
+    pub fn new(base: &str, token: &str) -> Result<Self> {
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(|e| SyncError::Network { url: base.to_owned(), message: e.to_string() })?;
+        Ok(SyncClient { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http, retries: 4 })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request, retrying network failures with backoff (the requests are idempotent).
+    fn send(&self, make: &dyn Fn() -> RequestBuilder) -> Result<Response> {
+        let mut delay = Duration::from_millis(300);
+        let mut attempt = 0;
+        loop {
+            match make().bearer_auth(&self.token).send() {
+                Ok(r) => return Ok(r),
+                Err(e) if attempt < self.retries && (e.is_connect() || e.is_timeout() || e.is_request()) => {
+                    attempt += 1;
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) => return Err(SyncError::Network { url: self.base.clone(), message: e.to_string() }),
+            }
+        }
+    }
+
+    fn check(r: Response) -> Result<Response> {
+        if r.status().is_success() {
+            return Ok(r);
+        }
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
+        let code = body.pointer("/sync/code").and_then(|c| serde_json::from_value(c.clone()).ok());
+        let message = body["detail"].as_str().unwrap_or("no details").to_owned();
+        Err(SyncError::Server { status, code, message })
+    }
+
+    fn json<T: for<'de> serde::Deserialize<'de>>(r: Response) -> Result<T> {
+        let bytes = r.bytes().map_err(|e| SyncError::Protocol(e.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// Asks the server for a replica of `layers` (within `area`) and writes it to `out`.
+    pub fn create_replica(&self, layers: &[String], area: Option<&str>, name: Option<&str>, out: &Path) -> Result<()> {
+        if out.exists() {
+            return Err(SyncError::Io(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{} already exists", out.display()))));
+        }
+        let req = wire::ReplicaRequest {
+            protocol: wire::PROTOCOL_VERSION,
+            layers: layers.to_vec(),
+            area: area.map(str::to_owned),
+            name: name.map(str::to_owned),
+        };
+        let body = serde_json::to_vec(&req).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let r = Self::check(self.send(&|| self.http.post(self.url("/sync/replicas")).header("content-type", "application/json").body(body.clone()))?)?;
+        let bytes = r.bytes().map_err(|e| SyncError::Protocol(e.to_string()))?;
+        // Written under a temporary name first: a cut-off download never looks like a replica.
+        let tmp = out.with_extension("gpkg.part");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, out)?;
+        Ok(())
+    }
+
+    /// One full sync of `replica`.
+    pub fn sync(&self, replica: &mut Replica, progress: &mut dyn FnMut(Progress)) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        self.upload_attachments(replica, &mut report, progress)?;
+        let mut batches = 0;
+        while let Some(batch) = replica.push_batch(wire::MAX_PUSH_ENTITIES)? {
+            let body = gzip(&serde_json::to_vec(&batch).map_err(|e| SyncError::Protocol(e.to_string()))?)?;
+            let r = Self::check(self.send(&|| {
+                self.http
+                    .post(self.url("/sync/push"))
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "gzip")
+                    .body(body.clone())
+            })?)?;
+            let resp: wire::PushResponse = Self::json(r)?;
+            report.pushed_entities += batch.entities.len();
+            for res in &resp.results {
+                match &res.outcome {
+                    wire::Outcome::Accepted { .. } => report.accepted += 1,
+                    wire::Outcome::Unchanged { .. } => report.unchanged += 1,
+                    wire::Outcome::Rejected { reason, .. } => report.rejected.push((res.layer.clone(), res.entity.to_string(), reason.clone())),
+                }
+            }
+            replica.apply_push_response(&resp)?;
+            batches += 1;
+            progress(Progress::Pushing { batches });
+        }
+        let id = replica.info()?.id;
+        loop {
+            let cursor = replica.cursor()?;
+            let r = Self::check(self.send(&|| {
+                self.http.get(self.url("/sync/pull")).query(&[("replica", id.to_string()), ("cursor", cursor.clone()), ("limit", "1000".to_owned())])
+            })?)?;
+            let page: wire::PullPage = Self::json(r)?;
+            if page.protocol != wire::PROTOCOL_VERSION {
+                return Err(SyncError::Protocol(format!("server speaks protocol {}", page.protocol)));
+            }
+            report.pulled_entities += page.entities.len();
+            report.pages += 1;
+            let more = page.more;
+            replica.apply_pull_page(&page)?;
+            progress(Progress::Pulling { pages: report.pages, entities: report.pulled_entities });
+            if !more {
+                break;
+            }
+        }
+        report.conflicts = replica.conflicts()?.len();
+        Ok(report)
+    }
+
+    fn upload_attachments(&self, replica: &mut Replica, report: &mut SyncReport, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+        let pending = replica.unconfirmed_attachments()?;
+        let total = pending.len();
+        for (i, sha) in pending.iter().enumerate() {
+            let (bytes, mime, evidence) = replica.attachment(sha)?;
+            self.upload(sha, &bytes, &mime, &evidence)?;
+            replica.confirm_attachment(sha)?;
+            report.attachments_uploaded += 1;
+            progress(Progress::Uploading { done: i + 1, total });
+        }
+        Ok(())
+    }
+
+    /// Uploads one attachment, resuming from what the server already holds.
+    pub fn upload(&self, sha: &str, bytes: &[u8], mime: &str, evidence: &serde_json::Value) -> Result<()> {
+        use base64ct::Encoding;
+        let url = self.url(&format!("/sync/blobs/{sha}"));
+        let head = self.send(&|| self.http.head(&url))?;
+        if head.status() == StatusCode::OK {
+            return Ok(()); // deduplicated
+        }
+        let mut offset: usize = head
+            .headers()
+            .get("x-shikong-received")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let ev = base64ct::Base64::encode_string(evidence.to_string().as_bytes());
+        let total = bytes.len();
+        if total == 0 {
+            return Err(SyncError::Protocol(format!("attachment {sha} is empty")));
+        }
+        while offset < total {
+            let end = (offset + CHUNK).min(total);
+            let chunk = bytes[offset..end].to_vec();
+            let range = format!("bytes {offset}-{}/{total}", end - 1);
+            let r = self.send(&|| {
+                self.http
+                    .put(&url)
+                    .header("content-range", &range)
+                    .header("content-type", mime)
+                    .header("x-shikong-evidence", &ev)
+                    .body(chunk.clone())
+            })?;
+            if r.status() == StatusCode::CONFLICT {
+                // The server has a different amount than we thought (an earlier chunk landed).
+                let body: serde_json::Value = r.json().unwrap_or_default();
+                offset = body["received"].as_u64().and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
+                continue;
+            }
+            Self::check(r)?;
+            offset = end;
+        }
+        Ok(())
+    }
+}

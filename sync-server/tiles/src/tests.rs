@@ -1,0 +1,264 @@
+//! Tile service behaviour on a real store: generation, caching, as-of, exact invalidation.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use shikong_model::{Coord, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, Value};
+use shikong_store::{FeatureKey, FixedStepClock, LayerDef, NewFeature, Patch, SqliteStore, TxMeta};
+use shikong_tiles::{DecodedGeometry, TileId, TileMatrixSet, decode_tile};
+
+use super::*;
+
+pub(crate) fn t(s: &str) -> Timestamp {
+    shikong_model::parse_instant(s).unwrap()
+}
+
+/// A store whose transactions are one day apart from 2025-01-01 (Beijing time).
+pub(crate) fn store(dir: &Path) -> SqliteStore {
+    let clock = FixedStepClock::new(t("2025-01-01T00:00:00+08:00"), SignedDuration::from_hours(24));
+    SqliteStore::open_or_create(dir.join("store.gpkg")).unwrap().with_clock(Arc::new(clock))
+}
+
+pub(crate) fn point(x: f64, y: f64) -> Option<Geometry> {
+    Some(Geometry::Point(Coord::xy(x, y)))
+}
+
+/// tx 1: layer `manhole`; tx 2: a 10×10 grid of points 0.01° apart from (114.30, 30.50), codes
+/// `JG-r-c`, depth r+c.
+pub(crate) fn fixture(dir: &Path) -> SqliteStore {
+    let s = store(dir);
+    let mut tx = s.begin(TxMeta::by("admin")).unwrap();
+    let schema = LayerSchema {
+        fields: vec![FieldDef::new("名称", FieldType::Text), FieldDef::new("depth", FieldType::Real)],
+    };
+    let mut def = LayerDef::new("manhole", GeometryKind::Point, schema);
+    def.title = Some("井盖".into());
+    tx.create_layer(def).unwrap();
+    tx.commit().unwrap();
+    let mut tx = s.begin(TxMeta::by("alice")).unwrap();
+    for r in 0..10 {
+        for c in 0..10 {
+            let mut props = shikong_model::Properties::new();
+            props.insert("名称".into(), Value::Text(format!("{r}排{c}号井")));
+            props.insert("depth".into(), Value::Real(f64::from(r + c)));
+            tx.insert(
+                "manhole",
+                NewFeature {
+                    code: Some(format!("JG-{r}-{c}")),
+                    geometry: point(114.30 + f64::from(c) * 0.01, 30.50 + f64::from(r) * 0.01),
+                    properties: props,
+                    ..NewFeature::default()
+                },
+            )
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    s
+}
+
+fn service(dir: &Path) -> TileService {
+    TileService::new(TileConfig { freshness: Duration::ZERO, ..TileConfig::new(dir.join("tiles")) })
+}
+
+const WM: TileMatrixSet = TileMatrixSet::WebMercatorQuad;
+
+/// The z/x/y of the Web Mercator tile holding lon/lat.
+fn tile_at(z: u8, lon: f64, lat: f64) -> TileId {
+    let r = WM.tiles_for(&Bbox { min_x: lon, min_y: lat, max_x: lon, max_y: lat }, z, 0.0).unwrap();
+    TileId { z, x: r.min_x, y: r.min_y }
+}
+
+fn get(svc: &TileService, s: &SqliteStore, tile: TileId, as_of: Option<Timestamp>) -> VectorTile {
+    let layers = [s.layer("manhole").unwrap()];
+    svc.vector_tile(s, &VectorRequest { layers: &layers, tms: WM, tile, as_of, fields: None }).unwrap()
+}
+
+/// Codes of the features in a served tile, sorted.
+fn codes(v: &VectorTile) -> Vec<String> {
+    let raw = gunzip(&v.gzip).unwrap();
+    let mut out: Vec<String> = decode_tile(&raw)
+        .unwrap()
+        .iter()
+        .flat_map(|l| l.features.iter())
+        .map(|f| match f.property("code") {
+            Some(Value::Text(c)) => c.clone(),
+            other => panic!("no code: {other:?}"),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn tiles_hold_the_features_and_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = service(dir.path());
+    let whole = tile_at(10, 114.35, 30.55);
+    let first = get(&svc, &s, whole, None);
+    assert_eq!(first.cache, CacheStatus::Miss);
+    assert_eq!(codes(&first).len(), 100);
+    let again = get(&svc, &s, whole, None);
+    assert_eq!(again.cache, CacheStatus::Hit);
+    assert_eq!(again.gzip, first.gzip);
+    // Attributes, in order, with Chinese names and values intact.
+    let raw = gunzip(&first.gzip).unwrap();
+    let layers = decode_tile(&raw).unwrap();
+    assert_eq!(layers[0].name, "manhole");
+    let f = layers[0].features.iter().find(|f| f.property("code") == Some(&Value::Text("JG-2-3".into()))).unwrap();
+    let keys: Vec<&str> = f.properties.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["id", "code", "名称", "depth"]);
+    assert_eq!(f.property("名称"), Some(&Value::Text("2排3号井".into())));
+    assert_eq!(f.property("depth"), Some(&Value::Real(5.0)));
+    assert!(matches!(&f.geometry, DecodedGeometry::Points(p) if p.len() == 1));
+    // A tile far away is empty (and an empty tile is no bytes).
+    assert!(get(&svc, &s, tile_at(10, 100.0, 20.0), None).gzip.is_empty());
+}
+
+#[test]
+fn attribute_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = service(dir.path());
+    let layers = [s.layer("manhole").unwrap()];
+    let fields = vec!["depth".to_owned(), "code".to_owned()];
+    let req =
+        VectorRequest { layers: &layers, tms: WM, tile: tile_at(10, 114.35, 30.55), as_of: None, fields: Some(&fields) };
+    let v = svc.vector_tile(&s, &req).unwrap();
+    let raw = gunzip(&v.gzip).unwrap();
+    let f = &decode_tile(&raw).unwrap()[0].features[0];
+    let keys: Vec<&str> = f.properties.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["code", "depth"]);
+    let bad = vec!["深度".to_owned()];
+    let err = svc.vector_tile(&s, &VectorRequest { fields: Some(&bad), ..req }).unwrap_err();
+    assert_eq!(err.to_string(), "unknown attribute `深度` (the set's attributes: id, code, 名称, depth)");
+}
+
+#[test]
+fn as_of_tiles_show_the_past_and_are_keyed_by_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = service(dir.path());
+    // tx 3 (2025-01-03): JG-0-0 moves far away.
+    let mut tx = s.begin(TxMeta::by("bob")).unwrap();
+    let patch = Patch { geometry: Some(point(100.0, 20.0)), ..Patch::default() };
+    tx.update("manhole", &FeatureKey::Code("JG-0-0".into()), patch).unwrap();
+    tx.commit().unwrap();
+    let tile = tile_at(10, 114.35, 30.55);
+    assert_eq!(codes(&get(&svc, &s, tile, None)).len(), 99);
+    let past = get(&svc, &s, tile, Some(t("2025-01-02T12:00:00+08:00")));
+    assert_eq!(codes(&past).len(), 100);
+    assert_eq!(past.tx, Some(TxId(2)));
+    // Another instant in the same transaction's span shares the cached tile.
+    let same = get(&svc, &s, tile, Some(t("2025-01-02T23:00:00+08:00")));
+    assert_eq!((same.cache, same.tx), (CacheStatus::Hit, Some(TxId(2))));
+    // Before the layer had features, and before the store existed: empty.
+    assert!(get(&svc, &s, tile, Some(t("2025-01-01T12:00:00+08:00"))).gzip.is_empty());
+    assert!(get(&svc, &s, tile, Some(t("2024-06-01T00:00:00+08:00"))).gzip.is_empty());
+}
+
+/// Every tile at zooms 8–16 around the grid, cached, then one edit: only the tiles that held or
+/// now hold the moved feature (with the buffer) are regenerated, and their content changed.
+#[test]
+fn an_edit_invalidates_exactly_the_tiles_it_touches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = service(dir.path());
+    let area = Bbox { min_x: 114.29, min_y: 30.49, max_x: 114.40, max_y: 30.60 };
+    let mut tiles = Vec::new();
+    for z in 8..=16u8 {
+        tiles.extend(WM.tiles_for(&area, z, 0.0).unwrap().iter());
+    }
+    let before: Vec<VectorTile> = tiles.iter().map(|t| get(&svc, &s, *t, None)).collect();
+    assert!(tiles.iter().all(|t| get(&svc, &s, *t, None).cache == CacheStatus::Hit));
+    svc.catch_up(&s).unwrap();
+
+    // JG-4-4 (114.34, 30.54) moves to (114.345, 30.545).
+    let mut tx = s.begin(TxMeta::by("bob")).unwrap();
+    let patch = Patch { geometry: Some(point(114.345, 30.545)), ..Patch::default() };
+    tx.update("manhole", &FeatureKey::Code("JG-4-4".into()), patch).unwrap();
+    tx.commit().unwrap();
+    let report = svc.catch_up(&s).unwrap();
+    assert_eq!(report.layers.len(), 1);
+    assert_eq!((report.layers[0].entities, report.layers[0].whole_layer), (1, false));
+
+    let old = Bbox { min_x: 114.34, min_y: 30.54, max_x: 114.34, max_y: 30.54 };
+    let new = Bbox { min_x: 114.345, min_y: 30.545, max_x: 114.345, max_y: 30.545 };
+    let touched = TileService::touched_tiles(&[old, new]);
+    let is_touched = |t: &TileId| touched.iter().any(|(tms, r)| *tms == WM.code() && r.contains(*t));
+    let mut n_touched = 0;
+    for (t, b) in tiles.iter().zip(&before) {
+        let after = get(&svc, &s, *t, None);
+        if is_touched(t) {
+            n_touched += 1;
+            assert_eq!(after.cache, CacheStatus::Miss, "{t} should have been regenerated");
+            assert_ne!(after.gzip, b.gzip, "{t}: regenerated but unchanged");
+        } else {
+            assert_eq!(after.cache, CacheStatus::Hit, "{t} should still be cached");
+        }
+    }
+    // One or two tiles per zoom (the two points are ~700 m apart), never the whole area.
+    assert!((9..=36).contains(&n_touched), "{n_touched} touched");
+    assert!(n_touched < tiles.len() / 4, "{n_touched} of {}", tiles.len());
+    // The invalidation report counted what it deleted (both matrix sets; only WebMercator cached).
+    assert_eq!(report.layers[0].tiles, n_touched as u64);
+}
+
+#[test]
+fn deletion_and_attribute_edits_invalidate_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = service(dir.path());
+    let tile = tile_at(14, 114.35, 30.55);
+    let before = codes(&get(&svc, &s, tile, None));
+    assert!(before.contains(&"JG-5-5".to_owned()));
+    svc.catch_up(&s).unwrap();
+    let mut tx = s.begin(TxMeta::by("bob")).unwrap();
+    tx.delete("manhole", &FeatureKey::Code("JG-5-5".into())).unwrap();
+    tx.commit().unwrap();
+    // No explicit catch-up: the tile request notices the write (freshness interval zero here).
+    let after = get(&svc, &s, tile, None);
+    assert_eq!(after.cache, CacheStatus::Miss);
+    assert!(!codes(&after).contains(&"JG-5-5".to_owned()));
+}
+
+#[test]
+fn bulk_writes_and_schema_changes_drop_the_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = TileService::new(TileConfig { max_exact_entities: 5, ..TileConfig::new(dir.path().join("tiles")) });
+    let tile = tile_at(10, 114.35, 30.55);
+    get(&svc, &s, tile, None);
+    svc.catch_up(&s).unwrap();
+    let mut tx = s.begin(TxMeta::by("bob")).unwrap();
+    for c in 0..10 {
+        let patch = Patch { set: [("depth".to_owned(), Value::Real(9.0))].into(), ..Patch::default() };
+        tx.update("manhole", &FeatureKey::Code(format!("JG-0-{c}")), patch).unwrap();
+    }
+    tx.commit().unwrap();
+    let r = svc.catch_up(&s).unwrap();
+    assert!(r.layers[0].whole_layer);
+    assert_eq!(r.layers[0].tiles, 1);
+    assert_eq!(svc.cached_tiles(None).unwrap(), 0);
+}
+
+#[test]
+fn a_cache_of_another_store_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = service(dir.path());
+    get(&svc, &s, tile_at(10, 114.35, 30.55), None);
+    assert_eq!(svc.cached_tiles(None).unwrap(), 1);
+    drop(svc);
+    // The same cache directory in front of a different store.
+    let other = tempfile::tempdir().unwrap();
+    let clock = FixedStepClock::new(t("2026-01-01T00:00:00+08:00"), SignedDuration::from_hours(1));
+    let s2 = SqliteStore::open_or_create(other.path().join("store.gpkg")).unwrap().with_clock(Arc::new(clock));
+    let mut tx = s2.begin(TxMeta::by("x")).unwrap();
+    tx.create_layer(LayerDef::new("manhole", GeometryKind::Point, LayerSchema::default())).unwrap();
+    tx.commit().unwrap();
+    let svc = service(dir.path());
+    svc.catch_up(&s2).unwrap();
+    assert_eq!(svc.cached_tiles(None).unwrap(), 0);
+}
