@@ -22,6 +22,7 @@ mod actor;
 mod codec;
 mod conflict;
 mod doc;
+mod edits;
 mod error;
 mod message;
 mod undo;
@@ -34,6 +35,7 @@ mod test_support;
 pub use actor::Actor;
 pub use automerge::ChangeHash;
 pub use doc::{EntityDoc, change_hash};
+pub use edits::EditRecord;
 pub use error::{Error, Result};
 
 use shikong_model::{Feature, Geometry, Properties, ValidTime, Value};

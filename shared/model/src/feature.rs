@@ -84,7 +84,10 @@ pub fn conform(
     if let (Some(a), Some(b)) = (f.valid.from, f.valid.to)
         && a >= b
     {
-        return Err(ModelError::Time { input: format!("{a}/{b}"), message: "valid_from must be before valid_to".into() });
+        return Err(ModelError::Time {
+            input: format!("{a}/{b}"),
+            message: "valid_from must be before valid_to".into(),
+        });
     }
     if let Some(g) = f.geometry.take() {
         g.validate()?;

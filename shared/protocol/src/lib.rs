@@ -37,7 +37,9 @@ impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use base64ct::Encoding;
         let s = String::deserialize(d)?;
-        base64ct::Base64::decode_vec(&s).map(Bytes).map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+        base64ct::Base64::decode_vec(&s)
+            .map(Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
     }
 }
 

@@ -29,7 +29,7 @@ pub enum SyncError {
     #[error("the server refused ({status}): {message}")]
     Server { status: u16, code: Option<wire::SyncErrorCode>, message: String },
     #[error("replica: {0}")]
-    Replica(#[from] shikong_replica::Error),
+    Replica(#[from] shikong_replica::ReplicaError),
     #[error("invalid answer from the server: {0}")]
     Protocol(String),
     #[error("{0}")]
@@ -67,6 +67,16 @@ pub struct SyncClient {
     token: String,
     http: Client,
     retries: u32,
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
@@ -126,7 +136,10 @@ impl SyncClient {
     /// Asks the server for a replica of `layers` (within `area`) and writes it to `out`.
     pub fn create_replica(&self, layers: &[String], area: Option<&str>, name: Option<&str>, out: &Path) -> Result<()> {
         if out.exists() {
-            return Err(SyncError::Io(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{} already exists", out.display()))));
+            return Err(SyncError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} already exists", out.display()),
+            )));
         }
         let req = wire::ReplicaRequest {
             protocol: wire::PROTOCOL_VERSION,
@@ -135,7 +148,9 @@ impl SyncClient {
             name: name.map(str::to_owned),
         };
         let body = serde_json::to_vec(&req).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let r = Self::check(self.send(&|| self.http.post(self.url("/sync/replicas")).header("content-type", "application/json").body(body.clone()))?)?;
+        let r = Self::check(self.send(&|| {
+            self.http.post(self.url("/sync/replicas")).header("content-type", "application/json").body(body.clone())
+        })?)?;
         let bytes = r.bytes().map_err(|e| SyncError::Protocol(e.to_string()))?;
         // Written under a temporary name first: a cut-off download never looks like a replica.
         let tmp = out.with_extension("gpkg.part");
@@ -164,18 +179,20 @@ impl SyncClient {
                 match &res.outcome {
                     wire::Outcome::Accepted { .. } => report.accepted += 1,
                     wire::Outcome::Unchanged { .. } => report.unchanged += 1,
-                    wire::Outcome::Rejected { reason, .. } => report.rejected.push((res.layer.clone(), res.entity.to_string(), reason.clone())),
+                    wire::Outcome::Rejected { reason, .. } => {
+                        report.rejected.push((res.layer.clone(), res.entity.to_string(), reason.clone()))
+                    }
                 }
             }
             replica.apply_push_response(&resp)?;
             batches += 1;
             progress(Progress::Pushing { batches });
         }
-        let id = replica.info()?.id;
+        let id = replica.info().id;
         loop {
             let cursor = replica.cursor()?;
             let r = Self::check(self.send(&|| {
-                self.http.get(self.url("/sync/pull")).query(&[("replica", id.to_string()), ("cursor", cursor.clone()), ("limit", "1000".to_owned())])
+                self.http.get(self.url(&format!("/sync/pull?replica={id}&cursor={}&limit=1000", encode(&cursor))))
             })?)?;
             let page: wire::PullPage = Self::json(r)?;
             if page.protocol != wire::PROTOCOL_VERSION {
@@ -194,13 +211,19 @@ impl SyncClient {
         Ok(report)
     }
 
-    fn upload_attachments(&self, replica: &mut Replica, report: &mut SyncReport, progress: &mut dyn FnMut(Progress)) -> Result<()> {
+    fn upload_attachments(
+        &self,
+        replica: &mut Replica,
+        report: &mut SyncReport,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         let pending = replica.unconfirmed_attachments()?;
         let total = pending.len();
-        for (i, sha) in pending.iter().enumerate() {
-            let (bytes, mime, evidence) = replica.attachment(sha)?;
-            self.upload(sha, &bytes, &mime, &evidence)?;
-            replica.confirm_attachment(sha)?;
+        for (i, a) in pending.iter().enumerate() {
+            let bytes = replica.attachment(&a.sha256)?;
+            let evidence = serde_json::to_value(&a.evidence).map_err(|e| SyncError::Protocol(e.to_string()))?;
+            self.upload(&a.sha256, &bytes, &a.mime, &evidence)?;
+            replica.confirm_attachment(&a.sha256)?;
             report.attachments_uploaded += 1;
             progress(Progress::Uploading { done: i + 1, total });
         }

@@ -102,7 +102,9 @@ impl TileMatrixSet {
     /// Top-left corner of the matrix in the set's CRS, as (x/easting/longitude, y/northing/latitude).
     pub fn origin(self) -> (f64, f64) {
         match self {
-            TileMatrixSet::WebMercatorQuad => (-std::f64::consts::PI * EARTH_RADIUS, std::f64::consts::PI * EARTH_RADIUS),
+            TileMatrixSet::WebMercatorQuad => {
+                (-std::f64::consts::PI * EARTH_RADIUS, std::f64::consts::PI * EARTH_RADIUS)
+            }
             TileMatrixSet::Cgcs2000Quad => (-180.0, 90.0),
         }
     }
@@ -201,8 +203,7 @@ impl TileMatrixSet {
     /// when `bbox` lies outside the matrix.
     pub fn tiles_for(self, bbox: &Bbox, z: u8, buffer: f64) -> Option<TileRange> {
         let world = self.bounds();
-        if !bbox.intersects(&world) || ![bbox.min_x, bbox.min_y, bbox.max_x, bbox.max_y].iter().all(|v| v.is_finite())
-        {
+        if !bbox.intersects(&world) || ![bbox.min_x, bbox.min_y, bbox.max_x, bbox.max_y].iter().all(|v| v.is_finite()) {
             return None;
         }
         let n = (1u64 << z) as f64;
@@ -346,7 +347,10 @@ mod tests {
         assert_eq!(TileMatrixSet::from_id("CGCS2000Quad").unwrap(), CG);
         assert!(TileMatrixSet::from_id("WorldMercatorWGS84Quad").unwrap_err().to_string().contains("WebMercatorQuad"));
         assert!(WM.tile(2, 3, 3).is_ok());
-        assert_eq!(WM.tile(2, 4, 0).unwrap_err().to_string(), "tile 2/4/0 is outside WebMercatorQuad: zoom 2 has 4 columns and 4 rows");
+        assert_eq!(
+            WM.tile(2, 4, 0).unwrap_err().to_string(),
+            "tile 2/4/0 is outside WebMercatorQuad: zoom 2 has 4 columns and 4 rows"
+        );
         assert!(CG.tile(2, 7, 3).is_ok());
         assert!(CG.tile(2, 7, 4).is_err());
         assert!(WM.tile(25, 0, 0).unwrap_err().to_string().contains("zoom 25"));
@@ -357,7 +361,18 @@ mod tests {
         for tms in TileMatrixSet::ALL {
             let t = TileId { z: 14, x: 13_405, y: 6_755 };
             let b = tms.tile_bbox(t, 0.0);
-            let r = tms.tiles_for(&Bbox { min_x: b.min_x + 1e-9, min_y: b.min_y + 1e-9, max_x: b.max_x - 1e-9, max_y: b.max_y - 1e-9 }, 14, 0.0).unwrap();
+            let r = tms
+                .tiles_for(
+                    &Bbox {
+                        min_x: b.min_x + 1e-9,
+                        min_y: b.min_y + 1e-9,
+                        max_x: b.max_x - 1e-9,
+                        max_y: b.max_y - 1e-9,
+                    },
+                    14,
+                    0.0,
+                )
+                .unwrap();
             assert_eq!((r.min_x, r.min_y, r.max_x, r.max_y), (t.x, t.y, t.x, t.y), "{tms}");
             let p = tms.projector(t, 4096);
             let (x, y) = p.project(b.min_x, b.max_y);

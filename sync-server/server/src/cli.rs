@@ -61,6 +61,9 @@ enum Command {
     /// Users, roles and tokens (stored in DIR/auth.sqlite, apart from the data).
     #[command(subcommand)]
     User(UserCommand),
+    /// Offline replicas: create, edit, sync, list and resolve conflicts (devices and scripts).
+    #[command(subcommand)]
+    Replica(ReplicaCommand),
     /// Run the HTTP server (OGC API – Features, auth, sync) on the store in DIR.
     Serve(ServeArgs),
     /// Coordinate reference systems.
@@ -135,6 +138,74 @@ enum UserCommand {
         /// Lifetime in hours (default: the session lifetime, 12 h).
         #[arg(long)]
         hours: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReplicaCommand {
+    /// Download a replica of some layers (optionally limited to an area) from a server.
+    Create {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        token: String,
+        /// Comma-separated layer names.
+        #[arg(long, value_delimiter = ',', required = true)]
+        layers: Vec<String>,
+        /// A polygon (WKT, CGCS2000) or `admin:CODE`.
+        #[arg(long)]
+        area: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        out: PathBuf,
+    },
+    /// Edit a feature offline: update (`--code C --set F=V`), create (`--create --point LON,LAT`),
+    /// move (`--code C --point LON,LAT`), delete (`--code C --delete`) or undo (`--code C --undo`).
+    Edit {
+        file: PathBuf,
+        #[arg(long)]
+        layer: String,
+        /// The feature's entity code (or id).
+        #[arg(long)]
+        code: Option<String>,
+        #[arg(long)]
+        create: bool,
+        /// LON,LAT (CGCS2000).
+        #[arg(long, allow_hyphen_values = true)]
+        point: Option<String>,
+        /// FIELD=VALUE (repeatable); `code=` sets the entity code.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        delete: bool,
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Sync a replica with its server: push local changes, pull remote ones.
+    Sync {
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        token: String,
+        file: PathBuf,
+    },
+    /// List open conflicts (layer, code, field, both values).
+    Conflicts { file: PathBuf },
+    /// Resolve a conflict: keep VALUE for a field (`--value`), or settle a delete (`--restore` / `--delete`).
+    Resolve {
+        file: PathBuf,
+        #[arg(long)]
+        layer: String,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        field: String,
+        #[arg(long)]
+        value: Option<String>,
+        #[arg(long)]
+        restore: bool,
+        #[arg(long)]
+        delete: bool,
     },
 }
 
@@ -322,7 +393,15 @@ pub fn run() -> anyhow::Result<()> {
             let store = a.data.open()?;
             let layer = store.layer(&a.layer)?;
             let versions = store.history(&a.layer, &FeatureKey::parse(&a.entity_code))?;
-            stdout_json(&json::history(&layer, &versions))?;
+            let id = versions.iter().find_map(|v| v.state.as_ref().map(|f| f.id));
+            let edits = match id {
+                Some(id) => match crate::sync::entity_doc(&store, &layer, id)? {
+                    Some((doc, _, true)) => doc.edits(layer.schema())?,
+                    _ => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            stdout_json(&json::history(&layer, &versions, &edits))?;
         }
         Command::Diff(a) => {
             let store = a.data.open()?;
@@ -334,6 +413,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Layer(c) => cmd_layer(c)?,
         Command::Serve(a) => cmd_serve(a)?,
         Command::User(c) => cmd_user(c)?,
+        Command::Replica(c) => crate::replica_cli::run(c)?,
         Command::Crs(CrsCommand::Transform { from, to, x, y, z }) => {
             println!("{}", shikong_crs::cli::transform_command(&from, &to, x, y, z)?);
         }

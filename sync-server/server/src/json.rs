@@ -180,10 +180,24 @@ pub fn tx(t: &TxRecord) -> Json {
     })
 }
 
-/// `shikong history` output.
-pub fn history(layer: &Layer, versions: &[VersionRecord]) -> Json {
+/// One device edit of the entity's sync log.
+pub fn edit(e: &shikong_crdt::EditRecord) -> Json {
+    json!({
+        "change": e.hash.to_string(),
+        "user": e.user,
+        "device": e.device,
+        "device_time": e.time.map(time::beijing),
+        "op": e.op,
+        "attributes": e.attributes,
+        "lost_to_delete": e.lost_to_delete,
+    })
+}
+
+/// `shikong history` output: store versions, then the device edits that built them (sync log).
+pub fn history(layer: &Layer, versions: &[VersionRecord], edits: &[shikong_crdt::EditRecord]) -> Json {
     let last = versions.last();
     json!({
+        "edits": edits.iter().map(edit).collect::<Vec<_>>(),
         "layer": layer.name(),
         "entity_id": last.and_then(|v| v.state.as_ref()).map(|f| f.id.to_string())
             .or_else(|| versions.iter().rev().find_map(|v| v.state.as_ref().map(|f| f.id.to_string()))),

@@ -11,4 +11,5 @@ pub mod export;
 pub mod http;
 pub mod import;
 pub mod json;
+mod replica_cli;
 pub mod sync;

@@ -20,7 +20,10 @@ use shikong_auth::{Action, AuthStore, LayerAccess, Principal};
 use shikong_crdt::{ConflictKind as CKind, ConflictValueKind, EntityDoc, EntityState, ServerMeta};
 use shikong_model::{EntityId, Feature, Geometry, geojson, time};
 use shikong_protocol as wire;
-use shikong_store::{ChangeCursor, FeatureKey, FeatureStore, Layer, NewFeature, Patch, Query, ReplicaRecord, StoreError, StoredFeature, TxId, TxMeta};
+use shikong_store::{
+    ChangeCursor, FeatureKey, FeatureStore, Layer, NewFeature, Patch, Query, ReplicaRecord, StoreError, StoredFeature,
+    TxId, TxMeta,
+};
 
 /// Why a sync request failed as a whole (per-entity refusals are in the response instead).
 #[derive(Debug, thiserror::Error)]
@@ -146,9 +149,10 @@ fn rejected(layer: &str, id: EntityId, code: wire::SyncErrorCode, reason: impl I
 
 fn store_refusal(e: &StoreError) -> wire::SyncErrorCode {
     match e {
-        StoreError::Invalid { .. } | StoreError::Geometry { .. } | StoreError::DuplicateCode { .. } | StoreError::DuplicateId { .. } => {
-            wire::SyncErrorCode::Invalid
-        }
+        StoreError::Invalid { .. }
+        | StoreError::Geometry { .. }
+        | StoreError::DuplicateCode { .. }
+        | StoreError::DuplicateId { .. } => wire::SyncErrorCode::Invalid,
         StoreError::NoSuchLayer(_) => wire::SyncErrorCode::UnknownLayer,
         _ => wire::SyncErrorCode::Internal,
     }
@@ -163,10 +167,16 @@ pub fn push(
     has_blob: &dyn Fn(&str) -> bool,
 ) -> Result<wire::PushResponse> {
     if req.protocol != wire::PROTOCOL_VERSION {
-        return Err(refused(wire::SyncErrorCode::UnsupportedProtocol, format!("protocol {} (this server speaks {})", req.protocol, wire::PROTOCOL_VERSION)));
+        return Err(refused(
+            wire::SyncErrorCode::UnsupportedProtocol,
+            format!("protocol {} (this server speaks {})", req.protocol, wire::PROTOCOL_VERSION),
+        ));
     }
     if req.entities.len() > wire::MAX_PUSH_ENTITIES {
-        return Err(refused(wire::SyncErrorCode::TooLarge, format!("{} entities in one batch; at most {}", req.entities.len(), wire::MAX_PUSH_ENTITIES)));
+        return Err(refused(
+            wire::SyncErrorCode::TooLarge,
+            format!("{} entities in one batch; at most {}", req.entities.len(), wire::MAX_PUSH_ENTITIES),
+        ));
     }
     let mut layers: BTreeMap<String, Layer> = BTreeMap::new();
     let device = who.device.map(|d| d.to_string());
@@ -186,7 +196,12 @@ pub fn push(
                     layers.insert(e.layer.clone(), l);
                 }
                 Err(StoreError::NoSuchLayer(_)) => {
-                    results.push(rejected(&e.layer, id, wire::SyncErrorCode::UnknownLayer, format!("no layer `{}`", e.layer)));
+                    results.push(rejected(
+                        &e.layer,
+                        id,
+                        wire::SyncErrorCode::UnknownLayer,
+                        format!("no layer `{}`", e.layer),
+                    ));
                     continue;
                 }
                 Err(err) => return Err(err.into()),
@@ -209,7 +224,12 @@ pub fn push(
         let new = match doc.apply_changes(&changes) {
             Ok(n) => n,
             Err(shikong_crdt::Error::MissingDependencies) => {
-                results.push(rejected(layer.name(), id, wire::SyncErrorCode::MissingDependencies, "the changes depend on changes the server does not have"));
+                results.push(rejected(
+                    layer.name(),
+                    id,
+                    wire::SyncErrorCode::MissingDependencies,
+                    "the changes depend on changes the server does not have",
+                ));
                 continue;
             }
             Err(err) => {
@@ -220,7 +240,12 @@ pub fn push(
         let state = match doc.state(schema) {
             Ok(s) if s.feature.id == id => s,
             Ok(_) => {
-                results.push(rejected(layer.name(), id, wire::SyncErrorCode::InvalidChange, "the document names another entity"));
+                results.push(rejected(
+                    layer.name(),
+                    id,
+                    wire::SyncErrorCode::InvalidChange,
+                    "the document names another entity",
+                ));
                 continue;
             }
             Err(err) => {
@@ -233,7 +258,12 @@ pub fn push(
             _ => None,
         });
         if let Some(sha) = missing {
-            results.push(rejected(layer.name(), id, wire::SyncErrorCode::AttachmentMissing, format!("attachment {sha} has not been uploaded")));
+            results.push(rejected(
+                layer.name(),
+                id,
+                wire::SyncErrorCode::AttachmentMissing,
+                format!("attachment {sha} has not been uploaded"),
+            ));
             continue;
         }
         let device_time = doc.latest_edit_time();
@@ -248,7 +278,9 @@ pub fn push(
                 (Some(_), false, _) => {
                     let set = schema
                         .active()
-                        .map(|fd| (fd.name.clone(), f.properties.get(&fd.name).cloned().unwrap_or(shikong_model::Value::Null)))
+                        .map(|fd| {
+                            (fd.name.clone(), f.properties.get(&fd.name).cloned().unwrap_or(shikong_model::Value::Null))
+                        })
                         .collect();
                     let patch = Patch {
                         geometry: Some(f.geometry.clone()),
@@ -279,7 +311,12 @@ pub fn push(
                     wire::Outcome::Accepted { version }
                 };
                 conflicts.extend(wire_conflicts(layer, id, &state.feature.code, &doc)?);
-                results.push(wire::EntityResult { layer: layer.name().to_owned(), entity: id.0, outcome, doc: Some(wire::Bytes(bytes)) });
+                results.push(wire::EntityResult {
+                    layer: layer.name().to_owned(),
+                    entity: id.0,
+                    outcome,
+                    doc: Some(wire::Bytes(bytes)),
+                });
             }
             Err(err) => {
                 tx.rollback_to_savepoint()?;
@@ -352,7 +389,9 @@ pub fn area_geometry(store: &dyn FeatureStore, area: Option<&str>) -> Result<Opt
             Some(g @ (Geometry::Polygon(_) | Geometry::MultiPolygon(_))) => Ok(Some(g)),
             _ => Err(refused(
                 wire::SyncErrorCode::Invalid,
-                format!("area `{a}`: division {code} has no boundary polygon (import boundaries into the `division` layer, or give a WKT polygon)"),
+                format!(
+                    "area `{a}`: division {code} has no boundary polygon (import boundaries into the `division` layer, or give a WKT polygon)"
+                ),
             )),
         };
     }
@@ -373,7 +412,12 @@ fn inside(area: Option<&geo::Geometry<f64>>, g: Option<&Geometry>) -> bool {
 }
 
 /// One page of changes for a replica.
-pub fn pull(store: &dyn FeatureStore, replica: &ReplicaRecord, cursor: &SyncCursor, limit: usize) -> Result<wire::PullPage> {
+pub fn pull(
+    store: &dyn FeatureStore,
+    replica: &ReplicaRecord,
+    cursor: &SyncCursor,
+    limit: usize,
+) -> Result<wire::PullPage> {
     let limit = limit.clamp(1, wire::MAX_PULL_ENTITIES);
     let area = area_geometry(store, replica.area.as_deref())?.map(|g| g.to_geo());
     let mut next = cursor.clone();
@@ -407,7 +451,13 @@ pub fn pull(store: &dyn FeatureStore, replica: &ReplicaRecord, cursor: &SyncCurs
             break;
         }
     }
-    Ok(wire::PullPage { protocol: wire::PROTOCOL_VERSION, cursor: next.to_string(), more, layers: page_layers, entities })
+    Ok(wire::PullPage {
+        protocol: wire::PROTOCOL_VERSION,
+        cursor: next.to_string(),
+        more,
+        layers: page_layers,
+        entities,
+    })
 }
 
 fn pulled(
@@ -419,7 +469,15 @@ fn pulled(
     state: Option<&StoredFeature>,
     area: Option<&geo::Geometry<f64>>,
 ) -> Result<wire::PulledEntity> {
-    let base = wire::PulledEntity { layer: layer.name().to_owned(), entity: id.0, version, tx: tx.0, state: None, doc: None, left_area: false };
+    let base = wire::PulledEntity {
+        layer: layer.name().to_owned(),
+        entity: id.0,
+        version,
+        tx: tx.0,
+        state: None,
+        doc: None,
+        left_area: false,
+    };
     let Some(s) = state else {
         // Deleted: devices with pending edits merge the document (delete wins, edits flagged).
         let doc = entity_doc(store, layer, id)?.map(|(mut d, _, _)| wire::Bytes(d.save()));
@@ -494,7 +552,8 @@ pub fn cut_replica(
             citizen_reports: l.def.citizen_reports,
         })
         .collect();
-    let mut w = shikong_replica::ReplicaWriter::create(out, &info, &rlayers).map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
+    let mut w = shikong_replica::ReplicaWriter::create(out, &info, &rlayers)
+        .map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
     let env = area_geom.as_ref().and_then(Geometry::bbox);
     let area = area_geom.as_ref();
     for l in &layers {

@@ -43,7 +43,10 @@ impl Db {
         if let Some(c) = lock(&self.readers).pop() {
             return Ok(c);
         }
-        let c = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
         c.pragma_update(None, "mmap_size", 1i64 << 30)?;
         c.set_prepared_statement_cache_capacity(64);

@@ -28,9 +28,8 @@ pub(crate) fn point(x: f64, y: f64) -> Option<Geometry> {
 pub(crate) fn fixture(dir: &Path) -> SqliteStore {
     let s = store(dir);
     let mut tx = s.begin(TxMeta::by("admin")).unwrap();
-    let schema = LayerSchema {
-        fields: vec![FieldDef::new("名称", FieldType::Text), FieldDef::new("depth", FieldType::Real)],
-    };
+    let schema =
+        LayerSchema { fields: vec![FieldDef::new("名称", FieldType::Text), FieldDef::new("depth", FieldType::Real)] };
     let mut def = LayerDef::new("manhole", GeometryKind::Point, schema);
     def.title = Some("井盖".into());
     tx.create_layer(def).unwrap();
@@ -123,8 +122,13 @@ fn attribute_selection() {
     let svc = service(dir.path());
     let layers = [s.layer("manhole").unwrap()];
     let fields = vec!["depth".to_owned(), "code".to_owned()];
-    let req =
-        VectorRequest { layers: &layers, tms: WM, tile: tile_at(10, 114.35, 30.55), as_of: None, fields: Some(&fields) };
+    let req = VectorRequest {
+        layers: &layers,
+        tms: WM,
+        tile: tile_at(10, 114.35, 30.55),
+        as_of: None,
+        fields: Some(&fields),
+    };
     let v = svc.vector_tile(&s, &req).unwrap();
     let raw = gunzip(&v.gzip).unwrap();
     let f = &decode_tile(&raw).unwrap()[0].features[0];

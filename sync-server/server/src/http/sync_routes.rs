@@ -42,7 +42,8 @@ impl From<SyncFailure> for ApiError {
                     _ => StatusCode::BAD_REQUEST,
                 };
                 let code_json = serde_json::to_value(code).unwrap_or_default();
-                ApiError::new(status, "sync", message.clone()).with("sync", json!({"code": code_json, "message": message}))
+                ApiError::new(status, "sync", message.clone())
+                    .with("sync", json!({"code": code_json, "message": message}))
             }
             SyncFailure::Store(s) => s.into(),
             SyncFailure::Auth(a) => a.into(),
@@ -60,7 +61,12 @@ fn parse<T: for<'de> serde::Deserialize<'de>>(b: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(b).map_err(|e| ApiError::bad_body(format!("invalid sync message: {e}")))
 }
 
-async fn create_replica(State(state): State<AppState>, caller: Caller, headers: HeaderMap, Body(b): Body) -> ApiResult<Response> {
+async fn create_replica(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body,
+) -> ApiResult<Response> {
     let who = caller.require()?.clone();
     let req: wire::ReplicaRequest = parse(&b)?;
     let base = state.base_url(&headers);
@@ -73,7 +79,8 @@ async fn create_replica(State(state): State<AppState>, caller: Caller, headers: 
         Ok((rec, bytes))
     })
     .await?;
-    let mut resp = (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/geopackage+sqlite3")], bytes).into_response();
+    let mut resp =
+        (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/geopackage+sqlite3")], bytes).into_response();
     if let Ok(v) = HeaderValue::from_str(&record.id.to_string()) {
         resp.headers_mut().insert("x-shikong-replica", v);
     }
@@ -89,7 +96,10 @@ async fn push(State(state): State<AppState>, caller: Caller, Body(b): Body) -> A
     let st = state.clone();
     let resp = blocking(move || {
         let r = st.store().replica(req.replica)?.ok_or_else(|| {
-            ApiError::from(SyncFailure::Refused { code: wire::SyncErrorCode::UnknownReplica, message: format!("unknown replica {}", req.replica) })
+            ApiError::from(SyncFailure::Refused {
+                code: wire::SyncErrorCode::UnknownReplica,
+                message: format!("unknown replica {}", req.replica),
+            })
         })?;
         if r.author != who.username && !who.is_admin() {
             return Err(ApiError::forbidden(format!("replica {} belongs to `{}`", r.id, r.author)));
@@ -104,7 +114,8 @@ async fn push(State(state): State<AppState>, caller: Caller, Body(b): Body) -> A
 }
 
 fn record_push_audit(state: &AppState, caller: &Caller, resp: &wire::PushResponse) {
-    let mut by_layer: std::collections::BTreeMap<&str, Vec<shikong_model::EntityId>> = std::collections::BTreeMap::new();
+    let mut by_layer: std::collections::BTreeMap<&str, Vec<shikong_model::EntityId>> =
+        std::collections::BTreeMap::new();
     for r in &resp.results {
         if matches!(r.outcome, wire::Outcome::Accepted { .. }) {
             by_layer.entry(r.layer.as_str()).or_default().push(shikong_model::EntityId(r.entity));
@@ -124,7 +135,8 @@ async fn pull(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
         .ok_or_else(|| ApiError::bad_parameter("replica", "required"))?
         .parse()
         .map_err(|e| ApiError::bad_parameter("replica", e))?;
-    let cursor: SyncCursor = p.get("cursor").unwrap_or("0").parse().map_err(|e: String| ApiError::bad_parameter("cursor", e))?;
+    let cursor: SyncCursor =
+        p.get("cursor").unwrap_or("0").parse().map_err(|e: String| ApiError::bad_parameter("cursor", e))?;
     let limit = p.limit(1000, wire::MAX_PULL_ENTITIES)?;
     let st = state.clone();
     let page = blocking(move || {
@@ -181,15 +193,16 @@ async fn get_blob(State(state): State<AppState>, caller: Caller, Path(sha): Path
 
 /// `Content-Range: bytes START-END/TOTAL`.
 fn content_range(h: &HeaderMap) -> ApiResult<(u64, u64, u64)> {
-    let v = h
-        .get(header::CONTENT_RANGE)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::bad_body("a `Content-Range: bytes START-END/TOTAL` header is required").with("header", "Content-Range"))?;
+    let v = h.get(header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+        ApiError::bad_body("a `Content-Range: bytes START-END/TOTAL` header is required")
+            .with("header", "Content-Range")
+    })?;
     let bad = || ApiError::bad_body(format!("invalid Content-Range `{v}`")).with("header", "Content-Range");
     let rest = v.strip_prefix("bytes ").ok_or_else(bad)?;
     let (range, total) = rest.split_once('/').ok_or_else(bad)?;
     let (a, b) = range.split_once('-').ok_or_else(bad)?;
-    let (a, b, total): (u64, u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?, total.parse().map_err(|_| bad())?);
+    let (a, b, total): (u64, u64, u64) =
+        (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?, total.parse().map_err(|_| bad())?);
     if a > b || b >= total {
         return Err(bad());
     }
@@ -199,7 +212,13 @@ fn content_range(h: &HeaderMap) -> ApiResult<(u64, u64, u64)> {
 /// One chunk of an upload. The server appends chunks in order (a chunk that does not start where
 /// the stored part ends is refused with the received size, so the client resumes exactly), and on
 /// the last one verifies the hash before the attachment exists.
-async fn put_blob(State(state): State<AppState>, caller: Caller, Path(sha): Path<String>, headers: HeaderMap, Body(b): Body) -> ApiResult<Response> {
+async fn put_blob(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sha): Path<String>,
+    headers: HeaderMap,
+    Body(b): Body,
+) -> ApiResult<Response> {
     let who = caller.require()?.clone();
     check_sha(&sha)?;
     let (start, end, total) = content_range(&headers)?;
@@ -211,13 +230,22 @@ async fn put_blob(State(state): State<AppState>, caller: Caller, Path(sha): Path
         ));
     }
     if b.len() as u64 != end - start + 1 {
-        return Err(ApiError::bad_body(format!("the chunk has {} bytes but Content-Range says {}", b.len(), end - start + 1)));
+        return Err(ApiError::bad_body(format!(
+            "the chunk has {} bytes but Content-Range says {}",
+            b.len(),
+            end - start + 1
+        )));
     }
-    let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream").to_owned();
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
     let evidence: serde_json::Value = match headers.get("x-shikong-evidence").and_then(|v| v.to_str().ok()) {
         Some(s) => {
             use base64ct::Encoding;
-            let raw = base64ct::Base64::decode_vec(s).map_err(|_| ApiError::bad_body("X-Shikong-Evidence is not base64"))?;
+            let raw =
+                base64ct::Base64::decode_vec(s).map_err(|_| ApiError::bad_body("X-Shikong-Evidence is not base64"))?;
             serde_json::from_slice(&raw).map_err(|e| ApiError::bad_body(format!("X-Shikong-Evidence: {e}")))?
         }
         None => json!({}),
@@ -233,7 +261,10 @@ async fn put_blob(State(state): State<AppState>, caller: Caller, Path(sha): Path
         let part = partial_path(&dir, &sha);
         let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         if start != have {
-            return Err(ApiError::conflict(format!("the server holds {have} bytes of this attachment; resume from there")).with("received", have));
+            return Err(ApiError::conflict(format!(
+                "the server holds {have} bytes of this attachment; resume from there"
+            ))
+            .with("received", have));
         }
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&part).map_err(ApiError::internal)?;
         f.write_all(&b).and_then(|()| f.sync_all()).map_err(ApiError::internal)?;
@@ -244,12 +275,22 @@ async fn put_blob(State(state): State<AppState>, caller: Caller, Path(sha): Path
         let got = hex(&Sha256::digest(&bytes));
         if got != sha {
             let _ = std::fs::remove_file(&part);
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "hash-mismatch", format!("the bytes hash to {got}, not {sha}; upload again")));
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "hash-mismatch",
+                format!("the bytes hash to {got}, not {sha}; upload again"),
+            ));
         }
         std::fs::create_dir_all(full.parent().unwrap_or(&dir)).map_err(ApiError::internal)?;
         std::fs::rename(&part, &full).map_err(ApiError::internal)?;
         let mut tx = st.store().begin(TxMeta::by(who.username.clone()).source("attachment"))?;
-        tx.put_blob(&BlobRecord { sha256: sha.clone(), size: total, mime, evidence, uploaded_by: who.username.clone() })?;
+        tx.put_blob(&BlobRecord {
+            sha256: sha.clone(),
+            size: total,
+            mime,
+            evidence,
+            uploaded_by: who.username.clone(),
+        })?;
         tx.commit()?;
         Ok(StatusCode::CREATED)
     })

@@ -293,9 +293,11 @@ impl FeatureStore for SqliteStore {
         type Row = (Option<String>, String, Option<String>, String, Option<String>, i64);
         let row: Option<Row> = self
             .reader()?
-            .query_row("SELECT name, author, device, layers, area, created_tx FROM sk_replicas WHERE id = ?1", [id.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-            })
+            .query_row(
+                "SELECT name, author, device, layers, area, created_tx FROM sk_replicas WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
             .optional()?;
         let Some((name, author, device, layers, area, created_tx)) = row else { return Ok(None) };
         let layers: Vec<String> =

@@ -115,8 +115,7 @@ pub(crate) fn props_json(layer: &Layer, props: &Properties) -> String {
     Json::Object(m).to_string()
 }
 
-const HIST_COLUMNS: &str =
-    "h.hid, h.geom, h.entity_id, h.code, h.valid_from, h.valid_to, h.version, h.tx_from, h.props, h.op, h.tx_to, h.device_time";
+const HIST_COLUMNS: &str = "h.hid, h.geom, h.entity_id, h.code, h.valid_from, h.valid_to, h.version, h.tx_from, h.props, h.op, h.tx_to, h.device_time";
 
 fn decode_hist(layer: &Layer, r: &Row<'_>) -> Result<HistRow> {
     let hid: i64 = r.get(0)?;
@@ -376,7 +375,13 @@ pub(crate) fn query(
             continue;
         }
         let tx_time = times.get(cur.tx)?;
-        page.offer(StoredFeature { feature: cur.feature, version: cur.version, tx: cur.tx, tx_time, device_time: cur.device_time });
+        page.offer(StoredFeature {
+            feature: cur.feature,
+            version: cur.version,
+            tx: cur.tx,
+            tx_time,
+            device_time: cur.device_time,
+        });
         if page.done {
             return Ok(page.stats);
         }
@@ -416,7 +421,13 @@ pub(crate) fn query(
             continue;
         }
         let tx_time = times.get(h.tx_from)?;
-        page.offer(StoredFeature { feature: h.feature, version: h.version, tx: h.tx_from, tx_time, device_time: h.device_time });
+        page.offer(StoredFeature {
+            feature: h.feature,
+            version: h.version,
+            tx: h.tx_from,
+            tx_time,
+            device_time: h.device_time,
+        });
         if page.done {
             break;
         }
@@ -486,7 +497,13 @@ fn versions(conn: &Connection, layer: &Layer, id: EntityId) -> Result<Vec<Versio
     }
     if let Some(cur) = current_row(conn, layer, &FeatureKey::Id(id))? {
         let op = if cur.version == 1 { Op::Insert } else { Op::Update };
-        out.push(Version { version: cur.version, op, tx: cur.tx, state: Some(cur.feature), device_time: cur.device_time });
+        out.push(Version {
+            version: cur.version,
+            op,
+            tx: cur.tx,
+            state: Some(cur.feature),
+            device_time: cur.device_time,
+        });
     }
     Ok(out)
 }
@@ -508,7 +525,13 @@ pub(crate) fn get(
     let Some(t) = as_of else {
         return current_row(conn, &layer, key)?
             .map(|c| {
-                Ok(StoredFeature { tx_time: times.get(c.tx)?, feature: c.feature, version: c.version, tx: c.tx, device_time: c.device_time })
+                Ok(StoredFeature {
+                    tx_time: times.get(c.tx)?,
+                    feature: c.feature,
+                    version: c.version,
+                    tx: c.tx,
+                    device_time: c.device_time,
+                })
             })
             .transpose();
     };
@@ -587,7 +610,9 @@ pub(crate) fn diff(conn: &Connection, layer: &str, from: Timestamp, to: Timestam
     for id in ids {
         let id = entity_id(&layer, &id)?;
         let vs = versions(conn, &layer, id)?;
-        let stored = |times: &mut TxTimes<'_>, (v, tx, f, dt): (i64, TxId, &Feature, Option<Timestamp>)| -> Result<StoredFeature> {
+        let stored = |times: &mut TxTimes<'_>,
+                      (v, tx, f, dt): (i64, TxId, &Feature, Option<Timestamp>)|
+         -> Result<StoredFeature> {
             Ok(StoredFeature { feature: f.clone(), version: v, tx, tx_time: times.get(tx)?, device_time: dt })
         };
         match (state_at(&vs, tx1), state_at(&vs, tx2)) {
@@ -628,7 +653,12 @@ pub(crate) fn transactions(conn: &Connection, after: Option<TxId>, limit: usize)
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Into::into)
 }
 
-pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<Vec<ChangedEntity>> {
+pub(crate) fn changes_since(
+    conn: &Connection,
+    layer: &str,
+    cursor: ChangeCursor,
+    limit: usize,
+) -> Result<Vec<ChangedEntity>> {
     let layer = layers::load(conn, layer)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut out = Vec::new();
@@ -650,7 +680,13 @@ pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor
             id: c.feature.id,
             version: c.version,
             tx: c.tx,
-            state: Some(StoredFeature { feature: c.feature, version: c.version, tx: c.tx, tx_time, device_time: c.device_time }),
+            state: Some(StoredFeature {
+                feature: c.feature,
+                version: c.version,
+                tx: c.tx,
+                tx_time,
+                device_time: c.device_time,
+            }),
             position,
         });
     }
@@ -664,7 +700,13 @@ pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor
     while let Some(r) = rows.next()? {
         let id: String = r.get(1)?;
         let tx = TxId(r.get(3)?);
-        out.push(ChangedEntity { id: entity_id(&layer, &id)?, version: r.get(2)?, tx, state: None, position: ChangeCursor { tx: tx.0, kind: 1, key: r.get(0)? } });
+        out.push(ChangedEntity {
+            id: entity_id(&layer, &id)?,
+            version: r.get(2)?,
+            tx,
+            state: None,
+            position: ChangeCursor { tx: tx.0, kind: 1, key: r.get(0)? },
+        });
     }
     out.sort_by_key(|c| c.position);
     out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -384,7 +384,18 @@ fn restore_brings_a_deleted_entity_back_under_its_id() {
     let b = s.history("manhole", &FeatureKey::Code("B".into())).unwrap();
     let id = b[0].state.as_ref().unwrap().id;
     let mut tx = s.begin(TxMeta::by("office")).unwrap();
-    let v = tx.restore("manhole", id, NewFeature { code: Some("B".into()), geometry: pt(114.31, 30.51), properties: props(&[("名称", "井盖B".into())]), ..NewFeature::default() }).unwrap();
+    let v = tx
+        .restore(
+            "manhole",
+            id,
+            NewFeature {
+                code: Some("B".into()),
+                geometry: pt(114.31, 30.51),
+                properties: props(&[("名称", "井盖B".into())]),
+                ..NewFeature::default()
+            },
+        )
+        .unwrap();
     assert_eq!(v, 3);
     assert!(tx.restore("manhole", id, NewFeature::default()).is_err(), "a live entity cannot be restored");
     tx.commit().unwrap();
@@ -427,7 +438,12 @@ fn device_time_is_kept_per_version() {
     history_fixture(&s);
     let edited = t("2025-01-04T09:30:00");
     let mut tx = s.begin(TxMeta { author: "li".into(), device: Some("pad-7".into()), ..TxMeta::default() }).unwrap();
-    tx.update("manhole", &FeatureKey::Code("C".into()), Patch { set: props(&[("depth", 3.3.into())]), device_time: Some(edited), ..Patch::default() }).unwrap();
+    tx.update(
+        "manhole",
+        &FeatureKey::Code("C".into()),
+        Patch { set: props(&[("depth", 3.3.into())]), device_time: Some(edited), ..Patch::default() },
+    )
+    .unwrap();
     tx.commit().unwrap();
     let c = s.get("manhole", &FeatureKey::Code("C".into()), None).unwrap().unwrap();
     assert_eq!(c.device_time, Some(edited));

@@ -121,7 +121,9 @@ impl<'s> SqliteTx<'s> {
         let code = f.code.clone();
         let def = &layer.def;
         shikong_model::feature::conform(def.geometry_kind, def.has_z, &def.schema, f, previous).map_err(|e| match e {
-            shikong_model::ModelError::Geometry(g) => StoreError::Geometry { layer: layer.name().to_owned(), code, source: g },
+            shikong_model::ModelError::Geometry(g) => {
+                StoreError::Geometry { layer: layer.name().to_owned(), code, source: g }
+            }
             other => StoreError::Invalid { layer: layer.name().to_owned(), code, source: other },
         })
     }
@@ -382,7 +384,9 @@ impl crate::StoreTx for SqliteTx<'_> {
     fn restore(&mut self, layer: &str, id: EntityId, f: NewFeature) -> Result<i64> {
         let l = self.state(layer)?.layer.clone();
         if read::current_row(&self.conn, &l, &FeatureKey::Id(id))?.is_some() {
-            return Err(StoreError::InvalidArgument(format!("layer `{layer}`: entity {id} is live; only deleted entities are restored")));
+            return Err(StoreError::InvalidArgument(format!(
+                "layer `{layer}`: entity {id} is live; only deleted entities are restored"
+            )));
         }
         let h = quote_ident(&hist_table(layer));
         let tomb: Option<(i64, i64)> = self
@@ -401,7 +405,11 @@ impl crate::StoreTx for SqliteTx<'_> {
             None => self.generate_code(layer)?,
         };
         let device_time = f.device_time;
-        let feature = Self::check(&l, Feature { id, code, geometry: f.geometry, valid: f.valid, properties: f.properties }, None)?;
+        let feature = Self::check(
+            &l,
+            Feature { id, code, geometry: f.geometry, valid: f.valid, properties: f.properties },
+            None,
+        )?;
         // The tombstone stops being the entity's latest version at this transaction.
         self.conn.execute(&format!("UPDATE {h} SET tx_to = ?2 WHERE hid = ?1"), params![hid, self.tx.0])?;
         let version = tomb_version + 1;
