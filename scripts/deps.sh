@@ -7,6 +7,9 @@ set -euo pipefail
 want=(pkg-config cmake clang libclang-dev sqlite3 libsqlite3-dev libtiff-dev libcurl4-openssl-dev unzip)
 if [ "${1:-build}" = test ]; then
   want+=(gdal-bin)
+  # The web map's browser test: Debian's Chromium (playwright-core drives it; no downloaded
+  # browser) and a CJK font so screenshots show Chinese. Node.js and npm come with the machine.
+  want+=(chromium fonts-wqy-microhei)
 fi
 missing=()
 for p in "${want[@]}"; do
@@ -22,4 +25,7 @@ fi
 if [ "${1:-build}" = test ]; then
   # Real clients of the OGC API that tests run against the live server.
   python3 -c "import owslib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "owslib==0.35.0"
+  # The web map's npm packages (maplibre-gl, esbuild, playwright-core), pinned by package-lock.json.
+  web="$(dirname "$0")/../sync-server/server/web"
+  [ -d "$web/node_modules/playwright-core" ] || npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
 fi

@@ -4,13 +4,18 @@
 -- and entities whose later versions a replica must be able to merge against. `version` is the
 -- store version the document covers; newer store versions are appended as deterministic server
 -- changes when the document is next needed (see docs/sync-protocol.md).
+-- `tx` is the transaction that last wrote the document: a merge can change a document without a
+-- new store version (a resolution keeping the visible value, an edit that lost to a deletion),
+-- and pulls must still bring it to other devices.
 CREATE TABLE sk_sync_docs (
   layer TEXT NOT NULL,
   entity_id TEXT NOT NULL,
   version INTEGER NOT NULL,
   doc BLOB NOT NULL,
+  tx INTEGER NOT NULL,
   PRIMARY KEY (layer, entity_id)
 );
+CREATE INDEX sk_idx_sync_docs_tx ON sk_sync_docs (layer, tx);
 
 -- Replicas cut for devices: which layers and area each holds, so pulls send exactly what belongs.
 CREATE TABLE sk_replicas (

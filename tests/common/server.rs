@@ -48,6 +48,12 @@ impl Server {
         self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
     }
 
+    /// Kills the process outright (SIGKILL): a crash, no graceful shutdown.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and returns whether the process exited successfully.
     pub fn stop(mut self) -> bool {
         let pid = self.child.id().to_string();

@@ -260,7 +260,10 @@ fn adopt(conn: &Connection, layer: &ReplicaLayer, id: EntityId, version: i64, se
         }
     }
     let visible = row.is_some() && !state.deleted;
-    if visible || pending {
+    // A deletion that raced an edit stays listed until someone settles it, so the device keeps
+    // the document even though the row is gone.
+    let contested = !doc.conflicts(&layer.schema).map_err(crdt)?.is_empty();
+    if visible || pending || contested {
         store_doc(conn, &layer.name, id, &state.feature.code, Some(version), doc)?;
         conflicts::refresh(conn, layer, id, Some(doc))?;
     } else {
@@ -342,7 +345,24 @@ fn pull_entity(conn: &Connection, layer: &ReplicaLayer, e: &PulledEntity, summar
                 summary.removed += 1;
             }
             _ => {
-                forget(conn, layer, id)?;
+                // Deleted on the server. If the deletion raced an edit the document carries that
+                // conflict: keep it (without a row) so the device can list and settle it.
+                let contested = match &server_doc {
+                    Some(d) => !d
+                        .conflicts(&layer.schema)
+                        .map_err(|e| bad(&layer.name, id, format!("document: {e}")))?
+                        .is_empty(),
+                    None => false,
+                };
+                match server_doc {
+                    Some(mut d) if contested && !e.left_area => {
+                        table::delete(conn, &layer.name, id)?;
+                        let code = d.state(&layer.schema).map(|s| s.feature.code).unwrap_or_default();
+                        store_doc(conn, &layer.name, id, &code, Some(e.version), &mut d)?;
+                        conflicts::refresh(conn, layer, id, Some(&d))?;
+                    }
+                    _ => forget(conn, layer, id)?,
+                }
                 summary.removed += 1;
             }
         }

@@ -332,7 +332,7 @@ mod tests {
         // OGC 17-083r4 Annex D: WebMercatorQuad level 0 and 18; WorldCRS84Quad level 0.
         assert!(close(WM.scale_denominator(0), 559_082_264.028_717_8, 1e-6));
         assert!(close(WM.cell_size(0), 156_543.033_928_041, 1e-6));
-        assert!(close(WM.scale_denominator(18), 2132.729_583_849_784, 1e-6));
+        assert!(close(WM.scale_denominator(18), 2_132.729_583_849_784, 1e-6));
         assert!(close(CG.cell_size(0), 0.703_125, 1e-12));
         assert!(close(CG.scale_denominator(0), 279_541_132.014_358_76, 1e-4));
         assert_eq!(WM.matrix_size(3), (8, 8));

@@ -13,6 +13,7 @@ mod data;
 mod geocode;
 mod serve;
 mod store;
+mod tiles;
 
 #[derive(Parser)]
 #[command(name = "shikong-bench", about = "shikong benchmarks (print figures, compare with peers)")]
@@ -31,6 +32,9 @@ enum Bench {
     Store(store::Args),
     /// Server: requests/s and p50/p99 of items?bbox=…&limit=100 on a 1M layer, beside pygeoapi.
     Serve(serve::Args),
+    /// Map tiles: generated (z12–16, 1M points) and cached vector tiles/s and p99 beside Martin
+    /// (PostGIS and MBTiles); offline package time for a 10 km² district.
+    Tiles(tiles::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Geocode(a) => geocode::run(a),
         Bench::Store(a) => store::run(a),
         Bench::Serve(a) => serve::run(a),
+        Bench::Tiles(a) => tiles::run(a),
     }
 }

@@ -15,7 +15,8 @@ use crate::error::{Result, TileServerError};
 pub(crate) struct Db {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
-    writer: Mutex<Connection>,
+    /// `None` for files only read (imported raster sets).
+    writer: Option<Mutex<Connection>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -36,7 +37,12 @@ impl Db {
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         writer.busy_timeout(std::time::Duration::from_secs(10))?;
         writer.execute_batch(ddl)?;
-        Ok(Db { path: path.to_owned(), readers: Mutex::new(Vec::new()), writer: Mutex::new(writer) })
+        Ok(Db { path: path.to_owned(), readers: Mutex::new(Vec::new()), writer: Some(Mutex::new(writer)) })
+    }
+
+    /// A read-only pool over an existing file.
+    pub fn readonly(path: &Path) -> Self {
+        Db { path: path.to_owned(), readers: Mutex::new(Vec::new()), writer: None }
     }
 
     fn reader(&self) -> Result<Connection> {
@@ -66,11 +72,10 @@ impl Db {
 
     /// Runs `f` on the writer (one at a time).
     pub fn write<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
-        let mut c = lock(&self.writer);
+        let Some(w) = &self.writer else {
+            return Err(TileServerError::Invalid(format!("{} is opened read-only", self.path.display())));
+        };
+        let mut c = lock(w);
         f(&mut c)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }

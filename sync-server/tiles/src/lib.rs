@@ -20,6 +20,7 @@
 pub mod cache;
 mod db;
 pub mod error;
+mod hot;
 pub mod package;
 pub mod raster;
 pub mod styles;
@@ -51,11 +52,18 @@ pub struct TileConfig {
     /// Above this many changed entities in one layer, a catch-up drops the layer's current tiles
     /// instead of computing each entity's tiles (a bulk import touches most tiles anyway).
     pub max_exact_entities: usize,
+    /// Bytes of recently served tiles kept in memory above the cache file (0: none).
+    pub memory_budget: usize,
 }
 
 impl TileConfig {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        TileConfig { dir: dir.into(), freshness: Duration::from_millis(200), max_exact_entities: 5000 }
+        TileConfig {
+            dir: dir.into(),
+            freshness: Duration::from_millis(200),
+            max_exact_entities: 5000,
+            memory_budget: 256 << 20,
+        }
     }
 }
 
@@ -112,7 +120,7 @@ pub struct LayerInvalidation {
 }
 
 /// The outcome of [`TileService::catch_up`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatchUp {
     pub from: TxId,
     pub to: TxId,
@@ -126,6 +134,11 @@ pub struct TileService {
     config: TileConfig,
     cache: OnceLock<cache::Cache>,
     registry: OnceLock<db::Db>,
+    slices: raster::SliceFiles,
+    hot: hot::Hot,
+    /// Layer definitions by name, dropped whenever a transaction commits (definitions change
+    /// only in transactions): a tile request does not reload its layer from the store.
+    layers: RwLock<std::collections::HashMap<String, Layer>>,
     /// Bumped by every invalidation; a tile rendered across a bump is not cached.
     epoch: AtomicU64,
     /// (transaction, instant) of every commit seen, ascending: as-of instants → transactions.
@@ -139,10 +152,14 @@ const META_STORE: &str = "store_fingerprint";
 
 impl TileService {
     pub fn new(config: TileConfig) -> Self {
+        let hot = hot::Hot::new(config.memory_budget);
         TileService {
             config,
             cache: OnceLock::new(),
             registry: OnceLock::new(),
+            slices: raster::SliceFiles::default(),
+            hot,
+            layers: RwLock::new(std::collections::HashMap::new()),
             epoch: AtomicU64::new(0),
             txs: RwLock::new(Vec::new()),
             catching_up: Mutex::new(None),
@@ -202,6 +219,51 @@ impl TileService {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
+    fn forget_layers(&self) {
+        self.layers.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// A layer's definition, from memory when no transaction committed since it was loaded.
+    pub fn layer(&self, store: &dyn FeatureStore, name: &str) -> Result<Layer> {
+        if let Some(l) = self.layer_in_memory(name) {
+            return Ok(l);
+        }
+        let l = store.layer(name)?;
+        self.layers.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.to_owned(), l.clone());
+        Ok(l)
+    }
+
+    /// A layer's definition if it is in memory (no I/O).
+    pub fn layer_in_memory(&self, name: &str) -> Option<Layer> {
+        self.layers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// Whether the next tile request must look for new writes first.
+    pub fn refresh_due(&self) -> bool {
+        let last = self.catching_up.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.is_none_or(|t| t.elapsed() >= self.config.freshness)
+    }
+
+    /// The current tile of one layer if it is in memory: no I/O, so servers answer it without
+    /// leaving the async thread. `None` means: take the full path ([`TileService::vector_tile`]).
+    pub fn memory_tile(&self, req: &VectorRequest<'_>) -> Option<VectorTile> {
+        if req.layers.len() != 1 || req.as_of.is_some() || self.refresh_due() {
+            return None;
+        }
+        let variant = vector::variant(req.layers, req.fields).ok()?;
+        let key = CacheKey {
+            layer: req.layers[0].name(),
+            tms: req.tms.code(),
+            z: req.tile.z,
+            x: req.tile.x,
+            y: req.tile.y,
+            tx: 0,
+            variant: &variant,
+        };
+        let data = self.hot.get(&key)?;
+        Some(VectorTile { gzip: data.to_vec(), cache: CacheStatus::Hit, tx: None })
+    }
+
     /// The current tiles of `layer` that a feature with any of these envelopes (CGCS2000 lon/lat)
     /// appears in, at every zoom of both matrix sets, buffer included.
     pub fn touched_tiles(envelopes: &[Bbox]) -> Vec<(u8, TileRange)> {
@@ -223,17 +285,17 @@ impl TileService {
     /// the new envelope of each changed feature). Returns the number of cached tiles deleted.
     pub fn invalidate(&self, layer: &str, envelopes: &[Bbox]) -> Result<u64> {
         let ranges = Self::touched_tiles(envelopes);
-        self.cache()?.delete_ranges(layer, &ranges, || self.bump())
+        self.cache()?.delete_ranges(layer, &ranges, || self.hot.remove_ranges(layer, &ranges, || self.bump()))
     }
 
     /// Drops every cached tile of `layer`, current and past (a rebuild of the layer).
     pub fn invalidate_layer(&self, layer: &str) -> Result<u64> {
-        self.cache()?.delete_layer(Some(layer), || self.bump())
+        self.cache()?.delete_layer(Some(layer), || self.hot.remove_layer(Some(layer), false, || self.bump()))
     }
 
     /// Drops every cached tile.
     pub fn invalidate_all(&self) -> Result<u64> {
-        self.cache()?.delete_layer(None, || self.bump())
+        self.cache()?.delete_layer(None, || self.hot.remove_layer(None, false, || self.bump()))
     }
 
     /// Number of cached tiles (of one layer, or all).
@@ -263,6 +325,32 @@ impl TileService {
         Ok(())
     }
 
+    /// The envelopes of every state of `layer` that tiles cached at transaction `since` may show
+    /// or that was written after it: for each entity changed since, its last version at or before
+    /// `since` and every later version (deleted ones included).
+    pub(crate) fn changed_envelopes(&self, store: &dyn FeatureStore, layer: &Layer, since: TxId) -> Result<Changed> {
+        let name = layer.name();
+        let max = self.config.max_exact_entities;
+        let changed = store.changes_since(name, ChangeCursor::after_tx(since), max + 1)?;
+        if changed.is_empty() {
+            return Ok(Changed::None);
+        }
+        if changed.len() > max {
+            return Ok(Changed::Too(changed.len()));
+        }
+        let mut envelopes = Vec::new();
+        for c in &changed {
+            let versions = store.history(name, &FeatureKey::Id(c.id))?;
+            let from = versions.iter().rposition(|v| v.tx.tx <= since).unwrap_or(0);
+            for v in &versions[from..] {
+                if let Some(b) = v.state.as_ref().and_then(|f| f.geometry.as_ref()).and_then(|g| g.bbox()) {
+                    envelopes.push(b);
+                }
+            }
+        }
+        Ok(Changed::Envelopes(changed.len(), envelopes))
+    }
+
     fn catch_up_locked(&self, store: &dyn FeatureStore) -> Result<CatchUp> {
         let cache = self.cache()?;
         let latest = store.latest_tx()?;
@@ -273,7 +361,8 @@ impl TileService {
             Some(k) if same_store && k <= latest => k,
             _ => {
                 // A new cache, or a cache of another (or restored) store: nothing in it is trusted.
-                cache.delete_layer(None, || self.bump())?;
+                cache.delete_layer(None, || self.hot.remove_layer(None, false, || self.bump()))?;
+                self.forget_layers();
                 cache.set_meta(META_STORE, &fingerprint)?;
                 cache.set_meta(META_KNOWN_TX, &latest.0.to_string())?;
                 self.txs.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
@@ -283,6 +372,7 @@ impl TileService {
         if known == latest {
             return Ok(CatchUp { from: known, to: latest, layers: Vec::new() });
         }
+        self.forget_layers();
         let mut out = CatchUp { from: known, to: latest, layers: Vec::new() };
         for layer in store.layers()? {
             let name = layer.name().to_owned();
@@ -292,35 +382,32 @@ impl TileService {
                 out.layers.push(LayerInvalidation { layer: name, entities: 0, whole_layer: true, tiles });
                 continue;
             }
-            let max = self.config.max_exact_entities;
-            let changed = store.changes_since(&name, ChangeCursor::after_tx(known), max + 1)?;
-            if changed.is_empty() {
-                continue;
-            }
-            if changed.len() > max {
-                let tiles = self.cache()?.delete_current(&name, || self.bump())?;
-                out.layers.push(LayerInvalidation { layer: name, entities: changed.len(), whole_layer: true, tiles });
-                continue;
-            }
-            let mut envelopes = Vec::new();
-            for c in &changed {
-                let versions = store.history(&name, &FeatureKey::Id(c.id))?;
-                // The state cached tiles may show (the last version at or before `known`) and
-                // every state written since.
-                let before = versions.iter().rposition(|v| v.tx.tx <= known);
-                let from = before.unwrap_or(0);
-                for v in &versions[from..] {
-                    if let Some(b) = v.state.as_ref().and_then(|f| f.geometry.as_ref()).and_then(|g| g.bbox()) {
-                        envelopes.push(b);
-                    }
+            match self.changed_envelopes(store, &layer, known)? {
+                Changed::None => {}
+                Changed::Too(entities) => {
+                    let tiles =
+                        cache.delete_current(&name, || self.hot.remove_layer(Some(&name), true, || self.bump()))?;
+                    out.layers.push(LayerInvalidation { layer: name, entities, whole_layer: true, tiles });
+                }
+                Changed::Envelopes(entities, envelopes) => {
+                    let tiles = self.invalidate(&name, &envelopes)?;
+                    out.layers.push(LayerInvalidation { layer: name, entities, whole_layer: false, tiles });
                 }
             }
-            let tiles = self.invalidate(&name, &envelopes)?;
-            out.layers.push(LayerInvalidation { layer: name, entities: changed.len(), whole_layer: false, tiles });
         }
         cache.set_meta(META_KNOWN_TX, &latest.0.to_string())?;
         Ok(out)
     }
+}
+
+/// What changed in a layer since a transaction.
+#[derive(Debug)]
+pub(crate) enum Changed {
+    None,
+    /// More entities than worth tracking one by one (how many).
+    Too(usize),
+    /// (entities, envelopes of their states).
+    Envelopes(usize, Vec<Bbox>),
 }
 
 const REGISTRY_DDL: &str = "
@@ -351,12 +438,13 @@ CREATE TABLE IF NOT EXISTS styles (
 );
 ";
 
-/// gzip at the default level (what MBTiles producers use).
+/// gzip at level 1: tiles are generated on request, where compression time is latency, and
+/// protobuf compresses nearly as well at level 1 as at the default 6 (a few percent larger).
 pub fn gzip(raw: &[u8]) -> Result<Vec<u8>> {
     if raw.is_empty() {
         return Ok(Vec::new());
     }
-    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 2 + 64), flate2::Compression::default());
+    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 2 + 64), flate2::Compression::fast());
     e.write_all(raw).map_err(|e| TileServerError::Invalid(format!("gzip: {e}")))?;
     e.finish().map_err(|e| TileServerError::Invalid(format!("gzip: {e}")))
 }

@@ -266,3 +266,146 @@ fn a_cache_of_another_store_is_dropped() {
     svc.catch_up(&s2).unwrap();
     assert_eq!(svc.cached_tiles(None).unwrap(), 0);
 }
+
+const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3];
+
+/// An MBTiles with one PNG-looking tile per zoom 0..=3 over Wuhan, the tile bytes ending in `mark`.
+fn mbtiles(path: &Path, mark: u8) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE metadata (name TEXT, value TEXT);
+         CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);
+         INSERT INTO metadata VALUES ('format', 'png'), ('bounds', '114.0,30.3,114.6,30.8');",
+    )
+    .unwrap();
+    for z in 0..=3u8 {
+        let t = tile_at(z, 114.3, 30.5);
+        let row = (1u32 << z) - 1 - t.y;
+        let mut data = PNG.to_vec();
+        data.push(mark);
+        c.execute("INSERT INTO tiles VALUES (?1, ?2, ?3, ?4)", rusqlite::params![z, t.x, row, data]).unwrap();
+    }
+}
+
+#[test]
+fn raster_time_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let (a, b) = (dir.path().join("2019.mbtiles"), dir.path().join("2023.mbtiles"));
+    mbtiles(&a, 19);
+    mbtiles(&b, 23);
+    fn imp<'a>(date: &'a str, source: &'a Path) -> raster::RasterImport<'a> {
+        raster::RasterImport { set: "imagery", date, title: Some("影像"), kind: "imagery", source }
+    }
+    svc.import_raster(&imp("2019-05-01", &a)).unwrap();
+    let s = svc.import_raster(&imp("2023-08-01", &b)).unwrap();
+    assert_eq!((s.minzoom, s.maxzoom, s.tiles, s.format), (0, 3, 4, raster::ImageFormat::Png));
+    let set = svc.raster_set("imagery").unwrap();
+    assert_eq!(set.slices.len(), 2);
+    let tile = tile_at(3, 114.3, 30.5);
+    let at = |when: Option<&str>| {
+        let slice = set.slice_at(when.map(t))?;
+        svc.raster_tile(slice, tile).unwrap().map(|d| d[d.len() - 1])
+    };
+    assert_eq!(at(None), Some(23));
+    assert_eq!(at(Some("2020-01-01")), Some(19));
+    assert_eq!(at(Some("2023-08-01")), Some(23));
+    assert_eq!(at(Some("2019-01-01")), None);
+    assert!(svc.raster_tile(set.slice_at(None).unwrap(), TileId { z: 3, x: 0, y: 0 }).unwrap().is_none());
+    // Errors name the file and the fix.
+    let vector = dir.path().join("v.mbtiles");
+    mbtiles(&vector, 1);
+    rusqlite::Connection::open(&vector)
+        .unwrap()
+        .execute("UPDATE metadata SET value = 'pbf' WHERE name = 'format'", [])
+        .unwrap();
+    let err = svc.import_raster(&imp("2024-01-01", &vector)).unwrap_err().to_string();
+    assert!(err.contains("holds vector tiles"), "{err}");
+    let err =
+        svc.import_raster(&raster::RasterImport { set: "影像", ..imp("2024-01-01", &a) }).unwrap_err().to_string();
+    assert!(err.contains("invalid tile set name `影像`"), "{err}");
+    assert_eq!(svc.delete_raster("imagery", Some("2019-05-01")).unwrap(), 1);
+    assert_eq!(svc.raster_set("imagery").unwrap().slices.len(), 1);
+}
+
+#[test]
+fn geopackage_pyramids_must_be_aligned() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service(dir.path());
+    let gpkg = dir.path().join("scan.gpkg");
+    let c = rusqlite::Connection::open(&gpkg).unwrap();
+    let half = 20_037_508.342_789_244;
+    c.execute_batch(&format!(
+        "CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT, srs_id INTEGER PRIMARY KEY, organization TEXT, organization_coordsys_id INTEGER, definition TEXT);
+         INSERT INTO gpkg_spatial_ref_sys VALUES ('WGS 84 / Pseudo-Mercator', 3857, 'EPSG', 3857, '');
+         CREATE TABLE gpkg_contents (table_name TEXT, data_type TEXT, min_x REAL, min_y REAL, max_x REAL, max_y REAL);
+         INSERT INTO gpkg_contents VALUES ('scan', 'tiles', 12700000, 3550000, 12740000, 3580000);
+         CREATE TABLE gpkg_tile_matrix_set (table_name TEXT, srs_id INTEGER, min_x REAL, min_y REAL, max_x REAL, max_y REAL);
+         INSERT INTO gpkg_tile_matrix_set VALUES ('scan', 3857, -{half}, -{half}, {half}, {half});
+         CREATE TABLE gpkg_tile_matrix (table_name TEXT, zoom_level INTEGER, matrix_width INTEGER, matrix_height INTEGER, tile_width INTEGER, tile_height INTEGER);
+         INSERT INTO gpkg_tile_matrix VALUES ('scan', 2, 4, 4, 256, 256);
+         CREATE TABLE scan (id INTEGER PRIMARY KEY, zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);"
+    ))
+    .unwrap();
+    c.execute("INSERT INTO scan VALUES (1, 2, 3, 1, ?1)", [PNG]).unwrap();
+    let imp =
+        raster::RasterImport { set: "scan1950", date: "1950-01-01", title: None, kind: "historical", source: &gpkg };
+    let s = svc.import_raster(&imp).unwrap();
+    assert_eq!((s.tms, s.minzoom, s.maxzoom, s.tiles), (TileMatrixSet::WebMercatorQuad, 2, 2, 1));
+    assert!(svc.raster_tile(&s, TileId { z: 2, x: 3, y: 1 }).unwrap().is_some());
+    assert!((s.bounds.min_x - 114.08).abs() < 0.01, "{:?}", s.bounds);
+    // A CUSTOM tiling (GDAL's default) is refused with the option to use.
+    c.execute("UPDATE gpkg_tile_matrix_set SET min_x = 12700000", []).unwrap();
+    let err = svc.import_raster(&imp).unwrap_err().to_string();
+    assert!(err.contains("TILING_SCHEME=GoogleMapsCompatible"), "{err}");
+}
+
+#[test]
+fn packages_estimates_and_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = fixture(dir.path());
+    let svc = service(dir.path());
+    let layers = [s.layer("manhole").unwrap()];
+    // About 3 km × 3 km around the middle of the grid.
+    let area = Geometry::from_bbox(&Bbox { min_x: 114.33, min_y: 30.53, max_x: 114.36, max_y: 30.56 });
+    let spec = package::PackageSpec {
+        area: &area,
+        minzoom: 12,
+        maxzoom: 16,
+        content: package::PackageContent::Vector { layers: &layers },
+        since_tx: None,
+        since_date: None,
+        max_tiles: 100_000,
+    };
+    let est = svc.estimate_package(&s, &spec).unwrap();
+    let out = dir.path().join("pkg.mbtiles");
+    let info = svc.write_package(&s, &spec, &out).unwrap();
+    assert_eq!(info.tx, Some(TxId(2)));
+    assert!(info.tiles > 0 && info.tiles <= est.tiles, "{info:?} {est:?}");
+    assert!(est.sampled > 0 && est.bytes > 0);
+    let c = rusqlite::Connection::open(&out).unwrap();
+    let meta =
+        |k: &str| -> String { c.query_row("SELECT value FROM metadata WHERE name = ?1", [k], |r| r.get(0)).unwrap() };
+    assert_eq!(meta("format"), "pbf");
+    assert_eq!(meta("shikong:tx"), "2");
+    assert!(meta("json").contains("\"vector_layers\""));
+    // Points at 0.01° spacing: 16 of them inside the area, each in one tile per zoom.
+    let z16: i64 = c.query_row("SELECT count(*) FROM tiles WHERE zoom_level = 16", [], |r| r.get(0)).unwrap();
+    assert!((16..=32).contains(&z16), "{z16}");
+
+    // An edit, then the update since tx 2: only the tiles the edit touched.
+    let mut tx = s.begin(TxMeta::by("bob")).unwrap();
+    let patch = Patch { geometry: Some(point(114.345, 30.545)), ..Patch::default() };
+    tx.update("manhole", &FeatureKey::Code("JG-4-4".into()), patch).unwrap();
+    tx.commit().unwrap();
+    let upd = package::PackageSpec { since_tx: Some(TxId(2)), ..spec };
+    let delta = svc.write_package(&s, &upd, &dir.path().join("delta.mbtiles")).unwrap();
+    assert_eq!(delta.tx, Some(TxId(3)));
+    // One to four tiles per zoom (old and new position), never the whole package.
+    assert!((5..=20).contains(&delta.tiles), "{delta:?}");
+    assert!(delta.tiles < info.tiles);
+    // Too large an area is refused before any work.
+    let china = Geometry::from_bbox(&Bbox { min_x: 73.0, min_y: 18.0, max_x: 135.0, max_y: 53.0 });
+    let err = svc.estimate_package(&s, &package::PackageSpec { area: &china, maxzoom: 18, ..spec }).unwrap_err();
+    assert!(err.to_string().contains("more than 100000 tiles"), "{err}");
+}

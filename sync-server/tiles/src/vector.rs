@@ -5,6 +5,8 @@
 //! layers, so the bytes concatenate into a valid tile): each layer is cached on its own, and an
 //! edit in one layer invalidates only that layer's tiles, whatever groups it appears in.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use shikong_model::Value;
 use shikong_store::{FeatureStore, Layer, Query};
@@ -111,16 +113,24 @@ impl TileService {
                 tx: tx.map_or(0, |t| t.0),
                 variant: &variant,
             };
+            if let Some(data) = self.hot.get(&key) {
+                hits += 1;
+                parts.push(data.to_vec());
+                continue;
+            }
+            let epoch = self.epoch();
             if let Some(data) = cache.get(&key)? {
                 hits += 1;
+                self.hot.put(&key, Arc::from(data.as_slice()), || self.epoch() == epoch);
                 parts.push(data);
                 continue;
             }
             misses += 1;
-            let epoch = self.epoch();
             let raw = render_layer(store, layer, req.tms, req.tile, as_of, req.fields)?;
             let gz = gzip(&raw)?;
-            cache.put(&key, &gz, || self.epoch() == epoch)?;
+            if cache.put(&key, &gz, || self.epoch() == epoch)? {
+                self.hot.put(&key, Arc::from(gz.as_slice()), || self.epoch() == epoch);
+            }
             parts.push(gz);
         }
         let status = match (hits, misses) {

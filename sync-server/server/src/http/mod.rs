@@ -13,6 +13,7 @@ mod openapi;
 mod params;
 pub mod problem;
 mod sync_routes;
+mod tiles;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,15 +72,21 @@ pub struct AppState {
     pub auth: Arc<shikong_auth::AuthStore>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Vector tile cache, raster sets, styles and offline packages (files in `DATA/tiles`).
+    pub tiles: Arc<shikong_tileserver::TileService>,
 }
 
 impl AppState {
     pub fn new(store: SqliteStore, auth: shikong_auth::AuthStore, config: ServerConfig) -> Self {
+        let tiles = Arc::new(shikong_tileserver::TileService::new(shikong_tileserver::TileConfig::new(
+            config.data_dir.join("tiles"),
+        )));
         AppState {
             store: Arc::new(store),
             auth: Arc::new(auth),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
+            tiles,
         }
     }
 
@@ -132,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ogc::routes())
         .merge(auth_routes::routes())
         .merge(sync_routes::routes())
+        .merge(tiles::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body))

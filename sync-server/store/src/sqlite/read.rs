@@ -708,6 +708,58 @@ pub(crate) fn changes_since(
             position: ChangeCursor { tx: tx.0, kind: 1, key: r.get(0)? },
         });
     }
+    drop(rows);
+    // Documents rewritten without a new version of their own (kind 2): a resolution that kept the
+    // visible value, an edit that lost to a deletion. Entities whose version moved in the same
+    // transaction are already listed.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT d.rowid, d.entity_id, d.tx FROM sk_sync_docs d WHERE d.layer = ?5 AND (d.tx, 2, d.rowid) > (?1, ?2, ?3) \
+           AND NOT EXISTS (SELECT 1 FROM {t} t WHERE t.entity_id = d.entity_id AND t.sk_tx = d.tx) \
+           AND NOT EXISTS (SELECT 1 FROM {h} h WHERE h.entity_id = d.entity_id AND h.tx_from = d.tx) \
+         ORDER BY d.tx, d.rowid LIMIT ?4",
+        t = quote_ident(layer.name()),
+        h = quote_ident(&hist_table(layer.name()))
+    ))?;
+    let docs: Vec<(i64, String, i64)> = stmt
+        .query_map(params![cursor.tx, cursor.kind, cursor.key, limit, layer.name()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (rowid, id, tx) in docs {
+        let id = entity_id(&layer, &id)?;
+        let position = ChangeCursor { tx, kind: 2, key: rowid };
+        let live = current_row(conn, &layer, &FeatureKey::Id(id))?;
+        let (version, state) = match live {
+            Some(c) => {
+                let tx_time = times.get(c.tx)?;
+                (
+                    c.version,
+                    Some(StoredFeature {
+                        feature: c.feature,
+                        version: c.version,
+                        tx: c.tx,
+                        tx_time,
+                        device_time: c.device_time,
+                    }),
+                )
+            }
+            None => {
+                let v: Option<i64> = conn
+                    .query_row(
+                        &format!(
+                            "SELECT max(version) FROM {} WHERE entity_id = ?1",
+                            quote_ident(&hist_table(layer.name()))
+                        ),
+                        [id.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                (v.unwrap_or(0), None)
+            }
+        };
+        out.push(ChangedEntity { id, version, tx: TxId(tx), state, position });
+    }
     out.sort_by_key(|c| c.position);
     out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(out)

@@ -427,10 +427,10 @@ impl crate::StoreTx for SqliteTx<'_> {
     fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO sk_sync_docs (layer, entity_id, version, doc) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (layer, entity_id) DO UPDATE SET version = excluded.version, doc = excluded.doc",
+                "INSERT INTO sk_sync_docs (layer, entity_id, version, doc, tx) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (layer, entity_id) DO UPDATE SET version = excluded.version, doc = excluded.doc, tx = excluded.tx",
             )?
-            .execute(params![layer, id.to_string(), version, doc])?;
+            .execute(params![layer, id.to_string(), version, doc, self.tx.0])?;
         self.schema_changed = true; // the transaction has content even if no version was written
         Ok(())
     }

@@ -1,0 +1,372 @@
+//! Convergence of offline sync, in process: the server's sync engine over a real store, 2–6 real
+//! replica files, random edits (create, set field, move, delete, attach a photo), random offline
+//! periods and sync orders, and injected failures — the push response lost after the server
+//! committed, the same push sent twice, a pull page lost before it was applied, an attachment not
+//! uploaded. After every replica syncs to quiescence: all replicas hold exactly the server's
+//! current state, every change the server ever acknowledged is in its documents (the store's
+//! history), and every replica still opens cleanly in GDAL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use proptest::prelude::*;
+use shikong_auth::{Actor as AuthActor, AuthConfig, AuthStore, PasswordCost, Principal, Role};
+use shikong_model::{Bbox, Coord, EntityId, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, Value};
+use shikong_protocol as wire;
+use shikong_replica::{EditMeta, Evidence, FeatureKey, NewFeature, Replica};
+use shikong_server::sync;
+use shikong_store::{FeatureStore, LayerDef, NewFeature as StoreNew, Query, SqliteStore, TxMeta};
+
+const LAYER: &str = "asset";
+const WORLD: Bbox = Bbox { min_x: 73.0, min_y: 3.0, max_x: 136.0, max_y: 54.0 };
+
+#[derive(Debug, Clone)]
+enum Fail {
+    None,
+    /// The server commits, the device never hears back (it resends the same batch later).
+    LoseResponse,
+    /// The device sends the batch twice.
+    Duplicate,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Create { dev: usize, x: f64, y: f64 },
+    Set { dev: usize, pick: usize, depth: u8 },
+    Rename { dev: usize, pick: usize, name: u8 },
+    Move { dev: usize, pick: usize, x: f64, y: f64 },
+    Delete { dev: usize, pick: usize },
+    Attach { dev: usize, pick: usize, photo: u8 },
+    Upload { dev: usize, skip: bool },
+    Push { dev: usize, fail: Fail },
+    Pull { dev: usize, lose_page: bool },
+}
+
+fn step(devices: usize) -> impl Strategy<Value = Step> {
+    let dev = 0..devices;
+    let coord = (114.0..114.6f64, 30.3..30.8f64);
+    prop_oneof![
+        2 => (dev.clone(), coord.clone()).prop_map(|(dev, (x, y))| Step::Create { dev, x, y }),
+        4 => (dev.clone(), any::<usize>(), 0..50u8).prop_map(|(dev, pick, depth)| Step::Set { dev, pick, depth }),
+        2 => (dev.clone(), any::<usize>(), 0..4u8).prop_map(|(dev, pick, name)| Step::Rename { dev, pick, name }),
+        2 => (dev.clone(), any::<usize>(), coord).prop_map(|(dev, pick, (x, y))| Step::Move { dev, pick, x, y }),
+        1 => (dev.clone(), any::<usize>()).prop_map(|(dev, pick)| Step::Delete { dev, pick }),
+        1 => (dev.clone(), any::<usize>(), 0..3u8).prop_map(|(dev, pick, photo)| Step::Attach { dev, pick, photo }),
+        1 => (dev.clone(), any::<bool>()).prop_map(|(dev, skip)| Step::Upload { dev, skip }),
+        3 => (dev.clone(), prop_oneof![4 => Just(Fail::None), 1 => Just(Fail::LoseResponse), 1 => Just(Fail::Duplicate)])
+            .prop_map(|(dev, fail)| Step::Push { dev, fail }),
+        3 => (dev, prop::bool::weighted(0.2)).prop_map(|(dev, lose_page)| Step::Pull { dev, lose_page }),
+    ]
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    auth: AuthStore,
+    devices: Vec<(Principal, Replica)>,
+    blobs: HashSet<String>,
+    acknowledged: Vec<(EntityId, shikong_crdt::ChangeHash)>,
+}
+
+fn schema() -> LayerSchema {
+    let mut depth = FieldDef::new("深度", FieldType::Real);
+    depth.min = Some(0.0);
+    LayerSchema {
+        fields: vec![FieldDef::new("名称", FieldType::Text), depth, FieldDef::new("照片", FieldType::Attachments)],
+    }
+}
+
+fn meta(p: &Principal, n: usize) -> EditMeta {
+    EditMeta { user: p.username.clone(), device: Some(format!("平板-{n}")), time: jiff::Timestamp::now() }
+}
+
+impl World {
+    fn new(devices: usize) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_or_create(dir.path().join("store.gpkg")).unwrap();
+        let auth = AuthStore::open_in_memory()
+            .unwrap()
+            .with_config(AuthConfig { password_cost: PasswordCost::INSECURE_FAST, ..AuthConfig::default() });
+        let mut tx = store.begin(TxMeta::by("office")).unwrap();
+        tx.create_layer(LayerDef::new(LAYER, GeometryKind::Point, schema())).unwrap();
+        for i in 0..5 {
+            tx.insert(
+                LAYER,
+                StoreNew {
+                    code: Some(format!("A-{i}")),
+                    geometry: Some(Geometry::Point(Coord::xy(114.1 + f64::from(i) * 0.05, 30.5))),
+                    properties: [("名称".to_string(), Value::from(format!("资产{i}")))].into(),
+                    ..StoreNew::default()
+                },
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        let local = AuthActor::local("test");
+        let mut out = Vec::new();
+        for n in 0..devices {
+            let name = format!("inspector{n}");
+            auth.add_user(&local, &name, Role::Inspector, "a-long-password").unwrap();
+            let token = auth.issue_token(&local, &name, None).unwrap();
+            let p = auth.verify(token.secret.expose()).unwrap();
+            let path = dir.path().join(format!("device{n}.gpkg"));
+            let req = wire::ReplicaRequest {
+                protocol: wire::PROTOCOL_VERSION,
+                layers: vec![LAYER.into()],
+                area: None,
+                name: None,
+            };
+            sync::cut_replica(&store, &auth, &p, "http://test", &req, &path).unwrap();
+            out.push((p, Replica::open(&path).unwrap()));
+        }
+        World { _dir: dir, store, auth, devices: out, blobs: HashSet::new(), acknowledged: Vec::new() }
+    }
+
+    fn pick(&self, dev: usize, pick: usize) -> Option<EntityId> {
+        let mut ids: Vec<EntityId> =
+            self.devices[dev].1.query_bbox(LAYER, &WORLD).unwrap().into_iter().map(|f| f.feature.id).collect();
+        ids.sort();
+        (!ids.is_empty()).then(|| ids[pick % ids.len()])
+    }
+
+    fn upload(&mut self, dev: usize) {
+        let r = &mut self.devices[dev].1;
+        for a in r.unconfirmed_attachments().unwrap() {
+            self.blobs.insert(a.sha256.clone());
+            r.confirm_attachment(&a.sha256).unwrap();
+        }
+    }
+
+    fn push(&mut self, dev: usize, fail: &Fail) {
+        let (p, r) = &mut self.devices[dev];
+        r.retry(None).unwrap();
+        let Some(batch) = r.push_batch(3).unwrap() else { return };
+        let blobs = self.blobs.clone();
+        let has = move |sha: &str| blobs.contains(sha);
+        let resp = sync::push(&self.store, &self.auth, p, &batch, &has).unwrap();
+        for (e, res) in batch.entities.iter().zip(&resp.results) {
+            if !matches!(res.outcome, wire::Outcome::Rejected { .. }) {
+                for c in &e.changes {
+                    self.acknowledged.push((EntityId(e.entity), shikong_crdt::change_hash(&c.0).unwrap()));
+                }
+            }
+        }
+        match fail {
+            Fail::LoseResponse => {}
+            Fail::None => {
+                r.apply_push_response(&resp).unwrap();
+            }
+            Fail::Duplicate => {
+                let again = sync::push(&self.store, &self.auth, p, &batch, &has).unwrap();
+                // Idempotent: a resent batch writes no new version.
+                for (first, second) in resp.results.iter().zip(&again.results) {
+                    match (&first.outcome, &second.outcome) {
+                        (
+                            wire::Outcome::Accepted { version: a } | wire::Outcome::Unchanged { version: a },
+                            wire::Outcome::Unchanged { version: b },
+                        ) => {
+                            assert_eq!(a, b, "a duplicate push changed the version");
+                        }
+                        (wire::Outcome::Rejected { .. }, wire::Outcome::Rejected { .. }) => {}
+                        (a, b) => panic!("duplicate push: first {a:?}, then {b:?}"),
+                    }
+                }
+                r.apply_push_response(&again).unwrap();
+            }
+        }
+    }
+
+    fn pull(&mut self, dev: usize, lose_page: bool) -> bool {
+        let r = &mut self.devices[dev].1;
+        let record = self.store.replica(r.info().id).unwrap().unwrap();
+        let cursor: sync::SyncCursor = r.cursor().unwrap().parse().unwrap();
+        let page = sync::pull(&self.store, &record, &cursor, 4).unwrap();
+        if !lose_page {
+            r.apply_pull_page(&page).unwrap();
+        }
+        page.more
+    }
+
+    fn quiesce(&mut self) {
+        for _round in 0..3 {
+            for dev in 0..self.devices.len() {
+                self.upload(dev);
+                for _ in 0..1000 {
+                    let before = self.devices[dev].1.pending().unwrap();
+                    self.push(dev, &Fail::None);
+                    if before == 0 || self.devices[dev].1.pending().unwrap() == 0 {
+                        break;
+                    }
+                }
+                while self.pull(dev, false) {}
+            }
+        }
+    }
+
+    fn run(&mut self, s: &Step) {
+        match s.clone() {
+            Step::Create { dev, x, y } => {
+                let (p, r) = &mut self.devices[dev];
+                let m = meta(p, dev);
+                let f = NewFeature {
+                    geometry: Some(Geometry::Point(Coord::xy(x, y))),
+                    properties: [("名称".to_string(), Value::from("新资产"))].into(),
+                    ..NewFeature::default()
+                };
+                r.create_feature(LAYER, f, &m).unwrap();
+            }
+            Step::Set { dev, pick, depth } => self.edit(dev, pick, |r, k, m| {
+                r.set_fields(LAYER, k, [("深度".to_string(), Value::Real(f64::from(depth) / 4.0))].into(), m)
+            }),
+            Step::Rename { dev, pick, name } => self.edit(dev, pick, |r, k, m| {
+                r.set_fields(
+                    LAYER,
+                    k,
+                    [("名称".to_string(), Value::from(["井", "灯", "牌", "桩"][name as usize]))].into(),
+                    m,
+                )
+            }),
+            Step::Move { dev, pick, x, y } => {
+                self.edit(dev, pick, |r, k, m| r.set_geometry(LAYER, k, Some(Geometry::Point(Coord::xy(x, y))), m))
+            }
+            Step::Delete { dev, pick } => self.edit(dev, pick, |r, k, m| r.delete(LAYER, k, m)),
+            Step::Attach { dev, pick, photo } => self.edit(dev, pick, |r, k, m| {
+                let bytes = format!("JPEG 照片 {photo}").into_bytes();
+                let ev = Evidence {
+                    capture_time: m.time,
+                    lon: Some(114.3),
+                    lat: Some(30.5),
+                    heading: Some(90.0),
+                    device: m.device.clone(),
+                };
+                let sha = r.add_attachment(&bytes, "image/jpeg", &ev)?;
+                r.set_fields(LAYER, k, [("照片".to_string(), Value::Attachments(vec![sha]))].into(), m)
+            }),
+            Step::Upload { dev, skip } => {
+                if !skip {
+                    self.upload(dev);
+                }
+            }
+            Step::Push { dev, fail } => self.push(dev, &fail),
+            Step::Pull { dev, lose_page } => {
+                self.pull(dev, lose_page);
+            }
+        }
+    }
+
+    fn edit(
+        &mut self,
+        dev: usize,
+        pick: usize,
+        f: impl FnOnce(&mut Replica, &FeatureKey, &EditMeta) -> shikong_replica::Result<bool>,
+    ) {
+        let Some(id) = self.pick(dev, pick) else { return };
+        let (p, r) = &mut self.devices[dev];
+        let m = meta(p, dev);
+        f(r, &FeatureKey::Id(id), &m).unwrap();
+    }
+
+    fn server_state(&self) -> BTreeMap<EntityId, shikong_model::Feature> {
+        let mut out = BTreeMap::new();
+        self.store
+            .query(&Query::layer(LAYER), &mut |f| {
+                out.insert(f.feature.id, f.feature);
+                true
+            })
+            .unwrap();
+        out
+    }
+}
+
+fn check_converged(w: &mut World) {
+    w.quiesce();
+    let server = w.server_state();
+    for (n, (_, r)) in w.devices.iter().enumerate() {
+        assert_eq!(r.pending().unwrap(), 0, "device {n} still has pending changes");
+        let local: BTreeMap<EntityId, shikong_model::Feature> =
+            r.query_bbox(LAYER, &WORLD).unwrap().into_iter().map(|f| (f.feature.id, f.feature)).collect();
+        assert_eq!(local, server, "device {n} differs from the server");
+    }
+    let layer = w.store.layer(LAYER).unwrap();
+    // Every device lists the same open conflicts on live entities as the server's documents.
+    let mut expected: Vec<(EntityId, String)> = Vec::new();
+    for (id, f) in &server {
+        if let Some((doc, _, _)) = sync::entity_doc(&w.store, &layer, *id).unwrap() {
+            for c in sync::wire_conflicts(&layer, *id, &f.code, &doc).unwrap() {
+                expected.push((*id, c.field));
+            }
+        }
+    }
+    expected.sort();
+    for (n, (_, r)) in w.devices.iter().enumerate() {
+        let mut got: Vec<(EntityId, String)> = r
+            .conflicts()
+            .unwrap()
+            .into_iter()
+            .map(|c| (EntityId(c.entity), c.field))
+            .filter(|(id, _)| server.contains_key(id))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "device {n} lists other conflicts than the server");
+    }
+    for (id, hash) in &w.acknowledged {
+        let (doc, _, _) = sync::entity_doc(&w.store, &layer, *id).unwrap().expect("acknowledged entity has a document");
+        assert!(doc.has_change(hash), "acknowledged change {hash} of {id} is missing from the store");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_and_server_converge(devices in 2usize..=6, steps in prop::collection::vec(step(6), 1..60)) {
+        let mut w = World::new(devices);
+        for s in steps.iter().map(|s| remap(s, devices)) {
+            w.run(&s);
+        }
+        check_converged(&mut w);
+    }
+}
+
+/// Steps are generated for 6 devices; fold them onto the ones this case has.
+fn remap(s: &Step, devices: usize) -> Step {
+    let d = |x: usize| x % devices;
+    match s.clone() {
+        Step::Create { dev, x, y } => Step::Create { dev: d(dev), x, y },
+        Step::Set { dev, pick, depth } => Step::Set { dev: d(dev), pick, depth },
+        Step::Rename { dev, pick, name } => Step::Rename { dev: d(dev), pick, name },
+        Step::Move { dev, pick, x, y } => Step::Move { dev: d(dev), pick, x, y },
+        Step::Delete { dev, pick } => Step::Delete { dev: d(dev), pick },
+        Step::Attach { dev, pick, photo } => Step::Attach { dev: d(dev), pick, photo },
+        Step::Upload { dev, skip } => Step::Upload { dev: d(dev), skip },
+        Step::Push { dev, fail } => Step::Push { dev: d(dev), fail },
+        Step::Pull { dev, lose_page } => Step::Pull { dev: d(dev), lose_page },
+    }
+}
+
+#[test]
+fn replicas_pass_gdal_after_a_busy_session() {
+    let mut w = World::new(3);
+    let steps = [
+        Step::Create { dev: 0, x: 114.2, y: 30.6 },
+        Step::Set { dev: 1, pick: 0, depth: 8 },
+        Step::Set { dev: 2, pick: 0, depth: 12 },
+        Step::Attach { dev: 0, pick: 1, photo: 1 },
+        Step::Delete { dev: 1, pick: 2 },
+        Step::Move { dev: 2, pick: 2, x: 114.4, y: 30.4 },
+        Step::Push { dev: 0, fail: Fail::LoseResponse },
+        Step::Push { dev: 1, fail: Fail::Duplicate },
+        Step::Pull { dev: 2, lose_page: true },
+    ];
+    for s in &steps {
+        w.run(s);
+    }
+    check_converged(&mut w);
+    for (_, r) in &w.devices {
+        let info = common::ogrinfo(&["-so", "-al", common::s(r.path())]);
+        assert!(info.contains("Layer name: asset") && !info.contains("Warning") && !info.contains("ERROR"), "{info}");
+    }
+}
