@@ -258,7 +258,8 @@ impl Replica {
     /// Runs `f` in one transaction with the context of `layer`: outside (QGIS) edits are recorded
     /// first, and the capture rows this crate's own writes leave behind are cleared at the end.
     fn in_edit<T>(&mut self, layer: &str, meta: &EditMeta, f: impl FnOnce(&Ctx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.unchecked_transaction()?;
+        // A savepoint: its own transaction normally, a nested step inside [`Replica::batch`].
+        let tx = self.conn.savepoint()?;
         crate::capture::import(&tx, &self.layers, self.actor, meta)?;
         let def =
             self.layers.iter().find(|l| l.name == layer).ok_or_else(|| ReplicaError::NoSuchLayer(layer.to_owned()))?;
@@ -277,6 +278,22 @@ impl Replica {
                 .ok_or_else(|| ReplicaError::NotFound { layer: layer.to_owned(), key: key.to_string() })?;
             ctx.edit(&located, op, edit)
         })
+    }
+
+    /// Runs several edits as one transaction: all are kept or, if one fails, none (a form saving
+    /// many features, a script, a benchmark). Each edit inside is still one change each.
+    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Replica) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN IMMEDIATE;")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT;")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK;");
+                Err(e)
+            }
+        }
     }
 
     /// Creates a feature (id and code generated when absent); returns its id.

@@ -13,6 +13,7 @@ mod data;
 mod geocode;
 mod serve;
 mod store;
+mod sync;
 mod tiles;
 
 #[derive(Parser)]
@@ -35,6 +36,8 @@ enum Bench {
     /// Map tiles: generated (z12–16, 1M points) and cached vector tiles/s and p99 beside Martin
     /// (PostGIS and MBTiles); offline package time for a 10 km² district.
     Tiles(tiles::Args),
+    /// Sync: replica creation (s, size vs ogr2ogr), 10k edits up / down (s), server merge edits/s.
+    Sync(sync::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Geocode(a) => geocode::run(a),
         Bench::Store(a) => store::run(a),
         Bench::Serve(a) => serve::run(a),
+        Bench::Sync(a) => sync::run(a),
         Bench::Tiles(a) => tiles::run(a),
     }
 }

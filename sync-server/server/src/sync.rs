@@ -52,8 +52,28 @@ fn meta_of(v: &shikong_store::VersionRecord) -> ServerMeta {
 /// `explicit` is false when the document is the deterministic base of an unchanged version 1,
 /// which devices derive themselves (so it is not sent).
 pub fn entity_doc(store: &dyn FeatureStore, layer: &Layer, id: EntityId) -> Result<Option<(EntityDoc, i64, bool)>> {
+    let current = store.get(layer.name(), &FeatureKey::Id(id), None)?;
+    entity_doc_with(store, layer, id, current.as_ref(), None)
+}
+
+/// [`entity_doc`] when the caller already holds the live version (`current`) and possibly knows
+/// whether a stored document exists (`has_stored`: `Some(false)` skips the lookup). The common
+/// cases need no history: an entity still at version 1 without a stored document is its base, and
+/// a stored document covering the live version is complete.
+pub fn entity_doc_with(
+    store: &dyn FeatureStore,
+    layer: &Layer,
+    id: EntityId,
+    current: Option<&StoredFeature>,
+    has_stored: Option<bool>,
+) -> Result<Option<(EntityDoc, i64, bool)>> {
     let schema = layer.schema();
-    let stored = store.sync_doc(layer.name(), id)?;
+    let stored = if has_stored == Some(false) { None } else { store.sync_doc(layer.name(), id)? };
+    match (&stored, current) {
+        (None, Some(c)) if c.version == 1 => return Ok(Some((EntityDoc::base(schema, &c.feature)?, 1, false))),
+        (Some((v, bytes)), Some(c)) if *v == c.version => return Ok(Some((EntityDoc::load(bytes)?, *v, true))),
+        _ => {}
+    }
     let history = match store.history(layer.name(), &FeatureKey::Id(id)) {
         Ok(h) => h,
         Err(StoreError::NotFound { .. }) => {
@@ -187,6 +207,8 @@ pub fn push(
         source: Some(format!("sync push {}", req.batch)),
     })?;
     let mut results = Vec::with_capacity(req.entities.len());
+    let mut decisions: std::collections::HashMap<(String, Action), shikong_auth::Decision> =
+        std::collections::HashMap::new();
     let mut conflicts = Vec::new();
     for e in &req.entities {
         let id = EntityId(e.entity);
@@ -210,9 +232,18 @@ pub fn push(
         let Some(layer) = layers.get(&e.layer) else { continue };
         let schema = layer.schema();
         let current = store.get(layer.name(), &FeatureKey::Id(id), None)?;
-        let known = entity_doc(store, layer, id)?;
+        let known = entity_doc_with(store, layer, id, current.as_ref(), None)?;
         let action = if known.is_some() { Action::Edit } else { Action::Create };
-        if let shikong_auth::Decision::Deny(d) = auth.authorize(Some(who), &layer_access(layer), action)? {
+        // One decision per layer and action per batch (the rules cannot change mid-batch).
+        let decision = match decisions.get(&(layer.name().to_owned(), action)) {
+            Some(d) => d.clone(),
+            None => {
+                let d = auth.authorize(Some(who), &layer_access(layer), action)?;
+                decisions.insert((layer.name().to_owned(), action), d.clone());
+                d
+            }
+        };
+        if let shikong_auth::Decision::Deny(d) = decision {
             results.push(rejected(layer.name(), id, wire::SyncErrorCode::Forbidden, d.reason));
             continue;
         }
@@ -486,7 +517,7 @@ fn pulled(
     if !inside(area, s.feature.geometry.as_ref()) {
         return Ok(wire::PulledEntity { left_area: true, ..base });
     }
-    let doc = match entity_doc(store, layer, id)? {
+    let doc = match entity_doc_with(store, layer, id, Some(s), None)? {
         Some((mut d, _, true)) => Some(wire::Bytes(d.save())),
         _ => None,
     };
@@ -564,8 +595,15 @@ pub fn cut_replica(
             rows.push(f);
             true
         })?;
+        let with_docs = store.sync_doc_ids(l.name())?;
         for f in rows {
-            let doc = match entity_doc(store, l, f.feature.id)? {
+            if f.version == 1 && !with_docs.contains(&f.feature.id) {
+                w.add_feature(l.name(), &f.feature, f.version, None)
+                    .map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
+                continue;
+            }
+            let doc = match entity_doc_with(store, l, f.feature.id, Some(&f), Some(with_docs.contains(&f.feature.id)))?
+            {
                 Some((mut d, _, true)) => Some(d.save()),
                 _ => None,
             };

@@ -68,6 +68,9 @@ pub trait FeatureStore: Send + Sync {
     /// The explicit CRDT document of an entity and the store version it covers.
     fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>>;
 
+    /// The entities of `layer` that have an explicit CRDT document.
+    fn sync_doc_ids(&self, layer: &str) -> Result<std::collections::HashSet<EntityId>>;
+
     /// A registered replica.
     fn replica(&self, id: uuid::Uuid) -> Result<Option<ReplicaRecord>>;
 

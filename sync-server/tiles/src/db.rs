@@ -54,7 +54,12 @@ impl Db {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         c.busy_timeout(std::time::Duration::from_secs(10))?;
-        c.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        // Memory-map only files nobody writes (raster slices): a reader of a file that changes
+        // unmaps and remaps at its next transaction, and the TLB shootdowns of those munmaps
+        // cost more than the reads they save.
+        if self.writer.is_none() {
+            c.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        }
         c.set_prepared_statement_cache_capacity(64);
         Ok(c)
     }

@@ -79,17 +79,36 @@ fn finish(parts: (Layer, String, String, Option<String>)) -> Result<Layer> {
     let (mut layer, schema, theme, height) = parts;
     let corrupt =
         |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("layer `{}` {what}: {e}", layer.def.name));
-    layer.def.schema = serde_json::from_str(&schema).map_err(|e| corrupt("schema", e))?;
+    layer.def.schema = parsed_schema(&schema).map_err(|e| corrupt("schema", e))?;
     layer.def.theme = serde_json::from_str(&theme).map_err(|e| corrupt("theme", e))?;
     layer.def.height_datum =
         height.map(|h| serde_json::from_str::<HeightDatum>(&h)).transpose().map_err(|e| corrupt("height datum", e))?;
     Ok(layer)
 }
 
+/// Parsed schemas by their JSON text. Every read loads its layer; parsing the schema each time was
+/// a visible cost of sync merges. Keyed by the text itself, so a changed schema is never stale.
+fn parsed_schema(json: &str) -> std::result::Result<LayerSchema, serde_json::Error> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<String, LayerSchema>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(s) = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(json) {
+        return Ok(s.clone());
+    }
+    let parsed: LayerSchema = serde_json::from_str(json)?;
+    let mut c = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if c.len() > 512 {
+        c.clear();
+    }
+    c.insert(json.to_owned(), parsed.clone());
+    Ok(parsed)
+}
+
 pub fn load(conn: &Connection, name: &str) -> Result<Layer> {
     let parts = conn
-        .query_row("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y, (SELECT max(tx) FROM sk_schema_history h WHERE h.layer = l.name) AS schema_tx \
-             FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name WHERE l.name = ?1", [name], row_to_layer)
+        .prepare_cached("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y, (SELECT max(tx) FROM sk_schema_history h WHERE h.layer = l.name) AS schema_tx \
+             FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name WHERE l.name = ?1")?
+        .query_row([name], row_to_layer)
         .optional()?
         .ok_or_else(|| StoreError::NoSuchLayer(name.to_owned()))?;
     finish(parts)

@@ -289,6 +289,18 @@ impl FeatureStore for SqliteStore {
         }))
     }
 
+    fn sync_doc_ids(&self, layer: &str) -> Result<std::collections::HashSet<EntityId>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT entity_id FROM sk_sync_docs WHERE layer = ?1")?;
+        let ids = stmt.query_map([layer], |r| r.get::<_, String>(0))?;
+        let mut out = std::collections::HashSet::new();
+        for id in ids {
+            let id = id?;
+            out.insert(id.parse().map_err(|e| StoreError::Corrupt(format!("sync doc entity id `{id}`: {e}")))?);
+        }
+        Ok(out)
+    }
+
     fn replica(&self, id: uuid::Uuid) -> Result<Option<ReplicaRecord>> {
         type Row = (Option<String>, String, Option<String>, String, Option<String>, i64);
         let row: Option<Row> = self
