@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs the benchmarks with their peer tools (not part of the tests: timings are noisy).
-# Installs the peers: wrk, GDAL's Python bindings, pygeoapi + gunicorn, pyproj, coord-convert, cpca.
-#   scripts/bench.sh [store|serve|crs|geocode]...   (default: all)
+# Installs the peers: wrk, GDAL's Python bindings, pygeoapi + gunicorn, pyproj, coord-convert, cpca,
+# PostgreSQL + PostGIS (Martin itself is installed by the tiles bench with cargo install).
+#   scripts/bench.sh [store|serve|crs|geocode|sync|tiles]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-for p in wrk libgdal-dev; do
+for p in wrk libgdal-dev postgresql-15-postgis-3; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || {
     $sudo apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$p" >/dev/null; }
 done
@@ -18,7 +19,7 @@ python3 -c "import cpca" 2>/dev/null || pip_q "cpca==0.5.5"
 scripts/fetch-data.sh >/dev/null
 cargo build --release --locked -p shikong-server -p shikong-bench
 benches=("$@")
-[ ${#benches[@]} -eq 0 ] && benches=(store serve crs geocode)
+[ ${#benches[@]} -eq 0 ] && benches=(store serve crs geocode sync tiles)
 for b in "${benches[@]}"; do
   echo "== $b"
   target/release/shikong-bench "$b"

@@ -13,7 +13,7 @@ bin=target/release/shikong
 DATA="${SHIKONG_DATA:-demo-data}"
 LISTEN="${SHIKONG_LISTEN:-127.0.0.1:8080}"
 if [ ! -f "$DATA/store.gpkg" ]; then
-  "$bin" demo --data "$DATA" --source "$data_src"
+  "$bin" demo --data "$DATA" --source "$data_src"   # also builds the gazetteer
   password="$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
   printf '%s\n' "$password" | "$bin" user add --data "$DATA" --role admin admin >/dev/null
   printf 'admin password (shown once): %s\n' "$password"

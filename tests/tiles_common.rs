@@ -113,6 +113,9 @@ pub fn xyz(lon: f64, lat: f64, z: u8) -> (u32, u32) {
 
 pub fn gdal(tool_name: &str, args: &[&str]) -> String {
     let mut c = tool(tool_name, "gdal-bin");
+    // GDAL's WMTS driver would otherwise leave a tile cache (`gdalwmscache/`) in the working
+    // directory.
+    c.env("GDAL_ENABLE_WMS_CACHE", "NO");
     c.args(args);
     run_tool(c)
 }

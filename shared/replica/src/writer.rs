@@ -18,7 +18,7 @@ use crate::table;
 /// Writes a new replica file. See the module documentation.
 #[derive(Debug)]
 pub struct ReplicaWriter {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
     layers: HashMap<String, (ReplicaLayer, String)>,
     features: u64,

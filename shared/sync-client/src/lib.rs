@@ -51,6 +51,20 @@ pub struct SyncReport {
     pub pages: usize,
     /// Open conflicts in the replica after the sync.
     pub conflicts: usize,
+    /// What happened to the offline gazetteer.
+    pub gazetteer: GazetteerRefresh,
+}
+
+/// The offline gazetteer after a sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum GazetteerRefresh {
+    /// The server's was the same as the device's (304).
+    #[default]
+    Unchanged,
+    /// A new subset was stored (bytes).
+    Updated(usize),
+    /// The server has none for this replica; the data sync still succeeded.
+    Unavailable(String),
 }
 
 /// Progress of a running sync.
@@ -77,6 +91,25 @@ fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
@@ -208,7 +241,38 @@ impl SyncClient {
             }
         }
         report.conflicts = replica.conflicts()?.len();
+        report.gazetteer = self.refresh_gazetteer(replica)?;
         Ok(report)
+    }
+
+    /// Fetches the gazetteer subset of the replica's area when the server's differs from the one
+    /// stored (`If-None-Match`), and stores it. A server without one is not an error.
+    pub fn refresh_gazetteer(&self, replica: &Replica) -> Result<GazetteerRefresh> {
+        let current = replica.gazetteer()?;
+        let id = replica.info().id;
+        let r = self.send(&|| {
+            let mut b = self.http.get(self.url(&format!("/geocode/subset?replica={id}")));
+            if let Some(g) = &current {
+                b = b.header("if-none-match", format!("\"{}\"", g.tag));
+            }
+            b
+        })?;
+        match r.status().as_u16() {
+            304 => return Ok(GazetteerRefresh::Unchanged),
+            400 | 404 | 503 => {
+                let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
+                return Ok(GazetteerRefresh::Unavailable(body["detail"].as_str().unwrap_or("no gazetteer").to_owned()));
+            }
+            _ => {}
+        }
+        let r = Self::check(r)?;
+        let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let tag = header("etag").unwrap_or_default().trim_matches('"').to_owned();
+        let edition = percent_decode(&header("x-shikong-gazetteer-edition").unwrap_or_default());
+        let bytes = r.bytes().map_err(|e| SyncError::Protocol(e.to_string()))?.to_vec();
+        let n = bytes.len();
+        replica.set_gazetteer(&shikong_replica::GazetteerSnapshot { edition, tag, bytes })?;
+        Ok(GazetteerRefresh::Updated(n))
     }
 
     fn upload_attachments(

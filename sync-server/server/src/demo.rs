@@ -22,6 +22,24 @@ pub struct DemoReport {
     pub divisions_with_point: u64,
     pub manholes: u64,
     pub lamps: u64,
+    pub roads: u64,
+    pub addresses: u64,
+    pub pois: u64,
+}
+
+/// The gazetteer sources of the demo layers (`shikong demo` builds the gazetteer with them).
+pub fn gazetteer_sources() -> crate::gazetteer::Sources {
+    use crate::gazetteer::Source;
+    crate::gazetteer::Sources {
+        roads: Some(Source { layer: "road".into(), name: "名称".into(), number: None, extra: Some("别名".into()) }),
+        addresses: Some(Source {
+            layer: "address_point".into(),
+            name: "道路".into(),
+            number: Some("门牌号".into()),
+            extra: Some("楼栋".into()),
+        }),
+        pois: Some(Source { layer: "poi".into(), name: "名称".into(), number: None, extra: Some("别名".into()) }),
+    }
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<Vec<HashMap<String, String>>> {
@@ -258,6 +276,7 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
         )?;
         report.lamps += 1;
     }
+    address_layers(&mut tx, centre, &roads, &mut report)?;
     // Citizens' reports (全民城管): citizens may create here; only staff read them.
     let mut category = field("类别", "问题类别", FieldType::Code);
     category.codes =
@@ -315,6 +334,133 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
             },
         )?;
     }
+    // A renumbering: 珞喻路 8号 becomes 珞喻路 8-1号 (the old number stays findable as of before).
+    tx.update(
+        "address_point",
+        &FeatureKey::Code("420111-MP-珞喻路-0008".into()),
+        Patch { set: props(vec![("门牌号", "8-1".into())]), ..Patch::default() },
+    )?;
     tx.commit()?;
     Ok(report)
+}
+
+/// Generated roads (real names of 洪山区's roads, schematic straight lines), house numbers along
+/// them, and a few points of interest with aliases, labelled as generated.
+fn address_layers(
+    tx: &mut Box<dyn shikong_store::StoreTx + '_>,
+    centre: Coord,
+    roads: &[&str],
+    report: &mut DemoReport,
+) -> anyhow::Result<()> {
+    let generated = "示例数据：程序生成（真实路名，示意位置），不是测绘成果 (generated sample)";
+    let mut def = LayerDef::new(
+        "road",
+        GeometryKind::LineString,
+        LayerSchema {
+            fields: vec![
+                field("名称", "道路名称", FieldType::Text),
+                field("别名", "别名（分号分隔）", FieldType::Text),
+                field("等级", "道路等级", FieldType::Text),
+            ],
+        },
+    );
+    def.title = Some("道路（示例，程序生成）".into());
+    def.description = Some(generated.into());
+    def.public = true;
+    tx.create_layer(def)?;
+    let mut def = LayerDef::new(
+        "address_point",
+        GeometryKind::Point,
+        LayerSchema {
+            fields: vec![
+                field("道路", "道路", FieldType::Text),
+                field("门牌号", "门牌号", FieldType::Text),
+                field("楼栋", "楼栋/单元", FieldType::Text),
+            ],
+        },
+    );
+    def.title = Some("门牌地址（示例，程序生成）".into());
+    def.description = Some(generated.into());
+    def.public = true;
+    tx.create_layer(def)?;
+    // Roads fan out from the centre at different angles, 4–6 km long; numbers every ~60 m,
+    // odd on one side, even on the other.
+    for (i, road) in roads.iter().enumerate() {
+        let angle = std::f64::consts::PI * (i as f64) / (roads.len() as f64) + 0.2;
+        let (dx, dy) = (angle.cos() * 0.025, angle.sin() * 0.02);
+        let off = (i as f64 - roads.len() as f64 / 2.0) * 0.004;
+        let a = Coord::xy(centre.x - dx + off, centre.y - dy - off);
+        let b = Coord::xy(centre.x + dx + off, centre.y + dy - off);
+        tx.insert(
+            "road",
+            NewFeature {
+                code: Some(format!("420111-DL-{:03}", i + 1)),
+                geometry: Some(Geometry::LineString(vec![a, b])),
+                properties: props(vec![
+                    ("名称", (*road).into()),
+                    ("等级", if i < 4 { "主干路" } else { "次干路" }.into()),
+                ]),
+                ..NewFeature::default()
+            },
+        )?;
+        report.roads += 1;
+        let n = 80u32;
+        for k in 1..=n {
+            let t = f64::from(k) / f64::from(n + 1);
+            let side = if k % 2 == 0 { 1.0 } else { -1.0 };
+            let p = Coord::xy(a.x + (b.x - a.x) * t - dy * 0.01 * side, a.y + (b.y - a.y) * t + dx * 0.01 * side);
+            tx.insert(
+                "address_point",
+                NewFeature {
+                    code: Some(format!("420111-MP-{road}-{k:04}")),
+                    geometry: Some(Geometry::Point(p)),
+                    properties: props(vec![("道路", (*road).into()), ("门牌号", k.to_string().into())]),
+                    ..NewFeature::default()
+                },
+            )?;
+            report.addresses += 1;
+        }
+    }
+    let mut def = LayerDef::new(
+        "poi",
+        GeometryKind::Point,
+        LayerSchema {
+            fields: vec![
+                field("名称", "名称", FieldType::Text),
+                field("别名", "别名（分号分隔）", FieldType::Text),
+                field("类别", "类别", FieldType::Text),
+            ],
+        },
+    );
+    def.title = Some("兴趣点（示例）".into());
+    def.description =
+        Some("示例数据：真实名称，近似位置（WGS84/CGCS2000，手工标注），别名含招牌菜 (sample POIs)".into());
+    def.public = true;
+    tx.create_layer(def)?;
+    // Approximate real positions (CGCS2000 ≈ WGS84 at this scale).
+    let pois: [(&str, &str, &str, f64, f64); 6] = [
+        ("华中科技大学", "华科;华中大;喻园", "高校", 114.4136, 30.5128),
+        ("光谷广场", "光谷转盘", "广场", 114.3987, 30.5053),
+        ("中国地质大学（武汉）", "地大;中国地大", "高校", 114.3962, 30.5214),
+        ("湖北省博物馆", "省博", "博物馆", 114.3660, 30.5628),
+        ("蔡林记（光谷店）", "热干面;蔡林记热干面", "餐饮", 114.4010, 30.5060),
+        ("武汉东湖宾馆", "东湖宾馆", "酒店", 114.3742, 30.5498),
+    ];
+    for (i, (name, aliases, kind, lon, lat)) in pois.iter().enumerate() {
+        tx.insert(
+            "poi",
+            NewFeature {
+                code: Some(format!("420111-POI-{:03}", i + 1)),
+                geometry: Some(Geometry::Point(Coord::xy(*lon, *lat))),
+                properties: props(vec![
+                    ("名称", (*name).into()),
+                    ("别名", (*aliases).into()),
+                    ("类别", (*kind).into()),
+                ]),
+                ..NewFeature::default()
+            },
+        )?;
+        report.pois += 1;
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod demo;
 pub mod export;
+pub mod gazetteer;
 pub mod http;
 pub mod import;
 pub mod json;

@@ -47,6 +47,15 @@ fn settings(r: &Replica, layer: &str, set: &[String]) -> anyhow::Result<(Propert
     Ok((props, code))
 }
 
+/// The address engine of the gazetteer subset a replica carries.
+fn offline_geocoder(file: &Path) -> anyhow::Result<shikong_geocoder::Geocoder> {
+    let r = open(file)?;
+    let g = r.gazetteer()?.with_context(|| {
+        format!("{} carries no gazetteer (the server had none built when it was cut)", file.display())
+    })?;
+    shikong_geocoder::Geocoder::from_snapshot(&g.bytes).with_context(|| format!("{}: gazetteer", file.display()))
+}
+
 pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
     match c {
         ReplicaCommand::Create { server, token, layers, area, name, out } => {
@@ -113,6 +122,26 @@ pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
             for (layer, entity, reason) in &report.rejected {
                 println!("rejected {layer} {entity}: {reason}");
             }
+            match &report.gazetteer {
+                shikong_sync_client::GazetteerRefresh::Unchanged => {}
+                shikong_sync_client::GazetteerRefresh::Updated(n) => {
+                    println!("offline gazetteer updated ({:.1} MB)", *n as f64 / 1e6);
+                }
+                shikong_sync_client::GazetteerRefresh::Unavailable(why) => println!("no offline gazetteer: {why}"),
+            }
+        }
+        ReplicaCommand::Search { file, suggest, limit, query } => {
+            let geo = offline_geocoder(&file)?;
+            let v = if suggest {
+                serde_json::json!({ "suggestions": geo.suggest(&query, limit) })
+            } else {
+                serde_json::to_value(geo.geocode(&query, &shikong_geocoder::Options::default()))?
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        ReplicaCommand::Reverse { file, lon, lat } => {
+            let geo = offline_geocoder(&file)?;
+            println!("{}", serde_json::to_string_pretty(&geo.reverse(lon, lat))?);
         }
         ReplicaCommand::Conflicts { file } => {
             let r = open(&file)?;

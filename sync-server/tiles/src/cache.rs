@@ -9,6 +9,7 @@
 //! regeneration.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, params};
 use shikong_tiles::TileRange;
@@ -45,17 +46,73 @@ pub struct CacheKey<'a> {
     pub variant: &'a str,
 }
 
+/// Tiles queued per batch write.
+const BATCH: usize = 64;
+
+#[derive(Debug)]
+struct Owned {
+    layer: String,
+    tms: u8,
+    z: u8,
+    x: u32,
+    y: u32,
+    tx: i64,
+    variant: String,
+}
+
+impl Owned {
+    fn of(k: &CacheKey<'_>) -> Self {
+        Owned { layer: k.layer.to_owned(), tms: k.tms, z: k.z, x: k.x, y: k.y, tx: k.tx, variant: k.variant.to_owned() }
+    }
+
+    fn is(&self, k: &CacheKey<'_>) -> bool {
+        self.layer == k.layer
+            && (self.tms, self.z, self.x, self.y, self.tx) == (k.tms, k.z, k.x, k.y, k.tx)
+            && self.variant == k.variant
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    items: Vec<(Owned, Vec<u8>, u64)>,
+    since: Option<Instant>,
+}
+
+fn write_batch(
+    c: &mut rusqlite::Connection,
+    batch: Vec<(Owned, Vec<u8>, u64)>,
+    current: &dyn Fn() -> u64,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let now = current();
+    let tx = c.transaction()?;
+    {
+        let mut st = tx.prepare_cached("INSERT OR REPLACE INTO tiles VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
+        for (k, data, _) in batch.iter().filter(|b| b.2 == now) {
+            st.execute(params![k.layer, k.tms, k.z, k.x, k.y, k.tx, k.variant, data])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 #[derive(Debug)]
 pub(crate) struct Cache {
     db: Db,
+    pending: std::sync::Mutex<Pending>,
 }
 
 impl Cache {
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Cache { db: Db::open(path, DDL)? })
+        Ok(Cache { db: Db::open(path, DDL)?, pending: std::sync::Mutex::new(Pending::default()) })
     }
 
     pub fn get(&self, k: &CacheKey<'_>) -> Result<Option<Vec<u8>>> {
+        if let Some(d) = self.queued(k) {
+            return Ok(Some(d));
+        }
         self.db.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT data FROM tiles WHERE layer = ?1 AND tms = ?2 AND z = ?3 AND x = ?4 AND y = ?5 AND tx = ?6 AND variant = ?7",
@@ -64,24 +121,55 @@ impl Cache {
         })
     }
 
-    /// Stores a tile when `still_valid()` holds at the moment of writing (checked under the writer
-    /// lock, which invalidation also takes, so a tile rendered before an invalidation never lands
-    /// after it).
-    pub fn put(&self, k: &CacheKey<'_>, data: &[u8], still_valid: impl FnOnce() -> bool) -> Result<bool> {
-        self.db.write(|c| {
-            if !still_valid() {
-                return Ok(false);
+    /// Queues a tile rendered at invalidation epoch `epoch`; queued tiles are written in one
+    /// transaction per batch (one commit per tile was a tenth of a generated tile's cost), and
+    /// only if no invalidation happened since they were rendered (`current()` still equals
+    /// `epoch` under the writer lock, which invalidation also takes).
+    pub fn put(&self, k: &CacheKey<'_>, data: &[u8], epoch: u64, current: &dyn Fn() -> u64) -> Result<()> {
+        let batch = {
+            let mut p = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            p.items.push((Owned::of(k), data.to_vec(), epoch));
+            let since = *p.since.get_or_insert_with(Instant::now);
+            if p.items.len() < BATCH && since.elapsed() < Duration::from_secs(1) {
+                return Ok(());
             }
-            let mut st = c.prepare_cached("INSERT OR REPLACE INTO tiles VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?;
-            st.execute(params![k.layer, k.tms, k.z, k.x, k.y, k.tx, k.variant, data])?;
-            Ok(true)
-        })
+            p.since = None;
+            std::mem::take(&mut p.items)
+        };
+        self.db.write(|c| write_batch(c, batch, current))
+    }
+
+    /// Writes every queued tile (still valid) now.
+    pub fn flush(&self, current: &dyn Fn() -> u64) -> Result<()> {
+        self.db.write(|c| self.flush_locked(c, current))
+    }
+
+    fn flush_locked(&self, c: &mut rusqlite::Connection, current: &dyn Fn() -> u64) -> Result<()> {
+        let batch = {
+            let mut p = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            p.since = None;
+            std::mem::take(&mut p.items)
+        };
+        write_batch(c, batch, current)
+    }
+
+    /// A queued tile not yet written.
+    fn queued(&self, k: &CacheKey<'_>) -> Option<Vec<u8>> {
+        let p = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        p.items.iter().rev().find(|(o, _, _)| o.is(k)).map(|(_, d, _)| d.clone())
     }
 
     /// Deletes current tiles of `layer` in each range; `before_delete` runs under the writer lock
     /// first (it bumps the invalidation epoch). Returns the number of tiles deleted.
-    pub fn delete_ranges(&self, layer: &str, ranges: &[(u8, TileRange)], before_delete: impl FnOnce()) -> Result<u64> {
+    pub fn delete_ranges(
+        &self,
+        layer: &str,
+        ranges: &[(u8, TileRange)],
+        current: &dyn Fn() -> u64,
+        before_delete: impl FnOnce(),
+    ) -> Result<u64> {
         self.db.write(|c| {
+            self.flush_locked(c, current)?;
             before_delete();
             let tx = c.transaction()?;
             let mut n = 0u64;
@@ -99,8 +187,14 @@ impl Cache {
     }
 
     /// Deletes every tile of `layer` (or of every layer), current and past.
-    pub fn delete_layer(&self, layer: Option<&str>, before_delete: impl FnOnce()) -> Result<u64> {
+    pub fn delete_layer(
+        &self,
+        layer: Option<&str>,
+        current: &dyn Fn() -> u64,
+        before_delete: impl FnOnce(),
+    ) -> Result<u64> {
         self.db.write(|c| {
+            self.flush_locked(c, current)?;
             before_delete();
             Ok(match layer {
                 Some(l) => c.execute("DELETE FROM tiles WHERE layer = ?1", [l])?,
@@ -110,8 +204,9 @@ impl Cache {
     }
 
     /// Deletes the current (not the past) tiles of `layer`.
-    pub fn delete_current(&self, layer: &str, before_delete: impl FnOnce()) -> Result<u64> {
+    pub fn delete_current(&self, layer: &str, current: &dyn Fn() -> u64, before_delete: impl FnOnce()) -> Result<u64> {
         self.db.write(|c| {
+            self.flush_locked(c, current)?;
             before_delete();
             Ok(c.execute("DELETE FROM tiles WHERE layer = ?1 AND tx = 0", [layer])? as u64)
         })

@@ -29,7 +29,7 @@ mod vector;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -101,7 +101,7 @@ pub struct VectorRequest<'a> {
 #[derive(Debug, Clone)]
 pub struct VectorTile {
     /// The gzip-compressed tile; empty when the tile has no feature.
-    pub gzip: Vec<u8>,
+    pub gzip: Arc<[u8]>,
     pub cache: CacheStatus,
     /// The transaction the tile shows the layers as of (`None`: now).
     pub tx: Option<TxId>,
@@ -244,24 +244,34 @@ impl TileService {
         last.is_none_or(|t| t.elapsed() >= self.config.freshness)
     }
 
-    /// The current tile of one layer if it is in memory: no I/O, so servers answer it without
-    /// leaving the async thread. `None` means: take the full path ([`TileService::vector_tile`]).
-    pub fn memory_tile(&self, req: &VectorRequest<'_>) -> Option<VectorTile> {
-        if req.layers.len() != 1 || req.as_of.is_some() || self.refresh_due() {
+    /// The current tile of one layer if it and the layer's definition are in memory and
+    /// `may_read` allows the layer: no I/O and no copy, so servers answer it without leaving the
+    /// async thread. `None` means: take the full path ([`TileService::vector_tile`]).
+    pub fn memory_tile(
+        &self,
+        layer: &str,
+        tms: TileMatrixSet,
+        tile: TileId,
+        fields: Option<&[String]>,
+        may_read: impl FnOnce(&Layer) -> bool,
+    ) -> Option<VectorTile> {
+        if self.refresh_due() {
             return None;
         }
-        let variant = vector::variant(req.layers, req.fields).ok()?;
-        let key = CacheKey {
-            layer: req.layers[0].name(),
-            tms: req.tms.code(),
-            z: req.tile.z,
-            x: req.tile.x,
-            y: req.tile.y,
-            tx: 0,
-            variant: &variant,
+        let variant = {
+            let layers = self.layers.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let l = layers.get(layer)?;
+            if !may_read(l) {
+                return None;
+            }
+            match fields {
+                None => String::new(),
+                Some(f) => vector::variant(std::slice::from_ref(l), Some(f)).ok()?,
+            }
         };
+        let key = CacheKey { layer, tms: tms.code(), z: tile.z, x: tile.x, y: tile.y, tx: 0, variant: &variant };
         let data = self.hot.get(&key)?;
-        Some(VectorTile { gzip: data.to_vec(), cache: CacheStatus::Hit, tx: None })
+        Some(VectorTile { gzip: data, cache: CacheStatus::Hit, tx: None })
     }
 
     /// The current tiles of `layer` that a feature with any of these envelopes (CGCS2000 lon/lat)
@@ -285,22 +295,33 @@ impl TileService {
     /// the new envelope of each changed feature). Returns the number of cached tiles deleted.
     pub fn invalidate(&self, layer: &str, envelopes: &[Bbox]) -> Result<u64> {
         let ranges = Self::touched_tiles(envelopes);
-        self.cache()?.delete_ranges(layer, &ranges, || self.hot.remove_ranges(layer, &ranges, || self.bump()))
+        self.cache()?
+            .delete_ranges(layer, &ranges, &|| self.epoch(), || self.hot.remove_ranges(layer, &ranges, || self.bump()))
     }
 
     /// Drops every cached tile of `layer`, current and past (a rebuild of the layer).
     pub fn invalidate_layer(&self, layer: &str) -> Result<u64> {
-        self.cache()?.delete_layer(Some(layer), || self.hot.remove_layer(Some(layer), false, || self.bump()))
+        self.cache()?
+            .delete_layer(Some(layer), &|| self.epoch(), || self.hot.remove_layer(Some(layer), false, || self.bump()))
     }
 
     /// Drops every cached tile.
     pub fn invalidate_all(&self) -> Result<u64> {
-        self.cache()?.delete_layer(None, || self.hot.remove_layer(None, false, || self.bump()))
+        self.cache()?.delete_layer(None, &|| self.epoch(), || self.hot.remove_layer(None, false, || self.bump()))
     }
 
     /// Number of cached tiles (of one layer, or all).
     pub fn cached_tiles(&self, layer: Option<&str>) -> Result<u64> {
+        self.flush()?;
         self.cache()?.count(layer)
+    }
+
+    /// Writes the tiles queued for the cache file now (they are written in batches).
+    pub fn flush(&self) -> Result<()> {
+        match self.cache.get() {
+            Some(c) => c.flush(&|| self.epoch()),
+            None => Ok(()),
+        }
     }
 
     /// Invalidates the tiles touched by every write committed since the cache last caught up
@@ -361,7 +382,7 @@ impl TileService {
             Some(k) if same_store && k <= latest => k,
             _ => {
                 // A new cache, or a cache of another (or restored) store: nothing in it is trusted.
-                cache.delete_layer(None, || self.hot.remove_layer(None, false, || self.bump()))?;
+                cache.delete_layer(None, &|| self.epoch(), || self.hot.remove_layer(None, false, || self.bump()))?;
                 self.forget_layers();
                 cache.set_meta(META_STORE, &fingerprint)?;
                 cache.set_meta(META_KNOWN_TX, &latest.0.to_string())?;
@@ -385,8 +406,9 @@ impl TileService {
             match self.changed_envelopes(store, &layer, known)? {
                 Changed::None => {}
                 Changed::Too(entities) => {
-                    let tiles =
-                        cache.delete_current(&name, || self.hot.remove_layer(Some(&name), true, || self.bump()))?;
+                    let tiles = cache.delete_current(&name, &|| self.epoch(), || {
+                        self.hot.remove_layer(Some(&name), true, || self.bump())
+                    })?;
                     out.layers.push(LayerInvalidation { layer: name, entities, whole_layer: true, tiles });
                 }
                 Changed::Envelopes(entities, envelopes) => {
@@ -397,6 +419,15 @@ impl TileService {
         }
         cache.set_meta(META_KNOWN_TX, &latest.0.to_string())?;
         Ok(out)
+    }
+}
+
+impl Drop for TileService {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            // Only cache entries are lost; they are regenerated on demand.
+            let _ = e;
+        }
     }
 }
 

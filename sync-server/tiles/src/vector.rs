@@ -48,7 +48,7 @@ pub fn render_layer(
             props.push(("id", Value::Text(f.id.to_string())));
         }
         if with_code {
-            props.push(("code", Value::Text(f.code.clone())));
+            props.push(("code", Value::Text(f.code)));
         }
         let mut owned = f.properties;
         for c in &columns {
@@ -94,7 +94,7 @@ impl TileService {
             None => (None, None),
             Some(t) => match self.tx_at(store, t)? {
                 // Before the store's first transaction: nothing existed.
-                None => return Ok(VectorTile { gzip: Vec::new(), cache: CacheStatus::Hit, tx: None }),
+                None => return Ok(VectorTile { gzip: Arc::from(&[][..]), cache: CacheStatus::Hit, tx: None }),
                 // Rendering as of the transaction's own instant keeps content and key in step
                 // even if a transaction commits meanwhile.
                 Some((tx, at)) => (Some(tx), Some(at)),
@@ -115,22 +115,22 @@ impl TileService {
             };
             if let Some(data) = self.hot.get(&key) {
                 hits += 1;
-                parts.push(data.to_vec());
+                parts.push(data);
                 continue;
             }
             let epoch = self.epoch();
             if let Some(data) = cache.get(&key)? {
                 hits += 1;
-                self.hot.put(&key, Arc::from(data.as_slice()), || self.epoch() == epoch);
+                let data: Arc<[u8]> = Arc::from(data);
+                self.hot.put(&key, data.clone(), || self.epoch() == epoch);
                 parts.push(data);
                 continue;
             }
             misses += 1;
             let raw = render_layer(store, layer, req.tms, req.tile, as_of, req.fields)?;
-            let gz = gzip(&raw)?;
-            if cache.put(&key, &gz, || self.epoch() == epoch)? {
-                self.hot.put(&key, Arc::from(gz.as_slice()), || self.epoch() == epoch);
-            }
+            let gz: Arc<[u8]> = Arc::from(gzip(&raw)?);
+            self.hot.put(&key, gz.clone(), || self.epoch() == epoch);
+            cache.put(&key, &gz, epoch, &|| self.epoch())?;
             parts.push(gz);
         }
         let status = match (hits, misses) {
@@ -138,14 +138,15 @@ impl TileService {
             (0, _) => CacheStatus::Miss,
             _ => CacheStatus::Partial,
         };
-        let gzip = if parts.len() == 1 {
-            parts.pop().unwrap_or_default()
-        } else {
-            let mut raw = Vec::new();
-            for p in &parts {
-                raw.extend(gunzip(p)?);
+        let gzip = match parts.pop() {
+            Some(only) if parts.is_empty() => only,
+            last => {
+                let mut raw = Vec::new();
+                for p in parts.iter().chain(last.as_ref()) {
+                    raw.extend(gunzip(p)?);
+                }
+                Arc::from(crate::gzip(&raw)?)
             }
-            crate::gzip(&raw)?
         };
         Ok(VectorTile { gzip, cache: status, tx })
     }

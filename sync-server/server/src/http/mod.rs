@@ -6,6 +6,7 @@ mod access;
 mod auth_routes;
 mod body;
 mod coords;
+mod geocode;
 mod html;
 mod metrics;
 mod ogc;
@@ -74,24 +75,41 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Vector tile cache, raster sets, styles and offline packages (files in `DATA/tiles`).
     pub tiles: Arc<shikong_tileserver::TileService>,
+    /// The address engine, caught up with the store before each answer.
+    pub gazetteer: Arc<crate::gazetteer::LiveGazetteer>,
+    pub geocode_jobs: Arc<geocode::BatchJobs>,
 }
 
 impl AppState {
-    pub fn new(store: SqliteStore, auth: shikong_auth::AuthStore, config: ServerConfig) -> Self {
+    /// Fails when the data directory holds a gazetteer that cannot be read.
+    pub fn new(store: SqliteStore, auth: shikong_auth::AuthStore, config: ServerConfig) -> anyhow::Result<Self> {
+        let gazetteer = Arc::new(crate::gazetteer::LiveGazetteer::open(&config.data_dir)?);
         let tiles = Arc::new(shikong_tileserver::TileService::new(shikong_tileserver::TileConfig::new(
             config.data_dir.join("tiles"),
         )));
-        AppState {
+        Ok(AppState {
             store: Arc::new(store),
             auth: Arc::new(auth),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
             tiles,
-        }
+            gazetteer,
+            geocode_jobs: Arc::default(),
+        })
     }
 
     pub fn store(&self) -> &dyn FeatureStore {
         self.store.as_ref()
+    }
+
+    /// After a commit through the server: drops the cached map tiles the new versions touch (read
+    /// from the store's history). The gazetteer catches up by itself before its next answer.
+    /// The write already happened, so a failure here is logged (tile requests also catch up
+    /// within the freshness interval).
+    pub fn committed(&self) {
+        if let Err(e) = self.tiles.catch_up(self.store()) {
+            tracing::warn!(error = %e, "tile invalidation after a commit failed");
+        }
     }
 
     /// Where attachment bytes live.
@@ -123,6 +141,12 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
 }
 
+/// A JSON body (`application/json`) from any serialisable value.
+pub(crate) fn json_ok<T: serde::Serialize>(v: &T) -> ApiResult<axum::response::Response> {
+    let body = serde_json::to_vec(v).map_err(ApiError::internal)?;
+    Ok(axum::response::IntoResponse::into_response(([(header::CONTENT_TYPE, "application/json")], body)))
+}
+
 /// The router with every route and layer.
 pub fn app(state: AppState) -> Router {
     let cors = if state.config.cors_origins.is_empty() {
@@ -140,6 +164,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth_routes::routes())
         .merge(sync_routes::routes())
         .merge(tiles::routes())
+        .merge(geocode::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body))

@@ -637,6 +637,7 @@ async fn create(
         };
         let eid = tx.insert(l2.name(), nf)?;
         tx.commit()?;
+        st.committed();
         c2.audit_write(&st, l2.name(), "create", &[eid]);
         st.store()
             .get(l2.name(), &FeatureKey::Id(eid), None)?
@@ -699,6 +700,7 @@ fn write_patch(
     let mut tx = st.store().begin(write_meta(caller, what))?;
     tx.update(l.name(), &FeatureKey::Id(cur.id), patch)?;
     tx.commit()?;
+    st.committed();
     caller.audit_write(st, l.name(), what, &[cur.id]);
     st.store()
         .get(l.name(), &FeatureKey::Id(cur.id), None)?
@@ -750,6 +752,7 @@ async fn delete(
         let mut tx = st.store().begin(write_meta(&caller, "delete"))?;
         tx.delete(l.name(), &FeatureKey::Id(cur.feature.id))?;
         tx.commit()?;
+        st.committed();
         caller.audit_write(&st, l.name(), "delete", &[cur.feature.id]);
         Ok(())
     })

@@ -51,7 +51,128 @@ fn write_op(summary: &str, params: &[&str], body: bool, status: &str) -> Json {
     o
 }
 
+fn q(name: &str, desc: &str, required: bool, schema: Json) -> Json {
+    json!({"name": name, "in": "query", "required": required, "description": desc, "schema": schema})
+}
+
+fn authed(summary: &str, tag: &str, params: Vec<Json>, ok: (&str, Json), errors: &[&str]) -> Json {
+    let mut responses = serde_json::Map::new();
+    responses.insert(ok.0.into(), ok.1);
+    for e in errors {
+        responses.insert((*e).into(), problem());
+    }
+    json!({"summary": summary, "tags": [tag], "security": [{"bearer": []}], "parameters": params, "responses": responses})
+}
+
+/// The address engine (地名地址服务) routes.
+fn geocode_paths() -> Vec<(&'static str, Json)> {
+    let text = || json!({"type": "string"});
+    let precision = || {
+        q(
+            "precision",
+            "point (house number/POI), road, or area (divisions only)",
+            false,
+            json!({"type": "string", "enum": ["point", "road", "area"], "default": "point"}),
+        )
+    };
+    let as_of = || param_ref("as-of");
+    let result = |d: &str| ("200", json_ok(d, "application/json"));
+    let tag = "Geocoding 地名地址";
+    vec![
+        (
+            "/geocode",
+            json!({"get": authed(
+            "Geocode one address: status (match | ambiguous | nomatch + reason), score, match level, official division codes of every level, standard address, CGCS2000 point",
+            tag, vec![q("q", "the address or place name (≤ 500 characters)", true, text()), precision(), as_of()],
+            result("a geocoding result"), &["400", "401", "503"])}),
+        ),
+        (
+            "/geocode/suggest",
+            json!({"get": authed(
+            "Search-box suggestions: name prefix, full pinyin or initials (hs → 洪山区)",
+            tag, vec![q("q", "prefix", true, text()), q("limit", "most suggestions", false, json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
+                      q("within", "division code ranked first (the user's district)", false, text())],
+            result("{suggestions: [...]}"), &["400", "401", "503"])}),
+        ),
+        (
+            "/reverse",
+            json!({"get": authed(
+            "Reverse geocoding: containing divisions at every level, nearest road and standard address with distances",
+            tag, vec![q("lon", "longitude", true, json!({"type": "number"})), q("lat", "latitude", true, json!({"type": "number"})),
+                      q("crs", "CRS of lon/lat (default CRS84/CGCS2000; GCJ02 and BD09 accepted)", false, text()), as_of()],
+            result("a reverse result"), &["400", "401", "503"])}),
+        ),
+        (
+            "/geocode/batch",
+            json!({"post": {
+                "summary": "Start a batch job over an uploaded CSV (UTF-8 or GBK) or XLSX table; 202 with the status URL (Location)",
+                "tags": [tag], "security": [{"bearer": []}],
+                "parameters": [q("column", "the address column", true, text()),
+                               q("format", "result format", false, json!({"type": "string", "enum": ["csv", "geojson", "gpkg"], "default": "csv"})),
+                               precision(), as_of()],
+                "requestBody": {"required": true, "content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
+                "responses": {"202": {"description": "job started: {id, status}"}, "400": problem(), "401": problem(), "413": problem(), "503": problem()},
+            }}),
+        ),
+        (
+            "/geocode/batch/{job}",
+            json!({"get": authed(
+            "A batch job: state (running | done | failed), rows done of total, match counts, result URL",
+            tag, vec![json!({"name": "job", "in": "path", "required": true, "schema": {"type": "string"}})],
+            result("job status"), &["401", "403", "404"])}),
+        ),
+        (
+            "/geocode/batch/{job}/result",
+            json!({"get": authed(
+            "The result table: input columns + status, score, level, province_code … village_code, standard_address, lon, lat, point_source, reason",
+            tag, vec![json!({"name": "job", "in": "path", "required": true, "schema": {"type": "string"}})],
+            ("200", json!({"description": "CSV, GeoJSON or GeoPackage"})), &["401", "403", "404", "409"])}),
+        ),
+        (
+            "/geocode/aliases",
+            json!({
+                "get": authed("User aliases (华科 → 华中科技大学)", tag, vec![], result("{aliases: [...]}"), &["401"]),
+                "post": {
+                    "summary": "Add or replace a user alias (office staff, admins); searchable at once",
+                    "tags": [tag], "security": [{"bearer": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["alias", "name"],
+                        "properties": {"alias": text(), "name": text(), "code": {"type": "string", "nullable": true}}}}}},
+                    "responses": {"201": {"description": "stored"}, "400": problem(), "401": problem(), "403": problem()},
+                },
+            }),
+        ),
+        (
+            "/geocode/aliases/{alias}",
+            json!({"delete": {
+                "summary": "Remove a user alias", "tags": [tag], "security": [{"bearer": []}],
+                "parameters": [{"name": "alias", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"204": {"description": "removed"}, "401": problem(), "403": problem(), "404": problem()},
+            }}),
+        ),
+        (
+            "/geocode/subset",
+            json!({"get": {
+                "summary": "The gazetteer of an area (a replica's, or a bbox) as an engine snapshot for offline devices; ETag / If-None-Match",
+                "tags": [tag], "security": [{"bearer": []}],
+                "parameters": [q("replica", "replica id", false, text()), param_ref("bbox"), param_ref("bbox-crs")],
+                "responses": {"200": {"description": "application/octet-stream snapshot"}, "304": {"description": "unchanged"},
+                              "400": problem(), "401": problem(), "403": problem(), "404": problem()},
+            }}),
+        ),
+    ]
+}
+
 pub fn document(base: &str, max_limit: usize) -> Json {
+    let mut doc = document_features(base, max_limit);
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (k, v) in geocode_paths() {
+            paths.insert(k.into(), v);
+        }
+    }
+    doc
+}
+
+fn document_features(base: &str, max_limit: usize) -> Json {
     let read_errors = ["400", "401", "403", "404"];
     json!({
         "openapi": "3.0.3",

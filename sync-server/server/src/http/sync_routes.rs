@@ -18,7 +18,7 @@ use super::access::Caller;
 use super::body::Body;
 use super::params::Params;
 use super::problem::{ApiError, ApiResult};
-use super::{AppState, blocking};
+use super::{AppState, blocking, json_ok};
 use crate::sync::{self, SyncCursor, SyncFailure};
 
 pub fn routes() -> Router<AppState> {
@@ -52,11 +52,6 @@ impl From<SyncFailure> for ApiError {
     }
 }
 
-fn json_ok<T: serde::Serialize>(v: &T) -> ApiResult<Response> {
-    let body = serde_json::to_vec(v).map_err(ApiError::internal)?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
 fn parse<T: for<'de> serde::Deserialize<'de>>(b: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(b).map_err(|e| ApiError::bad_body(format!("invalid sync message: {e}")))
 }
@@ -75,6 +70,7 @@ async fn create_replica(
         let dir = tempfile::tempdir().map_err(ApiError::internal)?;
         let out = dir.path().join("replica.gpkg");
         let rec = sync::cut_replica(st.store(), &st.auth, &who, &base, &req, &out)?;
+        crate::gazetteer::attach_to_replica(&st.gazetteer, st.store(), &out).map_err(ApiError::internal)?;
         let bytes = std::fs::read(&out).map_err(ApiError::internal)?;
         Ok((rec, bytes))
     })
@@ -106,6 +102,7 @@ async fn push(State(state): State<AppState>, caller: Caller, Body(b): Body) -> A
         }
         let blobs = st.blob_dir();
         let out = sync::push(st.store(), &st.auth, &who, &req, &|sha: &str| blob_path(&blobs, sha).is_file())?;
+        st.committed();
         record_push_audit(&st, &caller, &out);
         Ok(out)
     })

