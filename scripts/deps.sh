@@ -10,6 +10,9 @@ if [ "${1:-build}" = test ]; then
   # The web map's browser test: Debian's Chromium (playwright-core drives it; no downloaded
   # browser) and a CJK font so screenshots show Chinese. Node.js and npm come with the machine.
   want+=(chromium fonts-wqy-microhei)
+  # The mobile app's desktop window (Dioxus desktop = wry on WebKitGTK), built by the workspace
+  # tests; its end-to-end test drives the same views in Chromium.
+  want+=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod convert;
+pub mod enrolment;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -73,6 +74,37 @@ pub struct ReplicaRequest {
     /// A label for the device's list of replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// `POST /sync/replicas/estimate` (same body as `POST /sync/replicas`): what a replica of that
+/// request would hold and roughly how large its file would be, without cutting it. Response only;
+/// unknown members are accepted so later servers may add some.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaEstimate {
+    pub protocol: u32,
+    pub layers: Vec<LayerEstimate>,
+    /// Features in all layers (exact).
+    pub features: u64,
+    /// The file format's fixed part: GeoPackage tables, SRS definitions, layer tables (exact).
+    pub overhead_bytes: u64,
+    /// The offline gazetteer the replica would carry (exact; 0 without a gazetteer).
+    pub gazetteer_bytes: u64,
+    /// Estimated size of the whole file: overhead + layers + gazetteer.
+    pub bytes: u64,
+}
+
+/// One layer of a [`ReplicaEstimate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerEstimate {
+    pub layer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Features the caller may read in the area (exact).
+    pub features: u64,
+    /// Of these, the ones that travel with their edit document (edited since creation).
+    pub documents: u64,
+    /// Estimated bytes of the layer's rows, spatial index and documents.
+    pub bytes: u64,
 }
 
 /// Local changes of one entity.

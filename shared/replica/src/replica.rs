@@ -208,6 +208,21 @@ impl Replica {
         Ok(out)
     }
 
+    /// The bounding box (CGCS2000 lon/lat) of the layer's geometries, from its R-tree (rounded
+    /// outwards to 32-bit floats: good for framing a map, not for measuring); `None` when empty.
+    pub fn extent(&self, layer: &str) -> Result<Option<Bbox>> {
+        self.layer(layer)?;
+        let rt = quote_ident(&shikong_gpkg::rtree_name(layer, "geom"));
+        let b: (Option<f64>, Option<f64>, Option<f64>, Option<f64>) =
+            self.conn.query_row(&format!("SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {rt}"), [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+        Ok(match b {
+            (Some(a), Some(b), Some(c), Some(d)) => Some(Bbox { min_x: a, min_y: b, max_x: c, max_y: d }),
+            _ => None,
+        })
+    }
+
     /// How many features the layer shows.
     pub fn count(&self, layer: &str) -> Result<u64> {
         self.layer(layer)?;

@@ -230,6 +230,15 @@ impl Replica {
 fn adopt(conn: &Connection, layer: &ReplicaLayer, id: EntityId, version: i64, server_doc: Option<&[u8]>) -> Result<()> {
     let crdt = |source| ReplicaError::Crdt { layer: layer.name.clone(), feature: id.to_string(), source };
     let local = load_doc_bytes(conn, &layer.name, id)?;
+    // The server sends no document when its merged one holds nothing this replica lacks (only
+    // the pushed changes and their ancestors): the row and the document stay, only the version
+    // they build on moves.
+    if server_doc.is_none() && local.is_some() && table::fid_of(conn, &layer.name, id)?.is_some() {
+        table::set_version(conn, &layer.name, id, version)?;
+        conn.prepare_cached("UPDATE sk_docs SET version = ?1 WHERE entity_id = ?2")?
+            .execute(params![version, id.to_string()])?;
+        return Ok(());
+    }
     let mut doc = match (local, server_doc) {
         (Some((l, _)), Some(s)) => {
             let mut l = EntityDoc::load(&l).map_err(crdt)?;

@@ -9,6 +9,10 @@
 
 #![forbid(unsafe_code)]
 
+mod account;
+
+pub use account::{BasemapPackage, LayerEntry, Place, ReplicaEstimate, ReportLayer, Session};
+
 use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;

@@ -139,9 +139,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.edits as f64 / edit_secs
     );
     let t = Instant::now();
-    let up = SyncClient::new(&base, &t_li)?.sync(&mut ra, &mut |_| {})?;
+    let mut pushed_at = 0.0;
+    let up = SyncClient::new(&base, &t_li)?.sync(&mut ra, &mut |p| {
+        if matches!(p, shikong_sync_client::Progress::Pushing { .. }) {
+            pushed_at = t.elapsed().as_secs_f64();
+        }
+    })?;
     let up_secs = t.elapsed().as_secs_f64();
-    println!("sync up: {} edits pushed ({} accepted) in {up_secs:.2} s", up.pushed_entities, up.accepted);
+    println!(
+        "sync up: {} edits pushed ({} accepted) in {up_secs:.2} s (push {pushed_at:.2} s, then pulling {} entities back {:.2} s)",
+        up.pushed_entities,
+        up.accepted,
+        up.pulled_entities,
+        up_secs - pushed_at
+    );
     let mut rb = Replica::open(&b_path)?;
     let t = Instant::now();
     let down = SyncClient::new(&base, &t_wu)?.sync(&mut rb, &mut |_| {})?;

@@ -13,4 +13,5 @@ pub mod http;
 pub mod import;
 pub mod json;
 mod replica_cli;
+pub mod replica_estimate;
 pub mod sync;

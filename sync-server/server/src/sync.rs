@@ -204,7 +204,8 @@ pub fn push(
         author: who.username.clone(),
         device: device.clone(),
         device_time: None,
-        source: Some(format!("sync push {}", req.batch)),
+        // `sync push <replica> <batch>`: pull recognises the replica's own pushes by it.
+        source: Some(format!("{} {}", push_source(req.replica), req.batch)),
     })?;
     let mut results = Vec::with_capacity(req.entities.len());
     let mut decisions: std::collections::HashMap<(String, Action), shikong_auth::Decision> =
@@ -333,6 +334,11 @@ pub fn push(
         match written {
             Ok(version) => {
                 let version = version.or(current.as_ref().map(|c| c.version)).or(base_version).unwrap_or(0);
+                // The device already holds everything in the merged document when its heads are
+                // among the changes it just sent: answer with the version alone.
+                let pushed: Vec<shikong_crdt::ChangeHash> =
+                    changes.iter().filter_map(|c| shikong_crdt::change_hash(c).ok()).collect();
+                let device_has_all = doc.heads().iter().all(|h| pushed.contains(h));
                 let bytes = doc.save();
                 tx.put_sync_doc(layer.name(), id, version, &bytes)?;
                 tx.release_savepoint()?;
@@ -346,7 +352,7 @@ pub fn push(
                     layer: layer.name().to_owned(),
                     entity: id.0,
                     outcome,
-                    doc: Some(wire::Bytes(bytes)),
+                    doc: (!device_has_all).then_some(wire::Bytes(bytes)),
                 });
             }
             Err(err) => {
@@ -443,6 +449,27 @@ fn inside(area: Option<&geo::Geometry<f64>>, g: Option<&Geometry>) -> bool {
 }
 
 /// One page of changes for a replica.
+/// The transaction source prefix of pushes from one replica.
+fn push_source(replica: uuid::Uuid) -> String {
+    format!("sync push {replica}")
+}
+
+/// Whether transaction `tx` was a push by `replica`. An entity whose newest version and document
+/// come from its own replica's push needs no pull: the push answer carried that exact version and
+/// merged document, and the device adopted both before pulling.
+fn own_push(store: &dyn FeatureStore, replica: uuid::Uuid, tx: TxId, memo: &mut BTreeMap<i64, bool>) -> Result<bool> {
+    if let Some(b) = memo.get(&tx.0) {
+        return Ok(*b);
+    }
+    let prefix = format!("{} ", push_source(replica));
+    let own = store
+        .transactions(Some(TxId(tx.0 - 1)), 1)?
+        .first()
+        .is_some_and(|r| r.tx == tx && r.source.as_deref().is_some_and(|s| s.starts_with(&prefix)));
+    memo.insert(tx.0, own);
+    Ok(own)
+}
+
 pub fn pull(
     store: &dyn FeatureStore,
     replica: &ReplicaRecord,
@@ -455,6 +482,7 @@ pub fn pull(
     let mut page_layers = Vec::new();
     let mut entities = Vec::new();
     let mut more = false;
+    let mut own_txs = BTreeMap::new();
     for name in &replica.layers {
         let layer = store.layer(name)?;
         let pos = cursor.of(name);
@@ -476,6 +504,9 @@ pub fn pull(
         }
         for c in changed.into_iter().take(room) {
             next.layers.insert(name.clone(), c.position);
+            if own_push(store, replica.id, c.tx, &mut own_txs)? {
+                continue;
+            }
             entities.push(pulled(store, &layer, c.id, c.version, c.tx, c.state.as_ref(), area.as_ref())?);
         }
         if more {
@@ -570,19 +601,7 @@ pub fn cut_replica(
         area: record.area.clone(),
         created_at: jiff::Timestamp::now(),
     };
-    let rlayers: Vec<shikong_replica::ReplicaLayer> = layers
-        .iter()
-        .map(|l| shikong_replica::ReplicaLayer {
-            name: l.name().to_owned(),
-            title: l.def.title.clone(),
-            description: l.def.description.clone(),
-            geometry_kind: l.def.geometry_kind,
-            has_z: l.def.has_z,
-            schema: l.def.schema.clone(),
-            public: l.def.public,
-            citizen_reports: l.def.citizen_reports,
-        })
-        .collect();
+    let rlayers: Vec<shikong_replica::ReplicaLayer> = layers.iter().map(replica_layer).collect();
     let mut w = shikong_replica::ReplicaWriter::create(out, &info, &rlayers)
         .map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
     let env = area_geom.as_ref().and_then(Geometry::bbox);
@@ -622,4 +641,18 @@ pub fn cut_replica(
     tx.put_replica(&record)?;
     tx.commit()?;
     Ok(record)
+}
+
+/// A store layer as a replica file declares it.
+pub(crate) fn replica_layer(l: &Layer) -> shikong_replica::ReplicaLayer {
+    shikong_replica::ReplicaLayer {
+        name: l.name().to_owned(),
+        title: l.def.title.clone(),
+        description: l.def.description.clone(),
+        geometry_kind: l.def.geometry_kind,
+        has_z: l.def.has_z,
+        schema: l.def.schema.clone(),
+        public: l.def.public,
+        citizen_reports: l.def.citizen_reports,
+    }
 }

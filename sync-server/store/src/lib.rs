@@ -76,6 +76,11 @@ pub trait FeatureStore: Send + Sync {
 
     /// An attachment's record.
     fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
+
+    /// The entities of `layer` whose first version was written by `author` (who created them),
+    /// in creation order, deleted ones included. Indexed: the author's transactions, then those
+    /// transactions' rows of the layer — it does not scan the layer.
+    fn entities_created_by(&self, layer: &str, author: &str) -> Result<Vec<EntityId>>;
 }
 
 /// A write transaction. Writes are validated against the layer schema as they are made; the first

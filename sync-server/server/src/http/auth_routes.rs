@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
@@ -13,12 +13,13 @@ use shikong_auth::{
     UserStatus,
 };
 use shikong_model::time;
+use shikong_protocol::enrolment::EnrolmentLink;
 
 use super::access::Caller;
 use super::body::Body;
 use super::params::Params;
 use super::problem::{ApiError, ApiResult};
-use super::{AppState, blocking};
+use super::{AppState, blocking, qr};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -187,16 +188,48 @@ struct EnrolmentBody {
     username: Option<String>,
 }
 
-async fn create_enrolment(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+/// A one-time enrolment code, with the `shikong://enrol?…` link a device scans (its QR code as
+/// SVG in the JSON answer), or, on `Accept: image/png`, the QR code itself as a PNG with the code
+/// and its expiry in `X-Shikong-Enrolment-Code` / `X-Shikong-Enrolment-Expires`. Never cached:
+/// the answer holds a secret.
+async fn create_enrolment(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body,
+) -> ApiResult<Response> {
     let p = caller.require()?.clone();
     let req: EnrolmentBody = if b.is_empty() { EnrolmentBody::default() } else { body(&b)? };
     let username = req.username.unwrap_or(p.username);
+    let png = qr::wants_png(&headers);
     let auth = state.auth.clone();
     let e = blocking(move || Ok(auth.create_enrolment(&caller.actor(), &username, None)?)).await?;
-    Ok(json(
-        StatusCode::CREATED,
-        json!({"code": e.secret.expose(), "username": e.username, "expires_at": time::beijing(e.expires_at)}),
-    ))
+    let link = EnrolmentLink {
+        server: state.base_url(&headers),
+        code: e.secret.expose().to_owned(),
+        user: Some(e.username.clone()),
+    };
+    let payload = link.to_uri();
+    let expires = time::beijing(e.expires_at);
+    let mut resp = if png {
+        let mut r = (StatusCode::CREATED, [(header::CONTENT_TYPE, "image/png")], qr::png(&payload)?).into_response();
+        for (name, value) in [("x-shikong-enrolment-code", &link.code), ("x-shikong-enrolment-expires", &expires)] {
+            r.headers_mut().insert(name, HeaderValue::from_str(value).map_err(ApiError::internal)?);
+        }
+        r
+    } else {
+        json(
+            StatusCode::CREATED,
+            json!({
+                "code": link.code,
+                "username": e.username,
+                "expires_at": expires,
+                "qr": {"payload": payload, "svg": qr::svg(&payload)?},
+            }),
+        )
+    };
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
 
 async fn register_device(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {

@@ -13,6 +13,8 @@ mod ogc;
 mod openapi;
 mod params;
 pub mod problem;
+mod qr;
+mod reports;
 mod sync_routes;
 mod tiles;
 
@@ -165,6 +167,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sync_routes::routes())
         .merge(tiles::routes())
         .merge(geocode::routes())
+        .merge(reports::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body))

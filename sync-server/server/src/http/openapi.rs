@@ -162,10 +162,77 @@ fn geocode_paths() -> Vec<(&'static str, Json)> {
     ]
 }
 
+/// Routes the mobile app needs beside sync: enrolment by QR code, replica size estimates, and a
+/// citizen's own reports.
+fn mobile_paths() -> Vec<(&'static str, Json)> {
+    let text = || json!({"type": "string"});
+    let replica_request = json!({"type": "object", "required": ["protocol", "layers"], "properties": {
+        "protocol": {"type": "integer", "enum": [1]},
+        "layers": {"type": "array", "items": text()},
+        "area": {"type": "string", "description": "a polygon (WKT, CGCS2000 lon/lat) or admin:CODE"},
+        "name": text()}});
+    let count = || json!({"type": "integer", "minimum": 0});
+    vec![
+        (
+            "/auth/enrolments",
+            json!({"post": {
+                "summary": "A one-time device enrolment code for the caller (or, for admins, `username`) with its QR code: JSON with qr.payload (shikong://enrol?server=…&code=…&user=…) and qr.svg, or with `Accept: image/png` the QR code as a PNG (code in X-Shikong-Enrolment-Code, expiry in X-Shikong-Enrolment-Expires). Redeem with POST /auth/enrol",
+                "tags": ["Devices"], "security": [{"bearer": []}],
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object",
+                    "properties": {"username": text()}}}}},
+                "responses": {
+                    "201": {"description": "created", "content": {
+                        "application/json": {"schema": {"type": "object", "required": ["code", "username", "expires_at", "qr"], "properties": {
+                            "code": text(), "username": text(), "expires_at": {"type": "string", "format": "date-time"},
+                            "qr": {"type": "object", "required": ["payload", "svg"], "properties": {"payload": text(), "svg": text()}}}}},
+                        "image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                    "400": problem(), "401": problem(), "403": problem(), "404": problem(),
+                },
+            }}),
+        ),
+        (
+            "/sync/replicas/estimate",
+            json!({"post": {
+                "summary": "What POST /sync/replicas would give for the same body, without cutting the file: features the caller may read per layer (exact) and the file size (estimated from the rows' encoded sizes; overhead and gazetteer exact)",
+                "tags": ["Sync"], "security": [{"bearer": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": replica_request}}},
+                "responses": {
+                    "200": {"description": "the estimate", "content": {"application/json": {"schema": {"type": "object",
+                        "required": ["protocol", "layers", "features", "overhead_bytes", "gazetteer_bytes", "bytes"], "properties": {
+                        "protocol": {"type": "integer"},
+                        "layers": {"type": "array", "items": {"type": "object", "required": ["layer", "features", "documents", "bytes"], "properties": {
+                            "layer": text(), "title": text(), "features": count(), "documents": count(), "bytes": count()}}},
+                        "features": count(), "overhead_bytes": count(), "gazetteer_bytes": count(), "bytes": count()}}}}},
+                    "400": problem(), "401": problem(), "403": problem(), "404": problem(),
+                },
+            }}),
+        ),
+        (
+            "/reports/mine",
+            json!({"get": authed(
+                "The caller's own citizen reports (features they created — author of version 1 — in layers open to citizen reports), newest first: current fields, status {field, code, label}, created_at/updated_at (Beijing time), number of versions",
+                "Reports 群众上报",
+                vec![json!({"name": "id", "in": "query", "required": false, "description": "only these reports (repeatable)",
+                            "style": "form", "explode": true, "schema": {"type": "array", "items": {"type": "string", "format": "uuid"}}})],
+                ("200", json!({"description": "a GeoJSON FeatureCollection", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}})),
+                &["400", "401"])}),
+        ),
+        (
+            "/reports/layers",
+            json!({"get": authed(
+                "The layers open to citizen reports with the fields of their forms (name, title, type, required, code lists with labels): the app's report form",
+                "Reports 群众上报",
+                vec![],
+                ("200", json!({"description": "{layers: [{name, title, fields}]}", "content": {"application/json": {"schema": {"type": "object"}}}})),
+                &["401"])}),
+        ),
+    ]
+}
+
 pub fn document(base: &str, max_limit: usize) -> Json {
     let mut doc = document_features(base, max_limit);
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for (k, v) in geocode_paths() {
+        for (k, v) in geocode_paths().into_iter().chain(mobile_paths()) {
             paths.insert(k.into(), v);
         }
     }

@@ -32,12 +32,18 @@ impl Params {
 
     /// Refuses any parameter not in `allowed`, and repeated ones.
     pub fn only(&self, allowed: &[&str]) -> ApiResult<()> {
+        self.only_repeating(allowed, &[])
+    }
+
+    /// [`Params::only`], except that the parameters in `repeatable` may be given several times
+    /// (read them with [`Params::all`]).
+    pub fn only_repeating(&self, allowed: &[&str], repeatable: &[&str]) -> ApiResult<()> {
         let mut seen = std::collections::HashSet::new();
         for (k, _) in &self.pairs {
             if !allowed.contains(&k.as_str()) {
                 return Err(ApiError::bad_parameter(k, format!("unknown parameter (known: {})", allowed.join(", "))));
             }
-            if !seen.insert(k.as_str()) {
+            if !seen.insert(k.as_str()) && !repeatable.contains(&k.as_str()) {
                 return Err(ApiError::bad_parameter(k, "given more than once"));
             }
         }
@@ -46,6 +52,11 @@ impl Params {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable parameter, in order.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
     }
 
     pub fn format(&self, headers: &HeaderMap) -> ApiResult<Format> {
@@ -153,5 +164,10 @@ mod tests {
         let p = Params::new(Some("limit=1&limit=2")).unwrap();
         assert!(p.only(&["limit"]).unwrap_err().detail.contains("more than once"));
         assert!(Params::new(Some("a=%zz")).is_err());
+        let p = Params::new(Some("id=a&id=b&f=json")).unwrap();
+        p.only_repeating(&["id", "f"], &["id"]).unwrap();
+        assert_eq!(p.all("id"), ["a", "b"]);
+        let p = Params::new(Some("id=a&f=json&f=html")).unwrap();
+        assert!(p.only_repeating(&["id", "f"], &["id"]).unwrap_err().detail.contains("parameter `f`: given more"));
     }
 }

@@ -24,6 +24,7 @@ use crate::sync::{self, SyncCursor, SyncFailure};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/sync/replicas", post(create_replica))
+        .route("/sync/replicas/estimate", post(estimate_replica))
         .route("/sync/push", post(push))
         .route("/sync/pull", get(pull))
         .route("/sync/blobs/{sha}", get(get_blob).head(head_blob).put(put_blob))
@@ -84,6 +85,18 @@ async fn create_replica(
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+/// What `POST /sync/replicas` would answer to the same body, without cutting the file: features
+/// per layer (exact) and the file size (estimated; see `replica_estimate`).
+async fn estimate_replica(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let who = caller.require()?.clone();
+    let req: wire::ReplicaRequest = parse(&b)?;
+    let st = state.clone();
+    let estimate =
+        blocking(move || Ok(crate::replica_estimate::estimate(st.store(), &st.auth, &st.gazetteer, &who, &req)?))
+            .await?;
+    json_ok(&estimate)
 }
 
 async fn push(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {

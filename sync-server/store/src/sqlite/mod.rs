@@ -21,13 +21,14 @@ use crate::types::*;
 use crate::{FeatureStore, StoreTx};
 
 /// Store schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Embedded migrations, applied in order at open. A store whose `schema_version` is above the last
 /// one here was written by a newer shikong and is refused.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../../migrations/sqlite/0001_store.sql")),
-    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0002_sync.sql")),
+    (2, include_str!("../../../../migrations/sqlite/0002_sync.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0003_author_index.sql")),
 ];
 
 /// The SQLite/GeoPackage store.
@@ -287,6 +288,10 @@ impl FeatureStore for SqliteStore {
             evidence: serde_json::from_str(&evidence).unwrap_or(serde_json::Value::Null),
             uploaded_by,
         }))
+    }
+
+    fn entities_created_by(&self, layer: &str, author: &str) -> Result<Vec<EntityId>> {
+        read::entities_created_by(&*self.reader()?, layer, author)
     }
 
     fn sync_doc_ids(&self, layer: &str) -> Result<std::collections::HashSet<EntityId>> {

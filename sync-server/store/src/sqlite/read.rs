@@ -636,6 +636,34 @@ pub(crate) fn diff(conn: &Connection, layer: &str, from: Timestamp, to: Timestam
     Ok(out)
 }
 
+pub(crate) fn entities_created_by(conn: &Connection, layer: &str, author: &str) -> Result<Vec<EntityId>> {
+    let layer = layers::load(conn, layer)?;
+    // Version 1 is the live row until superseded, then a history row; both halves are looked up
+    // by transaction through their `sk_tx` / `tx_from` indexes, the transactions through
+    // `sk_idx_transactions_author`.
+    let sql = format!(
+        "WITH mine(tx) AS (SELECT tx FROM sk_transactions WHERE author = ?1) \
+         SELECT entity_id, tx FROM ( \
+           SELECT t.entity_id AS entity_id, t.sk_tx AS tx FROM {} AS t WHERE t.sk_tx IN mine AND t.sk_version = 1 \
+           UNION ALL \
+           SELECT h.entity_id, h.tx_from FROM {} AS h WHERE h.tx_from IN mine AND h.version = 1 \
+         ) ORDER BY tx, entity_id",
+        quote_ident(layer.name()),
+        quote_ident(&hist_table(layer.name()))
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([author], |r| r.get::<_, String>(0))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for r in rows {
+        let id = entity_id(&layer, &r?)?;
+        if seen.insert(id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn transactions(conn: &Connection, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>> {
     let mut stmt = conn.prepare_cached(
         "SELECT tx, time_us, author, device, device_time, source FROM sk_transactions WHERE tx > ?1 ORDER BY tx LIMIT ?2",

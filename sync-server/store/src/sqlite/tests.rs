@@ -450,3 +450,25 @@ fn device_time_is_kept_per_version() {
     let h = s.history("manhole", &FeatureKey::Code("C".into())).unwrap();
     assert_eq!((h[0].device_time, h[1].device_time, h[1].tx.device.as_deref()), (None, Some(edited), Some("pad-7")));
 }
+
+#[test]
+fn entities_created_by_uses_the_first_version_author() {
+    let (_d, s) = store();
+    history_fixture(&s);
+    let code = |id: &EntityId| s.history("manhole", &FeatureKey::Id(*id)).unwrap()[0].state.clone().unwrap().code;
+    // alice created A (later edited by bob, carol and dave), B (deleted by carol) and C.
+    let alice: Vec<String> = s.entities_created_by("manhole", "alice").unwrap().iter().map(code).collect();
+    assert_eq!(alice, ["A", "B", "C"]);
+    // dave edited A and created D: only D is his.
+    let dave: Vec<String> = s.entities_created_by("manhole", "dave").unwrap().iter().map(code).collect();
+    assert_eq!(dave, ["D"]);
+    assert!(s.entities_created_by("manhole", "bob").unwrap().is_empty());
+    assert!(s.entities_created_by("manhole", "nobody").unwrap().is_empty());
+    assert!(matches!(s.entities_created_by("nope", "alice"), Err(StoreError::NoSuchLayer(_))));
+    // The journal lookup is indexed.
+    let conn = s.reader().unwrap();
+    let plan: String = conn
+        .query_row("EXPLAIN QUERY PLAN SELECT tx FROM sk_transactions WHERE author = 'alice'", [], |r| r.get(3))
+        .unwrap();
+    assert!(plan.contains("sk_idx_transactions_author"), "{plan}");
+}

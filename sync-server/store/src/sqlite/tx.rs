@@ -26,6 +26,10 @@ struct LayerState {
     layer: Layer,
     insert_sql: String,
     update_sql: String,
+    /// The update for an unchanged geometry: `geom` (and `entity_id`) stay out of the SET list,
+    /// so the GeoPackage R-tree triggers (`AFTER UPDATE OF geom`) and the id index are not
+    /// touched. Same parameter numbering as `update_sql`.
+    update_attrs_sql: String,
     bulk: bool,
     next_code: i64,
     code_dirty: bool,
@@ -44,12 +48,19 @@ impl LayerState {
         let insert_sql = format!("INSERT INTO {t} ({}) VALUES ({})", cols.join(", "), marks.join(", "));
         let sets: Vec<String> = cols.iter().zip(&marks).map(|(c, m)| format!("{c} = {m}")).collect();
         let update_sql = format!("UPDATE {t} SET {} WHERE fid = ?{}", sets.join(", "), cols.len() + 1);
+        let attr_sets: Vec<&str> = sets
+            .iter()
+            .filter(|s| !s.starts_with("geom =") && !s.starts_with("entity_id ="))
+            .map(String::as_str)
+            .collect();
+        let update_attrs_sql = format!("UPDATE {t} SET {} WHERE fid = ?{}", attr_sets.join(", "), cols.len() + 1);
         let next_code: i64 =
             conn.query_row("SELECT next_code FROM sk_layers WHERE name = ?1", [layer.name()], |r| r.get(0))?;
         Ok(LayerState {
             layer,
             insert_sql,
             update_sql,
+            update_attrs_sql,
             bulk: false,
             next_code,
             code_dirty: false,
@@ -356,7 +367,9 @@ impl crate::StoreTx for SqliteTx<'_> {
         };
         let mut values = Self::row_values(&l, &next, version, self.tx, patch_device_time);
         values.push(Sql::Integer(cur.fid));
-        let sql = self.state(layer)?.update_sql.clone();
+        let st = self.state(layer)?;
+        let sql =
+            if next.geometry == cur.feature.geometry { st.update_attrs_sql.clone() } else { st.update_sql.clone() };
         self.conn
             .prepare_cached(&sql)?
             .execute(params_from_iter(values))

@@ -1,0 +1,313 @@
+//! The map's loopback server: MapLibre in the webview asks it for its script, the style, the
+//! offline basemap tiles (the replica's MBTiles package) and the replica's own vector tiles,
+//! encoded on demand from the replica file with the same encoder as the server (`shikong-tiles`).
+//! Tiles of the replica are never cached: an edit shows on the next redraw.
+//!
+//! Listens on 127.0.0.1 only, on a port the OS picks; with CORS open because the desktop webview's
+//! page comes from a custom scheme.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value as Json, json};
+use shikong_model::{GeometryKind, Value};
+use shikong_replica::Replica;
+use shikong_tiles::{EncodeOptions, LayerBuilder, TileMatrixSet};
+
+static MAP_JS: &[u8] = include_bytes!("../web/dist/mobile-map.js");
+static MAP_CSS: &[u8] = include_bytes!("../web/dist/mobile-map.css");
+
+/// At most this many features per layer and tile below zoom 15 (dense point layers at city
+/// zooms): a deterministic stride keeps the map drawable; zoom in for every feature.
+const MAX_PER_TILE: usize = 20_000;
+
+/// Layer colours (replica layers in order).
+const PALETTE: [&str; 6] = ["#e8590c", "#1971c2", "#2f9e44", "#9c36b5", "#c2255c", "#0c8599"];
+
+#[derive(Debug, Default)]
+struct Sources {
+    replica: Option<Replica>,
+    basemap: Option<rusqlite::Connection>,
+}
+
+/// What the map shows; switched when the user opens another offline area.
+#[derive(Debug, Clone, Default)]
+pub struct MapSources {
+    inner: Arc<Mutex<Sources>>,
+}
+
+impl MapSources {
+    /// Shows `replica` (and its basemap, when the file exists); `None` shows nothing.
+    pub fn show(&self, replica: Option<&Path>, basemap: Option<&Path>) -> Result<(), crate::Error> {
+        let r = replica.map(Replica::open).transpose()?;
+        let b = match basemap.filter(|p| p.exists()) {
+            Some(p) => Some(
+                rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .map_err(|e| crate::Error::Corrupt(format!("{}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+        let mut s = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.replica = r;
+        s.basemap = b;
+        Ok(())
+    }
+
+    /// The MapLibre style of what is shown: basemap layers under the replica's layers.
+    pub fn style(&self, base: &str) -> Json {
+        let s = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sources = serde_json::Map::new();
+        let mut layers =
+            vec![json!({"id": "background", "type": "background", "paint": {"background-color": "#f2efe9"}})];
+        if s.basemap.is_some() {
+            sources.insert(
+                "basemap".into(),
+                json!({"type": "vector", "tiles": [format!("{base}/basemap/{{z}}/{{x}}/{{y}}.mvt")], "minzoom": 0, "maxzoom": 16}),
+            );
+            layers.push(json!({"id": "base-road-casing", "type": "line", "source": "basemap", "source-layer": "road",
+                "metadata": {"shikong:layer": "basemap"},
+                "paint": {"line-color": "#c9c3b8", "line-width": ["interpolate", ["linear"], ["zoom"], 12, 2, 17, 14]}}));
+            layers.push(json!({"id": "base-road", "type": "line", "source": "basemap", "source-layer": "road",
+                "metadata": {"shikong:layer": "basemap"},
+                "paint": {"line-color": "#ffffff", "line-width": ["interpolate", ["linear"], ["zoom"], 12, 1, 17, 10]}}));
+            layers.push(
+                json!({"id": "base-poi", "type": "circle", "source": "basemap", "source-layer": "poi", "minzoom": 14,
+                "metadata": {"shikong:layer": "basemap"},
+                "paint": {"circle-radius": 3, "circle-color": "#868e96"}}),
+            );
+        }
+        if let Some(r) = &s.replica {
+            sources.insert(
+                "replica".into(),
+                json!({"type": "vector", "tiles": [format!("{base}/replica/{{z}}/{{x}}/{{y}}.mvt")], "minzoom": 10, "maxzoom": 18}),
+            );
+            for (i, l) in r.layers().iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                let meta = json!({"shikong:layer": l.name, "shikong:title": l.display_name()});
+                let id = |suffix: &str| format!("replica-{}-{suffix}", l.name);
+                let common = |suffix: &str, ty: &str, filter: Json, paint: Json| {
+                    json!({"id": id(suffix), "type": ty, "source": "replica", "source-layer": l.name,
+                           "metadata": meta, "filter": filter, "paint": paint})
+                };
+                match l.geometry_kind {
+                    GeometryKind::Polygon | GeometryKind::MultiPolygon => {
+                        layers.push(common(
+                            "fill",
+                            "fill",
+                            json!(["==", ["geometry-type"], "Polygon"]),
+                            json!({"fill-color": color, "fill-opacity": 0.2}),
+                        ));
+                        layers.push(common(
+                            "outline",
+                            "line",
+                            json!(["==", ["geometry-type"], "Polygon"]),
+                            json!({"line-color": color, "line-width": 1.5}),
+                        ));
+                    }
+                    GeometryKind::LineString | GeometryKind::MultiLineString => {
+                        layers.push(common(
+                            "line",
+                            "line",
+                            json!(["==", ["geometry-type"], "LineString"]),
+                            json!({"line-color": color, "line-width": 3}),
+                        ));
+                    }
+                    _ => {
+                        layers.push(common(
+                            "point",
+                            "circle",
+                            json!(["==", ["geometry-type"], "Point"]),
+                            json!({"circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2, 17, 6],
+                                   "circle-color": ["case", ["==", ["get", "_local"], "pending"], "#fab005", color],
+                                   "circle-stroke-color": "#ffffff", "circle-stroke-width": 1}),
+                        ));
+                    }
+                }
+            }
+        }
+        json!({"version": 8, "name": "shikong offline", "sources": sources, "layers": layers})
+    }
+
+    /// The replica's layers as one vector tile (gzip-free MVT; empty when nothing is there).
+    pub fn replica_tile(&self, z: u8, x: u32, y: u32) -> Result<Vec<u8>, crate::Error> {
+        let s = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(r) = &s.replica else { return Ok(Vec::new()) };
+        let tms = TileMatrixSet::WebMercatorQuad;
+        let tile =
+            tms.tile(z, x, y).map_err(|e| crate::Error::Input { field: "tile".into(), message: e.to_string() })?;
+        let opts = EncodeOptions::for_zoom(z);
+        let bbox = tms.tile_bbox(tile, opts.buffer_fraction());
+        let proj = tms.projector(tile, opts.extent);
+        let mut tile = Vec::new();
+        for l in r.layers() {
+            let feats = r.query_bbox(&l.name, &bbox)?;
+            let stride = if z < 15 && feats.len() > MAX_PER_TILE { feats.len().div_ceil(MAX_PER_TILE) } else { 1 };
+            let mut b = LayerBuilder::new(&l.name, opts);
+            for f in feats.iter().step_by(stride) {
+                let Some(g) = &f.feature.geometry else { continue };
+                let local = match f.status {
+                    shikong_replica::LocalStatus::Synced => "synced",
+                    shikong_replica::LocalStatus::Pending => "pending",
+                    shikong_replica::LocalStatus::Rejected { .. } => "rejected",
+                };
+                let id = Value::Text(f.feature.id.to_string());
+                let code = Value::Text(f.feature.code.clone());
+                let st = Value::Text(local.to_owned());
+                let props = [("id", &id), ("code", &code), ("_local", &st)].into_iter().chain(
+                    f.feature
+                        .properties
+                        .iter()
+                        .filter(|(_, v)| !matches!(v, Value::Attachments(_)))
+                        .map(|(k, v)| (k.as_str(), v)),
+                );
+                b.add(g, &proj, None, props);
+            }
+            // A tile is a repeated `layers` field: one-layer tiles concatenated are one tile.
+            tile.extend(b.into_tile_bytes());
+        }
+        Ok(tile)
+    }
+
+    /// A basemap tile as stored (gzip MVT), if the package has it.
+    pub fn basemap_tile(&self, z: u8, x: u32, y: u32) -> Option<Vec<u8>> {
+        let s = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let db = s.basemap.as_ref()?;
+        let row = (1u64 << z).saturating_sub(1).saturating_sub(u64::from(y));
+        db.query_row(
+            "SELECT tile_data FROM tiles WHERE zoom_level = ?1 AND tile_column = ?2 AND tile_row = ?3",
+            rusqlite::params![z, x, row],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .ok()
+    }
+}
+
+/// A running map server.
+#[derive(Debug, Clone)]
+pub struct MapServer {
+    pub addr: SocketAddr,
+    pub sources: MapSources,
+}
+
+impl MapServer {
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Binds 127.0.0.1:0 and serves until the runtime ends.
+    pub async fn start(sources: MapSources) -> std::io::Result<MapServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = router(sources.clone(), format!("http://{addr}"));
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("map server: {e}");
+            }
+        });
+        Ok(MapServer { addr, sources })
+    }
+
+    /// Starts on a thread of its own (for callers without a Tokio runtime, e.g. the desktop
+    /// launcher before the window exists).
+    pub fn start_blocking(sources: MapSources) -> std::io::Result<MapServer> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("map-server".into()).spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let s = MapServer::start(sources).await;
+                let _ = tx.send(s);
+                std::future::pending::<()>().await;
+            });
+        })?;
+        rx.recv().map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
+#[derive(Clone)]
+struct Ctx {
+    sources: MapSources,
+    base: String,
+}
+
+fn router(sources: MapSources, base: String) -> Router {
+    Router::new()
+        .route(
+            "/assets/mobile-map.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_JS) }),
+        )
+        .route(
+            "/assets/mobile-map.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], MAP_CSS) }),
+        )
+        .route("/style.json", get(style))
+        .route("/replica/{z}/{x}/{y}", get(replica_tile))
+        .route("/basemap/{z}/{x}/{y}", get(basemap_tile))
+        .layer(tower_http::cors::CorsLayer::permissive())
+        .with_state(Ctx { sources, base })
+}
+
+async fn style(State(c): State<Ctx>) -> Response {
+    let s = tokio::task::spawn_blocking(move || c.sources.style(&c.base)).await.unwrap_or(Json::Null);
+    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], s.to_string()).into_response()
+}
+
+fn tile_address(z: u8, x: u32, y: &str) -> Option<(u8, u32, u32)> {
+    let (y, _) = shikong_tiles::split_extension(y).ok()?;
+    (z <= shikong_tiles::MAX_ZOOM).then_some((z, x, y))
+}
+
+async fn replica_tile(State(c): State<Ctx>, UrlPath((z, x, y)): UrlPath<(u8, u32, String)>) -> Response {
+    let Some((z, x, y)) = tile_address(z, x, &y) else { return StatusCode::BAD_REQUEST.into_response() };
+    match tokio::task::spawn_blocking(move || c.sources.replica_tile(z, x, y)).await {
+        Ok(Ok(bytes)) if bytes.is_empty() => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(bytes)) => {
+            ([(header::CONTENT_TYPE, "application/vnd.mapbox-vector-tile"), (header::CACHE_CONTROL, "no-store")], bytes)
+                .into_response()
+        }
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn basemap_tile(State(c): State<Ctx>, UrlPath((z, x, y)): UrlPath<(u8, u32, String)>) -> Response {
+    let Some((z, x, y)) = tile_address(z, x, &y) else { return StatusCode::BAD_REQUEST.into_response() };
+    match tokio::task::spawn_blocking(move || c.sources.basemap_tile(z, x, y)).await {
+        Ok(Some(bytes)) if bytes.starts_with(&[0x1f, 0x8b]) => {
+            ([(header::CONTENT_TYPE, "application/vnd.mapbox-vector-tile"), (header::CONTENT_ENCODING, "gzip")], bytes)
+                .into_response()
+        }
+        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, "application/vnd.mapbox-vector-tile")], bytes).into_response(),
+        _ => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// The replica's extent (lon/lat) from its layers' R-tree bounds, for the first map view.
+pub fn extent(replica: &Replica) -> Option<[f64; 4]> {
+    let mut out: Option<[f64; 4]> = None;
+    for l in replica.layers() {
+        if let Ok(Some(b)) = replica.extent(&l.name) {
+            out = Some(match out {
+                None => [b.min_x, b.min_y, b.max_x, b.max_y],
+                Some(o) => [o[0].min(b.min_x), o[1].min(b.min_y), o[2].max(b.max_x), o[3].max(b.max_y)],
+            });
+        }
+    }
+    out
+}
+
+/// Paths of what `id`'s map shows.
+pub fn paths(dir: &Path, id: &str) -> (PathBuf, PathBuf) {
+    (dir.join("replicas").join(format!("{id}.gpkg")), dir.join("replicas").join(format!("{id}.mbtiles")))
+}

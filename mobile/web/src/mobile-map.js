@@ -1,0 +1,66 @@
+// The mobile app's map (issue 8). The Rust app owns all state and logic; this module only draws:
+// it shows the style the app's loopback map server builds (offline basemap + replica layers),
+// reports taps and view changes back to Rust, and draws what Rust asks (location, sketches of
+// measurements and new geometries, a search result pin). No network beyond the loopback server.
+import maplibregl from "maplibre-gl";
+
+const EMPTY = { type: "FeatureCollection", features: [] };
+
+function sketchLayers(map) {
+  map.addSource("sk-sketch", { type: "geojson", data: EMPTY });
+  map.addLayer({ id: "sk-sketch-fill", type: "fill", source: "sk-sketch", filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": "#fa8c16", "fill-opacity": 0.25 } });
+  map.addLayer({ id: "sk-sketch-line", type: "line", source: "sk-sketch", filter: ["!=", ["geometry-type"], "Point"], paint: { "line-color": "#fa541c", "line-width": 3, "line-dasharray": [2, 1] } });
+  map.addLayer({ id: "sk-sketch-point", type: "circle", source: "sk-sketch", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-radius": 6, "circle-color": "#fa541c", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } });
+}
+
+window.shikongMap = {
+  map: null,
+  listener: null,
+  loc: null,
+  pin: null,
+  // Creates the map in element `id` with the style at `styleUrl`; resolves when it is idle (the
+  // first tiles drawn), with the milliseconds that took.
+  init(id, styleUrl, view) {
+    const t0 = performance.now();
+    if (this.map) { this.map.remove(); }
+    const map = new maplibregl.Map({
+      container: id, style: styleUrl, center: view.center, zoom: view.zoom,
+      attributionControl: false, maxPitch: 0, preserveDrawingBuffer: true,
+    });
+    map.addControl(new maplibregl.NavigationControl({ visualizePitch: false }), "top-right");
+    map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+    this.map = map;
+    map.on("click", (e) => this.emit({ kind: "tap", lon: e.lngLat.lng, lat: e.lngLat.lat, features: this.hits(e.point) }));
+    map.on("moveend", () => { const c = map.getCenter(); this.emit({ kind: "view", lon: c.lng, lat: c.lat, zoom: map.getZoom(), bearing: map.getBearing() }); });
+    return new Promise((resolve) => {
+      map.on("load", () => sketchLayers(map));
+      map.once("idle", () => { window.shikongMapReady = true; resolve(performance.now() - t0); });
+    });
+  },
+  hits(point) {
+    const feats = this.map.queryRenderedFeatures([[point.x - 8, point.y - 8], [point.x + 8, point.y + 8]]);
+    return feats.filter((f) => f.source === "replica").slice(0, 5).map((f) => ({ layer: f.sourceLayer, id: String(f.properties.id || ""), code: String(f.properties.code || "") }));
+  },
+  emit(ev) { if (this.listener) this.listener(ev); },
+  listen(fn) { this.listener = fn; },
+  setVisible(layer, on) {
+    if (!this.map) return;
+    for (const l of this.map.getStyle().layers) {
+      if (l.metadata && l.metadata["shikong:layer"] === layer) this.map.setLayoutProperty(l.id, "visibility", on ? "visible" : "none");
+    }
+  },
+  setSketch(geojson) { const s = this.map && this.map.getSource("sk-sketch"); if (s) s.setData(geojson || EMPTY); },
+  reload() { if (!this.map) return; const st = this.map.getStyle(); for (const id of Object.keys(st.sources)) { const s = this.map.getSource(id); if (s && s.type === "vector" && s.reload) s.reload(); } },
+  setLocation(lon, lat) {
+    if (!this.map) return;
+    if (!this.loc) { const el = document.createElement("div"); el.className = "sk-loc"; this.loc = new maplibregl.Marker({ element: el }); }
+    this.loc.setLngLat([lon, lat]).addTo(this.map);
+  },
+  flyTo(lon, lat, zoom, pin) {
+    if (!this.map) return;
+    this.map.jumpTo({ center: [lon, lat], zoom: zoom || this.map.getZoom() });
+    if (pin) { if (!this.pin) { const el = document.createElement("div"); el.className = "sk-pin"; this.pin = new maplibregl.Marker({ element: el }); } this.pin.setLngLat([lon, lat]).addTo(this.map); }
+  },
+  rotate(deg) { if (this.map) this.map.rotateTo(deg); },
+  zoomBy(d) { if (this.map) this.map.zoomTo(this.map.getZoom() + d); },
+};

