@@ -224,6 +224,15 @@ fn inspector_and_citizen_flows() {
     drop(rep);
     let e = device().delete_replica(&summary.id, false).unwrap_err().to_string();
     assert!(e.contains("1 edits"), "{e}");
+    // After a sync the feature's history (from the store) shows both versions, newest first.
+    device().sync(&summary.id, &mut |_| {}).unwrap();
+    let history = device().history("manhole", &id.to_string()).unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(
+        history[0].starts_with("v2") && history[0].contains("zhang") && history[0].contains("状态: 2 → 3"),
+        "{history:?}"
+    );
+    assert!(history[1].starts_with("v1") && history[1].contains("名称: ∅ → 巡查新增井盖"), "{history:?}");
 
     // Enrolment by QR code: the admin's PNG, photographed by a new device, signs it in.
     let r = http
@@ -351,7 +360,11 @@ fn app_in_a_browser() {
     assert_eq!(f["properties"]["照片"].as_array().map(Vec::len), Some(1), "{f}");
     assert!(seen["sync_message"].as_str().unwrap_or_default().contains("上传 1"), "{seen}");
     assert!(seen["map_ready_ms"].as_f64().is_some(), "{seen}");
-    for screen in ["login", "areas", "map", "collect", "sync"] {
+    // Tapping it on the map showed its card, its history from the store, and an edit saved offline.
+    assert!(seen["tapped"].as_str().unwrap_or_default().contains("浏览器采集的井盖"), "{seen}");
+    assert!(seen["history"].as_str().unwrap_or_default().contains("v1"), "{seen}");
+    assert!(seen["edit_message"].as_str().unwrap_or_default().contains("已保存"), "{seen}");
+    for screen in ["login", "areas", "map", "collect", "sync", "feature"] {
         let p = shots.join(format!("{screen}.png"));
         assert!(std::fs::metadata(&p).map(|m| m.len() > 5_000).unwrap_or(false), "{} saved", p.display());
     }

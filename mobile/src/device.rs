@@ -555,6 +555,46 @@ impl Device {
         Ok(replica.set_fields(layer, key, props, &meta)?)
     }
 
+    /// A feature's versions, newest first, as lines "v3 · 2025-06-01 10:00 · 张三 · 状态: 1 → 2"
+    /// (from the server: the store keeps the history; the device only its own pending edits).
+    pub fn history(&self, layer: &str, id: &str) -> Result<Vec<String>, Error> {
+        if !self.online() {
+            return Err(Error::Offline);
+        }
+        let j = self.client()?.feature_history(layer, id)?;
+        let text = |v: &Json| match v {
+            Json::Null => "∅".to_owned(),
+            Json::String(s) => s.clone(),
+            o => o.to_string(),
+        };
+        let mut out: Vec<String> = j["versions"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                let changes: Vec<String> = v["changes"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|c| c["attribute"] != "geometry")
+                    .map(|c| format!("{}: {} → {}", text(&c["attribute"]), text(&c["old"]), text(&c["new"])))
+                    .collect();
+                format!(
+                    "v{} · {} · {} · {}{}",
+                    v["version"],
+                    text(&v["op"]),
+                    text(&v["tx"]["time"]),
+                    text(&v["tx"]["author"]),
+                    if changes.is_empty() { String::new() } else { format!(" · {}", changes.join("; ")) }
+                )
+            })
+            .collect();
+        out.reverse();
+        Ok(out)
+    }
+
     pub fn delete_feature(&self, replica: &mut Replica, layer: &str, key: &FeatureKey) -> Result<bool, Error> {
         Ok(replica.delete(layer, key, &self.meta())?)
     }

@@ -78,7 +78,15 @@ struct TapHit {
 }
 
 /// A tapped feature as its card shows it: layer title, code, `(field title, value)`, share link.
-type TappedFeature = (String, String, Vec<(String, String)>, String);
+type TappedFeature = (String, String, Vec<(String, String)>, String, FeatureRef);
+
+/// A feature of the active replica: layer name, id, current values as form text.
+#[derive(Debug, Clone, PartialEq)]
+struct FeatureRef {
+    layer: shikong_replica::ReplicaLayer,
+    id: String,
+    values: BTreeMap<String, String>,
+}
 
 /// The message line: `Ok` or `Err` text of the last action.
 type Message = Option<Result<String, String>>;
@@ -146,7 +154,7 @@ label.field input, label.field select, label.field textarea { width: 100%; paddi
 .msg { padding: 8px 10px; margin: 6px 0; border-radius: 6px; }
 .msg.ok { background: #e8ffea; color: #00692e; }
 .msg.bad { background: #ffece8; color: #cb2634; }
-.card { border: 1px solid #e5e6eb; border-radius: 8px; padding: 10px; margin: 8px 0; }
+.card { border: 1px solid #e5e6eb; border-radius: 8px; padding: 10px; margin: 8px 0; overflow-wrap: anywhere; }
 .muted { color: #86909c; font-size: 13px; }
 .row { display: flex; gap: 6px; flex-wrap: wrap; align-items: center; }
 .suggest { border: 1px solid #e5e6eb; border-radius: 6px; margin-top: 4px; }
@@ -385,8 +393,9 @@ fn Main(lang: Signal<Lang>, signed_in: Signal<bool>, citizen: bool) -> Element {
     });
     // Reload replica tiles after edits and syncs.
     use_effect(move || {
-        if (sh.revision)() > 0 {
-            js_call("window.shikongMap && window.shikongMap.reload()".into());
+        let rev = (sh.revision)();
+        if rev > 0 {
+            js_call(format!("window.shikongMap && window.shikongMap.reload({rev})"));
         }
     });
     // Network state every 10 s; automatic sync when online with local changes waiting.
@@ -565,9 +574,23 @@ fn MapPanel() -> Element {
             id: h.id.clone(),
         }
         .to_uri();
-        Some((layer.display_name().to_owned(), f.feature.code.clone(), fields, link))
+        let values = f
+            .feature
+            .properties
+            .iter()
+            .filter(|(_, v)| !matches!(v, shikong_model::Value::Attachments(_) | shikong_model::Value::Null))
+            .map(|(k, v)| (k.clone(), v.to_text()))
+            .collect();
+        let fref = FeatureRef { layer: layer.clone(), id: h.id.clone(), values };
+        Some((layer.display_name().to_owned(), f.feature.code.clone(), fields, link, fref))
     });
     let mut share = use_signal(|| None::<String>);
+    let mut history = use_signal(|| None::<Vec<String>>);
+    let mut editing = use_signal(|| false);
+    let mut edit_form = use_signal(BTreeMap::<String, String>::new);
+    let edit_photos = use_signal(Vec::<EvidencePhoto>::new);
+    let mut edit_problems = use_signal(BTreeMap::<String, String>::new);
+    let (chist, cedit, cdel) = (ctx.clone(), ctx.clone(), ctx.clone());
     rsx! {
         div { class: "row",
             input { "data-testid": "search", placeholder: tr(l, "search"), value: "{q}", style: "flex: 1; padding: 8px;",
@@ -665,7 +688,7 @@ fn MapPanel() -> Element {
                 }
             }
         }
-        if let Some((layer, code, fields, link)) = tapped_info {
+        if let Some((layer, code, fields, link, fref)) = tapped_info {
             div { class: "card", "data-testid": "feature-info",
                 b { "{layer} · {code}" }
                 for (k, v) in fields {
@@ -677,6 +700,129 @@ fn MapPanel() -> Element {
                 }
                 if let Some(svg) = share() {
                     div { class: "qr", dangerous_inner_html: "{svg}" }
+                }
+                div { class: "row",
+                    button {
+                        class: "act",
+                        "data-testid": "history",
+                        onclick: {
+                            let f = fref.clone();
+                            move |_| {
+                                let ctx = chist.clone();
+                                let f = f.clone();
+                                spawn(async move {
+                                    match on_device(&ctx, move |d| d.history(&f.layer.name, &f.id)).await {
+                                        Ok(h) => history.set(Some(h)),
+                                        Err(e) => {
+                                            let mut m = sh.message;
+                                            m.set(Some(Err(e)));
+                                        }
+                                    }
+                                });
+                            }
+                        },
+                        {tr(l, "history")}
+                    }
+                    button {
+                        class: "act",
+                        "data-testid": "edit",
+                        onclick: {
+                            let f = fref.clone();
+                            move |_| {
+                                edit_form.set(f.values.clone());
+                                edit_problems.set(BTreeMap::new());
+                                editing.set(true);
+                            }
+                        },
+                        {tr(l, "edit")}
+                    }
+                    button {
+                        class: "act",
+                        "data-testid": "delete-feature",
+                        onclick: {
+                            let f = fref.clone();
+                            move |_| {
+                                let ctx = cdel.clone();
+                                let f = f.clone();
+                                spawn(async move {
+                                    let r = on_device(&ctx, move |d| {
+                                        let mut rep = d.active_replica()?;
+                                        let key = shikong_replica::FeatureKey::parse(&f.id);
+                                        d.delete_feature(&mut rep, &f.layer.name, &key)
+                                    })
+                                    .await;
+                                    let mut m = sh.message;
+                                    match r {
+                                        Ok(_) => {
+                                            m.set(Some(Ok("已删除，待同步 / deleted; waiting for sync".into())));
+                                            let mut t = sh.tapped;
+                                            t.set(None);
+                                            let mut rev = sh.revision;
+                                            rev += 1;
+                                        }
+                                        Err(e) => m.set(Some(Err(e))),
+                                    }
+                                });
+                            }
+                        },
+                        {tr(l, "delete")}
+                    }
+                }
+                if let Some(h) = history() {
+                    div { "data-testid": "history-list",
+                        for line in h {
+                            div { class: "muted", "{line}" }
+                        }
+                    }
+                }
+                if editing() {
+                    div { "data-testid": "edit-form",
+                        for f in fref.layer.schema.fields.iter().filter(|f| !f.retired).cloned() {
+                            FormField {
+                                field: f.clone(),
+                                value: edit_form().get(&f.name).cloned().unwrap_or_default(),
+                                problem: edit_problems().get(&f.name).cloned(),
+                                form: edit_form,
+                                photos: edit_photos,
+                                lang: l,
+                            }
+                        }
+                        button {
+                            class: "primary",
+                            "data-testid": "edit-save",
+                            onclick: {
+                                let f = fref.clone();
+                                move |_| {
+                                    let ctx = cedit.clone();
+                                    let f = f.clone();
+                                    let input = edit_form();
+                                    if let Err(list) = Device::form_properties(&f.layer, &input) {
+                                        edit_problems.set(list.iter().map(|p| (p.field.clone(), p.message.clone())).collect());
+                                        return;
+                                    }
+                                    spawn(async move {
+                                        let r = on_device(&ctx, move |d| {
+                                            let mut rep = d.active_replica()?;
+                                            let key = shikong_replica::FeatureKey::parse(&f.id);
+                                            d.set_fields(&mut rep, &f.layer.name, &key, &input)
+                                        })
+                                        .await;
+                                        let mut m = sh.message;
+                                        match r {
+                                            Ok(_) => {
+                                                m.set(Some(Ok(tr(l, "saved").to_owned())));
+                                                editing.set(false);
+                                                let mut rev = sh.revision;
+                                                rev += 1;
+                                            }
+                                            Err(e) => m.set(Some(Err(e))),
+                                        }
+                                    });
+                                }
+                            },
+                            {tr(l, "save")}
+                        }
+                    }
                 }
             }
         }

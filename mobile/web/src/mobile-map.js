@@ -23,6 +23,7 @@ window.shikongMap = {
   init(id, styleUrl, view) {
     const t0 = performance.now();
     if (this.map) { this.map.remove(); }
+    this.base = styleUrl.replace(/\/style\.json$/, "");
     const map = new maplibregl.Map({
       container: id, style: styleUrl, center: view.center, zoom: view.zoom,
       attributionControl: false, maxPitch: 0, preserveDrawingBuffer: true,
@@ -50,7 +51,11 @@ window.shikongMap = {
     }
   },
   setSketch(geojson) { const s = this.map && this.map.getSource("sk-sketch"); if (s) s.setData(geojson || EMPTY); },
-  reload() { if (!this.map) return; const st = this.map.getStyle(); for (const id of Object.keys(st.sources)) { const s = this.map.getSource(id); if (s && s.type === "vector" && s.reload) s.reload(); } },
+  // The replica changed (edit, sync): new tile URLs, so no cached tile of the old state is reused.
+  reload(rev) {
+    const src = this.map && this.map.getSource("replica");
+    if (src && src.setTiles) src.setTiles([`${this.base}/replica/{z}/{x}/{y}.mvt?rev=${rev}`]);
+  },
   setLocation(lon, lat) {
     if (!this.map) return;
     if (!this.loc) { const el = document.createElement("div"); el.className = "sk-loc"; this.loc = new maplibregl.Marker({ element: el }); }

@@ -95,6 +95,37 @@ try {
   seen.sync_message = await message(/上传 \d+/);
   await page.waitForTimeout(300);
   await shot('sync');
+
+  // The new feature on the map: tap it, read its history, edit it.
+  await page.click(id('tab-tab_map'));
+  await page.waitForTimeout(1500);
+  const m = await page.locator('#map').boundingBox();
+  // Where MapLibre drew the saved feature (found by its id among the rendered features).
+  // (The inspector stood at the GPS fix; the map may have moved since.)
+  await page.evaluate(() => new Promise((ok) => {
+    const map = window.shikongMap.map;
+    map.jumpTo({ center: [114.3437, 30.5043], zoom: 17 });
+    map.once('idle', ok);
+  }));
+  const at = await page.evaluate((fid) => {
+    const map = window.shikongMap.map;
+    const all = map.queryRenderedFeatures().filter((x) => x.source === 'replica');
+    const f = all.find((x) => x.properties.id === fid);
+    return f ? map.project(f.geometry.coordinates) : { missing: all.map((x) => [x.properties.id, x.properties._local]) };
+  }, seen.saved_id);
+  if (at.missing) throw new Error(`the saved feature is not drawn on the map; drawn: ${JSON.stringify(at.missing)}`);
+  await page.mouse.click(m.x + at.x, m.y + at.y);
+  await page.waitForSelector(id('feature-info'), { timeout: T });
+  seen.tapped = await page.textContent(id('feature-info'));
+  await page.click(id('history'));
+  await page.waitForSelector(id('history-list'), { timeout: T });
+  seen.history = await page.textContent(id('history-list'));
+  await page.click(id('edit'));
+  await page.waitForSelector(id('edit-form'), { timeout: T });
+  await page.selectOption(`${id('edit-form')} ${id('field-状态')}`, '3');
+  await page.click(id('edit-save'));
+  seen.edit_message = await message(/已保存/);
+  await shot('feature');
   console.log(JSON.stringify(seen));
 } catch (e) {
   await shot('failure').catch(() => {});

@@ -259,6 +259,11 @@ impl SyncClient {
             .ok_or_else(|| SyncError::Protocol("no id for the new report".into()))
     }
 
+    /// Every stored version of one feature with its changes (`…/items/{id}/history`).
+    pub fn feature_history(&self, layer: &str, id: &str) -> Result<Json> {
+        self.get_json(&format!("/collections/{}/items/{}/history", encode(layer), encode(id)))
+    }
+
     /// The layers the caller may report into, with their forms.
     pub fn report_layers(&self) -> Result<Vec<ReportLayer>> {
         let j = self.get_json("/reports/layers")?;

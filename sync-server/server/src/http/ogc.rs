@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/collections/{collection_id}/queryables", get(queryables))
         .route("/collections/{collection_id}/items", get(items).post(create))
         .route("/collections/{collection_id}/items/{feature_id}", get(item).put(replace).patch(update).delete(delete))
+        .route("/collections/{collection_id}/items/{feature_id}/history", get(item_history))
         .route("/collections/{collection_id}/changes", get(changes))
 }
 
@@ -401,6 +402,36 @@ async fn items(
         resp.headers_mut().insert("content-crs", v);
     }
     Ok(resp)
+}
+
+/// `GET …/items/{featureId}/history`: every stored version of one feature (transaction time,
+/// author, device, field-level changes) and the device edits behind them — what `shikong history`
+/// prints, for apps (the mobile app's history view).
+async fn item_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, fid)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let l = layer_for(&state, &caller, id.clone(), Action::Read).await?;
+    let st = state.clone();
+    let key = FeatureKey::parse(&fid);
+    let doc = blocking(move || {
+        let versions = st.store().history(l.name(), &key)?;
+        let entity = versions.iter().find_map(|v| v.state.as_ref().map(|f| f.id));
+        let edits = match entity {
+            Some(e) => match crate::sync::entity_doc(st.store(), &l, e)? {
+                Some((doc, _, true)) => doc.edits(l.schema()).map_err(ApiError::internal)?,
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        Ok((!versions.is_empty()).then(|| shapes::history(&l, &versions, &edits)))
+    })
+    .await?;
+    match doc {
+        Some(d) => Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], d.to_string()).into_response()),
+        None => Err(ApiError::not_found(format!("collection `{id}` has no feature `{fid}`"))),
+    }
 }
 
 async fn item(

@@ -218,6 +218,16 @@ fn mobile_paths() -> Vec<(&'static str, Json)> {
                 &["400", "401"])}),
         ),
         (
+            "/collections/{collectionId}/items/{featureId}/history",
+            json!({"get": authed(
+                "Every stored version of one feature (transaction time, author, device, field-level changes) and the device edits that built them",
+                "Data",
+                vec![json!({"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string"}}),
+                     json!({"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}})],
+                ("200", json!({"description": "{layer, entity_id, code, versions: [{version, op, tx, device_time, changes}], edits}", "content": {"application/json": {"schema": {"type": "object"}}}})),
+                &["401", "403", "404"])}),
+        ),
+        (
             "/reports/layers",
             json!({"get": authed(
                 "The layers open to citizen reports with the fields of their forms (name, title, type, required, code lists with labels): the app's report form",
