@@ -12,7 +12,7 @@ if [ "${1:-build}" = test ]; then
   want+=(chromium fonts-wqy-microhei)
   # The mobile app's desktop window (Dioxus desktop = wry on WebKitGTK), built by the workspace
   # tests; its end-to-end test drives the same views in Chromium.
-  want+=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev)
+  want+=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev xvfb xauth)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -370,3 +370,50 @@ fn app_in_a_browser() {
     }
     drop(rt);
 }
+
+/// The desktop build: the real window (WebKitGTK) under Xvfb, signed in from an earlier session,
+/// renders the app and its map asks the loopback map server for MapLibre.
+#[test]
+fn desktop_window_under_xvfb() {
+    tool("xvfb-run", "xvfb");
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("shikong-mobile");
+    assert!(bin.is_file(), "{} not built (cargo test --workspace builds it)", bin.display());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("app");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("device.json"),
+        r#"{"session": {"server": "http://127.0.0.1:9", "token": "t", "username": "张三", "role": "inspector", "expires_at": ""}}"#,
+    )
+    .unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1024x768x24"])
+        .arg(&bin)
+        .args(["--data", s(&data), "--camera", s(&dir.path().join("camera")), "--start", "114.3437,30.5043"])
+        .env("RUST_LOG", "shikong_mobile=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("run xvfb-run");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut served = false;
+    while std::time::Instant::now() < deadline {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("map script served") {
+            served = true;
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the window exited ({status}): {text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::process::Command::new("pkill").args(["-f", s(&data)]).status();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(served, "the window's app never loaded its map: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+}

@@ -245,7 +245,11 @@ fn router(sources: MapSources, base: String) -> Router {
     Router::new()
         .route(
             "/assets/mobile-map.js",
-            get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_JS) }),
+            get(|| async {
+                // Logged: the desktop smoke test reads it as "the webview ran the app's map".
+                tracing::info!("map script served");
+                ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_JS)
+            }),
         )
         .route(
             "/assets/mobile-map.css",
