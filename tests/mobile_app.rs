@@ -58,6 +58,18 @@ fn camera(dir: &Path) -> PathBuf {
     cam
 }
 
+/// A feature as the office user `wang` reads it through OGC API – Features.
+fn office_feature(server: &Server, data: &str, layer: &str, id: &str) -> Json {
+    let token = ok(&["user", "token", "--data", data, "wang"]).trim().to_owned();
+    reqwest::blocking::Client::new()
+        .get(server.url(&format!("/collections/{layer}/items/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 fn render(ctx: &AppContext) -> String {
     let mut dom = VirtualDom::new(App).with_root_context(ctx.clone());
     dom.rebuild_in_place();
@@ -190,13 +202,7 @@ fn inspector_and_citizen_flows() {
     assert!(!progress.is_empty());
     let token = ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned();
     let http = reqwest::blocking::Client::new();
-    let f: Json = http
-        .get(server.url(&format!("/collections/manhole/items/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let f = office_feature(&server, &data, "manhole", &id.to_string());
     assert_eq!(f["properties"]["名称"], "巡查新增井盖");
     assert_eq!(f["properties"]["照片"][0], photo.sha256.as_str());
     let html = render(&ctx_sync);
@@ -347,14 +353,7 @@ fn app_in_a_browser() {
     let seen: Json = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     // The id the app showed after saving is on the server, with the form's values and photo.
     let id = seen["saved_id"].as_str().expect("saved id");
-    let token = ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned();
-    let f: Json = reqwest::blocking::Client::new()
-        .get(server.url(&format!("/collections/manhole/items/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let f = office_feature(&server, &data, "manhole", id);
     assert_eq!(f["properties"]["名称"], "浏览器采集的井盖", "{f}");
     assert_eq!(f["properties"]["状态"], "2");
     assert_eq!(f["properties"]["照片"].as_array().map(Vec::len), Some(1), "{f}");

@@ -95,6 +95,12 @@ fn lock(ctx: &AppContext) -> std::sync::MutexGuard<'_, Device> {
     ctx.device.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Shows an action's error on the message line.
+fn fail(sh: Shared, e: String) {
+    let mut m = sh.message;
+    m.set(Some(Err(e)));
+}
+
 /// Runs `f` on the device on a blocking thread.
 async fn on_device<T: Send + 'static>(
     ctx: &AppContext,
@@ -588,7 +594,6 @@ fn MapPanel() -> Element {
     let mut history = use_signal(|| None::<Vec<String>>);
     let mut editing = use_signal(|| false);
     let mut edit_form = use_signal(BTreeMap::<String, String>::new);
-    let edit_photos = use_signal(Vec::<EvidencePhoto>::new);
     let mut edit_problems = use_signal(BTreeMap::<String, String>::new);
     let (chist, cedit, cdel) = (ctx.clone(), ctx.clone(), ctx.clone());
     rsx! {
@@ -602,7 +607,7 @@ fn MapPanel() -> Element {
                         if text.trim().is_empty() { results.set(Vec::new()); return; }
                         match on_device(&ctx, move |d| d.search_offline(&text)).await {
                             Ok(s) => results.set(s),
-                            Err(e) => { let mut m = sh.message; m.set(Some(Err(e))); }
+                            Err(e) => fail(sh, e)
                         }
                     });
                 }
@@ -634,7 +639,7 @@ fn MapPanel() -> Element {
                         match on_device(&ctx, |d| Ok(d.location.fix())).await {
                             Ok(Some(f)) => js_call(format!("window.shikongMap.setLocation({0}, {1}); window.shikongMap.flyTo({0}, {1}, 17, false)", f.lon, f.lat)),
                             Ok(None) => { let mut m = sh.message; m.set(Some(Err("暂无定位 / no position fix yet".into()))); }
-                            Err(e) => { let mut m = sh.message; m.set(Some(Err(e))); }
+                            Err(e) => fail(sh, e)
                         }
                     });
                 },
@@ -713,10 +718,7 @@ fn MapPanel() -> Element {
                                 spawn(async move {
                                     match on_device(&ctx, move |d| d.history(&f.layer.name, &f.id)).await {
                                         Ok(h) => history.set(Some(h)),
-                                        Err(e) => {
-                                            let mut m = sh.message;
-                                            m.set(Some(Err(e)));
-                                        }
+                                        Err(e) => fail(sh, e)
                                     }
                                 });
                             }
@@ -783,7 +785,6 @@ fn MapPanel() -> Element {
                                 value: edit_form().get(&f.name).cloned().unwrap_or_default(),
                                 problem: edit_problems().get(&f.name).cloned(),
                                 form: edit_form,
-                                photos: edit_photos,
                                 lang: l,
                             }
                         }
@@ -893,7 +894,7 @@ fn CollectPanel() -> Element {
             button { class: "act", "data-testid": "clear-vertices", onclick: move |_| { let mut p = sh.points; p.set(Vec::new()); js_call("window.shikongMap.setSketch(null)".into()); }, {tr(l, "clear")} }
         }
         for f in def.schema.fields.iter().filter(|f| !f.retired).cloned() {
-            FormField { field: f.clone(), value: form().get(&f.name).cloned().unwrap_or_default(), problem: problems().get(&f.name).cloned(), form, photos, lang: l }
+            FormField { field: f.clone(), value: form().get(&f.name).cloned().unwrap_or_default(), problem: problems().get(&f.name).cloned(), form, lang: l }
         }
         if !photos().is_empty() {
             div { class: "card", "data-testid": "photos",
@@ -909,7 +910,7 @@ fn CollectPanel() -> Element {
                     spawn(async move {
                         match on_device(&ctx, |d| d.take_photo()).await {
                             Ok(p) => photos.write().push(p),
-                            Err(e) => { let mut m = sh.message; m.set(Some(Err(e))); }
+                            Err(e) => fail(sh, e)
                         }
                     });
                 },
@@ -967,7 +968,6 @@ fn FormField(
     value: String,
     problem: Option<String>,
     form: Signal<BTreeMap<String, String>>,
-    photos: Signal<Vec<EvidencePhoto>>,
     lang: Lang,
 ) -> Element {
     let ctx = use_context::<AppContext>();
@@ -1010,7 +1010,7 @@ fn FormField(
                                 spawn(async move {
                                     match on_device(&ctx, |d| crate::qr::decode(&d.camera.capture()?.bytes)).await {
                                         Ok(text) => { form.write().insert(n, text); }
-                                        Err(e) => { let mut m = sh.message; m.set(Some(Err(e))); }
+                                        Err(e) => fail(sh, e)
                                     }
                                 });
                             },
@@ -1021,7 +1021,6 @@ fn FormField(
             }
         }
     };
-    let _ = photos;
     rsx! {
         label { class: "field",
             span { "{title}{req}" }
@@ -1057,12 +1056,11 @@ fn AreasPanel() -> Element {
     let csearch = ctx.clone();
     let cest = ctx.clone();
     let cdl = ctx.clone();
-    let cact = ctx.clone();
     rsx! {
         h3 { {tr(l, "tab_areas")} }
         if list().is_empty() { div { class: "muted", {tr(l, "no_replicas")} } }
         for s in list() {
-            ReplicaCard { summary: s.clone(), active: (sh.active)().as_deref() == Some(s.id.as_str()), list, lang: l, ctx_key: cact.map.base() }
+            ReplicaCard { summary: s.clone(), active: (sh.active)().as_deref() == Some(s.id.as_str()), list, lang: l }
         }
         h3 { {tr(l, "download")} }
         input { "data-testid": "area-search", placeholder: tr(l, "area_search"), value: "{q}", style: "width: 100%; padding: 8px",
@@ -1074,7 +1072,7 @@ fn AreasPanel() -> Element {
                     if text.trim().is_empty() { places.set(Vec::new()); return; }
                     match on_device(&ctx, move |d| d.search_divisions(&text)).await {
                         Ok(p) => places.set(p),
-                        Err(e) => { let mut m = sh.message; m.set(Some(Err(e))); }
+                        Err(e) => fail(sh, e)
                     }
                 });
             }
@@ -1127,7 +1125,7 @@ fn AreasPanel() -> Element {
                                 let n: u64 = e.layers.iter().map(|x| x.1).sum();
                                 estimate.set(Some(format!("{n} {} · ≈ {:.1} MB", tr(l, "features"), e.bytes as f64 / 1_048_576.0)));
                             }
-                            Err(e) => { let mut m = sh.message; m.set(Some(Err(e))); }
+                            Err(e) => fail(sh, e)
                         }
                     });
                 },
@@ -1143,7 +1141,7 @@ fn AreasPanel() -> Element {
                         let name = match &a { AreaChoice::Division { name, .. } => name.clone(), AreaChoice::Rect { .. } => "地图范围".to_owned() };
                         let job = on_device(&ctx, move |d| d.download(&name, &layers, &a, &mut |s| { let _ = tx.send(s); }));
                         let watch = async { while let Some(s) = rx.recv().await { step.set(Some(s)); } };
-                        let (r, _) = futures_join(job, watch).await;
+                        let (r, _) = tokio::join!(job, watch);
                         let mut m = sh.message;
                         match r {
                             Ok(s) => {
@@ -1169,23 +1167,11 @@ fn AreasPanel() -> Element {
     }
 }
 
-/// Awaits two futures together (the download and its progress watcher).
-async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
-    tokio::join!(a, b)
-}
-
 #[component]
-fn ReplicaCard(
-    summary: ReplicaSummary,
-    active: bool,
-    list: Signal<Vec<ReplicaSummary>>,
-    lang: Lang,
-    ctx_key: String,
-) -> Element {
+fn ReplicaCard(summary: ReplicaSummary, active: bool, list: Signal<Vec<ReplicaSummary>>, lang: Lang) -> Element {
     let ctx = use_context::<AppContext>();
     let sh = use_context::<Shared>();
     let l = lang;
-    let _ = ctx_key;
     let s = summary;
     let features: u64 = s.layers.iter().map(|x| x.2).sum();
     let layers = s.layers.iter().map(|x| format!("{} {}", x.1, x.2)).collect::<Vec<_>>().join(" · ");
@@ -1473,7 +1459,7 @@ fn ReportPanel() -> Element {
             button { class: "act", "data-testid": "report-photo", onclick: move |_| {
                 let ctx = cphoto.clone();
                 spawn(async move {
-                    match on_device(&ctx, |d| d.take_photo()).await { Ok(p) => photo.set(Some(p)), Err(e) => { let mut m = sh.message; m.set(Some(Err(e))); } }
+                    match on_device(&ctx, |d| d.take_photo()).await { Ok(p) => photo.set(Some(p)), Err(e) => fail(sh, e) }
                 });
             }, {tr(l, "photo")} }
         }
@@ -1525,10 +1511,7 @@ fn MyReportsPanel() -> Element {
             .await;
             match r {
                 Ok(v) => reports.set(v),
-                Err(e) => {
-                    let mut m = sh.message;
-                    m.set(Some(Err(e)));
-                }
+                Err(e) => fail(sh, e),
             }
         });
     });
