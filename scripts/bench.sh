@@ -2,7 +2,9 @@
 # Runs the benchmarks with their peer tools (not part of the tests: timings are noisy).
 # Installs the peers: wrk, GDAL's Python bindings, pygeoapi + gunicorn, pyproj, coord-convert, cpca,
 # PostgreSQL + PostGIS (Martin itself is installed by the tiles bench with cargo install).
-#   scripts/bench.sh [store|serve|crs|geocode|sync|tiles]...   (default: all)
+#   scripts/bench.sh [store|serve|crs|geocode|sync|tiles|storm]...   (default: all)
+# `storm` is the shift-change sync storm of tests/storm.rs in its long mode (release build): 100
+# devices × 30 offline edits on 1,000 features, several seeds; SHIKONG_STORM overrides the size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -22,5 +24,10 @@ benches=("$@")
 [ ${#benches[@]} -eq 0 ] && benches=(store serve crs geocode sync tiles)
 for b in "${benches[@]}"; do
   echo "== $b"
+  if [ "$b" = storm ]; then
+    SHIKONG_STORM="${SHIKONG_STORM:-devices=100,edits=30,features=1000,rounds=1,seeds=1-5}" \
+      cargo test --release --locked -p shikong-server --test sync_e2e sync_storm -- --nocapture
+    continue
+  fi
   target/release/shikong-bench "$b"
 done

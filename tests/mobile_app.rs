@@ -323,13 +323,16 @@ fn app_in_a_browser() {
     let data = demo(dir.path());
     let server = Server::start(&data, &[]);
     let location = Arc::new(ManualLocation::at(114.3437, 30.5043));
-    let dev = Device::open(
+    let mut dev = Device::open(
         dir.path().join("app"),
         location,
         Arc::new(ImageFolder::new(camera(dir.path()))),
         Arc::new(Switchable::default()),
     )
     .unwrap();
+    // The script taps "sync now" and reads what that sync uploaded; the silent 10-second automatic
+    // sync would sometimes push the feature first.
+    dev.settings.auto_sync = false;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     rt.spawn(async move {

@@ -34,15 +34,50 @@ enum Fail {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Create { dev: usize, x: f64, y: f64 },
-    Set { dev: usize, pick: usize, depth: u8 },
-    Rename { dev: usize, pick: usize, name: u8 },
-    Move { dev: usize, pick: usize, x: f64, y: f64 },
-    Delete { dev: usize, pick: usize },
-    Attach { dev: usize, pick: usize, photo: u8 },
-    Upload { dev: usize, skip: bool },
-    Push { dev: usize, fail: Fail },
-    Pull { dev: usize, lose_page: bool },
+    Create {
+        dev: usize,
+        x: f64,
+        y: f64,
+    },
+    Set {
+        dev: usize,
+        pick: usize,
+        depth: u8,
+    },
+    Rename {
+        dev: usize,
+        pick: usize,
+        name: u8,
+    },
+    Move {
+        dev: usize,
+        pick: usize,
+        x: f64,
+        y: f64,
+    },
+    Delete {
+        dev: usize,
+        pick: usize,
+    },
+    Attach {
+        dev: usize,
+        pick: usize,
+        photo: u8,
+    },
+    Upload {
+        dev: usize,
+        skip: bool,
+    },
+    Push {
+        dev: usize,
+        fail: Fail,
+    },
+    Pull {
+        dev: usize,
+        lose_page: bool,
+    },
+    /// Every device syncs at the same time, each on its own thread.
+    Storm,
 }
 
 fn step(devices: usize) -> impl Strategy<Value = Step> {
@@ -59,6 +94,7 @@ fn step(devices: usize) -> impl Strategy<Value = Step> {
         3 => (dev.clone(), prop_oneof![4 => Just(Fail::None), 1 => Just(Fail::LoseResponse), 1 => Just(Fail::Duplicate)])
             .prop_map(|(dev, fail)| Step::Push { dev, fail }),
         3 => (dev, prop::bool::weighted(0.2)).prop_map(|(dev, lose_page)| Step::Pull { dev, lose_page }),
+        2 => Just(Step::Storm),
     ]
 }
 
@@ -254,7 +290,54 @@ impl World {
             Step::Pull { dev, lose_page } => {
                 self.pull(dev, lose_page);
             }
+            Step::Storm => self.storm(),
         }
+    }
+
+    /// Every device runs a whole sync — push until nothing is pending, pull until the last page —
+    /// at the same time on its own thread against the one store, then verifies itself: the sync
+    /// invariant says it must reflect every transaction its pull saw, whatever ran beside it.
+    fn storm(&mut self) {
+        let (store, auth, blobs) = (&self.store, &self.auth, &self.blobs);
+        let acknowledged: Vec<(EntityId, shikong_crdt::ChangeHash)> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> =
+                    self.devices
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(n, (p, r))| {
+                            s.spawn(move || {
+                                let mut acked = Vec::new();
+                                let has = |sha: &str| blobs.contains(sha);
+                                r.retry(None).unwrap();
+                                while let Some(batch) = r.push_batch(3).unwrap() {
+                                    let resp = sync::push(store, auth, p, &batch, &has).unwrap();
+                                    for (e, res) in batch.entities.iter().zip(&resp.results) {
+                                        if !matches!(res.outcome, wire::Outcome::Rejected { .. }) {
+                                            acked.extend(e.changes.iter().map(|c| {
+                                                (EntityId(e.entity), shikong_crdt::change_hash(&c.0).unwrap())
+                                            }));
+                                        }
+                                    }
+                                    r.apply_push_response(&resp).unwrap();
+                                }
+                                let record = store.replica(r.info().id).unwrap().unwrap();
+                                loop {
+                                    let cursor: sync::SyncCursor = r.cursor().unwrap().parse().unwrap();
+                                    let page = sync::pull(store, &record, &cursor, 4).unwrap();
+                                    r.apply_pull_page(&page).unwrap();
+                                    if !page.more {
+                                        break;
+                                    }
+                                }
+                                assert_verified(store, auth, p, r, n);
+                                acked
+                            })
+                        })
+                        .collect();
+                handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            });
+        self.acknowledged.extend(acknowledged);
     }
 
     fn edit(
@@ -281,8 +364,19 @@ impl World {
     }
 }
 
+/// The device's end-of-sync verification finds nothing to repair.
+fn assert_verified(store: &SqliteStore, auth: &AuthStore, p: &Principal, r: &Replica, n: usize) {
+    let record = store.replica(r.info().id).unwrap().unwrap();
+    let verdict = shikong_server::sync_verify::verify(store, auth, p, &record, &r.verify_request().unwrap()).unwrap();
+    let targets = r.repair_targets(&verdict).unwrap();
+    assert!(verdict.agrees() && targets.is_empty(), "device {n} needs repair of {targets:?}");
+}
+
 fn check_converged(w: &mut World) {
     w.quiesce();
+    for (n, (p, r)) in w.devices.iter().enumerate() {
+        assert_verified(&w.store, &w.auth, p, r, n);
+    }
     let server = w.server_state();
     for (n, (_, r)) in w.devices.iter().enumerate() {
         assert_eq!(r.pending().unwrap(), 0, "device {n} still has pending changes");
@@ -344,6 +438,7 @@ fn remap(s: &Step, devices: usize) -> Step {
         Step::Upload { dev, skip } => Step::Upload { dev: d(dev), skip },
         Step::Push { dev, fail } => Step::Push { dev: d(dev), fail },
         Step::Pull { dev, lose_page } => Step::Pull { dev: d(dev), lose_page },
+        Step::Storm => Step::Storm,
     }
 }
 

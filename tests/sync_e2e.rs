@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod common;
+mod storm;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -295,4 +296,59 @@ fn killing_the_server_during_a_large_push_loses_and_duplicates_nothing() {
     assert_eq!(updated, 700, "every edit arrived exactly once (version 2, not 3)");
     let closed: i64 = conn.query_row("SELECT count(*) FROM sk_hist_manhole", [], |r| r.get(0)).unwrap();
     assert_eq!(closed, 700, "one superseded version per feature: nothing duplicated");
+}
+
+/// The end-of-sync verification repairs a replica that missed changes (as devices did before the
+/// change feed read one snapshot per page), and the server counts it.
+#[test]
+fn verification_repairs_a_replica_that_missed_changes() {
+    let (dir, data) = setup(&["li", "wu"]);
+    let server = Server::start(&data, &[]);
+    let device = |u: &str| {
+        let t = token(&data, u);
+        let path = dir.path().join(format!("{u}.gpkg"));
+        ok(&["replica", "create", "--server", &server.base, "--token", &t, "--layers", "manhole", s(&path)]);
+        (t, path)
+    };
+    let (li, wu) = (device("li"), device("wu"));
+    ok(&["replica", "edit", s(&wu.1), "--layer", "manhole", "--code", "HS-JG-0002", "--set", "depth=7.5"]);
+    let out = ok(&["replica", "sync", "--token", &wu.0, s(&wu.1)]);
+    assert!(out.contains("verified: the replica matches the server"), "{out}");
+    let out = ok(&["replica", "sync", "--token", &li.0, s(&li.1)]);
+    assert!(out.contains("verified: the replica matches the server"), "{out}");
+    // Damage li's replica the way a passed-over change looks: one row back at the imported state
+    // and version, one row missing. (Bookkeeping of outside edits cleared: this is not a QGIS edit.)
+    {
+        let conn = rusqlite::Connection::open(&li.1).unwrap();
+        shikong_gpkg::register_functions(&conn).unwrap();
+        conn.execute_batch(
+            "BEGIN; UPDATE manhole SET depth = 2.0, sk_version = 1 WHERE code = 'HS-JG-0002';
+             DELETE FROM manhole WHERE code = 'HS-JG-0001'; DELETE FROM sk_capture; COMMIT;",
+        )
+        .unwrap();
+    }
+    let expected = server_state(&server, &li.0);
+    assert_ne!(replica_state(&li.1), expected);
+    let out = ok(&["replica", "sync", "--token", &li.0, s(&li.1)]);
+    assert!(out.contains("pulled 0 entities"), "nothing new to pull: {out}");
+    assert!(out.contains("verified: 2 entities differed from the server and were repaired"), "{out}");
+    assert_eq!(replica_state(&li.1), expected);
+    let out = ok(&["replica", "sync", "--token", &li.0, s(&li.1)]);
+    assert!(out.contains("verified: the replica matches the server"), "{out}");
+    let metrics = reqwest::blocking::get(server.url("/metrics")).unwrap().text().unwrap();
+    assert!(metrics.contains("shikong_sync_repaired_entities_total 2"), "{metrics}");
+    assert!(metrics.contains("shikong_sync_verifications_total{outcome=\"differed\"} 1"), "{metrics}");
+    // wu's sync, li's first, the check after the repair, li's last.
+    assert!(metrics.contains("shikong_sync_verifications_total{outcome=\"agreed\"} 4"), "{metrics}");
+    // A verification of another user's replica, or with a bad digest, is refused precisely.
+    let http = reqwest::blocking::Client::new();
+    let li_replica = Replica::open(&li.1).unwrap();
+    let mut req = li_replica.verify_request().unwrap();
+    let r = http.post(server.url("/sync/verify")).bearer_auth(&wu.0).json(&req).send().unwrap();
+    assert_eq!(r.status(), 403);
+    req.layers[0].buckets.pop();
+    let r = http.post(server.url("/sync/verify")).bearer_auth(&li.0).json(&req).send().unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Json = r.json().unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("layers[0].buckets: 63 buckets, not 64"), "{body}");
 }

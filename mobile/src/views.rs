@@ -1260,6 +1260,7 @@ fn SyncPanel() -> Element {
                                 Progress::Uploading { done, total } => format!("📷 {done}/{total}"),
                                 Progress::Pushing { batches } => format!("↑ {batches}"),
                                 Progress::Pulling { pages, entities } => format!("↓ {pages} · {entities}"),
+                                Progress::Verifying => "✓ 核对".to_owned(),
                             }));
                         }
                     };

@@ -9,6 +9,7 @@
 
 pub mod convert;
 pub mod enrolment;
+pub mod verify;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};

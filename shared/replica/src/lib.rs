@@ -29,6 +29,7 @@ mod gazetteer;
 mod replica;
 mod sync;
 mod table;
+mod verify;
 mod writer;
 
 pub use attachments::{AttachmentInfo, Evidence, MAX_ATTACHMENT_BYTES, sha256_hex};

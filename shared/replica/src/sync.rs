@@ -215,7 +215,7 @@ impl Replica {
                 .iter()
                 .find(|l| l.name == e.layer)
                 .ok_or_else(|| bad(&e.layer, e.entity, "not a layer of this replica"))?;
-            pull_entity(&tx, layer, e, &mut summary)?;
+            pull_entity(&tx, layer, e, &mut summary, false)?;
         }
         format::set_meta(&tx, key::CURSOR, Some(&page.cursor))?;
         tx.execute_batch("DELETE FROM sk_capture;")?;
@@ -306,7 +306,15 @@ fn wire_feature(layer: &ReplicaLayer, id: EntityId, w: &WireFeature) -> Result<F
     Ok(Feature { id, code: w.code.clone(), geometry, valid, properties })
 }
 
-fn pull_entity(conn: &Connection, layer: &ReplicaLayer, e: &PulledEntity, summary: &mut PullSummary) -> Result<()> {
+/// Stores one pulled entity. `authoritative`: the server's current word (a repair), adopted even
+/// where the replica claims a newer version.
+pub(crate) fn pull_entity(
+    conn: &Connection,
+    layer: &ReplicaLayer,
+    e: &PulledEntity,
+    summary: &mut PullSummary,
+    authoritative: bool,
+) -> Result<()> {
     let id = EntityId(e.entity);
     let local = has_local_changes(conn, id)?;
     let stored = load_doc_bytes(conn, &layer.name, id)?;
@@ -314,7 +322,7 @@ fn pull_entity(conn: &Connection, layer: &ReplicaLayer, e: &PulledEntity, summar
         Some(row) => row.version,
         None => stored.as_ref().and_then(|s| s.1),
     };
-    if !local && known_version.is_some_and(|v| v > e.version) {
+    if !local && !authoritative && known_version.is_some_and(|v| v > e.version) {
         summary.stale += 1;
         return Ok(());
     }

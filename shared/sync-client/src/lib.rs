@@ -20,6 +20,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use shikong_protocol as wire;
+use shikong_protocol::verify;
 use shikong_replica::Replica;
 
 /// Attachment upload chunk size: small enough to resume cheaply on a weak 4G link.
@@ -57,6 +58,12 @@ pub struct SyncReport {
     pub conflicts: usize,
     /// What happened to the offline gazetteer.
     pub gazetteer: GazetteerRefresh,
+    /// Whether the end-of-sync verification ran (an older server, or more unsent edits than one
+    /// request may name, leave it out).
+    pub verified: bool,
+    /// Entities the verification found different from the server and repaired (0 while sync is
+    /// healthy; the server counts them in `/metrics`).
+    pub repaired: usize,
 }
 
 /// The offline gazetteer after a sync.
@@ -74,9 +81,19 @@ pub enum GazetteerRefresh {
 /// Progress of a running sync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
-    Uploading { done: usize, total: usize },
-    Pushing { batches: usize },
-    Pulling { pages: usize, entities: usize },
+    Uploading {
+        done: usize,
+        total: usize,
+    },
+    Pushing {
+        batches: usize,
+    },
+    Pulling {
+        pages: usize,
+        entities: usize,
+    },
+    /// Comparing the replica with the server after the pull.
+    Verifying,
 }
 
 #[derive(Debug, Clone)]
@@ -244,6 +261,11 @@ impl SyncClient {
                 break;
             }
         }
+        progress(Progress::Verifying);
+        if let Some(repaired) = self.verify(replica)? {
+            report.verified = true;
+            report.repaired = repaired;
+        }
         report.conflicts = replica.conflicts()?.len();
         report.gazetteer = self.refresh_gazetteer(replica)?;
         Ok(report)
@@ -251,6 +273,54 @@ impl SyncClient {
 
     /// Fetches the gazetteer subset of the replica's area when the server's differs from the one
     /// stored (`If-None-Match`), and stores it. A server without one is not an error.
+    /// End-of-sync verification (docs/sync-protocol.md, "Verification"): sends the replica's
+    /// digest, and fetches and applies every entity the server's answer shows to differ, then
+    /// checks once more. Returns the entities repaired, or `None` when the server cannot verify
+    /// (an older server without the route, or more unsent edits than one request may name).
+    pub fn verify(&self, replica: &mut Replica) -> Result<Option<usize>> {
+        let mut repaired = 0;
+        for _round in 0..2 {
+            let req = replica.verify_request()?;
+            if req.exclude.len() > verify::MAX_VERIFY_EXCLUDED {
+                return Ok(None);
+            }
+            let r = self.post_json("/sync/verify", &req)?;
+            if r.status() == StatusCode::NOT_FOUND {
+                let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
+                // A sync code means a real refusal (unknown replica); none means no such route.
+                if body.pointer("/sync/code").is_none() {
+                    return Ok(None);
+                }
+                return Err(SyncError::Server {
+                    status: 404,
+                    code: body.pointer("/sync/code").and_then(|c| serde_json::from_value(c.clone()).ok()),
+                    message: body["detail"].as_str().unwrap_or("no details").to_owned(),
+                });
+            }
+            let verdict: verify::VerifyResponse = Self::json(Self::check(r)?)?;
+            let targets = replica.repair_targets(&verdict)?;
+            if targets.is_empty() {
+                break;
+            }
+            for chunk in targets.chunks(verify::MAX_REPAIR_ENTITIES) {
+                let req = verify::RepairRequest {
+                    protocol: wire::PROTOCOL_VERSION,
+                    replica: replica.info().id,
+                    entities: chunk.to_vec(),
+                };
+                let answer: verify::RepairResponse = Self::json(Self::check(self.post_json("/sync/repair", &req)?)?)?;
+                replica.apply_repair(&answer)?;
+            }
+            repaired += targets.len();
+        }
+        Ok(Some(repaired))
+    }
+
+    fn post_json<T: serde::Serialize>(&self, path: &str, body: &T) -> Result<Response> {
+        let body = serde_json::to_vec(body).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        self.send(&|| self.http.post(self.url(path)).header("content-type", "application/json").body(body.clone()))
+    }
+
     pub fn refresh_gazetteer(&self, replica: &Replica) -> Result<GazetteerRefresh> {
         let current = replica.gazetteer()?;
         let id = replica.info().id;

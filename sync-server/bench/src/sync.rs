@@ -158,6 +158,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let down = SyncClient::new(&base, &t_wu)?.sync(&mut rb, &mut |_| {})?;
     let down_secs = t.elapsed().as_secs_f64();
     println!("sync down: {} remote edits pulled in {} pages in {down_secs:.2} s", down.pulled_entities, down.pages);
+    // The end-of-sync verification alone (part of every sync above): device digest, server scan as
+    // of the cursor, comparison.
+    let t = Instant::now();
+    let repaired = SyncClient::new(&base, &t_wu)?.verify(&mut rb)?;
+    println!(
+        "verification of a {}-feature replica: {:.3} s, repaired {}",
+        a.features,
+        t.elapsed().as_secs_f64(),
+        repaired.map_or_else(|| "(not verified)".to_owned(), |n| n.to_string())
+    );
     drop(server);
 
     // Merge throughput of the engine alone (no HTTP), durably committed batch by batch.

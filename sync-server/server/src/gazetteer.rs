@@ -524,12 +524,9 @@ impl LiveGazetteer {
                     Err(StoreError::NoSuchLayer(_)) => break,
                     Err(e) => return Err(e.into()),
                 };
-                let done = page.len() < 5000;
-                if let Some(last) = page.last() {
-                    cursor = last.position;
-                }
-                ids.extend(page.into_iter().filter(|c| c.tx.0 <= latest).map(|c| c.id));
-                if done {
+                cursor = page.next;
+                ids.extend(page.changes.into_iter().filter(|c| c.tx.0 <= latest).map(|c| c.id));
+                if !page.more {
                     break;
                 }
             }

@@ -15,3 +15,4 @@ pub mod json;
 mod replica_cli;
 pub mod replica_estimate;
 pub mod sync;
+pub mod sync_verify;

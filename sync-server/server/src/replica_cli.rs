@@ -122,6 +122,13 @@ pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
             for (layer, entity, reason) in &report.rejected {
                 println!("rejected {layer} {entity}: {reason}");
             }
+            if !report.verified {
+                println!("not verified: the server cannot compare replicas (or too many unsent edits)");
+            } else if report.repaired > 0 {
+                println!("verified: {} entities differed from the server and were repaired", report.repaired);
+            } else {
+                println!("verified: the replica matches the server");
+            }
             match &report.gazetteer {
                 shikong_sync_client::GazetteerRefresh::Unchanged => {}
                 shikong_sync_client::GazetteerRefresh::Updated(n) => {

@@ -120,7 +120,7 @@ pub fn entity_doc_with(
     Ok(Some((doc, last.version, explicit || covered > history[0].version)))
 }
 
-fn layer_access(l: &Layer) -> LayerAccess<'_> {
+pub(crate) fn layer_access(l: &Layer) -> LayerAccess<'_> {
     LayerAccess { name: l.name(), public: l.def.public, citizen_reports: l.def.citizen_reports }
 }
 
@@ -385,7 +385,8 @@ pub struct SyncCursor {
 }
 
 impl SyncCursor {
-    fn of(&self, layer: &str) -> ChangeCursor {
+    /// Where `layer` stands (layers without a position of their own start at the base).
+    pub fn of(&self, layer: &str) -> ChangeCursor {
         self.layers.get(layer).copied().unwrap_or_else(|| ChangeCursor::after_tx(TxId(self.base)))
     }
 }
@@ -448,7 +449,6 @@ fn inside(area: Option<&geo::Geometry<f64>>, g: Option<&Geometry>) -> bool {
     }
 }
 
-/// One page of changes for a replica.
 /// The transaction source prefix of pushes from one replica.
 fn push_source(replica: uuid::Uuid) -> String {
     format!("sync push {replica}")
@@ -470,6 +470,8 @@ fn own_push(store: &dyn FeatureStore, replica: uuid::Uuid, tx: TxId, memo: &mut 
     Ok(own)
 }
 
+/// One page of changes for a replica. A pull is complete when a page says `more: false`; the
+/// replica then reflects every transaction committed before the pull's last page was read.
 pub fn pull(
     store: &dyn FeatureStore,
     replica: &ReplicaRecord,
@@ -484,8 +486,19 @@ pub fn pull(
     let mut more = false;
     let mut own_txs = BTreeMap::new();
     for name in &replica.layers {
-        let layer = store.layer(name)?;
         let pos = cursor.of(name);
+        let room = limit.saturating_sub(entities.len());
+        if room == 0 {
+            more = true;
+            break;
+        }
+        // One snapshot per layer page (see `FeatureStore::changes_since`): when the page reaches
+        // the end, its `next` moves past the snapshot's newest transaction, so the cursor itself
+        // says which transaction the replica is complete through (what verification compares).
+        let page = store.changes_since(name, pos, room)?;
+        // Read after the changes' snapshot: a schema change that snapshot saw is sent with it and
+        // cannot be passed over by the advanced cursor.
+        let layer = store.layer(name)?;
         if layer.schema_tx.0 > pos.tx && layer.schema_tx.0 > cursor.base {
             page_layers.push(wire::LayerUpdate {
                 layer: name.clone(),
@@ -493,23 +506,15 @@ pub fn pull(
                 definition: serde_json::to_value(crate::json::LayerDoc::from_layer(&layer)).unwrap_or(Json::Null),
             });
         }
-        let room = limit.saturating_sub(entities.len());
-        if room == 0 {
-            more = true;
-            break;
-        }
-        let changed = store.changes_since(name, pos, room + 1)?;
-        if changed.len() > room {
-            more = true;
-        }
-        for c in changed.into_iter().take(room) {
-            next.layers.insert(name.clone(), c.position);
+        for c in page.changes {
             if own_push(store, replica.id, c.tx, &mut own_txs)? {
                 continue;
             }
             entities.push(pulled(store, &layer, c.id, c.version, c.tx, c.state.as_ref(), area.as_ref())?);
         }
-        if more {
+        next.layers.insert(name.clone(), page.next);
+        if page.more {
+            more = true;
             break;
         }
     }
@@ -522,7 +527,7 @@ pub fn pull(
     })
 }
 
-fn pulled(
+pub(crate) fn pulled(
     store: &dyn FeatureStore,
     layer: &Layer,
     id: EntityId,

@@ -61,9 +61,28 @@ pub trait FeatureStore: Send + Sync {
     /// The newest committed transaction (`TxId(0)` in an empty store).
     fn latest_tx(&self) -> Result<TxId>;
 
-    /// Entities of `layer` whose newest version came after `cursor`, in change order, at most
-    /// `limit` (deleted ones with `state: None`).
-    fn changes_since(&self, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<Vec<ChangedEntity>>;
+    /// `(entity, version)` of every entity of `layer` live as of transaction `tx` whose geometry
+    /// meets `area` (all when `None`) — the selection of a replica cut, from one snapshot, without
+    /// decoding properties (end-of-sync verification runs it on every sync).
+    fn versions_at(
+        &self,
+        layer: &str,
+        tx: TxId,
+        area: Option<&shikong_model::Geometry>,
+        sink: &mut dyn FnMut(EntityId, i64),
+    ) -> Result<()>;
+
+    /// The instant of the newest transaction at or before `tx` (`None` before the first): an
+    /// `as_of` that reads the store exactly as it was after `tx`.
+    fn tx_time(&self, tx: TxId) -> Result<Option<Timestamp>>;
+
+    /// Entities of `layer` whose newest version (or document) came after `cursor`, in change
+    /// order, at most `limit` (deleted ones with `state: None`).
+    ///
+    /// Every backend must read the whole page from **one snapshot** and assign positions in
+    /// commit order, so that [`ChangePage::next`] never passes a transaction the page did not see
+    /// (the sync invariant in `docs/sync-protocol.md` rests on this).
+    fn changes_since(&self, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<ChangePage>;
 
     /// The explicit CRDT document of an entity and the store version it covers.
     fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>>;

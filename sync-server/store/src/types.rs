@@ -331,6 +331,20 @@ pub struct ChangedEntity {
     pub position: ChangeCursor,
 }
 
+/// One page of [`crate::FeatureStore::changes_since`], read from one consistent snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePage {
+    /// At most `limit` changes, in change order.
+    pub changes: Vec<ChangedEntity>,
+    /// Where the next page starts. With `more`, the last change's position; otherwise after the
+    /// snapshot's newest transaction (never behind the cursor asked for): every transaction up to
+    /// it is reflected in this page and the ones before it, and — positions being assigned in
+    /// commit order — nothing at or below it can appear later.
+    pub next: ChangeCursor,
+    /// Changes beyond `limit` exist in the snapshot.
+    pub more: bool,
+}
+
 /// An attachment the store knows (its bytes are in the blob directory).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlobRecord {

@@ -352,12 +352,13 @@ impl TileService {
     pub(crate) fn changed_envelopes(&self, store: &dyn FeatureStore, layer: &Layer, since: TxId) -> Result<Changed> {
         let name = layer.name();
         let max = self.config.max_exact_entities;
-        let changed = store.changes_since(name, ChangeCursor::after_tx(since), max + 1)?;
+        let page = store.changes_since(name, ChangeCursor::after_tx(since), max)?;
+        let changed = page.changes;
         if changed.is_empty() {
             return Ok(Changed::None);
         }
-        if changed.len() > max {
-            return Ok(Changed::Too(changed.len()));
+        if page.more {
+            return Ok(Changed::Too(changed.len() + 1));
         }
         let mut envelopes = Vec::new();
         for c in &changed {

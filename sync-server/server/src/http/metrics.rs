@@ -7,7 +7,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 
 use super::AppState;
 
@@ -16,6 +16,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    verifications: IntCounterVec,
+    repairs: IntCounter,
 }
 
 impl Metrics {
@@ -32,10 +34,39 @@ impl Metrics {
             &["method", "route"],
         )
         .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let verifications = IntCounterVec::new(
+            Opts::new(
+                "shikong_sync_verifications_total",
+                "End-of-sync verifications by outcome (agreed: the replica matched the store; differed: it needed repair)",
+            ),
+            &["outcome"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let repairs = IntCounter::new(
+            "shikong_sync_repaired_entities_total",
+            "Entities sent to devices to repair a replica that verification found different (0 while sync is healthy)",
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        // Both outcomes exist from the start, so a dashboard sees 0 rather than no series.
+        for outcome in ["agreed", "differed"] {
+            verifications.with_label_values(&[outcome]);
+        }
         // Registration only fails for duplicate names, which a fresh registry cannot have.
         let _ = registry.register(Box::new(requests.clone()));
         let _ = registry.register(Box::new(latency.clone()));
-        Metrics { registry, requests, latency }
+        let _ = registry.register(Box::new(verifications.clone()));
+        let _ = registry.register(Box::new(repairs.clone()));
+        Metrics { registry, requests, latency, verifications, repairs }
+    }
+
+    /// One end-of-sync verification.
+    pub fn verified(&self, agreed: bool) {
+        self.verifications.with_label_values(&[if agreed { "agreed" } else { "differed" }]).inc();
+    }
+
+    /// Entities sent to repair a replica.
+    pub fn repaired(&self, entities: usize) {
+        self.repairs.inc_by(u64::try_from(entities).unwrap_or(u64::MAX));
     }
 }
 

@@ -12,7 +12,8 @@ use axum::routing::{get, post};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shikong_protocol as wire;
-use shikong_store::{BlobRecord, TxMeta};
+use shikong_protocol::verify::{RepairRequest, VerifyRequest};
+use shikong_store::{BlobRecord, ReplicaRecord, TxMeta};
 
 use super::access::Caller;
 use super::body::Body;
@@ -20,6 +21,7 @@ use super::params::Params;
 use super::problem::{ApiError, ApiResult};
 use super::{AppState, blocking, json_ok};
 use crate::sync::{self, SyncCursor, SyncFailure};
+use crate::sync_verify;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/sync/replicas/estimate", post(estimate_replica))
         .route("/sync/push", post(push))
         .route("/sync/pull", get(pull))
+        .route("/sync/verify", post(verify))
+        .route("/sync/repair", post(repair))
         .route("/sync/blobs/{sha}", get(get_blob).head(head_blob).put(put_blob))
 }
 
@@ -104,15 +108,7 @@ async fn push(State(state): State<AppState>, caller: Caller, Body(b): Body) -> A
     let req: wire::PushRequest = parse(&b)?;
     let st = state.clone();
     let resp = blocking(move || {
-        let r = st.store().replica(req.replica)?.ok_or_else(|| {
-            ApiError::from(SyncFailure::Refused {
-                code: wire::SyncErrorCode::UnknownReplica,
-                message: format!("unknown replica {}", req.replica),
-            })
-        })?;
-        if r.author != who.username && !who.is_admin() {
-            return Err(ApiError::forbidden(format!("replica {} belongs to `{}`", r.id, r.author)));
-        }
+        owned_replica(&st, &who, req.replica)?;
         let blobs = st.blob_dir();
         let out = sync::push(st.store(), &st.auth, &who, &req, &|sha: &str| blob_path(&blobs, sha).is_file())?;
         st.committed();
@@ -150,14 +146,60 @@ async fn pull(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
     let limit = p.limit(1000, wire::MAX_PULL_ENTITIES)?;
     let st = state.clone();
     let page = blocking(move || {
-        let r = st.store().replica(id)?.ok_or_else(|| ApiError::not_found(format!("unknown replica {id}")))?;
-        if r.author != who.username && !who.is_admin() {
-            return Err(ApiError::forbidden(format!("replica {id} belongs to `{}`", r.author)));
-        }
+        let r = owned_replica(&st, &who, id)?;
         Ok(sync::pull(st.store(), &r, &cursor, limit)?)
     })
     .await?;
     json_ok(&page)
+}
+
+/// A registered replica the caller may sync (its owner, or an admin).
+fn owned_replica(st: &AppState, who: &shikong_auth::Principal, id: uuid::Uuid) -> ApiResult<ReplicaRecord> {
+    let r = st.store().replica(id)?.ok_or_else(|| {
+        ApiError::from(SyncFailure::Refused {
+            code: wire::SyncErrorCode::UnknownReplica,
+            message: format!("unknown replica {id}"),
+        })
+    })?;
+    if r.author != who.username && !who.is_admin() {
+        return Err(ApiError::forbidden(format!("replica {id} belongs to `{}`", r.author)));
+    }
+    Ok(r)
+}
+
+/// End-of-sync verification: the device's digest against the store as of its cursor.
+async fn verify(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let who = caller.require()?.clone();
+    let req: VerifyRequest = parse(&b)?;
+    let st = state.clone();
+    let out = blocking(move || {
+        let r = owned_replica(&st, &who, req.replica)?;
+        let out = sync_verify::verify(st.store(), &st.auth, &who, &r, &req)?;
+        st.metrics.verified(out.agrees());
+        if !out.agrees() {
+            let buckets: usize = out.layers.iter().map(|l| l.differing.len()).sum();
+            tracing::warn!(replica = %r.id, user = %who.username, buckets, "sync verification: the replica differs from the store");
+        }
+        Ok(out)
+    })
+    .await?;
+    json_ok(&out)
+}
+
+/// The entities a device found different, as a pull would send them now; counted as repairs.
+async fn repair(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
+    let who = caller.require()?.clone();
+    let req: RepairRequest = parse(&b)?;
+    let st = state.clone();
+    let out = blocking(move || {
+        let r = owned_replica(&st, &who, req.replica)?;
+        let out = sync_verify::repair(st.store(), &st.auth, &who, &r, &req)?;
+        st.metrics.repaired(out.entities.len());
+        tracing::warn!(replica = %r.id, user = %who.username, entities = out.entities.len(), "sync repair");
+        Ok(out)
+    })
+    .await?;
+    json_ok(&out)
 }
 
 fn check_sha(sha: &str) -> ApiResult<()> {

@@ -227,7 +227,27 @@ impl FeatureStore for SqliteStore {
     }
 
     fn query(&self, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats> {
-        read::query(&*self.reader()?, q, sink)
+        let reader = self.reader()?;
+        // One snapshot for both halves of an as-of query (current rows, then closed versions): a
+        // commit between them would otherwise show a superseded version twice or not at all.
+        let snapshot = reader.unchecked_transaction()?;
+        let stats = read::query(&snapshot, q, sink)?;
+        snapshot.commit()?;
+        Ok(stats)
+    }
+
+    fn versions_at(
+        &self,
+        layer: &str,
+        tx: TxId,
+        area: Option<&shikong_model::Geometry>,
+        sink: &mut dyn FnMut(EntityId, i64),
+    ) -> Result<()> {
+        let reader = self.reader()?;
+        let snapshot = reader.unchecked_transaction()?;
+        read::versions_at(&snapshot, layer, tx, area, sink)?;
+        snapshot.commit()?;
+        Ok(())
     }
 
     fn get(&self, layer: &str, key: &FeatureKey, as_of: Option<Timestamp>) -> Result<Option<StoredFeature>> {
@@ -259,8 +279,28 @@ impl FeatureStore for SqliteStore {
         Ok(TxId(tx.unwrap_or(0)))
     }
 
-    fn changes_since(&self, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<Vec<ChangedEntity>> {
-        read::changes_since(&*self.reader()?, layer, cursor, limit)
+    fn tx_time(&self, tx: TxId) -> Result<Option<Timestamp>> {
+        let us: Option<i64> = self
+            .reader()?
+            .query_row(
+                "SELECT time_us FROM sk_transactions WHERE tx = (SELECT max(tx) FROM sk_transactions WHERE tx <= ?1)",
+                [tx.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(us.map(codec::micros_to_ts))
+    }
+
+    fn changes_since(&self, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<ChangePage> {
+        let reader = self.reader()?;
+        // One read transaction, so the live rows, tombstones, documents and the high-water mark all
+        // come from one WAL snapshot. (Separate autocommit statements each take their own snapshot:
+        // a push committing between them made a later statement's position pass rows an earlier
+        // statement could not see — the cause of devices silently missing changes under load.)
+        let snapshot = reader.unchecked_transaction()?;
+        let page = read::changes_since(&snapshot, layer, cursor, limit)?;
+        snapshot.commit()?;
+        Ok(page)
     }
 
     fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>> {

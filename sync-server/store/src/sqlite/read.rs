@@ -681,14 +681,11 @@ pub(crate) fn transactions(conn: &Connection, after: Option<TxId>, limit: usize)
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Into::into)
 }
 
-pub(crate) fn changes_since(
-    conn: &Connection,
-    layer: &str,
-    cursor: ChangeCursor,
-    limit: usize,
-) -> Result<Vec<ChangedEntity>> {
+pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<ChangePage> {
     let layer = layers::load(conn, layer)?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let wanted = limit.max(1);
+    // One row more than asked tells whether another page follows.
+    let limit = i64::try_from(wanted).unwrap_or(i64::MAX - 1) + 1;
     let mut out = Vec::new();
     let mut times = TxTimes { conn, cache: HashMap::new() };
     // Live rows (kind 0) and tombstones (kind 1) whose version came after the cursor, merged in
@@ -789,6 +786,67 @@ pub(crate) fn changes_since(
         out.push(ChangedEntity { id, version, tx: TxId(tx), state, position });
     }
     out.sort_by_key(|c| c.position);
-    out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    Ok(out)
+    let more = out.len() > wanted;
+    out.truncate(wanted);
+    let next = match out.last() {
+        Some(last) if more => last.position,
+        _ => {
+            let newest: Option<i64> = conn.query_row("SELECT max(tx) FROM sk_transactions", [], |r| r.get(0))?;
+            cursor.max(ChangeCursor::after_tx(TxId(newest.unwrap_or(0))))
+        }
+    };
+    Ok(ChangePage { changes: out, next, more })
+}
+
+/// `(entity, version)` of every entity live in `layer` as of transaction `tx` whose geometry meets
+/// `area` (every entity when there is none): what a replica of that area holds after a pull
+/// complete through `tx`. Decodes no properties, and geometry only when there is an area.
+pub(crate) fn versions_at(
+    conn: &Connection,
+    layer: &str,
+    tx: TxId,
+    area: Option<&Geometry>,
+    sink: &mut dyn FnMut(EntityId, i64),
+) -> Result<()> {
+    let layer = layers::load(conn, layer)?;
+    let shape = area.map(Geometry::to_geo);
+    let env = area.and_then(Geometry::bbox);
+    // (alias, key, R-tree, table, version column, conditions, how many bind `tx`)
+    let halves = [
+        ("t", "fid", rtree(layer.name()), layer.name().to_owned(), "t.sk_version", vec!["t.sk_tx <= ?".to_owned()], 1),
+        (
+            "h",
+            "hid",
+            hist_rtree(layer.name()),
+            hist_table(layer.name()),
+            "h.version",
+            vec!["h.tx_from <= ?".to_owned(), "(h.tx_to IS NULL OR h.tx_to > ?)".into(), "h.op <> 'delete'".into()],
+            2,
+        ),
+    ];
+    for (alias, key, rtree_table, table, version, mut where_, binds) in halves {
+        let mut params = vec![Sql::Integer(tx.0); binds];
+        if let Some(b) = &env {
+            rtree_sql(alias, key, &rtree_table, b, &mut where_, &mut params);
+        }
+        let geom = if shape.is_some() { format!(", {alias}.geom") } else { String::new() };
+        let sql = format!(
+            "SELECT {alias}.entity_id, {version}{geom} FROM {} AS {alias} WHERE {}",
+            quote_ident(&table),
+            where_.join(" AND ")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            if let Some(a) = &shape {
+                let g = geometry(&layer, r.get_ref(2)?, &format!("entity {id}"))?;
+                if !g.is_some_and(|g| a.intersects(&g.to_geo())) {
+                    continue;
+                }
+            }
+            sink(entity_id(&layer, &id)?, r.get(1)?);
+        }
+    }
+    Ok(())
 }

@@ -410,7 +410,11 @@ fn restore_brings_a_deleted_entity_back_under_its_id() {
 fn changes_since_pages_through_live_rows_and_tombstones_in_order() {
     let (_d, s) = store();
     history_fixture(&s);
-    let all = s.changes_since("manhole", ChangeCursor::default(), 100).unwrap();
+    let page = s.changes_since("manhole", ChangeCursor::default(), 100).unwrap();
+    // The whole layer fitted: the next page starts after the snapshot's newest transaction.
+    assert!(!page.more);
+    assert_eq!(page.next, ChangeCursor::after_tx(s.latest_tx().unwrap()));
+    let all = page.changes;
     let seen: Vec<(String, bool)> = all
         .iter()
         .map(|c| (c.state.as_ref().map_or_else(|| "deleted".to_owned(), |f| f.feature.code.clone()), c.state.is_some()))
@@ -422,14 +426,62 @@ fn changes_since_pages_through_live_rows_and_tombstones_in_order() {
     let mut paged = Vec::new();
     loop {
         let page = s.changes_since("manhole", cursor, 1).unwrap();
-        let Some(last) = page.last() else { break };
-        cursor = last.position;
+        if let Some(last) = page.changes.last() {
+            assert_eq!(page.next, if page.more { last.position } else { ChangeCursor::after_tx(TxId(5)) });
+        }
+        cursor = page.next;
         assert_eq!(cursor.to_string().parse::<ChangeCursor>().unwrap(), cursor);
-        paged.extend(page.into_iter().map(|c| c.id));
+        paged.extend(page.changes.into_iter().map(|c| c.id));
+        if !page.more {
+            break;
+        }
     }
     assert_eq!(paged, all.iter().map(|c| c.id).collect::<Vec<_>>());
     let after_tx4 = s.changes_since("manhole", ChangeCursor::after_tx(TxId(4)), 100).unwrap();
-    assert_eq!(after_tx4.len(), 2);
+    assert_eq!(after_tx4.changes.len(), 2);
+    // Nothing new: the cursor stays where it was, never moving backwards.
+    let beyond = ChangeCursor::after_tx(TxId(9));
+    let none = s.changes_since("manhole", beyond, 100).unwrap();
+    assert!(none.changes.is_empty() && !none.more);
+    assert_eq!(none.next, beyond);
+}
+
+/// `versions_at` (what end-of-sync verification reads) lists exactly what an as-of query returns,
+/// at every transaction, with and without an area.
+#[test]
+fn versions_at_agrees_with_as_of_queries() {
+    let (_d, s) = store();
+    history_fixture(&s);
+    let area =
+        shikong_model::wkt::parse("POLYGON((114.29 30.49,114.315 30.49,114.315 30.515,114.29 30.515,114.29 30.49))")
+            .unwrap();
+    for tx in 1..=s.latest_tx().unwrap().0 {
+        let at = s.tx_time(TxId(tx)).unwrap().unwrap();
+        for area in [None, Some(&area)] {
+            let mut expected = Vec::new();
+            let q = Query {
+                bbox: area.and_then(Geometry::bbox),
+                intersects: area,
+                as_of: Some(at),
+                ..Query::layer("manhole")
+            };
+            s.query(&q, &mut |f| {
+                expected.push((f.feature.id, f.version));
+                true
+            })
+            .unwrap();
+            let mut got = Vec::new();
+            s.versions_at("manhole", TxId(tx), area, &mut |id, v| got.push((id, v))).unwrap();
+            expected.sort();
+            got.sort();
+            assert_eq!(got, expected, "tx {tx}, area {}", area.is_some());
+        }
+    }
+    // After the last transaction only D is inside: A moved out (114.32, 30.52), C is far, B deleted.
+    let mut inside = Vec::new();
+    s.versions_at("manhole", s.latest_tx().unwrap(), Some(&area), &mut |id, v| inside.push((id, v))).unwrap();
+    assert_eq!(inside.len(), 1, "{inside:?}");
+    assert!(s.tx_time(TxId(0)).unwrap().is_none());
 }
 
 #[test]
