@@ -96,6 +96,10 @@ pub enum Progress {
     Verifying,
 }
 
+/// Answers that mean "busy, ask again": retried like network failures. (Not 503: this server
+/// answers it for what it does not offer, such as a missing gazetteer.)
+const BUSY: [StatusCode; 2] = [StatusCode::REQUEST_TIMEOUT, StatusCode::TOO_MANY_REQUESTS];
+
 #[derive(Debug, Clone)]
 pub struct SyncClient {
     base: String,
@@ -147,19 +151,32 @@ impl SyncClient {
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| SyncError::Network { url: base.to_owned(), message: e.to_string() })?;
-        Ok(SyncClient { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http, retries: 4 })
+        Ok(SyncClient { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http, retries: 6 })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    /// Sends a request, retrying network failures with backoff (the requests are idempotent).
+    /// Sends a request, retrying network failures and a busy server's answers (408 timed out in
+    /// its queue, 429) with backoff — the requests are idempotent, so a push the server
+    /// committed after answering 408 is merely confirmed by the retry.
     fn send(&self, make: &dyn Fn() -> RequestBuilder) -> Result<Response> {
         let mut delay = Duration::from_millis(300);
         let mut attempt = 0;
         loop {
             match make().bearer_auth(&self.token).send() {
+                Ok(r) if attempt < self.retries && BUSY.contains(&r.status()) => {
+                    attempt += 1;
+                    // Retry-After in seconds when the server gives it (bounded), else the backoff.
+                    let wait = r
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                        .map_or(delay, |s| Duration::from_secs(s.min(60)));
+                    std::thread::sleep(wait);
+                    delay *= 2;
+                }
                 Ok(r) => return Ok(r),
                 Err(e) if attempt < self.retries && (e.is_connect() || e.is_timeout() || e.is_request()) => {
                     attempt += 1;
