@@ -64,6 +64,7 @@ pub fn tr(lang: Lang, key: &'static str) -> &'static str {
         "online" => ("在线", "Online"),
         "pushed" => ("上传", "pushed"),
         "pulled" => ("下载", "pulled"),
+        "repaired" => ("核对后修复", "repaired after verification"),
         "keep_mine" => ("保留本机", "Keep mine"),
         "take_theirs" => ("采用对方", "Take theirs"),
         "leave_office" => ("留给内业处理", "Leave for the office"),

@@ -1272,6 +1272,7 @@ fn SyncPanel() -> Element {
                                 tr(l, "pushed"), rep.pushed_entities, rep.accepted, tr(l, "pulled"), rep.pulled_entities,
                                 tr(l, "conflicts"), rep.conflicts, rep.attachments_uploaded);
                             for (layer, id, why) in &rep.rejected { text.push_str(&format!(" · ✗ {layer}/{id}: {why}")); }
+                            if rep.repaired > 0 { text.push_str(&format!(" · {} {}", tr(l, "repaired"), rep.repaired)); }
                             m.set(Some(Ok(text)));
                         }
                         Ok(Err(e)) => m.set(Some(Err(e.to_string()))),
