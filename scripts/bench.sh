@@ -26,7 +26,7 @@ for b in "${benches[@]}"; do
   echo "== $b"
   if [ "$b" = storm ]; then
     SHIKONG_STORM="${SHIKONG_STORM:-devices=100,edits=30,features=1000,rounds=1,seeds=1-5}" \
-      cargo test --release --locked -p shikong-server --test sync_e2e sync_storm -- --nocapture
+      cargo test --release --locked -p shikong-server --test e2e storm:: -- --nocapture
     continue
   fi
   target/release/shikong-bench "$b"

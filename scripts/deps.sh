@@ -29,6 +29,6 @@ if [ "${1:-build}" = test ]; then
   # Real clients of the OGC API that tests run against the live server.
   python3 -c "import owslib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "owslib==0.35.0"
   # The web map's npm packages (maplibre-gl, esbuild, playwright-core), pinned by package-lock.json.
-  web="$(dirname "$0")/../sync-server/server/web"
+  web="$(dirname "$0")/../sync-server/http/web"
   [ -d "$web/node_modules/playwright-core" ] || npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
 fi

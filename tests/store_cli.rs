@@ -1,11 +1,7 @@
 //! The store through the real `shikong` binary: import, as-of queries, history, diff, export,
 //! rollback of bad imports, Chinese text through every format — checked with real GDAL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn fixture(name: &str) -> String {

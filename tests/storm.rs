@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use shikong_model::{Bbox, Coord, EntityId, Feature, Geometry, Value};
 use shikong_replica::{EditMeta, FeatureKey, NewFeature, Replica};
-use shikong_store::{FeatureStore, Query, SqliteStore};
+use shikong_store::{Query, StoreConfig};
 use shikong_sync_client::{SyncClient, SyncReport};
 
 use crate::common::server::Server;
@@ -244,7 +244,7 @@ pub fn run_storm(c: &StormConfig, seed: u64) -> StormOutcome {
 
     // The server's own counter of repairs agrees with what the devices reported.
     assert_eq!(metric(&server, "shikong_sync_repaired_entities_total"), repaired as f64, "seed {seed}");
-    let store = SqliteStore::open(Path::new(&data).join("store.gpkg")).expect("open the server's store");
+    let store = shikong_store::open(&StoreConfig::in_dir(&data)).expect("open the server's store");
     let mut server_state = BTreeMap::new();
     store
         .query(&Query::layer(LAYER), &mut |f| {

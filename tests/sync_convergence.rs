@@ -6,10 +6,6 @@
 //! current state, every change the server ever acknowledged is in its documents (the store's
 //! history), and every replica still opens cleanly in GDAL.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 
 use proptest::prelude::*;
@@ -17,8 +13,8 @@ use shikong_auth::{Actor as AuthActor, AuthConfig, AuthStore, PasswordCost, Prin
 use shikong_model::{Bbox, Coord, EntityId, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, Value};
 use shikong_protocol as wire;
 use shikong_replica::{EditMeta, Evidence, FeatureKey, NewFeature, Replica};
-use shikong_server::sync;
-use shikong_store::{FeatureStore, LayerDef, NewFeature as StoreNew, Query, SqliteStore, TxMeta};
+use shikong_store::{LayerDef, NewFeature as StoreNew, Query, Store, StoreConfig, TxMeta};
+use shikong_sync_engine::sync;
 
 const LAYER: &str = "asset";
 const WORLD: Bbox = Bbox { min_x: 73.0, min_y: 3.0, max_x: 136.0, max_y: 54.0 };
@@ -100,7 +96,7 @@ fn step(devices: usize) -> impl Strategy<Value = Step> {
 
 struct World {
     _dir: tempfile::TempDir,
-    store: SqliteStore,
+    store: std::sync::Arc<dyn Store>,
     auth: AuthStore,
     devices: Vec<(Principal, Replica)>,
     blobs: HashSet<String>,
@@ -122,7 +118,7 @@ fn meta(p: &Principal, n: usize) -> EditMeta {
 impl World {
     fn new(devices: usize) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_or_create(dir.path().join("store.gpkg")).unwrap();
+        let store = shikong_store::init(&StoreConfig::in_dir(dir.path())).unwrap();
         let auth = AuthStore::open_in_memory()
             .unwrap()
             .with_config(AuthConfig { password_cost: PasswordCost::INSECURE_FAST, ..AuthConfig::default() });
@@ -155,7 +151,7 @@ impl World {
                 area: None,
                 name: None,
             };
-            sync::cut_replica(&store, &auth, &p, "http://test", &req, &path).unwrap();
+            sync::cut_replica(&*store, &auth, &p, "http://test", &req, &path).unwrap();
             out.push((p, Replica::open(&path).unwrap()));
         }
         World { _dir: dir, store, auth, devices: out, blobs: HashSet::new(), acknowledged: Vec::new() }
@@ -182,7 +178,7 @@ impl World {
         let Some(batch) = r.push_batch(3).unwrap() else { return };
         let blobs = self.blobs.clone();
         let has = move |sha: &str| blobs.contains(sha);
-        let resp = sync::push(&self.store, &self.auth, p, &batch, &has).unwrap();
+        let resp = sync::push(&*self.store, &self.auth, p, &batch, &has).unwrap();
         for (e, res) in batch.entities.iter().zip(&resp.results) {
             if !matches!(res.outcome, wire::Outcome::Rejected { .. }) {
                 for c in &e.changes {
@@ -196,7 +192,7 @@ impl World {
                 r.apply_push_response(&resp).unwrap();
             }
             Fail::Duplicate => {
-                let again = sync::push(&self.store, &self.auth, p, &batch, &has).unwrap();
+                let again = sync::push(&*self.store, &self.auth, p, &batch, &has).unwrap();
                 // Idempotent: a resent batch writes no new version.
                 for (first, second) in resp.results.iter().zip(&again.results) {
                     match (&first.outcome, &second.outcome) {
@@ -219,7 +215,7 @@ impl World {
         let r = &mut self.devices[dev].1;
         let record = self.store.replica(r.info().id).unwrap().unwrap();
         let cursor: sync::SyncCursor = r.cursor().unwrap().parse().unwrap();
-        let page = sync::pull(&self.store, &record, &cursor, 4).unwrap();
+        let page = sync::pull(&*self.store, &record, &cursor, 4).unwrap();
         if !lose_page {
             r.apply_pull_page(&page).unwrap();
         }
@@ -298,7 +294,7 @@ impl World {
     /// at the same time on its own thread against the one store, then verifies itself: the sync
     /// invariant says it must reflect every transaction its pull saw, whatever ran beside it.
     fn storm(&mut self) {
-        let (store, auth, blobs) = (&self.store, &self.auth, &self.blobs);
+        let (store, auth, blobs) = (&*self.store, &self.auth, &self.blobs);
         let acknowledged: Vec<(EntityId, shikong_crdt::ChangeHash)> =
             std::thread::scope(|s| {
                 let handles: Vec<_> =
@@ -365,9 +361,10 @@ impl World {
 }
 
 /// The device's end-of-sync verification finds nothing to repair.
-fn assert_verified(store: &SqliteStore, auth: &AuthStore, p: &Principal, r: &Replica, n: usize) {
+fn assert_verified(store: &dyn Store, auth: &AuthStore, p: &Principal, r: &Replica, n: usize) {
     let record = store.replica(r.info().id).unwrap().unwrap();
-    let verdict = shikong_server::sync_verify::verify(store, auth, p, &record, &r.verify_request().unwrap()).unwrap();
+    let verdict =
+        shikong_sync_engine::sync_verify::verify(store, auth, p, &record, &r.verify_request().unwrap()).unwrap();
     let targets = r.repair_targets(&verdict).unwrap();
     assert!(verdict.agrees() && targets.is_empty(), "device {n} needs repair of {targets:?}");
 }
@@ -375,7 +372,7 @@ fn assert_verified(store: &SqliteStore, auth: &AuthStore, p: &Principal, r: &Rep
 fn check_converged(w: &mut World) {
     w.quiesce();
     for (n, (p, r)) in w.devices.iter().enumerate() {
-        assert_verified(&w.store, &w.auth, p, r, n);
+        assert_verified(&*w.store, &w.auth, p, r, n);
     }
     let server = w.server_state();
     for (n, (_, r)) in w.devices.iter().enumerate() {
@@ -388,7 +385,7 @@ fn check_converged(w: &mut World) {
     // Every device lists the same open conflicts on live entities as the server's documents.
     let mut expected: Vec<(EntityId, String)> = Vec::new();
     for (id, f) in &server {
-        if let Some((doc, _, _)) = sync::entity_doc(&w.store, &layer, *id).unwrap() {
+        if let Some((doc, _, _)) = sync::entity_doc(&*w.store, &layer, *id).unwrap() {
             for c in sync::wire_conflicts(&layer, *id, &f.code, &doc).unwrap() {
                 expected.push((*id, c.field));
             }
@@ -407,7 +404,8 @@ fn check_converged(w: &mut World) {
         assert_eq!(got, expected, "device {n} lists other conflicts than the server");
     }
     for (id, hash) in &w.acknowledged {
-        let (doc, _, _) = sync::entity_doc(&w.store, &layer, *id).unwrap().expect("acknowledged entity has a document");
+        let (doc, _, _) =
+            sync::entity_doc(&*w.store, &layer, *id).unwrap().expect("acknowledged entity has a document");
         assert!(doc.has_change(hash), "acknowledged change {hash} of {id} is missing from the store");
     }
 }
@@ -461,7 +459,7 @@ fn replicas_pass_gdal_after_a_busy_session() {
     }
     check_converged(&mut w);
     for (_, r) in &w.devices {
-        let info = common::ogrinfo(&["-so", "-al", common::s(r.path())]);
+        let info = crate::common::ogrinfo(&["-so", "-al", crate::common::s(r.path())]);
         assert!(info.contains("Layer name: asset") && !info.contains("Warning") && !info.contains("ERROR"), "{info}");
     }
 }

@@ -3,16 +3,11 @@
 //! test — the server killed during a large push, restarted, and the device resyncs: nothing lost,
 //! nothing duplicated.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-mod storm;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::server::Server;
-use common::*;
+use crate::common::server::Server;
+use crate::common::*;
 use serde_json::{Value as Json, json};
 use shikong_model::Bbox;
 use shikong_replica::{EditMeta, FeatureKey, Replica};

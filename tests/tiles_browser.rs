@@ -1,23 +1,18 @@
 //! The web map page in a real browser: Debian's Chromium, headless, driven by Playwright
-//! (`playwright-core`, no downloaded browser) through `sync-server/server/web/test/browser.mjs`.
+//! (`playwright-core`, no downloaded browser) through `sync-server/http/web/test/browser.mjs`.
 //! The page must render the layer's features (checked with MapLibre's rendered-features query),
 //! switch to a past date (no features before the layer existed), and compare two dates side by
 //! side. Screenshots go to `target/screenshots/` (map-now.png, map-2024-01-01.png,
 //! map-2020-06-01.png, map-compare.png).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-mod tiles_common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::*;
-use tiles_common::*;
+use crate::common::*;
+use crate::tiles_common::*;
 
 fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../http/web")
 }
 
 #[test]

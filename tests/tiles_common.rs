@@ -1,7 +1,5 @@
 //! Shared set-up of the map service tests: a store with a point layer on a grid, a district
 //! polygon, users, and a running server.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 
 use reqwest::StatusCode;
@@ -48,7 +46,6 @@ pub fn write_fixtures(dir: &Path) -> (String, String) {
 
 pub struct Env {
     pub dir: tempfile::TempDir,
-    pub data: String,
     pub server: Server,
     pub http: Client,
     /// Office user `wang`.
@@ -88,27 +85,19 @@ pub fn start(public: bool) -> Env {
     let http = Client::new();
     let token = login(&http, &server, "wang");
     let admin = login(&http, &server, "admin");
-    Env { dir, data, server, http, token, admin }
+    Env { dir, server, http, token, admin }
 }
 
 impl Env {
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
         self.http.get(self.server.url(path)).bearer_auth(&self.token).send().unwrap()
     }
-
-    pub fn get_json(&self, path: &str) -> Json {
-        let r = self.get(path);
-        assert_eq!(r.status(), StatusCode::OK, "{path}");
-        r.json().unwrap()
-    }
 }
 
 /// The Web Mercator tile (x, y) holding lon/lat at zoom z.
 pub fn xyz(lon: f64, lat: f64, z: u8) -> (u32, u32) {
-    let n = f64::from(1u32 << z);
-    let x = (lon + 180.0) / 360.0 * n;
-    let y = (1.0 - lat.to_radians().tan().asinh() / std::f64::consts::PI) / 2.0 * n;
-    (x.floor() as u32, y.floor() as u32)
+    let t = shikong_tiles::TileMatrixSet::WebMercatorQuad.tile_at(lon, lat, z);
+    (t.x, t.y)
 }
 
 pub fn gdal(tool_name: &str, args: &[&str]) -> String {

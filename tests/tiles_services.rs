@@ -1,21 +1,17 @@
-//! Map services over HTTP against real clients: GDAL's MVT driver decodes served vector tiles,
-//! GDAL's WMTS driver opens the capabilities and reads raster tiles imported from files made by
-//! `gdaldem`, `gdal_translate` and `gdaladdo`; the cache invalidates exactly what an edit touches;
-//! OGC API – Tiles, TileJSON, styles and offline packages.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-mod tiles_common;
+//! Map services over HTTP against real clients: GDAL's MVT driver decodes served vector tiles
+//! (also as of a past instant), GDAL's WMTS driver opens the capabilities and reads raster tiles
+//! imported from files made by `gdaldem`, `gdal_translate` and `gdaladdo`; GDAL opens an offline
+//! package. Permissions, cache invalidation, OGC API – Tiles, TileJSON and styles are tested in
+//! process in `sync-server/http/tests/tiles.rs`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
+use crate::tiles_common::*;
 use reqwest::StatusCode;
 use serde_json::{Value as Json, json};
-use tiles_common::*;
 
 /// Codes and lon/lat of the features GDAL decodes from a tile file `DIR/z/x/y.pbf`.
 fn gdal_features(dir: &Path, z: u8, x: u32, y: u32, bytes: &[u8]) -> Vec<(String, f64, f64, Json)> {
@@ -97,110 +93,6 @@ fn gdal_decodes_served_vector_tiles_with_the_expected_features() {
 }
 
 #[test]
-fn tiles_follow_layer_permissions() {
-    let env = start(false);
-    let (x, y) = xyz(LON0, LAT0, 14);
-    let path = format!("/tiles/manhole/14/{x}/{y}.mvt");
-    let anon = env.http.get(env.server.url(&path)).send().unwrap();
-    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(anon.headers()["content-type"], "application/problem+json");
-    assert_eq!(env.get(&path).status(), StatusCode::OK);
-    make_public(&env.data, env.dir.path(), "manhole");
-    // The layer definition changed (a new transaction): anonymous callers now see the tiles.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if env.http.get(env.server.url(&path)).send().unwrap().status() == StatusCode::OK {
-            break;
-        }
-        assert!(Instant::now() < deadline, "public layer tiles stayed closed to anonymous callers");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let missing = env.get("/tiles/nosuch/1/0/0.mvt");
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let bad = env.get("/tiles/manhole/3/9/0.mvt");
-    assert_eq!(bad.status(), StatusCode::NOT_FOUND);
-    assert!(bad.text().unwrap().contains("outside WebMercatorQuad"));
-    let bad = env.get(&format!("/tiles/manhole/14/{x}/{y}.mvt?colour=red"));
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let bad = env.get(&format!("/tiles/manhole/14/{x}/{y}.mvt?properties=深度"));
-    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    assert!(bad.text().unwrap().contains("unknown attribute `深度`"));
-}
-
-/// After an edit through the OGC API, exactly the tiles that held or now hold the feature (with
-/// the buffer) are regenerated and changed; all others are served from the cache.
-#[test]
-fn an_edit_changes_exactly_the_affected_tiles() {
-    let env = start(false);
-    let mut tiles = Vec::new();
-    let [x0, y0, x1, y1] = DISTRICT;
-    for z in 12..=16u8 {
-        let (a, b) = xyz(x0, y1, z);
-        let (c, d) = xyz(x1, y0, z);
-        for x in a..=c {
-            for y in b..=d {
-                tiles.push((z, x, y));
-            }
-        }
-    }
-    let fetch = |t: &(u8, u32, u32)| {
-        let r = env.get(&format!("/tiles/manhole/{}/{}/{}.mvt", t.0, t.1, t.2));
-        assert!(r.status().is_success());
-        let cache = r.headers()["x-cache"].to_str().unwrap().to_owned();
-        (cache, r.bytes().unwrap().to_vec())
-    };
-    let before: Vec<(String, Vec<u8>)> = tiles.iter().map(fetch).collect();
-    assert!(before.iter().all(|b| b.0 == "miss"));
-    assert!(tiles.iter().map(fetch).all(|b| b.0 == "hit"));
-
-    // Move JG-10-10 by ~300 m.
-    let (ox, oy) = grid_point(10, 10);
-    let (nx, ny) = (ox + 0.003, oy + 0.0025);
-    let r = env
-        .http
-        .patch(env.server.url("/collections/manhole/items/JG-10-10"))
-        .bearer_auth(&env.token)
-        .header("content-type", "application/merge-patch+json")
-        .body(json!({"geometry": {"type": "Point", "coordinates": [nx, ny]}}).to_string())
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
-
-    let buffer = 64.0 / 4096.0;
-    let touched = |t: &(u8, u32, u32)| {
-        let tms = shikong_tiles::TileMatrixSet::WebMercatorQuad;
-        [(ox, oy), (nx, ny)].iter().any(|(x, y)| {
-            let b = shikong_model::Bbox { min_x: *x, min_y: *y, max_x: *x, max_y: *y };
-            tms.tiles_for(&b, t.0, buffer).is_some_and(|r| r.contains(shikong_tiles::TileId { z: t.0, x: t.1, y: t.2 }))
-        })
-    };
-    // The server notices the commit (at once when the write path tells the tile service, else
-    // within its freshness interval): wait until a touched tile is regenerated.
-    let first = tiles.iter().position(touched).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut first_after = fetch(&tiles[first]);
-    while first_after.0 == "hit" {
-        assert!(Instant::now() < deadline, "the edit never invalidated {:?}", tiles[first]);
-        std::thread::sleep(Duration::from_millis(50));
-        first_after = fetch(&tiles[first]);
-    }
-    let mut n_touched = 0;
-    for (i, (t, b)) in tiles.iter().zip(&before).enumerate() {
-        let after = if i == first { first_after.clone() } else { fetch(t) };
-        if touched(t) {
-            n_touched += 1;
-            assert_eq!(after.0, "miss", "{t:?} should have been regenerated");
-            assert_ne!(after.1, b.1, "{t:?} regenerated with the same content");
-        } else {
-            assert_eq!(after.0, "hit", "{t:?} should still come from the cache");
-            assert_eq!(after.1, b.1);
-        }
-    }
-    println!("{} tiles at z12–16, {n_touched} touched by the edit", tiles.len());
-    assert!(n_touched >= 5 && n_touched < tiles.len() / 3, "{n_touched} of {}", tiles.len());
-}
-
-#[test]
 fn as_of_tiles_show_the_city_at_a_past_instant() {
     let env = start(false);
     let (lon, lat) = grid_point(3, 3);
@@ -232,53 +124,6 @@ fn as_of_tiles_show_the_city_at_a_past_instant() {
     assert_eq!(env.get(&format!("{path}?as-of=2000-01-01")).status(), StatusCode::NO_CONTENT);
     let bad = env.get(&format!("{path}?as-of=yesterday"));
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-}
-
-#[test]
-fn tilejson_ogc_tiles_and_matrix_sets() {
-    let env = start(true);
-    let tj = env.get_json("/tiles/manhole.json");
-    assert_eq!(tj["tilejson"], "3.0.0");
-    assert!(tj["tiles"][0].as_str().unwrap().ends_with("/tiles/manhole/{z}/{x}/{y}.mvt"));
-    assert_eq!(tj["vector_layers"][0]["id"], "manhole");
-    assert_eq!(tj["vector_layers"][0]["fields"]["depth"], "Number");
-    let tj = env.get_json("/tiles/manhole.json?as-of=2030-01-01");
-    assert!(tj["tiles"][0].as_str().unwrap().ends_with(".mvt?as-of=2030-01-01"));
-    let list = env.get_json("/tiles");
-    let ids: Vec<&str> = list["tilesets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["district", "manhole"]);
-
-    let sets = env.get_json("/tileMatrixSets");
-    assert_eq!(sets["tileMatrixSets"].as_array().unwrap().len(), 2);
-    let cg = env.get_json("/tileMatrixSets/CGCS2000Quad");
-    assert_eq!(cg["crs"], "http://www.opengis.net/def/crs/EPSG/0/4490");
-    assert_eq!(cg["tileMatrices"][0]["matrixWidth"], 2);
-    assert_eq!(cg["tileMatrices"][0]["pointOfOrigin"], json!([90.0, -180.0]));
-    let wm = env.get_json("/tileMatrixSets/WebMercatorQuad");
-    assert!((wm["tileMatrices"][0]["scaleDenominator"].as_f64().unwrap() - 559_082_264.028_717_8).abs() < 1e-3);
-
-    let ts = env.get_json("/collections/manhole/tiles");
-    assert_eq!(ts["tilesets"].as_array().unwrap().len(), 2);
-    let one = env.get_json("/collections/manhole/tiles/CGCS2000Quad");
-    assert_eq!(one["dataType"], "vector");
-    // A CGCS2000Quad tile (lon/lat grid): z14 tile of 180/2^14° holding JG-05-05.
-    let (lon, lat) = grid_point(5, 5);
-    let span = 180.0 / f64::from(1u32 << 14);
-    let (col, row) = (((lon + 180.0) / span) as u32, ((90.0 - lat) / span) as u32);
-    let r = env.get(&format!("/collections/manhole/tiles/CGCS2000Quad/14/{row}/{col}"));
-    assert_eq!(r.status(), StatusCode::OK);
-    let layers = shikong_tiles::decode_tile(&r.bytes().unwrap()).unwrap();
-    let f = layers[0]
-        .features
-        .iter()
-        .find(|f| f.property("code") == Some(&shikong_model::Value::Text("JG-05-05".into())))
-        .expect("JG-05-05 in its CGCS2000 tile");
-    let shikong_tiles::DecodedGeometry::Points(p) = &f.geometry else { panic!("not a point") };
-    let expect_x = ((lon + 180.0) / span - f64::from(col)) * 4096.0;
-    let expect_y = ((90.0 - lat) / span - f64::from(row)) * 4096.0;
-    assert!((f64::from(p[0].0) - expect_x).abs() <= 0.5 && (f64::from(p[0].1) - expect_y).abs() <= 0.5);
-    // The same tile through the XYZ path is Web Mercator only; an unknown matrix set is a 404.
-    assert_eq!(env.get("/collections/manhole/tiles/WorldCRS84Quad/1/0/0").status(), StatusCode::NOT_FOUND);
 }
 
 #[test]
@@ -402,47 +247,6 @@ fn raster_time_series_through_xyz_ogc_and_wmts_read_by_gdal() {
     let sub = format!("WMTS:{},layer=scan1950geo", env.server.url("/wmts/1.0.0/WMTSCapabilities.xml"));
     let info = gdal("gdalinfo", &[&sub]);
     assert!(info.contains("4490") || info.contains("China Geodetic Coordinate System 2000"), "{info}");
-}
-
-#[test]
-fn styles_are_served_and_edited_by_office_staff() {
-    let env = start(true);
-    let list = env.get_json("/styles");
-    let ids: Vec<&str> = list["styles"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"default") && ids.contains(&"manhole"), "{ids:?}");
-    let r = env.get("/styles/default?as-of=2025-01-01");
-    assert_eq!(r.headers()["content-type"], "application/vnd.mapbox.style+json");
-    let doc: Json = r.json().unwrap();
-    let url = doc["sources"]["manhole"]["url"].as_str().unwrap();
-    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/tiles/manhole.json?as-of=2025-01-01"), "{url}");
-    assert!(doc["layers"].as_array().unwrap().iter().any(|l| l["id"] == "manhole-point"));
-
-    // Office staff save a style (201, then 200), with optimistic concurrency; inspectors may not.
-    let mut mine = env.get_json("/styles/manhole");
-    mine["name"] = json!("井盖专题图");
-    mine["sources"]["manhole"]["url"] = json!("/tiles/manhole.json");
-    let put = |token: &str, doc: &Json, if_match: Option<&str>| {
-        let mut r = env.http.put(env.server.url("/styles/manhole-theme")).bearer_auth(token).json(doc);
-        if let Some(v) = if_match {
-            r = r.header("if-match", v);
-        }
-        r.send().unwrap()
-    };
-    assert_eq!(put(&env.token, &mine, None).status(), StatusCode::CREATED);
-    assert_eq!(put(&env.token, &mine, Some("\"1\"")).status(), StatusCode::OK);
-    assert_eq!(put(&env.token, &mine, Some("\"1\"")).status(), StatusCode::PRECONDITION_FAILED);
-    let li = login(&env.http, &env.server, "li");
-    assert_eq!(put(&li, &mine, None).status(), StatusCode::FORBIDDEN);
-    let mut broken = mine.clone();
-    broken["layers"][1]["source"] = json!("nowhere");
-    let r = put(&env.token, &broken, None);
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().unwrap().contains("is not in `sources`"));
-    let saved = env.get("/styles/manhole-theme");
-    assert_eq!(saved.headers()["etag"], "\"2\"");
-    let saved: Json = saved.json().unwrap();
-    assert_eq!(saved["name"], "井盖专题图");
-    assert!(saved["sources"]["manhole"]["url"].as_str().unwrap().starts_with("http://"));
 }
 
 #[test]

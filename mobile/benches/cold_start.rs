@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use dioxus::prelude::*;
 use shikong_mobile::Device;
+use shikong_mobile::app_core::platform::{ImageFolder, ManualLocation, TcpProbe};
 use shikong_mobile::mapserver::{MapServer, MapSources};
-use shikong_mobile::platform::{ImageFolder, ManualLocation, TcpProbe};
 use shikong_mobile::views::{App, AppContext, Screen};
 use shikong_model::{
     CodeItem, Coord, EntityId, Feature, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, ValidTime, Value,
@@ -103,7 +103,7 @@ fn main() {
     .unwrap();
     s.settings.active = Some("洪山区".into());
     // Signed in earlier (the token is not used: nothing here talks to a server).
-    s.settings.session = Some(shikong_sync_client::Session {
+    s.settings.session = Some(shikong_mobile::app_core::Session {
         server: "http://127.0.0.1:9".into(),
         token: "offline".into(),
         username: "张三".into(),

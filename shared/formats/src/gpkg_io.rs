@@ -1,11 +1,13 @@
-//! GeoPackage files made by other tools (read) and exports (write).
+//! GeoPackage files made by other tools (read) and exports (write). Column values are read and
+//! written by the store's codec (`shikong_gpkg::value`), with each column's type taken from its
+//! declared SQL type; columns of other types (BLOB …) are skipped.
 
 use std::path::Path;
 
-use rusqlite::types::Value as Sql;
+use rusqlite::types::{Value as Sql, ValueRef};
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 use shikong_gpkg::{ColumnDef, FeatureTableDef, LayerInfo};
-use shikong_model::{Crs, FieldDef, FieldType, Geometry, GeometryKind, Value, gpkg_blob, time};
+use shikong_model::{Crs, FieldDef, FieldType, Geometry, GeometryKind, Value, gpkg_blob};
 
 use crate::error::{FormatError, Location, Result};
 use crate::{Progress, RawValue, Record, Source, SourceOptions};
@@ -125,28 +127,16 @@ impl Source for GpkgSource {
             let mut properties = Vec::with_capacity(cols.len());
             for ((col, ty), v) in cols.iter().zip(values) {
                 let Some(ty) = ty else { continue };
-                let value = match (v, ty) {
-                    (Sql::Null, _) => Value::Null,
-                    (Sql::Integer(i), FieldType::Bool) => Value::Bool(i != 0),
-                    (Sql::Integer(i), FieldType::Real) => Value::Real(i as f64),
-                    (Sql::Integer(i), _) => Value::Integer(i),
-                    (Sql::Real(f), _) => Value::Real(f),
-                    (Sql::Text(s), FieldType::Date) => match time::parse_date(&s) {
-                        Ok(d) => Value::Date(d),
-                        Err(e) => {
-                            failure = Some(FormatError::at(&name, at, e.to_string()).field(col));
-                            return Ok(false);
-                        }
-                    },
-                    (Sql::Text(s), FieldType::DateTime) => match time::parse_instant(&s) {
-                        Ok(t) => Value::DateTime(t),
-                        Err(e) => {
-                            failure = Some(FormatError::at(&name, at, e.to_string()).field(col));
-                            return Ok(false);
-                        }
-                    },
-                    (Sql::Text(s), _) => Value::Text(s),
-                    (Sql::Blob(_), _) => continue,
+                // A BLOB in a typed column (some tools write one) is left out, as BLOB columns are.
+                if matches!(v, Sql::Blob(_)) {
+                    continue;
+                }
+                let value = match shikong_gpkg::value::from_sql(ValueRef::from(&v), *ty) {
+                    Ok(value) => value,
+                    Err(e) => {
+                        failure = Some(FormatError::at(&name, at, e.to_string()).field(col));
+                        return Ok(false);
+                    }
                 };
                 properties.push((col.clone(), RawValue::Typed(value)));
             }
@@ -226,18 +216,7 @@ impl GpkgWriter {
     pub fn write(&mut self, geometry: Option<&Geometry>, values: &[Value]) -> Result<()> {
         let mut row = Vec::with_capacity(values.len() + 1);
         row.push(geometry.map_or(Sql::Null, |g| Sql::Blob(gpkg_blob::encode(g, self.srs_id))));
-        for v in values {
-            row.push(match v {
-                Value::Null => Sql::Null,
-                Value::Bool(b) => Sql::Integer(i64::from(*b)),
-                Value::Integer(i) => Sql::Integer(*i),
-                Value::Real(f) => Sql::Real(*f),
-                Value::Text(s) => Sql::Text(s.clone()),
-                Value::Date(d) => Sql::Text(d.to_string()),
-                Value::DateTime(t) => Sql::Text(time::gpkg_datetime(*t)),
-                Value::Attachments(a) => Sql::Text(serde_json::to_string(a).unwrap_or_default()),
-            });
-        }
+        row.extend(values.iter().map(shikong_gpkg::value::to_sql));
         self.conn
             .prepare_cached(&self.insert)
             .and_then(|mut s| s.execute(params_from_iter(row)))
@@ -295,5 +274,40 @@ mod tests {
                 .to_string()
                 .contains("already exists")
         );
+    }
+
+    fn read_all(p: &Path) -> Result<Vec<Record>> {
+        let mut src = GpkgSource::open(p, &SourceOptions::default())?;
+        let mut recs = vec![];
+        src.read(&mut |r| {
+            recs.push(r);
+            Ok(())
+        })?;
+        Ok(recs)
+    }
+
+    #[test]
+    fn dates_and_instants_read_back_typed_and_bad_cells_name_feature_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("dates.gpkg");
+        let cols = vec![FieldDef::new("建成日期", FieldType::Date), FieldDef::new("巡查时间", FieldType::DateTime)];
+        let day = Value::Date(jiff::civil::date(2025, 6, 1));
+        let instant = Value::DateTime("2025-06-01T00:00:00.123Z".parse().unwrap());
+        let mut w = GpkgWriter::create(&p, "t", "t", GeometryKind::Point, false, 4490, &cols).unwrap();
+        w.write(None, &[day.clone(), instant.clone()]).unwrap();
+        w.write(None, &[Value::Null, Value::Null]).unwrap();
+        w.finish().unwrap();
+        let recs = read_all(&p).unwrap();
+        assert_eq!(recs[0].properties[0].1, RawValue::Typed(day));
+        assert_eq!(recs[0].properties[1].1, RawValue::Typed(instant));
+        assert_eq!(recs[1].properties[0].1, RawValue::Typed(Value::Null));
+
+        let conn = Connection::open(&p).unwrap();
+        shikong_gpkg::register_functions(&conn).unwrap();
+        conn.execute("UPDATE t SET \"巡查时间\" = 'yesterday' WHERE fid = 2", []).unwrap();
+        drop(conn);
+        let e = read_all(&p).unwrap_err();
+        assert_eq!((e.location, e.field.as_deref()), (Some(Location::Feature(2)), Some("巡查时间")));
+        assert!(e.message.contains("yesterday"), "{e}");
     }
 }

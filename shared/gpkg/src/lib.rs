@@ -4,7 +4,8 @@
 //! This crate knows the *container*: core metadata tables, spatial reference systems, feature
 //! tables registered in `gpkg_contents`/`gpkg_geometry_columns`, the R-tree spatial index extension
 //! with the triggers the standard prescribes, and the SQL functions (`ST_MinX` …) those triggers
-//! call (GeoPackage 1.3). It does not know shikong's history or sync tables; those are built on top by their owners.
+//! call (GeoPackage 1.3), and how a field value sits in an attribute column ([`value`]). It does
+//! not know shikong's history or sync tables; those are built on top by their owners.
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ mod read;
 mod rtree;
 mod srs;
 mod table;
+pub mod value;
 
 pub use error::{GpkgError, Result};
 pub use functions::register_functions;
@@ -21,6 +23,7 @@ pub use read::{ColumnInfo, LayerInfo, list_layers, read_layer};
 pub use rtree::{create_rtree, create_rtree_triggers, drop_rtree_triggers, rebuild_rtree, rtree_name};
 pub use srs::{SrsDef, ensure_srs, srs_for_epsg};
 pub use table::{ColumnDef, FeatureTableDef, create_feature_table, quote_ident, touch_contents, update_extent};
+pub use value::ValueError;
 
 use rusqlite::Connection;
 

@@ -7,9 +7,12 @@
 //! other crate reads and writes (WKB, GeoPackage binary, GeoJSON geometry, WKT).
 //!
 //! Architecture invariant: this crate does no I/O, reads no clock and starts no runtime. Callers
-//! pass instants and identifiers in, so everything here is deterministic and fast to test.
+//! pass instants and identifiers in, so everything here is deterministic and fast to test. It
+//! does define the [`Clock`] seam the stores take "now" from (and the system clock binaries pass
+//! in), but never calls it itself.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod crs;
 pub mod error;
 pub mod feature;
@@ -22,6 +25,7 @@ pub mod value;
 pub mod wkb;
 pub mod wkt;
 
+pub use clock::{Clock, FixedStepClock, ManualClock, SystemClock};
 pub use crs::Crs;
 pub use error::{GeometryError, ModelError, Result, ValidationError};
 pub use feature::{Change, ChangedValue, EntityId, Feature, Properties, TxId};

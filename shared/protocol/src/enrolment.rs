@@ -15,6 +15,8 @@
 
 use std::fmt;
 
+use crate::url;
+
 /// The scheme of every shikong link.
 pub const SCHEME: &str = "shikong";
 
@@ -132,55 +134,9 @@ fn build(kind: &str, params: &[(&str, &str)]) -> String {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(k);
         out.push('=');
-        out.push_str(&encode(v));
+        out.push_str(&url::encode_component(v));
     }
     out
-}
-
-/// Percent-encodes UTF-8: everything but the RFC 3986 unreserved characters.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-    out
-}
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
-/// Decodes one form-encoded value (`+` is a space). The error says what is wrong.
-pub fn decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or_else(|| format!("`%` at byte {i} needs two hex digits"))?;
-                let digit = |c: u8| char::from(c).to_digit(16);
-                match (digit(hex[0]), digit(hex[1])) {
-                    (Some(h), Some(l)) => out.push(u8::try_from(h * 16 + l).unwrap_or(0)),
-                    _ => return Err(format!("`%` at byte {i} is not followed by two hex digits")),
-                }
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|e| format!("the bytes are not UTF-8 ({e})"))
 }
 
 /// The decoded parameters of a link of one kind.
@@ -205,8 +161,11 @@ impl Parsed {
         let mut params: Vec<(String, String)> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode(k).map_err(|reason| LinkError::BadEncoding { parameter: k.to_owned(), reason })?;
-            let value = decode(v).map_err(|reason| LinkError::BadEncoding { parameter: key.clone(), reason })?;
+            let bad = |parameter: String| {
+                move |e: url::DecodeError| LinkError::BadEncoding { parameter, reason: e.to_string() }
+            };
+            let key = url::decode_form_value(k).map_err(bad(k.to_owned()))?;
+            let value = url::decode_form_value(v).map_err(bad(key.clone()))?;
             if params.iter().any(|(n, _)| *n == key) {
                 return Err(LinkError::Repeated { parameter: key });
             }

@@ -7,8 +7,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod convert;
 pub mod enrolment;
+pub mod url;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
@@ -235,7 +237,7 @@ pub struct PulledEntity {
 pub struct LayerUpdate {
     pub layer: String,
     pub tx: i64,
-    pub definition: Json,
+    pub definition: api::LayerDoc,
 }
 
 /// `GET /sync/pull` answer.

@@ -275,7 +275,7 @@ fn decode_old(layer: &ReplicaLayer, old: &str) -> Result<(Feature, Option<i64>)>
         None => None,
     };
     let time = |k: &str| match text(k) {
-        Some(s) => codec::time_from_sql(ValueRef::Text(s.as_bytes())).map_err(corrupt),
+        Some(s) => codec::time_from_sql(ValueRef::Text(s.as_bytes())).map_err(|e| corrupt(e.to_string())),
         None => Ok(None),
     };
     let valid = ValidTime { from: time("valid_from")?, to: time("valid_to")? };

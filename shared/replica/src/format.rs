@@ -9,7 +9,8 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
-use shikong_model::{FieldDef, GeometryKind, LayerSchema};
+use shikong_model::{FieldDef, GeometryKind, LayerSchema, Theme};
+use shikong_protocol::api::LayerDoc;
 use uuid::Uuid;
 
 use crate::error::{ReplicaError, Result};
@@ -144,25 +145,60 @@ impl ReplicaLayer {
         self.title.as_deref().unwrap_or(&self.name)
     }
 
-    /// Reads a layer definition (the `shikong layer show` JSON document, as in
-    /// [`shikong_protocol::LayerUpdate::definition`]) and checks it.
+    /// Reads a stored layer definition (the `shikong layer show` JSON document in `sk_layers`)
+    /// and checks it.
     pub fn from_definition(definition: &Json) -> Result<ReplicaLayer> {
         let name = definition.get("name").and_then(Json::as_str).unwrap_or("?").to_owned();
-        let bad = |message: String| ReplicaError::BadLayer { layer: name.clone(), message };
-        let d: Definition = serde_json::from_value(definition.clone()).map_err(|e| bad(format!("definition: {e}")))?;
-        let geometry_kind: GeometryKind = d.geometry_type.parse().map_err(|e| bad(format!("geometry_type: {e}")))?;
-        let layer = ReplicaLayer {
+        let d: Definition = serde_json::from_value(definition.clone())
+            .map_err(|e| ReplicaError::BadLayer { layer: name, message: format!("definition: {e}") })?;
+        Self::from_doc(&LayerDoc {
             name: d.name,
             title: d.title,
             description: d.description,
-            geometry_kind,
+            geometry_type: d.geometry_type,
             has_z: d.has_z,
-            schema: LayerSchema { fields: d.fields },
+            theme: Theme::default(),
+            height_datum: None,
             public: d.public,
             citizen_reports: d.citizen_reports,
+            fields: d.fields,
+        })
+    }
+
+    /// Reads a layer definition as sync sends it ([`shikong_protocol::LayerUpdate::definition`])
+    /// and checks it.
+    pub fn from_doc(doc: &LayerDoc) -> Result<ReplicaLayer> {
+        let bad = |message: String| ReplicaError::BadLayer { layer: doc.name.clone(), message };
+        let geometry_kind: GeometryKind = doc.geometry_type.parse().map_err(|e| bad(format!("geometry_type: {e}")))?;
+        let layer = ReplicaLayer {
+            name: doc.name.clone(),
+            title: doc.title.clone(),
+            description: doc.description.clone(),
+            geometry_kind,
+            has_z: doc.has_z,
+            schema: LayerSchema { fields: doc.fields.clone() },
+            public: doc.public,
+            citizen_reports: doc.citizen_reports,
         };
         layer.check()?;
         Ok(layer)
+    }
+
+    /// The definition as sync sends it (without theme and height datum, which a replica does not
+    /// keep apart from the stored JSON).
+    pub fn to_doc(&self) -> LayerDoc {
+        LayerDoc {
+            name: self.name.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            geometry_type: self.geometry_kind.name().to_owned(),
+            has_z: self.has_z,
+            theme: Theme::default(),
+            height_datum: None,
+            public: self.public,
+            citizen_reports: self.citizen_reports,
+            fields: self.schema.fields.clone(),
+        }
     }
 
     /// The definition JSON (same shape as the server's `shikong layer show`).

@@ -196,7 +196,7 @@ impl Replica {
         let mut summary = PullSummary::default();
         for u in &page.layers {
             let Some(i) = layers.iter().position(|l| l.name == u.layer) else { continue };
-            let new = ReplicaLayer::from_definition(&u.definition)?;
+            let new = ReplicaLayer::from_doc(&u.definition)?;
             if new.name != u.layer {
                 return Err(bad(&u.layer, "-", format!("the definition names layer `{}`", new.name)));
             }
@@ -205,7 +205,12 @@ impl Replica {
             table::create_triggers(&tx, &new)?;
             tx.execute(
                 "UPDATE sk_layers SET title = ?2, definition = ?3, tx = ?4 WHERE name = ?1",
-                params![u.layer, new.title, u.definition.to_string(), u.tx],
+                params![
+                    u.layer,
+                    new.title,
+                    serde_json::to_string(&u.definition).map_err(|e| bad(&u.layer, "-", e.to_string()))?,
+                    u.tx
+                ],
             )?;
             layers[i] = new;
             summary.layers_changed += 1;

@@ -268,12 +268,12 @@ pub(crate) fn decode(layer: &ReplicaLayer, r: &SqlRow<'_>) -> Result<Row> {
     let id = id.ok_or_else(|| bad("entity_id", "is empty".into()))?;
     let id: EntityId = id.parse().map_err(|e: shikong_model::ModelError| bad("entity_id", e.to_string()))?;
     let code: Option<String> = r.get(3)?;
-    let time = |i: usize, column: &str| codec::time_from_sql(r.get_ref(i)?).map_err(|m| bad(column, m));
+    let time = |i: usize, column: &str| codec::time_from_sql(r.get_ref(i)?).map_err(|e| bad(column, e.to_string()));
     let valid = ValidTime { from: time(4, "valid_from")?, to: time(5, "valid_to")? };
     let version: Option<i64> = r.get(6)?;
     let mut properties = Properties::new();
     for (i, f) in layer.schema.fields.iter().enumerate() {
-        let v = codec::from_sql(r.get_ref(7 + i)?, f.ty).map_err(|m| bad(&f.name, m))?;
+        let v = codec::from_sql(r.get_ref(7 + i)?, f.ty).map_err(|e| bad(&f.name, e.to_string()))?;
         if !v.is_null() {
             properties.insert(f.name.clone(), v);
         }

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Instant;
 
 use shikong_model::{Coord, Feature, FieldType, Geometry, GeometryKind, LayerSchema, ValidTime, Value};
 use shikong_replica::{FeatureKey, LocalStatus, NewFeature, ReplicaError, ReplicaLayer, ReplicaWriter};
@@ -170,13 +169,13 @@ fn edits_made_with_gdal_become_changes_and_invalid_ones_are_undone() {
     ogrinfo_clean(&path, &[("manhole", 4)]);
 }
 
-/// 100,000 points with 6 attributes: replica written by [`ReplicaWriter`] vs a plain GeoPackage
-/// written by `ogr2ogr` from GeoJSON of the same features (id and code included as attributes).
-/// Prints the figures; the goal (≤ 1.2×) is reported, not asserted.
+/// Many points with 6 attributes: written by [`ReplicaWriter`], clean for GDAL, read back equal,
+/// and edited by id. Size and speed of a 100,000-point replica beside `ogr2ogr` are benchmark
+/// figures (`shikong-bench sync`), not test assertions.
 #[test]
-fn size_and_speed_of_a_100k_point_replica() {
+fn a_large_point_replica_reads_back_and_takes_edits() {
     let dir = tempfile::tempdir().unwrap();
-    let n: u32 = 100_000;
+    let n: u32 = 20_000;
     let layer = ReplicaLayer {
         name: "poi".into(),
         title: Some("兴趣点".into()),
@@ -223,58 +222,21 @@ fn size_and_speed_of_a_100k_point_replica() {
         .collect();
 
     let replica = dir.path().join("replica.gpkg");
-    let started = Instant::now();
     let mut w = ReplicaWriter::create(&replica, &info(), std::slice::from_ref(&layer)).unwrap();
     for f in &features {
         w.add_feature("poi", f, 1, None).unwrap();
     }
     w.finish("1").unwrap();
-    let write = started.elapsed();
-
-    let mut json = String::from(r#"{"type":"FeatureCollection","features":["#);
-    for (i, f) in features.iter().enumerate() {
-        let mut props = serde_json::Map::new();
-        props.insert("entity_id".into(), f.id.to_string().into());
-        props.insert("code".into(), f.code.clone().into());
-        for (k, v) in &f.properties {
-            props.insert(k.clone(), v.to_json());
-        }
-        let feature = serde_json::json!({"type": "Feature", "properties": props, "geometry": shikong_model::geojson::to_json(f.geometry.as_ref().unwrap())});
-        if i > 0 {
-            json.push(',');
-        }
-        json.push_str(&feature.to_string());
-    }
-    json.push_str("]}");
-    let geojson = dir.path().join("poi.geojson");
-    std::fs::write(&geojson, json).unwrap();
-    let plain = dir.path().join("plain.gpkg");
-    let started = Instant::now();
-    gdal("ogr2ogr", &["-f", "GPKG", plain.to_str().unwrap(), geojson.to_str().unwrap(), "-nln", "poi"]);
-    let ogr = started.elapsed();
-
     ogrinfo_clean(&replica, &[("poi", u64::from(n))]);
-    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
-    let (rs, ps) = (size(&replica), size(&plain));
-    println!(
-        "replica of {n} points × 6 attributes: {rs} bytes in {:.2} s ({:.0} features/s); plain GeoPackage by ogr2ogr: {ps} bytes in {:.2} s; ratio {:.3} (goal ≤ 1.2)",
-        write.as_secs_f64(),
-        f64::from(n) / write.as_secs_f64(),
-        ogr.as_secs_f64(),
-        rs as f64 / ps as f64
-    );
     let mut r = open(&replica);
     assert_eq!(r.count("poi").unwrap(), u64::from(n));
     let last = r.get("poi", &FeatureKey::Code(format!("420111-POI-{:07}", n - 1))).unwrap().unwrap();
     assert_eq!(last.feature, features[(n - 1) as usize]);
     // Edits on the big replica: by id (indexed), one SQLite transaction each.
     let m = meta("张三", "2025-06-02T09:00:00+08:00");
-    let started = Instant::now();
-    for f in features.iter().step_by(500) {
+    for f in features.iter().step_by(100) {
         let props = [("高度".to_string(), Value::Real(99.5))].into();
         assert!(r.set_fields("poi", &FeatureKey::Id(f.id), props, &m).unwrap());
     }
-    let edits = started.elapsed();
-    println!("200 field edits on it: {:.1} ms each", edits.as_secs_f64() * 1000.0 / 200.0);
     assert_eq!(r.pending().unwrap(), 200);
 }

@@ -239,7 +239,7 @@ impl FakeServer {
             protocol: PROTOCOL_VERSION,
             cursor: self.tx.to_string(),
             more: false,
-            layers: vec![LayerUpdate { layer: layer.name.clone(), tx: self.tx, definition: layer.to_definition() }],
+            layers: vec![LayerUpdate { layer: layer.name.clone(), tx: self.tx, definition: layer.to_doc() }],
             entities: vec![],
         }
     }

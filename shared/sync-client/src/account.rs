@@ -1,18 +1,38 @@
 //! The rest of what a device asks the server besides sync: sign-in (password, enrolment code,
-//! citizen registration), offline-area preparation (division search, replica size estimate,
-//! basemap package download) and citizens' reports. Kept here so the mobile and desktop apps stay
-//! views over one client: the apps never build URLs or parse server JSON themselves.
+//! citizen registration), offline-area preparation (layer list, division search, replica size
+//! estimate, basemap package download), feature history and citizens' reports. Kept here so the
+//! mobile and desktop apps stay views over one client: the apps never build URLs or parse server
+//! JSON themselves.
+//!
+//! Every answer is parsed into its [`shikong_protocol::api`] type (the types the server writes
+//! it from); an answer that does not parse is a [`SyncError::Protocol`] naming the route, never
+//! a default that looks like an empty list or an unnamed user.
 
 use std::path::Path;
 
-use reqwest::blocking::RequestBuilder;
+use reqwest::blocking::{RequestBuilder, Response};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
-use shikong_protocol as wire;
+use shikong_protocol::url::encode_component;
+use shikong_protocol::{self as wire, api};
 
-use crate::{Result, SyncClient, SyncError, encode};
+pub use shikong_protocol::ReplicaEstimate;
+pub use shikong_protocol::api::{FeatureHistory, NewFeature, PackageArea, ReportFeature, ReportLayer};
 
-/// A signed-in user on this device.
+use crate::{Result, SyncClient, SyncError};
+
+const LOGIN: &str = "/auth/login";
+const ENROL: &str = "/auth/enrol";
+const REGISTER: &str = "/auth/register";
+const ME: &str = "/auth/me";
+const COLLECTIONS: &str = "/collections";
+const SUGGEST: &str = "/geocode/suggest";
+const ESTIMATE: &str = "/sync/replicas/estimate";
+const PACKAGES: &str = "/tiles/packages";
+const REPORT_LAYERS: &str = "/reports/layers";
+const MY_REPORTS: &str = "/reports/mine";
+
+/// A signed-in user on this device (kept in the app's settings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub server: String,
@@ -34,28 +54,29 @@ impl Session {
 }
 
 /// A place the search box offers (division, road, POI, address), from the server's gazetteer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Place {
     pub name: String,
-    #[serde(default)]
     pub standard_address: String,
     /// Division code (for roads and POIs, the code of their division).
-    #[serde(default)]
     pub code: Option<String>,
-    #[serde(default)]
-    pub level: Json,
-    #[serde(default)]
+    pub level: api::MatchLevel,
+    /// CGCS2000 lon/lat of the place, when the gazetteer has a point for it.
     pub lon: Option<f64>,
-    #[serde(default)]
     pub lat: Option<f64>,
 }
 
-/// What a replica of some layers in an area would hold, before it is cut.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ReplicaEstimate {
-    /// `(layer, features)`.
-    pub layers: Vec<(String, u64)>,
-    pub bytes: u64,
+impl From<api::Suggestion> for Place {
+    fn from(s: api::Suggestion) -> Self {
+        Place {
+            name: s.name,
+            standard_address: s.standard_address,
+            code: s.code,
+            level: s.level,
+            lon: s.point.map(|p| p.lon),
+            lat: s.point.map(|p| p.lat),
+        }
+    }
 }
 
 /// A layer as the server lists it (`/collections`).
@@ -66,13 +87,10 @@ pub struct LayerEntry {
     pub citizen_reports: bool,
 }
 
-/// A layer citizens report into, with the fields of its form (`/reports/layers`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReportLayer {
-    pub name: String,
-    #[serde(default)]
-    pub title: Option<String>,
-    pub fields: Vec<shikong_model::FieldDef>,
+impl From<api::Collection> for LayerEntry {
+    fn from(c: api::Collection) -> Self {
+        LayerEntry { name: c.id, title: c.title, citizen_reports: c.citizen_reports }
+    }
 }
 
 /// A basemap package written to disk.
@@ -82,46 +100,66 @@ pub struct BasemapPackage {
     pub bytes: u64,
 }
 
+/// Reads a successful answer of `route` as `T`.
+fn parse<T: DeserializeOwned>(route: &str, r: Response) -> Result<T> {
+    let bytes = r.bytes().map_err(|e| SyncError::Protocol(format!("{route}: {e}")))?;
+    decode(route, &bytes)
+}
+
+fn decode<T: DeserializeOwned>(route: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| SyncError::Protocol(format!("{route}: {e}")))
+}
+
+fn to_body<B: Serialize>(route: &str, body: &B) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| SyncError::Protocol(format!("{route}: {e}")))
+}
+
 impl SyncClient {
-    fn anonymous(&self, b: RequestBuilder) -> Result<reqwest::blocking::Response> {
+    /// Sends without a token and without retries (sign-in: a wrong password is not retried).
+    fn anonymous(&self, b: RequestBuilder) -> Result<Response> {
         b.send().map_err(|e| SyncError::Network { url: self.base.clone(), message: e.to_string() })
     }
 
-    fn post_json_anonymous(&self, path: &str, body: &Json) -> Result<Json> {
-        let r = self.anonymous(self.http.post(self.url(path)).json(body))?;
-        Self::json(Self::check(r)?)
+    fn post_anonymous<B: Serialize, T: DeserializeOwned>(&self, route: &str, body: &B) -> Result<T> {
+        let body = to_body(route, body)?;
+        let r = self.anonymous(
+            self.http.post(self.url(route)).header(reqwest::header::CONTENT_TYPE, "application/json").body(body),
+        )?;
+        parse(route, Self::check(r)?)
     }
 
-    fn get_json(&self, path: &str) -> Result<Json> {
-        let r = Self::check(self.send(&|| self.http.get(self.url(path)))?)?;
-        Self::json(r)
+    /// `GET route` (with `query` appended) as the signed-in user, parsed as `T`.
+    fn get_as<T: DeserializeOwned>(&self, route: &str, query: &str) -> Result<T> {
+        let r = Self::check(self.send(&|| self.http.get(self.url(&format!("{route}{query}"))))?)?;
+        parse(route, r)
     }
 
-    fn session_from(&self, j: &Json) -> Result<Session> {
-        let s = |p: &str| j.pointer(p).and_then(Json::as_str).map(str::to_owned);
-        Ok(Session {
-            server: self.base.clone(),
-            token: s("/token").ok_or_else(|| SyncError::Protocol("no token in the sign-in answer".into()))?,
-            username: s("/user/username").unwrap_or_default(),
-            role: s("/user/role").unwrap_or_default(),
-            expires_at: s("/expires_at").unwrap_or_default(),
-            device: s("/device"),
-        })
+    /// `POST route` with a JSON body as the signed-in user.
+    fn post_as(&self, route: &str, content_type: &str, body: Vec<u8>) -> Result<Response> {
+        Self::check(self.send(&|| {
+            self.http.post(self.url(route)).header(reqwest::header::CONTENT_TYPE, content_type).body(body.clone())
+        })?)
+    }
+
+    fn session(&self, token: String, expires_at: String, user: api::TokenUser, device: Option<String>) -> Session {
+        Session { server: self.base.clone(), token, username: user.username, role: user.role, expires_at, device }
     }
 
     /// Signs in with a password (a client for `base` with no token yet is enough).
     pub fn login(&self, username: &str, password: &str) -> Result<Session> {
-        let j = self.post_json_anonymous("/auth/login", &json!({"username": username, "password": password}))?;
-        self.session_from(&j)
+        let req = api::LoginRequest { username: username.to_owned(), password: password.to_owned(), device: None };
+        let a: api::LoginResponse = self.post_anonymous(LOGIN, &req)?;
+        Ok(self.session(a.token, a.expires_at, a.user, None))
     }
 
     /// Redeems a one-time enrolment code (from the admin's QR code) for a device token.
     pub fn enrol(&self, code: &str, device_name: &str, platform: &str) -> Result<Session> {
-        let j = self.post_json_anonymous(
-            "/auth/enrol",
-            &json!({"code": code, "device": {"name": device_name, "platform": platform}}),
-        )?;
-        self.session_from(&j)
+        let req = api::EnrolRequest {
+            code: code.to_owned(),
+            device: api::DeviceInfo { name: device_name.to_owned(), platform: platform.to_owned(), hardware_id: None },
+        };
+        let a: api::EnrolResponse = self.post_anonymous(ENROL, &req)?;
+        Ok(self.session(a.token, a.expires_at, a.user, Some(a.device)))
     }
 
     /// A citizen's self-registration; the account is usable once an administrator approves it.
@@ -133,53 +171,44 @@ impl SyncClient {
         display_name: Option<&str>,
         contact: Option<&str>,
     ) -> Result<String> {
-        let j = self.post_json_anonymous(
-            "/auth/register",
-            &json!({"username": username, "password": password, "display_name": display_name, "contact": contact}),
-        )?;
-        Ok(j["message"].as_str().unwrap_or("registration received").to_owned())
+        let req = api::RegisterRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            display_name: display_name.map(str::to_owned),
+            contact: contact.map(str::to_owned),
+        };
+        let a: api::RegisterResponse = self.post_anonymous(REGISTER, &req)?;
+        Ok(a.message)
     }
 
-    /// Whether the token is still valid (`/auth/me`).
+    /// Who the token belongs to (`/auth/me`).
+    pub fn me(&self) -> Result<api::MeResponse> {
+        self.get_as(ME, "")
+    }
+
+    /// Whether the token is still valid: `false` when the server refuses it (401), an error when
+    /// the server cannot be asked or answers something else.
     pub fn check_session(&self) -> Result<bool> {
-        let r = self.send(&|| self.http.get(self.url("/auth/me")))?;
-        Ok(r.status().is_success())
+        match self.me() {
+            Ok(_) => Ok(true),
+            Err(SyncError::Server { status: 401, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
-    /// The layers this user may read.
+    /// The layers this user may read (the gazetteer's divisions are not a layer to take offline).
     pub fn layers(&self) -> Result<Vec<LayerEntry>> {
-        let j = self.get_json("/collections?f=json")?;
-        let list = j["collections"].as_array().cloned().unwrap_or_default();
-        Ok(list
-            .iter()
-            .filter_map(|c| {
-                let name = c["id"].as_str()?.to_owned();
-                Some(LayerEntry {
-                    title: c["title"].as_str().unwrap_or(&name).to_owned(),
-                    citizen_reports: c["shikong:citizenReports"].as_bool().unwrap_or(false),
-                    name,
-                })
-            })
-            .filter(|l| l.name != "gazetteer")
-            .collect())
+        let list: api::Collections = self.get_as(COLLECTIONS, "?f=json")?;
+        Ok(list.collections.into_iter().filter(|c| c.id != "gazetteer").map(LayerEntry::from).collect())
     }
 
     /// Places whose name or pinyin starts with `q` (the server's gazetteer).
     pub fn suggest(&self, q: &str, limit: usize) -> Result<Vec<Place>> {
-        let j = self.get_json(&format!("/geocode/suggest?q={}&limit={limit}", encode(q)))?;
-        let list = j["suggestions"].as_array().cloned().unwrap_or_default();
-        Ok(list
-            .iter()
-            .filter_map(|s| {
-                let mut p: Place = serde_json::from_value(s.clone()).ok()?;
-                p.lon = s.pointer("/point/lon").or_else(|| s.pointer("/point/x")).and_then(Json::as_f64);
-                p.lat = s.pointer("/point/lat").or_else(|| s.pointer("/point/y")).and_then(Json::as_f64);
-                Some(p)
-            })
-            .collect())
+        let a: api::Suggestions = self.get_as(SUGGEST, &format!("?q={}&limit={limit}", encode_component(q)))?;
+        Ok(a.suggestions.into_iter().map(Place::from).collect())
     }
 
-    /// Features per layer and bytes of the replica `layers` × `area` would be.
+    /// What the replica `layers` × `area` would hold (features per layer) and its size.
     pub fn estimate_replica(&self, layers: &[String], area: Option<&str>) -> Result<ReplicaEstimate> {
         let req = wire::ReplicaRequest {
             protocol: wire::PROTOCOL_VERSION,
@@ -187,93 +216,119 @@ impl SyncClient {
             area: area.map(str::to_owned),
             name: None,
         };
-        let body = serde_json::to_vec(&req).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let r = Self::check(self.send(&|| {
-            self.http
-                .post(self.url("/sync/replicas/estimate"))
-                .header("content-type", "application/json")
-                .body(body.clone())
-        })?)?;
-        let j: Json = Self::json(r)?;
-        let mut est = ReplicaEstimate { bytes: j["bytes"].as_u64().unwrap_or(0), layers: Vec::new() };
-        match &j["layers"] {
-            Json::Array(a) => {
-                for l in a {
-                    let name = l["layer"].as_str().or_else(|| l["name"].as_str()).unwrap_or_default().to_owned();
-                    est.layers.push((name, l["features"].as_u64().unwrap_or(0)));
-                }
-            }
-            Json::Object(o) => {
-                for (k, v) in o {
-                    let n = v.as_u64().or_else(|| v["features"].as_u64()).unwrap_or(0);
-                    est.layers.push((k.clone(), n));
-                }
-            }
-            _ => {}
+        let e: ReplicaEstimate =
+            parse(ESTIMATE, self.post_as(ESTIMATE, "application/json", to_body(ESTIMATE, &req)?)?)?;
+        if e.protocol != wire::PROTOCOL_VERSION {
+            return Err(SyncError::Protocol(format!("{ESTIMATE}: the server speaks protocol {}", e.protocol)));
         }
-        Ok(est)
+        Ok(e)
     }
 
-    /// Downloads the vector-tile package (MBTiles) of `set` (layers, `a,b`) for `area` (a GeoJSON
-    /// polygon or `{"layer":…, "feature":…}`), zooms `minzoom..=maxzoom`, to `out`.
+    /// Downloads the vector-tile package (MBTiles) of `set` (layers, `a,b`) for `area`, zooms
+    /// `minzoom..=maxzoom`, to `out` (written under a temporary name first).
     pub fn download_basemap(
         &self,
         set: &str,
-        area: &Json,
+        area: &PackageArea,
         minzoom: u8,
         maxzoom: u8,
         out: &Path,
     ) -> Result<BasemapPackage> {
-        let body = json!({"set": set, "area": area, "minzoom": minzoom, "maxzoom": maxzoom}).to_string();
-        let r = Self::check(self.send(&|| {
-            self.http.post(self.url("/tiles/packages")).header("content-type", "application/json").body(body.clone())
-        })?)?;
-        let tiles = r.headers().get("x-tiles").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let bytes = r.bytes().map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let req =
+            api::PackageRequest { set: set.to_owned(), area: area.clone(), minzoom, maxzoom, as_of: None, since: None };
+        let r = self.post_as(PACKAGES, "application/json", to_body(PACKAGES, &req)?)?;
+        let tiles = r
+            .headers()
+            .get("x-tiles")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .ok_or_else(|| SyncError::Protocol(format!("{PACKAGES}: no tile count (X-Tiles) in the answer")))?;
+        let bytes = r.bytes().map_err(|e| SyncError::Protocol(format!("{PACKAGES}: {e}")))?;
         let tmp = out.with_extension("mbtiles.part");
         std::fs::write(&tmp, &bytes)?;
         std::fs::rename(&tmp, out)?;
         Ok(BasemapPackage { tiles, bytes: bytes.len() as u64 })
     }
 
-    /// Submits a citizen's report (a GeoJSON feature) to a citizen-report layer; returns its id.
-    pub fn submit_report(&self, layer: &str, feature: &Json) -> Result<String> {
-        let body = feature.to_string();
-        let r = Self::check(self.send(&|| {
-            self.http
-                .post(self.url(&format!("/collections/{}/items", encode(layer))))
-                .header("content-type", "application/geo+json")
-                .body(body.clone())
-        })?)?;
-        let from_location = r
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| l.rsplit('/').next())
-            .map(str::to_owned);
-        let j: Json = Self::json(r).unwrap_or(Json::Null);
-        j["id"]
-            .as_str()
-            .map(str::to_owned)
-            .or(from_location)
-            .ok_or_else(|| SyncError::Protocol("no id for the new report".into()))
+    /// Submits a citizen's report (a GeoJSON feature) to a citizen-report layer; returns the id
+    /// the server gave it.
+    pub fn submit_report(&self, layer: &str, feature: &NewFeature) -> Result<String> {
+        let route = format!("/collections/{}/items", encode_component(layer));
+        let r = self.post_as(&route, "application/geo+json", to_body(&route, feature)?)?;
+        let created: api::Feature = parse(&route, r)?;
+        Ok(created.id)
     }
 
     /// Every stored version of one feature with its changes (`…/items/{id}/history`).
-    pub fn feature_history(&self, layer: &str, id: &str) -> Result<Json> {
-        self.get_json(&format!("/collections/{}/items/{}/history", encode(layer), encode(id)))
+    pub fn feature_history(&self, layer: &str, id: &str) -> Result<FeatureHistory> {
+        let route = format!("/collections/{}/items/{}/history", encode_component(layer), encode_component(id));
+        self.get_as(&route, "")
     }
 
     /// The layers the caller may report into, with their forms.
     pub fn report_layers(&self) -> Result<Vec<ReportLayer>> {
-        let j = self.get_json("/reports/layers")?;
-        serde_json::from_value(j["layers"].clone()).map_err(|e| SyncError::Protocol(format!("/reports/layers: {e}")))
+        let a: api::ReportLayers = self.get_as(REPORT_LAYERS, "")?;
+        Ok(a.layers)
     }
 
-    /// The caller's own reports with their handling status (`/reports/mine`, a GeoJSON
-    /// FeatureCollection).
-    pub fn my_reports(&self) -> Result<Vec<Json>> {
-        let j = self.get_json("/reports/mine")?;
-        Ok(j["features"].as_array().cloned().unwrap_or_default())
+    /// The caller's own reports with their handling status, newest first (`/reports/mine`).
+    pub fn my_reports(&self) -> Result<Vec<ReportFeature>> {
+        let a: api::MyReports = self.get_as(MY_REPORTS, "")?;
+        Ok(a.features)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_answers_are_protocol_errors_naming_the_route() {
+        let e = decode::<api::LoginResponse>(
+            LOGIN,
+            br#"{"expires_at":"t","user":{"username":"zhang","role":"inspector"}}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(&e, SyncError::Protocol(m) if m.starts_with("/auth/login: missing field `token`")), "{e}");
+        let e =
+            decode::<api::Collections>(COLLECTIONS, br#"{"links":[],"collections":[{"id":"manhole"}]}"#).unwrap_err();
+        assert!(e.to_string().contains("/collections: missing field `title`"), "{e}");
+        let e = decode::<api::MyReports>(
+            MY_REPORTS,
+            br#"{"type":"Feature","numberReturned":0,"timeStamp":"t","features":[]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/reports/mine: unknown variant `Feature`"), "{e}");
+        assert!(decode::<api::Suggestions>(SUGGEST, b"<html>502</html>").is_err());
+    }
+
+    #[test]
+    fn places_and_layers_come_from_the_wire_types() {
+        let s: api::Suggestions = decode(
+            SUGGEST,
+            r#"{"suggestions":[{"name":"洪山区","standard_address":"湖北省武汉市洪山区","level":"county","code":"420111",
+                "point":{"lon":114.34,"lat":30.5,"source":{"centre":"county"}}},
+              {"name":"珞喻路","standard_address":"湖北省武汉市洪山区珞喻路","level":"road","code":null,"point":null}]}"#
+                .as_bytes(),
+        )
+        .unwrap();
+        let places: Vec<Place> = s.suggestions.into_iter().map(Place::from).collect();
+        assert_eq!(places[0].code.as_deref(), Some("420111"));
+        assert_eq!(
+            (places[0].lon, places[0].lat, places[0].level),
+            (Some(114.34), Some(30.5), api::MatchLevel::County)
+        );
+        assert_eq!((places[1].lon, places[1].code.as_deref()), (None, None));
+        let c: api::Collection = serde_json::from_value(serde_json::json!({
+            "id": "citizen_report", "title": "群众上报", "description": "", "itemType": "feature",
+            "extent": {"spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]], "crs": "CRS84"},
+                       "temporal": {"interval": [[null, null]], "trs": "Gregorian"}},
+            "crs": [], "storageCrs": "EPSG:4490", "geometryType": "Point",
+            "shikong:public": false, "shikong:citizenReports": true, "links": []
+        }))
+        .unwrap();
+        assert_eq!(
+            LayerEntry::from(c),
+            LayerEntry { name: "citizen_report".into(), title: "群众上报".into(), citizen_reports: true }
+        );
     }
 }

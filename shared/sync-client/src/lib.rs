@@ -11,7 +11,10 @@
 
 mod account;
 
-pub use account::{BasemapPackage, LayerEntry, Place, ReplicaEstimate, ReportLayer, Session};
+pub use account::{
+    BasemapPackage, FeatureHistory, LayerEntry, NewFeature, PackageArea, Place, ReplicaEstimate, ReportFeature,
+    ReportLayer, Session,
+};
 
 use std::io::Write as _;
 use std::path::Path;
@@ -20,6 +23,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use shikong_protocol as wire;
+use shikong_protocol::api::Problem;
+use shikong_protocol::url;
 use shikong_protocol::verify;
 use shikong_replica::Replica;
 
@@ -108,35 +113,6 @@ pub struct SyncClient {
     retries: u32,
 }
 
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (b[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(bytes)?;
@@ -192,11 +168,21 @@ impl SyncClient {
         if r.status().is_success() {
             return Ok(r);
         }
+        Err(Self::refusal(r))
+    }
+
+    /// The error of a refused request: the problem+json answer's detail and sync code. A body
+    /// that is no problem (a proxy's error page) still gives the status.
+    fn refusal(r: Response) -> SyncError {
         let status = r.status().as_u16();
-        let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
-        let code = body.pointer("/sync/code").and_then(|c| serde_json::from_value(c.clone()).ok());
-        let message = body["detail"].as_str().unwrap_or("no details").to_owned();
-        Err(SyncError::Server { status, code, message })
+        match Self::problem(r) {
+            Some(p) => SyncError::Server { status, code: p.sync.map(|s| s.code), message: p.detail },
+            None => SyncError::Server { status, code: None, message: "no details".into() },
+        }
+    }
+
+    fn problem(r: Response) -> Option<Problem> {
+        serde_json::from_slice(&r.bytes().ok()?).ok()
     }
 
     fn json<T: for<'de> serde::Deserialize<'de>>(r: Response) -> Result<T> {
@@ -263,7 +249,9 @@ impl SyncClient {
         loop {
             let cursor = replica.cursor()?;
             let r = Self::check(self.send(&|| {
-                self.http.get(self.url(&format!("/sync/pull?replica={id}&cursor={}&limit=1000", encode(&cursor))))
+                self.http.get(
+                    self.url(&format!("/sync/pull?replica={id}&cursor={}&limit=1000", url::encode_component(&cursor))),
+                )
             })?)?;
             let page: wire::PullPage = Self::json(r)?;
             if page.protocol != wire::PROTOCOL_VERSION {
@@ -303,16 +291,13 @@ impl SyncClient {
             }
             let r = self.post_json("/sync/verify", &req)?;
             if r.status() == StatusCode::NOT_FOUND {
-                let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
                 // A sync code means a real refusal (unknown replica); none means no such route.
-                if body.pointer("/sync/code").is_none() {
-                    return Ok(None);
-                }
-                return Err(SyncError::Server {
-                    status: 404,
-                    code: body.pointer("/sync/code").and_then(|c| serde_json::from_value(c.clone()).ok()),
-                    message: body["detail"].as_str().unwrap_or("no details").to_owned(),
-                });
+                return match Self::problem(r) {
+                    Some(Problem { sync: Some(s), detail, .. }) => {
+                        Err(SyncError::Server { status: 404, code: Some(s.code), message: detail })
+                    }
+                    _ => Ok(None),
+                };
             }
             let verdict: verify::VerifyResponse = Self::json(Self::check(r)?)?;
             let targets = replica.repair_targets(&verdict)?;
@@ -351,15 +336,16 @@ impl SyncClient {
         match r.status().as_u16() {
             304 => return Ok(GazetteerRefresh::Unchanged),
             400 | 404 | 503 => {
-                let body: serde_json::Value = r.json().unwrap_or(serde_json::Value::Null);
-                return Ok(GazetteerRefresh::Unavailable(body["detail"].as_str().unwrap_or("no gazetteer").to_owned()));
+                let detail = Self::problem(r).map_or_else(|| "no gazetteer".to_owned(), |p| p.detail);
+                return Ok(GazetteerRefresh::Unavailable(detail));
             }
             _ => {}
         }
         let r = Self::check(r)?;
         let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let tag = header("etag").unwrap_or_default().trim_matches('"').to_owned();
-        let edition = percent_decode(&header("x-shikong-gazetteer-edition").unwrap_or_default());
+        let edition = url::decode_component(&header("x-shikong-gazetteer-edition").unwrap_or_default())
+            .map_err(|e| SyncError::Protocol(format!("/geocode/subset: X-Shikong-Gazetteer-Edition: {e}")))?;
         let bytes = r.bytes().map_err(|e| SyncError::Protocol(e.to_string()))?.to_vec();
         let n = bytes.len();
         replica.set_gazetteer(&shikong_replica::GazetteerSnapshot { edition, tag, bytes })?;
@@ -418,8 +404,10 @@ impl SyncClient {
             })?;
             if r.status() == StatusCode::CONFLICT {
                 // The server has a different amount than we thought (an earlier chunk landed).
-                let body: serde_json::Value = r.json().unwrap_or_default();
-                offset = body["received"].as_u64().and_then(|v| usize::try_from(v).ok()).unwrap_or(0);
+                let received = Self::problem(r).and_then(|p| p.received).and_then(|v| usize::try_from(v).ok());
+                offset = received.ok_or_else(|| {
+                    SyncError::Protocol(format!("/sync/blobs/{sha}: a 409 answer without the bytes received"))
+                })?;
                 continue;
             }
             Self::check(r)?;

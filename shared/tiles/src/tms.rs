@@ -186,6 +186,16 @@ impl TileMatrixSet {
         [min_x, max_y - s, min_x + s, max_y]
     }
 
+    /// The tile at zoom `z` holding lon/lat (latitudes clamped as in [`TileMatrixSet::unit`]; a
+    /// point on the last edge belongs to the last tile).
+    pub fn tile_at(self, lon: f64, lat: f64, z: u8) -> TileId {
+        let (ux, uy) = self.unit(lon, lat);
+        let (cols, rows) = self.matrix_size(z);
+        let n = (1u64 << z) as f64;
+        let cell = |u: f64, count: u64| ((u * n).floor().max(0.0) as u64).min(count.saturating_sub(1)) as u32;
+        TileId { z, x: cell(ux, cols), y: cell(uy, rows) }
+    }
+
     /// Checks `z/x/y` lies inside the matrix.
     pub fn tile(self, z: u8, x: u32, y: u32) -> Result<TileId> {
         if z > MAX_ZOOM {
@@ -307,11 +317,9 @@ mod tests {
         (a - b).abs() <= eps
     }
 
-    /// The tile holding a point, computed the long way for comparison.
     fn tile_of(tms: TileMatrixSet, lon: f64, lat: f64, z: u8) -> (u32, u32) {
-        let (ux, uy) = tms.unit(lon, lat);
-        let n = (1u64 << z) as f64;
-        ((ux * n).floor() as u32, (uy * n).floor() as u32)
+        let t = tms.tile_at(lon, lat, z);
+        (t.x, t.y)
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shikong_server::import::{self, ImportOptions, ToStoreFrame};
-use shikong_store::{FeatureStore, SqliteStore, TxMeta};
+use shikong_ingest::import::{self, ImportOptions, ToStoreFrame};
+use shikong_store::{StoreConfig, TxMeta};
 
 use crate::data::{boxes, write_geojson};
 
@@ -113,9 +113,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     {
-        let store = SqliteStore::open_or_create(data.join("store.gpkg"))?;
+        let store = shikong_store::init(&StoreConfig::in_dir(&data))?;
         let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
-        import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+        import::import(&*store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut def = store.layer("manhole")?.def;
         def.public = true;
         let mut tx = store.begin(TxMeta::by("bench"))?;

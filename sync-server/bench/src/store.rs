@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use shikong_ingest::import::{self, ImportOptions, ToStoreFrame};
 use shikong_model::{Bbox, Value};
-use shikong_server::import::{self, ImportOptions, ToStoreFrame};
-use shikong_store::{FeatureKey, FeatureStore, Patch, Query, SqliteStore, TxMeta};
+use shikong_store::{FeatureKey, FeatureStore, Patch, Query, StoreConfig, TxMeta};
 
 use crate::data::write_geojson;
 
@@ -36,7 +36,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn time_queries(
-    store: &SqliteStore,
+    store: &dyn FeatureStore,
     boxes: &[Bbox],
     as_of: Option<jiff::Timestamp>,
 ) -> anyhow::Result<(Vec<Duration>, f64)> {
@@ -83,11 +83,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // shikong import: one transaction, current table + spatial index + version records.
     let store_path = dir.join("store.gpkg");
     let _ = std::fs::remove_file(&store_path);
-    let store = SqliteStore::open_or_create(&store_path)?;
+    let store = shikong_store::init(&StoreConfig::sqlite_file(&store_path))?;
     let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
     let t = Instant::now();
     let report =
-        import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+        import::import(&*store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
     let sk_secs = t.elapsed().as_secs_f64();
     let n = report.inserted as f64;
     println!(
@@ -100,8 +100,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
     // Boxes expected to hold ~1,000 of the features.
     let boxes = crate::data::boxes(a.features, 1000.0, a.queries, 7);
-    time_queries(&store, &boxes[..20.min(boxes.len())], None)?; // warm the page cache
-    let (cur, avg) = time_queries(&store, &boxes, None)?;
+    time_queries(&*store, &boxes[..20.min(boxes.len())], None)?; // warm the page cache
+    let (cur, avg) = time_queries(&*store, &boxes, None)?;
     println!(
         "bbox query (current, ~{avg:.0} features): p50 {:.2} ms, p95 {:.2} ms",
         ms(percentile(&cur, 0.5)),
@@ -128,9 +128,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         updated as f64 / t.elapsed().as_secs_f64()
     );
-    time_queries(&store, &boxes[..20.min(boxes.len())], Some(before))?;
-    let (past, avg_past) = time_queries(&store, &boxes, Some(before))?;
-    let (cur2, _) = time_queries(&store, &boxes, None)?;
+    time_queries(&*store, &boxes[..20.min(boxes.len())], Some(before))?;
+    let (past, avg_past) = time_queries(&*store, &boxes, Some(before))?;
+    let (cur2, _) = time_queries(&*store, &boxes, None)?;
     println!(
         "bbox query (as-of before update, ~{avg_past:.0} features): p50 {:.2} ms, p95 {:.2} ms",
         ms(percentile(&past, 0.5)),

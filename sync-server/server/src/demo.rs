@@ -28,9 +28,9 @@ pub struct DemoReport {
 }
 
 /// The gazetteer sources of the demo layers (`shikong demo` builds the gazetteer with them).
-pub fn gazetteer_sources() -> crate::gazetteer::Sources {
-    use crate::gazetteer::Source;
-    crate::gazetteer::Sources {
+pub fn gazetteer_sources() -> shikong_gazetteer::Sources {
+    use shikong_gazetteer::Source;
+    shikong_gazetteer::Sources {
         roads: Some(Source { layer: "road".into(), name: "名称".into(), number: None, extra: Some("别名".into()) }),
         addresses: Some(Source {
             layer: "address_point".into(),

@@ -1,9 +1,13 @@
-//! `shikong`: the command-line entry point of the platform (store administration, import/export,
-//! queries, history). Parsing and printing live here; the work is done by the library crates.
+//! The `shikong` binary's commands: store administration, import/export, queries, history, the
+//! gazetteer, the demo loader, `serve` (the HTTP service from `shikong-http`) and the device
+//! commands (`shikong replica …`, over `shikong-sync-client`). Parsing and printing live here; the
+//! work is done by the library crates.
 
 use std::process::ExitCode;
 
-use shikong_server::cli;
+mod cli;
+mod demo;
+mod replica_cli;
 
 // The server allocates many small objects from many threads; glibc's allocator showed up as a
 // third of the CPU profile under load, mimalloc far less.

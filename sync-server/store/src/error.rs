@@ -14,6 +14,16 @@ pub enum StoreError {
         "{path} was written by a newer shikong (store schema version {found}; this build understands up to {supported}). Upgrade shikong to open it."
     )]
     TooNew { path: String, found: i64, supported: i64 },
+    #[error(
+        "{config}: the {backend} backend is not built into this shikong yet; give a data directory (SQLite) instead"
+    )]
+    BackendNotBuiltIn {
+        /// The configuration as given (passwords hidden).
+        config: String,
+        backend: &'static str,
+    },
+    #[error("invalid store configuration `{config}`: {reason}")]
+    InvalidConfig { config: String, reason: String },
     #[error("no layer named `{0}`")]
     NoSuchLayer(String),
     #[error("layer `{0}` already exists")]

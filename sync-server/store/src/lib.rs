@@ -4,9 +4,36 @@
 //! writes an immutable version (entity, version number, transaction, author), any past state can be
 //! read back ("as of" a transaction instant), and two instants can be compared field by field.
 //!
-//! Callers talk to the [`FeatureStore`] trait; [`SqliteStore`] is the embedded default, one
-//! SQLite file per store that is also a valid GeoPackage (GDAL and QGIS open it directly and see
-//! the current state of every layer). A PostGIS backend can implement the same trait later.
+//! # The API: two capabilities, one store
+//!
+//! - [`FeatureStore`] / [`StoreTx`]: layers, features, their versions and history, diffs, the
+//!   transaction journal and the change feed. Everything that reads or writes features (OGC API,
+//!   tiles, gazetteer, import/export) needs only this.
+//! - [`SyncBookkeeping`] / [`SyncBookkeepingTx`]: what offline sync keeps besides features — the
+//!   entities' CRDT documents, the replicas cut for devices, the attachments' records. Its writes
+//!   join a store transaction ([`StoreTx`] extends [`SyncBookkeepingTx`]), so a push writes
+//!   versions and documents all or nothing.
+//! - [`Store`]: both, what a backend implements and what the sync engine and the server hold.
+//!
+//! A transaction also records which replica pushed it (`TxMeta::replica`, read back as
+//! [`TxRecord::replica`]): pull skips a device's own pushes by that field, not by parsing the
+//! free-text `TxMeta::source` label.
+//!
+//! # Opening a store
+//!
+//! Callers name a store by a [`StoreConfig`] — parsed from a data directory or a `.gpkg` path
+//! (SQLite) or a `postgres://` URL — and open it with [`open`] (existing) or [`init`] (create when
+//! missing); they get an `Arc<dyn Store>` and never name a backend type. [`SqliteStore`] is the
+//! embedded default, one SQLite file per store that is also a valid GeoPackage (GDAL and QGIS open
+//! it directly and see the current state of every layer). A PostGIS backend comes later; until it
+//! is built in, a `postgres://` configuration fails with [`StoreError::BackendNotBuiltIn`].
+//!
+//! # One behaviour, every backend
+//!
+//! The store's tests are written once against the traits, in the `conformance` module (compiled
+//! for this crate's tests and, for other backends, behind the `conformance` cargo feature): a
+//! backend runs every case with `conformance_tests!` and a function that makes a fresh, empty
+//! store. Only what is specific to a backend (files, migrations, query plans) is tested beside it.
 //!
 //! How history is laid out (SQLite backend): the layer's GeoPackage table holds the *current*
 //! version of each live entity (with `sk_version`, `sk_tx`); `sk_hist_<layer>` holds every
@@ -17,18 +44,23 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
+mod open;
 mod sqlite;
 mod types;
 
 pub use clock::{Clock, FixedStepClock, SystemClock};
 pub use error::{Result, StoreError};
+pub use open::{OpenOptions, StoreConfig, init, open, open_with};
 pub use sqlite::SqliteStore;
 pub use types::*;
 
 use jiff::Timestamp;
 
-/// Everything callers may do with a store. Reads see committed data only.
+/// Features and their history: everything callers may do with layers and versions. Reads see
+/// committed data only.
 pub trait FeatureStore: Send + Sync {
     /// All layers, by name.
     fn layers(&self) -> Result<Vec<Layer>>;
@@ -81,20 +113,9 @@ pub trait FeatureStore: Send + Sync {
     ///
     /// Every backend must read the whole page from **one snapshot** and assign positions in
     /// commit order, so that [`ChangePage::next`] never passes a transaction the page did not see
-    /// (the sync invariant in `docs/sync-protocol.md` rests on this).
+    /// (the sync invariant in `docs/sync-protocol.md` rests on this). Entities whose CRDT document
+    /// was rewritten without a new version ([`SyncBookkeepingTx::put_sync_doc`]) are changes too.
     fn changes_since(&self, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<ChangePage>;
-
-    /// The explicit CRDT document of an entity and the store version it covers.
-    fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>>;
-
-    /// The entities of `layer` that have an explicit CRDT document.
-    fn sync_doc_ids(&self, layer: &str) -> Result<std::collections::HashSet<EntityId>>;
-
-    /// A registered replica.
-    fn replica(&self, id: uuid::Uuid) -> Result<Option<ReplicaRecord>>;
-
-    /// An attachment's record.
-    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
 
     /// The entities of `layer` whose first version was written by `author` (who created them),
     /// in creation order, deleted ones included. Indexed: the author's transactions, then those
@@ -104,7 +125,10 @@ pub trait FeatureStore: Send + Sync {
 
 /// A write transaction. Writes are validated against the layer schema as they are made; the first
 /// error leaves the transaction open so the caller can report it and drop (roll back).
-pub trait StoreTx {
+///
+/// The sync bookkeeping writes ([`SyncBookkeepingTx`]) join the same transaction. A transaction
+/// that wrote only bookkeeping still commits (a document changed without a new version).
+pub trait StoreTx: SyncBookkeepingTx {
     /// This transaction's id and instant.
     fn id(&self) -> (TxId, Timestamp);
 
@@ -133,15 +157,6 @@ pub trait StoreTx {
     /// delete-versus-edit conflict). Returns the version number.
     fn restore(&mut self, layer: &str, id: EntityId, f: NewFeature) -> Result<i64>;
 
-    /// Stores the explicit CRDT document of an entity (covering store version `version`).
-    fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()>;
-
-    /// Registers (or updates) a replica cut for a device.
-    fn put_replica(&mut self, r: &ReplicaRecord) -> Result<()>;
-
-    /// Records a verified attachment (idempotent: a known hash keeps its first record).
-    fn put_blob(&mut self, b: &BlobRecord) -> Result<()>;
-
     /// The live entity whose `field` equals `value` (for upserts by key), or `None`. Errors when
     /// several match.
     fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>>;
@@ -159,3 +174,42 @@ pub trait StoreTx {
     /// Makes every write durable and visible.
     fn commit(self: Box<Self>) -> Result<CommitInfo>;
 }
+
+/// What offline sync keeps besides features: CRDT documents of entities, the replicas cut for
+/// devices, the attachments' records. Reads see committed data only; writes go through
+/// [`SyncBookkeepingTx`], part of a [`StoreTx`].
+pub trait SyncBookkeeping: Send + Sync {
+    /// The explicit CRDT document of an entity and the store version it covers.
+    fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>>;
+
+    /// The entities of `layer` that have an explicit CRDT document.
+    fn sync_doc_ids(&self, layer: &str) -> Result<std::collections::HashSet<EntityId>>;
+
+    /// A registered replica.
+    fn replica(&self, id: ReplicaId) -> Result<Option<ReplicaRecord>>;
+
+    /// An attachment's record.
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
+}
+
+/// The sync bookkeeping writes of a [`StoreTx`]: committed or rolled back with its versions.
+pub trait SyncBookkeepingTx {
+    /// Stores the explicit CRDT document of an entity (covering store version `version`). The
+    /// entity then appears in [`FeatureStore::changes_since`] at this transaction, even when no
+    /// version was written.
+    fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()>;
+
+    /// Registers (or updates: name, layers, area) a replica cut for a device.
+    fn put_replica(&mut self, r: &ReplicaRecord) -> Result<()>;
+
+    /// Records a verified attachment (idempotent: a known hash keeps its first record).
+    fn put_blob(&mut self, b: &BlobRecord) -> Result<()>;
+}
+
+/// A whole store: features and sync bookkeeping, in one database so that one transaction covers
+/// both. What [`open`] returns, what a backend implements (through the two traits), and what the
+/// sync engine and the server hold. `&dyn Store` converts to `&dyn FeatureStore` where only
+/// features are needed.
+pub trait Store: FeatureStore + SyncBookkeeping + std::fmt::Debug {}
+
+impl<T: FeatureStore + SyncBookkeeping + std::fmt::Debug> Store for T {}

@@ -1,4 +1,4 @@
-//! The values that cross the [`crate::FeatureStore`] boundary.
+//! The values that cross the [`crate::FeatureStore`] and [`crate::SyncBookkeeping`] boundaries.
 
 use std::fmt;
 
@@ -9,6 +9,9 @@ use shikong_query::Filter;
 pub use shikong_model::feature::Change;
 pub use shikong_model::time::ValidFilter;
 pub use shikong_model::{EntityId, Properties, TxId, Value};
+
+/// A replica cut for a device: its id (the UUID in the replica file and in sync requests).
+pub type ReplicaId = uuid::Uuid;
 
 /// What a caller supplies to create or redefine a layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,8 +86,11 @@ pub struct TxMeta {
     pub device: Option<String>,
     /// The device's own clock when the edit was made (offline edits sync later).
     pub device_time: Option<Timestamp>,
-    /// Free text: `import manholes.geojson`, `sync`, `api`…
+    /// A human label: `import manholes.geojson`, `sync push <replica> <batch>`, `api create`…
+    /// Nothing parses it; what code needs to know is in typed fields.
     pub source: Option<String>,
+    /// The replica whose push this transaction merges (sync push only).
+    pub replica: Option<ReplicaId>,
 }
 
 impl TxMeta {
@@ -94,6 +100,12 @@ impl TxMeta {
 
     pub fn source(mut self, s: impl Into<String>) -> Self {
         self.source = Some(s.into());
+        self
+    }
+
+    /// Marks the transaction as the merge of `replica`'s push.
+    pub fn replica(mut self, replica: ReplicaId) -> Self {
+        self.replica = Some(replica);
         self
     }
 }
@@ -234,7 +246,10 @@ pub struct TxRecord {
     pub author: String,
     pub device: Option<String>,
     pub device_time: Option<String>,
+    /// The human label of `TxMeta::source`.
     pub source: Option<String>,
+    /// The replica whose push this transaction merged (`TxMeta::replica`).
+    pub replica: Option<ReplicaId>,
 }
 
 /// Differences of one layer between two instants.
@@ -275,7 +290,7 @@ impl CommitInfo {
 /// A replica cut for a device (the server's registry of who holds what).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaRecord {
-    pub id: uuid::Uuid,
+    pub id: ReplicaId,
     pub name: Option<String>,
     pub author: String,
     pub device: Option<String>,

@@ -3,10 +3,14 @@
 //! One writer connection (SQLite allows one writer at a time; `BEGIN IMMEDIATE` takes the lock up
 //! front so a transaction never fails half-way on contention) and a pool of reader connections in
 //! WAL mode, so queries run concurrently with a write and see only committed data.
+//!
+//! This module implements [`FeatureStore`] (with `layers.rs`, `read.rs`, `tx.rs`); `sync.rs`
+//! implements the sync bookkeeping on the same connections, so one SQLite transaction covers both.
 
 mod codec;
 mod layers;
 mod read;
+mod sync;
 mod tx;
 
 use std::path::{Path, PathBuf};
@@ -21,14 +25,15 @@ use crate::types::*;
 use crate::{FeatureStore, StoreTx};
 
 /// Store schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Embedded migrations, applied in order at open. A store whose `schema_version` is above the last
 /// one here was written by a newer shikong and is refused.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../../migrations/sqlite/0001_store.sql")),
     (2, include_str!("../../../../migrations/sqlite/0002_sync.sql")),
-    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0003_author_index.sql")),
+    (3, include_str!("../../../../migrations/sqlite/0003_author_index.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0004_tx_replica.sql")),
 ];
 
 /// The SQLite/GeoPackage store.
@@ -303,63 +308,8 @@ impl FeatureStore for SqliteStore {
         Ok(page)
     }
 
-    fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>> {
-        Ok(self
-            .reader()?
-            .query_row(
-                "SELECT version, doc FROM sk_sync_docs WHERE layer = ?1 AND entity_id = ?2",
-                rusqlite::params![layer, id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
-    }
-
-    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>> {
-        let row: Option<(i64, String, String, String)> = self
-            .reader()?
-            .query_row("SELECT size, mime, evidence, uploaded_by FROM sk_blobs WHERE sha256 = ?1", [sha256], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()?;
-        Ok(row.map(|(size, mime, evidence, uploaded_by)| BlobRecord {
-            sha256: sha256.to_owned(),
-            size: u64::try_from(size).unwrap_or(0),
-            mime,
-            evidence: serde_json::from_str(&evidence).unwrap_or(serde_json::Value::Null),
-            uploaded_by,
-        }))
-    }
-
     fn entities_created_by(&self, layer: &str, author: &str) -> Result<Vec<EntityId>> {
         read::entities_created_by(&*self.reader()?, layer, author)
-    }
-
-    fn sync_doc_ids(&self, layer: &str) -> Result<std::collections::HashSet<EntityId>> {
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached("SELECT entity_id FROM sk_sync_docs WHERE layer = ?1")?;
-        let ids = stmt.query_map([layer], |r| r.get::<_, String>(0))?;
-        let mut out = std::collections::HashSet::new();
-        for id in ids {
-            let id = id?;
-            out.insert(id.parse().map_err(|e| StoreError::Corrupt(format!("sync doc entity id `{id}`: {e}")))?);
-        }
-        Ok(out)
-    }
-
-    fn replica(&self, id: uuid::Uuid) -> Result<Option<ReplicaRecord>> {
-        type Row = (Option<String>, String, Option<String>, String, Option<String>, i64);
-        let row: Option<Row> = self
-            .reader()?
-            .query_row(
-                "SELECT name, author, device, layers, area, created_tx FROM sk_replicas WHERE id = ?1",
-                [id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-            )
-            .optional()?;
-        let Some((name, author, device, layers, area, created_tx)) = row else { return Ok(None) };
-        let layers: Vec<String> =
-            serde_json::from_str(&layers).map_err(|e| StoreError::Corrupt(format!("replica {id} layers: {e}")))?;
-        Ok(Some(ReplicaRecord { id, name, author, device, layers, area, created_tx: TxId(created_tx) }))
     }
 }
 

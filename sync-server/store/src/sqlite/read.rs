@@ -548,22 +548,35 @@ pub(crate) fn get(
     }
 }
 
+const TX_COLUMNS: &str = "tx, time_us, author, device, device_time, source, replica";
+
+/// A row of `sk_transactions` selected as [`TX_COLUMNS`].
+fn decode_tx(r: &Row<'_>) -> Result<TxRecord> {
+    let tx = TxId(r.get(0)?);
+    let replica = r
+        .get::<_, Option<String>>(6)?
+        .map(|s| {
+            s.parse::<ReplicaId>().map_err(|e| StoreError::Corrupt(format!("transaction {}: replica `{s}`: {e}", tx.0)))
+        })
+        .transpose()?;
+    Ok(TxRecord {
+        tx,
+        time: codec::micros_to_ts(r.get(1)?),
+        author: r.get(2)?,
+        device: r.get(3)?,
+        device_time: r.get(4)?,
+        source: r.get(5)?,
+        replica,
+    })
+}
+
 fn tx_record(conn: &Connection, tx: TxId) -> Result<TxRecord> {
-    conn.query_row(
-        "SELECT tx, time_us, author, device, device_time, source FROM sk_transactions WHERE tx = ?1",
-        [tx.0],
-        |r| {
-            Ok(TxRecord {
-                tx: TxId(r.get(0)?),
-                time: codec::micros_to_ts(r.get(1)?),
-                author: r.get(2)?,
-                device: r.get(3)?,
-                device_time: r.get(4)?,
-                source: r.get(5)?,
-            })
-        },
-    )
-    .map_err(Into::into)
+    let mut stmt = conn.prepare_cached(&format!("SELECT {TX_COLUMNS} FROM sk_transactions WHERE tx = ?1"))?;
+    let mut rows = stmt.query([tx.0])?;
+    match rows.next()? {
+        Some(r) => decode_tx(r),
+        None => Err(StoreError::Corrupt(format!("transaction {} is missing from the journal", tx.0))),
+    }
 }
 
 pub(crate) fn history(conn: &Connection, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>> {
@@ -665,20 +678,14 @@ pub(crate) fn entities_created_by(conn: &Connection, layer: &str, author: &str) 
 }
 
 pub(crate) fn transactions(conn: &Connection, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT tx, time_us, author, device, device_time, source FROM sk_transactions WHERE tx > ?1 ORDER BY tx LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after.map_or(0, |t| t.0), i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-        Ok(TxRecord {
-            tx: TxId(r.get(0)?),
-            time: codec::micros_to_ts(r.get(1)?),
-            author: r.get(2)?,
-            device: r.get(3)?,
-            device_time: r.get(4)?,
-            source: r.get(5)?,
-        })
-    })?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Into::into)
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {TX_COLUMNS} FROM sk_transactions WHERE tx > ?1 ORDER BY tx LIMIT ?2"))?;
+    let mut rows = stmt.query(params![after.map_or(0, |t| t.0), i64::try_from(limit).unwrap_or(i64::MAX)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(decode_tx(r)?);
+    }
+    Ok(out)
 }
 
 pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<ChangePage> {

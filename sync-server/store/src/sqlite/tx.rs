@@ -77,7 +77,9 @@ pub(crate) struct SqliteTx<'s> {
     open: bool,
     layers: HashMap<String, LayerState>,
     stats: CommitInfo,
-    schema_changed: bool,
+    /// Something besides versions was written (a layer definition, sync bookkeeping): the
+    /// transaction commits even when it wrote no version.
+    other_writes: bool,
     /// Counters at the open savepoint, restored on rollback to it.
     saved_stats: Option<(CommitInfo, bool)>,
 }
@@ -92,7 +94,7 @@ impl<'s> SqliteTx<'s> {
             open: true,
             layers: HashMap::new(),
             stats: CommitInfo::default(),
-            schema_changed: false,
+            other_writes: false,
             saved_stats: None,
         };
         let (last_tx, last_us): (Option<i64>, Option<i64>) =
@@ -104,17 +106,29 @@ impl<'s> SqliteTx<'s> {
         this.tx = TxId(last_tx.unwrap_or(0) + 1);
         this.time = codec::micros_to_ts(time_us);
         this.conn.execute(
-            "INSERT INTO sk_transactions (tx, time_us, author, device, device_time, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO sk_transactions (tx, time_us, author, device, device_time, source, replica) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 this.tx.0,
                 time_us,
                 meta.author,
                 meta.device,
                 meta.device_time.map(|t| t.to_string()),
-                meta.source
+                meta.source,
+                meta.replica.map(|r| r.to_string())
             ],
         )?;
         Ok(this)
+    }
+
+    /// The connection and transaction id, for writes that are not versions (`sync.rs`).
+    pub(super) fn writer(&self) -> (&Connection, TxId) {
+        (&*self.conn, self.tx)
+    }
+
+    /// Records that something besides versions was written, so that commit keeps the transaction.
+    pub(super) fn wrote_other(&mut self) {
+        self.other_writes = true;
     }
 
     fn state(&mut self, layer: &str) -> Result<&mut LayerState> {
@@ -268,7 +282,7 @@ impl crate::StoreTx for SqliteTx<'_> {
 
     fn create_layer(&mut self, def: LayerDef) -> Result<Layer> {
         let l = layers::create(&self.conn, def, self.tx)?;
-        self.schema_changed = true;
+        self.other_writes = true;
         Ok(l)
     }
 
@@ -280,7 +294,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             self.validate_live_features(&l)?;
         }
         self.layers.remove(name);
-        self.schema_changed = true;
+        self.other_writes = true;
         Ok(l)
     }
 
@@ -437,44 +451,6 @@ impl crate::StoreTx for SqliteTx<'_> {
         Ok(version)
     }
 
-    fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO sk_sync_docs (layer, entity_id, version, doc, tx) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (layer, entity_id) DO UPDATE SET version = excluded.version, doc = excluded.doc, tx = excluded.tx",
-            )?
-            .execute(params![layer, id.to_string(), version, doc, self.tx.0])?;
-        self.schema_changed = true; // the transaction has content even if no version was written
-        Ok(())
-    }
-
-    fn put_replica(&mut self, r: &ReplicaRecord) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO sk_replicas (id, name, author, device, layers, area, created_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, layers = excluded.layers, area = excluded.area",
-            params![
-                r.id.to_string(),
-                r.name,
-                r.author,
-                r.device,
-                serde_json::to_string(&r.layers).unwrap_or_default(),
-                r.area,
-                r.created_tx.0
-            ],
-        )?;
-        self.schema_changed = true;
-        Ok(())
-    }
-
-    fn put_blob(&mut self, b: &BlobRecord) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO sk_blobs (sha256, size, mime, evidence, uploaded_by, uploaded_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![b.sha256, i64::try_from(b.size).unwrap_or(i64::MAX), b.mime, b.evidence.to_string(), b.uploaded_by, self.tx.0],
-        )?;
-        self.schema_changed = true;
-        Ok(())
-    }
-
     fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>> {
         let l = self.state(layer)?.layer.clone();
         let col = match field {
@@ -518,7 +494,7 @@ impl crate::StoreTx for SqliteTx<'_> {
 
     fn savepoint(&mut self) -> Result<()> {
         self.conn.execute_batch("SAVEPOINT sk_entity;")?;
-        self.saved_stats = Some((self.stats, self.schema_changed));
+        self.saved_stats = Some((self.stats, self.other_writes));
         Ok(())
     }
 
@@ -526,7 +502,7 @@ impl crate::StoreTx for SqliteTx<'_> {
         self.conn.execute_batch("ROLLBACK TO sk_entity; RELEASE sk_entity;")?;
         if let Some((stats, changed)) = self.saved_stats.take() {
             self.stats = stats;
-            self.schema_changed = changed;
+            self.other_writes = changed;
         }
         // Cached per-layer counters (codes, extents) may be ahead of the rolled-back data; that
         // only skips a generated code number or widens an extent, both harmless.
@@ -562,7 +538,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             }
         }
         self.open = false;
-        if self.stats.versions_written() == 0 && !self.schema_changed {
+        if self.stats.versions_written() == 0 && !self.other_writes {
             // Nothing happened: leave no empty transaction behind.
             self.conn.execute_batch("ROLLBACK;")?;
             return Ok(CommitInfo { tx: None, ..self.stats });

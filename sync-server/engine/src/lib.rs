@@ -1,0 +1,41 @@
+//! The sync engine: what the server does for offline devices, without HTTP (see
+//! `docs/sync-protocol.md`). Push merges device changes into the store, pull pages changes since a
+//! cursor, a replica is cut for a device, estimated before it is cut, and verified and repaired at
+//! the end of a sync.
+//!
+//! Architecture invariant: the engine asks an [`Authorizer`] what a principal may do; it never
+//! reaches into the account store, so the HTTP layer (or a test) decides where permissions come from.
+
+#![forbid(unsafe_code)]
+
+pub mod layers;
+pub mod replica_estimate;
+pub mod sync;
+pub mod sync_verify;
+
+use shikong_auth::{Action, AuthError, AuthStore, Decision, LayerAccess, Principal};
+
+pub use sync::SyncFailure;
+
+/// What the engine asks before it reads or writes a layer for a principal. The account store
+/// implements it; tests and other deployments may answer from elsewhere.
+pub trait Authorizer: Send + Sync {
+    /// The decision for `who` doing `action` on `layer` (`None`: an anonymous caller).
+    fn authorize(
+        &self,
+        who: Option<&Principal>,
+        layer: &LayerAccess<'_>,
+        action: Action,
+    ) -> Result<Decision, AuthError>;
+}
+
+impl Authorizer for AuthStore {
+    fn authorize(
+        &self,
+        who: Option<&Principal>,
+        layer: &LayerAccess<'_>,
+        action: Action,
+    ) -> Result<Decision, AuthError> {
+        AuthStore::authorize(self, who, layer, action)
+    }
+}

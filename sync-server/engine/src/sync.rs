@@ -1,0 +1,657 @@
+//! The server side of offline sync, without HTTP (see `docs/sync-protocol.md`).
+//!
+//! - [`entity_doc`]: an entity's CRDT document as the server knows it — the stored explicit one,
+//!   extended with deterministic server changes for store versions written since (import, API), or
+//!   derived from the store's immutable history (base of version 1 + server changes).
+//! - [`push`]: merges a device's changes entity by entity into the store: permissions, schema
+//!   validation, one store version per entity, the whole batch in one transaction with a savepoint
+//!   per entity (a refused entity is reported and rolled back alone).
+//! - [`pull`]: pages of entities changed since a cursor, in the replica's layers and area.
+//! - [`cut_replica`]: writes a replica GeoPackage for a device.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use geo::Intersects;
+use serde_json::Value as Json;
+use shikong_auth::{Action, LayerAccess, Principal};
+use shikong_crdt::{ConflictKind as CKind, ConflictValueKind, EntityDoc, EntityState, ServerMeta};
+use shikong_model::{EntityId, Feature, Geometry, geojson, time};
+use shikong_protocol as wire;
+use shikong_store::{
+    ChangeCursor, FeatureKey, FeatureStore, Layer, NewFeature, Patch, Query, ReplicaRecord, Store, StoreError,
+    StoredFeature, TxId, TxMeta,
+};
+
+/// Why a sync request failed as a whole (per-entity refusals are in the response instead).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    #[error("{message}")]
+    Refused { code: wire::SyncErrorCode, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] shikong_auth::AuthError),
+    #[error("document: {0}")]
+    Crdt(#[from] shikong_crdt::Error),
+}
+
+fn refused(code: wire::SyncErrorCode, message: impl Into<String>) -> SyncFailure {
+    SyncFailure::Refused { code, message: message.into() }
+}
+
+type Result<T, E = SyncFailure> = std::result::Result<T, E>;
+
+fn meta_of(v: &shikong_store::VersionRecord) -> ServerMeta {
+    ServerMeta { version: v.version, tx: v.tx.tx.0, author: v.tx.author.clone(), time: v.tx.time }
+}
+
+/// The entity's document and the store version it covers (`None`: the store never had it).
+/// `explicit` is false when the document is the deterministic base of an unchanged version 1,
+/// which devices derive themselves (so it is not sent).
+pub fn entity_doc(store: &dyn Store, layer: &Layer, id: EntityId) -> Result<Option<(EntityDoc, i64, bool)>> {
+    let current = store.get(layer.name(), &FeatureKey::Id(id), None)?;
+    entity_doc_with(store, layer, id, current.as_ref(), None)
+}
+
+/// [`entity_doc`] when the caller already holds the live version (`current`) and possibly knows
+/// whether a stored document exists (`has_stored`: `Some(false)` skips the lookup). The common
+/// cases need no history: an entity still at version 1 without a stored document is its base, and
+/// a stored document covering the live version is complete.
+pub fn entity_doc_with(
+    store: &dyn Store,
+    layer: &Layer,
+    id: EntityId,
+    current: Option<&StoredFeature>,
+    has_stored: Option<bool>,
+) -> Result<Option<(EntityDoc, i64, bool)>> {
+    let schema = layer.schema();
+    let stored = if has_stored == Some(false) { None } else { store.sync_doc(layer.name(), id)? };
+    match (&stored, current) {
+        (None, Some(c)) if c.version == 1 => return Ok(Some((EntityDoc::base(schema, &c.feature)?, 1, false))),
+        (Some((v, bytes)), Some(c)) if *v == c.version => return Ok(Some((EntityDoc::load(bytes)?, *v, true))),
+        _ => {}
+    }
+    let history = match store.history(layer.name(), &FeatureKey::Id(id)) {
+        Ok(h) => h,
+        Err(StoreError::NotFound { .. }) => {
+            // Created by a device and not yet accepted: only a stored document can exist.
+            return Ok(match stored {
+                Some((v, bytes)) => Some((EntityDoc::load(&bytes)?, v, true)),
+                None => None,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(last) = history.last() else { return Ok(None) };
+    let (mut doc, mut covered, explicit) = match stored {
+        Some((v, bytes)) => (EntityDoc::load(&bytes)?, v, true),
+        None => {
+            let Some(first) = history.first().and_then(|v| v.state.as_ref()) else {
+                return Err(StoreError::Corrupt(format!("entity {id} has no first state")).into());
+            };
+            (EntityDoc::base(schema, first)?, history[0].version, history.len() > 1)
+        }
+    };
+    // Versions written since the document (import, API, CLI): deterministic server changes.
+    let mut previous: Option<Feature> = None;
+    for v in &history {
+        if v.version <= covered {
+            if v.state.is_some() {
+                previous.clone_from(&v.state);
+            }
+            continue;
+        }
+        let target = match &v.state {
+            Some(f) => EntityState { feature: f.clone(), deleted: false },
+            None => match &previous {
+                Some(p) => EntityState { feature: p.clone(), deleted: true },
+                None => continue,
+            },
+        };
+        doc.server_change(schema, &target, &meta_of(v))?;
+        if v.state.is_some() {
+            previous.clone_from(&v.state);
+        }
+        covered = v.version;
+    }
+    Ok(Some((doc, last.version, explicit || covered > history[0].version)))
+}
+
+pub(crate) fn layer_access(l: &Layer) -> LayerAccess<'_> {
+    LayerAccess { name: l.name(), public: l.def.public, citizen_reports: l.def.citizen_reports }
+}
+
+fn conflict_value(side: &shikong_crdt::ConflictSide) -> wire::ConflictValue {
+    wire::ConflictValue {
+        value: match &side.value {
+            ConflictValueKind::Value(v) => v.to_json(),
+            ConflictValueKind::Geometry(g) => g.as_ref().map_or(Json::Null, geojson::to_json),
+            ConflictValueKind::Deleted(b) => Json::Bool(*b),
+            ConflictValueKind::Absent => Json::Null,
+        },
+        user: side.user.clone(),
+        device: side.device.clone(),
+        time: side.time.map(time::beijing),
+    }
+}
+
+/// The open conflicts of a document, in wire form.
+pub fn wire_conflicts(layer: &Layer, id: EntityId, code: &str, doc: &EntityDoc) -> Result<Vec<wire::Conflict>> {
+    Ok(doc
+        .conflicts(layer.schema())?
+        .iter()
+        .map(|c| wire::Conflict {
+            layer: layer.name().to_owned(),
+            entity: id.0,
+            code: code.to_owned(),
+            kind: match c.kind {
+                CKind::Field => wire::ConflictKind::Field,
+                CKind::DeletedWhileEdited => wire::ConflictKind::DeletedWhileEdited,
+            },
+            field: c.attribute.clone(),
+            winner: conflict_value(&c.winner),
+            others: c.others.iter().map(conflict_value).collect(),
+        })
+        .collect())
+}
+
+fn rejected(layer: &str, id: EntityId, code: wire::SyncErrorCode, reason: impl Into<String>) -> wire::EntityResult {
+    wire::EntityResult {
+        layer: layer.to_owned(),
+        entity: id.0,
+        outcome: wire::Outcome::Rejected { code, reason: reason.into() },
+        doc: None,
+    }
+}
+
+fn store_refusal(e: &StoreError) -> wire::SyncErrorCode {
+    match e {
+        StoreError::Invalid { .. }
+        | StoreError::Geometry { .. }
+        | StoreError::DuplicateCode { .. }
+        | StoreError::DuplicateId { .. } => wire::SyncErrorCode::Invalid,
+        StoreError::NoSuchLayer(_) => wire::SyncErrorCode::UnknownLayer,
+        _ => wire::SyncErrorCode::Internal,
+    }
+}
+
+/// Merges a push batch. `device` names the device for the store's records.
+pub fn push(
+    store: &dyn Store,
+    auth: &dyn crate::Authorizer,
+    who: &Principal,
+    req: &wire::PushRequest,
+    has_blob: &dyn Fn(&str) -> bool,
+) -> Result<wire::PushResponse> {
+    if req.protocol != wire::PROTOCOL_VERSION {
+        return Err(refused(
+            wire::SyncErrorCode::UnsupportedProtocol,
+            format!("protocol {} (this server speaks {})", req.protocol, wire::PROTOCOL_VERSION),
+        ));
+    }
+    if req.entities.len() > wire::MAX_PUSH_ENTITIES {
+        return Err(refused(
+            wire::SyncErrorCode::TooLarge,
+            format!("{} entities in one batch; at most {}", req.entities.len(), wire::MAX_PUSH_ENTITIES),
+        ));
+    }
+    let mut layers: BTreeMap<String, Layer> = BTreeMap::new();
+    let device = who.device.map(|d| d.to_string());
+    let mut tx = store.begin(TxMeta {
+        author: who.username.clone(),
+        device: device.clone(),
+        device_time: None,
+        // A label for people (`sync push <replica> <batch>`); pull recognises the replica's own
+        // pushes by the typed `replica`.
+        source: Some(format!("{} {}", push_source(req.replica), req.batch)),
+        replica: Some(req.replica),
+    })?;
+    let mut results = Vec::with_capacity(req.entities.len());
+    let mut decisions: std::collections::HashMap<(String, Action), shikong_auth::Decision> =
+        std::collections::HashMap::new();
+    let mut conflicts = Vec::new();
+    for e in &req.entities {
+        let id = EntityId(e.entity);
+        if !layers.contains_key(&e.layer) {
+            match store.layer(&e.layer) {
+                Ok(l) => {
+                    layers.insert(e.layer.clone(), l);
+                }
+                Err(StoreError::NoSuchLayer(_)) => {
+                    results.push(rejected(
+                        &e.layer,
+                        id,
+                        wire::SyncErrorCode::UnknownLayer,
+                        format!("no layer `{}`", e.layer),
+                    ));
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let Some(layer) = layers.get(&e.layer) else { continue };
+        let schema = layer.schema();
+        let current = store.get(layer.name(), &FeatureKey::Id(id), None)?;
+        let known = entity_doc_with(store, layer, id, current.as_ref(), None)?;
+        let action = if known.is_some() { Action::Edit } else { Action::Create };
+        // One decision per layer and action per batch (the rules cannot change mid-batch).
+        let decision = match decisions.get(&(layer.name().to_owned(), action)) {
+            Some(d) => d.clone(),
+            None => {
+                let d = auth.authorize(Some(who), &layer_access(layer), action)?;
+                decisions.insert((layer.name().to_owned(), action), d.clone());
+                d
+            }
+        };
+        if let shikong_auth::Decision::Deny(d) = decision {
+            results.push(rejected(layer.name(), id, wire::SyncErrorCode::Forbidden, d.reason));
+            continue;
+        }
+        let (mut doc, base_version) = match known {
+            Some((d, v, _)) => (d, Some(v)),
+            None => (EntityDoc::load(&[])?, None),
+        };
+        let changes: Vec<Vec<u8>> = e.changes.iter().map(|c| c.0.clone()).collect();
+        let new = match doc.apply_changes(&changes) {
+            Ok(n) => n,
+            Err(shikong_crdt::Error::MissingDependencies) => {
+                results.push(rejected(
+                    layer.name(),
+                    id,
+                    wire::SyncErrorCode::MissingDependencies,
+                    "the changes depend on changes the server does not have",
+                ));
+                continue;
+            }
+            Err(err) => {
+                results.push(rejected(layer.name(), id, wire::SyncErrorCode::InvalidChange, err.to_string()));
+                continue;
+            }
+        };
+        let state = match doc.state(schema) {
+            Ok(s) if s.feature.id == id => s,
+            Ok(_) => {
+                results.push(rejected(
+                    layer.name(),
+                    id,
+                    wire::SyncErrorCode::InvalidChange,
+                    "the document names another entity",
+                ));
+                continue;
+            }
+            Err(err) => {
+                results.push(rejected(layer.name(), id, wire::SyncErrorCode::InvalidChange, err.to_string()));
+                continue;
+            }
+        };
+        let missing = state.feature.properties.values().find_map(|v| match v {
+            shikong_model::Value::Attachments(list) => list.iter().find(|h| !has_blob(h)).cloned(),
+            _ => None,
+        });
+        if let Some(sha) = missing {
+            results.push(rejected(
+                layer.name(),
+                id,
+                wire::SyncErrorCode::AttachmentMissing,
+                format!("attachment {sha} has not been uploaded"),
+            ));
+            continue;
+        }
+        let device_time = doc.latest_edit_time();
+        tx.savepoint()?;
+        let written: std::result::Result<Option<i64>, StoreError> = (|| {
+            let f = &state.feature;
+            Ok(match (&current, state.deleted, base_version) {
+                (Some(cur), true, _) => {
+                    tx.delete(layer.name(), &FeatureKey::Id(id))?;
+                    Some(cur.version + 1)
+                }
+                (Some(_), false, _) => {
+                    let set = schema
+                        .active()
+                        .map(|fd| {
+                            (fd.name.clone(), f.properties.get(&fd.name).cloned().unwrap_or(shikong_model::Value::Null))
+                        })
+                        .collect();
+                    let patch = Patch {
+                        geometry: Some(f.geometry.clone()),
+                        code: Some(f.code.clone()),
+                        valid: Some(f.valid),
+                        set,
+                        device_time,
+                    };
+                    tx.update(layer.name(), &FeatureKey::Id(id), patch)?
+                }
+                (None, false, Some(_)) => Some(tx.restore(layer.name(), id, new_feature(f, device_time))?),
+                (None, false, None) => {
+                    tx.insert(layer.name(), new_feature(f, device_time))?;
+                    Some(1)
+                }
+                (None, true, _) => None, // deleted here and there: nothing to write
+            })
+        })();
+        match written {
+            Ok(version) => {
+                let version = version.or(current.as_ref().map(|c| c.version)).or(base_version).unwrap_or(0);
+                // The device already holds everything in the merged document when its heads are
+                // among the changes it just sent: answer with the version alone.
+                let pushed: Vec<shikong_crdt::ChangeHash> =
+                    changes.iter().filter_map(|c| shikong_crdt::change_hash(c).ok()).collect();
+                let device_has_all = doc.heads().iter().all(|h| pushed.contains(h));
+                let bytes = doc.save();
+                tx.put_sync_doc(layer.name(), id, version, &bytes)?;
+                tx.release_savepoint()?;
+                let outcome = if new == 0 || current.as_ref().is_some_and(|c| c.version == version) {
+                    wire::Outcome::Unchanged { version }
+                } else {
+                    wire::Outcome::Accepted { version }
+                };
+                conflicts.extend(wire_conflicts(layer, id, &state.feature.code, &doc)?);
+                results.push(wire::EntityResult {
+                    layer: layer.name().to_owned(),
+                    entity: id.0,
+                    outcome,
+                    doc: (!device_has_all).then_some(wire::Bytes(bytes)),
+                });
+            }
+            Err(err) => {
+                tx.rollback_to_savepoint()?;
+                results.push(rejected(layer.name(), id, store_refusal(&err), err.to_string()));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(wire::PushResponse { protocol: wire::PROTOCOL_VERSION, results, conflicts })
+}
+
+fn new_feature(f: &Feature, device_time: Option<jiff::Timestamp>) -> NewFeature {
+    NewFeature {
+        id: Some(f.id),
+        code: Some(f.code.clone()),
+        geometry: f.geometry.clone(),
+        valid: f.valid,
+        properties: f.properties.clone(),
+        device_time,
+    }
+}
+
+/// Where a replica's pull stands: per layer, the position of the last entity sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncCursor {
+    /// The transaction the replica was cut at (layers without their own position start there).
+    pub base: i64,
+    pub layers: BTreeMap<String, ChangeCursor>,
+}
+
+impl SyncCursor {
+    /// Where `layer` stands (layers without a position of their own start at the base).
+    pub fn of(&self, layer: &str) -> ChangeCursor {
+        self.layers.get(layer).copied().unwrap_or_else(|| ChangeCursor::after_tx(TxId(self.base)))
+    }
+}
+
+impl fmt::Display for SyncCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.base)?;
+        for (l, c) in &self.layers {
+            write!(f, "|{l}={c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for SyncCursor {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let mut parts = s.split('|');
+        let base = parts.next().unwrap_or("").parse::<i64>().map_err(|_| format!("invalid cursor `{s}`"))?;
+        let mut layers = BTreeMap::new();
+        for p in parts {
+            let (l, c) = p.split_once('=').ok_or_else(|| format!("invalid cursor `{s}`"))?;
+            layers.insert(l.to_owned(), c.parse::<ChangeCursor>()?);
+        }
+        Ok(SyncCursor { base, layers })
+    }
+}
+
+/// The replica's area as a geometry (CGCS2000), if it has one.
+pub fn area_geometry(store: &dyn FeatureStore, area: Option<&str>) -> Result<Option<Geometry>> {
+    let Some(a) = area else { return Ok(None) };
+    if let Some(code) = a.strip_prefix("admin:") {
+        let f = store
+            .get("division", &FeatureKey::Code(code.to_owned()), None)
+            .map_err(|e| refused(wire::SyncErrorCode::Invalid, format!("area `{a}`: {e}")))?
+            .ok_or_else(|| refused(wire::SyncErrorCode::Invalid, format!("area `{a}`: no division {code}")))?;
+        return match f.feature.geometry {
+            Some(g @ (Geometry::Polygon(_) | Geometry::MultiPolygon(_))) => Ok(Some(g)),
+            _ => Err(refused(
+                wire::SyncErrorCode::Invalid,
+                format!(
+                    "area `{a}`: division {code} has no boundary polygon (import boundaries into the `division` layer, or give a WKT polygon)"
+                ),
+            )),
+        };
+    }
+    let g = shikong_model::wkt::parse(a).map_err(|e| refused(wire::SyncErrorCode::Invalid, format!("area: {e}")))?;
+    g.validate().map_err(|e| refused(wire::SyncErrorCode::Invalid, format!("area: {e}")))?;
+    match g {
+        Geometry::Polygon(_) | Geometry::MultiPolygon(_) => Ok(Some(g)),
+        other => Err(refused(wire::SyncErrorCode::Invalid, format!("area must be a polygon, not a {}", other.kind()))),
+    }
+}
+
+fn inside(area: Option<&geo::Geometry<f64>>, g: Option<&Geometry>) -> bool {
+    match (area, g) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(g)) => a.intersects(&g.to_geo()),
+    }
+}
+
+/// The transaction label prefix of pushes from one replica.
+fn push_source(replica: uuid::Uuid) -> String {
+    format!("sync push {replica}")
+}
+
+/// Whether transaction `tx` was a push by `replica`. An entity whose newest version and document
+/// come from its own replica's push needs no pull: the push answer carried that exact version and
+/// merged document, and the device adopted both before pulling.
+fn own_push(store: &dyn FeatureStore, replica: uuid::Uuid, tx: TxId, memo: &mut BTreeMap<i64, bool>) -> Result<bool> {
+    if let Some(b) = memo.get(&tx.0) {
+        return Ok(*b);
+    }
+    let own =
+        store.transactions(Some(TxId(tx.0 - 1)), 1)?.first().is_some_and(|r| r.tx == tx && r.replica == Some(replica));
+    memo.insert(tx.0, own);
+    Ok(own)
+}
+
+/// One page of changes for a replica. A pull is complete when a page says `more: false`; the
+/// replica then reflects every transaction committed before the pull's last page was read.
+pub fn pull(store: &dyn Store, replica: &ReplicaRecord, cursor: &SyncCursor, limit: usize) -> Result<wire::PullPage> {
+    let limit = limit.clamp(1, wire::MAX_PULL_ENTITIES);
+    let area = area_geometry(store, replica.area.as_deref())?.map(|g| g.to_geo());
+    let mut next = cursor.clone();
+    let mut page_layers = Vec::new();
+    let mut entities = Vec::new();
+    let mut more = false;
+    let mut own_txs = BTreeMap::new();
+    for name in &replica.layers {
+        let pos = cursor.of(name);
+        let room = limit.saturating_sub(entities.len());
+        if room == 0 {
+            more = true;
+            break;
+        }
+        // One snapshot per layer page (see `FeatureStore::changes_since`): when the page reaches
+        // the end, its `next` moves past the snapshot's newest transaction, so the cursor itself
+        // says which transaction the replica is complete through (what verification compares).
+        let page = store.changes_since(name, pos, room)?;
+        // Read after the changes' snapshot: a schema change that snapshot saw is sent with it and
+        // cannot be passed over by the advanced cursor.
+        let layer = store.layer(name)?;
+        if layer.schema_tx.0 > pos.tx && layer.schema_tx.0 > cursor.base {
+            page_layers.push(wire::LayerUpdate {
+                layer: name.clone(),
+                tx: layer.schema_tx.0,
+                definition: crate::layers::layer_doc(&layer),
+            });
+        }
+        for c in page.changes {
+            if own_push(store, replica.id, c.tx, &mut own_txs)? {
+                continue;
+            }
+            entities.push(pulled(store, &layer, c.id, c.version, c.tx, c.state.as_ref(), area.as_ref())?);
+        }
+        next.layers.insert(name.clone(), page.next);
+        if page.more {
+            more = true;
+            break;
+        }
+    }
+    Ok(wire::PullPage {
+        protocol: wire::PROTOCOL_VERSION,
+        cursor: next.to_string(),
+        more,
+        layers: page_layers,
+        entities,
+    })
+}
+
+pub(crate) fn pulled(
+    store: &dyn Store,
+    layer: &Layer,
+    id: EntityId,
+    version: i64,
+    tx: TxId,
+    state: Option<&StoredFeature>,
+    area: Option<&geo::Geometry<f64>>,
+) -> Result<wire::PulledEntity> {
+    let base = wire::PulledEntity {
+        layer: layer.name().to_owned(),
+        entity: id.0,
+        version,
+        tx: tx.0,
+        state: None,
+        doc: None,
+        left_area: false,
+    };
+    let Some(s) = state else {
+        // Deleted: devices with pending edits merge the document (delete wins, edits flagged).
+        let doc = entity_doc(store, layer, id)?.map(|(mut d, _, _)| wire::Bytes(d.save()));
+        return Ok(wire::PulledEntity { doc, ..base });
+    };
+    if !inside(area, s.feature.geometry.as_ref()) {
+        return Ok(wire::PulledEntity { left_area: true, ..base });
+    }
+    let doc = match entity_doc_with(store, layer, id, Some(s), None)? {
+        Some((mut d, _, true)) => Some(wire::Bytes(d.save())),
+        _ => None,
+    };
+    Ok(wire::PulledEntity { state: Some(wire::convert::to_wire(layer.schema(), &s.feature)), doc, ..base })
+}
+
+/// Writes a replica GeoPackage of `req.layers` (within `req.area`) to `out` as the store was at
+/// its newest transaction, registers it, and returns the record.
+pub fn cut_replica(
+    store: &dyn Store,
+    auth: &dyn crate::Authorizer,
+    who: &Principal,
+    server_url: &str,
+    req: &wire::ReplicaRequest,
+    out: &Path,
+) -> Result<ReplicaRecord> {
+    if req.protocol != wire::PROTOCOL_VERSION {
+        return Err(refused(wire::SyncErrorCode::UnsupportedProtocol, format!("protocol {}", req.protocol)));
+    }
+    if req.layers.is_empty() {
+        return Err(refused(wire::SyncErrorCode::Invalid, "a replica needs at least one layer"));
+    }
+    let mut layers = Vec::new();
+    for name in &req.layers {
+        let l = store.layer(name).map_err(|e| match e {
+            StoreError::NoSuchLayer(n) => refused(wire::SyncErrorCode::UnknownLayer, format!("no layer `{n}`")),
+            other => other.into(),
+        })?;
+        auth.authorize(Some(who), &layer_access(&l), Action::Read)?.into_result()?;
+        layers.push(l);
+    }
+    let area_geom = area_geometry(store, req.area.as_deref())?;
+    let latest = store.latest_tx()?;
+    let at = store.transactions(Some(TxId(latest.0 - 1)), 1)?.first().map(|t| t.time);
+    let record = ReplicaRecord {
+        id: uuid::Uuid::now_v7(),
+        name: req.name.clone(),
+        author: who.username.clone(),
+        device: who.device.map(|d| d.to_string()),
+        layers: req.layers.clone(),
+        area: area_geom.as_ref().map(shikong_model::wkt::to_wkt),
+        created_tx: latest,
+    };
+    let info = shikong_replica::ReplicaInfo {
+        id: record.id,
+        name: record.name.clone(),
+        server_url: server_url.to_owned(),
+        user: who.username.clone(),
+        device: record.device.clone(),
+        area: record.area.clone(),
+        created_at: jiff::Timestamp::now(),
+    };
+    let rlayers: Vec<shikong_replica::ReplicaLayer> = layers.iter().map(replica_layer).collect();
+    let mut w = shikong_replica::ReplicaWriter::create(out, &info, &rlayers)
+        .map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
+    let env = area_geom.as_ref().and_then(Geometry::bbox);
+    let area = area_geom.as_ref();
+    for l in &layers {
+        let q = Query { bbox: env, intersects: area, as_of: at, ..Query::layer(l.name()) };
+        let mut failure = None;
+        let mut rows = Vec::new();
+        store.query(&q, &mut |f| {
+            rows.push(f);
+            true
+        })?;
+        let with_docs = store.sync_doc_ids(l.name())?;
+        for f in rows {
+            if f.version == 1 && !with_docs.contains(&f.feature.id) {
+                w.add_feature(l.name(), &f.feature, f.version, None)
+                    .map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
+                continue;
+            }
+            let doc = match entity_doc_with(store, l, f.feature.id, Some(&f), Some(with_docs.contains(&f.feature.id)))?
+            {
+                Some((mut d, _, true)) => Some(d.save()),
+                _ => None,
+            };
+            if let Err(e) = w.add_feature(l.name(), &f.feature, f.version, doc.as_deref()) {
+                failure = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = failure {
+            return Err(refused(wire::SyncErrorCode::Internal, e.to_string()));
+        }
+    }
+    let cursor = SyncCursor { base: latest.0, layers: BTreeMap::new() };
+    w.finish(&cursor.to_string()).map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
+    let mut tx = store.begin(TxMeta::by(who.username.clone()).source(format!("replica {}", record.id)))?;
+    tx.put_replica(&record)?;
+    tx.commit()?;
+    Ok(record)
+}
+
+/// A store layer as a replica file declares it.
+pub(crate) fn replica_layer(l: &Layer) -> shikong_replica::ReplicaLayer {
+    shikong_replica::ReplicaLayer {
+        name: l.name().to_owned(),
+        title: l.def.title.clone(),
+        description: l.def.description.clone(),
+        geometry_kind: l.def.geometry_kind,
+        has_z: l.def.has_z,
+        schema: l.def.schema.clone(),
+        public: l.def.public,
+        citizen_reports: l.def.citizen_reports,
+    }
+}

@@ -1,0 +1,154 @@
+//! Who is calling, and whether they may do what they ask.
+//!
+//! `Authorization: Bearer <token>` becomes a [`Caller`] with the token's principal; a missing
+//! header is an anonymous caller; a bad, expired or revoked token is a 401 naming the reason (never
+//! silently anonymous). Layer decisions and the audit log belong to `shikong-auth`; this module
+//! only adapts them to HTTP.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use shikong_auth::{Actor, AuditAction, AuthError, Client, ErrorKind, LayerAccess, Principal, Role, WriteRecord};
+use shikong_model::EntityId;
+use shikong_store::Layer;
+
+pub use shikong_auth::Action;
+
+use super::AppState;
+use super::problem::{ApiError, ApiResult};
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let (status, kind) = match e.kind() {
+            ErrorKind::BadRequest => (StatusCode::BAD_REQUEST, "invalid"),
+            ErrorKind::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not-found"),
+            ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
+            ErrorKind::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
+            _ => return ApiError::internal(e),
+        };
+        let mut err = ApiError::new(status, kind, e.to_string()).with("code", e.code());
+        if let AuthError::LockedOut { until, .. } = &e {
+            err = err.with("retry_after", shikong_model::time::utc(*until));
+        }
+        err
+    }
+}
+
+/// `Ok` when `p` owns `what` (owned by `owner`) or is an administrator; 403 naming the owner.
+pub fn owner_or_admin(p: &Principal, owner: &str, what: &str) -> ApiResult<()> {
+    if p.username == owner || p.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("{what} belongs to `{owner}`")))
+    }
+}
+
+/// The caller of a request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    pub principal: Option<Principal>,
+    pub client: Client,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        let a = match &self.principal {
+            Some(p) => Actor::user(p.clone()),
+            None => Actor::anonymous(),
+        };
+        a.with_client(self.client.clone())
+    }
+
+    /// 401 for anonymous callers (so clients know to log in), otherwise the principal.
+    pub fn require(&self) -> ApiResult<&Principal> {
+        self.principal.as_ref().ok_or_else(|| {
+            ApiError::unauthorized(
+                "this needs a logged-in user: POST /auth/login, then send `Authorization: Bearer <token>`",
+            )
+        })
+    }
+
+    /// The principal when its role is one of `roles`: 401 for anonymous callers, else 403 saying
+    /// `why` (who may do it).
+    pub fn require_role(&self, roles: &[Role], why: &str) -> ApiResult<&Principal> {
+        let p = self.require()?;
+        if roles.contains(&p.role) { Ok(p) } else { Err(ApiError::forbidden(why)) }
+    }
+
+    /// The principal when it owns `what` (owned by `owner`) or is an administrator; 403 naming the
+    /// owner otherwise.
+    pub fn require_owner_or_admin(&self, owner: &str, what: &str) -> ApiResult<&Principal> {
+        let p = self.require()?;
+        owner_or_admin(p, owner, what)?;
+        Ok(p)
+    }
+
+    /// Whether the caller may do `action` on `layer` (401 when logging in could help, else 403).
+    pub fn allowed(&self, state: &AppState, layer: &Layer, action: Action) -> ApiResult<()> {
+        let access =
+            LayerAccess { name: layer.name(), public: layer.def.public, citizen_reports: layer.def.citizen_reports };
+        state.auth.authorize(self.principal.as_ref(), &access, action)?.into_result()?;
+        Ok(())
+    }
+
+    /// Who new versions are attributed to.
+    pub fn author(&self) -> String {
+        self.principal.as_ref().map_or_else(|| "anonymous".to_owned(), |p| p.username.clone())
+    }
+
+    pub fn device(&self) -> Option<String> {
+        self.principal.as_ref().and_then(|p| p.device).map(|d| d.to_string())
+    }
+
+    /// Records a committed write in the audit log. The write itself already happened: a failure
+    /// here is logged, not reported as a failed request.
+    pub fn audit_write(&self, state: &AppState, layer: &str, what: &str, ids: &[EntityId]) {
+        let action = match what {
+            "create" => AuditAction::FeatureCreate,
+            "delete" => AuditAction::FeatureDelete,
+            _ => AuditAction::FeatureUpdate,
+        };
+        let mut rec = WriteRecord::new(action, layer);
+        rec.entities = ids.iter().map(ToString::to_string).collect();
+        rec.count = Some(ids.len() as u64);
+        rec.detail = Some(format!("api {what}"));
+        if let Err(e) = state.auth.record_write(&self.actor(), &rec) {
+            tracing::error!(error = %e, layer, "audit record failed");
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let mut client = Client::default();
+        if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            client.address = Some(addr.ip().to_string());
+        }
+        if let Some(id) = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+            client.request_id = Some(id.to_owned());
+        }
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Caller { principal: None, client });
+        };
+        let token = bearer(value)?;
+        let auth = state.auth.clone();
+        let principal = super::blocking(move || Ok(auth.verify(&token)?)).await?;
+        Ok(Caller { principal: Some(principal), client })
+    }
+}
+
+fn bearer(v: &HeaderValue) -> ApiResult<String> {
+    let s = v.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
+    match s.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`")),
+    }
+}

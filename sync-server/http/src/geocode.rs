@@ -1,0 +1,630 @@
+//! The address engine's REST face (地名地址服务): single geocoding, search-box suggestions,
+//! reverse geocoding, batch jobs over uploaded CSV/XLSX tables, user aliases, and the gazetteer
+//! subset a device carries offline. The divisions themselves are also the `gazetteer` OGC
+//! collection (written by `shikong gazetteer build`), served by [`super::ogc`].
+//!
+//! Every route needs a logged-in user: addresses of a city are not public data on the networks
+//! this runs on. Batch jobs run on the blocking pool, report progress, and keep their result
+//! file in `DATA/geocode-jobs/` until the server restarts.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use shikong_auth::Role;
+use shikong_geocoder::{Geocoder, Options, Precision};
+use shikong_model::{Crs, Geometry};
+use shikong_protocol::api;
+use shikong_protocol::url::encode_component;
+
+use super::access::Caller;
+use super::body::Body;
+use super::params::Params;
+use super::problem::{ApiError, ApiResult};
+use super::{AppState, blocking, coords, json_ok};
+use shikong_gazetteer::{self as gazetteer, Manifest};
+
+/// Largest number of rows one batch job accepts.
+pub const MAX_BATCH_ROWS: usize = 1_000_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/geocode", get(geocode))
+        .route("/geocode/suggest", get(suggest))
+        .route("/reverse", get(reverse))
+        .route("/geocode/batch", axum::routing::post(batch_create))
+        .route("/geocode/batch/{job}", get(batch_status))
+        .route("/geocode/batch/{job}/result", get(batch_result))
+        .route("/geocode/aliases", get(aliases).post(alias_put))
+        .route("/geocode/aliases/{alias}", axum::routing::delete(alias_delete))
+        .route("/geocode/subset", get(subset))
+}
+
+fn no_gazetteer() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no-gazetteer",
+        "no gazetteer has been built on this server (an administrator runs `shikong gazetteer build`)",
+    )
+}
+
+/// Runs `f` on the current engine (caught up with the store) off the async threads.
+async fn with_engine<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Geocoder, &Manifest) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let st = state.clone();
+    blocking(move || st.gazetteer.with(st.store(), f).map_err(ApiError::internal)?.ok_or_else(no_gazetteer)?).await
+}
+
+fn precision(p: &Params) -> ApiResult<Precision> {
+    match p.get("precision").unwrap_or("point") {
+        "point" => Ok(Precision::Point),
+        "road" => Ok(Precision::Road),
+        "area" => Ok(Precision::Area),
+        other => Err(ApiError::bad_parameter("precision", format!("`{other}`: expected point, road or area"))),
+    }
+}
+
+fn query_text(p: &Params) -> ApiResult<String> {
+    let q = p.get("q").ok_or_else(|| ApiError::bad_parameter("q", "required (the address or place name)"))?;
+    if q.trim().is_empty() {
+        return Err(ApiError::bad_parameter("q", "empty"));
+    }
+    if q.chars().count() > 500 {
+        return Err(ApiError::bad_parameter("q", "longer than 500 characters"));
+    }
+    Ok(q.to_owned())
+}
+
+/// `GET /geocode?q=&precision=point|road|area&as-of=`: the best place, its score, match level,
+/// official division codes and point (CGCS2000 lon/lat), or `nomatch` with the reason.
+async fn geocode(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    caller.require()?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["q", "precision", "as-of"])?;
+    let opts = Options { precision: precision(&p)?, as_of: p.instant("as-of")? };
+    let text = query_text(&p)?;
+    let r = with_engine(&state, move |geo, _| Ok(geo.geocode(&text, &opts))).await?;
+    json_ok(&wire::geocode(r))
+}
+
+/// `GET /geocode/suggest?q=&limit=&within=CODE`: places whose name, pinyin or pinyin initials
+/// start with `q` ("hs" → 洪山区), for a search box.
+async fn suggest(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    caller.require()?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["q", "limit", "within"])?;
+    let limit = p.limit(10, 100)?;
+    let text = query_text(&p)?;
+    let within = p.get("within").map(str::to_owned);
+    let s = with_engine(&state, move |geo, _| Ok(geo.suggest_within(&text, limit, within.as_deref()))).await?;
+    json_ok(&api::Suggestions { suggestions: s.into_iter().map(wire::suggestion).collect() })
+}
+
+/// `GET /reverse?lon=&lat=&crs=&as-of=`: containing divisions at every level, the nearest road
+/// and the nearest standard address, with distances. `crs` (default CGCS2000 lon/lat) also takes
+/// `GCJ02`/`BD09` for points from commercial maps; coordinates are always lon, lat.
+async fn reverse(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    caller.require()?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["lon", "lat", "crs", "as-of"])?;
+    let num = |k: &str| -> ApiResult<f64> {
+        let v = p.get(k).ok_or_else(|| ApiError::bad_parameter(k, "required"))?;
+        v.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| ApiError::bad_parameter(k, format!("`{v}` is not a number")))
+    };
+    let (lon, lat) = (num("lon")?, num("lat")?);
+    if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
+        return Err(ApiError::bad_parameter("lon", format!("({lon}, {lat}) is not a longitude/latitude")));
+    }
+    let crs = p.crs("crs")?.unwrap_or(Crs::Crs84);
+    let pt = Geometry::Point(shikong_model::Coord::xy(lon, lat));
+    // Longitude first whatever the CRS's authority order: the parameters are named.
+    let pt = shikong_crs::transform_geometry(&pt, crs, Crs::CGCS2000).map_err(|e| ApiError::bad_parameter("crs", e))?;
+    let Geometry::Point(c) = pt else { return Err(ApiError::internal("a point transformed into another shape")) };
+    let opts = Options { precision: Precision::Point, as_of: p.instant("as-of")? };
+    let r = with_engine(&state, move |geo, _| Ok(geo.reverse_with(c.x, c.y, &opts))).await?;
+    json_ok(&wire::reverse(r))
+}
+
+/// A batch job's state (shown as [`api::BatchJob`]).
+#[derive(Debug, Clone)]
+pub struct BatchJob {
+    pub id: uuid::Uuid,
+    pub owner: String,
+    pub state: &'static str,
+    pub column: String,
+    pub format: &'static str,
+    pub total: usize,
+    pub done: usize,
+    pub matched: usize,
+    pub ambiguous: usize,
+    pub nomatch: usize,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl BatchJob {
+    /// The job as `GET /geocode/batch/{job}` shows it, with its result URL once done.
+    fn to_wire(&self, base: &str) -> api::BatchJob {
+        let state = match self.state {
+            "done" => api::BatchState::Done,
+            "failed" => api::BatchState::Failed,
+            _ => api::BatchState::Running,
+        };
+        api::BatchJob {
+            id: self.id,
+            owner: self.owner.clone(),
+            state,
+            column: self.column.clone(),
+            format: self.format.to_owned(),
+            total: self.total as u64,
+            done: self.done as u64,
+            matched: self.matched as u64,
+            ambiguous: self.ambiguous as u64,
+            nomatch: self.nomatch as u64,
+            error: self.error.clone(),
+            created_at: self.created_at.clone(),
+            finished_at: self.finished_at.clone(),
+            result: (state == api::BatchState::Done).then(|| format!("{base}/geocode/batch/{}/result", self.id)),
+        }
+    }
+}
+
+/// The batch jobs of a running server.
+#[derive(Debug, Default)]
+pub struct BatchJobs {
+    jobs: Mutex<HashMap<uuid::Uuid, BatchJob>>,
+}
+
+impl BatchJobs {
+    fn update(&self, id: uuid::Uuid, f: impl FnOnce(&mut BatchJob)) {
+        if let Some(j) = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
+            f(j);
+        }
+    }
+
+    fn get(&self, id: uuid::Uuid) -> Option<BatchJob> {
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
+    }
+}
+
+fn job_dir(state: &AppState) -> std::path::PathBuf {
+    state.config.data_dir.join("geocode-jobs")
+}
+
+fn result_path(state: &AppState, job: &BatchJob) -> std::path::PathBuf {
+    job_dir(state).join(format!("{}.{}", job.id, job.format))
+}
+
+fn now_text() -> String {
+    shikong_model::time::beijing(jiff::Timestamp::now())
+}
+
+/// `POST /geocode/batch?column=NAME&format=csv|geojson|gpkg&precision=&as-of=` with a CSV (UTF-8 or
+/// GBK) or XLSX body: starts a job and answers 202 with its status URL. The table is read and its
+/// column checked before answering, so a bad upload fails at once with the row or column at fault.
+async fn batch_create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let who = caller.require()?.clone();
+    let p = Params::new(q.as_deref())?;
+    p.only(&["column", "format", "precision", "as-of"])?;
+    let column =
+        p.get("column").ok_or_else(|| ApiError::bad_parameter("column", "required (the address column)"))?.to_owned();
+    let format: &'static str = match p.get("format").unwrap_or("csv") {
+        "csv" => "csv",
+        "geojson" => "geojson",
+        "gpkg" => "gpkg",
+        other => return Err(ApiError::bad_parameter("format", format!("`{other}`: expected csv, geojson or gpkg"))),
+    };
+    let opts = Options { precision: precision(&p)?, as_of: p.instant("as-of")? };
+    if body.is_empty() {
+        return Err(ApiError::bad_body("empty upload: send the CSV or XLSX file as the request body"));
+    }
+    let table = blocking(move || gazetteer::read_table(&body, "upload").map_err(ApiError::from)).await?;
+    if !table.headers.iter().any(|h| h == &column) {
+        return Err(ApiError::bad_parameter(
+            "column",
+            format!("no column `{column}` (columns: {})", table.headers.join(", ")),
+        ));
+    }
+    if table.rows.len() > MAX_BATCH_ROWS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("{} rows; one job takes at most {MAX_BATCH_ROWS}", table.rows.len()),
+        ));
+    }
+    if state.gazetteer.with(state.store(), |_, _| ()).map_err(ApiError::internal)?.is_none() {
+        return Err(no_gazetteer());
+    }
+    let job = BatchJob {
+        id: uuid::Uuid::now_v7(),
+        owner: who.username.clone(),
+        state: "running",
+        column: column.clone(),
+        format,
+        total: table.rows.len(),
+        done: 0,
+        matched: 0,
+        ambiguous: 0,
+        nomatch: 0,
+        error: None,
+        created_at: now_text(),
+        finished_at: None,
+    };
+    let id = job.id;
+    state.geocode_jobs.jobs.lock().unwrap_or_else(PoisonError::into_inner).insert(id, job.clone());
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let outcome = run_batch(&st, &job, &table, &column, &opts);
+        st.geocode_jobs.update(id, |j| {
+            j.finished_at = Some(now_text());
+            match outcome {
+                Ok(()) => j.state = "done",
+                Err(e) => {
+                    j.state = "failed";
+                    j.error = Some(format!("{e:#}"));
+                }
+            }
+        });
+    });
+    let url = format!("{}/geocode/batch/{id}", state.base_url(&headers));
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(&api::BatchCreated { id, status: url.clone() }).map_err(ApiError::internal)?,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+fn run_batch(
+    st: &AppState,
+    job: &BatchJob,
+    table: &gazetteer::Table,
+    column: &str,
+    opts: &Options,
+) -> anyhow::Result<()> {
+    let results = st
+        .gazetteer
+        .with(st.store(), |geo, _| {
+            gazetteer::geocode_table(geo, table, column, opts, &mut |done, _| {
+                st.geocode_jobs.update(job.id, |j| j.done = done)
+            })
+        })?
+        .ok_or_else(|| anyhow::anyhow!("the gazetteer went away"))??;
+    let count = |s: &str| results.iter().filter(|r| r.status.as_str() == s).count();
+    let (m, a, n) = (count("match"), count("ambiguous"), count("nomatch"));
+    std::fs::create_dir_all(job_dir(st))?;
+    let out = result_path(st, job);
+    let tmp = out.with_extension("part");
+    match job.format {
+        "geojson" => std::fs::write(&tmp, gazetteer::table_geojson(table, &results))?,
+        "gpkg" => {
+            let _ = std::fs::remove_file(&tmp);
+            gazetteer::table_gpkg(table, &results, &tmp)?;
+        }
+        _ => std::fs::write(&tmp, gazetteer::table_csv(table, &results)?)?,
+    }
+    std::fs::rename(&tmp, &out)?;
+    st.geocode_jobs.update(job.id, |j| {
+        j.matched = m;
+        j.ambiguous = a;
+        j.nomatch = n;
+    });
+    Ok(())
+}
+
+fn owned_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<BatchJob> {
+    let id: uuid::Uuid = id.parse().map_err(|_| ApiError::not_found(format!("no batch job `{id}`")))?;
+    let job = state.geocode_jobs.get(id).ok_or_else(|| ApiError::not_found(format!("no batch job `{id}`")))?;
+    caller.require_owner_or_admin(&job.owner, &format!("batch job {id}"))?;
+    Ok(job)
+}
+
+/// `GET /geocode/batch/{job}`: state (running | done | failed), rows done of total, counts.
+async fn batch_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let job = owned_job(&state, &caller, &id)?;
+    json_ok(&job.to_wire(&state.base_url(&headers)))
+}
+
+/// `GET /geocode/batch/{job}/result`: the input columns plus status, score, level, division
+/// codes, standard address and point of every row.
+async fn batch_result(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = owned_job(&state, &caller, &id)?;
+    match job.state {
+        "done" => {}
+        "failed" => {
+            return Err(ApiError::conflict(format!("batch job {} failed: {}", job.id, job.error.unwrap_or_default())));
+        }
+        _ => {
+            return Err(ApiError::conflict(format!(
+                "batch job {} is still running ({} of {} rows)",
+                job.id, job.done, job.total
+            )));
+        }
+    }
+    let path = result_path(&state, &job);
+    let bytes = blocking(move || std::fs::read(&path).map_err(ApiError::internal)).await?;
+    let ty = match job.format {
+        "geojson" => "application/geo+json",
+        "gpkg" => "application/geopackage+sqlite3",
+        _ => "text/csv; charset=utf-8",
+    };
+    let mut resp = ([(header::CONTENT_TYPE, ty)], bytes).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"geocoded-{}.{}\"", job.id, job.format)) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+/// `GET /geocode/aliases`: the user aliases (the shipped table is part of the gazetteer).
+async fn aliases(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require()?;
+    let dir = state.config.data_dir.clone();
+    let list = blocking(move || gazetteer::read_user_aliases(&dir).map_err(ApiError::internal)).await?;
+    json_ok(&api::AliasList { aliases: list.into_iter().map(wire::alias).collect() })
+}
+
+fn may_edit_aliases(caller: &Caller) -> ApiResult<()> {
+    caller.require_role(&[Role::Admin, Role::Office], "editing aliases needs the admin or office role").map(drop)
+}
+
+/// `POST /geocode/aliases` `{"alias": "华科", "name": "华中科技大学", "code": "420111"}`: adds or
+/// replaces a user alias, searchable at once.
+async fn alias_put(State(state): State<AppState>, caller: Caller, Body(body): Body) -> ApiResult<Response> {
+    may_edit_aliases(&caller)?;
+    let a: api::AliasDoc =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_body(format!("invalid alias: {e}")))?;
+    if a.alias.trim().is_empty() || a.name.trim().is_empty() {
+        return Err(ApiError::bad_body("`alias` and `name` must not be empty"));
+    }
+    let st = state.clone();
+    let a2 = shikong_geocoder::Alias { alias: a.alias.clone(), name: a.name.clone(), code: a.code.clone() };
+    blocking(move || st.gazetteer.put_alias(a2).map_err(ApiError::from)).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(&a).map_err(ApiError::internal)?,
+    )
+        .into_response())
+}
+
+/// `DELETE /geocode/aliases/{alias}`.
+async fn alias_delete(State(state): State<AppState>, caller: Caller, Path(alias): Path<String>) -> ApiResult<Response> {
+    may_edit_aliases(&caller)?;
+    let st = state.clone();
+    let a2 = alias.clone();
+    let found = blocking(move || st.gazetteer.delete_alias(&a2).map_err(ApiError::internal)).await?;
+    if !found {
+        return Err(ApiError::not_found(format!("no user alias `{alias}`")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /geocode/subset?replica=ID` or `?bbox=minlon,minlat,maxlon,maxlat`: the gazetteer of the
+/// counties the area touches, as an engine snapshot a device loads offline. Replicas carry one
+/// from the start; each sync refreshes it, sending its tag as `If-None-Match` (304: unchanged).
+async fn subset(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let who = caller.require()?.clone();
+    let p = Params::new(q.as_deref())?;
+    p.only(&["bbox", "bbox-crs", "replica"])?;
+    let bbox = match p.bbox()? {
+        Some(b) => Some(coords::bbox_from_input(b, p.crs("bbox-crs")?.unwrap_or(Crs::Crs84))?),
+        None => None,
+    };
+    let replica: Option<uuid::Uuid> =
+        p.get("replica").map(|r| r.parse().map_err(|e| ApiError::bad_parameter("replica", e))).transpose()?;
+    if bbox.is_none() && replica.is_none() {
+        return Err(ApiError::bad_parameter("bbox", "give `bbox` or `replica`"));
+    }
+    let wanted =
+        headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(|v| v.trim_matches('"').to_owned());
+    let st = state.clone();
+    let answer = blocking(move || {
+        let env = match (bbox, replica) {
+            (Some(b), _) => b,
+            (None, Some(id)) => {
+                let r = st.store().replica(id)?.ok_or_else(|| ApiError::not_found(format!("unknown replica {id}")))?;
+                super::access::owner_or_admin(&who, &r.author, &format!("replica {id}"))?;
+                gazetteer::replica_envelope(st.store(), r.area.as_deref(), &r.layers)
+                    .map_err(ApiError::internal)?
+                    .ok_or_else(|| ApiError::bad_parameter("replica", "the replica's layers are empty: no area"))?
+            }
+            (None, None) => return Err(ApiError::internal("unreachable: no area")),
+        };
+        st.gazetteer.catch_up(st.store()).map_err(ApiError::internal)?;
+        let tag = st.gazetteer.tag(&env);
+        if wanted.as_deref() == Some(tag.as_str()) {
+            return Ok(None);
+        }
+        let g = gazetteer::tagged_subset(&st.gazetteer, st.store(), env).map_err(ApiError::internal)?;
+        g.map(Some).ok_or_else(|| {
+            ApiError::bad_parameter("bbox", "the area touches no county of the gazetteer (or none is built)")
+        })
+    })
+    .await?;
+    let Some(g) = answer else { return Ok(StatusCode::NOT_MODIFIED.into_response()) };
+    let mut resp = ([(header::CONTENT_TYPE, "application/octet-stream")], g.bytes).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", g.tag)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    // The edition is Chinese text: percent-encoded (RFC 8187 style) to stay a valid header.
+    if let Ok(v) = HeaderValue::from_str(&encode_component(&g.edition)) {
+        resp.headers_mut().insert("x-shikong-gazetteer-edition", v);
+    }
+    Ok(resp)
+}
+
+/// The geocoder's answers as the wire types of [`shikong_protocol::api`]: the engine's result
+/// types may change with its matching; what clients read changes only with the protocol.
+mod wire {
+    use shikong_geocoder as g;
+    use shikong_protocol::api;
+
+    fn division_level(l: g::Level) -> api::DivisionLevel {
+        match l {
+            g::Level::Province => api::DivisionLevel::Province,
+            g::Level::City => api::DivisionLevel::City,
+            g::Level::County => api::DivisionLevel::County,
+            g::Level::Town => api::DivisionLevel::Town,
+            g::Level::Village => api::DivisionLevel::Village,
+        }
+    }
+
+    fn match_level(l: g::MatchLevel) -> api::MatchLevel {
+        match l {
+            g::MatchLevel::Province => api::MatchLevel::Province,
+            g::MatchLevel::City => api::MatchLevel::City,
+            g::MatchLevel::County => api::MatchLevel::County,
+            g::MatchLevel::Town => api::MatchLevel::Town,
+            g::MatchLevel::Village => api::MatchLevel::Village,
+            g::MatchLevel::Road => api::MatchLevel::Road,
+            g::MatchLevel::HouseNumber => api::MatchLevel::HouseNumber,
+            g::MatchLevel::Poi => api::MatchLevel::Poi,
+        }
+    }
+
+    fn codes(c: g::Codes) -> api::DivisionCodes {
+        api::DivisionCodes { province: c.province, city: c.city, county: c.county, town: c.town, village: c.village }
+    }
+
+    fn point(p: g::Point) -> api::PlacePoint {
+        let source = match p.source {
+            g::PointSource::Centre(l) => api::PointSource::Centre(division_level(l)),
+            g::PointSource::Road => api::PointSource::Road,
+            g::PointSource::Address => api::PointSource::Address,
+            g::PointSource::Poi => api::PointSource::Poi,
+        };
+        api::PlacePoint { lon: p.lon, lat: p.lat, source }
+    }
+
+    fn reason(r: g::Reason) -> api::NoMatchReason {
+        match r {
+            g::Reason::Empty => api::NoMatchReason::Empty,
+            g::Reason::OutsideArea { place } => api::NoMatchReason::OutsideArea { place },
+            g::Reason::NoComponent => api::NoMatchReason::NoComponent,
+            g::Reason::TooWeak { best, score } => api::NoMatchReason::TooWeak { best, score },
+            g::Reason::Tie { count } => api::NoMatchReason::Tie { count: count as u64 },
+        }
+    }
+
+    pub(super) fn geocode(r: g::GeocodeResult) -> api::GeocodeResponse {
+        let c = r.components;
+        api::GeocodeResponse {
+            status: match r.status {
+                g::Status::Match => api::GeocodeStatus::Match,
+                g::Status::Ambiguous => api::GeocodeStatus::Ambiguous,
+                g::Status::NoMatch => api::GeocodeStatus::NoMatch,
+            },
+            reason: r.reason.map(reason),
+            score: r.score,
+            level: r.level.map(match_level),
+            codes: codes(r.codes),
+            standard_address: r.standard_address,
+            components: api::AddressComponents {
+                province: c.province,
+                city: c.city,
+                county: c.county,
+                town: c.town,
+                village: c.village,
+                road: c.road,
+                house_number: c.house_number,
+                building: c.building,
+                unit: c.unit,
+                room: c.room,
+                poi: c.poi,
+            },
+            point: r.point.map(point),
+            candidates: r
+                .candidates
+                .into_iter()
+                .map(|c| api::GeocodeCandidate {
+                    score: c.score,
+                    level: match_level(c.level),
+                    codes: codes(c.codes),
+                    standard_address: c.standard_address,
+                    point: c.point.map(point),
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn suggestion(s: g::Suggestion) -> api::Suggestion {
+        api::Suggestion {
+            name: s.name,
+            standard_address: s.standard_address,
+            level: match_level(s.level),
+            code: s.code,
+            point: s.point.map(point),
+        }
+    }
+
+    pub(super) fn reverse(r: g::ReverseResult) -> api::ReverseResponse {
+        api::ReverseResponse {
+            units: r
+                .units
+                .into_iter()
+                .map(|u| api::ReverseUnit {
+                    level: division_level(u.level),
+                    code: u.code,
+                    name: u.name,
+                    basis: match u.basis {
+                        g::UnitBasis::Polygon => api::UnitBasis::Polygon,
+                        g::UnitBasis::Nearest => api::UnitBasis::Nearest,
+                        g::UnitBasis::Record => api::UnitBasis::Record,
+                        g::UnitBasis::Parent => api::UnitBasis::Parent,
+                    },
+                    centre_distance_m: u.centre_distance_m,
+                })
+                .collect(),
+            codes: codes(r.codes),
+            standard_address: r.standard_address,
+            nearest_road: r.nearest_road.map(|n| api::NearRoad {
+                id: n.id,
+                name: n.name,
+                distance_m: n.distance_m,
+                lon: n.lon,
+                lat: n.lat,
+            }),
+            nearest_address: r.nearest_address.map(|n| api::NearAddress {
+                id: n.id,
+                standard_address: n.standard_address,
+                distance_m: n.distance_m,
+                lon: n.lon,
+                lat: n.lat,
+            }),
+        }
+    }
+
+    pub(super) fn alias(a: g::Alias) -> api::AliasDoc {
+        api::AliasDoc { alias: a.alias, name: a.name, code: a.code }
+    }
+}

@@ -1,0 +1,153 @@
+//! The one place where errors become HTTP responses: RFC 9457 `application/problem+json`.
+//!
+//! 4xx responses say exactly what is wrong and where (`parameter`, `field`, `feature`); 5xx
+//! responses say nothing internal — the real error is logged with the request's id.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json};
+use shikong_gazetteer::GazetteerError;
+use shikong_store::StoreError;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// A short, stable, machine-readable kind (the `type` URI's last segment).
+    pub kind: &'static str,
+    pub detail: String,
+    /// Extension members (`parameter`, `field`, …).
+    pub extra: Map<String, Json>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        ApiError { status, kind, detail: detail.into(), extra: Map::new() }
+    }
+
+    pub fn bad_parameter(parameter: &str, detail: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-parameter", format!("parameter `{parameter}`: {detail}"))
+            .with("parameter", parameter)
+    }
+
+    pub fn bad_body(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid-body", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error (see the server log)")
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Json>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // The typed members `sync` and `received` stay in `extra` (set with `with`): the same JSON.
+        let body = shikong_protocol::api::Problem {
+            kind: format!("https://shikong.invalid/problems/{}", self.kind),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            sync: None,
+            received: None,
+            extra: self.extra,
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default();
+        let mut resp = (self.status, body).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"shikong\""));
+        }
+        resp
+    }
+}
+
+impl From<shikong_query::QueryError> for ApiError {
+    fn from(e: shikong_query::QueryError) -> Self {
+        ApiError::bad_parameter("filter", e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::NoSuchLayer(name) => {
+                ApiError::not_found(format!("no collection named `{name}`")).with("collection", name.as_str())
+            }
+            StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            StoreError::DuplicateCode { .. } | StoreError::DuplicateId { .. } | StoreError::LayerExists(_) => {
+                ApiError::conflict(e.to_string())
+            }
+            StoreError::Invalid { code, source, .. } => {
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-feature", e.to_string())
+                    .with("feature", code.as_str());
+                if let shikong_model::ModelError::Validation(v) = source {
+                    err = err.with("field", v.field.as_str());
+                }
+                err
+            }
+            StoreError::Geometry { code, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-geometry", e.to_string())
+                    .with("feature", code.as_str())
+                    .with("field", "geometry")
+            }
+            StoreError::InvalidLayerName { .. } | StoreError::SchemaChange { .. } | StoreError::AmbiguousKey { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+            }
+            StoreError::InvalidArgument(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid-parameter", m.clone()),
+            StoreError::Filter(q) => ApiError::bad_parameter("filter", q),
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<GazetteerError> for ApiError {
+    fn from(e: GazetteerError) -> Self {
+        match e {
+            GazetteerError::NotBuilt => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no-gazetteer",
+                "no gazetteer has been built on this server (an administrator runs `shikong gazetteer build`)",
+            ),
+            GazetteerError::Table { ref file, row, ref field, .. } => {
+                let mut err = ApiError::bad_body(e.to_string()).with("file", file.as_str());
+                if let Some(row) = row {
+                    err = err.with("row", row);
+                }
+                if let Some(field) = field {
+                    err = err.with("field", field.as_str());
+                }
+                err
+            }
+            GazetteerError::NoColumn { .. } => ApiError::bad_parameter("column", e),
+            GazetteerError::BadAlias { ref alias, .. } => {
+                ApiError::bad_body(e.to_string()).with("alias", alias.as_str())
+            }
+            GazetteerError::Store(s) => s.into(),
+            _ => ApiError::internal(e),
+        }
+    }
+}

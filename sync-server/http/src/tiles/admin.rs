@@ -1,0 +1,107 @@
+//! Administration: raster imports and deletions, tile cache rebuilds.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Administration: raster imports, cache rebuilds
+
+pub(super) async fn raster_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(set): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Body,
+) -> ApiResult<Response> {
+    caller.require_role(&[Role::Admin], "raster sets are managed by administrators")?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["date", "title", "kind"])?;
+    let date = p
+        .get("date")
+        .ok_or_else(|| ApiError::bad_parameter("date", "the acquisition date is required (2023-08-01)"))?
+        .to_owned();
+    shikong_model::parse_instant(&date).map_err(|e| ApiError::bad_parameter("date", e))?;
+    let title = p.get("title").map(str::to_owned);
+    let kind = p.get("kind").unwrap_or("imagery").to_owned();
+    shikong_tileserver::raster::check_set_name(&set)?;
+    // Stream the upload to a file: imagery is larger than memory should hold.
+    let dir = state.tiles.config().dir.join("incoming");
+    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+    let tmp = tempfile::Builder::new().tempfile_in(&dir).map_err(ApiError::internal)?;
+    {
+        use std::io::Write as _;
+        // Chunks are small; a local write of one does not stall the runtime noticeably.
+        let mut file = std::io::BufWriter::new(tmp.reopen().map_err(ApiError::internal)?);
+        let mut body = body;
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            let frame = frame.map_err(|e| ApiError::bad_body(format!("upload interrupted: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                file.write_all(&data).map_err(ApiError::internal)?;
+            }
+        }
+        file.flush().map_err(ApiError::internal)?;
+    }
+    let st = state.clone();
+    let slice = blocking(move || {
+        let imp = RasterImport { set: &set, date: &date, title: title.as_deref(), kind: &kind, source: tmp.path() };
+        Ok(st.tiles.import_raster(&imp)?)
+    })
+    .await?;
+    let doc = json!({
+        "set": slice.set, "date": slice.date, "tileMatrixSet": slice.tms.id(), "format": slice.format.ext(),
+        "minzoom": slice.minzoom, "maxzoom": slice.maxzoom, "tiles": slice.tiles, "bytes": slice.bytes,
+        "bounds": [slice.bounds.min_x, slice.bounds.min_y, slice.bounds.max_x, slice.bounds.max_y],
+    });
+    Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response())
+}
+
+pub(super) async fn raster_delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(set): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    caller.require_role(&[Role::Admin], "raster sets are managed by administrators")?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["date"])?;
+    let date = p.get("date").map(str::to_owned);
+    let st = state.clone();
+    let n = blocking(move || Ok(st.tiles.delete_raster(&set, date.as_deref())?)).await?;
+    Ok(json_response("application/json", &json!({"deleted": n})))
+}
+
+/// `POST /tiles/cache/rebuild?layer=&bbox=`: drops a layer's tiles (in an area, or all), or every
+/// layer's. Tiles are regenerated on demand (packages pre-generate the areas they cover).
+pub(super) async fn cache_rebuild(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    caller.require_role(EDITORS, "tile caches are rebuilt by office staff (内业) and administrators")?;
+    let p = Params::new(q.as_deref())?;
+    p.only(&["layer", "bbox"])?;
+    let layer = p.get("layer").map(str::to_owned);
+    let bbox = p.bbox()?;
+    let st = state.clone();
+    let n = blocking(move || {
+        Ok(match (&layer, bbox) {
+            (Some(l), Some(b)) => {
+                st.store().layer(l)?;
+                st.tiles.invalidate(l, &[b])?
+            }
+            (Some(l), None) => {
+                st.store().layer(l)?;
+                st.tiles.invalidate_layer(l)?
+            }
+            (None, Some(b)) => {
+                let mut n = 0;
+                for l in st.store().layers()? {
+                    n += st.tiles.invalidate(l.name(), &[b])?;
+                }
+                n
+            }
+            (None, None) => st.tiles.invalidate_all()?,
+        })
+    })
+    .await?;
+    Ok(json_response("application/json", &json!({"deletedTiles": n})))
+}

@@ -1,0 +1,44 @@
+//! The web map page `/map` (MapLibre GL JS bundled from npm, embedded in the binary).
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// The web map page
+
+pub(super) async fn map_page(RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let p = Params::new(q.as_deref())?;
+    p.only(&["style", "a", "b", "center", "zoom"])?;
+    Ok(Html(MAP_HTML).into_response())
+}
+
+pub(super) const MAP_HTML: &str = r#"<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>时空 地图</title>
+<link rel="stylesheet" href="/map/assets/map.css">
+</head>
+<body>
+<header>
+  <h1>时空 地图</h1>
+  <label>日期 <input type="date" id="date-a" title="显示该日的数据与影像（空：现在）"></label>
+  <button type="button" id="now">现在</button>
+  <label><input type="checkbox" id="compare"> 双时相对比</label>
+  <label class="date-b">对比日期 <input type="date" id="date-b"></label>
+  <span id="status">加载中…</span>
+</header>
+<div id="maps"><div id="map-a"></div><div id="map-b"></div></div>
+<script src="/map/assets/map.js"></script>
+</body>
+</html>
+"#;
+
+pub(super) async fn map_asset(Path(file): Path<String>) -> ApiResult<Response> {
+    let (body, ty) = match file.as_str() {
+        "map.js" => (MAP_JS, "text/javascript; charset=utf-8"),
+        "map.css" => (MAP_CSS, "text/css; charset=utf-8"),
+        _ => return Err(ApiError::not_found(format!("no asset `{file}`"))),
+    };
+    Ok(([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response())
+}

@@ -1,0 +1,25 @@
+//! The in-process tests of the HTTP service, in one test binary: every module's routes through
+//! `tower::ServiceExt::oneshot` on `shikong_http::app(state)` (no socket, no process), with
+//! `insta` snapshots of the documents clients read (OGC landing page, conformance, collections,
+//! queryables, OpenAPI, TileJSON, tile matrix sets, tilesets, WMTS capabilities, styles).
+//!
+//! What needs a real process or an outside tool (the CLI, crash and restart, GDAL, OWSLib,
+//! Chromium, devices over real sockets) is in the repository's end-to-end tests (`tests/e2e.rs`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+/// The demo loader of `shikong demo` (in the binary crate, which has no library to link): the
+/// demo fixture loads the same data the same way.
+#[allow(dead_code)]
+#[path = "../../server/src/demo.rs"]
+mod demo;
+
+mod auth;
+mod geocode;
+mod meta;
+mod ogc;
+mod reports;
+mod sync;
+mod tiles;

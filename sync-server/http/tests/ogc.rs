@@ -1,0 +1,294 @@
+//! OGC API – Features Parts 1–4 in process: the core resources, paging, filtering (CQL2 text and
+//! JSON), CRS (Part 2, authority axis order), errors as problem+json naming the parameter, writes
+//! as versions attributed to the caller; snapshots of the landing page, conformance, collections
+//! and queryables.
+
+use axum::http::StatusCode;
+use serde_json::{Value as Json, json};
+
+use crate::support::*;
+
+/// GET with the office user `wang`'s token; the body as JSON (or text).
+fn get(env: &Env, path: &str) -> (StatusCode, Json) {
+    let r = env.get(path).token(&env.token("wang")).send();
+    (r.status, r.json_or_text())
+}
+
+#[track_caller]
+fn ok(env: &Env, path: &str) -> Json {
+    let (status, body) = get(env, path);
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+/// A problem+json answer to `wang`'s GET.
+#[track_caller]
+fn problem_at(env: &Env, path: &str, status: StatusCode) -> Json {
+    let r = env.get(path).token(&env.token("wang")).send();
+    assert_eq!(r.status, status, "{path}");
+    assert_eq!(r.header("content-type"), "application/problem+json", "{path}");
+    r.json()
+}
+
+#[test]
+fn core_resources_have_the_ogc_shape() {
+    let env = manholes().env();
+    let landing = ok(&env, "/");
+    for rel in ["self", "service-desc", "conformance", "data"] {
+        assert!(rels(&landing).contains(&rel.to_owned()), "{rel}");
+    }
+    let conf = ok(&env, "/conformance");
+    let classes: Vec<&str> = conf["conformsTo"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    for c in [
+        "ogcapi-features-1/1.0/conf/core",
+        "ogcapi-features-2/1.0/conf/crs",
+        "ogcapi-features-3/1.0/conf/filter",
+        "ogcapi-features-4/1.0/conf/create-replace-delete",
+    ] {
+        assert!(classes.iter().any(|x| x.contains(c)), "{c}");
+    }
+    let api = ok(&env, "/api");
+    assert_eq!(api["openapi"], "3.0.3");
+    assert!(api["paths"]["/collections/{collectionId}/items"]["get"].is_object());
+    let cols = ok(&env, "/collections");
+    let c = &cols["collections"][0];
+    assert_eq!((c["id"].as_str(), c["title"].as_str()), (Some("manhole"), Some("井盖")));
+    assert_eq!(c["storageCrs"], "http://www.opengis.net/def/crs/EPSG/0/4490");
+    assert!(c["crs"].as_array().unwrap().iter().any(|x| x == "http://www.opengis.net/def/crs/EPSG/0/4547"));
+    let bbox = &c["extent"]["spatial"]["bbox"][0];
+    assert!((bbox[0].as_f64().unwrap() - 114.3421).abs() < 1e-3, "{bbox}");
+    let q = ok(&env, "/collections/manhole/queryables");
+    assert_eq!(q["properties"]["depth"]["type"], "number");
+    assert_eq!(q["properties"]["installed"]["format"], "date");
+    assert_eq!(q["properties"]["名称"]["type"], "string");
+    // HTML for browsers, Chinese first.
+    let r = env.get("/collections/manhole/items").token(&env.token("wang")).header("accept", "text/html").send();
+    assert_eq!(r.status, StatusCode::OK);
+    let html = r.text();
+    assert!(html.contains("<html lang=\"zh-CN\">") && html.contains("关山大道井盖"), "{html}");
+    assert_eq!(env.get("/healthz").send().status, StatusCode::OK);
+}
+
+#[test]
+fn items_page_filter_and_reproject() {
+    let env = manholes().env();
+    let page1 = ok(&env, "/collections/manhole/items?limit=2");
+    assert_eq!(page1["numberReturned"], 2);
+    let next = page1["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").unwrap()["href"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page2 = env.get(&next).token(&env.token("wang")).send().json();
+    assert_eq!(page2["numberReturned"], 1);
+    assert!(!rels(&page2).contains(&"next".to_owned()));
+    let mut all = codes(&page1);
+    all.extend(codes(&page2));
+    all.sort();
+    assert_eq!(all, ["HS-JG-0001", "HS-JG-0002", "HS-JG-0003"]);
+
+    assert_eq!(
+        codes(&ok(&env, "/collections/manhole/items?bbox=114.34,30.50,114.36,30.52")),
+        ["HS-JG-0001", "HS-JG-0002"]
+    );
+    let f = "/collections/manhole/items?filter=depth%20%3E%201.5%20AND%20material%20%3D%20'%E9%93%B8%E9%93%81'";
+    assert_eq!(codes(&ok(&env, f)), ["HS-JG-0003"]);
+    let cql_json = r#"{"op":"=","args":[{"property":"good"},false]}"#;
+    let url = format!(
+        "/collections/manhole/items?filter-lang=cql2-json&filter={}",
+        cql_json.replace('"', "%22").replace('{', "%7B").replace('}', "%7D").replace('[', "%5B").replace(']', "%5D")
+    );
+    assert_eq!(codes(&ok(&env, &url)), ["HS-JG-0003"]);
+    // Valid time (datetime) is the OGC temporal filter; features without valid time always match.
+    assert_eq!(codes(&ok(&env, "/collections/manhole/items?datetime=2020-01-01T00:00:00Z")).len(), 3);
+
+    // Part 2: a GK zone in its authority axis order (northing, easting) equals shikong-crs (what
+    // `shikong crs transform` prints).
+    let gk = env
+        .get("/collections/manhole/items/HS-JG-0001?crs=http://www.opengis.net/def/crs/EPSG/0/4547")
+        .token(&env.token("wang"))
+        .send();
+    assert_eq!(gk.header("content-crs"), "<http://www.opengis.net/def/crs/EPSG/0/4547>");
+    let gk = gk.json();
+    let expected = shikong_crs::cli::transform_command("EPSG:4490", "EPSG:4547", 114.3421, 30.5102, None).unwrap();
+    let e: Vec<f64> = expected.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let c = &gk["geometry"]["coordinates"];
+    assert!(
+        (c[0].as_f64().unwrap() - e[1]).abs() < 1e-3 && (c[1].as_f64().unwrap() - e[0]).abs() < 1e-3,
+        "{c} vs {expected}"
+    );
+    // EPSG:4326 in its authority order: latitude first.
+    let ll = ok(&env, "/collections/manhole/items/HS-JG-0001?crs=EPSG:4326");
+    assert_eq!(ll["geometry"]["coordinates"], json!([30.5102, 114.3421]));
+    // A bbox in a GK zone (bbox-crs) selects the same features.
+    let p = |code: &str| -> Vec<f64> {
+        let g = ok(&env, &format!("/collections/manhole/items/{code}?crs=EPSG:4547"));
+        g["geometry"]["coordinates"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    };
+    let (a, b) = (p("HS-JG-0001"), p("HS-JG-0002"));
+    let bbox = format!(
+        "{},{},{},{}",
+        a[0].min(b[0]) - 10.0,
+        a[1].min(b[1]) - 10.0,
+        a[0].max(b[0]) + 10.0,
+        a[1].max(b[1]) + 10.0
+    );
+    let url = format!("/collections/manhole/items?bbox={bbox}&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4547");
+    assert_eq!(codes(&ok(&env, &url)), ["HS-JG-0001", "HS-JG-0002"]);
+}
+
+#[test]
+fn errors_are_problem_json_naming_the_parameter() {
+    // `shikong serve --max-body 2048`
+    let env = manholes().env_with(|c| c.max_body = 2048);
+    let p = problem_at(&env, "/collections/manhole/items?bbox=1,2,3", StatusCode::BAD_REQUEST);
+    assert_eq!(p["parameter"], "bbox");
+    assert!(p["detail"].as_str().unwrap().contains("expected 4 numbers"));
+    let p = problem_at(&env, "/collections/manhole/items?filter=depth%20%3E%3E%201", StatusCode::BAD_REQUEST);
+    assert_eq!(p["parameter"], "filter");
+    let p = problem_at(&env, "/collections/manhole/items?filter=colour%3D'red'", StatusCode::BAD_REQUEST);
+    assert!(p["detail"].as_str().unwrap().contains("colour"));
+    assert_eq!(problem_at(&env, "/collections/manhole/items?limit=0", StatusCode::BAD_REQUEST)["parameter"], "limit");
+    assert_eq!(
+        problem_at(&env, "/collections/manhole/items?colour=red", StatusCode::BAD_REQUEST)["parameter"],
+        "colour"
+    );
+    assert_eq!(
+        problem_at(&env, "/collections/manhole/items?crs=EPSG:2000", StatusCode::BAD_REQUEST)["parameter"],
+        "crs"
+    );
+    assert_eq!(
+        problem_at(&env, "/collections/manhole/items?as-of=yesterday", StatusCode::BAD_REQUEST)["parameter"],
+        "as-of"
+    );
+    problem_at(&env, "/collections/nope/items", StatusCode::NOT_FOUND);
+    problem_at(&env, "/collections/manhole/items/NOPE", StatusCode::NOT_FOUND);
+    problem_at(&env, "/no/such/path", StatusCode::NOT_FOUND);
+    // 413 for a body over --max-body.
+    let big = json!({"type": "Feature", "geometry": null, "properties": {"名称": "x".repeat(5000)}});
+    let r = env.post("/collections/manhole/items").token(&env.token("wang")).json(&big).send();
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.header("content-type"), "application/problem+json");
+}
+
+/// Status, body (JSON, or the text as a JSON string) and headers.
+fn send(call: Call<'_>, token: Option<&str>) -> (StatusCode, Json, axum::http::HeaderMap) {
+    let r = call.maybe_token(token).send();
+    (r.status, r.json_or_text(), r.headers.clone())
+}
+
+#[test]
+fn writes_are_versions_attributed_to_the_user() {
+    let env = manholes().env();
+    let li = env.login("li");
+    let new = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [114.36, 30.52]},
+                     "properties": {"code": "HS-JG-0100", "名称": "新装井盖", "depth": 1.1, "material": "铸铁", "good": true}});
+    let (st, created, h) = send(env.post("/collections/manhole/items").json(&new), Some(&li));
+    assert_eq!(st, StatusCode::CREATED, "{created}");
+    let location = h["location"].to_str().unwrap().to_owned();
+    assert!(location.ends_with(created["id"].as_str().unwrap()), "{location}");
+    assert_eq!(created["properties"]["version"], 1);
+    let etag1 = h["etag"].to_str().unwrap().to_owned();
+
+    // PATCH one field (JSON merge patch) → version 2; stale If-Match → 412.
+    let patch = json!({"properties": {"depth": 2.4}});
+    let (st, v2, h2) = send(env.patch(&location).header("if-match", &etag1).json(&patch), Some(&li));
+    assert_eq!(st, StatusCode::OK, "{v2}");
+    assert_eq!((v2["properties"]["version"].as_i64(), v2["properties"]["depth"].as_f64()), (Some(2), Some(2.4)));
+    let (st, p, _) = send(env.patch(&location).header("if-match", &etag1).json(&patch), Some(&li));
+    assert_eq!(st, StatusCode::PRECONDITION_FAILED, "{p}");
+    // PUT replaces everything: fields left out become null.
+    let replace = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [114.361, 30.521]},
+                         "properties": {"code": "HS-JG-0100", "名称": "新装井盖（移位）", "depth": 2.4}});
+    let (st, v3, _) =
+        send(env.put(&location).header("if-match", h2["etag"].to_str().unwrap()).json(&replace), Some(&li));
+    assert_eq!(st, StatusCode::OK, "{v3}");
+    assert_eq!((v3["properties"]["version"].as_i64(), v3["properties"]["material"].clone()), (Some(3), Json::Null));
+    // Validation errors name the field; nothing is written.
+    let (st, p, _) = send(env.patch(&location).json(&json!({"properties": {"depth": "深"}})), Some(&li));
+    assert_eq!((st, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("depth")), "{p}");
+    let (st, p, _) = send(
+        env.patch(&location).json(&json!({"geometry": {"type": "Point", "coordinates": [114.3, 91.0]}})),
+        Some(&li),
+    );
+    assert_eq!((st, p["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("geometry")), "{p}");
+    let (st, p, _) = send(env.post("/collections/manhole/items").json(&new), Some(&li));
+    assert_eq!(st, StatusCode::CONFLICT, "{p}");
+    // DELETE; the past stays readable with as-of.
+    let t2 = v2["properties"]["tx_time"].as_str().unwrap().to_owned();
+    let (st, _, _) = send(env.delete(&location), Some(&li));
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _, _) = send(env.get(&location), Some(&li));
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let past = ok(&env, &format!("/collections/manhole/items/HS-JG-0100?as-of={}", t2.replace('+', "%2B")));
+    assert_eq!(past["properties"]["depth"], 2.4);
+    let changes = ok(&env, &format!("/collections/manhole/changes?from={}", t2.replace('+', "%2B")));
+    assert_eq!(changes["summary"], json!({"created": 0, "modified": 0, "deleted": 1}));
+
+    // The store's history (as `shikong history` prints it) attributes every version to `li`; the
+    // audit log shows the writes.
+    let layer = env.store().layer("manhole").unwrap();
+    let versions = env.store().history("manhole", &shikong_store::FeatureKey::Code("HS-JG-0100".into())).unwrap();
+    let h = shikong_ingest::json::history(&layer, &versions, &[]);
+    let authors: Vec<_> =
+        h["versions"].as_array().unwrap().iter().map(|v| v["tx"]["author"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(authors, ["li", "li", "li", "li"]);
+    let admin = env.login("admin");
+    let (st, log, _) = send(env.get("/admin/audit?user=li&layer=manhole"), Some(&admin));
+    assert_eq!(st, StatusCode::OK, "{log}");
+    let actions: Vec<_> =
+        log["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(actions, ["feature.delete", "feature.update", "feature.update", "feature.create"]);
+    let (st, logins, _) = send(env.get("/admin/audit?action=login.ok"), Some(&admin));
+    assert_eq!(st, StatusCode::OK);
+    assert!(logins["entries"].as_array().unwrap().iter().any(|e| e["actor"]["user"] == "li"), "{logins}");
+    // Only admins read the audit log.
+    let (st, _, _) = send(env.get("/admin/audit"), Some(&li));
+    assert_eq!(st, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn item_history_lists_every_version() {
+    let env = manholes().env();
+    let wang = env.token("wang");
+    let r = env
+        .patch("/collections/manhole/items/HS-JG-0002")
+        .token(&wang)
+        .json(&json!({"properties": {"depth": 2.5}}))
+        .send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let h = ok(&env, "/collections/manhole/items/HS-JG-0002/history");
+    let versions = h["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{h}");
+    assert_eq!(versions[1]["tx"]["author"], "wang", "{h}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots of the catalogue documents
+
+#[test]
+fn landing_page_snapshot() {
+    let env = catalogue().env();
+    insta::assert_json_snapshot!("landing", ok(&env, "/"));
+}
+
+#[test]
+fn conformance_snapshot() {
+    let env = catalogue().env();
+    insta::assert_json_snapshot!("conformance", ok(&env, "/conformance"));
+}
+
+#[test]
+fn collections_snapshot() {
+    let env = catalogue().env();
+    insta::assert_json_snapshot!("collections", ok(&env, "/collections"));
+    insta::assert_json_snapshot!("collection_manhole", ok(&env, "/collections/manhole"));
+}
+
+#[test]
+fn queryables_snapshot() {
+    let env = catalogue().env();
+    let r = env.get("/collections/manhole/queryables").token(&env.token("wang")).send();
+    assert_eq!(r.header("content-type"), "application/schema+json");
+    insta::assert_json_snapshot!("queryables_manhole", r.json());
+    insta::assert_json_snapshot!("queryables_road", ok(&env, "/collections/road/queryables"));
+}

@@ -1,0 +1,120 @@
+//! The sync bookkeeping on SQLite: entities' CRDT documents (`sk_sync_docs`), replicas cut for
+//! devices (`sk_replicas`) and attachments' records (`sk_blobs`), in the store's own file so that
+//! one transaction writes versions and documents together. The change feed (`read.rs`) reads
+//! `sk_sync_docs.tx` to list document-only changes.
+
+use std::collections::HashSet;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStore;
+use super::tx::SqliteTx;
+use crate::error::{Result, StoreError};
+use crate::types::*;
+use crate::{SyncBookkeeping, SyncBookkeepingTx};
+
+impl SyncBookkeeping for SqliteStore {
+    fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>> {
+        Ok(self
+            .reader()?
+            .query_row(
+                "SELECT version, doc FROM sk_sync_docs WHERE layer = ?1 AND entity_id = ?2",
+                params![layer, id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    fn sync_doc_ids(&self, layer: &str) -> Result<HashSet<EntityId>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT entity_id FROM sk_sync_docs WHERE layer = ?1")?;
+        let ids = stmt.query_map([layer], |r| r.get::<_, String>(0))?;
+        let mut out = HashSet::new();
+        for id in ids {
+            let id = id?;
+            out.insert(id.parse().map_err(|e| StoreError::Corrupt(format!("sync doc entity id `{id}`: {e}")))?);
+        }
+        Ok(out)
+    }
+
+    fn replica(&self, id: ReplicaId) -> Result<Option<ReplicaRecord>> {
+        type Row = (Option<String>, String, Option<String>, String, Option<String>, i64);
+        let row: Option<Row> = self
+            .reader()?
+            .query_row(
+                "SELECT name, author, device, layers, area, created_tx FROM sk_replicas WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()?;
+        let Some((name, author, device, layers, area, created_tx)) = row else { return Ok(None) };
+        let layers: Vec<String> =
+            serde_json::from_str(&layers).map_err(|e| StoreError::Corrupt(format!("replica {id} layers: {e}")))?;
+        Ok(Some(ReplicaRecord { id, name, author, device, layers, area, created_tx: TxId(created_tx) }))
+    }
+
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>> {
+        let row: Option<(i64, String, String, String)> = self
+            .reader()?
+            .query_row("SELECT size, mime, evidence, uploaded_by FROM sk_blobs WHERE sha256 = ?1", [sha256], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        Ok(row.map(|(size, mime, evidence, uploaded_by)| BlobRecord {
+            sha256: sha256.to_owned(),
+            size: u64::try_from(size).unwrap_or(0),
+            mime,
+            evidence: serde_json::from_str(&evidence).unwrap_or(serde_json::Value::Null),
+            uploaded_by,
+        }))
+    }
+}
+
+impl SyncBookkeepingTx for SqliteTx<'_> {
+    fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()> {
+        let (conn, tx) = self.writer();
+        conn.prepare_cached(
+            "INSERT INTO sk_sync_docs (layer, entity_id, version, doc, tx) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (layer, entity_id) DO UPDATE SET version = excluded.version, doc = excluded.doc, tx = excluded.tx",
+        )?
+        .execute(params![layer, id.to_string(), version, doc, tx.0])?;
+        self.wrote_other(); // the transaction has content even if no version was written
+        Ok(())
+    }
+
+    fn put_replica(&mut self, r: &ReplicaRecord) -> Result<()> {
+        let (conn, _) = self.writer();
+        conn.execute(
+            "INSERT INTO sk_replicas (id, name, author, device, layers, area, created_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, layers = excluded.layers, area = excluded.area",
+            params![
+                r.id.to_string(),
+                r.name,
+                r.author,
+                r.device,
+                serde_json::to_string(&r.layers).unwrap_or_default(),
+                r.area,
+                r.created_tx.0
+            ],
+        )?;
+        self.wrote_other();
+        Ok(())
+    }
+
+    fn put_blob(&mut self, b: &BlobRecord) -> Result<()> {
+        let (conn, tx) = self.writer();
+        conn.execute(
+            "INSERT OR IGNORE INTO sk_blobs (sha256, size, mime, evidence, uploaded_by, uploaded_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                b.sha256,
+                i64::try_from(b.size).unwrap_or(i64::MAX),
+                b.mime,
+                b.evidence.to_string(),
+                b.uploaded_by,
+                tx.0
+            ],
+        )?;
+        self.wrote_other();
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! The real-process end-to-end tests, in one test binary: what needs a process (the `shikong`
+//! binary's CLI, crash and restart, concurrent devices over real sockets) or a real outside tool
+//! (GDAL, OWSLib, Chromium). One binary links the server once; the modules run in parallel.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+mod tiles_common;
+
+mod geocode_e2e;
+mod mobile_app;
+mod server_ogc;
+mod store_cli;
+mod storm;
+mod sync_convergence;
+mod sync_e2e;
+mod tiles_browser;
+mod tiles_services;
