@@ -16,7 +16,7 @@
 //! measured by its first [`ROW_SAMPLE`] rows, scaled to its count.
 //!
 //! Accuracy: on the demo data the estimate is within 2 % of the real file (−1.7 % to +0.4 % over
-//! five requests, with and without an area, 160 KB to 8 MB; `tests/mobile_server.rs` measures it
+//! five requests, with and without an area, 160 KB to 8 MB; `sync-server/http/tests/sync.rs` measures it
 //! and fails beyond 50 %). The modelled part errs mostly on how full SQLite leaves R-tree nodes
 //! and document indexes; sampled layers whose first rows are unlike the rest, and layers with many
 //! large documents, are the least exact.
