@@ -82,7 +82,7 @@ pub(super) fn finish_style(mut doc: Json, base: &str, as_of: Option<&str>) -> Js
         match as_of {
             Some(t) if u.starts_with(base) && u.contains("/tiles/") => {
                 let sep = if u.contains('?') { '&' } else { '?' };
-                format!("{u}{sep}as-of={}", urlencode(t))
+                format!("{u}{sep}as-of={}", shikong_protocol::url::encode_component(t))
             }
             _ => u,
         }

@@ -15,20 +15,9 @@ pub(super) fn field_type(t: FieldType) -> &'static str {
 
 pub(super) fn with_as_of(url: String, as_of: Option<&str>) -> String {
     match as_of {
-        Some(t) => format!("{url}?as-of={}", urlencode(t)),
+        Some(t) => format!("{url}?as-of={}", shikong_protocol::url::encode_component(t)),
         None => url,
     }
-}
-
-pub(super) fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 pub(super) fn bounds_json(b: Option<Bbox>) -> Json {
