@@ -182,7 +182,8 @@ pub(crate) enum ReplicaCommand {
     Create {
         #[arg(long)]
         server: String,
-        #[arg(long)]
+        /// Bearer token (base64url: it may start with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         token: String,
         /// Comma-separated layer names.
         #[arg(long, value_delimiter = ',', required = true)]
@@ -220,7 +221,8 @@ pub(crate) enum ReplicaCommand {
     Sync {
         #[arg(long)]
         server: Option<String>,
-        #[arg(long)]
+        /// Bearer token (base64url: it may start with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         token: String,
         file: PathBuf,
     },
