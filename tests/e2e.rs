@@ -7,12 +7,15 @@
 mod common;
 mod tiles_common;
 
+mod backup;
 mod geocode_e2e;
 mod mobile_app;
 mod server_ogc;
+mod shutdown_e2e;
 mod store_cli;
 mod storm;
 mod sync_convergence;
 mod sync_e2e;
 mod tiles_browser;
 mod tiles_services;
+mod tls_e2e;

@@ -6,31 +6,12 @@
 //! version searchable at once and its old version as of before) is tested in process in
 //! `sync-server/http/tests/geocode.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::common::server::Server;
 use crate::common::*;
 use serde_json::{Value as Json, json};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn fixture(name: &str) -> String {
-    s(&root().join("tests/fixtures").join(name)).to_owned()
-}
-
-/// The reference data folder; the test fails (never skips) without it.
-fn reference() -> PathBuf {
-    let d = root().join(".cache/data");
-    assert!(
-        d.join("china-division/areas.csv").is_file() && d.join("cpca/adcodes.csv").is_file(),
-        "reference data missing in {}: run scripts/fetch-data.sh (scripts/test.sh does)",
-        d.display()
-    );
-    d
-}
 
 fn geocode(data: &str, q: &str) -> Json {
     json(&ok(&["geocode", "--data", data, q]))
@@ -49,25 +30,9 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (h, rows)
 }
 
-const BATCH_TAIL: [&str; 13] = [
-    "status",
-    "score",
-    "level",
-    "province_code",
-    "city_code",
-    "county_code",
-    "town_code",
-    "village_code",
-    "standard_address",
-    "lon",
-    "lat",
-    "point_source",
-    "reason",
-];
-
 #[test]
 fn cli_build_geocode_and_batch() {
-    let refdata = reference();
+    let refdata = reference_data();
     let dir = tempfile::tempdir().unwrap();
     let data = s(&dir.path().join("data")).to_owned();
     ok(&["init", "--data", &data]);
@@ -132,7 +97,7 @@ fn cli_build_geocode_and_batch() {
     assert!(msg.contains("geocoded 4 rows"), "{msg}");
     let (h, rows) = read_csv(&out_csv);
     let mut expected: Vec<String> = vec!["编号".into(), "地址".into()];
-    expected.extend(BATCH_TAIL.iter().map(|c| (*c).to_owned()));
+    expected.extend(shikong_gazetteer::BATCH_COLUMNS.iter().map(|c| (*c).to_owned()));
     assert_eq!(h, expected);
     let col = |name: &str| h.iter().position(|c| c == name).unwrap();
     assert_eq!(rows[0][col("status")], "match");

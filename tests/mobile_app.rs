@@ -4,15 +4,16 @@
 //!   screens rendered in-process (Dioxus VirtualDom + SSR) and their output asserted.
 //! - `app_in_a_browser`: the real app (liveview: the same views) driven in headless Chromium like
 //!   a user — sign in, download an area, add a point with a photo, sync — then the new feature is
-//!   read back through the server's OGC API. Screenshots: `target/screenshots/mobile/*.png`.
+//!   read back through the server's OGC API. The server speaks HTTPS with a test CA's certificate,
+//!   which the app trusts through its CA setting. Screenshots: `target/screenshots/mobile/*.png`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::common::server::Server;
-use crate::common::{ok, ok_stdin, tool};
+use crate::common::server::{Server, TestCa};
+use crate::common::{ok, ok_stdin, root, s, tool};
 use dioxus::prelude::*;
 use serde_json::Value as Json;
 use shikong_mobile::Device;
@@ -21,14 +22,6 @@ use shikong_mobile::app_core::{AreaChoice, DownloadStep};
 use shikong_mobile::mapserver::{MapServer, MapSources};
 use shikong_mobile::views::{App, AppContext, Screen};
 use shikong_model::Geometry;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The demo store (with its gazetteer), an inspector, an office user and a citizen.
 fn demo(dir: &Path) -> String {
@@ -52,7 +45,8 @@ fn camera(dir: &Path) -> PathBuf {
 /// A feature as the office user `wang` reads it through OGC API – Features.
 fn office_feature(server: &Server, data: &str, layer: &str, id: &str) -> Json {
     let token = ok(&["user", "token", "--data", data, "wang"]).trim().to_owned();
-    reqwest::blocking::Client::new()
+    server
+        .http
         .get(server.url(&format!("/collections/{layer}/items/{id}")))
         .bearer_auth(&token)
         .send()
@@ -309,7 +303,10 @@ fn app_in_a_browser() {
     tool("node", "nodejs");
     let dir = tempfile::tempdir().unwrap();
     let data = demo(dir.path());
-    let server = Server::start(&data, &[]);
+    // Over HTTPS: the server's certificate is signed by a test CA, which the app trusts through
+    // its CA setting (the system's roots do not know it).
+    let ca = TestCa::new(dir.path());
+    let server = Server::start_tls(&data, &[], &ca);
     let location = Arc::new(ManualLocation::at(114.3437, 30.5043));
     let mut dev = Device::open(
         dir.path().join("app"),
@@ -321,19 +318,23 @@ fn app_in_a_browser() {
     // The script taps "sync now" and reads what that sync uploaded; the silent 10-second automatic
     // sync would sometimes push the feature first.
     dev.settings.auto_sync = false;
+    dev.set_ca_cert(Some(&ca.ca_pem)).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     rt.spawn(async move {
-        let _ = shikong_mobile::launch::liveview(dev, "127.0.0.1:0".parse().unwrap(), move |a| {
-            let _ = tx.send(a);
+        let _ = shikong_mobile::launch::liveview(dev, "127.0.0.1:0".parse().unwrap(), move |a, key| {
+            let _ = tx.send((a, key.to_owned()));
         })
         .await;
     });
-    let addr = rx.recv().unwrap();
+    let (addr, key) = rx.recv().unwrap();
+    // The liveview serves only a browser that brings the key printed at start.
+    let refused = reqwest::blocking::get(format!("http://{addr}/app")).unwrap();
+    assert_eq!(refused.status(), 401);
     let shots = root().join("target/screenshots/mobile");
     let out = std::process::Command::new("node")
         .arg(root().join("mobile/web/test/e2e.mjs"))
-        .arg(format!("http://{addr}/app"))
+        .arg(format!("http://{addr}/app?key={key}"))
         .arg(&server.base)
         .arg(&shots)
         .env("NODE_PATH", web.join("node_modules"))

@@ -9,10 +9,6 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value as Json, json};
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR").trim_end_matches("/sync-server/server"))
-}
-
 struct Env {
     _dir: tempfile::TempDir,
     server: Server,

@@ -4,10 +4,6 @@
 use crate::common::*;
 use serde_json::json;
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR").trim_end_matches("/sync-server/server"))
-}
-
 fn init() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

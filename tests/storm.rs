@@ -115,8 +115,13 @@ fn offline_edits(
     features: usize,
     rng: &mut fastrand::Rng,
 ) -> Vec<Edit> {
-    let meta =
-        EditMeta { user: format!("storm{dev}"), device: Some(format!("平板-{dev}")), time: jiff::Timestamp::now() };
+    // The user whose token this device syncs with (`tokens[d % users]`, at most 10 users): the
+    // server refuses edits that claim another user.
+    let meta = EditMeta {
+        user: format!("storm{}", dev % 10),
+        device: Some(format!("平板-{dev}")),
+        time: jiff::Timestamp::now(),
+    };
     let mut done = Vec::new();
     for e in 0..n {
         let i = pick(rng, features);

@@ -212,10 +212,10 @@ impl World {
     }
 
     fn pull(&mut self, dev: usize, lose_page: bool) -> bool {
-        let r = &mut self.devices[dev].1;
+        let (p, r) = &mut self.devices[dev];
         let record = self.store.replica(r.info().id).unwrap().unwrap();
         let cursor: sync::SyncCursor = r.cursor().unwrap().parse().unwrap();
-        let page = sync::pull(&*self.store, &record, &cursor, 4).unwrap();
+        let page = sync::pull(&*self.store, &self.auth, p, &record, &cursor, 4).unwrap();
         if !lose_page {
             r.apply_pull_page(&page).unwrap();
         }
@@ -320,7 +320,7 @@ impl World {
                                 let record = store.replica(r.info().id).unwrap().unwrap();
                                 loop {
                                     let cursor: sync::SyncCursor = r.cursor().unwrap().parse().unwrap();
-                                    let page = sync::pull(store, &record, &cursor, 4).unwrap();
+                                    let page = sync::pull(store, auth, p, &record, &cursor, 4).unwrap();
                                     r.apply_pull_page(&page).unwrap();
                                     if !page.more {
                                         break;

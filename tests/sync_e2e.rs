@@ -6,15 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::common::server::Server;
+use crate::common::server::{Server, TestCa};
 use crate::common::*;
 use serde_json::{Value as Json, json};
 use shikong_model::Bbox;
 use shikong_replica::{EditMeta, FeatureKey, Replica};
-
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR").trim_end_matches("/sync-server/server"))
-}
 
 const WORLD: Bbox = Bbox { min_x: 73.0, min_y: 3.0, max_x: 136.0, max_y: 54.0 };
 
@@ -48,7 +44,8 @@ fn replica_state(path: &std::path::Path) -> BTreeMap<String, (Json, Option<Strin
 }
 
 fn server_state(server: &Server, token: &str) -> BTreeMap<String, (Json, Option<String>)> {
-    let fc: Json = reqwest::blocking::Client::new()
+    let fc: Json = server
+        .http
         .get(server.url("/collections/manhole/items?limit=1000"))
         .bearer_auth(token)
         .send()
@@ -68,14 +65,33 @@ fn server_state(server: &Server, token: &str) -> BTreeMap<String, (Json, Option<
 
 #[test]
 fn three_devices_sync_through_the_real_server() {
+    three_devices(false);
+}
+
+/// The same over HTTPS: `shikong serve --tls-cert/--tls-key` with a test CA's certificate, the
+/// devices given the CA with `--ca-cert`.
+#[test]
+fn three_devices_sync_over_https_with_a_test_ca() {
+    three_devices(true);
+}
+
+fn three_devices(tls: bool) {
     let (dir, data) = setup(&["li", "wu", "zhao"]);
-    let server = Server::start(&data, &[]);
+    let ca = tls.then(|| TestCa::new(dir.path()));
+    let server = match &ca {
+        Some(ca) => Server::start_tls(&data, &[], ca),
+        None => Server::start(&data, &[]),
+    };
+    let ca_args: Vec<&str> = ca.as_ref().map(|c| c.arg().to_vec()).unwrap_or_default();
     let devices: Vec<(String, std::path::PathBuf)> = ["li", "wu", "zhao"]
         .iter()
         .map(|u| {
             let t = token(&data, u);
             let path = dir.path().join(format!("{u}.gpkg"));
-            ok(&["replica", "create", "--server", &server.base, "--token", &t, "--layers", "manhole", s(&path)]);
+            let mut a = vec!["replica", "create", "--server", &server.base, "--token", &t, "--layers", "manhole"];
+            a.extend_from_slice(&ca_args);
+            a.push(s(&path));
+            ok(&a);
             (t, path)
         })
         .collect();
@@ -84,7 +100,12 @@ fn three_devices_sync_through_the_real_server() {
         a.extend_from_slice(args);
         ok(&a)
     };
-    let sync = |i: usize| ok(&["replica", "sync", "--token", &devices[i].0, s(&devices[i].1)]);
+    let sync = |i: usize| {
+        let mut a = vec!["replica", "sync", "--token", &devices[i].0];
+        a.extend_from_slice(&ca_args);
+        a.push(s(&devices[i].1));
+        ok(&a)
+    };
     // Offline: different fields of one feature, the same field on two devices, a creation, and a
     // deletion racing an edit.
     edit(0, &["--code", "HS-JG-0001", "--set", "depth=2.5"]);

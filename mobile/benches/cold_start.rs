@@ -17,34 +17,8 @@ use shikong_mobile::Device;
 use shikong_mobile::app_core::platform::{ImageFolder, ManualLocation, TcpProbe};
 use shikong_mobile::mapserver::{MapServer, MapSources};
 use shikong_mobile::views::{App, AppContext, Screen};
-use shikong_model::{
-    CodeItem, Coord, EntityId, Feature, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, ValidTime, Value,
-};
-use shikong_replica::{ReplicaInfo, ReplicaLayer, ReplicaWriter};
-
-fn field(id: &str, name: &str, ty: FieldType) -> FieldDef {
-    let mut f = FieldDef::new(name, ty);
-    f.id = id.into();
-    f
-}
-
-fn layer() -> ReplicaLayer {
-    let mut status = field("f2", "状态", FieldType::Code);
-    status.codes =
-        vec![CodeItem { code: "1".into(), label: "完好".into() }, CodeItem { code: "2".into(), label: "破损".into() }];
-    ReplicaLayer {
-        name: "manhole".into(),
-        title: Some("井盖".into()),
-        description: None,
-        geometry_kind: GeometryKind::Point,
-        has_z: false,
-        schema: LayerSchema {
-            fields: vec![field("f1", "名称", FieldType::Text), status, field("f3", "照片", FieldType::Attachments)],
-        },
-        public: false,
-        citizen_reports: false,
-    }
-}
+use shikong_model::{Coord, EntityId, Feature, Geometry, ValidTime, Value};
+use shikong_replica::{ReplicaInfo, ReplicaWriter};
 
 fn slippy(lon: f64, lat: f64, z: u8) -> (u32, u32) {
     let n = f64::from(1u32 << z);
@@ -71,7 +45,7 @@ fn main() {
         area: None,
         created_at: jiff::Timestamp::now(),
     };
-    let mut w = ReplicaWriter::create(&path, &info, &[layer()]).unwrap();
+    let mut w = ReplicaWriter::create(&path, &info, &[shikong_app_core::testkit::manhole()]).unwrap();
     // A 316 × 316 grid over ~20 km × 20 km of 洪山区, the density of a city's manholes.
     let side = f64::from(n).sqrt().ceil() as u32;
     for i in 0..n {

@@ -64,8 +64,8 @@ fn main() -> anyhow::Result<()> {
 #[cfg(feature = "liveview")]
 fn serve(device: Device, addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(shikong_mobile::launch::liveview(device, addr, |a| {
-        println!("shikong-mobile listening on http://{a}/app")
+    rt.block_on(shikong_mobile::launch::liveview(device, addr, |a, key| {
+        println!("shikong-mobile listening on http://{a}/app?key={key}")
     }))
 }
 

@@ -3,8 +3,11 @@
 //! encoded on demand from the replica file with the same encoder as the server (`shikong-tiles`).
 //! Tiles of the replica are never cached: an edit shows on the next redraw.
 //!
-//! Listens on 127.0.0.1 only, on a port the OS picks; with CORS open because the desktop webview's
-//! page comes from a custom scheme.
+//! Listens on 127.0.0.1 only, on a port the OS picks, and answers only the app's own page: every
+//! URL starts with a per-launch random secret (`http://127.0.0.1:PORT/SECRET/style.json`), which
+//! only the app knows (any other local page or process gets 404); the `Host` header must be that
+//! address (a DNS-rebinding page names its own host: 403); and CORS lets only the app's page
+//! origins read the answers (the desktop webview's custom scheme, or the liveview page).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -199,25 +202,46 @@ impl MapSources {
 #[derive(Debug, Clone)]
 pub struct MapServer {
     pub addr: SocketAddr,
+    /// The per-launch secret every URL of this server starts with.
+    pub secret: String,
     pub sources: MapSources,
 }
 
+/// Origins of the desktop webview's page (dioxus-desktop's custom protocol: `dioxus://` on
+/// Linux and macOS, `http(s)://dioxus.index.html` on Windows and Android).
+const WEBVIEW_ORIGINS: [&str; 3] = ["dioxus://index.html", "http://dioxus.index.html", "https://dioxus.index.html"];
+
+/// 128 random bits as hex: the map server's path secret, the liveview's sign-in key.
+pub fn random_secret() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 impl MapServer {
+    /// The URL prefix of everything this server serves (address and secret).
     pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}/{}", self.addr, self.secret)
     }
 
-    /// Binds 127.0.0.1:0 and serves until the runtime ends.
+    /// Binds 127.0.0.1:0 and serves the desktop webview until the runtime ends.
     pub async fn start(sources: MapSources) -> std::io::Result<MapServer> {
+        Self::start_for(sources, &[]).await
+    }
+
+    /// Like [`MapServer::start`], also letting pages of `origins` (e.g. the liveview's
+    /// `http://127.0.0.1:PORT`) read the map.
+    pub async fn start_for(sources: MapSources, origins: &[String]) -> std::io::Result<MapServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let app = router(sources.clone(), format!("http://{addr}"));
+        let server = MapServer { addr, secret: random_secret()?, sources };
+        let app = router(&server, origins);
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("map server: {e}");
             }
         });
-        Ok(MapServer { addr, sources })
+        Ok(server)
     }
 
     /// Starts on a thread of its own (for callers without a Tokio runtime, e.g. the desktop
@@ -248,8 +272,18 @@ struct Ctx {
     base: String,
 }
 
-fn router(sources: MapSources, base: String) -> Router {
-    Router::new()
+/// The routes under `/SECRET`, the Host check and the CORS allow-list of `server`.
+fn router(server: &MapServer, origins: &[String]) -> Router {
+    let allowed: Vec<header::HeaderValue> = WEBVIEW_ORIGINS
+        .iter()
+        .copied()
+        .chain(origins.iter().map(String::as_str))
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(allowed))
+        .allow_methods([axum::http::Method::GET]);
+    let map = Router::new()
         .route(
             "/assets/mobile-map.js",
             get(|| async {
@@ -265,8 +299,14 @@ fn router(sources: MapSources, base: String) -> Router {
         .route("/style.json", get(style))
         .route("/replica/{z}/{x}/{y}", get(replica_tile))
         .route("/basemap/{z}/{x}/{y}", get(basemap_tile))
-        .layer(tower_http::cors::CorsLayer::permissive())
-        .with_state(Ctx { sources, base })
+        .with_state(Ctx { sources: server.sources.clone(), base: server.base() });
+    let host = server.addr.to_string();
+    Router::new().nest(&format!("/{}", server.secret), map).layer(cors).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let ours = req.headers().get(header::HOST).is_some_and(|h| h.as_bytes() == host.as_bytes());
+            async move { if ours { next.run(req).await } else { StatusCode::FORBIDDEN.into_response() } }
+        },
+    ))
 }
 
 async fn style(State(c): State<Ctx>) -> Response {
@@ -322,4 +362,56 @@ pub fn extent(replica: &Replica) -> Option<[f64; 4]> {
 /// callers that have only the data folder).
 pub fn paths(dir: &Path, id: &str) -> (PathBuf, PathBuf) {
     (dir.join("replicas").join(format!("{id}.gpkg")), dir.join("replicas").join(format!("{id}.mbtiles")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tower::ServiceExt as _;
+
+    fn server() -> MapServer {
+        MapServer {
+            addr: "127.0.0.1:4321".parse().unwrap(),
+            secret: random_secret().unwrap(),
+            sources: MapSources::default(),
+        }
+    }
+
+    async fn get(app: &Router, path: &str, host: &str, origin: Option<&str>) -> Response {
+        let mut req = axum::http::Request::get(path).header(header::HOST, host);
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        app.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_the_apps_own_page_is_answered() {
+        let s = server();
+        let app = router(&s, &["http://127.0.0.1:5555".to_owned()]);
+        let style = format!("/{}/style.json", s.secret);
+        // With the secret and the server's own Host: the style.
+        let r = get(&app, &style, "127.0.0.1:4321", None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        // Without the secret (or with another): nothing.
+        for path in ["/style.json", "/assets/mobile-map.js", "/replica/15/1/1.mvt", "/0123/style.json"] {
+            assert_eq!(get(&app, path, "127.0.0.1:4321", None).await.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        // A DNS-rebinding page names its own host.
+        assert_eq!(get(&app, &style, "evil.example:4321", None).await.status(), StatusCode::FORBIDDEN);
+        assert_eq!(get(&app, &style, "localhost:4321", None).await.status(), StatusCode::FORBIDDEN);
+        // CORS: the webview's and the liveview page's origins may read; any other page may not.
+        let allow = |r: &Response| r.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).cloned();
+        for origin in ["dioxus://index.html", "http://dioxus.index.html", "http://127.0.0.1:5555"] {
+            let r = get(&app, &style, "127.0.0.1:4321", Some(origin)).await;
+            assert_eq!(allow(&r).as_ref().map(|v| v.as_bytes()), Some(origin.as_bytes()), "{origin}");
+        }
+        let r = get(&app, &style, "127.0.0.1:4321", Some("http://evil.example")).await;
+        assert_eq!(allow(&r), None, "no CORS grant for another origin");
+        // Two launches have different secrets; the URLs the map gets carry it.
+        assert_ne!(s.secret, server().secret);
+        assert_eq!(s.secret.len(), 32);
+        assert!(s.base().ends_with(&format!("/{}", s.secret)));
+    }
 }

@@ -117,12 +117,17 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// A file of `tests/fixtures`.
+pub fn fixture(name: &str) -> String {
+    s(&root().join("tests/fixtures").join(name)).to_owned()
+}
+
 /// The reference data the demo loads (`scripts/fetch-data.sh`); the test fails (never skips)
 /// without it.
 pub fn reference_data() -> PathBuf {
     let p = root().join(".cache/data");
     assert!(
-        p.join("china-division/areas.csv").is_file(),
+        p.join("china-division/areas.csv").is_file() && p.join("cpca/adcodes.csv").is_file(),
         "reference data missing in {}: run scripts/fetch-data.sh (scripts/test.sh does)",
         p.display()
     );

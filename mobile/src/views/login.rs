@@ -1,5 +1,6 @@
-//! The sign-in screen: server, user name and password; device enrolment by photographing the
-//! admin's QR code; citizens' self-registration. Signing in publishes a session in the core's
+//! The sign-in screen: server, user name and password (and, optionally, the PEM certificate of an
+//! on-premises CA that signed the server's HTTPS certificate); device enrolment by photographing
+//! the admin's QR code; citizens' self-registration. Signing in publishes a session in the core's
 //! state, and the root switches to the tabs.
 
 use dioxus::prelude::*;
@@ -16,6 +17,7 @@ pub(super) fn Login() -> Element {
     let mut username = use_signal(String::new);
     let mut password = use_signal(String::new);
     let mut contact = use_signal(String::new);
+    let mut ca_cert = use_signal(String::new);
     let mut register_mode = use_signal(|| false);
     let mut busy = use_signal(|| false);
     let mut message: Signal<Message> = use_signal(|| None);
@@ -37,15 +39,17 @@ pub(super) fn Login() -> Element {
                     input { "data-testid": "username", value: "{username}", oninput: move |e| username.set(e.value()) } }
                 label { class: "field", span { {tr(l, "password")} }
                     input { "data-testid": "password", r#type: "password", value: "{password}", oninput: move |e| password.set(e.value()) } }
+                label { class: "field", span { "CA 证书（PEM，可选）/ CA certificate (PEM, optional)" }
+                    textarea { "data-testid": "ca-cert", rows: 2, value: "{ca_cert}", oninput: move |e| ca_cert.set(e.value()) } }
                 if register_mode() {
                     label { class: "field", span { "联系方式 / Contact" }
                         input { "data-testid": "contact", value: "{contact}", oninput: move |e| contact.set(e.value()) } }
                     button { class: "primary", "data-testid": "register-submit", disabled: busy(),
                         onclick: move |_| {
-                            let (s, u, p, c) = (server(), username(), password(), contact());
+                            let (s, u, p, c, ca) = (server(), username(), password(), contact(), ca_cert());
                             spawn(async move {
                                 busy.set(true);
-                                let r = core.run(move |d| d.register(&s, &u, &p, &c)).await;
+                                let r = core.run(move |d| with_ca(d, &ca)?.register(&s, &u, &p, &c)).await;
                                 show(r.map(Some));
                                 busy.set(false);
                             });
@@ -56,10 +60,10 @@ pub(super) fn Login() -> Element {
                     div { class: "row",
                         button { class: "primary", "data-testid": "login", disabled: busy(),
                             onclick: move |_| {
-                                let (s, u, p) = (server(), username(), password());
+                                let (s, u, p, ca) = (server(), username(), password(), ca_cert());
                                 spawn(async move {
                                     busy.set(true);
-                                    let r = core.run(move |d| d.login(&s, &u, &p).map(|_| None)).await;
+                                    let r = core.run(move |d| with_ca(d, &ca)?.login(&s, &u, &p).map(|_| None)).await;
                                     busy.set(false);
                                     show(r);
                                 });
@@ -68,9 +72,10 @@ pub(super) fn Login() -> Element {
                         }
                         button { class: "act", "data-testid": "scan-enrol", disabled: busy(),
                             onclick: move |_| {
+                                let ca = ca_cert();
                                 spawn(async move {
                                     busy.set(true);
-                                    let r = core.run(|d| d.enrol_with_camera().map(|_| None)).await;
+                                    let r = core.run(move |d| with_ca(d, &ca)?.enrol_with_camera().map(|_| None)).await;
                                     busy.set(false);
                                     show(r);
                                 });
@@ -85,4 +90,16 @@ pub(super) fn Login() -> Element {
             }
         }
     }
+}
+
+/// The device, after trusting the CA certificate typed on the screen (blank: the saved setting
+/// stays as it is).
+fn with_ca<'d>(
+    d: &'d mut shikong_app_core::Device,
+    pem: &str,
+) -> Result<&'d mut shikong_app_core::Device, shikong_app_core::AppError> {
+    if !pem.trim().is_empty() {
+        d.set_ca_cert(Some(pem))?;
+    }
+    Ok(d)
 }

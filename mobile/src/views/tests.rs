@@ -33,7 +33,7 @@ fn device(dir: &std::path::Path, role: Option<&str>) -> Device {
 }
 
 fn render(d: Device, start: Screen) -> String {
-    let map = MapServer { addr: "127.0.0.1:9".parse().unwrap(), sources: MapSources::default() };
+    let map = MapServer { addr: "127.0.0.1:9".parse().unwrap(), secret: "s".into(), sources: MapSources::default() };
     let ctx = AppContext { device: Arc::new(Mutex::new(d)), map, start };
     let mut dom = VirtualDom::new(App).with_root_context(ctx);
     dom.rebuild_in_place();

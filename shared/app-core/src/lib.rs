@@ -41,8 +41,8 @@ pub mod session;
 pub mod settings;
 pub mod state;
 pub mod sync;
-#[cfg(test)]
-mod testkit;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod watermark;
 
 pub use areas::{AreaChoice, BASEMAP_SET, BASEMAP_ZOOMS, DownloadStep, ReplicaSummary};

@@ -25,7 +25,7 @@ impl Device {
     /// The client of the signed-in user's server.
     pub(crate) fn client(&self) -> Result<SyncClient, AppError> {
         let s = self.session().ok_or(AppError::NotSignedIn)?;
-        Ok(SyncClient::new(&s.server, &s.token)?)
+        self.client_for(&s.server, &s.token)
     }
 
     /// Whether the signed-in user's server can be reached now (never when signed out).
@@ -45,7 +45,7 @@ impl Device {
         if username.trim().is_empty() {
             return Err(AppError::input("username", "required"));
         }
-        let session = SyncClient::new(&server, "")?.login(username.trim(), password)?;
+        let session = self.client_for(&server, "")?.login(username.trim(), password)?;
         self.signed_in(session)
     }
 
@@ -53,7 +53,7 @@ impl Device {
     pub fn enrol_link(&mut self, link: &str) -> Result<&Session, AppError> {
         let l = wire::enrolment::EnrolmentLink::parse(link)?;
         let server = check_server(&l.server)?;
-        let session = SyncClient::new(&server, "")?.enrol(&l.code, &self.settings.device_name, std::env::consts::OS)?;
+        let session = self.client_for(&server, "")?.enrol(&l.code, &self.settings.device_name, std::env::consts::OS)?;
         self.signed_in(session)
     }
 
@@ -74,7 +74,7 @@ impl Device {
     pub fn register(&self, server: &str, username: &str, password: &str, contact: &str) -> Result<String, AppError> {
         let server = check_server(server)?;
         let contact = Some(contact).filter(|c| !c.trim().is_empty());
-        Ok(SyncClient::new(&server, "")?.register(username.trim(), password, None, contact)?)
+        Ok(self.client_for(&server, "")?.register(username.trim(), password, None, contact)?)
     }
 
     /// Forgets the session (offline areas and queued reports stay).

@@ -1,5 +1,6 @@
 //! The device's settings and their persistence: `device.json` in the data folder (language,
-//! favourites, the open area, photo watermark, automatic sync, device name), replaced atomically,
+//! favourites, the open area, photo watermark, automatic sync, device name, an extra CA certificate
+//! for an on-premises HTTPS server), replaced atomically,
 //! and the session, which goes through the platform's [`SecureStorage`] instead of the JSON file.
 //! A `device.json` written by an older build (session inside) is still read; the next save moves
 //! the session out.
@@ -7,7 +8,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use shikong_sync_client::Session;
+use shikong_sync_client::{Session, SyncClient};
 
 use crate::i18n::Lang;
 use crate::platform::SecureStorage;
@@ -41,6 +42,9 @@ pub struct Settings {
     pub auto_sync: bool,
     /// Device name sent at enrolment.
     pub device_name: String,
+    /// An extra CA certificate (PEM) trusted besides the system's roots, for a server whose
+    /// HTTPS certificate an on-premises CA signed. Public data, so it lives in `device.json`.
+    pub ca_cert: Option<String>,
 }
 
 impl Settings {
@@ -102,6 +106,23 @@ impl Device {
     pub fn set_watermark(&mut self, on: bool) -> Result<(), AppError> {
         self.settings.watermark = on;
         self.save()
+    }
+
+    /// Trusts the CA certificate `pem` (PEM text) besides the system's roots for every server
+    /// request; `None` or blank text removes it. A text that holds no certificate is refused.
+    pub fn set_ca_cert(&mut self, pem: Option<&str>) -> Result<(), AppError> {
+        let pem = pem.map(str::trim).filter(|p| !p.is_empty());
+        if let Some(p) = pem {
+            shikong_sync_client::check_ca_pem(p.as_bytes()).map_err(|e| AppError::input("ca_cert", e.to_string()))?;
+        }
+        self.settings.ca_cert = pem.map(|p| format!("{p}\n"));
+        self.save()
+    }
+
+    /// A client for `server` with `token` that trusts the device's extra CA (if set).
+    pub(crate) fn client_for(&self, server: &str, token: &str) -> Result<SyncClient, AppError> {
+        let ca = self.settings.ca_cert.as_deref().map(str::as_bytes);
+        Ok(SyncClient::with_ca(server, token, ca)?)
     }
 
     pub fn set_auto_sync(&mut self, on: bool) -> Result<(), AppError> {
@@ -168,6 +189,24 @@ mod tests {
         let d = testkit::reopen(&path);
         assert_eq!(d.session().map(|s| s.username.as_str()), Some("张三"));
         assert!(!d.settings.watermark, "fields an old file leaves out take their type's default");
+    }
+
+    #[test]
+    fn an_extra_ca_certificate_is_checked_and_kept() {
+        let (dir, mut d) = testkit::device();
+        let e = d.set_ca_cert(Some("not a certificate")).err();
+        assert!(matches!(&e, Some(AppError::Input { field, .. }) if field == "ca_cert"), "{e:?}");
+        assert_eq!(d.settings.ca_cert, None);
+        let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+            .and_then(|p| rcgen::KeyPair::generate().and_then(|k| p.self_signed(&k)))
+            .map(|c| c.pem())
+            .unwrap_or_default();
+        assert!(d.set_ca_cert(Some(&ca)).is_ok());
+        assert!(d.client_for("https://127.0.0.1:9", "").is_ok());
+        let again = testkit::reopen(dir.path());
+        assert_eq!(again.settings.ca_cert.as_deref().map(str::trim), Some(ca.trim()));
+        assert!(d.set_ca_cert(Some("  ")).is_ok());
+        assert_eq!(testkit::reopen(dir.path()).settings.ca_cert, None, "blank text removes it");
     }
 
     #[test]

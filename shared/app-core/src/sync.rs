@@ -4,7 +4,25 @@
 
 use shikong_sync_client::{Progress, SyncReport};
 
+use crate::i18n::Lang;
 use crate::{AppError, Device};
+
+/// What the app shows after a sync in which the server stopped sending layers the user may no
+/// longer read (a changed role or rule): which layers, and the server's reason. `None` when every
+/// layer of the area still updates. What the device holds of those layers stays, no longer
+/// updated, until the user's rights come back.
+pub fn revoked_notice(report: &SyncReport, lang: Lang) -> Option<String> {
+    if report.revoked.is_empty() {
+        return None;
+    }
+    let each = |open: &str, close: &str| -> Vec<String> {
+        report.revoked.iter().map(|r| format!("{}{open}{}{close}", r.layer, r.reason)).collect()
+    };
+    Some(match lang {
+        Lang::Zh => format!("已无读取权限，以下图层不再更新：{}", each("（", "）").join("；")),
+        Lang::En => format!("No longer allowed to read, so no longer updated: {}", each(" (", ")").join("; ")),
+    })
+}
 
 /// What one automatic-sync check found and did.
 #[derive(Debug)]
@@ -50,6 +68,21 @@ impl Device {
 mod tests {
     use super::*;
     use crate::testkit;
+
+    #[test]
+    fn revoked_layers_are_worded_for_the_user() {
+        let mut report = SyncReport::default();
+        assert_eq!(revoked_notice(&report, Lang::Zh), None);
+        report.revoked.push(shikong_protocol::RevokedLayer {
+            layer: "manhole".into(),
+            code: shikong_protocol::SyncErrorCode::Forbidden,
+            reason: "role citizen may not read layer manhole (it is not public)".into(),
+        });
+        let zh = revoked_notice(&report, Lang::Zh).unwrap();
+        assert!(zh.starts_with("已无读取权限") && zh.contains("manhole（role citizen"), "{zh}");
+        let en = revoked_notice(&report, Lang::En).unwrap();
+        assert!(en.ends_with("manhole (role citizen may not read layer manhole (it is not public))"), "{en}");
+    }
 
     #[test]
     fn offline_nothing_is_attempted() {

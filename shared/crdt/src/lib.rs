@@ -37,6 +37,7 @@ pub use automerge::ChangeHash;
 pub use doc::{EntityDoc, change_hash};
 pub use edits::EditRecord;
 pub use error::{Error, Result};
+pub use message::{ChangeClaim, change_claim};
 
 use shikong_model::{Feature, Geometry, Properties, ValidTime, Value};
 

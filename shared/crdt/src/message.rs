@@ -55,6 +55,38 @@ pub(crate) fn server_message(meta: &ServerMeta) -> String {
     json!({ "v": meta.version, "tx": meta.tx, "by": meta.author }).to_string()
 }
 
+/// What a raw change claims about itself, read without applying it: the server checks a pushed
+/// change's claims against the authenticated caller before merging it (a change's message is
+/// part of its hash, so it can be refused but never rewritten).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeClaim {
+    pub hash: ChangeHash,
+    /// The change's actor (`None` when it is not one of ours: 16 bytes).
+    pub actor: Option<crate::Actor>,
+    /// Whether the message is a device edit's (`user` and `op`); base and server changes, and
+    /// messages of other tools, are not.
+    pub device_edit: bool,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    /// The device's clock at the edit (a claim: devices' clocks are not to be trusted).
+    pub time: Option<Timestamp>,
+}
+
+/// Reads the claims of raw change bytes (as pushed by a device).
+pub fn change_claim(change: &[u8]) -> crate::Result<ChangeClaim> {
+    let c = automerge::Change::try_from(change).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+    let origin = parse(c.message(), c.timestamp());
+    let actor = <[u8; 16]>::try_from(c.actor_id().to_bytes()).ok().map(crate::Actor);
+    Ok(ChangeClaim {
+        hash: c.hash(),
+        actor,
+        device_edit: origin.op.is_some(),
+        user: origin.user,
+        device: origin.device,
+        time: origin.time,
+    })
+}
+
 /// Who made a change and when, as far as its message tells.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Origin {
@@ -121,6 +153,26 @@ mod tests {
         assert_eq!(m, r#"{"v":3,"tx":42,"by":"导入"}"#);
         let o = parse(Some(&m), meta.time.as_millisecond());
         assert_eq!((o.user.as_deref(), o.device, o.time, o.op), (Some("导入"), None, Some(meta.time), None));
+    }
+
+    #[test]
+    fn claims_are_read_from_raw_changes() {
+        use crate::test_support::{A, feature, props, schema};
+        let (schema, f) = (schema(), feature());
+        let mut doc = crate::EntityDoc::base(&schema, &f).unwrap();
+        let meta =
+            EditMeta { user: "张三".into(), device: Some("平板-07".into()), time: t("2025-06-01T08:00:00+08:00") };
+        let edit = crate::Edit::SetFields(props(&[("深度", shikong_model::Value::Real(2.0))]));
+        let c = doc.edit(&schema, A, &meta, edit).unwrap().unwrap();
+        let claim = change_claim(&c).unwrap();
+        assert_eq!(claim.hash, crate::change_hash(&c).unwrap());
+        assert_eq!((claim.actor, claim.device_edit), (Some(A), true));
+        assert_eq!((claim.user.as_deref(), claim.device.as_deref()), (Some("张三"), Some("平板-07")));
+        assert_eq!(claim.time, Some(meta.time));
+        let base = crate::EntityDoc::base(&schema, &f).unwrap().changes_after(&[]);
+        let b = change_claim(&base[0]).unwrap();
+        assert_eq!((b.device_edit, b.actor, b.user), (false, Some(crate::Actor::base(f.id)), None));
+        assert!(change_claim(b"not a change").is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::path::Path;
 use shikong_model::{Coord, Crs, FieldType, Geometry, GeometryKind, wkt};
 
 use crate::error::{FormatError, Location, Result};
-use crate::{Progress, RawValue, Record, Source, SourceOptions, decode_text};
+use crate::limits::{Exceeded, Limit, Limits, RowMeter, check_vertices};
+use crate::{DecodingReader, Progress, RawValue, Record, Source, SourceOptions};
 
 const WKT_NAMES: &[&str] = &["wkt", "geometry", "geom", "the_geom", "几何", "wkt_geom"];
 const LON_NAMES: &[&str] = &["lon", "lng", "long", "longitude", "x", "经度"];
@@ -69,29 +70,47 @@ impl CsvSource {
     }
 
     fn read_from<R: Read>(&mut self, input: R, on_record: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
-        let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(input);
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| FormatError::file(&self.name, format!("header row: {e}")))?
-            .iter()
-            .map(|h| h.trim_start_matches('\u{feff}').to_owned())
-            .collect();
+        let limits = self.opts.limits.clone();
+        let name = self.name.clone();
+        // Rows are counted as they are read: a field without its closing quote stops at the row
+        // limit instead of growing with the file.
+        let meter = RowMeter::new(limits.row_bytes);
+        let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(meter.wrap(input, "the row"));
+        let fail = |e: csv::Error, line: u64| -> FormatError {
+            match e.kind() {
+                csv::ErrorKind::Io(io) => FormatError::io(&name, Some(Location::Line(line)), io),
+                _ => FormatError::at(
+                    &name,
+                    Location::Line(e.position().map_or(line, csv::Position::line)),
+                    e.to_string(),
+                ),
+            }
+        };
+        let headers: Vec<String> = match rdr.headers() {
+            Ok(h) => h.iter().map(|h| h.trim_start_matches('\u{feff}').to_owned()).collect(),
+            Err(e) => {
+                let mut err = fail(e, 1);
+                err.message = format!("header row: {}", err.message);
+                return Err(err);
+            }
+        };
+        meter.reset();
         if headers.iter().any(String::is_empty) {
             return Err(FormatError::at(&self.name, Location::Line(1), "a column has an empty name"));
         }
+        check_fields(&self.name, Location::Line(1), headers.iter().map(String::as_str), &headers, &limits)?;
         let geom = self.geom_columns(&headers)?;
         let mut record = csv::StringRecord::new();
         loop {
+            let next_line = rdr.position().line();
             match rdr.read_record(&mut record) {
                 Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map_or(0, csv::Position::line);
-                    return Err(FormatError::at(&self.name, Location::Line(line), e.to_string()));
-                }
+                Ok(true) => meter.reset(),
+                Err(e) => return Err(fail(e, next_line)),
             }
             let line = record.position().map_or(0, csv::Position::line);
             let at = Location::Line(line);
+            check_fields(&self.name, at, record.iter(), &headers, &limits)?;
             let number = |i: usize| -> Result<f64> {
                 let cell = record.get(i).unwrap_or("").trim();
                 cell.parse::<f64>().map_err(|_| {
@@ -105,10 +124,11 @@ impl CsvSource {
                     let g = if cell.is_empty() {
                         None
                     } else {
-                        Some(
-                            wkt::parse(cell)
-                                .map_err(|e| FormatError::at(&self.name, at, e.to_string()).field(&headers[i]))?,
-                        )
+                        let g = wkt::parse(cell)
+                            .map_err(|e| FormatError::at(&self.name, at, e.to_string()).field(&headers[i]))?;
+                        check_vertices(&g, limits.geometry_vertices, "the geometry")
+                            .map_err(|x| FormatError::exceeded(&self.name, Some(at), x).field(&headers[i]))?;
+                        Some(g)
                     };
                     (g, [i, usize::MAX])
                 }
@@ -131,6 +151,24 @@ impl CsvSource {
         self.progress.set(self.progress.total);
         Ok(())
     }
+}
+
+/// Refuses a row with a field over the field limit, naming the column.
+fn check_fields<'a>(
+    file: &str,
+    at: Location,
+    cells: impl Iterator<Item = &'a str>,
+    headers: &[String],
+    limits: &Limits,
+) -> Result<()> {
+    for (i, cell) in cells.enumerate() {
+        if cell.len() as u64 > limits.field_bytes {
+            let column = headers.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+            let x = Exceeded::actual(Limit::FieldBytes, "the field", cell.len() as u64, limits.field_bytes);
+            return Err(FormatError::exceeded(file, Some(at), x).field(column));
+        }
+    }
+    Ok(())
 }
 
 impl Source for CsvSource {
@@ -156,34 +194,31 @@ impl Source for CsvSource {
 
     fn read(&mut self, on_record: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
         let mut file = File::open(&self.path).map_err(|e| FormatError::file(&self.name, e.to_string()))?;
-        let utf8_requested = self
-            .opts
-            .encoding
-            .as_deref()
-            .is_none_or(|e| e.eq_ignore_ascii_case("utf-8") || e.eq_ignore_ascii_case("utf8"));
-        if utf8_requested {
-            // Sniff: stream UTF-8 files; decode anything else in memory.
-            let mut head = vec![0u8; 64 * 1024];
-            let n = read_up_to(&mut file, &mut head).map_err(|e| FormatError::file(&self.name, e.to_string()))?;
-            head.truncate(n);
-            let valid = match std::str::from_utf8(&head) {
-                Ok(_) => true,
-                // A multi-byte character cut at the end of the sniffed block is fine.
-                Err(e) => e.error_len().is_none(),
-            };
-            if valid || self.opts.encoding.is_some() {
-                let rest = BufReader::with_capacity(1 << 20, file);
-                return self.read_from(std::io::Cursor::new(head).chain(rest), on_record);
-            }
-            let mut all = head;
-            file.read_to_end(&mut all).map_err(|e| FormatError::file(&self.name, e.to_string()))?;
-            let text = decode_text(&all, None).map_err(|e| FormatError::file(&self.name, e))?;
-            return self.read_from(text.as_bytes(), on_record);
+        let requested = match self.opts.encoding.as_deref() {
+            None => None,
+            Some(label) => Some(
+                encoding_rs::Encoding::for_label(label.trim().as_bytes())
+                    .ok_or_else(|| FormatError::file(&self.name, format!("unknown text encoding `{label}`")))?,
+            ),
+        };
+        if let Some(enc) = requested.filter(|e| *e != encoding_rs::UTF_8) {
+            let input = DecodingReader::new(BufReader::with_capacity(1 << 20, file), enc);
+            return self.read_from(input, on_record);
         }
-        let mut all = Vec::new();
-        file.read_to_end(&mut all).map_err(|e| FormatError::file(&self.name, e.to_string()))?;
-        let text = decode_text(&all, self.opts.encoding.as_deref()).map_err(|e| FormatError::file(&self.name, e))?;
-        self.read_from(text.as_bytes(), on_record)
+        // Sniff: stream UTF-8 files; decode anything else as GB18030, streaming too.
+        let mut head = vec![0u8; 64 * 1024];
+        let n = read_up_to(&mut file, &mut head).map_err(|e| FormatError::file(&self.name, e.to_string()))?;
+        head.truncate(n);
+        let valid = match std::str::from_utf8(&head) {
+            Ok(_) => true,
+            // A multi-byte character cut at the end of the sniffed block is fine.
+            Err(e) => e.error_len().is_none(),
+        };
+        let whole = std::io::Cursor::new(head).chain(BufReader::with_capacity(1 << 20, file));
+        if valid || requested.is_some() {
+            return self.read_from(whole, on_record);
+        }
+        self.read_from(DecodingReader::new(whole, encoding_rs::GB18030), on_record)
     }
 }
 
@@ -271,6 +306,62 @@ mod tests {
         assert!(e.to_string().contains("row 2"), "{e}");
         let opts = SourceOptions { wkt_column: Some("shape".into()), ..SourceOptions::default() };
         assert!(read_all(b"a,b\n1,2\n", opts).unwrap_err().to_string().contains("no WKT column named `shape`"));
+    }
+
+    #[test]
+    fn a_100_mb_field_stops_at_the_row_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("huge.csv");
+        {
+            use std::io::Write as _;
+            let mut f = std::io::BufWriter::new(File::create(&p).unwrap());
+            f.write_all(b"name,note\nok,fine\nbad,\"").unwrap();
+            let block = vec![b'x'; 1 << 20];
+            for _ in 0..100 {
+                f.write_all(&block).unwrap();
+            }
+        }
+        let started = std::time::Instant::now();
+        let mut s = CsvSource::open(&p, &SourceOptions::default()).unwrap();
+        let mut seen = 0;
+        let e = s
+            .read(&mut |_| {
+                seen += 1;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(seen, 1, "the good row is read, the huge one refused");
+        let x = e.limit.as_ref().expect("a typed limit");
+        assert_eq!((x.limit, x.max), (Limit::RowBytes, crate::limits::MAX_ROW_BYTES));
+        assert_eq!(e.location, Some(Location::Line(3)));
+        assert!(
+            e.to_string().contains(", row 3: the row has more than 33554432 bytes; the limit is 33554432 (row-bytes)"),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn fields_rows_and_wkt_vertices_have_limits() {
+        let limits = Limits { field_bytes: 100, row_bytes: 10_000, geometry_vertices: 3, ..Limits::default() };
+        let opts = SourceOptions { limits, ..SourceOptions::default() };
+        let long = "长".repeat(40); // 120 bytes
+        let e = read_all(format!("名称,备注\n甲,{long}\n").as_bytes(), opts.clone()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("备注"));
+        assert!(
+            e.to_string().ends_with(", row 2, field `备注`: the field has 120 bytes; the limit is 100 (field-bytes)"),
+            "{e}"
+        );
+        let e = read_all(b"id,wkt\n1,\"LINESTRING (0 0,1 1,2 2,3 3)\"\n", opts.clone()).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("row 2, field `wkt`: the geometry has 4 vertices; the limit is 3 (geometry-vertices)"),
+            "{e}"
+        );
+        let text = format!("名称\n{}\n", "长".repeat(60));
+        let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+        let e = read_all(&gbk, opts).unwrap_err();
+        assert!(e.is_too_large() && e.field.as_deref() == Some("名称"), "GBK files are measured too: {e}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::limits::Exceeded;
+
 pub type Result<T, E = FormatError> = std::result::Result<T, E>;
 
 /// Where in a file something is, in the units a user counts.
@@ -29,15 +31,41 @@ pub struct FormatError {
     pub location: Option<Location>,
     pub field: Option<String>,
     pub message: String,
+    /// Set when the file went over one of the [`crate::limits`] (callers answer 413, not 400).
+    pub limit: Option<Box<Exceeded>>,
 }
 
 impl FormatError {
     pub fn file(file: &str, message: impl Into<String>) -> Self {
-        FormatError { file: file.to_owned(), location: None, field: None, message: message.into() }
+        FormatError { file: file.to_owned(), location: None, field: None, message: message.into(), limit: None }
     }
 
     pub fn at(file: &str, location: Location, message: impl Into<String>) -> Self {
-        FormatError { file: file.to_owned(), location: Some(location), field: None, message: message.into() }
+        FormatError {
+            file: file.to_owned(),
+            location: Some(location),
+            field: None,
+            message: message.into(),
+            limit: None,
+        }
+    }
+
+    /// The file (at `location`) went over a limit; the message is the limit's.
+    pub fn exceeded(file: &str, location: Option<Location>, e: Exceeded) -> Self {
+        FormatError { file: file.to_owned(), location, field: None, message: e.to_string(), limit: Some(Box::new(e)) }
+    }
+
+    /// A read error: the limit it carries (from a [`crate::limits::Bounded`] reader) or its text.
+    pub fn io(file: &str, location: Option<Location>, e: &std::io::Error) -> Self {
+        match crate::limits::exceeded_in(e) {
+            Some(x) => Self::exceeded(file, location, x.clone()),
+            None => FormatError { location, ..Self::file(file, e.to_string()) },
+        }
+    }
+
+    /// Whether the file was refused for going over a limit.
+    pub fn is_too_large(&self) -> bool {
+        self.limit.is_some()
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Self {

@@ -1,18 +1,20 @@
 //! GeoJSON (RFC 7946): a streaming reader, so a file of a million features is never held in
 //! memory as one document, and a streaming writer.
 
+use std::cell::Cell;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
+use std::rc::Rc;
 
-use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 use shikong_model::{Crs, FieldType, GeometryKind, geojson};
 
 use crate::error::{FormatError, Location, Result};
-use crate::{Progress, RawValue, Record, Source, SourceOptions};
+use crate::limits::{Exceeded, Limit, Limits, check_vertices};
+use crate::{BoundedValue, Progress, RawValue, Record, Source, SourceOptions};
 
 pub(crate) struct GeoJsonSource {
     path: std::path::PathBuf,
@@ -20,6 +22,7 @@ pub(crate) struct GeoJsonSource {
     crs: Crs,
     crs_fixed: bool,
     progress: Progress,
+    limits: Limits,
 }
 
 impl GeoJsonSource {
@@ -32,40 +35,104 @@ impl GeoJsonSource {
             crs: opts.crs.unwrap_or(Crs::Crs84),
             crs_fixed: opts.crs.is_some(),
             progress: Progress::new(size),
+            limits: opts.limits.clone(),
         })
     }
 }
 
-/// Counts bytes as the parser consumes them (progress).
+/// Bytes consumed by the parser (progress), and those of the feature being parsed (a feature
+/// over the byte limit stops the parser: a string as long as the file is never held).
+struct Meter {
+    n: Cell<u64>,
+    /// Where the current feature started, while one is parsed.
+    feature_start: Cell<Option<u64>>,
+    max_feature: u64,
+    tripped: Cell<Option<Exceeded>>,
+}
+
+/// Counts bytes as the parser consumes them.
 struct Counting<R> {
     inner: R,
-    n: u64,
+    meter: Rc<Meter>,
     progress: Progress,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let m = &self.meter;
+        if let Some(start) = m.feature_start.get()
+            && m.n.get() - start > m.max_feature
+        {
+            let x = Exceeded::stopped(Limit::FeatureBytes, "the feature", m.n.get() - start, m.max_feature);
+            m.tripped.set(Some(x.clone()));
+            return Err(x.into_io());
+        }
         let k = self.inner.read(buf)?;
-        self.n += k as u64;
-        if self.n & 0xF_FFFF < k as u64 {
-            self.progress.set(self.n);
+        let n = m.n.get() + k as u64;
+        m.n.set(n);
+        if n & 0xF_FFFF < k as u64 {
+            self.progress.set(n);
         }
         Ok(k)
     }
 }
 
 /// One feature as it appears in the file.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct RawFeature {
-    #[serde(rename = "type")]
     ty: Option<String>,
     geometry: Option<Json>,
     properties: Option<Map<String, Json>>,
 }
 
+/// Reads one feature object, its geometry and properties through a [`BoundedValue`].
+struct FeatureSeed<'b>(BoundedValue<'b>);
+
+impl<'de> DeserializeSeed<'de> for FeatureSeed<'_> {
+    type Value = RawFeature;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawFeature, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FeatureSeed<'_> {
+    type Value = RawFeature;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a GeoJSON Feature object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFeature, A::Error> {
+        let mut f = RawFeature::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "type" => f.ty = map.next_value()?,
+                "geometry" => f.geometry = Some(map.next_value_seed(self.0)?),
+                "properties" => {
+                    f.properties = match map.next_value_seed(self.0)? {
+                        Json::Null => None,
+                        Json::Object(m) => Some(m),
+                        other => {
+                            return Err(de::Error::custom(format!("\"properties\" must be an object, not {other}")));
+                        }
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// State shared by the visitors: the callback, the CRS, the first callback error.
 struct Ctx<'a> {
     name: &'a str,
+    limits: &'a Limits,
+    meter: Rc<Meter>,
+    /// JSON values left for the feature being parsed.
+    values_left: Cell<u64>,
     crs: Crs,
     crs_fixed: bool,
     count: usize,
@@ -75,6 +142,23 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A feature starts here: its bytes and values are counted from zero.
+    fn start_feature(&self) {
+        self.meter.feature_start.set(Some(self.meter.n.get()));
+        self.values_left.set(self.limits.json_values);
+    }
+
+    /// The limit a parse error came from, if it came from one.
+    fn limit_hit(&self, e: &serde_json::Error) -> Option<Exceeded> {
+        if let Some(x) = self.meter.tripped.take() {
+            return Some(x);
+        }
+        BoundedValue { left: &self.values_left }.spent(e).then(|| {
+            let max = self.limits.json_values;
+            Exceeded::stopped(Limit::JsonValues, "the feature", max + 1, max)
+        })
+    }
+
     fn feature<E: de::Error>(&mut self, f: RawFeature) -> Result<(), E> {
         self.count += 1;
         let at = Location::Feature(self.count);
@@ -93,7 +177,12 @@ impl Ctx<'_> {
         let geometry = match f.geometry {
             None | Some(Json::Null) => None,
             Some(g) => match geojson::from_json(&g) {
-                Ok(g) => Some(g),
+                Ok(g) => {
+                    if let Err(x) = check_vertices(&g, self.limits.geometry_vertices, "the geometry") {
+                        return Err(fail(self, FormatError::exceeded(self.name, Some(at), x).field("geometry")));
+                    }
+                    Some(g)
+                }
                 Err(e) => return Err(fail(self, FormatError::at(self.name, at, format!("geometry: {e}")))),
             },
         };
@@ -124,14 +213,17 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let ctx = self.0;
         let mut single = Map::new();
+        ctx.start_feature();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "features" => {
                     ctx.saw_features = true;
                     map.next_value_seed(Features(ctx))?;
+                    // Members after the features are counted like one more feature.
+                    ctx.start_feature();
                 }
                 "crs" => {
-                    let v: Json = map.next_value()?;
+                    let v = map.next_value_seed(BoundedValue { left: &ctx.values_left })?;
                     let named = v.pointer("/properties/name").and_then(Json::as_str).map(str::to_owned);
                     if let Some(n) = named
                         && !ctx.crs_fixed
@@ -146,7 +238,7 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
                     }
                 }
                 "type" | "geometry" | "properties" | "id" => {
-                    single.insert(key, map.next_value()?);
+                    single.insert(key, map.next_value_seed(BoundedValue { left: &ctx.values_left })?);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -156,8 +248,15 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
         match single.get("type").and_then(Json::as_str) {
             Some("FeatureCollection") | None if ctx.saw_features => Ok(()),
             Some("Feature") => {
-                let f: RawFeature = serde_json::from_value(Json::Object(single)).map_err(de::Error::custom)?;
-                ctx.feature(f)
+                let properties = match single.remove("properties") {
+                    None | Some(Json::Null) => None,
+                    Some(Json::Object(m)) => Some(m),
+                    Some(other) => {
+                        return Err(A::Error::custom_fmt(format!("\"properties\" must be an object, not {other}")));
+                    }
+                };
+                let ty = single.get("type").and_then(Json::as_str).map(str::to_owned);
+                ctx.feature(RawFeature { ty, geometry: single.remove("geometry"), properties })
             }
             Some(t) => Err(A::Error::custom_fmt(format!("expected a FeatureCollection or Feature, found type `{t}`"))),
             None => Err(A::Error::custom_fmt("not GeoJSON: no \"type\" and no \"features\"".into())),
@@ -192,9 +291,14 @@ impl<'de> Visitor<'de> for Features<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(f) = seq.next_element::<RawFeature>()? {
+        loop {
+            self.0.start_feature();
+            let seed = FeatureSeed(BoundedValue { left: &self.0.values_left });
+            let Some(f) = seq.next_element_seed(seed)? else { break };
+            self.0.meter.feature_start.set(None);
             self.0.feature(f)?;
         }
+        self.0.meter.feature_start.set(None);
         Ok(())
     }
 }
@@ -222,10 +326,23 @@ impl Source for GeoJsonSource {
 
     fn read(&mut self, on_record: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
         let file = File::open(&self.path).map_err(|e| FormatError::file(&self.name, e.to_string()))?;
-        let reader = Counting { inner: BufReader::with_capacity(1 << 20, file), n: 0, progress: self.progress.clone() };
+        let meter = Rc::new(Meter {
+            n: Cell::new(0),
+            feature_start: Cell::new(None),
+            max_feature: self.limits.feature_bytes,
+            tripped: Cell::new(None),
+        });
+        let reader = Counting {
+            inner: BufReader::with_capacity(1 << 20, file),
+            meter: meter.clone(),
+            progress: self.progress.clone(),
+        };
         let mut de = serde_json::Deserializer::from_reader(reader);
         let mut ctx = Ctx {
             name: &self.name,
+            limits: &self.limits,
+            meter,
+            values_left: Cell::new(self.limits.json_values),
             crs: self.crs,
             crs_fixed: self.crs_fixed,
             count: 0,
@@ -236,6 +353,11 @@ impl Source for GeoJsonSource {
         let parsed = Document(&mut ctx).deserialize(&mut de).and_then(|()| de.end());
         if let Some(f) = ctx.failure {
             return Err(f);
+        }
+        if let Err(e) = &parsed
+            && let Some(x) = ctx.limit_hit(e)
+        {
+            return Err(FormatError::exceeded(&self.name, Some(Location::Feature(ctx.count + 1)), x));
         }
         let crs = ctx.crs;
         let count = ctx.count;
@@ -332,6 +454,61 @@ mod tests {
         assert!(e.to_string().contains("after feature 1"), "{e}");
         assert!(read_all("[1,2,3]").is_err());
         assert!(read_all(r#"{"type":"Topology"}"#).unwrap_err().to_string().contains("Topology"));
+    }
+
+    fn read_limited(text: &str, limits: Limits) -> Result<usize> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.geojson");
+        std::fs::write(&p, text).unwrap();
+        let mut s = GeoJsonSource::open(&p, &SourceOptions { limits, ..SourceOptions::default() })?;
+        let mut n = 0;
+        s.read(&mut |_| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    }
+
+    #[test]
+    fn features_have_vertex_value_and_byte_limits() {
+        let line = |n: usize| {
+            let coords: Vec<String> = (0..n).map(|i| format!("[{i},0]")).collect();
+            format!(
+                r#"{{"type":"Feature","geometry":{{"type":"LineString","coordinates":[{}]}},"properties":{{}}}}"#,
+                coords.join(",")
+            )
+        };
+        let fc = |feats: &[String]| format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, feats.join(","));
+        let limits = Limits { geometry_vertices: 10, json_values: 100, feature_bytes: 10_000, ..Limits::default() };
+        assert_eq!(read_limited(&fc(&[line(10), line(10)]), limits.clone()).unwrap(), 2);
+
+        let e = read_limited(&fc(&[line(10), line(11)]), limits.clone()).unwrap_err();
+        assert_eq!(e.location, Some(Location::Feature(2)));
+        assert!(
+            e.to_string().ends_with(
+                "feature 2, field `geometry`: the geometry has 11 vertices; the limit is 10 (geometry-vertices)"
+            ),
+            "{e}"
+        );
+
+        // Values are counted while parsing: the tree of a huge array is never built.
+        let e = read_limited(&fc(&[line(10), line(60)]), limits.clone()).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("feature 2: the feature has more than 100 JSON values; the limit is 100 (json-values)"),
+            "{e}"
+        );
+        let e = read_limited(&line(60), limits.clone()).unwrap_err();
+        assert_eq!(e.limit.map(|x| x.limit), Some(Limit::JsonValues), "a lone Feature too");
+
+        // A string as long as the file stops at the feature byte limit.
+        let huge = format!(r#"{{"type":"Feature","geometry":null,"properties":{{"note":"{}"}}}}"#, "x".repeat(50_000));
+        let e = read_limited(&fc(&[line(3), huge]), limits).unwrap_err();
+        assert_eq!(e.location, Some(Location::Feature(2)));
+        assert!(
+            e.to_string().contains("the feature has more than 10000 bytes; the limit is 10000 (feature-bytes)"),
+            "{e}"
+        );
     }
 
     #[test]

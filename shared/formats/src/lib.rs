@@ -8,11 +8,14 @@
 
 #![forbid(unsafe_code)]
 
+mod bounded_json;
 mod csv_io;
 mod error;
 mod geojson_io;
 mod gpkg_io;
+pub mod limits;
 mod shp;
+mod text;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,10 +24,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value as Json;
 use shikong_model::{Crs, FieldType, Geometry, GeometryKind, Value};
 
+pub use bounded_json::{BoundedJsonError, BoundedValue, parse_bounded};
 pub use csv_io::CsvWriter;
 pub use error::{FormatError, Location, Result};
 pub use geojson_io::GeoJsonWriter;
 pub use gpkg_io::GpkgWriter;
+pub use limits::Limits;
+pub use text::DecodingReader;
 
 /// A property value as the file holds it, before the importer types it.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +88,8 @@ pub struct SourceOptions {
     /// CSV/DBF text encoding, e.g. `GBK` (default: UTF-8, falling back to GBK when the bytes are
     /// not UTF-8, which is what files from Chinese Excel and ArcGIS usually are).
     pub encoding: Option<String>,
+    /// What the file may make the reader allocate (default: the constants of [`limits`]).
+    pub limits: Limits,
 }
 
 /// A readable file.
@@ -118,25 +126,6 @@ pub fn open(path: &Path, opts: &SourceOptions) -> Result<Box<dyn Source>> {
             format!("unknown format `.{ext}` (use .geojson, .json, .csv, .zip (Shapefile), .shp or .gpkg)"),
         )),
     }
-}
-
-/// Decodes text in `encoding` (`UTF-8`, `GBK`, `GB18030`, `BIG5`, …); without one, UTF-8 with a
-/// GB18030 fallback (a superset of GBK) when the bytes are not valid UTF-8.
-pub(crate) fn decode_text(bytes: &[u8], encoding: Option<&str>) -> std::result::Result<String, String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let enc = match encoding {
-        Some(label) => encoding_rs::Encoding::for_label(label.trim().as_bytes())
-            .ok_or_else(|| format!("unknown text encoding `{label}`"))?,
-        None => match std::str::from_utf8(bytes) {
-            Ok(s) => return Ok(s.to_owned()),
-            Err(_) => encoding_rs::GB18030,
-        },
-    };
-    let (text, _, had_errors) = enc.decode(bytes);
-    if had_errors {
-        return Err(format!("text is not valid {}", enc.name()));
-    }
-    Ok(text.into_owned())
 }
 
 /// The system fields a feature carries in exports (and that imports recognise).

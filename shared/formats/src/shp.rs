@@ -14,6 +14,7 @@ use geo::Contains;
 use shikong_model::{Coord, Crs, FieldType, Geometry, GeometryKind, Value, geometry::Line};
 
 use crate::error::{FormatError, Location, Result};
+use crate::limits::{Bounded, Exceeded, Limit, Limits, check_vertices, exceeded_in};
 use crate::{Progress, RawValue, Record, Source, SourceOptions};
 
 pub(crate) struct ShapefileSource {
@@ -26,27 +27,74 @@ pub(crate) struct ShapefileSource {
     fields: Vec<(String, FieldType)>,
     kind: Option<GeometryKind>,
     progress: Progress,
+    limits: Limits,
 }
 
-fn read_zip(path: &Path, name: &str) -> Result<HashMap<String, Vec<u8>>> {
+const PARTS: [&str; 5] = ["shp", "shx", "dbf", "prj", "cpg"];
+
+/// The most a part may take: a line of text for `.prj`/`.cpg`, the Shapefile budget otherwise.
+fn part_limit(ext: &str, limits: &Limits) -> u64 {
+    if ext == "prj" || ext == "cpg" { limits.sidecar_bytes.min(limits.zip_bytes) } else { limits.zip_bytes }
+}
+
+/// The Shapefile parts in a zip. Declared sizes are checked before anything is inflated, and
+/// every part is inflated through a [`Bounded`] reader (a lying header stops at the budget).
+fn read_zip(path: &Path, name: &str, limits: &Limits) -> Result<HashMap<String, Vec<u8>>> {
     let file = std::fs::File::open(path).map_err(|e| FormatError::file(name, e.to_string()))?;
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| FormatError::file(name, format!("not a readable zip: {e}")))?;
+    if zip.len() as u64 > limits.zip_entries {
+        let x = Exceeded::declared(Limit::ZipEntries, "the zip", zip.len() as u64, limits.zip_entries);
+        return Err(FormatError::exceeded(name, None, x));
+    }
+    let part = |entry_name: &str| -> Option<(String, String, String)> {
+        let lower = entry_name.to_lowercase();
+        let (stem, ext) = lower.rsplit_once('.')?;
+        (PARTS.contains(&ext) && !lower.starts_with("__macosx/"))
+            .then(|| (lower.clone(), stem.to_owned(), ext.to_owned()))
+    };
+    let mut declared = 0u64;
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).map_err(|e| FormatError::file(name, e.to_string()))?;
+        let Some((_, _, ext)) = part(entry.name()) else { continue };
+        let max = part_limit(&ext, limits);
+        if entry.size() > max {
+            let what = format!("zip entry `{}` (uncompressed size)", entry.name());
+            return Err(FormatError::exceeded(
+                name,
+                None,
+                Exceeded::declared(Limit::DecompressedBytes, what, entry.size(), max),
+            ));
+        }
+        declared = declared.saturating_add(entry.size());
+    }
+    if declared > limits.zip_bytes {
+        let x = Exceeded::declared(
+            Limit::DecompressedBytes,
+            "the shapefile parts together (uncompressed sizes)",
+            declared,
+            limits.zip_bytes,
+        );
+        return Err(FormatError::exceeded(name, None, x));
+    }
     let mut parts = HashMap::new();
     let mut stems = Vec::new();
+    let mut inflated = 0u64;
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| FormatError::file(name, e.to_string()))?;
+        let entry = zip.by_index(i).map_err(|e| FormatError::file(name, e.to_string()))?;
         let entry_name = entry.name().to_owned();
-        let lower = entry_name.to_lowercase();
-        let Some((stem, ext)) = lower.rsplit_once('.') else { continue };
-        if !["shp", "shx", "dbf", "prj", "cpg"].contains(&ext) || lower.starts_with("__macosx/") {
-            continue;
-        }
+        let Some((lower, stem, ext)) = part(&entry_name) else { continue };
         if ext == "shp" {
-            stems.push(stem.to_owned());
+            stems.push(stem);
         }
+        let max = part_limit(&ext, limits).min(limits.zip_bytes - inflated);
         let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(|e| FormatError::file(name, format!("{entry_name}: {e}")))?;
+        let mut r = Bounded::new(entry, Limit::DecompressedBytes, format!("zip entry `{entry_name}` (inflated)"), max);
+        r.read_to_end(&mut bytes).map_err(|e| match exceeded_in(&e) {
+            Some(x) => FormatError::exceeded(name, None, x.clone()),
+            None => FormatError::file(name, format!("{entry_name}: {e}")),
+        })?;
+        inflated += bytes.len() as u64;
         parts.insert(lower, bytes);
     }
     match stems.as_slice() {
@@ -59,19 +107,26 @@ fn read_zip(path: &Path, name: &str) -> Result<HashMap<String, Vec<u8>>> {
     }
 }
 
-fn read_siblings(path: &Path, name: &str) -> Result<HashMap<String, Vec<u8>>> {
+fn read_siblings(path: &Path, name: &str, limits: &Limits) -> Result<HashMap<String, Vec<u8>>> {
     let mut parts = HashMap::new();
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_lowercase();
     let dir = path.parent().unwrap_or(Path::new("."));
     let entries = std::fs::read_dir(dir).map_err(|e| FormatError::file(name, e.to_string()))?;
+    let mut total = 0u64;
     for entry in entries.flatten() {
         let p = entry.path();
         let Some(file) = p.file_name().and_then(|f| f.to_str()).map(str::to_lowercase) else { continue };
         if let Some((s, ext)) = file.rsplit_once('.')
             && s == stem
-            && ["shp", "shx", "dbf", "prj", "cpg"].contains(&ext)
+            && PARTS.contains(&ext)
         {
-            let bytes = std::fs::read(&p).map_err(|e| FormatError::file(name, format!("{file}: {e}")))?;
+            let f = std::fs::File::open(&p).map_err(|e| FormatError::file(name, format!("{file}: {e}")))?;
+            let max = part_limit(ext, limits).min(limits.zip_bytes - total);
+            let mut bytes = Vec::new();
+            Bounded::new(f, Limit::DecompressedBytes, format!("`{file}`"), max)
+                .read_to_end(&mut bytes)
+                .map_err(|e| FormatError::io(name, None, &e))?;
+            total += bytes.len() as u64;
             parts.insert(file, bytes);
         }
     }
@@ -123,8 +178,13 @@ impl ShapefileSource {
     pub(crate) fn open(path: &Path, opts: &SourceOptions) -> Result<Self> {
         let name = path.display().to_string();
         let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-        let parts = if is_zip { read_zip(path, &name)? } else { read_siblings(path, &name)? };
-        let take = |ext: &str| parts.iter().find(|(k, _)| k.ends_with(&format!(".{ext}"))).map(|(_, v)| v.clone());
+        let mut parts =
+            if is_zip { read_zip(path, &name, &opts.limits)? } else { read_siblings(path, &name, &opts.limits)? };
+        // Moved out, not copied: the parts can be gigabytes.
+        let mut take = |ext: &str| {
+            let key = parts.keys().find(|k| k.ends_with(&format!(".{ext}"))).cloned()?;
+            parts.remove(&key)
+        };
         let shp = take("shp").ok_or_else(|| FormatError::file(&name, "missing .shp"))?;
         let dbf = take("dbf").ok_or_else(|| FormatError::file(&name, "missing .dbf (attributes)"))?;
         let encoding = match (&opts.encoding, take("cpg")) {
@@ -165,9 +225,10 @@ impl ShapefileSource {
             fields: Vec::new(),
             kind: None,
             progress: Progress::default(),
+            limits: opts.limits.clone(),
         };
         let dbf_reader = s.dbf_reader(s.encoding.unwrap_or(encoding_rs::UTF_8))?;
-        s.fields = dbf_reader
+        let fields = dbf_reader
             .fields()
             .iter()
             .filter(|f| !f.name().eq_ignore_ascii_case("DeletionFlag"))
@@ -183,6 +244,8 @@ impl ShapefileSource {
                 (f.name().to_owned(), ty)
             })
             .collect();
+        drop(dbf_reader);
+        s.fields = fields;
         let header = *shapefile::ShapeReader::new(Cursor::new(&s.shp))
             .map_err(|e| FormatError::file(&s.name, format!(".shp header: {e}")))?
             .header();
@@ -204,10 +267,10 @@ impl ShapefileSource {
         Ok(s)
     }
 
-    fn dbf_reader(&self, enc: &'static encoding_rs::Encoding) -> Result<dbase::Reader<Cursor<Vec<u8>>>> {
+    fn dbf_reader(&self, enc: &'static encoding_rs::Encoding) -> Result<dbase::Reader<Cursor<&[u8]>>> {
         dbase::ReaderBuilder::new()
             .with_encoding(dbase::encoding::EncodingRs::from(enc))
-            .build(Cursor::new(self.dbf.clone()))
+            .build(Cursor::new(self.dbf.as_slice()))
             .map_err(|e| FormatError::file(&self.name, format!(".dbf: {e}")))
     }
 
@@ -217,8 +280,10 @@ impl ShapefileSource {
         on_record: &mut dyn FnMut(Record) -> Result<()>,
     ) -> Result<()> {
         let shapes = match &self.shx {
-            Some(shx) => shapefile::ShapeReader::with_shx(Cursor::new(self.shp.clone()), Cursor::new(shx.clone())),
-            None => shapefile::ShapeReader::new(Cursor::new(self.shp.clone())),
+            Some(shx) => {
+                shapefile::ShapeReader::with_shx(Cursor::new(self.shp.as_slice()), Cursor::new(shx.as_slice()))
+            }
+            None => shapefile::ShapeReader::new(Cursor::new(self.shp.as_slice())),
         }
         .map_err(|e| FormatError::file(&self.name, format!(".shp: {e}")))?;
         let total = shapes.shape_count().unwrap_or(0) as u64;
@@ -229,6 +294,10 @@ impl ShapefileSource {
             let at = Location::Feature(i + 1);
             let (shape, mut rec) = item.map_err(|e| FormatError::at(&self.name, at, e.to_string()))?;
             let geometry = convert(shape).map_err(|m| FormatError::at(&self.name, at, m))?;
+            if let Some(g) = &geometry {
+                check_vertices(g, self.limits.geometry_vertices, "the shape")
+                    .map_err(|x| FormatError::exceeded(&self.name, Some(at), x))?;
+            }
             let mut properties = Vec::with_capacity(self.fields.len());
             for (name, _) in &self.fields {
                 let v = match rec.remove(name) {

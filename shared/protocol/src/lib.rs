@@ -253,6 +253,21 @@ pub struct PullPage {
     pub more: bool,
     pub layers: Vec<LayerUpdate>,
     pub entities: Vec<PulledEntity>,
+    /// Layers of the replica the caller may no longer read (a demoted user, a removed rule): the
+    /// page holds nothing of them and their position in the cursor stays; they come back once
+    /// the right does. Absent when empty, so pages of servers before it still decode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<RevokedLayer>,
+}
+
+/// A layer a pull no longer sends, and why (`Forbidden`: the caller's read right is gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedLayer {
+    pub layer: String,
+    pub code: SyncErrorCode,
+    /// For people ("role citizen may not read layer manhole (it is not public)").
+    pub reason: String,
 }
 
 /// The body of an error response of a sync endpoint (inside problem+json as `sync`).
@@ -282,6 +297,19 @@ mod tests {
         assert_eq!(r.results[0].outcome, Outcome::Accepted { version: 4 });
         assert!(matches!(r.results[1].outcome, Outcome::Rejected { code: SyncErrorCode::Forbidden, .. }));
         assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::from_str::<Json>(resp).unwrap());
+    }
+
+    #[test]
+    fn pull_pages_name_revoked_layers_only_when_there_are_some() {
+        let old = r#"{"protocol":1,"cursor":"12","more":false,"layers":[],"entities":[]}"#;
+        let page: PullPage = serde_json::from_str(old).unwrap();
+        assert!(page.revoked.is_empty());
+        assert_eq!(serde_json::to_value(&page).unwrap(), serde_json::from_str::<Json>(old).unwrap());
+        let new = r#"{"protocol":1,"cursor":"12","more":false,"layers":[],"entities":[],
+            "revoked":[{"layer":"manhole","code":"forbidden","reason":"role citizen may not read layer manhole"}]}"#;
+        let page: PullPage = serde_json::from_str(new).unwrap();
+        assert_eq!(page.revoked[0].code, SyncErrorCode::Forbidden);
+        assert_eq!(serde_json::to_value(&page).unwrap(), serde_json::from_str::<Json>(new).unwrap());
     }
 
     #[test]

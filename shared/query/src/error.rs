@@ -60,6 +60,14 @@ pub enum QueryError {
     /// A date, timestamp, interval, entity id or LIKE pattern literal that cannot be read.
     #[error("invalid {what} `{input}`: {message}")]
     InvalidLiteral { what: &'static str, input: String, message: String },
+
+    /// A filter beyond one of the bounds of [`crate::limits`] (length, nesting, terms): refused
+    /// before the recursive parser sees it. `found` is the filter's value, `max` the bound.
+    #[error(
+        "the filter is too complex: its {limit} is {found}, more than the {max} allowed \
+         (simplify it: fewer nested parentheses, an IN list instead of a chain of ORs)"
+    )]
+    TooComplex { limit: crate::limits::Limit, found: usize, max: usize },
 }
 
 impl QueryError {

@@ -64,6 +64,7 @@ mod attribute;
 mod error;
 mod eval;
 mod like;
+pub mod limits;
 mod predicate;
 mod resolve;
 mod sql;
@@ -74,6 +75,7 @@ use std::fmt;
 pub use attribute::{Attribute, FieldRef, Queryable, QueryableType, queryables};
 pub use error::{QueryError, Result};
 pub use like::LikePattern;
+pub use limits::Limit;
 pub use predicate::{ArithOp, CmpOp, Operand, Predicate, SpatialLiteral, SpatialOp, TemporalOp, TimeSpan};
 pub use sql::{ColumnMap, SqlParam, SqlPlan, quote_identifier, sql_param};
 

@@ -229,7 +229,14 @@ impl FakeServer {
                 }
             })
             .collect();
-        PullPage { protocol: PROTOCOL_VERSION, cursor: self.tx.to_string(), more: false, layers: vec![], entities }
+        PullPage {
+            protocol: PROTOCOL_VERSION,
+            cursor: self.tx.to_string(),
+            more: false,
+            layers: vec![],
+            entities,
+            revoked: vec![],
+        }
     }
 
     pub fn layer_update(&mut self, layer: &ReplicaLayer) -> PullPage {
@@ -241,6 +248,7 @@ impl FakeServer {
             more: false,
             layers: vec![LayerUpdate { layer: layer.name.clone(), tx: self.tx, definition: layer.to_doc() }],
             entities: vec![],
+            revoked: vec![],
         }
     }
 }

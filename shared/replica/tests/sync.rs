@@ -340,6 +340,7 @@ fn entities_leaving_the_area_or_changed_without_a_document_follow_the_server() {
                 left_area: false,
             },
         ],
+        revoked: vec![],
     };
     let s = a.apply_pull_page(&page).unwrap();
     assert_eq!((s.updated, s.removed), (1, 1));

@@ -117,7 +117,7 @@ fn to_body<B: Serialize>(route: &str, body: &B) -> Result<Vec<u8>> {
 impl SyncClient {
     /// Sends without a token and without retries (sign-in: a wrong password is not retried).
     fn anonymous(&self, b: RequestBuilder) -> Result<Response> {
-        b.send().map_err(|e| SyncError::Network { url: self.base.clone(), message: e.to_string() })
+        b.send().map_err(|e| self.transport_error(&e))
     }
 
     fn post_anonymous<B: Serialize, T: DeserializeOwned>(&self, route: &str, body: &B) -> Result<T> {

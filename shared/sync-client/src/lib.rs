@@ -36,6 +36,15 @@ pub const CHUNK: usize = 256 * 1024;
 pub enum SyncError {
     #[error("cannot reach {url}: {message}")]
     Network { url: String, message: String },
+    /// The server's TLS certificate is not trusted (unknown issuer, wrong name, expired): an
+    /// on-premises CA must be given to the client (`--ca-cert`, the app's CA setting).
+    #[error(
+        "the server's certificate is not trusted ({url}): {message}; if it is signed by an on-premises CA, give that CA's certificate (--ca-cert FILE, or the CA setting in the app)"
+    )]
+    Untrusted { url: String, message: String },
+    /// The extra CA certificate given to the client is no PEM certificate.
+    #[error("CA certificate: {0}")]
+    CaCertificate(String),
     #[error("the server refused ({status}): {message}")]
     Server { status: u16, code: Option<wire::SyncErrorCode>, message: String },
     #[error("replica: {0}")]
@@ -69,6 +78,10 @@ pub struct SyncReport {
     /// Entities the verification found different from the server and repaired (0 while sync is
     /// healthy; the server counts them in `/metrics`).
     pub repaired: usize,
+    /// Layers of the replica the user may no longer read (a changed role or permission rule):
+    /// the server sent nothing more of them and they are left out of the verification; what the
+    /// device holds of them stays as it was. The app tells the user (`reason` is the server's).
+    pub revoked: Vec<wire::RevokedLayer>,
 }
 
 /// The offline gazetteer after a sync.
@@ -113,6 +126,55 @@ pub struct SyncClient {
     retries: u32,
 }
 
+/// An error and its causes, `: `-separated (reqwest's own text names only the URL; the cause
+/// — refused connection, TLS alert, timeout — is further down the chain).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks), checked as
+/// [`SyncClient::with_ca`] reads them; returns how many there are.
+pub fn check_ca_pem(pem: &[u8]) -> Result<usize> {
+    ca_certificates(pem).map(|c| c.len())
+}
+
+fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| SyncError::CaCertificate(chain(&e)))?;
+    if certs.is_empty() {
+        return Err(SyncError::CaCertificate("no PEM certificate (`BEGIN CERTIFICATE`) found".into()));
+    }
+    Ok(certs)
+}
+
+/// The TLS verification failure in a request error's causes, if that is what failed.
+fn untrusted_certificate(e: &reqwest::Error) -> Option<String> {
+    invalid_certificate(e)
+}
+
+fn invalid_certificate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(rustls::Error::InvalidCertificate(c)) = e.downcast_ref::<rustls::Error>() {
+        return Some(format!("invalid peer certificate: {c:?}"));
+    }
+    // An `io::Error` carrying another error (tokio-rustls wraps rustls errors so, sometimes twice)
+    // skips the carried error in `source()`: look inside.
+    if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+        && let Some(found) = invalid_certificate(inner)
+    {
+        return Some(found);
+    }
+    e.source().and_then(invalid_certificate)
+}
+
 fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(bytes)?;
@@ -120,14 +182,30 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
 }
 
 impl SyncClient {
-    /// A client for the server at `base` (e.g. `http://10.0.0.5:8080`) with a bearer token.
+    /// A client for the server at `base` (e.g. `https://gis.example.cn` or
+    /// `http://10.0.0.5:8080`) with a bearer token; HTTPS servers must present a certificate the
+    /// system trusts.
     pub fn new(base: &str, token: &str) -> Result<Self> {
-        let http = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| SyncError::Network { url: base.to_owned(), message: e.to_string() })?;
+        Self::with_ca(base, token, None)
+    }
+
+    /// Like [`SyncClient::new`], also trusting the CA certificates in `extra_ca_pem` (PEM; an
+    /// on-premises CA) besides the system's roots.
+    pub fn with_ca(base: &str, token: &str, extra_ca_pem: Option<&[u8]>) -> Result<Self> {
+        let mut builder = Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(300));
+        if let Some(pem) = extra_ca_pem {
+            builder = builder.tls_certs_merge(ca_certificates(pem)?);
+        }
+        let http = builder.build().map_err(|e| SyncError::Network { url: base.to_owned(), message: chain(&e) })?;
         Ok(SyncClient { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http, retries: 6 })
+    }
+
+    /// The error of a request that got no answer: an untrusted certificate, or the network.
+    pub(crate) fn transport_error(&self, e: &reqwest::Error) -> SyncError {
+        match untrusted_certificate(e) {
+            Some(message) => SyncError::Untrusted { url: self.base.clone(), message },
+            None => SyncError::Network { url: self.base.clone(), message: chain(e) },
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -154,12 +232,17 @@ impl SyncClient {
                     delay *= 2;
                 }
                 Ok(r) => return Ok(r),
-                Err(e) if attempt < self.retries && (e.is_connect() || e.is_timeout() || e.is_request()) => {
+                // A refused certificate stays refused: no retry.
+                Err(e)
+                    if attempt < self.retries
+                        && (e.is_connect() || e.is_timeout() || e.is_request())
+                        && untrusted_certificate(&e).is_none() =>
+                {
                     attempt += 1;
                     std::thread::sleep(delay);
                     delay *= 2;
                 }
-                Err(e) => return Err(SyncError::Network { url: self.base.clone(), message: e.to_string() }),
+                Err(e) => return Err(self.transport_error(&e)),
             }
         }
     }
@@ -259,6 +342,11 @@ impl SyncClient {
             }
             report.pulled_entities += page.entities.len();
             report.pages += 1;
+            for r in &page.revoked {
+                if !report.revoked.iter().any(|k| k.layer == r.layer) {
+                    report.revoked.push(r.clone());
+                }
+            }
             let more = page.more;
             replica.apply_pull_page(&page)?;
             progress(Progress::Pulling { pages: report.pages, entities: report.pulled_entities });
@@ -267,7 +355,8 @@ impl SyncClient {
             }
         }
         progress(Progress::Verifying);
-        if let Some(repaired) = self.verify(replica)? {
+        let revoked: Vec<&str> = report.revoked.iter().map(|r| r.layer.as_str()).collect();
+        if let Some(repaired) = self.verify_layers(replica, &revoked)? {
             report.verified = true;
             report.repaired = repaired;
         }
@@ -283,9 +372,16 @@ impl SyncClient {
     /// checks once more. Returns the entities repaired, or `None` when the server cannot verify
     /// (an older server without the route, or more unsent edits than one request may name).
     pub fn verify(&self, replica: &mut Replica) -> Result<Option<usize>> {
+        self.verify_layers(replica, &[])
+    }
+
+    /// [`SyncClient::verify`] without the layers in `skip` (those the server no longer lets the
+    /// user read: it would refuse to verify them).
+    fn verify_layers(&self, replica: &mut Replica, skip: &[&str]) -> Result<Option<usize>> {
         let mut repaired = 0;
         for _round in 0..2 {
-            let req = replica.verify_request()?;
+            let mut req = replica.verify_request()?;
+            req.layers.retain(|l| !skip.contains(&l.layer.as_str()));
             if req.exclude.len() > verify::MAX_VERIFY_EXCLUDED {
                 return Ok(None);
             }

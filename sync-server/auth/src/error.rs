@@ -22,7 +22,7 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with the current state (409).
     Conflict,
-    /// Too many failed logins; try later (429).
+    /// Too many failed logins or attempts; try later (429).
     TooManyRequests,
     /// A server-side problem; say nothing internal to the client (500).
     Internal,
@@ -96,6 +96,15 @@ pub enum AuthError {
 
     #[error("too many failed logins for `{username}`; try again after {until}")]
     LockedOut { username: String, until: Timestamp },
+    /// Too many attempts of one kind from one client address or for one account
+    /// ([`crate::throttle`]); nothing was checked.
+    #[error("too many {what}; try again after {until}")]
+    Throttled { what: &'static str, until: Timestamp },
+    #[error("self-registration is turned off on this server; ask an administrator for an account")]
+    RegistrationClosed,
+    /// A long-lived token is minted only with the password, never from a token alone.
+    #[error("{0}: send your password with the request (re-authentication)")]
+    ReauthenticationRequired(&'static str),
 
     #[error("{path}: not a shikong auth database ({reason})")]
     NotAnAuthDb { path: String, reason: String },
@@ -120,6 +129,14 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Until when a refused attempt should not be repeated (lockouts and throttles).
+    pub fn retry_at(&self) -> Option<Timestamp> {
+        match self {
+            AuthError::LockedOut { until, .. } | AuthError::Throttled { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
     /// The response class for this error.
     pub fn kind(&self) -> ErrorKind {
         use AuthError::*;
@@ -138,16 +155,19 @@ impl AuthError {
             | EnrolmentExpired { .. }
             | EnrolmentUsed { .. }
             | LoginRequired(_) => ErrorKind::Unauthorized,
-            WrongPassword | AwaitingApproval { .. } | RegistrationRejected { .. } | Forbidden(_) => {
-                ErrorKind::Forbidden
-            }
+            WrongPassword
+            | AwaitingApproval { .. }
+            | RegistrationRejected { .. }
+            | Forbidden(_)
+            | RegistrationClosed
+            | ReauthenticationRequired(_) => ErrorKind::Forbidden,
             NoSuchUser(_) | NoSuchGroup(_) | NoSuchDevice(_) | NoSuchToken(_) | NoSuchRule { .. } => {
                 ErrorKind::NotFound
             }
             UserExists(_) | GroupExists(_) | InvalidState { .. } | DeviceRevoked { .. } | LastAdmin(_) => {
                 ErrorKind::Conflict
             }
-            LockedOut { .. } => ErrorKind::TooManyRequests,
+            LockedOut { .. } | Throttled { .. } => ErrorKind::TooManyRequests,
             NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => {
                 ErrorKind::Internal
             }
@@ -187,6 +207,9 @@ impl AuthError {
             DeviceRevoked { .. } => "device_revoked",
             LastAdmin(_) => "last_admin",
             LockedOut { .. } => "locked_out",
+            Throttled { .. } => "throttled",
+            RegistrationClosed => "registration_closed",
+            ReauthenticationRequired(_) => "reauthentication_required",
             NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => "internal",
         }
     }

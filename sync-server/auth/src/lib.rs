@@ -27,13 +27,18 @@ pub mod lockout;
 pub mod password;
 pub mod permission;
 mod secret;
+pub mod throttle;
 mod types;
 
 pub use audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, WriteRecord};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{APPLICATION_ID, AuthStore, SCHEMA_VERSION};
+pub use db::{
+    APPLICATION_ID, AuthStore, MAX_AUDIT_CLIENT, MAX_AUDIT_DETAIL, MAX_AUDIT_NAME, MAX_AUDIT_REQUEST_ID,
+    MAX_AUDIT_TARGET, SCHEMA_VERSION,
+};
 pub use error::{AuthError, ErrorKind, Result};
 pub use lockout::LockoutPolicy;
 pub use password::PasswordCost;
 pub use permission::{Action, Decision, Denial, Effective, Grants, LayerAccess, Rule, Subject, decide};
+pub use throttle::{RatePolicy, ThrottlePolicy};
 pub use types::*;

@@ -424,8 +424,13 @@ pub struct AuthConfig {
     pub lockout: LockoutPolicy,
     /// Argon2id cost for new password hashes (existing hashes keep the cost they were made with).
     pub password_cost: PasswordCost,
-    /// Whether citizens may register themselves (then wait for approval).
+    /// Whether citizens may register themselves (then wait for approval). `shikong serve
+    /// --no-registration` turns it off: `POST /auth/register` then answers 403
+    /// `registration_closed`.
     pub citizen_registration: bool,
+    /// Rates of logins, registrations, enrolments and anonymous audit rows per client address and
+    /// per account ([`crate::throttle`]).
+    pub throttle: crate::throttle::ThrottlePolicy,
 }
 
 impl Default for AuthConfig {
@@ -437,6 +442,7 @@ impl Default for AuthConfig {
             lockout: LockoutPolicy::default(),
             password_cost: PasswordCost::DEFAULT,
             citizen_registration: true,
+            throttle: crate::throttle::ThrottlePolicy::default(),
         }
     }
 }

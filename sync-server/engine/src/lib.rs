@@ -1,13 +1,14 @@
 //! The sync engine: what the server does for offline devices, without HTTP (see
 //! `docs/sync-protocol.md`). Push merges device changes into the store, pull pages changes since a
 //! cursor, a replica is cut for a device, estimated before it is cut, and verified and repaired at
-//! the end of a sync.
+//! the end of a sync; attachments' ids are checked and their downloads decided (`blobs`).
 //!
 //! Architecture invariant: the engine asks an [`Authorizer`] what a principal may do; it never
 //! reaches into the account store, so the HTTP layer (or a test) decides where permissions come from.
 
 #![forbid(unsafe_code)]
 
+pub mod blobs;
 pub mod layers;
 pub mod replica_estimate;
 pub mod sync;

@@ -5,8 +5,15 @@
 //!   derived from the store's immutable history (base of version 1 + server changes).
 //! - [`push`]: merges a device's changes entity by entity into the store: permissions, schema
 //!   validation, one store version per entity, the whole batch in one transaction with a savepoint
-//!   per entity (a refused entity is reported and rolled back alone).
-//! - [`pull`]: pages of entities changed since a cursor, in the replica's layers and area.
+//!   per entity (a refused entity is reported and rolled back alone). Entries naming the same
+//!   entity are merged as one (every store read of the batch goes through reader connections,
+//!   which do not see the open transaction, so a second pass over an entity would merge against
+//!   its state before the batch and undo the first). A change the server does not hold yet must
+//!   be the caller's own edit: its message names the caller as user and, for a token bound to a
+//!   device, that device; anything else is refused (`forbidden`), never rewritten (a change's
+//!   message is part of its hash, which later changes depend on).
+//! - [`pull`]: pages of entities changed since a cursor, in the replica's layers and area, that
+//!   the caller may still read (the others are named in `revoked`).
 //! - [`cut_replica`]: writes a replica GeoPackage for a device.
 
 use std::collections::BTreeMap;
@@ -42,7 +49,7 @@ fn refused(code: wire::SyncErrorCode, message: impl Into<String>) -> SyncFailure
     SyncFailure::Refused { code, message: message.into() }
 }
 
-type Result<T, E = SyncFailure> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = SyncFailure> = std::result::Result<T, E>;
 
 fn meta_of(v: &shikong_store::VersionRecord) -> ServerMeta {
     ServerMeta { version: v.version, tx: v.tx.tx.0, author: v.tx.author.clone(), time: v.tx.time }
@@ -209,30 +216,40 @@ pub fn push(
         source: Some(format!("{} {}", push_source(req.replica), req.batch)),
         replica: Some(req.replica),
     })?;
-    let mut results = Vec::with_capacity(req.entities.len());
+    let now = tx.id().1;
+    // Entries naming the same entity are merged as one, in the order they first appear.
+    let mut groups: Vec<(&str, EntityId, Vec<Vec<u8>>)> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, uuid::Uuid), usize> = std::collections::HashMap::new();
+    for e in &req.entities {
+        let i = *index.entry((e.layer.as_str(), e.entity)).or_insert_with(|| {
+            groups.push((e.layer.as_str(), EntityId(e.entity), Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].2.extend(e.changes.iter().map(|c| c.0.clone()));
+    }
+    let mut results = Vec::with_capacity(groups.len());
     let mut decisions: std::collections::HashMap<(String, Action), shikong_auth::Decision> =
         std::collections::HashMap::new();
     let mut conflicts = Vec::new();
-    for e in &req.entities {
-        let id = EntityId(e.entity);
-        if !layers.contains_key(&e.layer) {
-            match store.layer(&e.layer) {
+    for (layer_name, id, changes) in groups {
+        if !layers.contains_key(layer_name) {
+            match store.layer(layer_name) {
                 Ok(l) => {
-                    layers.insert(e.layer.clone(), l);
+                    layers.insert(layer_name.to_owned(), l);
                 }
                 Err(StoreError::NoSuchLayer(_)) => {
                     results.push(rejected(
-                        &e.layer,
+                        layer_name,
                         id,
                         wire::SyncErrorCode::UnknownLayer,
-                        format!("no layer `{}`", e.layer),
+                        format!("no layer `{layer_name}`"),
                     ));
                     continue;
                 }
                 Err(err) => return Err(err.into()),
             }
         }
-        let Some(layer) = layers.get(&e.layer) else { continue };
+        let Some(layer) = layers.get(layer_name) else { continue };
         let schema = layer.schema();
         let current = store.get(layer.name(), &FeatureKey::Id(id), None)?;
         let known = entity_doc_with(store, layer, id, current.as_ref(), None)?;
@@ -254,7 +271,10 @@ pub fn push(
             Some((d, v, _)) => (d, Some(v)),
             None => (EntityDoc::load(&[])?, None),
         };
-        let changes: Vec<Vec<u8>> = e.changes.iter().map(|c| c.0.clone()).collect();
+        if let Some((code, reason)) = foreign_change(who, id, &doc, &changes) {
+            results.push(rejected(layer.name(), id, code, reason));
+            continue;
+        }
         let new = match doc.apply_changes(&changes) {
             Ok(n) => n,
             Err(shikong_crdt::Error::MissingDependencies) => {
@@ -287,10 +307,27 @@ pub fn push(
                 continue;
             }
         };
-        let missing = state.feature.properties.values().find_map(|v| match v {
-            shikong_model::Value::Attachments(list) => list.iter().find(|h| !has_blob(h)).cloned(),
-            _ => None,
-        });
+        // Attachment values come from the device: checked before they name any file.
+        let attachments: Vec<&String> = state
+            .feature
+            .properties
+            .values()
+            .filter_map(|v| match v {
+                shikong_model::Value::Attachments(list) => Some(list),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if let Some(bad) = attachments.iter().find(|h| !crate::blobs::valid_blob_id(h)) {
+            results.push(rejected(
+                layer.name(),
+                id,
+                wire::SyncErrorCode::Invalid,
+                format!("attachment `{}` is not a lowercase hex SHA-256", crate::blobs::shown(bad)),
+            ));
+            continue;
+        }
+        let missing = attachments.into_iter().find(|h| !has_blob(h)).cloned();
         if let Some(sha) = missing {
             results.push(rejected(
                 layer.name(),
@@ -300,7 +337,8 @@ pub fn push(
             ));
             continue;
         }
-        let device_time = doc.latest_edit_time();
+        // The device's clock, never later than the transaction (a claim, like the message).
+        let device_time = doc.latest_edit_time().map(|t| t.min(now));
         tx.savepoint()?;
         let written: std::result::Result<Option<i64>, StoreError> = (|| {
             let f = &state.feature;
@@ -365,6 +403,65 @@ pub fn push(
     }
     tx.commit()?;
     Ok(wire::PushResponse { protocol: wire::PROTOCOL_VERSION, results, conflicts })
+}
+
+/// Why `changes` may not be merged as `who`'s edits of entity `id`, if they may not. Only changes
+/// the document does not hold yet are checked (a resent batch, or changes a device merged from
+/// the server, are already the server's); each must be a device edit whose message names the
+/// caller, not written under the entity's base or server actor, and naming the caller's device
+/// when the token is bound to one — a session without a device may label its edits freely, but
+/// not with a device id.
+fn foreign_change(
+    who: &Principal,
+    id: EntityId,
+    doc: &EntityDoc,
+    changes: &[Vec<u8>],
+) -> Option<(wire::SyncErrorCode, String)> {
+    let forbidden = |m: String| Some((wire::SyncErrorCode::Forbidden, m));
+    for (i, bytes) in changes.iter().enumerate() {
+        let n = i + 1;
+        let claim = match shikong_crdt::change_claim(bytes) {
+            Ok(c) => c,
+            Err(e) => return Some((wire::SyncErrorCode::InvalidChange, format!("change {n}: {e}"))),
+        };
+        if doc.has_change(&claim.hash) {
+            continue;
+        }
+        if claim.actor.is_some_and(|a| a == shikong_crdt::Actor::base(id) || a == shikong_crdt::Actor::server(id)) {
+            return Some((
+                wire::SyncErrorCode::InvalidChange,
+                format!("change {n} is written as the server's, which devices may not"),
+            ));
+        }
+        if !claim.device_edit {
+            return forbidden(format!("change {n} is not a device edit (its message names no user)"));
+        }
+        let user = claim.user.as_deref().unwrap_or("");
+        if user != who.username {
+            return forbidden(format!(
+                "change {n} says user `{}` made it, but this session is `{}`",
+                crate::blobs::shown(user),
+                who.username
+            ));
+        }
+        let device = claim.device.as_deref();
+        match who.device {
+            Some(d) if device != Some(d.to_string().as_str()) => {
+                return forbidden(format!(
+                    "change {n} names device `{}`, but this session's device is {d}",
+                    crate::blobs::shown(device.unwrap_or(""))
+                ));
+            }
+            None if device.is_some_and(|d| d.parse::<uuid::Uuid>().is_ok()) => {
+                return forbidden(format!(
+                    "change {n} names device {}, but this session is not bound to a device",
+                    device.unwrap_or("")
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn new_feature(f: &Feature, device_time: Option<jiff::Timestamp>) -> NewFeature {
@@ -471,7 +568,18 @@ fn own_push(store: &dyn FeatureStore, replica: uuid::Uuid, tx: TxId, memo: &mut 
 
 /// One page of changes for a replica. A pull is complete when a page says `more: false`; the
 /// replica then reflects every transaction committed before the pull's last page was read.
-pub fn pull(store: &dyn Store, replica: &ReplicaRecord, cursor: &SyncCursor, limit: usize) -> Result<wire::PullPage> {
+///
+/// The caller's read right is checked per layer on every page: a layer `who` may no longer read
+/// sends nothing (no entities, no definition) and keeps its cursor position; the page names it in
+/// `revoked` with the reason, so the device can say why that layer stopped updating.
+pub fn pull(
+    store: &dyn Store,
+    auth: &dyn crate::Authorizer,
+    who: &Principal,
+    replica: &ReplicaRecord,
+    cursor: &SyncCursor,
+    limit: usize,
+) -> Result<wire::PullPage> {
     let limit = limit.clamp(1, wire::MAX_PULL_ENTITIES);
     let area = area_geometry(store, replica.area.as_deref())?.map(|g| g.to_geo());
     let mut next = cursor.clone();
@@ -479,7 +587,20 @@ pub fn pull(store: &dyn Store, replica: &ReplicaRecord, cursor: &SyncCursor, lim
     let mut entities = Vec::new();
     let mut more = false;
     let mut own_txs = BTreeMap::new();
+    let mut readable = Vec::with_capacity(replica.layers.len());
+    let mut revoked = Vec::new();
     for name in &replica.layers {
+        let layer = store.layer(name)?;
+        match auth.authorize(Some(who), &layer_access(&layer), Action::Read)? {
+            shikong_auth::Decision::Allow => readable.push(name),
+            shikong_auth::Decision::Deny(d) => revoked.push(wire::RevokedLayer {
+                layer: name.clone(),
+                code: wire::SyncErrorCode::Forbidden,
+                reason: d.reason,
+            }),
+        }
+    }
+    for name in readable {
         let pos = cursor.of(name);
         let room = limit.saturating_sub(entities.len());
         if room == 0 {
@@ -518,6 +639,7 @@ pub fn pull(store: &dyn Store, replica: &ReplicaRecord, cursor: &SyncCursor, lim
         more,
         layers: page_layers,
         entities,
+        revoked,
     })
 }
 
@@ -614,7 +736,12 @@ pub fn cut_replica(
             true
         })?;
         let with_docs = store.sync_doc_ids(l.name())?;
-        for f in rows {
+        for (i, f) in rows.into_iter().enumerate() {
+            // Writing the file does not touch the store's connections: stop here when the
+            // request that asked for the replica has gone.
+            if i % 256 == 0 {
+                shikong_store::cancel::check()?;
+            }
             if f.version == 1 && !with_docs.contains(&f.feature.id) {
                 w.add_feature(l.name(), &f.feature, f.version, None)
                     .map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;

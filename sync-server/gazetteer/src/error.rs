@@ -5,6 +5,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use shikong_formats::limits::Exceeded;
+
 /// Result alias of this crate.
 pub type Result<T, E = GazetteerError> = std::result::Result<T, E>;
 
@@ -17,6 +19,10 @@ pub enum GazetteerError {
     /// A table to geocode that cannot be read: not CSV or XLSX, an empty sheet, a malformed row.
     #[error("{file}{}: {message}", Where(*row, field.as_deref()))]
     Table { file: String, row: Option<u64>, field: Option<String>, message: String },
+    /// A table over one of the upload limits (`shikong_formats::limits`): its size as declared
+    /// (zip entries, `<dimension>`, shared-string count) or as read. Nothing was kept of it.
+    #[error("{file}{}{}: {exceeded}", Sheet(sheet.as_deref()), Where(*row, field.as_deref()))]
+    TooLarge { file: String, sheet: Option<String>, row: Option<u64>, field: Option<String>, exceeded: Box<Exceeded> },
     /// The column to geocode is not in the table.
     #[error("no column `{column}` (columns: {})", columns.join(", "))]
     NoColumn { column: String, columns: Vec<String> },
@@ -66,7 +72,15 @@ impl GazetteerError {
     /// Whether the error is the caller's input (an uploaded table, a column name, an alias) rather
     /// than the server's state: servers answer these with a 4xx saying exactly this message.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Table { .. } | Self::NoColumn { .. } | Self::BadAlias { .. })
+        matches!(self, Self::Table { .. } | Self::TooLarge { .. } | Self::NoColumn { .. } | Self::BadAlias { .. })
+    }
+
+    /// The limit an uploaded table went over, if that is the error (servers answer 413).
+    pub fn exceeded(&self) -> Option<&Exceeded> {
+        match self {
+            Self::TooLarge { exceeded, .. } => Some(&**exceeded),
+            _ => None,
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
@@ -80,6 +94,18 @@ impl GazetteerError {
 
     pub(crate) fn table(file: &str, row: Option<u64>, message: impl fmt::Display) -> Self {
         Self::Table { file: file.to_owned(), row, field: None, message: message.to_string() }
+    }
+}
+
+/// `, sheet `Sheet1`` — the sheet of a workbook, empty for CSV.
+struct Sheet<'a>(Option<&'a str>);
+
+impl fmt::Display for Sheet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, ", sheet `{s}`"),
+            None => Ok(()),
+        }
     }
 }
 

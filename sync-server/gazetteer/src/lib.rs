@@ -12,7 +12,8 @@
 //!   [`load`] and the user aliases (module `files`);
 //! - [`LiveGazetteer`]: the engine a server answers from, caught up with the store before each use;
 //! - [`read_table`] … [`table_gpkg`]: batch geocoding of uploaded tables;
-//! - [`device_subset`], [`tagged_subset`], [`attach_to_replica`]: the offline subset of a replica.
+//! - [`device_subset`], [`tagged_subset`], [`attach_to_replica`]: the offline subset of a replica;
+//! - [`wire`]: the engine's answers as the protocol's types (what the HTTP API and the CLI print).
 //!
 //! Errors are one [`GazetteerError`]; [`GazetteerError::is_bad_input`] tells the caller's mistakes
 //! (a bad table, column or alias) from the server's.
@@ -25,6 +26,8 @@ mod live;
 mod sources;
 mod subset;
 mod tables;
+mod upload;
+pub mod wire;
 
 pub use build::{BuildOptions, BuildReport, COLLECTION, build};
 pub use error::{GazetteerError, Result};
@@ -33,3 +36,4 @@ pub use live::LiveGazetteer;
 pub use sources::{Manifest, Source, Sources, refresh};
 pub use subset::{attach_to_replica, device_subset, replica_envelope, tagged_subset};
 pub use tables::{BATCH_COLUMNS, Table, geocode_table, read_table, result_cells, table_csv, table_geojson, table_gpkg};
+pub use upload::read_table_with;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use shikong_formats::FormatError;
+use shikong_formats::{FormatError, Limits};
 use shikong_geocoder::{GeocodeResult, Geocoder, Options};
 use shikong_model::{Coord, FieldDef, FieldType, Geometry, GeometryKind, Value};
 
@@ -56,33 +56,10 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Reads CSV (UTF-8 or GBK) or XLSX bytes.
+/// Reads CSV (UTF-8 or GBK) or XLSX bytes within the upload limits ([`Limits::table`]): a table
+/// over them is a [`GazetteerError::TooLarge`] naming the limit (module `upload`).
 pub fn read_table(bytes: &[u8], name: &str) -> Result<Table> {
-    if bytes.starts_with(b"PK\x03\x04") {
-        use calamine::Reader as _;
-        let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec()))
-            .map_err(|e| GazetteerError::table(name, None, format!("not a readable XLSX: {e}")))?;
-        let range = wb
-            .worksheet_range_at(0)
-            .ok_or_else(|| GazetteerError::table(name, None, "no sheet"))?
-            .map_err(|e| GazetteerError::table(name, None, format!("first sheet: {e}")))?;
-        let mut rows = range.rows().map(|r| r.iter().map(|c| c.to_string()).collect::<Vec<String>>());
-        let headers = rows.next().ok_or_else(|| GazetteerError::table(name, None, "the sheet is empty"))?;
-        return Ok(Table { headers, rows: rows.collect() });
-    }
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t.trim_start_matches('\u{feff}').to_owned(),
-        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
-    };
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
-    let headers =
-        rdr.headers().map_err(|e| GazetteerError::table(name, Some(1), e))?.iter().map(str::to_owned).collect();
-    let mut rows = Vec::new();
-    for (i, r) in rdr.records().enumerate() {
-        let row = i as u64 + 2;
-        rows.push(r.map_err(|e| GazetteerError::table(name, Some(row), e))?.iter().map(str::to_owned).collect());
-    }
-    Ok(Table { headers, rows })
+    crate::upload::read_table_with(bytes, name, &Limits::table())
 }
 
 /// Geocodes `column` of every row; `progress(done, total)` now and then.

@@ -4,8 +4,14 @@
 //! header is an anonymous caller; a bad, expired or revoked token is a 401 naming the reason (never
 //! silently anonymous). Layer decisions and the audit log belong to `shikong-auth`; this module
 //! only adapts them to HTTP.
+//!
+//! The client address (what logins, registrations and enrolments are throttled by, and what the
+//! audit log records) is the peer of the connection; `X-Forwarded-For` is believed only when that
+//! peer is a configured trusted proxy (`shikong serve --trusted-proxy`), since anyone can send
+//! the header. `X-Request-Id` is kept when it is printable ASCII of at most 64 characters, else
+//! replaced by a generated id.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -31,8 +37,9 @@ impl From<AuthError> for ApiError {
             _ => return ApiError::internal(e),
         };
         let mut err = ApiError::new(status, kind, e.to_string()).with("code", e.code());
-        if let AuthError::LockedOut { until, .. } = &e {
-            err = err.with("retry_after", shikong_model::time::utc(*until));
+        if let Some(until) = e.retry_at() {
+            let secs = jiff::Timestamp::now().duration_until(until).as_secs().max(1);
+            err = err.with("retry_after", shikong_model::time::utc(until)).with("retry_after_seconds", secs);
         }
         err
     }
@@ -122,17 +129,50 @@ impl Caller {
     }
 }
 
+/// Longest `X-Request-Id` kept as sent.
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// The request id to record: the client's when it is 1–64 printable ASCII characters, else a
+/// generated one (so hostile ids never reach the audit log or the logs).
+pub fn request_id(sent: Option<&[u8]>) -> Option<String> {
+    let sent = sent?;
+    let ok = !sent.is_empty() && sent.len() <= MAX_REQUEST_ID && sent.iter().all(|b| (0x21..0x7f).contains(b));
+    Some(if ok { String::from_utf8_lossy(sent).into_owned() } else { format!("gen-{}", uuid::Uuid::new_v4()) })
+}
+
+/// The client's address: the connection's peer, or, when the peer is one of `trusted` proxies,
+/// the last address of `X-Forwarded-For` that is not a trusted proxy itself.
+pub fn client_address(peer: Option<IpAddr>, forwarded: Option<&str>, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let Some(list) = forwarded else { return Some(peer) };
+    let mut client = peer;
+    for hop in list.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            // Garbage in the header: stop at the last address we could trust.
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let mut client = Client::default();
-        if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            client.address = Some(addr.ip().to_string());
-        }
-        if let Some(id) = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-            client.request_id = Some(id.to_owned());
-        }
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip());
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        client.address = client_address(peer, forwarded, &state.config.trusted_proxies).map(|ip| ip.to_string());
+        client.request_id = request_id(parts.headers.get("x-request-id").map(HeaderValue::as_bytes));
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Ok(Caller { principal: None, client });
         };
@@ -142,6 +182,32 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller { principal: Some(principal), client })
     }
 }
+
+/// Hides who made a feature's versions and edits from callers other than office staff and
+/// administrators (anonymous readers of a public layer, citizens, inspectors): usernames and
+/// device ids are personal data. A caller still sees their own name on their own edits.
+pub fn redact_history(caller: &Caller, doc: &mut shikong_protocol::api::FeatureHistory) {
+    let me = caller.principal.as_ref();
+    if me.is_some_and(|p| matches!(p.role, Role::Admin | Role::Office)) {
+        return;
+    }
+    let mine = |name: &str| me.is_some_and(|p| p.username == name);
+    for v in &mut doc.versions {
+        if !mine(&v.tx.author) {
+            v.tx.author = REDACTED.to_owned();
+            v.tx.device = None;
+        }
+    }
+    for e in &mut doc.edits {
+        if !e.user.as_deref().is_some_and(mine) {
+            e.user = e.user.as_ref().map(|_| REDACTED.to_owned());
+            e.device = None;
+        }
+    }
+}
+
+/// What stands for a hidden author.
+pub const REDACTED: &str = "(hidden)";
 
 fn bearer(v: &HeaderValue) -> ApiResult<String> {
     let s = v.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;

@@ -1,5 +1,11 @@
 //! Authentication and administration endpoints: login/logout, citizen self-registration and its
 //! approval (用户注册审核), device enrolment, users, layer permission rules and the audit log.
+//!
+//! Password hashing (Argon2, deliberately slow: tens of milliseconds and 19 MiB each) runs under
+//! its own small budget ([`hashing`]: one at a time per core, a short wait, then 503), not under
+//! the store's: a login flood then queues behind itself while token checks and store work go on.
+//! Floods are first cut per client address and per account by `shikong-auth`'s throttles (429
+//! with `Retry-After`) before any hashing.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -21,6 +27,40 @@ use super::body::Body;
 use super::params::Params;
 use super::problem::{ApiError, ApiResult};
 use super::{AppState, blocking, qr};
+
+/// How long a request waits for a hashing slot before it is told to come back.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Password hashes running at once: one per core (Argon2 with one lane is one core's work).
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
+/// Runs work that hashes or verifies a password off the async threads, under the hashing budget
+/// (never the store's, so that a login flood cannot starve token checks and store work). When no
+/// slot frees within [`HASHING_WAIT`]: 503 with `Retry-After`.
+async fn hashing<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    let permit = match tokio::time::timeout(HASHING_WAIT, hashing_permits().acquire()).await {
+        Ok(p) => p.map_err(ApiError::internal)?,
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many password checks at once; try again in a moment",
+            )
+            .with("retry_after_seconds", 1));
+        }
+    };
+    // The permit goes with the work: a client that leaves does not free the slot while the hash
+    // still runs.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -79,7 +119,7 @@ async fn login(State(state): State<AppState>, caller: Caller, Body(b): Body) -> 
         })
         .transpose()?;
     let auth = state.auth.clone();
-    let issued = blocking(move || {
+    let issued = hashing(move || {
         let creds = Credentials { username: &req.username, password: &req.password, device };
         Ok(auth.login(&creds, &caller.client)?)
     })
@@ -117,10 +157,14 @@ async fn me(caller: Caller) -> ApiResult<Response> {
     )
 }
 
+/// A citizen's self-registration: 202 "received, pending review" whether or not the name was
+/// free (see `AuthStore::register_citizen`); 403 `registration_closed` when the server was started
+/// with `--no-registration`.
 async fn register(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
     let req: api::RegisterRequest = body(&b)?;
     let auth = state.auth.clone();
-    let u = blocking(move || {
+    let username = req.username.clone();
+    let run = move || {
         let reg = Registration {
             username: req.username,
             password: req.password,
@@ -128,12 +172,18 @@ async fn register(State(state): State<AppState>, caller: Caller, Body(b): Body) 
             contact: req.contact,
         };
         Ok(auth.register_citizen(&reg, &caller.client)?)
-    })
-    .await?;
+    };
+    if state.auth.config().citizen_registration {
+        hashing(run).await?;
+    } else {
+        // Refused (and audited) before any hashing: no hashing slot needed.
+        blocking(run).await?;
+    }
     answer(
         StatusCode::ACCEPTED,
         &api::RegisterResponse {
-            user: user_info(&u),
+            username,
+            status: "pending".into(),
             message: "registration received; an administrator will review it (注册待审核)".into(),
         },
     )
@@ -206,19 +256,16 @@ async fn create_enrolment(
     Ok(resp)
 }
 
+/// Registers a device for the caller and mints its long-lived token. The body carries the
+/// caller's password (`api::RegisterDeviceRequest`): a token alone does not mint a device token.
+/// The password is checked before the device is recorded, so a wrong one leaves nothing behind.
 async fn register_device(State(state): State<AppState>, caller: Caller, Body(b): Body) -> ApiResult<Response> {
     let p = caller.require()?.clone();
-    let req: api::DeviceInfo = body(&b)?;
+    let req: api::RegisterDeviceRequest = body(&b)?;
     let auth = state.auth.clone();
-    let (device, token) = blocking(move || {
-        let actor = caller.actor();
-        let d = auth.register_device(
-            &actor,
-            &p.username,
-            &NewDevice { name: req.name, platform: req.platform, hardware_id: req.hardware_id },
-        )?;
-        let t = auth.issue_device_token(&actor, d.id)?;
-        Ok((d, t))
+    let (device, token) = hashing(move || {
+        let device = NewDevice { name: req.name, platform: req.platform, hardware_id: req.hardware_id };
+        Ok(auth.register_own_device(&caller.actor(), &p.username, &device, &req.password)?)
     })
     .await?;
     answer(
@@ -287,7 +334,7 @@ async fn add_user(State(state): State<AppState>, caller: Caller, Body(b): Body) 
     let req: api::NewUserRequest = body(&b)?;
     let r = role(&req.role)?;
     let auth = state.auth.clone();
-    let u = blocking(move || Ok(auth.add_user(&caller.actor(), &req.username, r, &req.password)?)).await?;
+    let u = hashing(move || Ok(auth.add_user(&caller.actor(), &req.username, r, &req.password)?)).await?;
     answer(StatusCode::CREATED, &api::UserChanged { user: user_info(&u) })
 }
 

@@ -4,11 +4,9 @@
 //! collection (written by `shikong gazetteer build`), served by [`super::ogc`].
 //!
 //! Every route needs a logged-in user: addresses of a city are not public data on the networks
-//! this runs on. Batch jobs run on the blocking pool, report progress, and keep their result
-//! file in `DATA/geocode-jobs/` until the server restarts.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+//! this runs on. Batch jobs are bounded per user and in total, run one at a time through the
+//! server's `blocking` budget, report progress, and are kept (list and result files in
+//! `DATA/geocode-jobs/`, across restarts) until they expire (module `jobs`).
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -28,8 +26,12 @@ use super::problem::{ApiError, ApiResult};
 use super::{AppState, blocking, coords, json_ok};
 use shikong_gazetteer::{self as gazetteer, Manifest};
 
-/// Largest number of rows one batch job accepts.
-pub const MAX_BATCH_ROWS: usize = 1_000_000;
+mod jobs;
+
+pub use jobs::{BatchJob, BatchJobs, BatchLimits};
+
+/// Largest number of rows one batch job accepts (the upload limit every table reader enforces).
+pub const MAX_BATCH_ROWS: usize = shikong_formats::limits::MAX_TABLE_ROWS as usize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,7 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/geocode/suggest", get(suggest))
         .route("/reverse", get(reverse))
         .route("/geocode/batch", axum::routing::post(batch_create))
-        .route("/geocode/batch/{job}", get(batch_status))
+        .route("/geocode/batch/{job}", get(batch_status).delete(batch_delete))
         .route("/geocode/batch/{job}/result", get(batch_result))
         .route("/geocode/aliases", get(aliases).post(alias_put))
         .route("/geocode/aliases/{alias}", axum::routing::delete(alias_delete))
@@ -90,7 +92,7 @@ async fn geocode(State(state): State<AppState>, caller: Caller, RawQuery(q): Raw
     let opts = Options { precision: precision(&p)?, as_of: p.instant("as-of")? };
     let text = query_text(&p)?;
     let r = with_engine(&state, move |geo, _| Ok(geo.geocode(&text, &opts))).await?;
-    json_ok(&wire::geocode(r))
+    json_ok(&shikong_gazetteer::wire::geocode(r))
 }
 
 /// `GET /geocode/suggest?q=&limit=&within=CODE`: places whose name, pinyin or pinyin initials
@@ -103,7 +105,7 @@ async fn suggest(State(state): State<AppState>, caller: Caller, RawQuery(q): Raw
     let text = query_text(&p)?;
     let within = p.get("within").map(str::to_owned);
     let s = with_engine(&state, move |geo, _| Ok(geo.suggest_within(&text, limit, within.as_deref()))).await?;
-    json_ok(&api::Suggestions { suggestions: s.into_iter().map(wire::suggestion).collect() })
+    json_ok(&api::Suggestions { suggestions: s.into_iter().map(shikong_gazetteer::wire::suggestion).collect() })
 }
 
 /// `GET /reverse?lon=&lat=&crs=&as-of=`: containing divisions at every level, the nearest road
@@ -131,78 +133,7 @@ async fn reverse(State(state): State<AppState>, caller: Caller, RawQuery(q): Raw
     let Geometry::Point(c) = pt else { return Err(ApiError::internal("a point transformed into another shape")) };
     let opts = Options { precision: Precision::Point, as_of: p.instant("as-of")? };
     let r = with_engine(&state, move |geo, _| Ok(geo.reverse_with(c.x, c.y, &opts))).await?;
-    json_ok(&wire::reverse(r))
-}
-
-/// A batch job's state (shown as [`api::BatchJob`]).
-#[derive(Debug, Clone)]
-pub struct BatchJob {
-    pub id: uuid::Uuid,
-    pub owner: String,
-    pub state: &'static str,
-    pub column: String,
-    pub format: &'static str,
-    pub total: usize,
-    pub done: usize,
-    pub matched: usize,
-    pub ambiguous: usize,
-    pub nomatch: usize,
-    pub error: Option<String>,
-    pub created_at: String,
-    pub finished_at: Option<String>,
-}
-
-impl BatchJob {
-    /// The job as `GET /geocode/batch/{job}` shows it, with its result URL once done.
-    fn to_wire(&self, base: &str) -> api::BatchJob {
-        let state = match self.state {
-            "done" => api::BatchState::Done,
-            "failed" => api::BatchState::Failed,
-            _ => api::BatchState::Running,
-        };
-        api::BatchJob {
-            id: self.id,
-            owner: self.owner.clone(),
-            state,
-            column: self.column.clone(),
-            format: self.format.to_owned(),
-            total: self.total as u64,
-            done: self.done as u64,
-            matched: self.matched as u64,
-            ambiguous: self.ambiguous as u64,
-            nomatch: self.nomatch as u64,
-            error: self.error.clone(),
-            created_at: self.created_at.clone(),
-            finished_at: self.finished_at.clone(),
-            result: (state == api::BatchState::Done).then(|| format!("{base}/geocode/batch/{}/result", self.id)),
-        }
-    }
-}
-
-/// The batch jobs of a running server.
-#[derive(Debug, Default)]
-pub struct BatchJobs {
-    jobs: Mutex<HashMap<uuid::Uuid, BatchJob>>,
-}
-
-impl BatchJobs {
-    fn update(&self, id: uuid::Uuid, f: impl FnOnce(&mut BatchJob)) {
-        if let Some(j) = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).get_mut(&id) {
-            f(j);
-        }
-    }
-
-    fn get(&self, id: uuid::Uuid) -> Option<BatchJob> {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
-    }
-}
-
-fn job_dir(state: &AppState) -> std::path::PathBuf {
-    state.config.data_dir.join("geocode-jobs")
-}
-
-fn result_path(state: &AppState, job: &BatchJob) -> std::path::PathBuf {
-    job_dir(state).join(format!("{}.{}", job.id, job.format))
+    json_ok(&shikong_gazetteer::wire::reverse(r))
 }
 
 fn now_text() -> String {
@@ -211,7 +142,9 @@ fn now_text() -> String {
 
 /// `POST /geocode/batch?column=NAME&format=csv|geojson|gpkg&precision=&as-of=` with a CSV (UTF-8 or
 /// GBK) or XLSX body: starts a job and answers 202 with its status URL. The table is read and its
-/// column checked before answering, so a bad upload fails at once with the row or column at fault.
+/// column checked before answering, so a bad upload fails at once with the row or column at fault
+/// (413 for a table over the upload limits, 429 when the caller or the server has too many jobs),
+/// and a refused upload leaves no job and no file.
 async fn batch_create(
     State(state): State<AppState>,
     caller: Caller,
@@ -254,9 +187,9 @@ async fn batch_create(
     let job = BatchJob {
         id: uuid::Uuid::now_v7(),
         owner: who.username.clone(),
-        state: "running",
+        state: api::BatchState::Running,
         column: column.clone(),
-        format,
+        format: format.to_owned(),
         total: table.rows.len(),
         done: 0,
         matched: 0,
@@ -265,22 +198,34 @@ async fn batch_create(
         error: None,
         created_at: now_text(),
         finished_at: None,
+        finished_unix: None,
     };
     let id = job.id;
-    state.geocode_jobs.jobs.lock().unwrap_or_else(PoisonError::into_inner).insert(id, job.clone());
     let st = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let outcome = run_batch(&st, &job, &table, &column, &opts);
-        st.geocode_jobs.update(id, |j| {
-            j.finished_at = Some(now_text());
-            match outcome {
-                Ok(()) => j.state = "done",
-                Err(e) => {
-                    j.state = "failed";
-                    j.error = Some(format!("{e:#}"));
-                }
-            }
-        });
+    let j2 = job.clone();
+    if let Err(e) = blocking(move || st.geocode_jobs.admit(j2)).await {
+        if e.status != StatusCode::TOO_MANY_REQUESTS {
+            return Err(e);
+        }
+        let retry = e.extra.get("retry-after").and_then(serde_json::Value::as_u64).unwrap_or(60);
+        let mut resp = e.into_response();
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        return Ok(resp);
+    }
+    let st = state.clone();
+    tokio::spawn(async move {
+        // One job geocodes at a time; the others wait here, not on a thread.
+        let _turn = st.geocode_jobs.turns.acquire().await;
+        let st2 = st.clone();
+        let ran = blocking(move || {
+            let outcome = run_batch(&st2, &job, &table, &column, &opts);
+            st2.geocode_jobs.finish(job.id, outcome.err().map(|e| format!("{e:#}")));
+            Ok(())
+        })
+        .await;
+        if let Err(e) = ran {
+            st.geocode_jobs.finish(id, Some(format!("the job stopped: {}", e.detail)));
+        }
     });
     let url = format!("{}/geocode/batch/{id}", state.base_url(&headers));
     let mut resp = (
@@ -312,10 +257,10 @@ fn run_batch(
         .ok_or_else(|| anyhow::anyhow!("the gazetteer went away"))??;
     let count = |s: &str| results.iter().filter(|r| r.status.as_str() == s).count();
     let (m, a, n) = (count("match"), count("ambiguous"), count("nomatch"));
-    std::fs::create_dir_all(job_dir(st))?;
-    let out = result_path(st, job);
+    std::fs::create_dir_all(st.geocode_jobs.dir())?;
+    let out = st.geocode_jobs.result_path(job);
     let tmp = out.with_extension("part");
-    match job.format {
+    match job.format.as_str() {
         "geojson" => std::fs::write(&tmp, gazetteer::table_geojson(table, &results))?,
         "gpkg" => {
             let _ = std::fs::remove_file(&tmp);
@@ -334,7 +279,10 @@ fn run_batch(
 
 fn owned_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<BatchJob> {
     let id: uuid::Uuid = id.parse().map_err(|_| ApiError::not_found(format!("no batch job `{id}`")))?;
-    let job = state.geocode_jobs.get(id).ok_or_else(|| ApiError::not_found(format!("no batch job `{id}`")))?;
+    let job = state
+        .geocode_jobs
+        .get(id)
+        .ok_or_else(|| ApiError::not_found(format!("no batch job `{id}` (results are kept for a limited time)")))?;
     caller.require_owner_or_admin(&job.owner, &format!("batch job {id}"))?;
     Ok(job)
 }
@@ -350,25 +298,41 @@ async fn batch_status(
     json_ok(&job.to_wire(&state.base_url(&headers)))
 }
 
+/// `DELETE /geocode/batch/{job}`: removes a finished job and its result (a running one is a 409).
+async fn batch_delete(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = owned_job(&state, &caller, &id)?;
+    if job.state == api::BatchState::Running {
+        return Err(ApiError::conflict(format!("batch job {} is still running", job.id)));
+    }
+    let st = state.clone();
+    blocking(move || st.geocode_jobs.remove(job.id).map_err(ApiError::internal)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// `GET /geocode/batch/{job}/result`: the input columns plus status, score, level, division
 /// codes, standard address and point of every row.
 async fn batch_result(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Response> {
     let job = owned_job(&state, &caller, &id)?;
     match job.state {
-        "done" => {}
-        "failed" => {
+        api::BatchState::Done => {}
+        api::BatchState::Failed => {
             return Err(ApiError::conflict(format!("batch job {} failed: {}", job.id, job.error.unwrap_or_default())));
         }
-        _ => {
+        api::BatchState::Running => {
             return Err(ApiError::conflict(format!(
                 "batch job {} is still running ({} of {} rows)",
                 job.id, job.done, job.total
             )));
         }
     }
-    let path = result_path(&state, &job);
-    let bytes = blocking(move || std::fs::read(&path).map_err(ApiError::internal)).await?;
-    let ty = match job.format {
+    let st = state.clone();
+    let path = state.geocode_jobs.result_path(&job);
+    let bytes = blocking(move || {
+        st.geocode_jobs.sweep().map_err(ApiError::internal)?;
+        std::fs::read(&path).map_err(ApiError::internal)
+    })
+    .await?;
+    let ty = match job.format.as_str() {
         "geojson" => "application/geo+json",
         "gpkg" => "application/geopackage+sqlite3",
         _ => "text/csv; charset=utf-8",
@@ -385,7 +349,7 @@ async fn aliases(State(state): State<AppState>, caller: Caller) -> ApiResult<Res
     caller.require()?;
     let dir = state.config.data_dir.clone();
     let list = blocking(move || gazetteer::read_user_aliases(&dir).map_err(ApiError::internal)).await?;
-    json_ok(&api::AliasList { aliases: list.into_iter().map(wire::alias).collect() })
+    json_ok(&api::AliasList { aliases: list.into_iter().map(shikong_gazetteer::wire::alias).collect() })
 }
 
 fn may_edit_aliases(caller: &Caller) -> ApiResult<()> {
@@ -481,150 +445,4 @@ async fn subset(
         resp.headers_mut().insert("x-shikong-gazetteer-edition", v);
     }
     Ok(resp)
-}
-
-/// The geocoder's answers as the wire types of [`shikong_protocol::api`]: the engine's result
-/// types may change with its matching; what clients read changes only with the protocol.
-mod wire {
-    use shikong_geocoder as g;
-    use shikong_protocol::api;
-
-    fn division_level(l: g::Level) -> api::DivisionLevel {
-        match l {
-            g::Level::Province => api::DivisionLevel::Province,
-            g::Level::City => api::DivisionLevel::City,
-            g::Level::County => api::DivisionLevel::County,
-            g::Level::Town => api::DivisionLevel::Town,
-            g::Level::Village => api::DivisionLevel::Village,
-        }
-    }
-
-    fn match_level(l: g::MatchLevel) -> api::MatchLevel {
-        match l {
-            g::MatchLevel::Province => api::MatchLevel::Province,
-            g::MatchLevel::City => api::MatchLevel::City,
-            g::MatchLevel::County => api::MatchLevel::County,
-            g::MatchLevel::Town => api::MatchLevel::Town,
-            g::MatchLevel::Village => api::MatchLevel::Village,
-            g::MatchLevel::Road => api::MatchLevel::Road,
-            g::MatchLevel::HouseNumber => api::MatchLevel::HouseNumber,
-            g::MatchLevel::Poi => api::MatchLevel::Poi,
-        }
-    }
-
-    fn codes(c: g::Codes) -> api::DivisionCodes {
-        api::DivisionCodes { province: c.province, city: c.city, county: c.county, town: c.town, village: c.village }
-    }
-
-    fn point(p: g::Point) -> api::PlacePoint {
-        let source = match p.source {
-            g::PointSource::Centre(l) => api::PointSource::Centre(division_level(l)),
-            g::PointSource::Road => api::PointSource::Road,
-            g::PointSource::Address => api::PointSource::Address,
-            g::PointSource::Poi => api::PointSource::Poi,
-        };
-        api::PlacePoint { lon: p.lon, lat: p.lat, source }
-    }
-
-    fn reason(r: g::Reason) -> api::NoMatchReason {
-        match r {
-            g::Reason::Empty => api::NoMatchReason::Empty,
-            g::Reason::OutsideArea { place } => api::NoMatchReason::OutsideArea { place },
-            g::Reason::NoComponent => api::NoMatchReason::NoComponent,
-            g::Reason::TooWeak { best, score } => api::NoMatchReason::TooWeak { best, score },
-            g::Reason::Tie { count } => api::NoMatchReason::Tie { count: count as u64 },
-        }
-    }
-
-    pub(super) fn geocode(r: g::GeocodeResult) -> api::GeocodeResponse {
-        let c = r.components;
-        api::GeocodeResponse {
-            status: match r.status {
-                g::Status::Match => api::GeocodeStatus::Match,
-                g::Status::Ambiguous => api::GeocodeStatus::Ambiguous,
-                g::Status::NoMatch => api::GeocodeStatus::NoMatch,
-            },
-            reason: r.reason.map(reason),
-            score: r.score,
-            level: r.level.map(match_level),
-            codes: codes(r.codes),
-            standard_address: r.standard_address,
-            components: api::AddressComponents {
-                province: c.province,
-                city: c.city,
-                county: c.county,
-                town: c.town,
-                village: c.village,
-                road: c.road,
-                house_number: c.house_number,
-                building: c.building,
-                unit: c.unit,
-                room: c.room,
-                poi: c.poi,
-            },
-            point: r.point.map(point),
-            candidates: r
-                .candidates
-                .into_iter()
-                .map(|c| api::GeocodeCandidate {
-                    score: c.score,
-                    level: match_level(c.level),
-                    codes: codes(c.codes),
-                    standard_address: c.standard_address,
-                    point: c.point.map(point),
-                })
-                .collect(),
-        }
-    }
-
-    pub(super) fn suggestion(s: g::Suggestion) -> api::Suggestion {
-        api::Suggestion {
-            name: s.name,
-            standard_address: s.standard_address,
-            level: match_level(s.level),
-            code: s.code,
-            point: s.point.map(point),
-        }
-    }
-
-    pub(super) fn reverse(r: g::ReverseResult) -> api::ReverseResponse {
-        api::ReverseResponse {
-            units: r
-                .units
-                .into_iter()
-                .map(|u| api::ReverseUnit {
-                    level: division_level(u.level),
-                    code: u.code,
-                    name: u.name,
-                    basis: match u.basis {
-                        g::UnitBasis::Polygon => api::UnitBasis::Polygon,
-                        g::UnitBasis::Nearest => api::UnitBasis::Nearest,
-                        g::UnitBasis::Record => api::UnitBasis::Record,
-                        g::UnitBasis::Parent => api::UnitBasis::Parent,
-                    },
-                    centre_distance_m: u.centre_distance_m,
-                })
-                .collect(),
-            codes: codes(r.codes),
-            standard_address: r.standard_address,
-            nearest_road: r.nearest_road.map(|n| api::NearRoad {
-                id: n.id,
-                name: n.name,
-                distance_m: n.distance_m,
-                lon: n.lon,
-                lat: n.lat,
-            }),
-            nearest_address: r.nearest_address.map(|n| api::NearAddress {
-                id: n.id,
-                standard_address: n.standard_address,
-                distance_m: n.distance_m,
-                lon: n.lon,
-                lat: n.lat,
-            }),
-        }
-    }
-
-    pub(super) fn alias(a: g::Alias) -> api::AliasDoc {
-        api::AliasDoc { alias: a.alias, name: a.name, code: a.code }
-    }
 }

@@ -2,7 +2,8 @@
 //! (`tiles/`: XYZ, TileJSON, OGC API – Tiles, WMTS, styles, packages), sync (`sync_routes`),
 //! authentication and administration (`auth_routes`), geocoding (`geocode`), citizens' reports
 //! (`reports`), OpenAPI, health and metrics. `app(state)` builds the router (tested in process
-//! with `oneshot`); `serve` runs it on a listener with graceful shutdown (`shikong serve`).
+//! with `oneshot`); `serve` runs it on a listener, plain or HTTPS (rustls), with a shutdown bounded
+//! by a grace period and a header-read timeout (`shikong serve`).
 //!
 //! Architecture invariant: handlers parse and check input, then run store and engine work through
 //! [`blocking`] (off the async threads, bounded); every error leaves through [`ApiError`]
@@ -41,6 +42,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use geocode::BatchLimits;
 pub use problem::{ApiError, ApiResult};
 
 /// Settings of a running server.
@@ -56,10 +58,25 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     /// The URL clients reach the server at, for links (default: from the Host header).
     pub public_url: Option<String>,
+    /// The server itself speaks HTTPS: links built from the Host header say `https://`.
+    pub tls: bool,
     /// Largest attachment accepted, bytes.
     pub max_blob: u64,
+    /// Unfinished attachment uploads one user may keep (`DIR/blobs/partial/<user>/`).
+    pub max_partial_uploads: usize,
+    /// Bytes one user's unfinished uploads may declare in total.
+    pub max_partial_bytes: u64,
+    /// An unfinished upload untouched this long is removed.
+    pub partial_expiry: Duration,
     /// The data directory (attachments live in `DIR/blobs`).
     pub data_dir: std::path::PathBuf,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for the client address (logins are
+    /// throttled and audited by it). Empty (the default): the connection's peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Bounds of batch geocoding jobs (per user, in total, how long results are kept).
+    pub geocode_jobs: geocode::BatchLimits,
+    /// Largest raster upload (`POST /tiles/rasters/{set}`), bytes.
+    pub max_raster_upload: u64,
 }
 
 impl Default for ServerConfig {
@@ -70,8 +87,15 @@ impl Default for ServerConfig {
             timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
             public_url: None,
+            tls: false,
             max_blob: 64 * 1024 * 1024,
+            max_partial_uploads: 32,
+            max_partial_bytes: 256 * 1024 * 1024,
+            partial_expiry: Duration::from_secs(24 * 3600),
             data_dir: std::path::PathBuf::from("."),
+            trusted_proxies: Vec::new(),
+            geocode_jobs: geocode::BatchLimits::default(),
+            max_raster_upload: 16 << 30,
         }
     }
 }
@@ -94,6 +118,7 @@ impl AppState {
     /// Fails when the data directory holds a gazetteer that cannot be read.
     pub fn new(store: Arc<dyn Store>, auth: shikong_auth::AuthStore, config: ServerConfig) -> anyhow::Result<Self> {
         let gazetteer = Arc::new(shikong_gazetteer::LiveGazetteer::open(&config.data_dir)?);
+        let geocode_jobs = Arc::new(geocode::BatchJobs::open(&config.data_dir, config.geocode_jobs.clone())?);
         let tiles = Arc::new(shikong_tileserver::TileService::new(shikong_tileserver::TileConfig::new(
             config.data_dir.join("tiles"),
         )));
@@ -104,7 +129,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::new()),
             tiles,
             gazetteer,
-            geocode_jobs: Arc::default(),
+            geocode_jobs,
         })
     }
 
@@ -133,7 +158,11 @@ impl AppState {
             return u.trim_end_matches('/').to_owned();
         }
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+        let proto = if self.config.tls {
+            "https"
+        } else {
+            headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http")
+        };
         format!("{proto}://{host}")
     }
 }
@@ -142,13 +171,56 @@ impl AppState {
 /// context switches and stretch tail latency, while queued requests wait cheaply in async land.
 fn store_permits() -> &'static tokio::sync::Semaphore {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(4, |n| n.get() * 2)))
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(store_permit_count()))
 }
 
-/// Runs blocking store work off the async threads.
+fn store_permit_count() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
+}
+
+/// Store calls running now (permits taken): what the tests watch to see cancelled work end.
+pub fn store_work_in_flight() -> usize {
+    store_permit_count().saturating_sub(store_permits().available_permits())
+}
+
+tokio::task_local! {
+    /// When the current request's time is up (set by the router for every request).
+    static DEADLINE: std::time::Instant;
+}
+
+/// Runs blocking store work off the async threads, within the concurrency budget.
+///
+/// The permit travels with the work and is released when the work really ends, not when the
+/// request gives up: a timed-out request's work still counts against the budget until it stops.
+/// And it stops: the work runs under a [`shikong_store::cancel`] token that is cancelled when
+/// this future is dropped (timeout, client gone) or when the request's deadline passes; store
+/// statements are then interrupted and long loops return `StoreError::Cancelled`.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    let _permit = store_permits().acquire().await.map_err(ApiError::internal)?;
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+    use shikong_store::cancel::{self, CancelToken};
+    let permit = store_permits().acquire().await.map_err(ApiError::internal)?;
+    let token = CancelToken::new(DEADLINE.try_with(|d| *d).ok());
+    let guard = token.drop_guard();
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        cancel::scope(&token, || {
+            // Queued past its deadline, or abandoned while waiting for a thread: never started.
+            cancel::check()?;
+            f()
+        })
+    });
+    let result = work.await.map_err(ApiError::internal)?;
+    guard.disarm();
+    result
+}
+
+/// Sets the request's deadline (the timeout from now) for [`blocking`] to hand to the store.
+async fn with_deadline(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let deadline = std::time::Instant::now() + state.config.timeout;
+    DEADLINE.scope(deadline, next.run(req)).await
 }
 
 /// A JSON body (`application/json`) from any serialisable value.
@@ -177,6 +249,7 @@ pub fn app(state: AppState) -> Router {
         .merge(geocode::routes())
         .merge(reports::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), with_deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(CompressionLayer::new())
@@ -206,14 +279,111 @@ async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Serves until SIGINT/SIGTERM, then finishes in-flight requests. `on_bound` receives the bound
-/// address (port 0 picks a free port).
-pub async fn serve(state: AppState, listen: SocketAddr, on_bound: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+/// The certificate chain and private key (PEM files) of an HTTPS server.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// How [`serve`] listens and how it stops.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// HTTPS (rustls) with this certificate instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// After SIGTERM/SIGINT, requests in flight get this long to finish; then every connection is
+    /// closed and `serve` returns, whatever still runs.
+    pub shutdown_grace: Duration,
+    /// A client must send a request's headers (and finish the TLS handshake) within this time,
+    /// so idle or trickling connections (slowloris) cannot pile up.
+    pub header_timeout: Duration,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr) -> Self {
+        ServeOptions {
+            listen,
+            tls: None,
+            shutdown_grace: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Errors of [`serve`] before it listens: the address, or the certificate files.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Tls { path: std::path::PathBuf, reason: String },
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads the PEM certificate chain and key into a rustls server configuration (aws-lc-rs
+/// provider, TLS 1.2 and 1.3, ALPN h2 and http/1.1).
+pub fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, ServeError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |path: &std::path::Path, reason: String| ServeError::Tls { path: path.to_owned(), reason };
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| bad(&files.cert, format!("not a PEM certificate chain: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad(&files.cert, "no certificate (PEM `BEGIN CERTIFICATE`) in the file".into()));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad(&files.key, format!("not a PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&files.cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&files.key, format!("does not match the certificate: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Serves until SIGINT/SIGTERM: then stops accepting, gives requests in flight
+/// `shutdown_grace`, closes what remains and returns. `on_bound` receives the bound address.
+/// Blocking work a closed request left running is not waited for here: the caller's runtime
+/// must be shut down with a timeout (`Runtime::shutdown_timeout`).
+pub async fn serve(state: AppState, opts: ServeOptions, on_bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let tls = opts.tls.as_ref().map(tls_config).transpose()?;
+    let listener =
+        std::net::TcpListener::bind(opts.listen).map_err(|source| ServeError::Listen { addr: opts.listen, source })?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let handle = axum_server::Handle::new();
+    let signal = handle.clone();
+    let grace = opts.shutdown_grace;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.graceful_shutdown(Some(grace));
+    });
+    let make = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some(config) => {
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
+                axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
+            )
+            .handshake_timeout(opts.header_timeout);
+            let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
+            // HTTP/1 keep-alive requests after the first (hyper's timer is installed by axum-server).
+            server.http_builder().http1().header_read_timeout(Some(opts.header_timeout));
+            server.first_request_timeout(opts.header_timeout).serve(make).await?;
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener)?.handle(handle);
+            // HTTP/1 keep-alive requests after the first (hyper's timer is installed by axum-server).
+            server.http_builder().http1().header_read_timeout(Some(opts.header_timeout));
+            server.first_request_timeout(opts.header_timeout).serve(make).await?;
+        }
+    }
+    tracing::info!("server stopped");
     Ok(())
 }
 
@@ -236,5 +406,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    tracing::info!("shutdown signal received; finishing in-flight requests (bounded by the grace period)");
 }

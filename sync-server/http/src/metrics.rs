@@ -1,10 +1,14 @@
 //! Prometheus metrics: request counts and latencies per route (the matched route template, so
 //! `/collections/{collectionId}/items` is one series however many collections exist).
+//!
+//! Every label value comes from a closed set, so clients cannot grow the series without bound:
+//! methods are the nine standard ones or `other` (HTTP allows any token as a method), routes are
+//! the router's templates or `unmatched`, statuses are three digits.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
@@ -79,13 +83,30 @@ impl Default for Metrics {
 /// Middleware recording one request.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let start = Instant::now();
     let resp = next.run(req).await;
     let m = &state.metrics;
-    m.latency.with_label_values(&[method.as_str(), route.as_str()]).observe(start.elapsed().as_secs_f64());
-    m.requests.with_label_values(&[method.as_str(), route.as_str(), resp.status().as_str()]).inc();
+    m.latency.with_label_values(&[method, route.as_str()]).observe(start.elapsed().as_secs_f64());
+    m.requests.with_label_values(&[method, route.as_str(), resp.status().as_str()]).inc();
     resp
+}
+
+/// The method's label: a standard method's name, else `other`.
+fn method_label(m: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    const NAMES: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"];
+    KNOWN.iter().position(|k| k == m).map_or("other", |i| NAMES[i])
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value as Json, json};
-use shikong_model::{Crs, EntityId, Feature, Geometry, Properties, ValidTime, Value, geojson, time};
+use shikong_model::{Crs, EntityId, Geometry, Properties, ValidTime, Value, geojson, time};
 use shikong_protocol::api;
 use shikong_protocol::url::encode_component;
 use shikong_query::Filter;
@@ -327,27 +327,13 @@ async fn items(
     }
     let filter_crs = p.crs("filter-crs")?.unwrap_or(Crs::Crs84);
     let l = layer_for(&state, &caller, id.clone(), Action::Read).await?;
-    let filter = match &filter_text {
-        None => None,
-        Some(text) => {
-            let f = if lang == "cql2-json" {
-                Filter::parse_json(text, l.schema())
-            } else {
-                Filter::parse_text(text, l.schema())
-            }
-            .map_err(|e| ApiError::bad_parameter("filter", e))?;
-            let f = if filter_crs == Crs::Crs84 || filter_crs == Crs::CGCS2000 && !coords::authority_yx(filter_crs) {
-                f
-            } else {
-                f.try_map_geometries(|g| coords::from_input(g, filter_crs, "filter-crs"))?
-            };
-            Some(f)
-        }
-    };
     let base = state.base_url(&headers);
     let st = state.clone();
     let l2 = l.clone();
     let (features, more) = blocking(move || {
+        // Parsed here, off the async threads, within the query crate's bounds (length, nesting,
+        // terms): a hostile filter is a 400 in microseconds and never holds up other requests.
+        let filter = filter_text.map(|text| parse_filter(&text, &lang, filter_crs, &l2)).transpose()?;
         let mut out = Vec::with_capacity(limit.min(1024));
         let q = Query {
             bbox,
@@ -420,6 +406,19 @@ async fn items(
     Ok(resp)
 }
 
+/// The `filter` of an items request resolved against the layer, its geometries in the layer's
+/// CRS.
+fn parse_filter(text: &str, lang: &str, filter_crs: Crs, l: &Layer) -> ApiResult<Filter> {
+    let f =
+        if lang == "cql2-json" { Filter::parse_json(text, l.schema()) } else { Filter::parse_text(text, l.schema()) }
+            .map_err(super::problem::filter_error)?;
+    if filter_crs == Crs::Crs84 || filter_crs == Crs::CGCS2000 && !coords::authority_yx(filter_crs) {
+        Ok(f)
+    } else {
+        f.try_map_geometries(|g| coords::from_input(g, filter_crs, "filter-crs"))
+    }
+}
+
 /// `GET …/items/{featureId}/history`: every stored version of one feature (transaction time,
 /// author, device, field-level changes) and the device edits behind them — what `shikong history`
 /// prints, for apps (the mobile app's history view).
@@ -445,7 +444,11 @@ async fn item_history(
     })
     .await?;
     match doc {
-        Some(d) => typed_response(StatusCode::OK, "application/json", &d),
+        Some(mut d) => {
+            // Who edited is personal data: only office staff and admins see others' names.
+            super::access::redact_history(&caller, &mut d);
+            typed_response(StatusCode::OK, "application/json", &d)
+        }
         None => Err(ApiError::not_found(format!("collection `{id}` has no feature `{fid}`"))),
     }
 }
@@ -493,21 +496,54 @@ fn etag(f: &StoredFeature) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{}-{}\"", f.feature.id, f.version)).unwrap_or(HeaderValue::from_static("\"\""))
 }
 
+/// Changed entities per page of `/changes` unless `limit` says otherwise.
+const CHANGES_PAGE: usize = 100;
+
+/// `GET …/changes?from=&to=`: the diff between two instants, a page of changed entities at a
+/// time (`limit`, default 100, at most the server's `max_limit`) in entity id order; a `next`
+/// link (with `after=` the last entity and `to` pinned to the instant the first page used)
+/// continues it, so a diff over all history never runs in one request.
 async fn changes(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::new(q.as_deref())?;
-    p.only(&["from", "to", "f"])?;
+    p.only(&["from", "to", "f", "limit", "after"])?;
     let from = p.instant("from")?.ok_or_else(|| ApiError::bad_parameter("from", "required (an instant, RFC 3339)"))?;
     let to = p.instant("to")?.unwrap_or_else(jiff::Timestamp::now);
-    let l = layer_for(&state, &caller, id, Action::Read).await?;
+    let limit = p.limit(CHANGES_PAGE, state.config.max_limit)?;
+    let after = p
+        .get("after")
+        .map(|a| {
+            a.parse::<EntityId>().map_err(|e| {
+                ApiError::bad_parameter("after", format!("`{a}` is not an entity id (the `next` link sets it): {e}"))
+            })
+        })
+        .transpose()?;
+    let l = layer_for(&state, &caller, id.clone(), Action::Read).await?;
     let st = state.clone();
     let name = l.name().to_owned();
-    let d = blocking(move || Ok(st.store().diff(&name, from, to)?)).await?;
-    Ok(json_response(StatusCode::OK, "application/json", &shapes::diff(&l, from, to, &d)))
+    let page = blocking(move || Ok(st.store().diff_page(&name, from, to, after, limit)?)).await?;
+    let base = state.base_url(&headers);
+    let url = |after: Option<EntityId>| {
+        let mut q = vec![("from", from.to_string()), ("to", to.to_string()), ("limit", limit.to_string())];
+        if let Some(a) = after {
+            q.push(("after", a.to_string()));
+        }
+        format!("{base}/collections/{id}/changes?{}", query_string(&q))
+    };
+    let mut links = vec![link(url(after), "self", "application/json", "this page")];
+    if let Some(next) = page.next {
+        links.push(link(url(Some(next)), "next", "application/json", "next page"));
+    }
+    let mut doc = shapes::diff(&l, from, to, &page.diff);
+    if let Json::Object(m) = &mut doc {
+        m.insert("links".into(), Json::Array(links));
+    }
+    Ok(json_response(StatusCode::OK, "application/json", &doc))
 }
 
 // ---- Part 4: writes ----------------------------------------------------------------------
@@ -523,8 +559,14 @@ fn content_crs(headers: &HeaderMap) -> ApiResult<Crs> {
     }
 }
 
+/// The body as a JSON object, parsed with a cap on its number of values (a few megabytes of
+/// `[0,0,…]` would otherwise be a tree of gigabytes). Run off the async threads.
 fn body_json(body: &axum::body::Bytes) -> ApiResult<Map<String, Json>> {
-    let v: Json = serde_json::from_slice(body).map_err(|e| ApiError::bad_body(format!("the body is not JSON: {e}")))?;
+    use shikong_formats::{BoundedJsonError, limits};
+    let v = shikong_formats::parse_bounded(body, limits::MAX_JSON_VALUES, "the request body").map_err(|e| match e {
+        BoundedJsonError::Exceeded(x) => ApiError::from(x),
+        BoundedJsonError::Syntax(e) => ApiError::bad_body(format!("the body is not JSON: {e}")),
+    })?;
     match v {
         Json::Object(m) => Ok(m),
         _ => Err(ApiError::bad_body("the body must be a GeoJSON Feature object")),
@@ -541,7 +583,11 @@ struct Incoming {
     properties: Properties,
 }
 
+/// What a write body says, checked against the layer; a geometry over
+/// [`shikong_formats::limits::MAX_BODY_VERTICES`] is a 413. CPU work (reprojection): run it off
+/// the async threads.
 fn parse_incoming(l: &Layer, m: &Map<String, Json>, crs: Crs, require_feature: bool) -> ApiResult<Incoming> {
+    use shikong_formats::limits::{Exceeded, Limit};
     if require_feature && m.get("type").and_then(Json::as_str) != Some("Feature") {
         return Err(
             ApiError::bad_body("the body must be a GeoJSON Feature (\"type\": \"Feature\")").with("field", "type")
@@ -564,6 +610,12 @@ fn parse_incoming(l: &Layer, m: &Map<String, Json>, crs: Crs, require_feature: b
             g => {
                 let parsed = geojson::from_json(g)
                     .map_err(|e| ApiError::bad_body(format!("geometry: {e}")).with("field", "geometry"))?;
+                let n = shikong_formats::limits::vertices(&parsed);
+                let max = shikong_formats::limits::MAX_BODY_VERTICES;
+                if n > max {
+                    let x = Exceeded::actual(Limit::BodyVertices, "the geometry", n, max);
+                    return Err(ApiError::from(x).with("field", "geometry"));
+                }
                 let invalid = |e: String| {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-geometry", format!("geometry: {e}"))
                         .with("field", "geometry")
@@ -695,8 +747,8 @@ async fn create(
     Params::new(q.as_deref())?.only(&[])?;
     let l = layer_for(&state, &caller, id, Action::Create).await?;
     let crs = content_crs(&headers)?;
-    let m = body_json(&body)?;
-    let inc = parse_incoming(&l, &m, crs, true)?;
+    let l1 = l.clone();
+    let inc = blocking(move || parse_incoming(&l1, &body_json(&body)?, crs, true)).await?;
     let st = state.clone();
     let l2 = l.clone();
     let c2 = caller.clone();
@@ -725,77 +777,81 @@ fn current_for_write(st: &AppState, l: &Layer, fid: &str, headers: &HeaderMap) -
     Ok(cur)
 }
 
+/// How a PUT or PATCH body changes the current version.
+#[derive(Debug, Clone, Copy)]
+enum WriteMode {
+    /// PUT: the body is the whole feature; every field not in it becomes null.
+    Replace,
+    /// PATCH: a JSON merge patch (RFC 7396) of the feature; members present change, null clears.
+    Merge,
+}
+
 async fn replace(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, fid)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    Params::new(q.as_deref())?.only(&[])?;
-    let l = layer_for(&state, &caller, id, Action::Edit).await?;
-    let crs = content_crs(&headers)?;
-    let inc = parse_incoming(&l, &body_json(&body)?, crs, true)?;
-    let st = state.clone();
-    let (l2, c2, h2) = (l.clone(), caller.clone(), headers.clone());
-    let stored = blocking(move || {
-        let cur = current_for_write(&st, &l2, &fid, &h2)?;
-        // Replace: every field not in the body becomes null.
-        let mut set: Properties = l2.schema().active().map(|f| (f.name.clone(), Value::Null)).collect();
-        set.extend(inc.properties);
-        let patch = Patch {
-            geometry: Some(inc.geometry.flatten()),
-            code: inc.code,
-            valid: Some(ValidTime { from: inc.valid_from.flatten(), to: inc.valid_to.flatten() }),
-            set,
-            device_time: None,
-        };
-        write_patch(&st, &c2, &l2, &cur.feature, patch, "replace")
-    })
-    .await?;
-    created_response(&state.base_url(&headers), &l, &stored, StatusCode::OK)
-}
-
-fn write_patch(
-    st: &AppState,
-    caller: &Caller,
-    l: &Layer,
-    cur: &Feature,
-    patch: Patch,
-    what: &str,
-) -> ApiResult<StoredFeature> {
-    written(commit_write(st, caller, l, what, |tx| {
-        tx.update(l.name(), &FeatureKey::Id(cur.id), patch)?;
-        Ok(cur.id)
-    })?)
+    modify(state, caller, ids, headers, q, body, WriteMode::Replace).await
 }
 
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, fid)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     Body(body): Body,
 ) -> ApiResult<Response> {
+    modify(state, caller, ids, headers, q, body, WriteMode::Merge).await
+}
+
+async fn modify(
+    state: AppState,
+    caller: Caller,
+    (id, fid): (String, String),
+    headers: HeaderMap,
+    q: Option<String>,
+    body: axum::body::Bytes,
+    mode: WriteMode,
+) -> ApiResult<Response> {
     Params::new(q.as_deref())?.only(&[])?;
     let l = layer_for(&state, &caller, id, Action::Edit).await?;
     let crs = content_crs(&headers)?;
-    // JSON merge patch (RFC 7396) of the feature: members present change, null clears.
-    let inc = parse_incoming(&l, &body_json(&body)?, crs, false)?;
+    let l1 = l.clone();
+    let whole = matches!(mode, WriteMode::Replace);
+    let inc = blocking(move || parse_incoming(&l1, &body_json(&body)?, crs, whole)).await?;
     let st = state.clone();
     let (l2, c2, h2) = (l.clone(), caller.clone(), headers.clone());
     let stored = blocking(move || {
         let cur = current_for_write(&st, &l2, &fid, &h2)?;
-        let valid = match (inc.valid_from, inc.valid_to) {
-            (None, None) => None,
-            (a, b) => {
-                Some(ValidTime { from: a.unwrap_or(cur.feature.valid.from), to: b.unwrap_or(cur.feature.valid.to) })
+        let (patch, what) = match mode {
+            WriteMode::Replace => {
+                let mut set: Properties = l2.schema().active().map(|f| (f.name.clone(), Value::Null)).collect();
+                set.extend(inc.properties);
+                let valid = Some(ValidTime { from: inc.valid_from.flatten(), to: inc.valid_to.flatten() });
+                let geometry = Some(inc.geometry.flatten());
+                (Patch { geometry, code: inc.code, valid, set, device_time: None }, "replace")
+            }
+            WriteMode::Merge => {
+                let valid = match (inc.valid_from, inc.valid_to) {
+                    (None, None) => None,
+                    (a, b) => Some(ValidTime {
+                        from: a.unwrap_or(cur.feature.valid.from),
+                        to: b.unwrap_or(cur.feature.valid.to),
+                    }),
+                };
+                let patch =
+                    Patch { geometry: inc.geometry, code: inc.code, valid, set: inc.properties, device_time: None };
+                (patch, "update")
             }
         };
-        let patch = Patch { geometry: inc.geometry, code: inc.code, valid, set: inc.properties, device_time: None };
-        write_patch(&st, &c2, &l2, &cur.feature, patch, "update")
+        written(commit_write(&st, &c2, &l2, what, |tx| {
+            tx.update(l2.name(), &FeatureKey::Id(cur.feature.id), patch)?;
+            Ok(cur.feature.id)
+        })?)
     })
     .await?;
     created_response(&state.base_url(&headers), &l, &stored, StatusCode::OK)

@@ -290,9 +290,9 @@ fn document_features(base: &str, max_limit: usize) -> Json {
                 "delete": write_op("Delete a feature (its history stays)", &["collectionId", "featureId"], false, "204"),
             },
             "/collections/{collectionId}/changes": {"get": op(
-                "What changed between two instants: created, modified (field by field), deleted",
+                "What changed between two instants: created, modified (field by field), deleted; a page of changed entities at a time (follow the `next` link)",
                 "Features",
-                &["collectionId", "from", "to"],
+                &["collectionId", "from", "to", "changesLimit", "after"],
                 json_ok("diff", "application/json"),
                 &read_errors,
             )},
@@ -317,6 +317,8 @@ fn document_features(base: &str, max_limit: usize) -> Json {
                 "as-of": {"name": "as-of", "in": "query", "description": "transaction time: the data as recorded at this instant (RFC 3339; no offset = Beijing time)", "schema": {"type": "string", "format": "date-time"}},
                 "from": {"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date-time"}},
                 "to": {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                "changesLimit": {"name": "limit", "in": "query", "description": "changed entities per page", "schema": {"type": "integer", "minimum": 1, "maximum": max_limit, "default": 100}},
+                "after": {"name": "after", "in": "query", "description": "the last entity id of the previous page (set by the `next` link)", "schema": {"type": "string", "format": "uuid"}},
             },
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {

@@ -8,6 +8,9 @@ use shikong_model::{Bbox, Crs};
 
 use super::problem::{ApiError, ApiResult};
 
+/// Deepest `offset` accepted (the store reads and skips every row before it).
+pub const MAX_OFFSET: usize = 100_000;
+
 /// Response encoding chosen by `f=` or the `Accept` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -82,12 +85,23 @@ impl Params {
         }
     }
 
+    /// `offset`, at most [`MAX_OFFSET`]: the store skips an offset row by row, so a deep offset
+    /// costs as much as reading every row before it.
     pub fn offset(&self) -> ApiResult<usize> {
         match self.get("offset") {
             None => Ok(0),
-            Some(v) => {
-                v.parse().map_err(|_| ApiError::bad_parameter("offset", format!("`{v}` is not a non-negative integer")))
-            }
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n <= MAX_OFFSET => Ok(n),
+                Ok(n) => Err(ApiError::bad_parameter(
+                    "offset",
+                    format!(
+                        "{n} is more than the {MAX_OFFSET} features this server skips; narrow the request \
+                         (a filter, a bbox, a datetime) so that it needs fewer pages, or export the layer"
+                    ),
+                )
+                .with("max", MAX_OFFSET)),
+                Err(_) => Err(ApiError::bad_parameter("offset", format!("`{v}` is not a non-negative integer"))),
+            },
         }
     }
 

@@ -66,6 +66,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The typed members `sync` and `received` stay in `extra` (set with `with`): the same JSON.
+        let retry_after = self.extra.get("retry_after_seconds").and_then(Json::as_u64);
         let body = shikong_protocol::api::Problem {
             kind: format!("https://shikong.invalid/problems/{}", self.kind),
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -81,13 +82,46 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"shikong\""));
         }
+        // 429 and 503 answers that know when to come back say so in the header too.
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp
     }
 }
 
 impl From<shikong_query::QueryError> for ApiError {
     fn from(e: shikong_query::QueryError) -> Self {
-        ApiError::bad_parameter("filter", e)
+        filter_error(e)
+    }
+}
+
+/// A refused filter: 400 naming the `filter` parameter, and for a filter beyond the parser's
+/// bounds which limit (`limit`: length, depth or nodes), the value found and the maximum.
+pub(crate) fn filter_error(e: shikong_query::QueryError) -> ApiError {
+    match e {
+        shikong_query::QueryError::TooComplex { limit, found, max } => {
+            ApiError::new(StatusCode::BAD_REQUEST, "filter-too-complex", format!("parameter `filter`: {e}"))
+                .with("parameter", "filter")
+                .with("limit", limit.name())
+                .with("found", found)
+                .with("max", max)
+        }
+        e => ApiError::bad_parameter("filter", e),
+    }
+}
+
+/// Store work stopped by its cancellation token: past the request's deadline (408, as the
+/// server's timeout answers) or abandoned (503; nobody is usually left to read it).
+fn cancelled(reason: shikong_store::cancel::CancelReason) -> ApiError {
+    match reason {
+        shikong_store::cancel::CancelReason::Deadline => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request ran past the server's time limit and was stopped; ask for less \
+             (a filter, a bbox, smaller pages)",
+        ),
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "cancelled", "the request was cancelled"),
     }
 }
 
@@ -118,9 +152,21 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
             }
             StoreError::InvalidArgument(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid-parameter", m.clone()),
-            StoreError::Filter(q) => ApiError::bad_parameter("filter", q),
+            StoreError::Filter(q) => filter_error(q.clone()),
+            StoreError::Cancelled(reason) => cancelled(*reason),
             _ => ApiError::internal(e),
         }
+    }
+}
+
+/// An input over one of the upload limits: 413 naming the limit, the value and the maximum.
+impl From<shikong_formats::limits::Exceeded> for ApiError {
+    fn from(x: shikong_formats::limits::Exceeded) -> Self {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", x.to_string())
+            .with("limit", x.limit.name())
+            .with("value", x.value)
+            .with("max", x.max)
+            .with("declared", x.declared)
     }
 }
 
@@ -134,6 +180,20 @@ impl From<GazetteerError> for ApiError {
             ),
             GazetteerError::Table { ref file, row, ref field, .. } => {
                 let mut err = ApiError::bad_body(e.to_string()).with("file", file.as_str());
+                if let Some(row) = row {
+                    err = err.with("row", row);
+                }
+                if let Some(field) = field {
+                    err = err.with("field", field.as_str());
+                }
+                err
+            }
+            GazetteerError::TooLarge { ref file, ref sheet, row, ref field, ref exceeded } => {
+                let mut err = ApiError::from((**exceeded).clone()).with("file", file.as_str());
+                err.detail = e.to_string();
+                if let Some(sheet) = sheet {
+                    err = err.with("sheet", sheet.as_str());
+                }
                 if let Some(row) = row {
                     err = err.with("row", row);
                 }

@@ -173,3 +173,73 @@ fn geocode_suggest_reverse_aliases_and_batch() {
     let fc = office.get_json(&format!("/collections/gazetteer/items?filter={}", enc("名称 = '洪山区'")));
     assert_eq!(fc["features"][0]["properties"]["标准地址"], "湖北省武汉市洪山区", "{fc}");
 }
+
+/// Submits a one-row batch job as `token`.
+fn submit_batch(env: &Env, token: &str) -> Resp {
+    env.post(&format!("/geocode/batch?column={}", enc("地址"))).token(token).body("地址\n武汉市洪山区\n").send()
+}
+
+/// Polls a job until it is no longer running.
+#[track_caller]
+fn finished(env: &Env, token: &str, url: &str) -> Json {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = env.get(url).token(token).send().json();
+        if j["state"] != "running" {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "batch job did not finish: {j}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn batch_jobs_are_bounded_kept_across_restarts_and_expire() {
+    let env = demo().env_with(|c| c.geocode_jobs.kept_per_user = 2);
+    let li = env.token("li");
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let r = submit_batch(&env, &li);
+        assert_eq!(r.status, 202, "{}", r.text());
+        let url = r.header("location").to_owned();
+        assert_eq!(finished(&env, &li, &url)["state"], "done");
+        urls.push(url);
+    }
+    // A third job while two are kept: 429 saying which bound, and when to retry.
+    let r = submit_batch(&env, &li);
+    let p = problem(&r, axum::http::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        (p["type"].as_str(), p["limit"].as_str()),
+        (Some("https://shikong.invalid/problems/too-many-jobs"), Some("kept-per-user")),
+        "{p}"
+    );
+    assert!(r.header("retry-after").parse::<u64>().is_ok());
+    // Another user is not affected; deleting a job frees the place.
+    let wang = env.token("wang");
+    let r = submit_batch(&env, &wang);
+    assert_eq!(r.status, 202);
+    finished(&env, &wang, r.header("location"));
+    assert_eq!(env.delete(&urls[0]).token(&wang).send().status, 403, "not theirs");
+    assert_eq!(env.delete(&urls[0]).token(&li).send().status, 204);
+    assert_eq!(env.get(&urls[0]).token(&li).send().status, 404);
+    let r = submit_batch(&env, &li);
+    assert_eq!(r.status, 202, "{}", r.text());
+    finished(&env, &li, r.header("location"));
+
+    // After a restart the finished job is there, and so is its result.
+    let env = env.restarted_with(|_| {});
+    let job = finished(&env, &li, &urls[1]);
+    assert_eq!(job["state"], "done", "{job}");
+    let result = env.get(job["result"].as_str().unwrap()).token(&li).send();
+    assert_eq!(result.status, 200);
+    assert!(result.text().contains("武汉市洪山区"), "{}", result.text());
+    let file = env.dir.path().join("geocode-jobs").join(format!("{}.csv", job["id"].as_str().unwrap()));
+    assert!(file.is_file());
+
+    // Results expire: hidden, and their files removed.
+    let env = env.restarted_with(|c| c.geocode_jobs.keep_for = Duration::ZERO);
+    assert_eq!(env.get(&urls[1]).token(&li).send().status, 404);
+    assert!(!file.exists(), "the expired result is deleted");
+    let list = std::fs::read_to_string(env.dir.path().join("geocode-jobs/jobs.json")).unwrap();
+    assert_eq!(list.trim(), "[]");
+}

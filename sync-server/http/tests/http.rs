@@ -10,16 +10,12 @@
 
 mod support;
 
-/// The demo loader of `shikong demo` (in the binary crate, which has no library to link): the
-/// demo fixture loads the same data the same way.
-#[allow(dead_code)]
-#[path = "../../server/src/demo.rs"]
-mod demo;
-
 mod auth;
 mod geocode;
+mod limits;
 mod meta;
 mod ogc;
 mod reports;
 mod sync;
 mod tiles;
+mod uploads;

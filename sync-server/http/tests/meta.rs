@@ -79,3 +79,26 @@ fn openapi_snapshot() {
     // The crate version changes with every release; the document's shape does not.
     insta::assert_json_snapshot!("openapi", r.json(), {".info.version" => "[version]"});
 }
+
+#[test]
+fn metric_labels_come_from_closed_sets() {
+    let env = manholes().env();
+    // HTTP allows any token as a method, and any path: neither may become a label value.
+    for (i, path) in ["/healthz", "/no/such/path-1", "/no/such/path-2"].iter().enumerate() {
+        let method = axum::http::Method::from_bytes(format!("X-WEIRD-{i}").as_bytes()).unwrap();
+        let r = env.request(method, path).send();
+        assert!(r.status.is_client_error(), "{}", r.status);
+    }
+    let r = env.get("/no/such/path-3").send();
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let m = env.get("/metrics").send().text();
+    assert!(!m.contains("X-WEIRD"), "{m}");
+    assert!(!m.contains("/no/such"), "{m}");
+    assert!(m.lines().any(|l| l.starts_with("shikong_http_requests_total") && l.contains("method=\"other\"")), "{m}");
+    assert!(
+        m.lines().any(|l| l.starts_with("shikong_http_requests_total")
+            && l.contains("method=\"GET\"")
+            && l.contains("route=\"unmatched\"")),
+        "{m}"
+    );
+}

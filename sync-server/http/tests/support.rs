@@ -215,11 +215,11 @@ pub fn demo() -> &'static Template {
             ("citizen_c", "citizen"),
         ];
         Template::build(&users, |store, dir| {
-            crate::demo::load(store, &refdata).expect("demo data");
+            shikong_demo::load(store, &refdata).expect("demo data");
             let opts = shikong_gazetteer::BuildOptions {
                 divisions: refdata.join("china-division"),
                 coords: Some((refdata.join("cpca/adcodes.csv"), shikong_model::Crs::Gcj02)),
-                sources: crate::demo::gazetteer_sources(),
+                sources: shikong_demo::gazetteer_sources(),
                 collection: true,
             };
             shikong_gazetteer::build(store, dir, &opts, &mut |_| {}).expect("gazetteer");
@@ -321,6 +321,17 @@ impl Env {
         let r = self.post("/auth/login").json(&json!({"username": user, "password": password})).send();
         assert_eq!(r.status, StatusCode::OK, "login {user}: {}", r.text());
         r.json()["token"].as_str().expect("token").to_owned()
+    }
+
+    /// The same data directory opened by a new server state, as after a restart, with settings
+    /// changed by `config` (this state is dropped first).
+    pub fn restarted_with(self, config: impl FnOnce(&mut ServerConfig)) -> Env {
+        let Env { dir, state, tokens, .. } = self;
+        let mut cfg = (*state.config).clone();
+        drop(state);
+        config(&mut cfg);
+        let state = open_state(dir.path(), cfg);
+        Env { app: shikong_http::app(state.clone()), state, dir, tokens }
     }
 
     /// The store the server writes to (for what the CLI did beside a running server).

@@ -83,6 +83,10 @@ enum Command {
     Geocode(GeocodeArgs),
     /// Run the HTTP server (OGC API – Features, auth, sync) on the store in DIR.
     Serve(ServeArgs),
+    /// Back up a data folder while its server runs: full, or incremental with --since PREVIOUS.
+    Backup(crate::backup_cli::BackupArgs),
+    /// Rebuild a data folder from a full backup and its incremental backups, in order.
+    Restore(crate::backup_cli::RestoreArgs),
     /// Coordinate reference systems.
     #[command(subcommand)]
     Crs(CrsCommand),
@@ -140,6 +144,24 @@ struct ServeArgs {
     /// Request timeout in seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Turn citizen self-registration off (`POST /auth/register` answers 403
+    /// `registration_closed`); accounts are then added by administrators only.
+    #[arg(long)]
+    no_registration: bool,
+    /// A reverse proxy whose X-Forwarded-For is believed for the client address (repeat for
+    /// several). Logins are throttled and audited per client address; without this, the
+    /// connection's peer is the client.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Seconds requests in flight get after SIGTERM/SIGINT before the server closes them and exits.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    shutdown_grace: u64,
 }
 
 #[derive(Subcommand)]
@@ -193,6 +215,9 @@ pub(crate) enum ReplicaCommand {
         area: Option<String>,
         #[arg(long)]
         name: Option<String>,
+        /// Trust this CA certificate (PEM) besides the system's, for an on-premises HTTPS server.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
         out: PathBuf,
     },
     /// Edit a feature offline: update (`--code C --set F=V`), create (`--create --point LON,LAT`),
@@ -224,6 +249,9 @@ pub(crate) enum ReplicaCommand {
         /// Bearer token (base64url: it may start with `-`).
         #[arg(long, allow_hyphen_values = true)]
         token: String,
+        /// Trust this CA certificate (PEM) besides the system's, for an on-premises HTTPS server.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
         file: PathBuf,
     },
     /// List open conflicts (layer, code, field, both values).
@@ -466,7 +494,7 @@ fn stdout_json(v: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn progress_bar(label: &str) -> ProgressBar {
+pub(crate) fn progress_bar(label: &str) -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {percent}% {elapsed_precise} ETA {eta}")
@@ -517,6 +545,8 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Layer(c) => cmd_layer(c)?,
         Command::Serve(a) => cmd_serve(a)?,
+        Command::Backup(a) => crate::backup_cli::backup(a)?,
+        Command::Restore(a) => crate::backup_cli::restore(a)?,
         Command::User(c) => cmd_user(c)?,
         Command::Gazetteer(c) => cmd_gazetteer(c)?,
         Command::Geocode(a) => cmd_geocode(a)?,
@@ -529,7 +559,7 @@ pub fn run() -> anyhow::Result<()> {
             std::fs::create_dir_all(&data.data).with_context(|| data.data.display().to_string())?;
             let store = data.init()?;
             let bar = progress_bar("loading demo data");
-            let r = crate::demo::load(&*store, &source);
+            let r = shikong_demo::load(&*store, &source);
             bar.finish_and_clear();
             let r = r?;
             println!(
@@ -546,7 +576,7 @@ pub fn run() -> anyhow::Result<()> {
             let opts = shikong_gazetteer::BuildOptions {
                 divisions: source.join("china-division"),
                 coords: Some((source.join("cpca/adcodes.csv"), Crs::Gcj02)),
-                sources: crate::demo::gazetteer_sources(),
+                sources: shikong_demo::gazetteer_sources(),
                 collection: true,
             };
             let bar = progress_bar("building the gazetteer");
@@ -673,7 +703,7 @@ fn cmd_geocode(a: GeocodeArgs) -> anyhow::Result<()> {
         || anyhow::anyhow!("no gazetteer in {} (build it with `shikong gazetteer build`)", a.data.data.display());
     let Some(input) = a.batch else {
         let r = live.with(&*store, |geo, _| geo.geocode(&a.target, &opts))?.ok_or_else(no_gazetteer)?;
-        stdout_json(&serde_json::to_value(r)?)?;
+        stdout_json(&serde_json::to_value(shikong_gazetteer::wire::geocode(r))?)?;
         return Ok(());
     };
     let column = a.column.ok_or_else(|| anyhow::anyhow!("--batch needs --column NAME (the address column)"))?;
@@ -711,23 +741,39 @@ fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let store = a.data.open()?;
+    let tls = a.tls_cert.zip(a.tls_key).map(|(cert, key)| shikong_http::TlsFiles { cert, key });
     let config = shikong_http::ServerConfig {
         max_body: a.max_body,
         cors_origins: a.cors_origins,
         public_url: a.public_url,
+        tls: tls.is_some(),
         timeout: Duration::from_secs(a.timeout),
         data_dir: a.data.data.clone(),
+        trusted_proxies: a.trusted_proxies,
         ..shikong_http::ServerConfig::default()
     };
-    let auth = shikong_auth::AuthStore::open_in(&a.data.data)?;
+    let auth = shikong_auth::AuthStore::open_in(&a.data.data)?.with_config(shikong_auth::AuthConfig {
+        citizen_registration: !a.no_registration,
+        ..shikong_auth::AuthConfig::default()
+    });
     let state = shikong_http::AppState::new(store, auth, config)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let opts = shikong_http::ServeOptions {
+        tls,
+        shutdown_grace: Duration::from_secs(a.shutdown_grace),
+        ..shikong_http::ServeOptions::new(a.listen)
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(shikong_http::serve(state, a.listen, |addr| {
+    let served = rt.block_on(shikong_http::serve(state, opts, |addr| {
         // The first stdout line: scripts and tests read the bound address from it.
-        println!("shikong listening on http://{addr}");
+        println!("shikong listening on {scheme}://{addr}");
         let _ = std::io::stdout().flush();
-    }))
-    .with_context(|| format!("serving on {}", a.listen))
+    }));
+    // Store work that a closed request started (spawn_blocking) may still run: dropping the
+    // runtime would wait for it without end, so it gets a moment and is then abandoned (SQLite
+    // rolls back an unfinished transaction).
+    rt.shutdown_timeout(Duration::from_secs(1));
+    served.with_context(|| format!("serving on {}", a.listen))
 }
 
 fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {
@@ -746,6 +792,7 @@ fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {
             lat_column: a.lat_column,
             layer: a.source_layer,
             encoding: a.encoding,
+            limits: shikong_formats::Limits::default(),
         },
     };
     let bar = progress_bar(&format!("importing {}", file_label(&a.file)));

@@ -5,8 +5,9 @@
 
 use std::process::ExitCode;
 
+mod backup_cli;
 mod cli;
-mod demo;
+
 mod replica_cli;
 
 // The server allocates many small objects from many threads; glibc's allocator showed up as a

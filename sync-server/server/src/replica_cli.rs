@@ -56,10 +56,25 @@ fn offline_geocoder(file: &Path) -> anyhow::Result<shikong_geocoder::Geocoder> {
     shikong_geocoder::Geocoder::from_snapshot(&g.bytes).with_context(|| format!("{}: gazetteer", file.display()))
 }
 
+/// The sync client for `server`, trusting the CA certificate in `ca_cert` (PEM) besides the
+/// system's roots.
+fn client(server: &str, token: &str, ca_cert: Option<&Path>) -> anyhow::Result<SyncClient> {
+    let pem = ca_cert.map(|p| std::fs::read(p).with_context(|| format!("--ca-cert {}", p.display()))).transpose()?;
+    SyncClient::with_ca(server, token, pem.as_deref()).with_context(|| match ca_cert {
+        Some(p) => format!("--ca-cert {}", p.display()),
+        None => server.to_owned(),
+    })
+}
+
 pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
     match c {
-        ReplicaCommand::Create { server, token, layers, area, name, out } => {
-            SyncClient::new(&server, &token)?.create_replica(&layers, area.as_deref(), name.as_deref(), &out)?;
+        ReplicaCommand::Create { server, token, layers, area, name, ca_cert, out } => {
+            client(&server, &token, ca_cert.as_deref())?.create_replica(
+                &layers,
+                area.as_deref(),
+                name.as_deref(),
+                &out,
+            )?;
             let r = open(&out)?;
             println!("replica {} of {} written to {}", r.info().id, layers.join(", "), out.display());
         }
@@ -104,10 +119,10 @@ pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
                 r.pending()?
             );
         }
-        ReplicaCommand::Sync { server, token, file } => {
+        ReplicaCommand::Sync { server, token, ca_cert, file } => {
             let mut r = open(&file)?;
             let server = server.unwrap_or_else(|| r.info().server_url.clone());
-            let report = SyncClient::new(&server, &token)?.sync(&mut r, &mut |_| {})?;
+            let report = client(&server, &token, ca_cert.as_deref())?.sync(&mut r, &mut |_| {})?;
             println!(
                 "pushed {} entities ({} accepted, {} unchanged, {} rejected); pulled {} entities in {} pages; uploaded {} attachments; {} open conflicts",
                 report.pushed_entities,
@@ -140,15 +155,17 @@ pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
         ReplicaCommand::Search { file, suggest, limit, query } => {
             let geo = offline_geocoder(&file)?;
             let v = if suggest {
-                serde_json::json!({ "suggestions": geo.suggest(&query, limit) })
+                let suggestions = geo.suggest(&query, limit).into_iter().map(shikong_gazetteer::wire::suggestion);
+                serde_json::to_value(shikong_protocol::api::Suggestions { suggestions: suggestions.collect() })?
             } else {
-                serde_json::to_value(geo.geocode(&query, &shikong_geocoder::Options::default()))?
+                let r = geo.geocode(&query, &shikong_geocoder::Options::default());
+                serde_json::to_value(shikong_gazetteer::wire::geocode(r))?
             };
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         ReplicaCommand::Reverse { file, lon, lat } => {
             let geo = offline_geocoder(&file)?;
-            println!("{}", serde_json::to_string_pretty(&geo.reverse(lon, lat))?);
+            println!("{}", serde_json::to_string_pretty(&shikong_gazetteer::wire::reverse(geo.reverse(lon, lat)))?);
         }
         ReplicaCommand::Conflicts { file } => {
             let r = open(&file)?;

@@ -49,6 +49,7 @@ macro_rules! conformance_tests {
             bbox_and_as_of_combine,
             history_lists_versions_with_field_changes,
             diff_between_two_instants,
+            diff_pages_cover_the_whole_diff_in_id_order,
             a_bad_write_rolls_back_the_whole_transaction,
             validation_errors_name_the_feature_and_field,
             one_version_per_entity_per_transaction_and_no_empty_versions,
@@ -66,6 +67,7 @@ macro_rules! conformance_tests {
             sync_documents_replicas_and_blobs_round_trip,
             a_document_written_alone_commits_and_is_a_change,
             bookkeeping_rolls_back_with_its_transaction,
+            attachment_references_follow_every_write,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -234,6 +236,33 @@ pub fn diff_between_two_instants(s: &dyn Store) {
     let none = s.diff("manhole", t("2025-01-05T12:00:00"), t("2025-02-01")).unwrap();
     assert_eq!(none, Diff::default());
     assert!(s.diff("manhole", t("2025-02-01"), t("2025-01-01")).is_err());
+}
+
+pub fn diff_pages_cover_the_whole_diff_in_id_order(s: &dyn Store) {
+    history_fixture(s);
+    let (from, to) = (t("2025-01-02T12:00:00"), t("2025-01-05T12:00:00"));
+    let whole = s.diff("manhole", from, to).unwrap();
+    let (mut after, mut pages, mut seen) = (None, 0, Diff::default());
+    loop {
+        let page = s.diff_page("manhole", from, to, after, 1).unwrap();
+        pages += 1;
+        let d = page.diff;
+        assert!(d.created.len() + d.modified.len() + d.deleted.len() <= 1);
+        seen.created.extend(d.created);
+        seen.modified.extend(d.modified);
+        seen.deleted.extend(d.deleted);
+        match page.next {
+            Some(n) => {
+                assert!(after.is_none_or(|a| a < n), "pages advance in id order");
+                after = Some(n);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3, "three changed entities, one per page");
+    assert_eq!(seen, whole);
+    let all = s.diff_page("manhole", from, to, None, 100).unwrap();
+    assert_eq!((all.diff, all.next), (whole, None));
 }
 
 pub fn a_bad_write_rolls_back_the_whole_transaction(s: &dyn Store) {
@@ -678,6 +707,43 @@ pub fn bookkeeping_rolls_back_with_its_transaction(s: &dyn Store) {
     assert_eq!(tx.commit().unwrap().tx, None);
     assert_eq!(s.sync_doc("manhole", c).unwrap(), None);
     assert_eq!(s.latest_tx().unwrap(), before);
+}
+
+/// Every write records which layers reference an attachment, in its transaction; references
+/// stay when a later version drops the attachment (history keeps it readable).
+pub fn attachment_references_follow_every_write(s: &dyn Store) {
+    let sha = |c: char| c.to_string().repeat(64);
+    let photos = || FieldDef::new("照片", FieldType::Attachments);
+    let mut manhole = manhole_layer();
+    manhole.schema.fields.push(photos());
+    let lamp = LayerDef::new("lamp", GeometryKind::Point, LayerSchema { fields: vec![photos()] });
+    let with = |mut f: NewFeature, list: &[String]| {
+        f.properties.insert("照片".into(), Value::Attachments(list.to_vec()));
+        f
+    };
+    let mut tx = s.begin(TxMeta::by("admin")).unwrap();
+    tx.create_layer(manhole).unwrap();
+    tx.create_layer(lamp).unwrap();
+    let a = tx.insert("manhole", with(new("A", 114.3, 30.5, "井盖A", 1.0), &[sha('a')])).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(s.blob_layers(&sha('a')).unwrap(), ["manhole"]);
+    assert!(s.blob_layers(&sha('b')).unwrap().is_empty());
+
+    let mut tx = s.begin(TxMeta::by("li")).unwrap();
+    let patch = Patch { set: props(&[("照片", Value::Attachments(vec![sha('b')]))]), ..Patch::default() };
+    tx.update("manhole", &FeatureKey::Id(a), patch).unwrap();
+    tx.insert("lamp", with(NewFeature { geometry: pt(114.3, 30.5), ..NewFeature::default() }, &[sha('a')])).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(s.blob_layers(&sha('a')).unwrap(), ["lamp", "manhole"]);
+    assert_eq!(s.blob_layers(&sha('b')).unwrap(), ["manhole"]);
+
+    // Rolled back with the write.
+    let mut tx = s.begin(TxMeta::by("li")).unwrap();
+    tx.savepoint().unwrap();
+    tx.insert("lamp", with(NewFeature { geometry: pt(114.3, 30.5), ..NewFeature::default() }, &[sha('c')])).unwrap();
+    tx.rollback_to_savepoint().unwrap();
+    drop(tx);
+    assert!(s.blob_layers(&sha('c')).unwrap().is_empty());
 }
 
 #[cfg(test)]

@@ -61,7 +61,11 @@ pub enum StoreError {
     #[error("store data is inconsistent: {0}")]
     Corrupt(String),
     #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// The work was stopped by its [`crate::cancel`] token (a statement interrupted, or a loop
+    /// that checked); nothing was written.
+    #[error("the store call was stopped: {0}")]
+    Cancelled(crate::cancel::CancelReason),
     #[error(transparent)]
     Gpkg(#[from] shikong_gpkg::GpkgError),
     #[error("{path}: {source}")]
@@ -70,4 +74,16 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An interrupted statement (the progress handler of [`crate::cancel`]) is [`StoreError::Cancelled`].
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
+            && let Some(reason) = crate::cancel::current_reason()
+        {
+            return crate::cancel::cancelled(reason);
+        }
+        StoreError::Sqlite(e)
+    }
 }

@@ -40,9 +40,13 @@
 //! superseded version with the transaction interval `[tx_from, tx_to)` during which it was current,
 //! plus a tombstone for each deletion. A version's content never changes once written; it only
 //! moves from the current table to the history table when superseded. See ARCHITECTURE.md.
+//!
+//! Work whose caller has gone stops: the server runs each store call under a [`cancel`] token,
+//! and a cancelled call fails with [`StoreError::Cancelled`] (SQLite statements are interrupted).
 
 #![forbid(unsafe_code)]
 
+pub mod cancel;
 mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -83,6 +87,17 @@ pub trait FeatureStore: Send + Sync {
 
     /// What changed in a layer between two instants.
     fn diff(&self, layer: &str, from: Timestamp, to: Timestamp) -> Result<Diff>;
+
+    /// The same diff a page at a time: at most `limit` changed entities with ids after `after`,
+    /// in entity id order (what a server answers, so that one request never reads all history).
+    fn diff_page(
+        &self,
+        layer: &str,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<EntityId>,
+        limit: usize,
+    ) -> Result<DiffPage>;
 
     /// Number of live features now.
     fn count(&self, layer: &str) -> Result<u64>;
@@ -190,6 +205,10 @@ pub trait SyncBookkeeping: Send + Sync {
 
     /// An attachment's record.
     fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
+
+    /// The layers whose features reference attachment `sha256` in any version, by name (every
+    /// feature write records them; downloads are for readers of one of these layers).
+    fn blob_layers(&self, sha256: &str) -> Result<Vec<String>>;
 }
 
 /// The sync bookkeeping writes of a [`StoreTx`]: committed or rolled back with its versions.

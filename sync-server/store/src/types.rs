@@ -261,6 +261,17 @@ pub struct Diff {
     pub deleted: Vec<StoredFeature>,
 }
 
+/// One page of a [`Diff`] ([`crate::FeatureStore::diff_page`]): the changed entities in entity id
+/// order after a cursor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffPage {
+    pub diff: Diff,
+    /// The last entity this page covered, when more may follow: the `after` of the next page.
+    /// A page can hold fewer entries than its limit (an entity created and deleted in between
+    /// is no change); only `next: None` ends the diff.
+    pub next: Option<EntityId>,
+}
+
 /// An entity present at both instants with different states.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Modified {

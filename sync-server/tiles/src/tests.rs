@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use shikong_model::{Coord, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, Value};
-use shikong_store::{FeatureKey, FixedStepClock, LayerDef, NewFeature, Patch, SqliteStore, TxMeta};
+use shikong_store::{FeatureKey, FixedStepClock, LayerDef, NewFeature, OpenOptions, Patch, Store, StoreConfig, TxMeta};
 use shikong_tiles::{DecodedGeometry, TileId, TileMatrixSet, decode_tile};
 
 use super::*;
@@ -13,10 +13,27 @@ pub(crate) fn t(s: &str) -> Timestamp {
     shikong_model::parse_instant(s).unwrap()
 }
 
+/// A store opened through the factory, as the server opens it; the tile service sees only
+/// [`FeatureStore`].
+pub(crate) struct TestStore(Arc<dyn Store>);
+
+impl std::ops::Deref for TestStore {
+    type Target = dyn FeatureStore;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+/// A store in `dir` whose transactions are `step` apart from `start`.
+fn store_from(dir: &Path, start: &str, step: SignedDuration) -> TestStore {
+    let clock = FixedStepClock::new(t(start), step);
+    let options = OpenOptions { create: true, clock: Some(Arc::new(clock)) };
+    TestStore(shikong_store::open_with(&StoreConfig::in_dir(dir), &options).unwrap())
+}
+
 /// A store whose transactions are one day apart from 2025-01-01 (Beijing time).
-pub(crate) fn store(dir: &Path) -> SqliteStore {
-    let clock = FixedStepClock::new(t("2025-01-01T00:00:00+08:00"), SignedDuration::from_hours(24));
-    SqliteStore::open_or_create(dir.join("store.gpkg")).unwrap().with_clock(Arc::new(clock))
+pub(crate) fn store(dir: &Path) -> TestStore {
+    store_from(dir, "2025-01-01T00:00:00+08:00", SignedDuration::from_hours(24))
 }
 
 pub(crate) fn point(x: f64, y: f64) -> Option<Geometry> {
@@ -25,7 +42,7 @@ pub(crate) fn point(x: f64, y: f64) -> Option<Geometry> {
 
 /// tx 1: layer `manhole`; tx 2: a 10×10 grid of points 0.01° apart from (114.30, 30.50), codes
 /// `JG-r-c`, depth r+c.
-pub(crate) fn fixture(dir: &Path) -> SqliteStore {
+pub(crate) fn fixture(dir: &Path) -> TestStore {
     let s = store(dir);
     let mut tx = s.begin(TxMeta::by("admin")).unwrap();
     let schema =
@@ -68,7 +85,7 @@ fn tile_at(z: u8, lon: f64, lat: f64) -> TileId {
     TileId { z, x: r.min_x, y: r.min_y }
 }
 
-fn get(svc: &TileService, s: &SqliteStore, tile: TileId, as_of: Option<Timestamp>) -> VectorTile {
+fn get(svc: &TileService, s: &dyn FeatureStore, tile: TileId, as_of: Option<Timestamp>) -> VectorTile {
     let layers = [s.layer("manhole").unwrap()];
     svc.vector_tile(s, &VectorRequest { layers: &layers, tms: WM, tile, as_of, fields: None }).unwrap()
 }
@@ -95,10 +112,10 @@ fn tiles_hold_the_features_and_are_cached() {
     let s = fixture(dir.path());
     let svc = service(dir.path());
     let whole = tile_at(10, 114.35, 30.55);
-    let first = get(&svc, &s, whole, None);
+    let first = get(&svc, &*s, whole, None);
     assert_eq!(first.cache, CacheStatus::Miss);
     assert_eq!(codes(&first).len(), 100);
-    let again = get(&svc, &s, whole, None);
+    let again = get(&svc, &*s, whole, None);
     assert_eq!(again.cache, CacheStatus::Hit);
     assert_eq!(again.gzip, first.gzip);
     // Attributes, in order, with Chinese names and values intact.
@@ -112,7 +129,7 @@ fn tiles_hold_the_features_and_are_cached() {
     assert_eq!(f.property("depth"), Some(&Value::Real(5.0)));
     assert!(matches!(&f.geometry, DecodedGeometry::Points(p) if p.len() == 1));
     // A tile far away is empty (and an empty tile is no bytes).
-    assert!(get(&svc, &s, tile_at(10, 100.0, 20.0), None).gzip.is_empty());
+    assert!(get(&svc, &*s, tile_at(10, 100.0, 20.0), None).gzip.is_empty());
 }
 
 #[test]
@@ -129,13 +146,13 @@ fn attribute_selection() {
         as_of: None,
         fields: Some(&fields),
     };
-    let v = svc.vector_tile(&s, &req).unwrap();
+    let v = svc.vector_tile(&*s, &req).unwrap();
     let raw = gunzip(&v.gzip).unwrap();
     let f = &decode_tile(&raw).unwrap()[0].features[0];
     let keys: Vec<&str> = f.properties.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["code", "depth"]);
     let bad = vec!["深度".to_owned()];
-    let err = svc.vector_tile(&s, &VectorRequest { fields: Some(&bad), ..req }).unwrap_err();
+    let err = svc.vector_tile(&*s, &VectorRequest { fields: Some(&bad), ..req }).unwrap_err();
     assert_eq!(err.to_string(), "unknown attribute `深度` (the set's attributes: id, code, 名称, depth)");
 }
 
@@ -150,16 +167,16 @@ fn as_of_tiles_show_the_past_and_are_keyed_by_transaction() {
     tx.update("manhole", &FeatureKey::Code("JG-0-0".into()), patch).unwrap();
     tx.commit().unwrap();
     let tile = tile_at(10, 114.35, 30.55);
-    assert_eq!(codes(&get(&svc, &s, tile, None)).len(), 99);
-    let past = get(&svc, &s, tile, Some(t("2025-01-02T12:00:00+08:00")));
+    assert_eq!(codes(&get(&svc, &*s, tile, None)).len(), 99);
+    let past = get(&svc, &*s, tile, Some(t("2025-01-02T12:00:00+08:00")));
     assert_eq!(codes(&past).len(), 100);
     assert_eq!(past.tx, Some(TxId(2)));
     // Another instant in the same transaction's span shares the cached tile.
-    let same = get(&svc, &s, tile, Some(t("2025-01-02T23:00:00+08:00")));
+    let same = get(&svc, &*s, tile, Some(t("2025-01-02T23:00:00+08:00")));
     assert_eq!((same.cache, same.tx), (CacheStatus::Hit, Some(TxId(2))));
     // Before the layer had features, and before the store existed: empty.
-    assert!(get(&svc, &s, tile, Some(t("2025-01-01T12:00:00+08:00"))).gzip.is_empty());
-    assert!(get(&svc, &s, tile, Some(t("2024-06-01T00:00:00+08:00"))).gzip.is_empty());
+    assert!(get(&svc, &*s, tile, Some(t("2025-01-01T12:00:00+08:00"))).gzip.is_empty());
+    assert!(get(&svc, &*s, tile, Some(t("2024-06-01T00:00:00+08:00"))).gzip.is_empty());
 }
 
 /// Every tile at zooms 8–16 around the grid, cached, then one edit: only the tiles that held or
@@ -174,16 +191,16 @@ fn an_edit_invalidates_exactly_the_tiles_it_touches() {
     for z in 8..=16u8 {
         tiles.extend(WM.tiles_for(&area, z, 0.0).unwrap().iter());
     }
-    let before: Vec<VectorTile> = tiles.iter().map(|t| get(&svc, &s, *t, None)).collect();
-    assert!(tiles.iter().all(|t| get(&svc, &s, *t, None).cache == CacheStatus::Hit));
-    svc.catch_up(&s).unwrap();
+    let before: Vec<VectorTile> = tiles.iter().map(|t| get(&svc, &*s, *t, None)).collect();
+    assert!(tiles.iter().all(|t| get(&svc, &*s, *t, None).cache == CacheStatus::Hit));
+    svc.catch_up(&*s).unwrap();
 
     // JG-4-4 (114.34, 30.54) moves to (114.345, 30.545).
     let mut tx = s.begin(TxMeta::by("bob")).unwrap();
     let patch = Patch { geometry: Some(point(114.345, 30.545)), ..Patch::default() };
     tx.update("manhole", &FeatureKey::Code("JG-4-4".into()), patch).unwrap();
     tx.commit().unwrap();
-    let report = svc.catch_up(&s).unwrap();
+    let report = svc.catch_up(&*s).unwrap();
     assert_eq!(report.layers.len(), 1);
     assert_eq!((report.layers[0].entities, report.layers[0].whole_layer), (1, false));
 
@@ -193,7 +210,7 @@ fn an_edit_invalidates_exactly_the_tiles_it_touches() {
     let is_touched = |t: &TileId| touched.iter().any(|(tms, r)| *tms == WM.code() && r.contains(*t));
     let mut n_touched = 0;
     for (t, b) in tiles.iter().zip(&before) {
-        let after = get(&svc, &s, *t, None);
+        let after = get(&svc, &*s, *t, None);
         if is_touched(t) {
             n_touched += 1;
             assert_eq!(after.cache, CacheStatus::Miss, "{t} should have been regenerated");
@@ -215,14 +232,14 @@ fn deletion_and_attribute_edits_invalidate_too() {
     let s = fixture(dir.path());
     let svc = service(dir.path());
     let tile = tile_at(14, 114.35, 30.55);
-    let before = codes(&get(&svc, &s, tile, None));
+    let before = codes(&get(&svc, &*s, tile, None));
     assert!(before.contains(&"JG-5-5".to_owned()));
-    svc.catch_up(&s).unwrap();
+    svc.catch_up(&*s).unwrap();
     let mut tx = s.begin(TxMeta::by("bob")).unwrap();
     tx.delete("manhole", &FeatureKey::Code("JG-5-5".into())).unwrap();
     tx.commit().unwrap();
     // No explicit catch-up: the tile request notices the write (freshness interval zero here).
-    let after = get(&svc, &s, tile, None);
+    let after = get(&svc, &*s, tile, None);
     assert_eq!(after.cache, CacheStatus::Miss);
     assert!(!codes(&after).contains(&"JG-5-5".to_owned()));
 }
@@ -233,15 +250,15 @@ fn bulk_writes_and_schema_changes_drop_the_layer() {
     let s = fixture(dir.path());
     let svc = TileService::new(TileConfig { max_exact_entities: 5, ..TileConfig::new(dir.path().join("tiles")) });
     let tile = tile_at(10, 114.35, 30.55);
-    get(&svc, &s, tile, None);
-    svc.catch_up(&s).unwrap();
+    get(&svc, &*s, tile, None);
+    svc.catch_up(&*s).unwrap();
     let mut tx = s.begin(TxMeta::by("bob")).unwrap();
     for c in 0..10 {
         let patch = Patch { set: [("depth".to_owned(), Value::Real(9.0))].into(), ..Patch::default() };
         tx.update("manhole", &FeatureKey::Code(format!("JG-0-{c}")), patch).unwrap();
     }
     tx.commit().unwrap();
-    let r = svc.catch_up(&s).unwrap();
+    let r = svc.catch_up(&*s).unwrap();
     assert!(r.layers[0].whole_layer);
     assert_eq!(r.layers[0].tiles, 1);
     assert_eq!(svc.cached_tiles(None).unwrap(), 0);
@@ -252,18 +269,17 @@ fn a_cache_of_another_store_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let s = fixture(dir.path());
     let svc = service(dir.path());
-    get(&svc, &s, tile_at(10, 114.35, 30.55), None);
+    get(&svc, &*s, tile_at(10, 114.35, 30.55), None);
     assert_eq!(svc.cached_tiles(None).unwrap(), 1);
     drop(svc);
     // The same cache directory in front of a different store.
     let other = tempfile::tempdir().unwrap();
-    let clock = FixedStepClock::new(t("2026-01-01T00:00:00+08:00"), SignedDuration::from_hours(1));
-    let s2 = SqliteStore::open_or_create(other.path().join("store.gpkg")).unwrap().with_clock(Arc::new(clock));
+    let s2 = store_from(other.path(), "2026-01-01T00:00:00+08:00", SignedDuration::from_hours(1));
     let mut tx = s2.begin(TxMeta::by("x")).unwrap();
     tx.create_layer(LayerDef::new("manhole", GeometryKind::Point, LayerSchema::default())).unwrap();
     tx.commit().unwrap();
     let svc = service(dir.path());
-    svc.catch_up(&s2).unwrap();
+    svc.catch_up(&*s2).unwrap();
     assert_eq!(svc.cached_tiles(None).unwrap(), 0);
 }
 
@@ -377,9 +393,9 @@ fn packages_estimates_and_updates() {
         since_date: None,
         max_tiles: 100_000,
     };
-    let est = svc.estimate_package(&s, &spec).unwrap();
+    let est = svc.estimate_package(&*s, &spec).unwrap();
     let out = dir.path().join("pkg.mbtiles");
-    let info = svc.write_package(&s, &spec, &out).unwrap();
+    let info = svc.write_package(&*s, &spec, &out).unwrap();
     assert_eq!(info.tx, Some(TxId(2)));
     assert!(info.tiles > 0 && info.tiles <= est.tiles, "{info:?} {est:?}");
     assert!(est.sampled > 0 && est.bytes > 0);
@@ -399,13 +415,13 @@ fn packages_estimates_and_updates() {
     tx.update("manhole", &FeatureKey::Code("JG-4-4".into()), patch).unwrap();
     tx.commit().unwrap();
     let upd = package::PackageSpec { since_tx: Some(TxId(2)), ..spec };
-    let delta = svc.write_package(&s, &upd, &dir.path().join("delta.mbtiles")).unwrap();
+    let delta = svc.write_package(&*s, &upd, &dir.path().join("delta.mbtiles")).unwrap();
     assert_eq!(delta.tx, Some(TxId(3)));
     // One to four tiles per zoom (old and new position), never the whole package.
     assert!((5..=20).contains(&delta.tiles), "{delta:?}");
     assert!(delta.tiles < info.tiles);
     // Too large an area is refused before any work.
     let china = Geometry::from_bbox(&Bbox { min_x: 73.0, min_y: 18.0, max_x: 135.0, max_y: 53.0 });
-    let err = svc.estimate_package(&s, &package::PackageSpec { area: &china, maxzoom: 18, ..spec }).unwrap_err();
+    let err = svc.estimate_package(&*s, &package::PackageSpec { area: &china, maxzoom: 18, ..spec }).unwrap_err();
     assert!(err.to_string().contains("more than 100000 tiles"), "{err}");
 }

@@ -42,7 +42,7 @@ fn unknown_platform() -> String {
     "unknown".into()
 }
 
-/// A device as it introduces itself: `device` of `POST /auth/enrol`, the body of `POST /devices`.
+/// A device as it introduces itself: `device` of `POST /auth/enrol`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceInfo {
@@ -101,10 +101,15 @@ pub struct UserInfo {
     pub created_at: String,
 }
 
-/// `POST /auth/register` answer (202): the pending account and a message for the citizen.
+/// `POST /auth/register` answer (202): the registration was received and waits for review. The
+/// same answer whether or not the name was free (a taken name creates nothing and is logged for
+/// the administrators), so registration does not reveal which usernames exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterResponse {
-    pub user: UserInfo,
+    /// The username asked for.
+    pub username: String,
+    /// Always `pending`: nothing is usable before an administrator approves it.
+    pub status: String,
     pub message: String,
 }
 
@@ -143,6 +148,21 @@ pub struct EnrolmentCreated {
     /// Beijing time.
     pub expires_at: String,
     pub qr: QrCode,
+}
+
+/// `POST /devices` body: a device to register for the caller, and the caller's password. The
+/// answer holds a device token that lasts for months, so a bearer token alone (a stolen one, or
+/// a 12-hour session) is not enough to mint one: the password is asked again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDeviceRequest {
+    pub name: String,
+    #[serde(default = "unknown_platform")]
+    pub platform: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_id: Option<String>,
+    /// The caller's password (re-authentication).
+    pub password: String,
 }
 
 /// `POST /devices` answer (201): the registered device and its token.
@@ -316,8 +336,12 @@ mod golden {
             r#"{"username":"市民小赵","password":"pw","contact":"138-0000-0000"}"#,
         );
         golden(
-            RegisterResponse { user: user(), message: "registration received".into() },
-            r#"{"user":{"username":"市民小赵","display_name":null,"role":"citizen","status":"pending","status_reason":null,"groups":[],"created_at":"2025-06-01T10:00:00+08:00"},"message":"registration received"}"#,
+            RegisterResponse {
+                username: "市民小赵".into(),
+                status: "pending".into(),
+                message: "registration received".into(),
+            },
+            r#"{"username":"市民小赵","status":"pending","message":"registration received"}"#,
         );
         golden(
             MeResponse {
@@ -358,6 +382,17 @@ mod golden {
             r#"{"rules":[{"layer":"manhole","subject":"role:citizen","grants":"read"}]}"#,
         );
         golden(RuleChanged { rule }, r#"{"rule":{"layer":"manhole","subject":"role:citizen","grants":"read"}}"#);
+        golden(
+            RegisterDeviceRequest {
+                name: "pad".into(),
+                platform: "android".into(),
+                hardware_id: None,
+                password: "pw".into(),
+            },
+            r#"{"name":"pad","platform":"android","password":"pw"}"#,
+        );
+        let no_password = serde_json::from_str::<RegisterDeviceRequest>(r#"{"name":"pad"}"#).unwrap_err();
+        assert!(no_password.to_string().contains("missing field `password`"), "{no_password}");
         golden(
             DeviceRegistered {
                 device: "0192f3c4-0000-7000-8000-000000000001".into(),

@@ -20,9 +20,9 @@ pub mod reports;
 
 pub use auth::{
     DeviceEntry, DeviceInfo, DeviceList, DeviceRegistered, EnrolRequest, EnrolResponse, EnrolmentCreated,
-    EnrolmentRequest, LoginRequest, LoginResponse, MeResponse, NewUserRequest, QrCode, ReasonRequest, RegisterRequest,
-    RegisterResponse, RoleRequest, RuleChanged, RuleInfo, RuleList, RuleRequest, TokenUser, UserChanged, UserInfo,
-    UserList,
+    EnrolmentRequest, LoginRequest, LoginResponse, MeResponse, NewUserRequest, QrCode, ReasonRequest,
+    RegisterDeviceRequest, RegisterRequest, RegisterResponse, RoleRequest, RuleChanged, RuleInfo, RuleList,
+    RuleRequest, TokenUser, UserChanged, UserInfo, UserList,
 };
 pub use features::{Feature, FeatureCollectionType, FeatureProperties, FeatureType, NewFeature};
 pub use geocode::{

@@ -1,5 +1,6 @@
-//! Parsing cql2-text and cql2-json with the `cql2` crate, and refusing instants without a UTC
-//! offset before that crate rewrites them to UTC.
+//! Parsing cql2-text and cql2-json with the `cql2` crate, within the bounds of
+//! [`crate::limits`], and refusing instants without a UTC offset before that crate rewrites them
+//! to UTC.
 
 use jiff::civil::Date;
 use serde_json::Value as Json;
@@ -8,13 +9,15 @@ use shikong_model::time;
 use cql2::Expr;
 
 use crate::error::QueryError;
+use crate::limits;
 
 /// Parses cql2-text (without resolving names).
 pub(crate) fn parse_text(text: &str) -> Result<Expr, QueryError> {
+    limits::check_text(text)?;
     if let Some(s) = offsetless_timestamp_in_text(text) {
         return Err(offsetless(&s));
     }
-    cql2::parse_text(text).map_err(|e| match e {
+    let expr = cql2::parse_text(text).map_err(|e| match e {
         cql2::Error::Pest(p) => {
             let (line, column) = match p.line_col {
                 pest::error::LineColLocation::Pos(lc) | pest::error::LineColLocation::Span(lc, _) => lc,
@@ -22,15 +25,21 @@ pub(crate) fn parse_text(text: &str) -> Result<Expr, QueryError> {
             QueryError::Syntax { line, column, message: p.to_string() }
         }
         other => QueryError::Cql2(other.to_string()),
-    })
+    })?;
+    limits::check_expr(&expr)?;
+    Ok(expr)
 }
 
 /// Parses cql2-json (without resolving names).
 pub(crate) fn parse_json(json: &str) -> Result<Expr, QueryError> {
+    limits::check_json(json)?;
     let v: Json = serde_json::from_str(json).map_err(|e| QueryError::Json { path: None, message: e.to_string() })?;
     check_json_offsets(&v)?;
     match serde_json::from_value::<Expr>(v.clone()) {
-        Ok(e) => Ok(e),
+        Ok(e) => {
+            limits::check_expr(&e)?;
+            Ok(e)
+        }
         Err(_) => {
             let (path, node) = locate(&v, String::new());
             let mut snippet: String = node.to_string().chars().take(80).collect();

@@ -5,7 +5,9 @@ use jiff::SignedDuration;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::tokens::{issue, positive_ttl, revoke_where};
-use super::{AuthStore, Note, UserRow, audit_row, get_user, get_user_by_id, inactive_error, ms, opt_ts_col, ts_col};
+use super::{
+    AuthStore, Limit, Note, UserRow, audit_row, get_user, get_user_by_id, inactive_error, ms, opt_ts_col, ts_col,
+};
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
 use crate::password::validate_label;
@@ -129,13 +131,47 @@ impl AuthStore {
         })
     }
 
-    /// Issues a long-lived token bound to a device (admins, and its owner).
-    pub fn issue_device_token(&self, actor: &Actor, id: DeviceId) -> Result<IssuedToken> {
+    /// Issues a long-lived token bound to a device (admins, and its owner). A user (as opposed to
+    /// the CLI's local operator) must give their `password` again: a device token outlives the
+    /// session that asks for it by months, so a token alone (stolen, or a short session) must
+    /// not be able to mint one ([`AuthError::ReauthenticationRequired`]).
+    pub fn issue_device_token(&self, actor: &Actor, id: DeviceId, password: Option<&str>) -> Result<IssuedToken> {
         let d = get_device(&self.conn(), id)?;
         let note = || Note { device: Some(id), ..Note::user(&d.username) };
         actor
             .require_admin_or_self(d.user_id, &d.username, "issue tokens for this device")
             .inspect_err(|e| self.audit_refusal(actor, AuditAction::TokenIssue, note(), e))?;
+        if actor.principal().is_some() {
+            let Some(password) = password else {
+                let e = AuthError::ReauthenticationRequired("a device token lasts for months");
+                self.audit_refusal(actor, AuditAction::TokenIssue, note(), &e);
+                return Err(e);
+            };
+            self.reauthenticate(actor, password, AuditAction::TokenIssue)?;
+        }
+        self.mint_device_token(actor, &d)
+    }
+
+    /// Registers a device for `username` (the caller themself, or anyone for an admin) and issues
+    /// its token, checking the caller's `password` once, before anything is recorded
+    /// (`POST /devices`).
+    pub fn register_own_device(
+        &self,
+        actor: &Actor,
+        username: &str,
+        device: &NewDevice,
+        password: &str,
+    ) -> Result<(Device, IssuedToken)> {
+        validate_device(device)?;
+        self.reauthenticate(actor, password, AuditAction::DeviceRegister)?;
+        let d = self.register_device(actor, username, device)?;
+        let token = self.mint_device_token(actor, &d)?;
+        Ok((d, token))
+    }
+
+    fn mint_device_token(&self, actor: &Actor, d: &Device) -> Result<IssuedToken> {
+        let id = d.id;
+        let note = || Note { device: Some(id), ..Note::user(&d.username) };
         if d.revoked_at.is_some() {
             return Err(AuthError::DeviceRevoked { device: id.to_string() });
         }
@@ -194,11 +230,12 @@ impl AuthStore {
             self.audit_refusal(&anon, AuditAction::EnrolmentRedeem, Note { user, ..Note::default() }, &e);
             e
         };
+        let now = self.now();
+        self.throttle_client(Limit::EnrolAddress, client, now).map_err(|e| refuse(e, None))?;
         let Some(hash) = hash_presented(code) else {
             return Err(refuse(AuthError::EnrolmentUnknown, None));
         };
         validate_device(device)?;
-        let now = self.now();
         self.write_or_refuse(|tx| {
             let row: Option<(i64, i64, i64, Option<i64>)> = tx
                 .query_row(
@@ -209,7 +246,7 @@ impl AuthStore {
                 .optional()?;
             let refusal = |e: AuthError, user: Option<&str>| -> Result<Result<Enrolled>> {
                 let note = Note { user, ..Note::default() }.detail(e.to_string());
-                audit_row(tx, now, &anon, &AuditAction::EnrolmentRedeem, Outcome::Denied, note)?;
+                self.audit(tx, now, &anon, &AuditAction::EnrolmentRedeem, Outcome::Denied, note)?;
                 Ok(Err(e))
             };
             let Some((enrolment, user_id, expires_at, used_at)) = row else {
@@ -228,6 +265,10 @@ impl AuthStore {
                 return refusal(AuthError::EnrolmentExpired { expired_at: expires_at }, Some(&user.username));
             }
             if let Some(e) = inactive_error(&user) {
+                return refusal(e, Some(&user.username));
+            }
+            // Per account last, so that refused codes do not use up the account's enrolments.
+            if let Err(e) = self.throttle(Limit::EnrolAccount, &user.username.to_ascii_lowercase(), now) {
                 return refusal(e, Some(&user.username));
             }
             let d = insert_device(tx, now, &user, device)?;

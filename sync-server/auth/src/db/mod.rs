@@ -28,7 +28,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, Trans
 use crate::audit::{AuditAction, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, Result};
-use crate::types::{Actor, AuditId, AuthConfig, DeviceId, Principal, Role, TokenId, User, UserId, UserStatus, Who};
+use crate::throttle::{AuditAdmission, AuditBudget, RateLimiter, Suppressed, address_key, bounded};
+use crate::types::{
+    Actor, AuditId, AuthConfig, Client, DeviceId, Principal, Role, TokenId, User, UserId, UserStatus, Who,
+};
 
 /// Auth schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -52,6 +55,44 @@ pub struct AuthStore {
     /// A hash to verify against when the username does not exist, so that answering takes as long
     /// as for a wrong password.
     dummy_hash: OnceLock<String>,
+    /// Attempts per client address and per account (in memory, bounded; [`crate::throttle`]).
+    throttles: Mutex<Throttles>,
+    /// Audit rows of refused anonymous attempts per client address.
+    audit_budget: Mutex<AuditBudget>,
+}
+
+/// One limiter per kind of anonymous work ([`Limit`]).
+#[derive(Debug, Default)]
+struct Throttles {
+    login_address: RateLimiter,
+    register_address: RateLimiter,
+    register_account: RateLimiter,
+    enrol_address: RateLimiter,
+    enrol_account: RateLimiter,
+}
+
+/// What is throttled, and by which key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// Password checks per client address (logins, re-authentication).
+    LoginAddress,
+    RegisterAddress,
+    /// Per requested username (lowercased).
+    RegisterAccount,
+    EnrolAddress,
+    /// Per account the enrolment code enrols a device for.
+    EnrolAccount,
+}
+
+impl Drop for AuthStore {
+    /// Writes out the counts of refused anonymous attempts not yet in the audit log.
+    fn drop(&mut self) {
+        let now = self.now();
+        let due = self.audit_budget.get_mut().unwrap_or_else(PoisonError::into_inner).due(now, true);
+        if !due.is_empty() {
+            let _ = self.write(|tx| due.iter().try_for_each(|(key, s)| audit_summary(tx, now, key, s)));
+        }
+    }
 }
 
 fn display(path: &Path) -> String {
@@ -135,6 +176,8 @@ impl AuthStore {
             clock: Arc::new(SystemClock),
             config: AuthConfig::default(),
             dummy_hash: OnceLock::new(),
+            throttles: Mutex::default(),
+            audit_budget: Mutex::default(),
         }
     }
 
@@ -171,8 +214,17 @@ impl AuthStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        self.write_due_counts(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Writes the counts of refused anonymous attempts that are due ([`AuditBudget::due`]) with
+    /// whatever else is being written.
+    fn write_due_counts(&self, conn: &Connection) -> Result<()> {
+        let now = self.now();
+        let due = self.audit_budget.lock().unwrap_or_else(PoisonError::into_inner).due(now, false);
+        due.iter().try_for_each(|(key, s)| audit_summary(conn, now, key, s))
     }
 
     /// Like [`Self::write`] for operations that may be refused but must leave a trace (an audit
@@ -182,8 +234,65 @@ impl AuthStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        self.write_due_counts(&tx)?;
         tx.commit()?;
         out
+    }
+
+    /// Takes one attempt of `limit` for `key` (an account, or an [`address_key`]); refuses with
+    /// [`AuthError::Throttled`] beyond the configured rate.
+    pub(crate) fn throttle(&self, limit: Limit, key: &str, now: Timestamp) -> Result<()> {
+        let p = &self.config.throttle;
+        let mut t = self.throttles.lock().unwrap_or_else(PoisonError::into_inner);
+        let (policy, limiter, what) = match limit {
+            Limit::LoginAddress => (&p.login_per_address, &mut t.login_address, "password attempts from this address"),
+            Limit::RegisterAddress => {
+                (&p.register_per_address, &mut t.register_address, "registrations from this address")
+            }
+            Limit::RegisterAccount => {
+                (&p.register_per_account, &mut t.register_account, "registrations for this username")
+            }
+            Limit::EnrolAddress => (&p.enrol_per_address, &mut t.enrol_address, "enrolments from this address"),
+            Limit::EnrolAccount => (&p.enrol_per_account, &mut t.enrol_account, "device enrolments for this account"),
+        };
+        limiter.check(policy, key, now).map_err(|until| AuthError::Throttled { what, until })
+    }
+
+    /// [`Self::throttle`] by the client's address (callers without one, the CLI, are not throttled).
+    pub(crate) fn throttle_client(&self, limit: Limit, client: &Client, now: Timestamp) -> Result<()> {
+        match &client.address {
+            Some(a) => self.throttle(limit, &address_key(a), now),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes an audit row like [`audit_row`], except that refused anonymous attempts beyond the
+    /// per-address budget are counted instead, and written later as one summary row
+    /// ([`crate::throttle::AuditBudget`]). Never removes a row.
+    pub(crate) fn audit(
+        &self,
+        conn: &Connection,
+        now: Timestamp,
+        actor: &Actor,
+        action: &AuditAction,
+        outcome: Outcome,
+        note: Note<'_>,
+    ) -> Result<()> {
+        if let (Who::Anonymous, Some(address), false) = (&actor.who, &actor.client.address, outcome == Outcome::Ok) {
+            let admission = self.audit_budget.lock().unwrap_or_else(PoisonError::into_inner).admit(
+                &self.config.throttle.audit_per_address,
+                address,
+                action.as_str(),
+                now,
+            );
+            match admission {
+                AuditAdmission::Count => return Ok(()),
+                AuditAdmission::Write(Some((key, s))) => audit_summary(conn, now, &key, &s)?,
+                AuditAdmission::Write(None) => {}
+            }
+        }
+        audit_row(conn, now, actor, action, outcome, note)?;
+        Ok(())
     }
 
     /// Checks that `actor` is an admin (or local operator); a refusal is audited as `denied`.
@@ -201,8 +310,8 @@ impl AuthStore {
             _ => Outcome::Failed,
         };
         let now = self.now();
-        let _ =
-            self.write(|tx| audit_row(tx, now, actor, &action, outcome, Note { detail: Some(e.to_string()), ..note }));
+        let note = Note { detail: Some(e.to_string()), ..note };
+        let _ = self.write(|tx| self.audit(tx, now, actor, &action, outcome, note));
     }
 }
 
@@ -431,6 +540,34 @@ impl<'a> Note<'a> {
     }
 }
 
+/// Longest text kept in an audit row's fields, in characters (longer text ends with `…`).
+pub const MAX_AUDIT_NAME: usize = 128;
+pub const MAX_AUDIT_CLIENT: usize = 64;
+pub const MAX_AUDIT_REQUEST_ID: usize = 64;
+pub const MAX_AUDIT_TARGET: usize = 256;
+pub const MAX_AUDIT_DETAIL: usize = 1000;
+
+/// One row per action saying how many refused anonymous attempts from `address` were counted
+/// instead of recorded one by one.
+fn audit_summary(conn: &Connection, now: Timestamp, address: &str, s: &Suppressed) -> Result<()> {
+    let who = Actor::anonymous().with_client(Client::default().address(address));
+    let (first, last) = (s.first.unwrap_or(now), s.last.unwrap_or(now));
+    for (code, n) in &s.counts {
+        let action: AuditAction = code.parse().unwrap_or(AuditAction::Other(code.clone()));
+        let note = Note {
+            entity_count: Some(*n),
+            detail: Some(format!(
+                "{n} more refused anonymous attempts from {address} between {first} and {last}, counted instead of \
+                 recorded one by one (audit rate limit per address)"
+            )),
+            ..Note::default()
+        }
+        .target("audit summary");
+        audit_row(conn, now, &who, &action, Outcome::Denied, note)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn audit_row(
     conn: &Connection,
     at: Timestamp,
@@ -445,6 +582,16 @@ pub(crate) fn audit_row(
         Who::Anonymous => ("anonymous", None, None, None),
     };
     let device = note.device.or(actor_device).map(|d| d.to_string());
+    // Anonymous callers choose much of this text: every field is bounded (by characters).
+    let b = |s: Option<&str>, max: usize| s.map(|s| bounded(s, max).into_owned());
+    let actor_name = b(actor_name, MAX_AUDIT_NAME);
+    let client = b(actor.client.address.as_deref(), MAX_AUDIT_CLIENT);
+    let request_id = b(actor.client.request_id.as_deref(), MAX_AUDIT_REQUEST_ID);
+    let user = b(note.user, MAX_AUDIT_NAME);
+    let target = b(note.target.as_deref(), MAX_AUDIT_TARGET);
+    let layer = b(note.layer, MAX_AUDIT_NAME);
+    let tx_text = b(note.tx, MAX_AUDIT_NAME);
+    let detail = b(note.detail.as_deref(), MAX_AUDIT_DETAIL);
     let entities = (!note.entities.is_empty()).then(|| {
         note.entities.iter().take(crate::audit::MAX_ENTITY_IDS).map(String::as_str).collect::<Vec<_>>().join("\n")
     });
@@ -462,15 +609,15 @@ pub(crate) fn audit_row(
         actor_id,
         actor_name,
         device,
-        actor.client.address,
-        actor.client.request_id,
-        note.user,
-        note.target,
-        note.layer,
+        client,
+        request_id,
+        user,
+        target,
+        layer,
         entities,
         count,
-        note.tx,
-        note.detail,
+        tx_text,
+        detail,
     ])?;
     Ok(AuditId(conn.last_insert_rowid()))
 }

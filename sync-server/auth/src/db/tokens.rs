@@ -4,8 +4,8 @@ use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    AuthStore, Note, UserRow, audit_row, find_user, get_user, get_user_by_id, inactive_error, ms, opt_device_col,
-    opt_ts_col, principal, ts_col,
+    AuthStore, Limit, Note, UserRow, audit_row, find_user, get_user, get_user_by_id, inactive_error, ms,
+    opt_device_col, opt_ts_col, principal, ts_col,
 };
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
@@ -21,7 +21,8 @@ impl AuthStore {
     /// Checks a username and password and issues a session token (optionally bound to one of the
     /// user's devices). Every attempt is audited. Unknown usernames and wrong passwords get the same
     /// error and take as long; after too many failures the username is locked for a while
-    /// ([`crate::LockoutPolicy`]).
+    /// ([`crate::LockoutPolicy`]), and too many attempts from one client address are refused
+    /// before any password is hashed ([`crate::throttle`]).
     ///
     /// Slow on purpose (Argon2): async callers should run it on a blocking thread.
     pub fn login(&self, creds: &Credentials<'_>, client: &Client) -> Result<IssuedToken> {
@@ -31,12 +32,23 @@ impl AuthStore {
         let key = tried.to_ascii_lowercase();
         let note = || Note { device: creds.device, ..Note::user(&tried) };
         let now = self.now();
+        if let Err(e) = self.throttle_client(Limit::LoginAddress, client, now) {
+            self.audit_refusal(&anon, AuditAction::LoginFailed, note(), &e);
+            return Err(e);
+        }
 
         let user = {
             let conn = self.conn();
             if let Some(until) = self.locked_until(&conn, &key, now)? {
                 let e = AuthError::LockedOut { username: tried.clone(), until };
-                audit_row(&conn, now, &anon, &AuditAction::LoginFailed, Outcome::Denied, note().detail(e.to_string()))?;
+                self.audit(
+                    &conn,
+                    now,
+                    &anon,
+                    &AuditAction::LoginFailed,
+                    Outcome::Denied,
+                    note().detail(e.to_string()),
+                )?;
                 return Err(e);
             }
             find_user(&conn, creds.username)?
@@ -57,15 +69,15 @@ impl AuthStore {
         self.write_or_refuse(|tx| {
             let Some(user) = user.filter(|_| ok) else {
                 tx.execute("INSERT INTO login_failures (username, at) VALUES (?1, ?2)", params![key, ms(now)])?;
-                audit_row(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Failed, note().detail(why))?;
+                self.audit(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Failed, note().detail(why))?;
                 return Ok(Err(AuthError::InvalidCredentials));
             };
             if let Some(e) = inactive_error(&user) {
-                audit_row(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Denied, note().detail(e.to_string()))?;
+                self.audit(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Denied, note().detail(e.to_string()))?;
                 return Ok(Err(e));
             }
             if let Some(Err(e)) = creds.device.map(|d| check_device(tx, d, &user)) {
-                audit_row(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Denied, note().detail(e.to_string()))?;
+                self.audit(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Denied, note().detail(e.to_string()))?;
                 return Ok(Err(e));
             }
             tx.execute("DELETE FROM login_failures WHERE username = ?1", [&key])?;
@@ -75,6 +87,38 @@ impl AuthStore {
             audit_row(tx, now, &me, &AuditAction::Login, Outcome::Ok, note)?;
             Ok(Ok(issued))
         })
+    }
+
+    /// Proves that the user behind `actor`'s token is present: their password, checked like a
+    /// login (throttled per client address, counted in the username's lockout, audited when
+    /// wrong). What a stolen or short-lived token alone must not do (mint a long-lived device
+    /// token) asks for this.
+    pub(crate) fn reauthenticate(&self, actor: &Actor, password: &str, action: AuditAction) -> Result<()> {
+        let p = actor.principal().ok_or_else(|| AuthError::LoginRequired("log in first".into()))?;
+        let key = p.username.to_ascii_lowercase();
+        let note = || Note::user(&p.username).detail("re-authentication");
+        let now = self.now();
+        let refuse = |e: AuthError| {
+            self.audit_refusal(actor, action.clone(), note(), &e);
+            e
+        };
+        self.throttle_client(Limit::LoginAddress, &actor.client, now).map_err(refuse)?;
+        let user = {
+            let conn = self.conn();
+            if let Some(until) = self.locked_until(&conn, &key, now)? {
+                return Err(refuse(AuthError::LockedOut { username: p.username.clone(), until }));
+            }
+            get_user_by_id(&conn, p.user_id)?
+        };
+        let bounded: String = password.chars().take(MAX_PASSWORD_CHARS).collect();
+        if verify_password(&bounded, &user.password_hash)? && bounded.len() == password.len() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            tx.execute("INSERT INTO login_failures (username, at) VALUES (?1, ?2)", params![key, ms(now)])?;
+            Ok(())
+        })?;
+        Err(refuse(AuthError::WrongPassword))
     }
 
     /// Until when `key` (a lowercased username) is locked out, pruning failures too old to matter.

@@ -3,10 +3,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{AuthStore, Note, UserRow, audit_row, find_user, get_user, ms, to_user};
+use super::{AuthStore, Limit, Note, UserRow, audit_row, find_user, get_user, ms, to_user};
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
-use crate::password::{hash_password, validate_label, validate_password, validate_username, verify_password};
+use crate::password::{
+    MAX_USERNAME_CHARS, hash_password, validate_label, validate_password, validate_username, verify_password,
+};
 use crate::types::{Actor, Registration, Role, User, UserStatus};
 
 /// Longest display name and contact, in characters.
@@ -46,15 +48,23 @@ impl AuthStore {
 
     /// A citizen registers themself. The account is `pending` (it cannot log in) until an admin
     /// approves it.
-    pub fn register_citizen(&self, reg: &Registration, client: &crate::Client) -> Result<User> {
+    ///
+    /// The answer does not reveal which usernames exist: a name that is taken gets the same `Ok`
+    /// after the same work (the password is hashed either way), no account is created, and the
+    /// attempt is audited as `failed` ("username taken") for the administrators. Attempts are
+    /// throttled per client address and per username ([`crate::throttle`]) before any hashing.
+    pub fn register_citizen(&self, reg: &Registration, client: &crate::Client) -> Result<()> {
         let actor = Actor::anonymous().with_client(client.clone());
+        let tried: String = reg.username.chars().take(MAX_USERNAME_CHARS).collect();
         let refuse = |e: AuthError| {
-            self.audit_refusal(&actor, AuditAction::UserRegister, Note::user(&reg.username), &e);
+            self.audit_refusal(&actor, AuditAction::UserRegister, Note::user(&tried), &e);
             e
         };
         if !self.config.citizen_registration {
-            return Err(refuse(AuthError::Forbidden("self-registration is turned off on this server".into())));
+            return Err(refuse(AuthError::RegistrationClosed));
         }
+        let now = self.now();
+        self.throttle_client(Limit::RegisterAddress, client, now).map_err(refuse)?;
         validate_username(&reg.username)?;
         validate_password(&reg.username, &reg.password)?;
         if let Some(d) = &reg.display_name {
@@ -63,20 +73,13 @@ impl AuthStore {
         if let Some(c) = &reg.contact {
             validate_label("contact", c, MAX_CONTACT)?;
         }
+        self.throttle(Limit::RegisterAccount, &reg.username.to_ascii_lowercase(), now).map_err(refuse)?;
+        // Hashed before looking the name up, so that a taken name costs the same time.
         let hash = hash_password(&reg.password, self.config.password_cost)?;
-        let now = self.now();
-        self.write_or_refuse(|tx| {
-            if let Some(existing) = find_user(tx, &reg.username)? {
-                let e = AuthError::UserExists(existing.username);
-                audit_row(
-                    tx,
-                    now,
-                    &actor,
-                    &AuditAction::UserRegister,
-                    Outcome::Failed,
-                    Note::user(&reg.username).detail(e.to_string()),
-                )?;
-                return Ok(Err(e));
+        self.write(|tx| {
+            if find_user(tx, &reg.username)?.is_some() {
+                let note = Note::user(&reg.username).detail("username taken; answered as received, nothing created");
+                return self.audit(tx, now, &actor, &AuditAction::UserRegister, Outcome::Failed, note);
             }
             tx.execute(
                 "INSERT INTO users (username, display_name, contact, role, status, password_hash, created_at, updated_at) \
@@ -84,7 +87,7 @@ impl AuthStore {
                 params![reg.username, reg.display_name, reg.contact, hash, ms(now)],
             )?;
             audit_row(tx, now, &actor, &AuditAction::UserRegister, Outcome::Ok, Note::user(&reg.username))?;
-            Ok(Ok(to_user(tx, get_user(tx, &reg.username)?)?))
+            Ok(())
         })
     }
 

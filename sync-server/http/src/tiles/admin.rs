@@ -1,5 +1,7 @@
 //! Administration: raster imports and deletions, tile cache rebuilds.
 
+use shikong_formats::limits::{Exceeded, Limit};
+
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -10,6 +12,7 @@ pub(super) async fn raster_import(
     caller: Caller,
     Path(set): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     caller.require_role(&[Role::Admin], "raster sets are managed by administrators")?;
@@ -23,23 +26,48 @@ pub(super) async fn raster_import(
     let title = p.get("title").map(str::to_owned);
     let kind = p.get("kind").unwrap_or("imagery").to_owned();
     shikong_tileserver::raster::check_set_name(&set)?;
-    // Stream the upload to a file: imagery is larger than memory should hold.
+    // Stream the upload to a file (imagery is larger than memory should hold), at most
+    // `max_raster_upload` bytes, written on a blocking thread (not the store budget: an upload
+    // lasts as long as the client sends). A refused upload leaves nothing: the temporary file
+    // is removed when `tmp` drops.
+    let max = state.config.max_raster_upload;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|len| *len > max) {
+        return Err(Exceeded::declared(Limit::UploadBytes, "the upload (Content-Length)", len, max).into());
+    }
     let dir = state.tiles.config().dir.join("incoming");
-    std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
-    let tmp = tempfile::Builder::new().tempfile_in(&dir).map_err(ApiError::internal)?;
-    {
+    let tmp = blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(ApiError::internal)?;
+        tempfile::Builder::new().tempfile_in(&dir).map_err(ApiError::internal)
+    })
+    .await?;
+    let file = tmp.reopen().map_err(ApiError::internal)?;
+    let (chunks, mut incoming) = tokio::sync::mpsc::channel::<axum::body::Bytes>(16);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         use std::io::Write as _;
-        // Chunks are small; a local write of one does not stall the runtime noticeably.
-        let mut file = std::io::BufWriter::new(tmp.reopen().map_err(ApiError::internal)?);
-        let mut body = body;
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-            let frame = frame.map_err(|e| ApiError::bad_body(format!("upload interrupted: {e}")))?;
-            if let Ok(data) = frame.into_data() {
-                file.write_all(&data).map_err(ApiError::internal)?;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+        while let Some(chunk) = incoming.blocking_recv() {
+            file.write_all(&chunk)?;
+        }
+        file.flush()
+    });
+    let mut received = 0u64;
+    let mut body = body;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| ApiError::bad_body(format!("upload interrupted: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            received += data.len() as u64;
+            if received > max {
+                return Err(Exceeded::stopped(Limit::UploadBytes, "the upload", received, max).into());
+            }
+            if chunks.send(data).await.is_err() {
+                break; // the writer failed: its error follows
             }
         }
-        file.flush().map_err(ApiError::internal)?;
     }
+    drop(chunks);
+    writer.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     let st = state.clone();
     let slice = blocking(move || {
         let imp = RasterImport { set: &set, date: &date, title: title.as_deref(), kind: &kind, source: tmp.path() };

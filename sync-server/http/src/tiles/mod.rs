@@ -196,6 +196,19 @@ fn parse_num<T: std::str::FromStr>(what: &str, v: &str) -> ApiResult<T> {
     v.parse().map_err(|_| ApiError::bad_parameter(what, format!("`{v}` is not a non-negative integer")))
 }
 
-fn properties(p: &Params) -> Option<Vec<String>> {
-    p.get("properties").map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+/// Most attributes a `properties` list may name (more than any layer's fields; each is a lookup
+/// per feature of every tile).
+const MAX_PROPERTIES: usize = 256;
+
+fn properties(p: &Params) -> ApiResult<Option<Vec<String>>> {
+    let Some(v) = p.get("properties") else { return Ok(None) };
+    let names: Vec<String> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if names.len() > MAX_PROPERTIES {
+        return Err(ApiError::bad_parameter(
+            "properties",
+            format!("{} attributes listed, more than {MAX_PROPERTIES}; name only those the map needs", names.len()),
+        )
+        .with("max", MAX_PROPERTIES));
+    }
+    Ok(Some(names))
 }

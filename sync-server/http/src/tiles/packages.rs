@@ -1,11 +1,12 @@
 //! Offline packages: MBTiles of the tile sets over an area (`/tiles/packages[/estimate]`).
 
 use super::*;
+use shikong_protocol::api;
 
 // ---------------------------------------------------------------------------------------------
 // Offline packages
 
-/// A package request body.
+/// A package request body, checked: the wire type is [`api::PackageRequest`].
 pub(super) struct PackageRequest {
     set: String,
     area: AreaRef,
@@ -21,62 +22,26 @@ pub(super) enum AreaRef {
 }
 
 pub(super) fn package_request(body: &[u8]) -> ApiResult<PackageRequest> {
-    let j: Json = serde_json::from_slice(body).map_err(|e| ApiError::bad_body(format!("not JSON: {e}")))?;
-    let obj = j.as_object().ok_or_else(|| ApiError::bad_body("expected a JSON object"))?;
-    for k in obj.keys() {
-        if !["set", "area", "minzoom", "maxzoom", "as-of", "since"].contains(&k.as_str()) {
-            return Err(ApiError::bad_body(format!(
-                "unknown member `{k}` (known: set, area, minzoom, maxzoom, as-of, since)"
-            )));
+    let req: api::PackageRequest = serde_json::from_slice(body).map_err(|e| ApiError::bad_body(e.to_string()))?;
+    for (k, z) in [("minzoom", req.minzoom), ("maxzoom", req.maxzoom)] {
+        if z > MAX_ZOOM {
+            return Err(ApiError::bad_body(format!("`{k}` must be an integer 0–{MAX_ZOOM}")));
         }
     }
-    let set = obj
-        .get("set")
-        .and_then(Json::as_str)
-        .ok_or_else(|| ApiError::bad_body("`set` (a layer, `a,b`, or a raster set) is required"))?;
-    let zoom = |k: &str, d: u8| -> ApiResult<u8> {
-        match obj.get(k) {
-            None => Ok(d),
-            Some(v) => v
-                .as_u64()
-                .filter(|z| *z <= u64::from(MAX_ZOOM))
-                .map(|z| z as u8)
-                .ok_or_else(|| ApiError::bad_body(format!("`{k}` must be an integer 0–{MAX_ZOOM}"))),
+    let area = match req.area {
+        api::PackageArea::Feature(f) => AreaRef::Feature { layer: f.layer, feature: f.feature },
+        api::PackageArea::Geometry(g) if g.get("layer").is_some() => {
+            return Err(ApiError::bad_body("`area.feature` (an id or entity code) is required with `area.layer`"));
+        }
+        api::PackageArea::Geometry(g) => {
+            AreaRef::Geometry(geojson::from_json(&g).map_err(|e| ApiError::bad_body(format!("`area`: {e}")))?)
         }
     };
-    let area = match obj.get("area") {
-        Some(Json::Object(a)) if a.contains_key("layer") => AreaRef::Feature {
-            layer: a.get("layer").and_then(Json::as_str).unwrap_or_default().to_owned(),
-            feature: a
-                .get("feature")
-                .and_then(Json::as_str)
-                .ok_or_else(|| {
-                    ApiError::bad_body("`area.feature` (an id or entity code) is required with `area.layer`")
-                })?
-                .to_owned(),
-        },
-        Some(g @ Json::Object(_)) => {
-            AreaRef::Geometry(geojson::from_json(g).map_err(|e| ApiError::bad_body(format!("`area`: {e}")))?)
-        }
-        _ => {
-            return Err(ApiError::bad_body(
-                "`area` is required: a GeoJSON polygon (lon/lat) or {\"layer\": …, \"feature\": …}",
-            ));
-        }
-    };
-    let as_of = obj
-        .get("as-of")
-        .and_then(Json::as_str)
-        .map(|t| shikong_model::parse_instant(t).map_err(|e| ApiError::bad_body(format!("`as-of`: {e}"))))
+    let as_of = req
+        .as_of
+        .map(|t| shikong_model::parse_instant(&t).map_err(|e| ApiError::bad_body(format!("`as-of`: {e}"))))
         .transpose()?;
-    Ok(PackageRequest {
-        set: set.to_owned(),
-        area,
-        minzoom: zoom("minzoom", 12)?,
-        maxzoom: zoom("maxzoom", 18)?,
-        as_of,
-        since: obj.get("since").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
-    })
+    Ok(PackageRequest { set: req.set, area, minzoom: req.minzoom, maxzoom: req.maxzoom, as_of, since: req.since })
 }
 
 pub(super) const MAX_PACKAGE_TILES: u64 = 500_000;
@@ -140,10 +105,14 @@ pub(super) async fn package_estimate(
     let e =
         blocking(move || with_package(&st, &caller, &req, |spec| Ok(st.tiles.estimate_package(st.store(), spec)?)))
             .await?;
-    Ok(json_response(
-        "application/json",
-        &json!({"tiles": e.tiles, "bytes": e.bytes, "megabytes": (e.bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0, "exact": e.exact, "sampledTiles": e.sampled}),
-    ))
+    let answer = api::PackageEstimate {
+        tiles: e.tiles,
+        bytes: e.bytes,
+        megabytes: (e.bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0,
+        exact: e.exact,
+        sampled_tiles: e.sampled,
+    };
+    Ok(axum::Json(answer).into_response())
 }
 
 pub(super) async fn package_create(

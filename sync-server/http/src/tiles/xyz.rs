@@ -63,7 +63,7 @@ pub(super) async fn vector_tile(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let as_of = p.instant("as-of")?;
-    let fields = properties(&p);
+    let fields = properties(&p)?;
     // Fast path: a public layer's current tile already in memory is answered on this thread.
     if as_of.is_none()
         && let Ok(tile) = tms.tile(z, x, y)

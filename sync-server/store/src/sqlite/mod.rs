@@ -25,7 +25,7 @@ use crate::types::*;
 use crate::{FeatureStore, StoreTx};
 
 /// Store schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Embedded migrations, applied in order at open. A store whose `schema_version` is above the last
 /// one here was written by a newer shikong and is refused.
@@ -33,7 +33,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../../migrations/sqlite/0001_store.sql")),
     (2, include_str!("../../../../migrations/sqlite/0002_sync.sql")),
     (3, include_str!("../../../../migrations/sqlite/0003_author_index.sql")),
-    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0004_tx_replica.sql")),
+    (4, include_str!("../../../../migrations/sqlite/0004_tx_replica.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0005_blob_refs.sql")),
 ];
 
 /// The SQLite/GeoPackage store.
@@ -58,6 +59,8 @@ fn connect(path: &Path, create: bool) -> Result<Connection> {
         .map_err(|e| StoreError::NotAStore { path: io_path(path), reason: e.to_string() })?;
     shikong_gpkg::register_functions(&conn)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // A statement of work whose caller has gone stops within a few thousand VM steps.
+    conn.progress_handler(crate::cancel::PROGRESS_OPS, Some(crate::cancel::interrupt_requested));
     // FULL: a commit survives power loss, not only a crash of this process (nothing lost, ever).
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;",
@@ -202,6 +205,10 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
                 )
             })
             .and_then(|_| {
+                // The attachment references of what the store already holds (schema version 5).
+                if *version == 5 { sync::backfill_blob_refs(conn) } else { Ok(()) }
+            })
+            .and_then(|()| {
                 conn.execute(
                     "INSERT OR IGNORE INTO sk_meta (key, value) VALUES ('store_id', ?1), ('created_at', ?2)",
                     [uuid::Uuid::now_v7().to_string(), Timestamp::now().to_string()],
@@ -264,7 +271,22 @@ impl FeatureStore for SqliteStore {
     }
 
     fn diff(&self, layer: &str, from: Timestamp, to: Timestamp) -> Result<Diff> {
-        read::diff(&*self.reader()?, layer, from, to)
+        Ok(read::diff(&*self.reader()?, layer, from, to, None, usize::MAX)?.diff)
+    }
+
+    fn diff_page(
+        &self,
+        layer: &str,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<EntityId>,
+        limit: usize,
+    ) -> Result<DiffPage> {
+        let reader = self.reader()?;
+        let snapshot = reader.unchecked_transaction()?;
+        let page = read::diff(&snapshot, layer, from, to, after, limit)?;
+        snapshot.commit()?;
+        Ok(page)
     }
 
     fn count(&self, layer: &str) -> Result<u64> {

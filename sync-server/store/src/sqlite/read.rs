@@ -5,7 +5,7 @@
 //! `sk_tx <= tx_max`, otherwise a closed version from the history table. Both halves use their own
 //! R-tree, so an as-of query costs about the same as a current one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use geo::Intersects;
 use jiff::Timestamp;
@@ -599,29 +599,49 @@ pub(crate) fn history(conn: &Connection, layer: &str, key: &FeatureKey) -> Resul
     Ok(out)
 }
 
-pub(crate) fn diff(conn: &Connection, layer: &str, from: Timestamp, to: Timestamp) -> Result<Diff> {
+/// The diff between two instants over the entities changed in between with ids after `after`
+/// (in id order), at most `limit` of them.
+pub(crate) fn diff(
+    conn: &Connection,
+    layer: &str,
+    from: Timestamp,
+    to: Timestamp,
+    after: Option<EntityId>,
+    limit: usize,
+) -> Result<DiffPage> {
     let layer = layers::load(conn, layer)?;
     if to < from {
         return Err(StoreError::InvalidArgument(format!("diff: `to` ({to}) is before `from` ({from})")));
     }
     let tx1 = tx_at(conn, from)?.unwrap_or(TxId(0));
     let tx2 = tx_at(conn, to)?.unwrap_or(TxId(0));
-    let mut ids: BTreeSet<String> = BTreeSet::new();
+    let mut ids: Vec<String> = Vec::new();
     {
+        // Entity ids are lowercase hyphenated UUIDs: text order is id order.
         let mut stmt = conn.prepare(&format!(
-            "SELECT entity_id FROM {} WHERE sk_tx > ?1 AND sk_tx <= ?2 UNION SELECT entity_id FROM {} WHERE tx_from > ?1 AND tx_from <= ?2",
+            "SELECT entity_id FROM {} WHERE entity_id > ?3 AND sk_tx > ?1 AND sk_tx <= ?2 \
+             UNION SELECT entity_id FROM {} WHERE entity_id > ?3 AND tx_from > ?1 AND tx_from <= ?2 \
+             ORDER BY 1 LIMIT ?4",
             quote_ident(layer.name()),
             quote_ident(&hist_table(layer.name()))
         ))?;
-        let rows = stmt.query_map(params![tx1.0, tx2.0], |r| r.get::<_, String>(0))?;
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        // One more than asked: whether another page follows.
+        let take = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![tx1.0, tx2.0, after, take], |r| r.get::<_, String>(0))?;
         for r in rows {
-            ids.insert(r?);
+            ids.push(r?);
         }
     }
+    let more = ids.len() > limit;
+    ids.truncate(limit);
     let mut times = TxTimes { conn, cache: HashMap::new() };
     let mut out = Diff::default();
+    let mut last = None;
     for id in ids {
+        crate::cancel::check()?;
         let id = entity_id(&layer, &id)?;
+        last = Some(id);
         let vs = versions(conn, &layer, id)?;
         let stored = |times: &mut TxTimes<'_>,
                       (v, tx, f, dt): (i64, TxId, &Feature, Option<Timestamp>)|
@@ -646,7 +666,7 @@ pub(crate) fn diff(conn: &Connection, layer: &str, from: Timestamp, to: Timestam
             (None, None) => {}
         }
     }
-    Ok(out)
+    Ok(DiffPage { diff: out, next: if more { last } else { None } })
 }
 
 pub(crate) fn entities_created_by(conn: &Connection, layer: &str, author: &str) -> Result<Vec<EntityId>> {

@@ -1,13 +1,17 @@
 //! The sync bookkeeping on SQLite: entities' CRDT documents (`sk_sync_docs`), replicas cut for
 //! devices (`sk_replicas`) and attachments' records (`sk_blobs`), in the store's own file so that
 //! one transaction writes versions and documents together. The change feed (`read.rs`) reads
-//! `sk_sync_docs.tx` to list document-only changes.
+//! `sk_sync_docs.tx` to list document-only changes. `sk_blob_refs` records which layers reference
+//! each attachment, written by every feature write (`tx.rs`) in its transaction.
 
 use std::collections::HashSet;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
+use shikong_gpkg::quote_ident;
+use shikong_model::{Feature, Value};
 
 use super::SqliteStore;
+use super::layers::hist_table;
 use super::tx::SqliteTx;
 use crate::error::{Result, StoreError};
 use crate::types::*;
@@ -68,6 +72,13 @@ impl SyncBookkeeping for SqliteStore {
             uploaded_by,
         }))
     }
+
+    fn blob_layers(&self, sha256: &str) -> Result<Vec<String>> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT layer FROM sk_blob_refs WHERE sha256 = ?1 ORDER BY layer")?;
+        let layers = stmt.query_map([sha256], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(layers)
+    }
 }
 
 impl SyncBookkeepingTx for SqliteTx<'_> {
@@ -117,4 +128,48 @@ impl SyncBookkeepingTx for SqliteTx<'_> {
         self.wrote_other();
         Ok(())
     }
+}
+
+/// Records the attachments `f` references in `layer` (`sk_blob_refs`; see its migration).
+pub(super) fn record_blob_refs(conn: &Connection, layer: &str, f: &Feature) -> Result<()> {
+    for v in f.properties.values() {
+        if let Value::Attachments(list) = v {
+            let mut stmt = conn.prepare_cached("INSERT OR IGNORE INTO sk_blob_refs (sha256, layer) VALUES (?1, ?2)")?;
+            for sha in list {
+                stmt.execute(params![sha, layer])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fills `sk_blob_refs` from what every layer already holds (current rows and history), once,
+/// in the migration that creates it.
+pub(super) fn backfill_blob_refs(conn: &Connection) -> rusqlite::Result<()> {
+    let layers = super::layers::load_all(conn).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    for layer in layers {
+        let name = layer.name();
+        for field in layer.schema().fields.iter().filter(|f| f.ty == shikong_model::FieldType::Attachments) {
+            let col = quote_ident(&field.name);
+            let t = quote_ident(name);
+            conn.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO sk_blob_refs (sha256, layer) \
+                     SELECT DISTINCT j.value, ?1 FROM {t}, \
+                     json_each(CASE WHEN json_valid({t}.{col}) THEN {t}.{col} ELSE '[]' END) j \
+                     WHERE j.type = 'text'"
+                ),
+                [name],
+            )?;
+            let h = quote_ident(&hist_table(name));
+            conn.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO sk_blob_refs (sha256, layer) \
+                     SELECT DISTINCT j.value, ?1 FROM {h}, json_each({h}.props, ?2) j WHERE j.type = 'text'"
+                ),
+                params![name, format!("$.\"{}\"", field.id)],
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -112,3 +112,61 @@ fn migration_4_backfills_the_pushing_replica_from_the_label() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION.to_string());
 }
+
+/// A statement run under a cancelled token is interrupted by the progress handler and the call
+/// fails as `Cancelled`; the same call without a token (or with a live one) answers.
+#[test]
+fn a_cancelled_token_interrupts_a_running_query() {
+    let (_d, s) = store();
+    history_fixture(&s);
+    let mut tx = s.begin(TxMeta::by("bulk")).unwrap();
+    for i in 0..2000 {
+        tx.insert("manhole", new(&format!("N{i}"), 114.3, 30.5, "井盖", 1.0)).unwrap();
+    }
+    tx.commit().unwrap();
+    let run = || s.query(&Query::layer("manhole"), &mut |_| true);
+    assert_eq!(run().unwrap().returned, 2003);
+    let live = crate::cancel::CancelToken::new(None);
+    assert_eq!(crate::cancel::scope(&live, run).unwrap().returned, 2003);
+    let before = crate::cancel::cancelled_total();
+    let token = crate::cancel::CancelToken::new(None);
+    token.cancel();
+    let r = crate::cancel::scope(&token, run);
+    assert!(matches!(r, Err(StoreError::Cancelled(crate::cancel::CancelReason::Abandoned))), "{r:?}");
+    assert!(crate::cancel::cancelled_total() > before);
+    // The interrupted connection went back to the pool and still works.
+    assert_eq!(run().unwrap().returned, 2003);
+    let r = crate::cancel::scope(&token, || s.diff_page("manhole", t("2025-01-01"), t("2030-01-01"), None, 10));
+    assert!(matches!(r, Err(StoreError::Cancelled(_))), "{r:?}");
+}
+
+/// A store written before schema version 5 gets the attachment references of what it already
+/// holds (current rows and history) when it is opened.
+#[test]
+fn migration_5_fills_in_attachment_references() {
+    use crate::SyncBookkeeping;
+    let (_d, s) = store();
+    let mut def = crate::conformance::manhole_layer();
+    def.schema.fields.push(shikong_model::FieldDef::new("照片", shikong_model::FieldType::Attachments));
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    let mut tx = s.begin(TxMeta::by("admin")).unwrap();
+    tx.create_layer(def).unwrap();
+    let mut f = new("A", 114.3, 30.5, "井盖A", 1.0);
+    f.properties.insert("照片".into(), shikong_model::Value::Attachments(vec![a.clone()]));
+    let id = tx.insert("manhole", f).unwrap();
+    tx.commit().unwrap();
+    let mut tx = s.begin(TxMeta::by("li")).unwrap();
+    let set = crate::conformance::props(&[("照片", shikong_model::Value::Attachments(vec![b.clone()]))]);
+    tx.update("manhole", &FeatureKey::Id(id), Patch { set, ..Patch::default() }).unwrap();
+    tx.commit().unwrap();
+    let path = s.path().to_owned();
+    drop(s);
+    // As a version 4 store was: no reference table.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE sk_blob_refs; UPDATE sk_meta SET value = '4' WHERE key = 'schema_version';")
+        .unwrap();
+    drop(conn);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.blob_layers(&a).unwrap(), ["manhole"], "from history");
+    assert_eq!(s.blob_layers(&b).unwrap(), ["manhole"], "from the current row");
+}

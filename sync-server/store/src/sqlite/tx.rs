@@ -341,6 +341,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             .prepare_cached(&sql)?
             .execute(params_from_iter(values))
             .map_err(|e| Self::unique_error(e, layer, &feature))?;
+        super::sync::record_blob_refs(&self.conn, layer, &feature)?;
         self.grow_extent(layer, &feature)?;
         self.stats.inserted += 1;
         Ok(id)
@@ -388,6 +389,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             .prepare_cached(&sql)?
             .execute(params_from_iter(values))
             .map_err(|e| Self::unique_error(e, layer, &next))?;
+        super::sync::record_blob_refs(&self.conn, layer, &next)?;
         self.grow_extent(layer, &next)?;
         Ok(Some(version))
     }
@@ -446,6 +448,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             .prepare_cached(&sql)?
             .execute(params_from_iter(values))
             .map_err(|e| Self::unique_error(e, layer, &feature))?;
+        super::sync::record_blob_refs(&self.conn, layer, &feature)?;
         self.grow_extent(layer, &feature)?;
         self.stats.updated += 1;
         Ok(version)

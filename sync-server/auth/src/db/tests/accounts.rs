@@ -44,7 +44,8 @@ fn citizen_registration_needs_approval() {
         display_name: Some("王五".into()),
         contact: Some("13800000000".into()),
     };
-    let u = f.store.register_citizen(&reg, &from_addr("203.0.113.9:40000")).unwrap();
+    f.store.register_citizen(&reg, &from_addr("203.0.113.9:40000")).unwrap();
+    let u = f.store.user(&f.admin, "市民王五").unwrap();
     assert_eq!((u.role, u.status, u.contact.as_deref()), (Role::Citizen, UserStatus::Pending, Some("13800000000")));
     let c = Credentials { username: "市民王五", password: "我的密码很安全吧", device: None };
     assert_eq!(
@@ -58,8 +59,12 @@ fn citizen_registration_needs_approval() {
     assert_eq!(err(f.store.approve_user(&cit, "市民王五")).0, ErrorKind::Forbidden);
     f.store.approve_user(&f.admin, "市民王五").unwrap();
     assert_eq!(f.store.login(&c, &Client::default()).unwrap().principal.role, Role::Citizen);
-    // Registering the same name again.
-    assert_eq!(err(f.store.register_citizen(&reg, &Client::default())).0, ErrorKind::Conflict);
+    // Registering the same name again: the same answer (names are not revealed), nothing created,
+    // the account untouched, and a `failed` row for the administrators.
+    let other = Registration { password: "另一个人的密码123".into(), contact: None, ..reg.clone() };
+    f.store.register_citizen(&other, &Client::default()).unwrap();
+    assert_eq!(f.store.user(&f.admin, "市民王五").unwrap().status, UserStatus::Active);
+    f.store.login(&c, &Client::default()).unwrap();
     assert_eq!(
         f.audit_lines().iter().filter(|l| l.starts_with("user.")).cloned().collect::<Vec<_>>(),
         [
@@ -101,8 +106,12 @@ fn registration_can_be_turned_off() {
     let reg = Registration { username: "zhao6".into(), password: "password123".into(), ..Registration::default() };
     assert_eq!(
         err(store.register_citizen(&reg, &Client::default())),
-        (ErrorKind::Forbidden, "self-registration is turned off on this server".into())
+        (
+            ErrorKind::Forbidden,
+            "self-registration is turned off on this server; ask an administrator for an account".into()
+        )
     );
+    assert_eq!(store.register_citizen(&reg, &Client::default()).unwrap_err().code(), "registration_closed");
 }
 
 #[test]
@@ -167,4 +176,46 @@ fn unknown_usernames_lock_too_and_other_users_are_unaffected() {
     }
     assert!(matches!(f.store.login(&creds("ghost"), &Client::default()), Err(AuthError::LockedOut { .. })));
     f.login("张三");
+}
+
+#[test]
+fn logins_are_throttled_per_address_before_hashing() {
+    let f = fx();
+    let store = f.store.with_config(AuthConfig {
+        throttle: crate::ThrottlePolicy {
+            login_per_address: crate::RatePolicy::new(3, SignedDuration::from_mins(3)),
+            ..crate::ThrottlePolicy::default()
+        },
+        ..config()
+    });
+    let from = from_addr("203.0.113.9:40000");
+    for i in 0..3 {
+        let c = Credentials { username: &format!("guess{i}"), password: "x", device: None };
+        assert_eq!(err(store.login(&c, &from)).0, ErrorKind::Unauthorized);
+    }
+    let e = store.login(&creds("root"), &from).unwrap_err();
+    assert_eq!((e.kind(), e.code()), (ErrorKind::TooManyRequests, "throttled"));
+    assert_eq!(e.retry_at(), Some(t("2025-03-01T01:01:00Z")));
+    // Another port of the same address is the same client; another address is not.
+    assert!(store.login(&creds("root"), &from_addr("203.0.113.9:1")).is_err());
+    store.login(&creds("root"), &from_addr("203.0.113.10:1")).unwrap();
+    f.clock.advance(SignedDuration::from_mins(1));
+    store.login(&creds("root"), &from).unwrap();
+}
+
+#[test]
+fn registrations_are_throttled_per_address_and_per_username() {
+    let f = fx();
+    let reg =
+        |name: &str| Registration { username: name.into(), password: "password123".into(), ..Registration::default() };
+    for i in 0..3 {
+        f.store.register_citizen(&reg("zhao6"), &from_addr(&format!("10.0.0.{i}:1"))).unwrap();
+    }
+    let e = f.store.register_citizen(&reg("ZHAO6"), &from_addr("10.0.0.9:1")).unwrap_err();
+    assert_eq!(e.to_string(), "too many registrations for this username; try again after 2025-03-01T01:20:00Z");
+    for i in 0..5 {
+        f.store.register_citizen(&reg(&format!("li{i}")), &from_addr("10.0.1.1:1")).unwrap();
+    }
+    let e = f.store.register_citizen(&reg("li9"), &from_addr("10.0.1.1:1")).unwrap_err();
+    assert_eq!(e.code(), "throttled");
 }

@@ -87,7 +87,7 @@ fn every_change_is_audited() {
     f.store.remove_rule(&cli, "manhole", &rule.subject).unwrap();
     f.store.delete_group(&cli, "甲").unwrap();
     let d = f.store.register_device(&cli, "张三", &phone()).unwrap();
-    let tok = f.store.issue_device_token(&cli, d.id).unwrap();
+    let tok = f.store.issue_device_token(&cli, d.id, None).unwrap();
     f.store.revoke_token(&cli, tok.id).unwrap();
     f.store.revoke_device(&cli, d.id).unwrap();
     f.store.reset_password(&cli, "张三", "another password").unwrap();
@@ -121,4 +121,45 @@ fn every_change_is_audited() {
     );
     let role_row = &f.audit(AuditQuery { actions: vec![AuditAction::UserRole], ..AuditQuery::default() })[0];
     assert_eq!(role_row.detail.as_deref(), Some("role inspector → office"));
+}
+
+#[test]
+fn audit_fields_are_bounded_by_characters() {
+    let f = fx();
+    let huge = Actor::anonymous().with_client(Client::default().address("长".repeat(500)).request_id("r".repeat(500)));
+    let mut w = WriteRecord::new(AuditAction::FeatureCreate, "manhole");
+    w.detail = Some("详".repeat(5000));
+    f.store.record_write(&huge, &w).unwrap();
+    let row = &f.audit(AuditQuery { actions: vec![AuditAction::FeatureCreate], ..AuditQuery::default() })[0];
+    let detail = row.detail.as_deref().unwrap();
+    assert_eq!(detail.chars().count(), MAX_AUDIT_DETAIL);
+    assert!(detail.ends_with('…'));
+    assert_eq!(row.client.as_deref().unwrap().chars().count(), MAX_AUDIT_CLIENT);
+    assert_eq!(row.request_id.as_deref().unwrap().chars().count(), MAX_AUDIT_REQUEST_ID);
+}
+
+#[test]
+fn refused_anonymous_attempts_beyond_the_budget_are_counted() {
+    let f = fx();
+    let store = f.store.with_config(AuthConfig {
+        throttle: crate::ThrottlePolicy {
+            audit_per_address: crate::RatePolicy::new(2, SignedDuration::from_mins(10)),
+            ..crate::ThrottlePolicy::default()
+        },
+        ..config()
+    });
+    let from = from_addr("198.51.100.4:5000");
+    for _ in 0..5 {
+        assert_eq!(err(store.redeem_enrolment("no-such-code", &phone(), &from)).0, ErrorKind::Unauthorized);
+    }
+    let q = AuditQuery { actions: vec![AuditAction::EnrolmentRedeem], ..AuditQuery::default() };
+    let admin = Actor::local("test");
+    assert_eq!(store.query_audit(&admin, &q).unwrap().entries.len(), 2);
+    // A minute later, anyone's next audit row writes the count first.
+    f.clock.advance(SignedDuration::from_mins(2));
+    store.add_user(&admin, "王五", Role::Citizen, PW).unwrap();
+    let rows = store.query_audit(&admin, &q).unwrap().entries;
+    assert_eq!(rows.len(), 3);
+    assert_eq!((rows[0].entity_count, rows[0].client.as_deref()), (Some(3), Some("198.51.100.4")));
+    // Callers without an address (the CLI) and successful attempts are never counted away.
 }

@@ -13,7 +13,7 @@ fn devices_bind_tokens() {
     assert_eq!(tok.principal.device, Some(d.id));
     assert_eq!(f.store.verify(tok.secret.expose()).unwrap().device, Some(d.id));
     // A long-lived device token.
-    let dt = f.store.issue_device_token(&me, d.id).unwrap();
+    let dt = f.store.issue_device_token(&me, d.id, Some(PW)).unwrap();
     assert_eq!((dt.kind, dt.expires_at), (TokenKind::Device, t("2025-05-30T01:00:00Z")));
     // Someone else's device cannot be used or managed.
     let other = f.user("李四", Role::Inspector);
@@ -32,7 +32,7 @@ fn devices_bind_tokens() {
         err(f.store.verify(dt.secret.expose())).1,
         "token was revoked at 2025-03-01T01:01:00Z (device revoked); log in again"
     );
-    assert_eq!(err(f.store.issue_device_token(&me, d.id)).0, ErrorKind::Conflict);
+    assert_eq!(err(f.store.issue_device_token(&me, d.id, Some(PW))).0, ErrorKind::Conflict);
     let c = Credentials { device: Some(d.id), ..creds("张三") };
     assert_eq!(
         err(f.store.login(&c, &Client::default())),

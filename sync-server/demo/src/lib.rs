@@ -11,9 +11,21 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, bail};
 use shikong_model::{CodeItem, Coord, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, Properties, Value};
 use shikong_store::{FeatureKey, FeatureStore, LayerDef, NewFeature, Patch, TxMeta};
+
+/// Why the demo could not load.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{path}: {source} (run scripts/fetch-data.sh)")]
+    Source { path: String, source: csv::Error },
+    #[error("the store already has layers; the demo loads into an empty store")]
+    NotEmpty,
+    #[error("no centre point for 洪山区 (420111) in cpca's table")]
+    NoCentre,
+    #[error(transparent)]
+    Store(#[from] shikong_store::StoreError),
+}
 
 /// What the demo loaded.
 #[derive(Debug, Default)]
@@ -42,13 +54,13 @@ pub fn gazetteer_sources() -> shikong_gazetteer::Sources {
     }
 }
 
-fn read_csv(path: &Path) -> anyhow::Result<Vec<HashMap<String, String>>> {
-    let mut rdr =
-        csv::Reader::from_path(path).with_context(|| format!("{} (run scripts/fetch-data.sh)", path.display()))?;
-    let headers = rdr.headers()?.clone();
+fn read_csv(path: &Path) -> Result<Vec<HashMap<String, String>>, DemoError> {
+    let source = |source| DemoError::Source { path: path.display().to_string(), source };
+    let mut rdr = csv::Reader::from_path(path).map_err(source)?;
+    let headers = rdr.headers().map_err(source)?.clone();
     let mut out = Vec::new();
     for r in rdr.records() {
-        let r = r.with_context(|| path.display().to_string())?;
+        let r = r.map_err(source)?;
         out.push(headers.iter().zip(r.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect());
     }
     Ok(out)
@@ -64,14 +76,23 @@ fn field(name: &str, title: &str, ty: FieldType) -> FieldDef {
     f
 }
 
+/// A layer anyone may read, with its title and description.
+fn public_layer(name: &str, kind: GeometryKind, fields: Vec<FieldDef>, title: &str, description: &str) -> LayerDef {
+    let mut def = LayerDef::new(name, kind, LayerSchema { fields });
+    def.title = Some(title.into());
+    def.description = Some(description.into());
+    def.public = true;
+    def
+}
+
 fn props(kv: Vec<(&str, Value)>) -> Properties {
     kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// Loads the demo into an empty store. `data` is the folder `scripts/fetch-data.sh` fills.
-pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport> {
+pub fn load(store: &dyn FeatureStore, data: &Path) -> Result<DemoReport, DemoError> {
     if !store.layers()?.is_empty() {
-        bail!("the store already has layers; the demo loads into an empty store");
+        return Err(DemoError::NotEmpty);
     }
     let div = data.join("china-division");
     let provinces = read_csv(&div.join("provinces.csv"))?;
@@ -129,7 +150,7 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
                parent: Option<&str>,
                full_name: String,
                report: &mut DemoReport|
-     -> anyhow::Result<()> {
+     -> Result<(), DemoError> {
         let geometry = if lvl == "4" { None } else { point_of(code) };
         report.divisions += 1;
         report.divisions_with_point += u64::from(geometry.is_some());
@@ -174,7 +195,7 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> anyhow::Result<DemoReport>
 
     // Generated assets around the real centre of 洪山区 (420111).
     let Some(Geometry::Point(centre)) = point_of("420111") else {
-        bail!("no centre point for 洪山区 (420111) in cpca's table");
+        return Err(DemoError::NoCentre);
     };
     let mut rng = fastrand::Rng::with_seed(2025);
     let around = |rng: &mut fastrand::Rng, spread: f64| {
@@ -351,38 +372,23 @@ fn address_layers(
     centre: Coord,
     roads: &[&str],
     report: &mut DemoReport,
-) -> anyhow::Result<()> {
+) -> Result<(), DemoError> {
     let generated = "示例数据：程序生成（真实路名，示意位置），不是测绘成果 (generated sample)";
-    let mut def = LayerDef::new(
+    let text = |name, title| field(name, title, FieldType::Text);
+    tx.create_layer(public_layer(
         "road",
         GeometryKind::LineString,
-        LayerSchema {
-            fields: vec![
-                field("名称", "道路名称", FieldType::Text),
-                field("别名", "别名（分号分隔）", FieldType::Text),
-                field("等级", "道路等级", FieldType::Text),
-            ],
-        },
-    );
-    def.title = Some("道路（示例，程序生成）".into());
-    def.description = Some(generated.into());
-    def.public = true;
-    tx.create_layer(def)?;
-    let mut def = LayerDef::new(
+        vec![text("名称", "道路名称"), text("别名", "别名（分号分隔）"), text("等级", "道路等级")],
+        "道路（示例，程序生成）",
+        generated,
+    ))?;
+    tx.create_layer(public_layer(
         "address_point",
         GeometryKind::Point,
-        LayerSchema {
-            fields: vec![
-                field("道路", "道路", FieldType::Text),
-                field("门牌号", "门牌号", FieldType::Text),
-                field("楼栋", "楼栋/单元", FieldType::Text),
-            ],
-        },
-    );
-    def.title = Some("门牌地址（示例，程序生成）".into());
-    def.description = Some(generated.into());
-    def.public = true;
-    tx.create_layer(def)?;
+        vec![text("道路", "道路"), text("门牌号", "门牌号"), text("楼栋", "楼栋/单元")],
+        "门牌地址（示例，程序生成）",
+        generated,
+    ))?;
     // Roads fan out from the centre at different angles, 4–6 km long; numbers every ~60 m,
     // odd on one side, even on the other.
     for (i, road) in roads.iter().enumerate() {
@@ -421,21 +427,13 @@ fn address_layers(
             report.addresses += 1;
         }
     }
-    let mut def = LayerDef::new(
+    let def = public_layer(
         "poi",
         GeometryKind::Point,
-        LayerSchema {
-            fields: vec![
-                field("名称", "名称", FieldType::Text),
-                field("别名", "别名（分号分隔）", FieldType::Text),
-                field("类别", "类别", FieldType::Text),
-            ],
-        },
+        vec![text("名称", "名称"), text("别名", "别名（分号分隔）"), text("类别", "类别")],
+        "兴趣点（示例）",
+        "示例数据：真实名称，近似位置（WGS84/CGCS2000，手工标注），别名含招牌菜 (sample POIs)",
     );
-    def.title = Some("兴趣点（示例）".into());
-    def.description =
-        Some("示例数据：真实名称，近似位置（WGS84/CGCS2000，手工标注），别名含招牌菜 (sample POIs)".into());
-    def.public = true;
     tx.create_layer(def)?;
     // Approximate real positions (CGCS2000 ≈ WGS84 at this scale).
     let pois: [(&str, &str, &str, f64, f64); 6] = [
