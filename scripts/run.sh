@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh build
 data_src="$(scripts/fetch-data.sh)"
 cargo build --release --locked -p shikong-server
-bin=target/release/shikong
+bin="${CARGO_TARGET_DIR:-target}/release/shikong"
 DATA="${SHIKONG_DATA:-demo-data}"
 LISTEN="${SHIKONG_LISTEN:-127.0.0.1:8080}"
 if [ ! -f "$DATA/store.gpkg" ]; then
