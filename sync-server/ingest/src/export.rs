@@ -57,6 +57,20 @@ fn system_fields() -> Vec<FieldDef> {
     ]
 }
 
+/// Counts a written feature, or keeps the first failure and stops the query (returns false).
+fn tally<E: Into<ExportError>>(written: Result<(), E>, n: &mut u64, failure: &mut Option<ExportError>) -> bool {
+    match written {
+        Ok(()) => {
+            *n += 1;
+            true
+        }
+        Err(e) => {
+            *failure = Some(e.into());
+            false
+        }
+    }
+}
+
 /// Writes the layer to `out`; returns the number of features written.
 pub fn export(
     store: &dyn FeatureStore,
@@ -78,16 +92,7 @@ pub fn export(
             let file =
                 File::create(out).map_err(|source| ExportError::Io { path: out.display().to_string(), source })?;
             let mut w = GeoJsonWriter::new(file, l.display_name()).map_err(io)?;
-            store.query(&q, &mut |f| match w.write(&json::feature(&l, &f)) {
-                Ok(()) => {
-                    n += 1;
-                    true
-                }
-                Err(e) => {
-                    failure = Some(io(e));
-                    false
-                }
-            })?;
+            store.query(&q, &mut |f| tally(w.write(&json::feature(&l, &f)).map_err(io), &mut n, &mut failure))?;
             w.finish().map_err(io)?;
         }
         Format::Csv => {
@@ -110,16 +115,7 @@ pub fn export(
                         .iter()
                         .map(|fd| f.feature.properties.get(&fd.name).map(Value::to_text).unwrap_or_default()),
                 );
-                match w.write(&cells, f.feature.geometry.as_ref()) {
-                    Ok(()) => {
-                        n += 1;
-                        true
-                    }
-                    Err(e) => {
-                        failure = Some(io(e));
-                        false
-                    }
-                }
+                tally(w.write(&cells, f.feature.geometry.as_ref()).map_err(io), &mut n, &mut failure)
             })?;
             w.finish().map_err(io)?;
         }
@@ -143,16 +139,7 @@ pub fn export(
                         .iter()
                         .map(|fd| f.feature.properties.get(&fd.name).cloned().unwrap_or(Value::Null)),
                 );
-                match w.write(f.feature.geometry.as_ref(), &values) {
-                    Ok(()) => {
-                        n += 1;
-                        true
-                    }
-                    Err(e) => {
-                        failure = Some(e.into());
-                        false
-                    }
-                }
+                tally(w.write(f.feature.geometry.as_ref(), &values), &mut n, &mut failure)
             })?;
             if failure.is_none() {
                 w.finish()?;
