@@ -8,6 +8,7 @@ mod common;
 mod tiles_common;
 
 mod backup;
+mod cases_e2e;
 mod geocode_e2e;
 mod mobile_app;
 mod server_ogc;

@@ -301,3 +301,36 @@ fn crs_transform_and_measure_commands() {
     let e = fails(&["crs", "transform", "--from", "EPSG:4490", "--to", "EPSG:4547", "114", "95"]);
     assert!(e.contains("90"), "{e}");
 }
+
+#[test]
+fn calendar_add_prints_deadlines_in_working_time() {
+    let (_d, data) = init();
+    let add = |args: &[&str]| {
+        let mut a = vec!["calendar", "add", "--data", data.as_str()];
+        a.extend_from_slice(args);
+        ok(&a)
+    };
+    // Friday 10:00 + 1 working day before the 调休 Sunday of 2025; hours across the October week.
+    assert_eq!(add(&["--start", "2025-09-26T10:00:00+08:00", "--days", "1"]), "2025-09-28T10:00:00+08:00\n");
+    assert_eq!(add(&["--start", "2025-09-30T16:00", "--hours", "2"]), "2025-10-09T10:00:00+08:00\n");
+    // Into a year without the official schedule: the deadline alone on stdout, a warning on stderr.
+    let args = ["calendar", "add", "--data", &data, "--start", "2026-12-31T16:00", "--hours", "2"];
+    let (good, out, err) = shikong(&args);
+    assert!(good && out == "2027-01-01T10:00:00+08:00\n", "{out} {err}");
+    assert!(err.contains("official holiday schedule"), "{err}");
+    // The data folder's calendar edits (what `PUT /calendar/years/2027` stores) are used.
+    write(
+        std::path::Path::new(&data),
+        "calendar.json",
+        r#"{"years": {"2027": {"source": "test", "holidays": [{"name": "元旦", "from": "2027-01-01", "to": "2027-01-03"}]}}}"#,
+    );
+    let (good, out, err) = shikong(&args);
+    assert!(good && out == "2027-01-04T10:00:00+08:00\n" && err.is_empty(), "{out} {err}");
+    let e = fails(&["calendar", "add", "--data", &data, "--start", "tomorrow", "--days", "1"]);
+    assert!(e.contains("--start") && e.contains("RFC 3339"), "{e}");
+    let e = fails(&["calendar", "add", "--data", &data, "--start", "2025-09-26T10:00", "--days", "3651"]);
+    assert!(e.contains("--days") && e.contains("3650"), "{e}");
+    write(std::path::Path::new(&data), "calendar.json", r#"{"years": {"2027": {"source": "", "holiday": []}}}"#);
+    let e = fails(&["calendar", "add", "--data", &data, "--start", "2025-09-26T10:00", "--days", "1"]);
+    assert!(e.contains("calendar.json"), "{e}");
+}

@@ -189,7 +189,8 @@ fn three_devices(tls: bool) {
 #[test]
 fn attachments_upload_in_resumable_chunks_and_are_verified() {
     let (_dir, data) = setup(&["li"]);
-    let server = Server::start(&data, &[]);
+    // The attachment limit is a `shikong serve` flag (1 MB here; the photo below is 700 KB).
+    let server = Server::start(&data, &["--max-attachment-mb", "1"]);
     let t = token(&data, "li");
     let photo: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let sha = shikong_replica::sha256_hex(&photo);
@@ -234,11 +235,13 @@ fn attachments_upload_in_resumable_chunks_and_are_verified() {
     let r = http
         .put(server.url(&format!("/sync/blobs/{wrong}")))
         .bearer_auth(&t)
-        .header("content-range", format!("bytes 0-2/{}", 1u64 << 40))
+        .header("content-range", format!("bytes 0-2/{}", 2u64 << 20))
         .body(b"abc".to_vec())
         .send()
         .unwrap();
     assert_eq!(r.status(), 413);
+    let problem: serde_json::Value = r.json().unwrap();
+    assert!(problem.to_string().contains("1048576"), "the 413 names the flag's limit: {problem}");
 }
 
 #[test]
@@ -367,4 +370,92 @@ fn verification_repairs_a_replica_that_missed_changes() {
     assert_eq!(r.status(), 400);
     let body: Json = r.json().unwrap();
     assert!(body["detail"].as_str().unwrap().contains("layers[0].buckets: 63 buckets, not 64"), "{body}");
+}
+
+/// An administrator syncing a colleague's replica file is refused in one clear line naming whose
+/// the replica's edits are and who must push them; nothing is applied and the edit stays pending
+/// until its owner syncs.
+#[test]
+fn an_admin_syncing_someone_elses_replica_is_told_whose_it_is() {
+    let (dir, data) = setup(&["li"]);
+    ok_stdin(&["user", "add", "--data", &data, "--role", "admin", "boss"], "巡查员的密码123\n");
+    let server = Server::start(&data, &[]);
+    let (li, boss) = (token(&data, "li"), token(&data, "boss"));
+    let path = dir.path().join("li.gpkg");
+    ok(&["replica", "create", "--server", &server.base, "--token", &li, "--layers", "manhole", s(&path)]);
+    ok(&["replica", "edit", s(&path), "--layer", "manhole", "--code", "HS-JG-0002", "--set", "depth=7.5"]);
+    let before = server_state(&server, &li);
+    let err = fails(&["replica", "sync", "--token", &boss, s(&path)]);
+    for part in ["(403)", "belongs to `li`", "must be pushed by `li`", "not by `boss`", "nothing was applied"] {
+        assert!(err.contains(part), "{part:?} missing from: {err}");
+    }
+    assert_eq!(server_state(&server, &li), before, "nothing written");
+    assert_eq!(Replica::open(&path).unwrap().pending().unwrap(), 1, "the edit is still pending");
+    let out = ok(&["replica", "sync", "--token", &li, s(&path)]);
+    assert!(out.contains("1 accepted, 0 unchanged, 0 rejected"), "{out}");
+    assert_eq!(server_state(&server, &li)["HS-JG-0002"].0, json!(7.5));
+}
+
+/// Offline field tasks through the real binary (issue 15): a case the office dispatched to li is
+/// in the replica li cuts (`shikong replica tasks`), li records `handle` with a photo offline
+/// (`shikong replica task`), the next `shikong replica sync` sends it once — a second sync sends
+/// nothing — and the office sees the case handled by li with the photo.
+#[test]
+fn an_inspector_handles_a_dispatched_task_offline_from_the_command_line() {
+    let (dir, data) = setup(&["li"]);
+    ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "巡查员的密码123\n");
+    let server = Server::start(&data, &[]);
+    let (li, wang) = (token(&data, "li"), token(&data, "wang"));
+    let http = reqwest::blocking::Client::new();
+    let post = |path: &str, body: Json| -> Json {
+        let r = http.post(server.url(path)).bearer_auth(&wang).json(&body).send().unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap()
+    };
+    let case = post(
+        "/cases",
+        json!({"class": "0102", "location": {"type": "Point", "coordinates": [114.36, 30.51]},
+               "asset": "manhole/HS-JG-0002"}),
+    );
+    let id = case["id"].as_str().unwrap().to_owned();
+    let act = |action: &str, n: u32, extra: Json| {
+        let mut body = json!({"action": action, "action_id": format!("e2e-{n}")});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        post(&format!("/cases/{id}/actions"), body)
+    };
+    act("accept", 1, json!({}));
+    act("register", 2, json!({}));
+    act("dispatch", 3, json!({"assignee": "user:li"}));
+
+    let path = dir.path().join("li.gpkg");
+    ok(&["replica", "create", "--server", &server.base, "--token", &li, "--layers", "manhole", s(&path)]);
+    let out = ok(&["replica", "tasks", s(&path)]);
+    assert!(out.contains(&id) && out.contains("class 0102") && out.contains("state dispatched"), "{out}");
+    assert!(out.contains("deadline 20") && out.contains("+08:00"), "{out}");
+
+    let photo = write(dir.path(), "after.jpg", "清运后的照片 (stand-in bytes)");
+    let err = fails(&["replica", "task", s(&path), &id, "--action", "verify"]);
+    assert!(err.contains("wrong_state") || err.contains("not allowed in state"), "{err}");
+    let out = ok(&["replica", "task", s(&path), &id, "--action", "handle", "--note", "已清运", "--photo", s(&photo)]);
+    assert!(out.contains("recorded handle"), "{out}");
+    let out = ok(&["replica", "tasks", s(&path)]);
+    assert!(out.contains("queued") && out.contains("handle"), "{out}");
+
+    let out = ok(&["replica", "sync", "--token", &li, s(&path)]);
+    assert!(out.contains("uploaded 1 attachments"), "{out}");
+    assert!(out.contains("offline actions: 1 applied, 0 rejected"), "{out}");
+    let out = ok(&["replica", "sync", "--token", &li, s(&path)]);
+    assert!(out.contains("offline actions: 0 applied, 0 rejected"), "the second sync sends nothing: {out}");
+
+    let doc: Json = http.get(server.url(&format!("/cases/{id}"))).bearer_auth(&wang).send().unwrap().json().unwrap();
+    assert_eq!(doc["state"], "handled");
+    let handles: Vec<&Json> =
+        doc["transitions"].as_array().unwrap().iter().filter(|t| t["action"] == "handle").collect();
+    assert_eq!(handles.len(), 1, "{doc}");
+    assert_eq!(handles[0]["actor"], "li");
+    assert_eq!(handles[0]["note"], "已清运");
+    let sha = shikong_replica::sha256_hex(&std::fs::read(&photo).unwrap());
+    assert_eq!(handles[0]["photos"], json!([sha]));
+    let out = ok(&["replica", "tasks", s(&path)]);
+    assert!(out.contains("state handled") && !out.contains("queued"), "{out}");
 }

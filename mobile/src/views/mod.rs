@@ -10,7 +10,7 @@
 //! language ([`error_text`]).
 //!
 //! One file per screen: [`login`], [`shell`] (header, map, tabs, automatic sync), [`map`],
-//! [`collect`], [`areas`], [`sync`], [`me`], [`reports`]; [`style`] holds the CSS.
+//! [`collect`], [`areas`], [`sync`], [`me`], [`reports`], [`tasks`]; [`style`] holds the CSS.
 
 mod areas;
 mod collect;
@@ -21,6 +21,7 @@ mod reports;
 mod shell;
 mod style;
 mod sync;
+mod tasks;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +53,8 @@ pub enum Screen {
     Me,
     Report,
     MyReports,
+    /// The inspector's field tasks.
+    Tasks,
 }
 
 /// What map taps do.

@@ -1,9 +1,10 @@
 //! The citizen's tabs: 我要上报 (category, description, address, location by map tap or GPS, a
 //! photo; queued on the device and sent when the server can be reached) and 我的上报 (the
-//! reports with the handling status the office set).
+//! reports with the handling status the office set, each case's steps, and 评价 once closed).
 
 use dioxus::prelude::*;
-use shikong_app_core::i18n::tr;
+use shikong_app_core::i18n::{Lang, tr};
+use shikong_app_core::tasks::can_rate;
 use shikong_app_core::{EvidencePhoto, ReportForm, ReportLayer, ReportStatus};
 use shikong_model::FieldType;
 
@@ -112,21 +113,74 @@ pub(super) fn MyReportsPanel() -> Element {
     let core = sh.core;
     let l = (sh.lang)();
     let mut reports = use_signal(Vec::<ReportStatus>::new);
-    use_hook(move || {
+    let reload = move || {
         spawn(async move {
             match core.run(|d| d.follow_reports()).await {
                 Ok(v) => reports.set(v),
                 Err(e) => sh.fail(&e),
             }
         });
-    });
+    };
+    use_hook(reload);
     rsx! {
         h3 { {tr(l, "tab_my_reports")} }
         for r in reports() {
-            div { class: "card", "data-testid": "my-report",
-                b { "data-testid": "report-status", {if r.status.is_empty() { "待受理 / received".to_owned() } else { r.status.clone() }} }
-                div { "{r.description}" }
-                div { class: "muted", "{r.created_at} · v{r.versions}" }
+            ReportCard { report: r.clone(), lang: l, on_rate: move |(rating, note): (u8, String)| {
+                let Some(case) = r.case.clone() else { return };
+                spawn(async move {
+                    match core.run(move |d| d.rate_case(&case, rating, &note)).await {
+                        Ok(state) => {
+                            sh.ok(format!("{}（{state}）", tr(l, "rated")));
+                            reload();
+                        }
+                        Err(e) => sh.fail(&e),
+                    }
+                });
+            } }
+        }
+    }
+}
+
+/// One report: its status, its case's steps (受理, 立案 … with times) and, once the case is
+/// closed, the 评价 control (1–5 stars and a note).
+#[component]
+pub(super) fn ReportCard(report: ReportStatus, lang: Lang, on_rate: EventHandler<(u8, String)>) -> Element {
+    let l = lang;
+    let mut stars = use_signal(|| 0u8);
+    let mut note = use_signal(String::new);
+    let r = &report;
+    let status = match (&r.case, r.status.is_empty()) {
+        (Some(c), _) => c.state_label.clone(),
+        (None, true) => "待受理 / received".to_owned(),
+        (None, false) => r.status.clone(),
+    };
+    rsx! {
+        div { class: "card", "data-testid": "my-report",
+            b { "data-testid": "report-status", "{status}" }
+            div { "{r.description}" }
+            div { class: "muted", "{r.created_at} · v{r.versions}" }
+            if let Some(c) = &r.case {
+                div { class: "muted", "{c.case_no}" }
+                if !c.steps.is_empty() {
+                    div { class: "muted", {tr(l, "progress")} }
+                    ol { class: "steps", "data-testid": "report-steps",
+                        for s in c.steps.iter() { li { "{s.label} · {s.at}" } }
+                    }
+                }
+                if can_rate(c) {
+                    div { class: "rate", "data-testid": "report-rate",
+                        div { class: "row stars",
+                            span { {tr(l, "rate")} }
+                            for n in 1..=5u8 {
+                                button { class: if stars() >= n { "on" } else { "" }, "data-testid": "rate-{n}",
+                                    onclick: move |_| stars.set(n), "★" }
+                            }
+                        }
+                        input { "data-testid": "rate-note", value: "{note}", oninput: move |e| note.set(e.value()) }
+                        button { class: "primary", "data-testid": "rate-submit", disabled: stars() == 0,
+                            onclick: move |_| on_rate.call((stars(), note())), {tr(l, "rate")} }
+                    }
+                }
             }
         }
     }

@@ -15,6 +15,7 @@ use super::map::MapPanel;
 use super::me::MePanel;
 use super::reports::{MyReportsPanel, ReportPanel};
 use super::sync::SyncPanel;
+use super::tasks::TasksPanel;
 use super::{AppContext, Core, MessageLine, Screen, Shared, Tool};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +185,7 @@ pub(super) fn Main(citizen: bool) -> Element {
     } else {
         vec![
             (Screen::Map, "tab_map"),
+            (Screen::Tasks, "tab_tasks"),
             (Screen::Collect, "tab_collect"),
             (Screen::Areas, "tab_areas"),
             (Screen::Sync, "tab_sync"),
@@ -207,6 +209,7 @@ pub(super) fn Main(citizen: bool) -> Element {
                     Screen::Me => rsx! { MePanel {} },
                     Screen::Report => rsx! { ReportPanel {} },
                     Screen::MyReports => rsx! { MyReportsPanel {} },
+                    Screen::Tasks => rsx! { TasksPanel {} },
                 }
                 MessageLine { message: sh.message }
             }

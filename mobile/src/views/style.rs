@@ -25,6 +25,12 @@ label.field input, label.field select, label.field textarea { width: 100%; paddi
 .msg.bad { background: #ffece8; color: #cb2634; }
 .card { border: 1px solid #e5e6eb; border-radius: 8px; padding: 10px; margin: 8px 0; overflow-wrap: anywhere; }
 .muted { color: #86909c; font-size: 13px; }
+.overdue { background: #cb2634; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 13px; }
+.card.tap { cursor: pointer; }
+.card.bad { border-color: #f53f3f; }
+.steps { margin: 6px 0; padding-left: 18px; font-size: 14px; }
+.stars button { font-size: 22px; border: 0; background: none; color: #c9cdd4; padding: 0 2px; }
+.stars button.on { color: #f7ba1e; }
 .row { display: flex; gap: 6px; flex-wrap: wrap; align-items: center; }
 .suggest { border: 1px solid #e5e6eb; border-radius: 6px; margin-top: 4px; }
 .suggest div { padding: 8px; border-bottom: 1px solid #f2f3f5; cursor: pointer; }

@@ -55,6 +55,11 @@ pub(super) fn SyncPanel() -> Element {
                                 tr(l, "conflicts"), rep.conflicts, rep.attachments_uploaded);
                             for (layer, id, why) in &rep.rejected { text.push_str(&format!(" · ✗ {layer}/{id}: {why}")); }
                             if rep.repaired > 0 { text.push_str(&format!(" · {} {}", tr(l, "repaired"), rep.repaired)); }
+                            let t = &rep.tasks;
+                            if t.tasks > 0 || t.applied > 0 || !t.rejected.is_empty() {
+                                text.push_str(&format!(" · {} {} · {} {}", tr(l, "tab_tasks"), t.tasks, tr(l, "applied"), t.applied));
+                            }
+                            for (case, action, why) in &t.rejected { text.push_str(&format!(" · ✗ {case} {action}: {why}")); }
                             sh.ok(text);
                         }
                         Err(e) => sh.fail(&e),

@@ -12,6 +12,8 @@
 //! - [`sync`] — sync with the server, and the automatic sync;
 //! - [`conflicts`] — resolving what the sync left open;
 //! - [`reports`] — citizens' reports, queued offline and followed;
+//! - [`tasks`] — an inspector's field tasks (sorted, handled offline with photos) and a
+//!   citizen's rating of a closed case;
 //! - [`settings`] — `device.json` and the session in secure storage;
 //! - [`state`] — [`AppState`], the in-memory picture the views render, refreshed by the effects;
 //! - [`platform`] — traits for location (GNSS/NMEA/GPX), camera, network and secure storage,
@@ -41,6 +43,7 @@ pub mod session;
 pub mod settings;
 pub mod state;
 pub mod sync;
+pub mod tasks;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod watermark;
@@ -54,12 +57,18 @@ pub use reports::{QueuedReport, ReportForm, ReportStatus};
 pub use settings::{Favourite, Settings};
 pub use state::{ActiveArea, AppState};
 pub use sync::AutoSync;
+pub use tasks::TaskItem;
 
 /// The server's types the apps show (sign-in, layers, places, estimates, sync progress and
 /// reports), re-exported so the views depend on the core alone.
 pub use shikong_sync_client::{
     LayerEntry, Place, Progress, ReplicaEstimate, ReportLayer, Session, SyncError, SyncReport,
 };
+
+/// A field task as the server lists it, a case's public progress, and the device's queued actions.
+pub use shikong_protocol::api::cases::{CaseProgress, ProgressStep};
+pub use shikong_protocol::api::tasks::TaskDoc;
+pub use shikong_replica::{QueuedTaskAction, TaskActionStatus};
 
 /// A place found by the offline search ([`Device::search_offline`]).
 pub use shikong_geocoder::Suggestion;

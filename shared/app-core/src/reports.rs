@@ -50,6 +50,8 @@ pub struct ReportStatus {
     pub created_at: String,
     /// Versions of the report on the server (each handling step adds one).
     pub versions: String,
+    /// The case the report opened: its public steps (none until a case is linked).
+    pub case: Option<shikong_protocol::api::cases::CaseProgress>,
 }
 
 impl ReportStatus {
@@ -66,6 +68,7 @@ impl ReportStatus {
             description,
             created_at: p.created_at.clone(),
             versions: p.versions.to_string(),
+            case: p.case.clone(),
         }
     }
 }
@@ -249,10 +252,15 @@ mod tests {
             "properties": {"layer": "citizen_report", "layer_title": null, "code": "R-1",
                 "status": {"field": "办理状态", "code": "2", "label": "处理中"},
                 "created_at": "2026-01-01T10:00:00+08:00", "updated_at": "2026-01-01T11:00:00+08:00",
-                "versions": 2, "deleted": false, "fields": {"描述": "井盖破损"}}}));
+                "versions": 2, "deleted": false, "fields": {"描述": "井盖破损"},
+                "case": {"case_no": "2026-000001", "state": "accepted", "state_label": "已受理",
+                    "stage_deadline": null, "steps": [{"action": "accept", "label": "受理", "state": "accepted",
+                    "state_label": "已受理", "at": "2026-01-01T11:00:00+08:00"}]}}}));
         let status = f.as_ref().map(ReportStatus::from_feature).ok();
         assert!(status.is_some(), "{f:?}");
         let Some(s) = status else { return };
         assert_eq!((s.status.as_str(), s.description.as_str(), s.versions.as_str()), ("处理中", "井盖破损", "2"));
+        let steps: Vec<String> = s.case.iter().flat_map(|c| c.steps.iter().map(|x| x.label.clone())).collect();
+        assert_eq!(steps, ["受理"]);
     }
 }

@@ -1,14 +1,15 @@
 //! What the views show, kept in memory: the offline areas with their counts, the open area's
-//! layers, conflicts and photos, the queued citizen reports. The effects that change them refresh
+//! layers, conflicts, photos and field tasks, the queued citizen reports. The effects that change them refresh
 //! this picture before they return, so a view renders [`AppState`] without opening a file — and a
 //! screen drawn while a long action runs never waits for it.
 
 use shikong_protocol as wire;
-use shikong_replica::{AttachmentInfo, Replica, ReplicaLayer};
+use shikong_replica::{AttachmentInfo, QueuedTaskAction, Replica, ReplicaLayer};
 
 use crate::areas::ReplicaSummary;
 use crate::reports::QueuedReport;
 use crate::settings::Settings;
+use crate::tasks::TaskItem;
 use crate::{AppError, Device};
 
 /// The views' picture of the device (see [`Device::state`]).
@@ -34,6 +35,10 @@ pub struct ActiveArea {
     pub layers: Vec<ReplicaLayer>,
     pub conflicts: Vec<wire::Conflict>,
     pub attachments: Vec<AttachmentInfo>,
+    /// The user's field tasks carried by the area, overdue first then by deadline.
+    pub tasks: Vec<TaskItem>,
+    /// The task actions recorded on this device, oldest first, with the server's answers.
+    pub task_actions: Vec<QueuedTaskAction>,
 }
 
 /// The part of [`AppState`] read from files (the rest is in [`Device`] already).
@@ -120,7 +125,8 @@ impl Device {
         let attachments = r.attachments()?;
         let mut summary = self.summarize(id, r)?;
         summary.conflicts = conflicts.len();
-        Ok(ActiveArea { summary, layers: r.layers().to_vec(), conflicts, attachments })
+        let (tasks, task_actions) = self.tasks_of(r)?;
+        Ok(ActiveArea { summary, layers: r.layers().to_vec(), conflicts, attachments, tasks, task_actions })
     }
 }
 

@@ -25,6 +25,30 @@ impl Network for NoNetwork {
     }
 }
 
+/// A network that is always there (for effects talking to a [`one_answer_server`], which a
+/// reachability probe would use up).
+#[derive(Debug)]
+pub struct AlwaysOnline;
+
+impl Network for AlwaysOnline {
+    fn online(&self, _server: &str) -> bool {
+        true
+    }
+}
+
+/// A new device in a temporary folder that believes the server reachable.
+pub fn online_device() -> (tempfile::TempDir, Device) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Device::open(
+        dir.path(),
+        Arc::new(ManualLocation::at(114.3437, 30.5043)),
+        Arc::new(ImageFolder::new(dir.path().join("camera"))),
+        Arc::new(AlwaysOnline),
+    )
+    .unwrap();
+    (dir, d)
+}
+
 pub fn try_open(dir: &Path) -> Result<Device, AppError> {
     Device::open(
         dir,
@@ -149,4 +173,43 @@ pub fn one_answer_status(status: u16, body: &'static str) -> String {
         let _ = stream.write_all(answer.as_bytes());
     });
     format!("http://{addr}")
+}
+
+/// A task as the server lists it: case `id`/`no` of the standard flow, dispatched to 张三, at
+/// (114.3, 30.5).
+pub fn task(id: &str, no: &str, deadline: Option<&str>, overdue: bool) -> shikong_protocol::api::tasks::TaskDoc {
+    shikong_protocol::api::tasks::TaskDoc {
+        case_id: id.into(),
+        case_no: no.into(),
+        flow_id: "city-standard".into(),
+        flow_version: 1,
+        state: "dispatched".into(),
+        state_label: "已派遣（处置中）".into(),
+        class_kind: Some("event".into()),
+        class: Some("0102".into()),
+        description: Some("暴露垃圾".into()),
+        asset: None,
+        location: Some(serde_json::json!({"type": "Point", "coordinates": [114.3, 30.5]})),
+        assignee: Some("user:张三".into()),
+        stage_deadline: deadline.map(str::to_owned),
+        overdue,
+        photos: Vec::new(),
+        version: 3,
+    }
+}
+
+/// Puts `list` in the task table of `DIR/replicas/NAME.gpkg`, as a sync does.
+pub fn tasks(dir: &Path, name: &str, list: &shikong_protocol::api::tasks::TaskList) {
+    let path = dir.join("replicas").join(format!("{name}.gpkg"));
+    let mut r = shikong_replica::Replica::open(&path).unwrap();
+    r.replace_tasks(list).unwrap();
+}
+
+/// An evidence photo (a small PNG) taken on `device`.
+pub fn photo(device: &Device) -> crate::EvidencePhoto {
+    let img = image::RgbaImage::from_pixel(64, 48, image::Rgba([40, 120, 200, 255]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgba8(img).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    let photo = crate::platform::Photo { bytes: out.into_inner(), mime: "image/png".into(), name: "t.png".into() };
+    device.evidence_photo(photo, None).unwrap()
 }

@@ -349,7 +349,7 @@ pub fn check_zip<R: Read + Seek>(
         let e = zip.by_index_raw(i).map_err(|e| ZipCheckError::Unreadable(e.to_string()))?;
         let size = e.size();
         if size > limits.zip_bytes {
-            let what = format!("zip entry `{}` (uncompressed size)", e.name());
+            let what = format!("zip entry `{}` (uncompressed size)", zip_entry_name(e.name_raw()));
             return Err(Exceeded::declared(Limit::DecompressedBytes, what, size, limits.zip_bytes).into());
         }
         declared = declared.saturating_add(size);
@@ -360,22 +360,48 @@ pub fn check_zip<R: Read + Seek>(
     }
     let mut check = ZipCheck { entries, ..ZipCheck::default() };
     for i in 0..zip.len() {
-        let entry = zip.by_index(i).map_err(|e| ZipCheckError::Unreadable(e.to_string()))?;
-        let name = entry.name().to_owned();
+        // The entry's raw (compressed) bytes are inflated here, through the byte counter, rather
+        // than by the zip reader, which stops at the declared size: an entry whose stream holds
+        // more than its header says is refused, not silently cut (readers disagree on that).
+        let raw = zip.by_index_raw(i).map_err(|e| ZipCheckError::Unreadable(e.to_string()))?;
+        let name = zip_entry_name(raw.name_raw());
+        let (declared, method) = (raw.size(), raw.compression());
         let left = limits.zip_bytes - check.inflated;
         let what = format!("zip entry `{name}` (inflated, with the entries before it)");
-        let mut r = Bounded::new(entry, Limit::DecompressedBytes, what, left);
+        let inflated: Box<dyn Read + '_> = match method {
+            zip::CompressionMethod::Stored => Box::new(raw),
+            zip::CompressionMethod::Deflated => Box::new(flate2::read::DeflateDecoder::new(raw)),
+            other => {
+                return Err(ZipCheckError::Unreadable(format!(
+                    "zip entry `{name}` is compressed with {other:?}; only stored and deflated entries are read"
+                )));
+            }
+        };
+        let mut r = Bounded::new(inflated, Limit::DecompressedBytes, what, left);
         let mut head = Vec::new();
         if keep_head(&name) {
             (&mut r).take(HEAD as u64).read_to_end(&mut head).map_err(|e| zip_read_error(e, &name, limits))?;
         }
         io::copy(&mut r, &mut io::sink()).map_err(|e| zip_read_error(e, &name, limits))?;
+        if r.count() != declared {
+            return Err(ZipCheckError::Unreadable(format!(
+                "zip entry `{name}` inflates to {} bytes but its header declares {declared}: a damaged or altered archive",
+                r.count()
+            )));
+        }
         check.inflated += r.count();
         if keep_head(&name) {
             check.heads.push((name, head));
         }
     }
     Ok(check)
+}
+
+/// A zip entry's name as text. Names are UTF-8 in practice (or flagged CP437 by old Windows
+/// tools); undecodable bytes are replaced rather than refused, since the name is only matched
+/// against known extensions and shown in messages, never used as a path.
+pub(crate) fn zip_entry_name(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw).into_owned()
 }
 
 fn zip_read_error(e: io::Error, entry: &str, limits: &Limits) -> ZipCheckError {
@@ -599,13 +625,19 @@ mod tests {
             "zip entry `big.xml` (uncompressed size) declares 67108864 bytes; the limit is 8388608 (decompressed-bytes)"
         );
 
-        // Lying about it: stopped at the budget while inflating.
+        // Lying about it: never more than the budget is inflated. The zip reader (the same crate
+        // and version calamine reads XLSX with) stops at the declared size or refuses the entry;
+        // the byte counter is the second guard should a reader ever trust the stream instead.
         let liar = zip(&[Entry::bomb("big.xml", b' ', 64).declaring(100)]);
         let Err(ZipCheckError::Exceeded(x)) = check_zip(io::Cursor::new(&liar), &limits, &|_| false) else {
             panic!("accepted")
         };
         assert!(!x.declared && x.limit == Limit::DecompressedBytes, "{x}");
         assert!(x.to_string().contains("has more than 8388608 bytes"), "{x}");
+        // A small lie (within the budget) is refused too: the header and the stream disagree.
+        let small_liar = zip(&[Entry::deflated("a.txt", vec![b'a'; 1000]).declaring(10)]);
+        let e = check_zip(io::Cursor::new(&small_liar), &limits, &|_| false).unwrap_err();
+        assert!(e.to_string().contains("inflates to 1000 bytes but its header declares 10"), "{e}");
 
         let many: Vec<Entry> = (0..20).map(|i| Entry::stored(&format!("{i}"), vec![])).collect();
         let small = Limits { zip_entries: 10, ..limits };

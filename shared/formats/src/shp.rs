@@ -56,10 +56,11 @@ fn read_zip(path: &Path, name: &str, limits: &Limits) -> Result<HashMap<String, 
     let mut declared = 0u64;
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| FormatError::file(name, e.to_string()))?;
-        let Some((_, _, ext)) = part(entry.name()) else { continue };
+        let entry_name = crate::limits::zip_entry_name(entry.name_raw());
+        let Some((_, _, ext)) = part(&entry_name) else { continue };
         let max = part_limit(&ext, limits);
         if entry.size() > max {
-            let what = format!("zip entry `{}` (uncompressed size)", entry.name());
+            let what = format!("zip entry `{entry_name}` (uncompressed size)");
             return Err(FormatError::exceeded(
                 name,
                 None,
@@ -82,7 +83,7 @@ fn read_zip(path: &Path, name: &str, limits: &Limits) -> Result<HashMap<String, 
     let mut inflated = 0u64;
     for i in 0..zip.len() {
         let entry = zip.by_index(i).map_err(|e| FormatError::file(name, e.to_string()))?;
-        let entry_name = entry.name().to_owned();
+        let entry_name = crate::limits::zip_entry_name(entry.name_raw());
         let Some((lower, stem, ext)) = part(&entry_name) else { continue };
         if ext == "shp" {
             stems.push(stem);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::gazetteer::{DivId, Division, Gazetteer, LonLat, NO_PARENT};
+use crate::geocode::Scope;
 use crate::index::{NameIndex, posting};
 use crate::phonetic;
 use crate::records::{Alias, Record};
@@ -510,6 +511,14 @@ impl Geocoder {
 
     /// A geocoder for a device replica: see [`Gazetteer::subset`]; the indexes are rebuilt for it.
     pub fn subset(&self, codes: &[&str]) -> Result<Geocoder> {
-        Geocoder::new(self.current_gazetteer().subset(codes)?)
+        self.subset_scoped(codes, &Scope::All)
+    }
+
+    /// Like [`subset`](Self::subset), carrying only the records `scope` sees: what a device
+    /// whose user reads those layers may hold offline.
+    pub fn subset_scoped(&self, codes: &[&str], scope: &Scope) -> Result<Geocoder> {
+        let mut g = self.current_gazetteer();
+        g.records.retain(|r| scope.sees(r));
+        Geocoder::new(g.subset(codes)?)
     }
 }

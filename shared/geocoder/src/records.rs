@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 /// A road (路, 街, 大道…) with its centre line in CGCS2000 longitude/latitude.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Road {
-    /// The store's feature id; versions of one road share it.
+    /// The store's feature id; versions of one road share it. Records from the store are
+    /// `layer/entity` ([`Record::layer`]).
     pub id: String,
     pub name: String,
     /// Other names of the road (old names, everyday names).
@@ -98,6 +99,21 @@ impl Record {
             Record::Road(r) => &r.admin_code,
             Record::Address(a) => &a.admin_code,
             Record::Poi(p) => &p.admin_code,
+        }
+    }
+
+    /// The store layer the record comes from: the part of its id before the first `/`
+    /// (`shikong-gazetteer` files every record as `layer/entity[/vN]`); `None` when the id names
+    /// no layer. What read permissions are checked against ([`crate::Scope`]).
+    pub fn layer(&self) -> Option<&str> {
+        self.id().split_once('/').map(|(layer, _)| layer).filter(|l| !l.is_empty())
+    }
+
+    /// Whether the record holds at `as_of`, or now (open-ended) for `None`.
+    pub fn valid_at(&self, as_of: Option<jiff::Timestamp>) -> bool {
+        match as_of {
+            Some(t) => self.valid().contains(t),
+            None => self.valid().to.is_none(),
         }
     }
 

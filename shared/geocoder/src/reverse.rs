@@ -120,13 +120,11 @@ impl Geocoder {
         self.reverse_with(lon, lat, &Options::default())
     }
 
-    /// Reverse-geocodes against the records valid as `opts.as_of` says.
+    /// Reverse-geocodes against the records valid as `opts.as_of` says, of the layers `opts.scope`
+    /// sees (hidden records are skipped before the nearest ones are taken).
     pub fn reverse_with(&self, lon: f64, lat: f64, opts: &Options) -> ReverseResult {
         let p = [lon, lat];
-        let live = |r: &Record| match opts.as_of {
-            Some(t) => r.valid().contains(t),
-            None => r.valid().to.is_none(),
-        };
+        let live = |r: &Record| opts.scope.sees(r) && r.valid_at(opts.as_of);
         // 1. Boundaries: the deepest unit whose polygon holds the point.
         let mut polygon: Option<DivId> = None;
         if p[0].is_finite() && p[1].is_finite() {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::engine::Geocoder;
 use crate::gazetteer::DivId;
-use crate::geocode::{MatchLevel, Point, PointSource};
+use crate::geocode::{MatchLevel, Point, PointSource, Scope};
 use crate::index::posting_id;
 use crate::records::Record;
 use crate::text::{Level, normalize};
@@ -41,6 +41,12 @@ impl Geocoder {
     /// Like [`suggest`](Self::suggest), ranking places inside the division `within` first (the
     /// district an inspector works in).
     pub fn suggest_within(&self, prefix: &str, limit: usize, within: Option<&str>) -> Vec<Suggestion> {
+        self.suggest_scoped(prefix, limit, within, &Scope::All)
+    }
+
+    /// Like [`suggest_within`](Self::suggest_within), suggesting only records of the layers
+    /// `scope` sees (hidden ones are skipped before the limit is counted).
+    pub fn suggest_scoped(&self, prefix: &str, limit: usize, within: Option<&str>, scope: &Scope) -> Vec<Suggestion> {
         let key = normalize(prefix);
         if key.is_empty() || limit == 0 {
             return Vec::new();
@@ -85,7 +91,7 @@ impl Geocoder {
                         return out;
                     }
                     let Some(r) = self.live.get(slot) else { continue };
-                    if r.valid().to.is_some() || !seen.insert(slot) {
+                    if r.valid().to.is_some() || !scope.sees(r) || !seen.insert(slot) {
                         continue;
                     }
                     let admin = self.resolve_code(r.admin_code());

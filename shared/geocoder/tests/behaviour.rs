@@ -360,3 +360,53 @@ proptest::proptest! {
         proptest::prop_assert_eq!(shikong_geocoder::normalize(&once), once);
     }
 }
+
+#[test]
+fn a_scope_hides_records_of_other_layers_everywhere() {
+    use shikong_geocoder::Scope;
+    use std::collections::BTreeSet;
+    let mut g = geocoder();
+    let p = [114.410, 30.510];
+    g.upsert(poi("poi/1", "蔡林记", &["热干面"], "420111", p)).unwrap();
+    g.upsert(address("addr/1", "珞喻路", "1037", "420111", [114.411, 30.511], ValidTime::ALWAYS)).unwrap();
+    g.upsert(road("road/1", "珞喻路", "420111", &[[114.40, 30.51], [114.42, 30.51]])).unwrap();
+    // A second 蔡林记 in a layer the caller reads, farther away: the hidden one must not hide it.
+    g.upsert(poi("shop/1", "蔡林记", &[], "420106", [114.316, 30.554])).unwrap();
+    let only = |layers: &[&str]| Options {
+        scope: Scope::Layers(layers.iter().map(|l| l.to_string()).collect::<BTreeSet<_>>()),
+        ..Options::default()
+    };
+    let (all, roads) = (Options::default(), only(&["road"]));
+
+    // Forward: the POI and the house number answer only when their layers are in scope.
+    assert_eq!(g.geocode("热干面", &all).level, Some(MatchLevel::Poi));
+    assert_ne!(g.geocode("热干面", &roads).level, Some(MatchLevel::Poi));
+    assert_eq!(g.geocode("武汉市洪山区珞喻路1037号", &all).level, Some(MatchLevel::HouseNumber));
+    let r = g.geocode("武汉市洪山区珞喻路1037号", &roads);
+    assert_eq!(r.level, Some(MatchLevel::Road), "{r:#?}");
+    let shop = g.geocode("蔡林记", &only(&["shop"]));
+    assert_eq!((shop.status, shop.codes.county.as_deref()), (Status::Match, Some("420106")), "{shop:#?}");
+    // Records of no layer are hidden from any scope but `All`.
+    g.upsert(poi("plain", "无层名店", &[], "420111", p)).unwrap();
+    assert_eq!(g.geocode("无层名店", &all).level, Some(MatchLevel::Poi));
+    assert_ne!(g.geocode("无层名店", &only(&["poi", "plain"])).level, Some(MatchLevel::Poi));
+
+    // Reverse: the nearest address and road come from visible layers only.
+    let r = g.reverse_with(p[0], p[1], &roads);
+    assert!(r.nearest_address.is_none(), "{r:#?}");
+    assert_eq!(r.nearest_road.map(|n| n.id), Some("road/1".to_owned()));
+    assert!(g.reverse_with(p[0], p[1], &all).nearest_address.is_some());
+
+    // Suggestions: hidden records are skipped before the limit is counted.
+    let names = |scope: &Scope| -> Vec<String> {
+        g.suggest_scoped("蔡林", 1, None, scope).into_iter().map(|s| s.name).collect()
+    };
+    assert_eq!(names(&only(&["shop"]).scope), ["蔡林记"]);
+    assert!(names(&roads.scope).is_empty());
+
+    // A device subset carries the visible layers' records only.
+    let sub = g.subset_scoped(&["420111", "420106"], &only(&["road", "shop"]).scope).unwrap();
+    let mut layers: Vec<_> = sub.records().filter_map(Record::layer).map(str::to_owned).collect();
+    layers.sort();
+    assert_eq!(layers, ["road", "shop"]);
+}

@@ -129,6 +129,12 @@ pub struct PushRequest {
     /// Idempotency key of this batch (resent unchanged after a failure).
     pub batch: Uuid,
     pub entities: Vec<EntityChanges>,
+    /// The newest server mark this device holds (see [`cursor_mark`]): the server checks that it
+    /// still has that transaction, and says [`PushResponse::diverged`] when it does not (it was
+    /// restored from a backup older than what it acknowledged). Sent only to servers whose
+    /// cursors carry marks (older servers refuse unknown members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
 }
 
 /// What became of one entity's changes.
@@ -163,6 +169,15 @@ pub struct PushResponse {
     pub results: Vec<EntityResult>,
     /// Open conflicts on the pushed entities after the merge.
     pub conflicts: Vec<Conflict>,
+    /// The server's mark after this push (only when the request carried `seen`, so older
+    /// clients never see the member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<String>,
+    /// The request's `seen` names a transaction this server no longer holds: it went back in
+    /// time (restored from a backup). The device sends its own changes again and pulls from
+    /// [`RESTART_CURSOR`]. Only when the request carried `seen`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diverged: bool,
 }
 
 /// One side of a conflict.
@@ -258,6 +273,29 @@ pub struct PullPage {
     /// the right does. Absent when empty, so pages of servers before it still decode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<RevokedLayer>,
+    /// The pull's `seen` mark names a transaction this server no longer holds (it was restored
+    /// from a backup): this page starts over from the beginning (its cursor restarts), and the
+    /// device sends its own changes again. Only when the request carried `seen`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diverged: bool,
+}
+
+/// A pull cursor that starts over from the beginning and sends every entity (nothing skipped as
+/// the device's own push): where a device pulls from after the server went back in time.
+pub const RESTART_CURSOR: &str = "0|!";
+
+/// The server mark a pull cursor carries, if any. Cursors are opaque to clients except for this
+/// segment (`|~MARK`): a mark names the newest server transaction the device has heard of, so
+/// the server can tell when it no longer holds it (restored from an older backup). A cursor with
+/// a mark also tells the device that the server understands `seen` (push body, pull parameter).
+pub fn cursor_mark(cursor: &str) -> Option<&str> {
+    cursor.split('|').skip(1).find_map(|p| p.strip_prefix('~')).filter(|m| !m.is_empty())
+}
+
+/// Whether a pull cursor is still inside a restart (see [`RESTART_CURSOR`]): the device adopts
+/// the server's word for every entity of such a page.
+pub fn cursor_restarting(cursor: &str) -> bool {
+    cursor.split('|').skip(1).any(|p| p == "!")
 }
 
 /// A layer a pull no longer sends, and why (`Forbidden`: the caller's read right is gone).
@@ -310,6 +348,21 @@ mod tests {
         let page: PullPage = serde_json::from_str(new).unwrap();
         assert_eq!(page.revoked[0].code, SyncErrorCode::Forbidden);
         assert_eq!(serde_json::to_value(&page).unwrap(), serde_json::from_str::<Json>(new).unwrap());
+    }
+
+    #[test]
+    fn marks_are_sent_only_to_peers_that_know_them() {
+        // An older client's push answer and pull page stay free of the new members.
+        let resp = PushResponse { protocol: 1, results: vec![], conflicts: vec![], mark: None, diverged: false };
+        assert_eq!(serde_json::to_string(&resp).unwrap(), r#"{"protocol":1,"results":[],"conflicts":[]}"#);
+        let old = r#"{"protocol":1,"replica":"0192f3c4-0000-7000-8000-000000000001","batch":"0192f3c4-0000-7000-8000-000000000002","entities":[]}"#;
+        let p: PushRequest = serde_json::from_str(old).unwrap();
+        assert_eq!(p.seen, None);
+        assert_eq!(serde_json::to_value(&p).unwrap(), serde_json::from_str::<Json>(old).unwrap());
+        assert_eq!(cursor_mark("12|asset=12.3|~12.1700000000000000"), Some("12.1700000000000000"));
+        assert_eq!(cursor_mark("12|asset=12.3"), None);
+        assert_eq!(cursor_mark("12|~"), None);
+        assert!(cursor_restarting(RESTART_CURSOR) && !cursor_restarting("12|~12.5"));
     }
 
     #[test]

@@ -62,6 +62,11 @@ pub enum ReplicaError {
     ExternalEditsPending { count: u64 },
     #[error("this replica already made edits with its writer id; it cannot take a new one")]
     ActorInUse,
+    #[error("no task `{0}` in this replica (tasks arrive at sync: `shikong replica sync`)")]
+    NoSuchTask(String),
+    /// An offline action the flow does not allow on the task as the device knows it; not queued.
+    #[error("case {case}: {reason}")]
+    TaskRefused { case: String, kind: String, reason: String },
     #[error("corrupt replica: {0}")]
     Corrupt(String),
     #[error(transparent)]

@@ -89,6 +89,35 @@ CREATE TABLE sk_capture (
 );
 "#;
 
+/// Offline field tasks (`tasks.rs`; spec: `docs/replica-format.md`, "Tasks"). Created on first use
+/// with `IF NOT EXISTS`, so replicas written before them open unchanged (no format bump: an older
+/// app ignores the two tables). `sk_tasks` is read-only for the device: the server's list of the
+/// user's open cases, replaced whole at each sync. `sk_task_actions` is append-only: actions
+/// recorded offline, sent at the next sync, their outcome written back; never edited otherwise.
+pub(crate) const TASKS_DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS sk_tasks (
+  case_id TEXT PRIMARY KEY,
+  case_no TEXT NOT NULL,
+  state TEXT NOT NULL,
+  stage_deadline TEXT,
+  doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sk_task_actions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  action_id TEXT NOT NULL UNIQUE,
+  case_id TEXT NOT NULL,
+  case_no TEXT,
+  action TEXT NOT NULL,
+  note TEXT,
+  photos TEXT NOT NULL,
+  device_time TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'applied', 'rejected')),
+  kind TEXT,
+  reason TEXT,
+  state TEXT
+);
+"#;
+
 /// Who a replica belongs to and what it covers, as the server states when cutting it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaInfo {
@@ -261,6 +290,8 @@ pub(crate) mod key {
     pub const LAYERS: &str = "layers";
     pub const CREATED_AT: &str = "created_at";
     pub const CURSOR: &str = "cursor";
+    /// The newest server mark a push answer or pull page carried (`resend`).
+    pub const SERVER_MARK: &str = "server_mark";
 }
 
 pub(crate) fn set_meta(conn: &Connection, k: &str, v: Option<&str>) -> Result<()> {

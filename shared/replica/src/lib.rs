@@ -27,8 +27,10 @@ mod error;
 mod format;
 mod gazetteer;
 mod replica;
+mod resend;
 mod sync;
 mod table;
+mod tasks;
 mod verify;
 mod writer;
 
@@ -41,6 +43,7 @@ pub use gazetteer::GazetteerSnapshot;
 pub use replica::{FeatureKey, LocalStatus, Replica, ReplicaFeature};
 pub use shikong_crdt::{Actor, EditMeta, Resolved};
 pub use sync::{PullSummary, PushSummary};
+pub use tasks::{QueuedTaskAction, TaskActionStatus};
 pub use writer::ReplicaWriter;
 
 /// Every replica geometry is CGCS2000 longitude/latitude, as in the store.

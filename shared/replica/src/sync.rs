@@ -5,6 +5,10 @@
 //! returned, so asking again before the answer arrives returns the same batch (same id, same
 //! changes) and the server's idempotency does the rest. A pull page and its cursor are stored
 //! together, so a page either counts entirely or not at all.
+//!
+//! A server that went back in time (restored from an older backup) says so in either answer
+//! (`diverged`); the replica then sends its own changes again and pulls from the start (see
+//! [`crate::resend`]).
 
 use std::collections::HashMap;
 
@@ -34,6 +38,8 @@ pub struct PushSummary {
     pub accepted: usize,
     pub unchanged: usize,
     pub rejected: usize,
+    /// Own changes queued again because the server went back in time (`diverged`).
+    pub resent: usize,
 }
 
 /// What a pull page did to the replica.
@@ -48,6 +54,8 @@ pub struct PullSummary {
     pub merged: usize,
     /// Entities skipped because the replica already had a newer version.
     pub stale: usize,
+    /// Own changes queued again because the server went back in time (`diverged`).
+    pub resent: usize,
 }
 
 fn check_protocol(found: u32) -> Result<()> {
@@ -129,7 +137,8 @@ impl Replica {
         }
         tx.commit()?;
         let batch = Uuid::parse_str(&batch).map_err(|e| ReplicaError::Corrupt(format!("batch id `{batch}`: {e}")))?;
-        Ok(Some(PushRequest { protocol: PROTOCOL_VERSION, replica: self.info.id, batch, entities }))
+        let seen = crate::resend::server_mark(&self.conn)?;
+        Ok(Some(PushRequest { protocol: PROTOCOL_VERSION, replica: self.info.id, batch, entities, seen }))
     }
 
     /// Takes the server's answer to the current batch: accepted or unchanged entities leave the
@@ -180,8 +189,20 @@ impl Replica {
         if let Some(b) = &batch {
             tx.execute("UPDATE sk_outbox SET batch = NULL WHERE batch = ?1", [b])?;
         }
+        if response.mark.is_some() {
+            crate::resend::remember(&tx, response.mark.as_deref())?;
+        }
+        let actor = if response.diverged {
+            summary.resent = crate::resend::restart(&tx, &self.info)?;
+            Some(crate::resend::fresh_actor(&tx)?)
+        } else {
+            None
+        };
         tx.execute_batch("DELETE FROM sk_capture;")?;
         tx.commit()?;
+        if let Some(a) = actor {
+            self.actor = a;
+        }
         Ok(summary)
     }
 
@@ -194,6 +215,17 @@ impl Replica {
         let tx = self.conn.unchecked_transaction()?;
         let mut layers = self.layers.clone();
         let mut summary = PullSummary::default();
+        // After the server went back in time the replica's versions may be ahead of its: its
+        // word counts for every entity until the restarted pull is through. Own changes are
+        // queued again first, so entities holding them merge instead.
+        let sent = format::get_meta(&tx, key::CURSOR)?.unwrap_or_default();
+        let authoritative = page.diverged || shikong_protocol::cursor_restarting(&sent);
+        let actor = if page.diverged {
+            summary.resent = crate::resend::requeue_own(&tx, &self.info)?;
+            Some(crate::resend::fresh_actor(&tx)?)
+        } else {
+            None
+        };
         for u in &page.layers {
             let Some(i) = layers.iter().position(|l| l.name == u.layer) else { continue };
             let new = ReplicaLayer::from_doc(&u.definition)?;
@@ -220,13 +252,30 @@ impl Replica {
                 .iter()
                 .find(|l| l.name == e.layer)
                 .ok_or_else(|| bad(&e.layer, e.entity, "not a layer of this replica"))?;
-            pull_entity(&tx, layer, e, &mut summary, false)?;
+            pull_entity(&tx, layer, e, &mut summary, authoritative)?;
         }
         format::set_meta(&tx, key::CURSOR, Some(&page.cursor))?;
+        crate::resend::remember(&tx, shikong_protocol::cursor_mark(&page.cursor))?;
         tx.execute_batch("DELETE FROM sk_capture;")?;
         tx.commit()?;
         self.layers = layers;
+        if let Some(a) = actor {
+            self.actor = a;
+        }
         Ok(summary)
+    }
+
+    /// Queues the changes the server refused as `missing-dependencies` again (they wait for
+    /// another device's changes, typically after the server was restored from a backup); the sync
+    /// client calls it before pushing. Returns how many.
+    pub fn retry_missing_dependencies(&mut self) -> Result<usize> {
+        crate::resend::retry_missing_dependencies(&self.conn)
+    }
+
+    /// The newest server mark this replica holds, which a pull sends as `seen`; `None` when its
+    /// server never sent one (a server that predates marks refuses the parameter).
+    pub fn server_mark(&self) -> Result<Option<String>> {
+        crate::resend::server_mark(&self.conn)
     }
 }
 

@@ -208,7 +208,7 @@ impl FakeServer {
                 doc: Some(Bytes(entry.0.save())),
             });
         }
-        PushResponse { protocol: PROTOCOL_VERSION, results, conflicts: vec![] }
+        PushResponse { protocol: PROTOCOL_VERSION, results, conflicts: vec![], mark: None, diverged: false }
     }
 
     /// A pull page with the current state and document of `ids`.
@@ -236,6 +236,7 @@ impl FakeServer {
             layers: vec![],
             entities,
             revoked: vec![],
+            diverged: false,
         }
     }
 
@@ -249,6 +250,7 @@ impl FakeServer {
             layers: vec![LayerUpdate { layer: layer.name.clone(), tx: self.tx, definition: layer.to_doc() }],
             entities: vec![],
             revoked: vec![],
+            diverged: false,
         }
     }
 }

@@ -79,6 +79,8 @@ fn refused_changes_stay_until_the_user_edits_again_or_retries() {
             doc: None,
         }],
         conflicts: vec![],
+        mark: None,
+        diverged: false,
     };
     assert_eq!(r.apply_push_response(&refuse).unwrap().rejected, 1);
     let f = r.get("manhole", &code("420111-JG-000001")).unwrap().unwrap();
@@ -341,6 +343,7 @@ fn entities_leaving_the_area_or_changed_without_a_document_follow_the_server() {
             },
         ],
         revoked: vec![],
+        diverged: false,
     };
     let s = a.apply_pull_page(&page).unwrap();
     assert_eq!((s.updated, s.removed), (1, 1));

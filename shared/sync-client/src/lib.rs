@@ -10,11 +10,13 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod tasks;
 
 pub use account::{
     BasemapPackage, FeatureHistory, LayerEntry, NewFeature, PackageArea, Place, ReplicaEstimate, ReportFeature,
     ReportLayer, Session,
 };
+pub use tasks::TaskSync;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -82,6 +84,8 @@ pub struct SyncReport {
     /// the server sent nothing more of them and they are left out of the verification; what the
     /// device holds of them stays as it was. The app tells the user (`reason` is the server's).
     pub revoked: Vec<wire::RevokedLayer>,
+    /// Offline field tasks: actions sent, tasks refreshed (`tasks.rs`).
+    pub tasks: TaskSync,
 }
 
 /// The offline gazetteer after a sync.
@@ -304,6 +308,37 @@ impl SyncClient {
         let mut report = SyncReport::default();
         self.upload_attachments(replica, &mut report, progress)?;
         let mut batches = 0;
+        // A server restored from an older backup says so (`diverged`) in the first answer after
+        // the restore; the replica then queues its own changes again, which a second round sends.
+        for _round in 0..2 {
+            let resent = self.push_and_pull(replica, &mut report, &mut batches, progress)?;
+            if resent == 0 {
+                break;
+            }
+        }
+        progress(Progress::Verifying);
+        let revoked: Vec<&str> = report.revoked.iter().map(|r| r.layer.as_str()).collect();
+        if let Some(repaired) = self.verify_layers(replica, &revoked)? {
+            report.verified = true;
+            report.repaired = repaired;
+        }
+        report.conflicts = replica.conflicts()?.len();
+        report.tasks = self.sync_tasks(replica)?;
+        report.gazetteer = self.refresh_gazetteer(replica)?;
+        Ok(report)
+    }
+
+    /// Pushes every pending change, then pulls to the last page; returns how many own changes the
+    /// replica queued again because the server went back in time.
+    fn push_and_pull(
+        &self,
+        replica: &mut Replica,
+        report: &mut SyncReport,
+        batches: &mut usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<usize> {
+        let mut resent = 0;
+        replica.retry_missing_dependencies()?;
         while let Some(batch) = replica.push_batch(wire::MAX_PUSH_ENTITIES)? {
             let body = gzip(&serde_json::to_vec(&batch).map_err(|e| SyncError::Protocol(e.to_string()))?)?;
             let r = Self::check(self.send(&|| {
@@ -324,17 +359,22 @@ impl SyncClient {
                     }
                 }
             }
-            replica.apply_push_response(&resp)?;
-            batches += 1;
-            progress(Progress::Pushing { batches });
+            let applied = replica.apply_push_response(&resp)?;
+            resent += applied.resent;
+            *batches += 1;
+            progress(Progress::Pushing { batches: *batches });
         }
         let id = replica.info().id;
         loop {
             let cursor = replica.cursor()?;
+            // `seen` only to a server that sent a mark (older ones refuse unknown parameters).
+            let seen =
+                replica.server_mark()?.map(|m| format!("&seen={}", url::encode_component(&m))).unwrap_or_default();
             let r = Self::check(self.send(&|| {
-                self.http.get(
-                    self.url(&format!("/sync/pull?replica={id}&cursor={}&limit=1000", url::encode_component(&cursor))),
-                )
+                self.http.get(self.url(&format!(
+                    "/sync/pull?replica={id}&cursor={}&limit=1000{seen}",
+                    url::encode_component(&cursor)
+                )))
             })?)?;
             let page: wire::PullPage = Self::json(r)?;
             if page.protocol != wire::PROTOCOL_VERSION {
@@ -348,21 +388,13 @@ impl SyncClient {
                 }
             }
             let more = page.more;
-            replica.apply_pull_page(&page)?;
+            resent += replica.apply_pull_page(&page)?.resent;
             progress(Progress::Pulling { pages: report.pages, entities: report.pulled_entities });
             if !more {
                 break;
             }
         }
-        progress(Progress::Verifying);
-        let revoked: Vec<&str> = report.revoked.iter().map(|r| r.layer.as_str()).collect();
-        if let Some(repaired) = self.verify_layers(replica, &revoked)? {
-            report.verified = true;
-            report.repaired = repaired;
-        }
-        report.conflicts = replica.conflicts()?.len();
-        report.gazetteer = self.refresh_gazetteer(replica)?;
-        Ok(report)
+        Ok(resent)
     }
 
     /// Fetches the gazetteer subset of the replica's area when the server's differs from the one

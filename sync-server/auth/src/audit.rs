@@ -261,6 +261,64 @@ impl WriteRecord {
     }
 }
 
+/// The audit record of a data write, made inside the write's store transaction and kept there
+/// (the store's outbox, `shikong_store::Outbox`) until [`crate::AuthStore::record_pending`] has
+/// appended it here: a write and its audit record are committed together, so a crash after the
+/// store's commit delays the audit row, never loses it. `id` makes the append idempotent.
+/// Serialized as JSON (`to_json`/`from_json`), a format private to this crate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PendingAudit {
+    pub id: uuid::Uuid,
+    /// When the write happened (its transaction's instant), milliseconds since 1970.
+    pub at_ms: i64,
+    /// `user`, `local` or `anonymous`.
+    pub actor_kind: String,
+    pub actor_id: Option<i64>,
+    pub actor: Option<String>,
+    pub device: Option<String>,
+    pub client: Option<String>,
+    pub request_id: Option<String>,
+    pub action: String,
+    pub outcome: String,
+    pub layer: Option<String>,
+    pub entities: Vec<String>,
+    pub count: Option<u64>,
+    pub tx: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl PendingAudit {
+    /// The record of `w` by `actor` at `at` (the write's transaction instant), with a new id.
+    pub fn new(actor: &crate::Actor, w: &WriteRecord, at: Timestamp) -> Self {
+        let who = crate::db::RowActor::of(actor);
+        PendingAudit {
+            id: uuid::Uuid::now_v7(),
+            at_ms: at.as_millisecond(),
+            actor_kind: who.kind.to_owned(),
+            actor_id: who.id,
+            actor: who.name.map(str::to_owned),
+            device: who.device,
+            client: who.client.map(str::to_owned),
+            request_id: who.request_id.map(str::to_owned),
+            action: w.action.as_str().to_owned(),
+            outcome: w.outcome.as_str().to_owned(),
+            layer: w.layer.clone(),
+            entities: w.entities.iter().take(MAX_ENTITY_IDS).cloned().collect(),
+            count: Some(w.count.unwrap_or(u64::try_from(w.entities.len()).unwrap_or(u64::MAX))),
+            tx: w.tx.clone(),
+            detail: w.detail.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(s: &str) -> Result<Self, AuthError> {
+        serde_json::from_str(s).map_err(|e| AuthError::InvalidArgument(format!("not a pending audit record: {e}")))
+    }
+}
+
 /// Filters for reading the audit log; every field narrows the result. Newest first.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AuditQuery {

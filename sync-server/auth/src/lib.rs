@@ -30,7 +30,7 @@ mod secret;
 pub mod throttle;
 mod types;
 
-pub use audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, WriteRecord};
+pub use audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, PendingAudit, WriteRecord};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{
     APPLICATION_ID, AuthStore, MAX_AUDIT_CLIENT, MAX_AUDIT_DETAIL, MAX_AUDIT_NAME, MAX_AUDIT_REQUEST_ID,

@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cases;
 mod crs;
 mod data;
+mod flood;
 mod geocode;
 mod serve;
 mod store;
@@ -38,6 +40,12 @@ enum Bench {
     Tiles(tiles::Args),
     /// Sync: replica creation (s, size vs ogr2ogr), 10k edits up / down (s), server merge edits/s.
     Sync(sync::Args),
+    /// Hostile flood: /healthz and a bbox query p50/p99 while 8 clients send refused filters and
+    /// 8 flood logins, beside the same figures on a quiet server.
+    Flood(flood::Args),
+    /// Case workflow: durable transitions/s with p50/p99, the overdue scan over 1M open cases,
+    /// and GET /cases p50 with 1M cases.
+    Cases(cases::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +56,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Serve(a) => serve::run(a),
         Bench::Sync(a) => sync::run(a),
         Bench::Tiles(a) => tiles::run(a),
+        Bench::Flood(a) => flood::run(a),
+        Bench::Cases(a) => cases::run(a),
     }
 }

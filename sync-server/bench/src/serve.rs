@@ -30,7 +30,7 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -39,11 +39,11 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_ready(url: &str) -> anyhow::Result<()> {
+pub(crate) fn wait_ready(url: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if let Ok(r) = reqwest::blocking::get(url)
@@ -54,6 +54,49 @@ fn wait_ready(url: &str) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     bail!("{url} did not become ready")
+}
+
+/// A store in `data` holding the points of `src` as the public layer `manhole`.
+pub(crate) fn public_point_store(data: &Path, src: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data)?;
+    let store = shikong_store::init(&StoreConfig::in_dir(data))?;
+    let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
+    import::import(&*store, src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut def = store.layer("manhole")?.def;
+    def.public = true;
+    let mut tx = store.begin(TxMeta::by("bench"))?;
+    tx.update_layer("manhole", def)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The release `shikong` binary beside this one, serving `data` on a free loopback port; killed on
+/// drop. Returns the process guard and the base URL once `/healthz` answers.
+pub(crate) fn start_shikong(data: &Path) -> anyhow::Result<(Killed, String)> {
+    let exe = shikong_exe()?;
+    let mut child = Command::new(&exe)
+        .args(["serve", "--data"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?).read_line(&mut line)?;
+    let guard = Killed(child);
+    let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    wait_ready(&format!("{base}/healthz"))?;
+    Ok((guard, base))
+}
+
+/// The release `shikong` binary built beside this one.
+pub(crate) fn shikong_exe() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?.with_file_name("shikong");
+    if !exe.exists() {
+        bail!("{} not found: build it with `cargo build --release -p shikong-server`", exe.display());
+    }
+    Ok(exe)
 }
 
 /// wrk's figures: requests/s, p50 and p99 in ms.
@@ -111,17 +154,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
     // The same features in a shikong store (public layer: both servers answer anonymously)…
     let data = dir.join("data");
-    std::fs::create_dir_all(&data)?;
-    {
-        let store = shikong_store::init(&StoreConfig::in_dir(&data))?;
-        let opts = ImportOptions { layer: "manhole".into(), author: "bench".into(), ..ImportOptions::default() };
-        import::import(&*store, &src, &opts, &ToStoreFrame, &mut |_, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut def = store.layer("manhole")?.def;
-        def.public = true;
-        let mut tx = store.begin(TxMeta::by("bench"))?;
-        tx.update_layer("manhole", def)?;
-        tx.commit()?;
-    }
+    public_point_store(&data, &src)?;
     // …and in a plain GeoPackage for pygeoapi.
     let gpkg = dir.join("points.gpkg");
     let _ = std::fs::remove_file(&gpkg);
@@ -144,23 +177,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     std::fs::write(&script, lua)?;
 
     // shikong
-    let exe = std::env::current_exe()?.with_file_name("shikong");
-    if !exe.exists() {
-        bail!("{} not found: build it with `cargo build --release -p shikong-server`", exe.display());
-    }
-    let mut child = Command::new(&exe)
-        .args(["serve", "--data"])
-        .arg(&data)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?).read_line(&mut line)?;
-    let shikong = Killed(child);
-    let sk_base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-    wait_ready(&format!("{sk_base}/healthz"))?;
+    let (shikong, sk_base) = start_shikong(&data)?;
     let sk = wrk(&sk_base, &script, &a)?;
     drop(shikong);
 

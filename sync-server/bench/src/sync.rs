@@ -3,8 +3,7 @@
 //! 10,000 local edits synced up, then 10,000 remote edits synced down to another device (seconds);
 //! and the server's merge throughput (edits/s, durably committed), in process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -27,15 +26,6 @@ pub struct Args {
     edits: u64,
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
-}
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn edit_many(r: &mut Replica, user: &str, edits: u64, value: f64) -> anyhow::Result<f64> {
@@ -78,22 +68,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         |u: &str| -> anyhow::Result<String> { Ok(auth.issue_token(&local, u, None)?.secret.expose().to_owned()) };
     let (t_li, t_wu) = (token("li")?, token("wu")?);
 
-    let exe = std::env::current_exe()?.with_file_name("shikong");
-    if !exe.exists() {
-        bail!("{} not found: build it with `cargo build --release -p shikong-server`", exe.display());
-    }
-    let mut child = Command::new(&exe)
-        .args(["serve", "--data"])
-        .arg(&data)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
-    let server = Killed(child);
-    let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    let (server, base) = crate::serve::start_shikong(&data)?;
 
     let a_path = dir.join("a.gpkg");
     let b_path = dir.join("b.gpkg");

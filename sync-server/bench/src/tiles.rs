@@ -9,9 +9,8 @@
 //! with `wrk` cycling over the same tiles. Both servers see `Accept-Encoding: gzip`. Martin runs
 //! with its defaults (including its in-memory tile cache). Nothing here is a threshold.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ use shikong_model::Bbox;
 use shikong_store::{StoreConfig, TxMeta};
 
 use crate::data::{AREA, write_geojson};
+use crate::serve::{Killed, free_port, start_shikong, wait_ready};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,32 +41,6 @@ pub struct Args {
     /// The martin binary (default: ~/.cache/shikong-bench/martin/bin/martin, installed when missing).
     #[arg(long)]
     martin: Option<PathBuf>,
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn wait_ready(url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::blocking::get(url)
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    bail!("{url} did not become ready")
 }
 
 fn exec(cmd: &mut Command) -> anyhow::Result<String> {
@@ -292,27 +266,6 @@ fn start_martin(bin: &Path, source: &str) -> anyhow::Result<(Killed, String)> {
     let base = format!("http://127.0.0.1:{port}");
     let k = Killed(child);
     wait_ready(&format!("{base}/catalog"))?;
-    Ok((k, base))
-}
-
-fn start_shikong(data: &Path) -> anyhow::Result<(Killed, String)> {
-    let exe = std::env::current_exe()?.with_file_name("shikong");
-    if !exe.exists() {
-        bail!("{} not found: build it with `cargo build --release -p shikong-server`", exe.display());
-    }
-    let mut child = Command::new(&exe)
-        .args(["serve", "--data"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?).read_line(&mut line)?;
-    let k = Killed(child);
-    let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-    wait_ready(&format!("{base}/healthz"))?;
     Ok((k, base))
 }
 

@@ -1,7 +1,8 @@
 //! The sync engine: what the server does for offline devices, without HTTP (see
 //! `docs/sync-protocol.md`). Push merges device changes into the store, pull pages changes since a
 //! cursor, a replica is cut for a device, estimated before it is cut, and verified and repaired at
-//! the end of a sync; attachments' ids are checked and their downloads decided (`blobs`).
+//! the end of a sync; attachments' ids are checked and their downloads decided (`blobs`); what of the
+//! gazetteer a principal may see is decided per answer (`gazetteer_scope`).
 //!
 //! Architecture invariant: the engine asks an [`Authorizer`] what a principal may do; it never
 //! reaches into the account store, so the HTTP layer (or a test) decides where permissions come from.
@@ -9,10 +10,13 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod cursor;
+pub mod gazetteer_scope;
 pub mod layers;
 pub mod replica_estimate;
 pub mod sync;
 pub mod sync_verify;
+pub mod timeline;
 
 use shikong_auth::{Action, AuthError, AuthStore, Decision, LayerAccess, Principal};
 

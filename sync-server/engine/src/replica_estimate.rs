@@ -315,9 +315,11 @@ pub fn estimate(
     }
     let area_wkt = area.as_ref().map(shikong_model::wkt::to_wkt);
     let names: Vec<String> = layers.iter().map(|l| l.name().to_owned()).collect();
+    // The subset the cut replica would carry: records of the layers `who` may read only.
+    let scope = crate::gazetteer_scope::gazetteer_scope(store, auth, Some(who), gazetteer)?;
     let gazetteer_bytes =
         match shikong_gazetteer::replica_envelope(store, area_wkt.as_deref(), &names).map_err(internal)? {
-            Some(env) => shikong_gazetteer::tagged_subset(gazetteer, store, env)
+            Some(env) => shikong_gazetteer::tagged_subset(gazetteer, store, env, &scope)
                 .map_err(internal)?
                 .map_or(0, |g| (g.bytes.len() + g.tag.len() + g.edition.len()) as u64 + GAZETTEER_OVERHEAD),
             None => 0,

@@ -15,12 +15,15 @@
 //! - [`pull`]: pages of entities changed since a cursor, in the replica's layers and area, that
 //!   the caller may still read (the others are named in `revoked`).
 //! - [`cut_replica`]: writes a replica GeoPackage for a device.
+//!
+//! Pull cursors and push answers carry a server mark ([`crate::timeline`]); a device whose mark
+//! the store no longer holds (the server was restored from an older backup) is told so and pulls
+//! from the start again.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
+pub use crate::cursor::SyncCursor;
 use geo::Intersects;
 use serde_json::Value as Json;
 use shikong_auth::{Action, LayerAccess, Principal};
@@ -28,7 +31,7 @@ use shikong_crdt::{ConflictKind as CKind, ConflictValueKind, EntityDoc, EntitySt
 use shikong_model::{EntityId, Feature, Geometry, geojson, time};
 use shikong_protocol as wire;
 use shikong_store::{
-    ChangeCursor, FeatureKey, FeatureStore, Layer, NewFeature, Patch, Query, ReplicaRecord, Store, StoreError,
+    FeatureKey, FeatureStore, Layer, NewFeature, Patch, Query, ReplicaRecord, Store, StoreError, StoreTx,
     StoredFeature, TxId, TxMeta,
 };
 
@@ -193,12 +196,34 @@ pub fn push(
     req: &wire::PushRequest,
     has_blob: &dyn Fn(&str) -> bool,
 ) -> Result<wire::PushResponse> {
+    push_then(store, auth, who, req, has_blob, &mut |_, _| Ok(()))
+}
+
+/// What [`push_then`] runs inside the batch's transaction, after every entity was merged and
+/// before the commit, with the entities' results (the server writes the batch's audit record
+/// there, so that it commits with the batch: see `shikong_store::Outbox`).
+pub type BeforeCommit<'a> = dyn FnMut(&mut dyn StoreTx, &[wire::EntityResult]) -> Result<()> + 'a;
+
+/// [`push`], calling `before_commit` in the batch's transaction just before it commits.
+pub fn push_then(
+    store: &dyn Store,
+    auth: &dyn crate::Authorizer,
+    who: &Principal,
+    req: &wire::PushRequest,
+    has_blob: &dyn Fn(&str) -> bool,
+    before_commit: &mut BeforeCommit<'_>,
+) -> Result<wire::PushResponse> {
     if req.protocol != wire::PROTOCOL_VERSION {
         return Err(refused(
             wire::SyncErrorCode::UnsupportedProtocol,
             format!("protocol {} (this server speaks {})", req.protocol, wire::PROTOCOL_VERSION),
         ));
     }
+    // A device that knows marks says which one it holds; checked before anything is written.
+    let diverged = match &req.seen {
+        Some(seen) => !crate::timeline::holds(store, &crate::timeline::parse_seen(seen)?)?,
+        None => false,
+    };
     if req.entities.len() > wire::MAX_PUSH_ENTITIES {
         return Err(refused(
             wire::SyncErrorCode::TooLarge,
@@ -275,16 +300,31 @@ pub fn push(
             results.push(rejected(layer.name(), id, code, reason));
             continue;
         }
+        // Changes building on ones the server lacks (another device's, lost by a restore from an
+        // older backup until that device sends them again): those whose dependencies are here are
+        // merged, the entity is answered `missing-dependencies` so the device keeps them all and
+        // sends them again (what was merged is then dropped). Two devices whose lost changes build
+        // on each other's thus both get through, one step at a time.
+        let mut partial = None;
         let new = match doc.apply_changes(&changes) {
             Ok(n) => n,
             Err(shikong_crdt::Error::MissingDependencies) => {
-                results.push(rejected(
-                    layer.name(),
-                    id,
-                    wire::SyncErrorCode::MissingDependencies,
-                    "the changes depend on changes the server does not have",
-                ));
-                continue;
+                let ready = ready_changes(&doc, &changes)?;
+                match doc.apply_changes(&ready) {
+                    Ok(n) if n > 0 => {
+                        partial = Some((n, changes.len()));
+                        n
+                    }
+                    _ => {
+                        results.push(rejected(
+                            layer.name(),
+                            id,
+                            wire::SyncErrorCode::MissingDependencies,
+                            "the changes depend on changes the server does not have",
+                        ));
+                        continue;
+                    }
+                }
             }
             Err(err) => {
                 results.push(rejected(layer.name(), id, wire::SyncErrorCode::InvalidChange, err.to_string()));
@@ -382,7 +422,14 @@ pub fn push(
                 let bytes = doc.save();
                 tx.put_sync_doc(layer.name(), id, version, &bytes)?;
                 tx.release_savepoint()?;
-                let outcome = if new == 0 || current.as_ref().is_some_and(|c| c.version == version) {
+                let outcome = if let Some((merged, sent)) = partial {
+                    wire::Outcome::Rejected {
+                        code: wire::SyncErrorCode::MissingDependencies,
+                        reason: format!(
+                            "{merged} of {sent} changes merged; the others depend on changes the server does not have"
+                        ),
+                    }
+                } else if new == 0 || current.as_ref().is_some_and(|c| c.version == version) {
                     wire::Outcome::Unchanged { version }
                 } else {
                     wire::Outcome::Accepted { version }
@@ -391,8 +438,8 @@ pub fn push(
                 results.push(wire::EntityResult {
                     layer: layer.name().to_owned(),
                     entity: id.0,
+                    doc: (!device_has_all && partial.is_none()).then_some(wire::Bytes(bytes)),
                     outcome,
-                    doc: (!device_has_all).then_some(wire::Bytes(bytes)),
                 });
             }
             Err(err) => {
@@ -401,8 +448,14 @@ pub fn push(
             }
         }
     }
+    before_commit(tx.as_mut(), &results)?;
     tx.commit()?;
-    Ok(wire::PushResponse { protocol: wire::PROTOCOL_VERSION, results, conflicts })
+    // Read after the commit: the mark covers this push.
+    let mark = match &req.seen {
+        Some(_) => crate::timeline::current(store)?.map(|m| m.to_string()),
+        None => None,
+    };
+    Ok(wire::PushResponse { protocol: wire::PROTOCOL_VERSION, results, conflicts, mark, diverged })
 }
 
 /// Why `changes` may not be merged as `who`'s edits of entity `id`, if they may not. Only changes
@@ -464,6 +517,29 @@ fn foreign_change(
     None
 }
 
+/// The changes of `changes` whose dependencies `doc` holds or that follow from those, in the
+/// order they were sent.
+fn ready_changes(doc: &EntityDoc, changes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    let mut ready: Vec<Vec<u8>> = Vec::new();
+    let mut rest: Vec<&Vec<u8>> = changes.iter().collect();
+    loop {
+        let before = ready.len();
+        let mut i = 0;
+        while i < rest.len() {
+            ready.push(rest[i].clone());
+            if doc.missing_dependencies(&ready)?.is_empty() {
+                rest.remove(i);
+            } else {
+                ready.pop();
+                i += 1;
+            }
+        }
+        if ready.len() == before {
+            return Ok(ready);
+        }
+    }
+}
+
 fn new_feature(f: &Feature, device_time: Option<jiff::Timestamp>) -> NewFeature {
     NewFeature {
         id: Some(f.id),
@@ -472,45 +548,6 @@ fn new_feature(f: &Feature, device_time: Option<jiff::Timestamp>) -> NewFeature 
         valid: f.valid,
         properties: f.properties.clone(),
         device_time,
-    }
-}
-
-/// Where a replica's pull stands: per layer, the position of the last entity sent.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SyncCursor {
-    /// The transaction the replica was cut at (layers without their own position start there).
-    pub base: i64,
-    pub layers: BTreeMap<String, ChangeCursor>,
-}
-
-impl SyncCursor {
-    /// Where `layer` stands (layers without a position of their own start at the base).
-    pub fn of(&self, layer: &str) -> ChangeCursor {
-        self.layers.get(layer).copied().unwrap_or_else(|| ChangeCursor::after_tx(TxId(self.base)))
-    }
-}
-
-impl fmt::Display for SyncCursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.base)?;
-        for (l, c) in &self.layers {
-            write!(f, "|{l}={c}")?;
-        }
-        Ok(())
-    }
-}
-
-impl FromStr for SyncCursor {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let mut parts = s.split('|');
-        let base = parts.next().unwrap_or("").parse::<i64>().map_err(|_| format!("invalid cursor `{s}`"))?;
-        let mut layers = BTreeMap::new();
-        for p in parts {
-            let (l, c) = p.split_once('=').ok_or_else(|| format!("invalid cursor `{s}`"))?;
-            layers.insert(l.to_owned(), c.parse::<ChangeCursor>()?);
-        }
-        Ok(SyncCursor { base, layers })
     }
 }
 
@@ -580,6 +617,35 @@ pub fn pull(
     cursor: &SyncCursor,
     limit: usize,
 ) -> Result<wire::PullPage> {
+    pull_seen(store, auth, who, replica, cursor, None, limit)
+}
+
+/// [`pull`] for a device that sends its newest server mark (`seen`, the `seen` parameter; older
+/// devices send none, and the cursor's mark is checked instead). When the store no longer holds
+/// the mark — it was restored from an older backup — the pull starts over from the beginning
+/// ([`wire::RESTART_CURSOR`]); a device that sent `seen` is told (`diverged`) so it sends its own
+/// changes again.
+pub fn pull_seen(
+    store: &dyn Store,
+    auth: &dyn crate::Authorizer,
+    who: &Principal,
+    replica: &ReplicaRecord,
+    cursor: &SyncCursor,
+    seen: Option<&str>,
+    limit: usize,
+) -> Result<wire::PullPage> {
+    let seen = seen.map(crate::timeline::parse_seen).transpose()?;
+    let diverged = match (&seen, &cursor.mark) {
+        (Some(m), _) | (None, Some(m)) => !crate::timeline::holds(store, m)?,
+        (None, None) => false,
+    };
+    let restarted;
+    let cursor = if diverged {
+        restarted = SyncCursor { restart: true, ..SyncCursor::default() };
+        &restarted
+    } else {
+        cursor
+    };
     let limit = limit.clamp(1, wire::MAX_PULL_ENTITIES);
     let area = area_geometry(store, replica.area.as_deref())?.map(|g| g.to_geo());
     let mut next = cursor.clone();
@@ -622,7 +688,7 @@ pub fn pull(
             });
         }
         for c in page.changes {
-            if own_push(store, replica.id, c.tx, &mut own_txs)? {
+            if !cursor.restart && own_push(store, replica.id, c.tx, &mut own_txs)? {
                 continue;
             }
             entities.push(pulled(store, &layer, c.id, c.version, c.tx, c.state.as_ref(), area.as_ref())?);
@@ -633,6 +699,16 @@ pub fn pull(
             break;
         }
     }
+    // The newest transaction the positions stand on, never behind the device's own `seen` (which
+    // may cover a push newer than this page): a mark the store keeps is a state it keeps.
+    let reach = next.layers.values().map(|c| c.tx).chain([next.base]).max().unwrap_or(0);
+    next.mark = crate::timeline::at(store, reach)?;
+    if let Some(s) = seen.filter(|_| !diverged)
+        && next.mark.is_none_or(|m| m.tx < s.tx)
+    {
+        next.mark = Some(s);
+    }
+    next.restart = cursor.restart && more;
     Ok(wire::PullPage {
         protocol: wire::PROTOCOL_VERSION,
         cursor: next.to_string(),
@@ -640,6 +716,7 @@ pub fn pull(
         layers: page_layers,
         entities,
         revoked,
+        diverged: diverged && seen.is_some(),
     })
 }
 
@@ -761,7 +838,8 @@ pub fn cut_replica(
             return Err(refused(wire::SyncErrorCode::Internal, e.to_string()));
         }
     }
-    let cursor = SyncCursor { base: latest.0, layers: BTreeMap::new() };
+    let mark = crate::timeline::at(store, latest.0)?;
+    let cursor = SyncCursor { base: latest.0, mark, ..SyncCursor::default() };
     w.finish(&cursor.to_string()).map_err(|e| refused(wire::SyncErrorCode::Internal, e.to_string()))?;
     let mut tx = store.begin(TxMeta::by(who.username.clone()).source(format!("replica {}", record.id)))?;
     tx.put_replica(&record)?;

@@ -124,6 +124,7 @@ proptest! {
                     changes: entries[i].1.iter().cloned().map(wire::Bytes).collect(),
                 })
                 .collect(),
+            seen: None,
         };
         let resp = shikong_sync_engine::sync::push(&*store, &AllowAll, &li(), &req, &|_| true).unwrap();
 

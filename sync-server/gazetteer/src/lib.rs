@@ -12,7 +12,8 @@
 //!   [`load`] and the user aliases (module `files`);
 //! - [`LiveGazetteer`]: the engine a server answers from, caught up with the store before each use;
 //! - [`read_table`] … [`table_gpkg`]: batch geocoding of uploaded tables;
-//! - [`device_subset`], [`tagged_subset`], [`attach_to_replica`]: the offline subset of a replica;
+//! - [`device_subset`], [`tagged_subset`], [`attach_to_replica`]: the offline subset of a replica,
+//!   holding only the records of the layers its user may read ([`Scope`]);
 //! - [`wire`]: the engine's answers as the protocol's types (what the HTTP API and the CLI print).
 //!
 //! Errors are one [`GazetteerError`]; [`GazetteerError::is_bad_input`] tells the caller's mistakes
@@ -33,6 +34,8 @@ pub use build::{BuildOptions, BuildReport, COLLECTION, build};
 pub use error::{GazetteerError, Result};
 pub use files::{SNAPSHOT_FILE, SOURCES_FILE, USER_ALIASES_FILE, load, read_user_aliases};
 pub use live::LiveGazetteer;
+/// Which records a query or a subset sees, by source layer (the caller's readable layers).
+pub use shikong_geocoder::Scope;
 pub use sources::{Manifest, Source, Sources, refresh};
 pub use subset::{attach_to_replica, device_subset, replica_envelope, tagged_subset};
 pub use tables::{BATCH_COLUMNS, Table, geocode_table, read_table, result_cells, table_csv, table_geojson, table_gpkg};

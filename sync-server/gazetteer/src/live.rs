@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use shikong_geocoder::{Alias, Geocoder};
+use shikong_geocoder::{Alias, Geocoder, Scope};
 use shikong_model::{EntityId, TxId};
 use shikong_store::{ChangeCursor, FeatureStore, StoreError};
 
@@ -118,17 +118,24 @@ impl LiveGazetteer {
         Ok(n)
     }
 
-    /// An entity tag of what a subset of `envelope` would hold now: the snapshot's file time, the
-    /// store transaction caught up to, and the user aliases' file time.
-    pub fn tag(&self, envelope: &shikong_model::Bbox) -> String {
+    /// An entity tag of what a subset of `envelope` seen through `scope` would hold now: the
+    /// snapshot's file time, the store transaction caught up to, the user aliases' file time and
+    /// the layers the scope sees (so a device whose user lost a layer gets a new, smaller subset
+    /// at its next refresh instead of a 304).
+    pub fn tag(&self, envelope: &shikong_model::Bbox, scope: &Scope) -> String {
         let g = self.loaded.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let secs = |t: Option<std::time::SystemTime>| {
             t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis())
         };
         let (snap, tx) = g.as_ref().map_or((0, 0), |l| (secs(l.snapshot_mtime), l.known_tx));
         let aliases = secs(mtime(&self.dir.join(USER_ALIASES_FILE)));
+        // Layer names are ASCII table names: safe inside a quoted ETag.
+        let layers = match scope {
+            Scope::All => "all".to_owned(),
+            Scope::Layers(set) => set.iter().map(String::as_str).collect::<Vec<_>>().join("+"),
+        };
         format!(
-            "{snap:x}-{tx:x}-{aliases:x}-{:.4},{:.4},{:.4},{:.4}",
+            "{snap:x}-{tx:x}-{aliases:x}-{layers}-{:.4},{:.4},{:.4},{:.4}",
             envelope.min_x, envelope.min_y, envelope.max_x, envelope.max_y
         )
     }

@@ -48,6 +48,11 @@ impl Sources {
     pub fn feeds(&self, layer: &str) -> bool {
         self.all().any(|(_, s)| s.layer == layer)
     }
+
+    /// The feeding layers' names (every record comes from one of them: `layer/entity`).
+    pub fn layers(&self) -> std::collections::BTreeSet<String> {
+        self.all().map(|(_, s)| s.layer.clone()).collect()
+    }
 }
 
 /// What `gazetteer.json` records beside the snapshot: the feeding layers and the store

@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use shikong_auth::{Actor, AuditAction, AuthError, Client, ErrorKind, LayerAccess, Principal, Role, WriteRecord};
 use shikong_model::EntityId;
 use shikong_store::Layer;
@@ -52,6 +52,17 @@ pub fn owner_or_admin(p: &Principal, owner: &str, what: &str) -> ApiResult<()> {
     } else {
         Err(ApiError::forbidden(format!("{what} belongs to `{owner}`")))
     }
+}
+
+/// `p` as it stands now: the role and groups of the account today, for work that runs after the
+/// request that started it (a batch job waiting its turn), so a demotion or a group change in
+/// between counts. An account no longer active (disabled, rejected) is a 403 naming its state.
+pub fn current_principal(state: &AppState, p: &Principal) -> ApiResult<Principal> {
+    let user = state.auth.user(&Actor::user(p.clone()), &p.username)?;
+    if user.status != shikong_auth::UserStatus::Active {
+        return Err(ApiError::forbidden(format!("the account `{}` is {}", p.username, user.status.as_str())));
+    }
+    Ok(Principal { role: user.role, groups: user.groups, ..p.clone() })
 }
 
 /// The caller of a request.
@@ -111,9 +122,8 @@ impl Caller {
         self.principal.as_ref().and_then(|p| p.device).map(|d| d.to_string())
     }
 
-    /// Records a committed write in the audit log. The write itself already happened: a failure
-    /// here is logged, not reported as a failed request.
-    pub fn audit_write(&self, state: &AppState, layer: &str, what: &str, ids: &[EntityId]) {
+    /// The audit record of a write of `ids` in `layer` (`what`: create, update, delete, sync).
+    pub fn write_record(&self, layer: &str, what: &str, ids: &[EntityId]) -> WriteRecord {
         let action = match what {
             "create" => AuditAction::FeatureCreate,
             "delete" => AuditAction::FeatureDelete,
@@ -123,7 +133,17 @@ impl Caller {
         rec.entities = ids.iter().map(ToString::to_string).collect();
         rec.count = Some(ids.len() as u64);
         rec.detail = Some(format!("api {what}"));
-        if let Err(e) = state.auth.record_write(&self.actor(), &rec) {
+        rec
+    }
+
+    /// Records in the audit log a write request that wrote nothing (its transaction was empty,
+    /// so there was no outbox to carry the record: see `audit_outbox`). A failure here is
+    /// logged, not reported as a failed request.
+    pub fn audit_write(&self, state: &AppState, layer: &str, what: &str, ids: &[EntityId]) {
+        if state.crashed_before_audit() {
+            return;
+        }
+        if let Err(e) = state.auth.record_write(&self.actor(), &self.write_record(layer, what, ids)) {
             tracing::error!(error = %e, layer, "audit record failed");
         }
     }
@@ -173,13 +193,25 @@ impl FromRequestParts<AppState> for Caller {
         let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
         client.address = client_address(peer, forwarded, &state.config.trusted_proxies).map(|ip| ip.to_string());
         client.request_id = request_id(parts.headers.get("x-request-id").map(HeaderValue::as_bytes));
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller { principal: None, client });
+        let (token, from_cookie) = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => (bearer(value)?, false),
+            // The office web view's session cookie, for reads only: no route that changes
+            // anything trusts a cookie, so a forged cross-site request can change nothing.
+            None if parts.method == Method::GET || parts.method == Method::HEAD => {
+                match session_cookie(&parts.headers) {
+                    Some(t) => (t, true),
+                    None => return Ok(Caller { principal: None, client }),
+                }
+            }
+            None => return Ok(Caller { principal: None, client }),
         };
-        let token = bearer(value)?;
         let auth = state.auth.clone();
-        let principal = super::blocking(move || Ok(auth.verify(&token)?)).await?;
-        Ok(Caller { principal: Some(principal), client })
+        match super::blocking(move || Ok(auth.verify(&token)?)).await {
+            Ok(principal) => Ok(Caller { principal: Some(principal), client }),
+            // A stale cookie (signed out, expired) is no sign-in: the page asks to sign in again.
+            Err(e) if from_cookie && e.status == StatusCode::UNAUTHORIZED => Ok(Caller { principal: None, client }),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -206,10 +238,25 @@ pub fn redact_history(caller: &Caller, doc: &mut shikong_protocol::api::FeatureH
     }
 }
 
+/// The office web view's session cookie (`HttpOnly; SameSite=Strict`), set by `/office/login`.
+pub const SESSION_COOKIE: &str = "sk_session";
+
+/// The session token in the request's `Cookie` header, if any.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == SESSION_COOKIE && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
+
 /// What stands for a hidden author.
 pub const REDACTED: &str = "(hidden)";
 
-fn bearer(v: &HeaderValue) -> ApiResult<String> {
+pub(crate) fn bearer(v: &HeaderValue) -> ApiResult<String> {
     let s = v.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not ASCII"))?;
     match s.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {

@@ -40,7 +40,7 @@ fn hashing_permits() -> &'static tokio::sync::Semaphore {
 /// Runs work that hashes or verifies a password off the async threads, under the hashing budget
 /// (never the store's, so that a login flood cannot starve token checks and store work). When no
 /// slot frees within [`HASHING_WAIT`]: 503 with `Retry-After`.
-async fn hashing<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+pub(crate) async fn hashing<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     let permit = match tokio::time::timeout(HASHING_WAIT, hashing_permits().acquire()).await {
         Ok(p) => p.map_err(ApiError::internal)?,
         Err(_) => {

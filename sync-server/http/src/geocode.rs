@@ -4,27 +4,34 @@
 //! collection (written by `shikong gazetteer build`), served by [`super::ogc`].
 //!
 //! Every route needs a logged-in user: addresses of a city are not public data on the networks
-//! this runs on. Batch jobs are bounded per user and in total, run one at a time through the
-//! server's `blocking` budget, report progress, and are kept (list and result files in
-//! `DATA/geocode-jobs/`, across restarts) until they expire (module `jobs`).
+//! this runs on. Every answer comes from the records of the layers the caller may read at that
+//! moment (the engine filters them before ranking and limits; see
+//! `shikong_sync_engine::gazetteer_scope`): a layer a user cannot read gives them no hit, no
+//! suggestion, no nearest address, and no records in a device subset. Batch jobs re-check their
+//! owner's rights when they run, not when they were submitted. Batch jobs are bounded per user
+//! and in total, run one at a time through the server's `blocking` budget, report progress, and
+//! are kept (list and result files in `DATA/geocode-jobs/`, across restarts) until they expire
+//! (module `jobs`).
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use shikong_auth::Principal;
 use shikong_auth::Role;
-use shikong_geocoder::{Geocoder, Options, Precision};
+use shikong_geocoder::{Geocoder, Options, Precision, Scope};
 use shikong_model::{Crs, Geometry};
 use shikong_protocol::api;
 use shikong_protocol::url::encode_component;
+use shikong_sync_engine::gazetteer_scope::gazetteer_scope;
 
 use super::access::Caller;
 use super::body::Body;
 use super::params::Params;
 use super::problem::{ApiError, ApiResult};
 use super::{AppState, blocking, coords, json_ok};
-use shikong_gazetteer::{self as gazetteer, Manifest};
+use shikong_gazetteer as gazetteer;
 
 mod jobs;
 
@@ -54,13 +61,25 @@ fn no_gazetteer() -> ApiError {
     )
 }
 
-/// Runs `f` on the current engine (caught up with the store) off the async threads.
+/// The records `who` may see now: the gazetteer's feeding layers they may read.
+fn scope_for(state: &AppState, who: &Principal) -> ApiResult<Scope> {
+    Ok(gazetteer_scope(state.store(), state.auth.as_ref(), Some(who), &state.gazetteer)?)
+}
+
+/// Runs `f` on the current engine (caught up with the store) off the async threads, with the
+/// scope of what `who` may read, checked now.
 async fn with_engine<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&Geocoder, &Manifest) -> ApiResult<T> + Send + 'static,
+    who: &Principal,
+    f: impl FnOnce(&Geocoder, Scope) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     let st = state.clone();
-    blocking(move || st.gazetteer.with(st.store(), f).map_err(ApiError::internal)?.ok_or_else(no_gazetteer)?).await
+    let who = who.clone();
+    blocking(move || {
+        let scope = scope_for(&st, &who)?;
+        st.gazetteer.with(st.store(), |geo, _| f(geo, scope)).map_err(ApiError::internal)?.ok_or_else(no_gazetteer)?
+    })
+    .await
 }
 
 fn precision(p: &Params) -> ApiResult<Precision> {
@@ -86,25 +105,32 @@ fn query_text(p: &Params) -> ApiResult<String> {
 /// `GET /geocode?q=&precision=point|road|area&as-of=`: the best place, its score, match level,
 /// official division codes and point (CGCS2000 lon/lat), or `nomatch` with the reason.
 async fn geocode(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    caller.require()?;
+    let who = caller.require()?;
     let p = Params::new(q.as_deref())?;
     p.only(&["q", "precision", "as-of"])?;
-    let opts = Options { precision: precision(&p)?, as_of: p.instant("as-of")? };
+    // The scope is the caller's, set inside `with_engine` (nothing is visible until then).
+    let mut opts =
+        Options { precision: precision(&p)?, as_of: p.instant("as-of")?, scope: Scope::Layers(Default::default()) };
     let text = query_text(&p)?;
-    let r = with_engine(&state, move |geo, _| Ok(geo.geocode(&text, &opts))).await?;
+    let r = with_engine(&state, who, move |geo, scope| {
+        opts.scope = scope;
+        Ok(geo.geocode(&text, &opts))
+    })
+    .await?;
     json_ok(&shikong_gazetteer::wire::geocode(r))
 }
 
 /// `GET /geocode/suggest?q=&limit=&within=CODE`: places whose name, pinyin or pinyin initials
 /// start with `q` ("hs" → 洪山区), for a search box.
 async fn suggest(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    caller.require()?;
+    let who = caller.require()?;
     let p = Params::new(q.as_deref())?;
     p.only(&["q", "limit", "within"])?;
     let limit = p.limit(10, 100)?;
     let text = query_text(&p)?;
     let within = p.get("within").map(str::to_owned);
-    let s = with_engine(&state, move |geo, _| Ok(geo.suggest_within(&text, limit, within.as_deref()))).await?;
+    let s = with_engine(&state, who, move |geo, scope| Ok(geo.suggest_scoped(&text, limit, within.as_deref(), &scope)))
+        .await?;
     json_ok(&api::Suggestions { suggestions: s.into_iter().map(shikong_gazetteer::wire::suggestion).collect() })
 }
 
@@ -112,7 +138,7 @@ async fn suggest(State(state): State<AppState>, caller: Caller, RawQuery(q): Raw
 /// and the nearest standard address, with distances. `crs` (default CGCS2000 lon/lat) also takes
 /// `GCJ02`/`BD09` for points from commercial maps; coordinates are always lon, lat.
 async fn reverse(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    caller.require()?;
+    let who = caller.require()?;
     let p = Params::new(q.as_deref())?;
     p.only(&["lon", "lat", "crs", "as-of"])?;
     let num = |k: &str| -> ApiResult<f64> {
@@ -131,8 +157,11 @@ async fn reverse(State(state): State<AppState>, caller: Caller, RawQuery(q): Raw
     // Longitude first whatever the CRS's authority order: the parameters are named.
     let pt = shikong_crs::transform_geometry(&pt, crs, Crs::CGCS2000).map_err(|e| ApiError::bad_parameter("crs", e))?;
     let Geometry::Point(c) = pt else { return Err(ApiError::internal("a point transformed into another shape")) };
-    let opts = Options { precision: Precision::Point, as_of: p.instant("as-of")? };
-    let r = with_engine(&state, move |geo, _| Ok(geo.reverse_with(c.x, c.y, &opts))).await?;
+    let as_of = p.instant("as-of")?;
+    let r = with_engine(&state, who, move |geo, scope| {
+        Ok(geo.reverse_with(c.x, c.y, &Options { precision: Precision::Point, as_of, scope }))
+    })
+    .await?;
     json_ok(&shikong_gazetteer::wire::reverse(r))
 }
 
@@ -163,7 +192,9 @@ async fn batch_create(
         "gpkg" => "gpkg",
         other => return Err(ApiError::bad_parameter("format", format!("`{other}`: expected csv, geojson or gpkg"))),
     };
-    let opts = Options { precision: precision(&p)?, as_of: p.instant("as-of")? };
+    // The scope is filled in when the job runs, from its owner's rights at that time.
+    let opts =
+        Options { precision: precision(&p)?, as_of: p.instant("as-of")?, scope: Scope::Layers(Default::default()) };
     if body.is_empty() {
         return Err(ApiError::bad_body("empty upload: send the CSV or XLSX file as the request body"));
     }
@@ -218,7 +249,7 @@ async fn batch_create(
         let _turn = st.geocode_jobs.turns.acquire().await;
         let st2 = st.clone();
         let ran = blocking(move || {
-            let outcome = run_batch(&st2, &job, &table, &column, &opts);
+            let outcome = run_batch(&st2, &job, &who, &table, &column, opts);
             st2.geocode_jobs.finish(job.id, outcome.err().map(|e| format!("{e:#}")));
             Ok(())
         })
@@ -240,17 +271,23 @@ async fn batch_create(
     Ok(resp)
 }
 
+/// Runs a job: geocodes with the records its owner may read now (the account as it stands when
+/// the job gets its turn, which may be long after it was submitted).
 fn run_batch(
     st: &AppState,
     job: &BatchJob,
+    owner: &Principal,
     table: &gazetteer::Table,
     column: &str,
-    opts: &Options,
+    mut opts: Options,
 ) -> anyhow::Result<()> {
+    let problem = |e: ApiError| anyhow::anyhow!("{}", e.detail);
+    let owner = super::access::current_principal(st, owner).map_err(problem)?;
+    opts.scope = scope_for(st, &owner).map_err(problem)?;
     let results = st
         .gazetteer
         .with(st.store(), |geo, _| {
-            gazetteer::geocode_table(geo, table, column, opts, &mut |done, _| {
+            gazetteer::geocode_table(geo, table, column, &opts, &mut |done, _| {
                 st.geocode_jobs.update(job.id, |j| j.done = done)
             })
         })?
@@ -389,8 +426,10 @@ async fn alias_delete(State(state): State<AppState>, caller: Caller, Path(alias)
 }
 
 /// `GET /geocode/subset?replica=ID` or `?bbox=minlon,minlat,maxlon,maxlat`: the gazetteer of the
-/// counties the area touches, as an engine snapshot a device loads offline. Replicas carry one
-/// from the start; each sync refreshes it, sending its tag as `If-None-Match` (304: unchanged).
+/// counties the area touches, with the records of the layers the caller may read, as an engine
+/// snapshot a device loads offline. Replicas carry one from the start; each sync refreshes it,
+/// sending its tag as `If-None-Match` (304: unchanged). The tag names those layers: after a
+/// revocation the next refresh is a new, smaller subset, not a 304.
 async fn subset(
     State(state): State<AppState>,
     caller: Caller,
@@ -424,12 +463,13 @@ async fn subset(
             }
             (None, None) => return Err(ApiError::internal("unreachable: no area")),
         };
-        st.gazetteer.catch_up(st.store()).map_err(ApiError::internal)?;
-        let tag = st.gazetteer.tag(&env);
+        // Caught up by the scope's look-up; the subset holds what the caller may read now.
+        let scope = scope_for(&st, &who)?;
+        let tag = st.gazetteer.tag(&env, &scope);
         if wanted.as_deref() == Some(tag.as_str()) {
             return Ok(None);
         }
-        let g = gazetteer::tagged_subset(&st.gazetteer, st.store(), env).map_err(ApiError::internal)?;
+        let g = gazetteer::tagged_subset(&st.gazetteer, st.store(), env, &scope).map_err(ApiError::internal)?;
         g.map(Some).ok_or_else(|| {
             ApiError::bad_parameter("bbox", "the area touches no county of the gazetteer (or none is built)")
         })

@@ -28,7 +28,7 @@ table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;paddin
 th{background:#f3f5f8}a{color:#0b5cad}nav{margin-bottom:1em;color:#666}code{background:#f3f3f3;padding:1px 4px}\
 .en{color:#777;font-size:90%}";
 
-fn page(title: &str, crumbs: &[(&str, &str)], body: &str) -> String {
+pub(crate) fn page(title: &str, crumbs: &[(&str, &str)], body: &str) -> String {
     let mut nav = String::from("<nav><a href=\"/?f=html\">首页 <span class=en>Home</span></a>");
     for (href, label) in crumbs {
         let _ = write!(nav, " › <a href=\"{}\">{}</a>", esc(href), esc(label));
@@ -176,7 +176,15 @@ fn cell(v: Option<&Value>) -> String {
     }
 }
 
-pub fn items(l: &Layer, features: &[StoredFeature], offset: usize, limit: usize, more: bool, query: &str) -> String {
+/// A page of features; `next` is the cursor of the next page (`None`: this is the last).
+pub fn items(
+    l: &Layer,
+    features: &[StoredFeature],
+    offset: usize,
+    limit: usize,
+    next: Option<&str>,
+    query: &str,
+) -> String {
     let fields: Vec<_> = l.schema().active().collect();
     let mut head = String::from("<tr><th>编码 code</th>");
     for f in &fields {
@@ -203,7 +211,7 @@ pub fn items(l: &Layer, features: &[StoredFeature], offset: usize, limit: usize,
     }
     let keep: String = query
         .split('&')
-        .filter(|kv| !kv.starts_with("offset=") && !kv.starts_with("f=") && !kv.starts_with("limit=") && !kv.is_empty())
+        .filter(|kv| !["offset=", "cursor=", "f=", "limit="].iter().any(|p| kv.starts_with(p)) && !kv.is_empty())
         .map(|kv| format!("&{}", esc(kv)))
         .collect();
     let mut pager = String::new();
@@ -214,8 +222,8 @@ pub fn items(l: &Layer, features: &[StoredFeature], offset: usize, limit: usize,
             offset.saturating_sub(limit)
         );
     }
-    if more {
-        let _ = write!(pager, "<a href=\"?f=html&limit={limit}&offset={}{keep}\">下一页 next</a>", offset + limit);
+    if let Some(cursor) = next {
+        let _ = write!(pager, "<a href=\"?f=html&limit={limit}&cursor={}{keep}\">下一页 next</a>", esc(cursor));
     }
     page(
         &format!("{} 要素", l.display_name()),

@@ -12,13 +12,20 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod audit_outbox;
 mod auth_routes;
 mod body;
+mod calendar;
+pub mod cases;
 mod coords;
+pub mod events;
 mod geocode;
+pub mod grid;
 mod html;
+mod items_cursor;
 mod metrics;
 mod ogc;
+mod ogc_write;
 mod openapi;
 mod params;
 pub mod problem;
@@ -42,6 +49,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use calendar::{CalendarFileError, LiveCalendar};
 pub use geocode::BatchLimits;
 pub use problem::{ApiError, ApiResult};
 
@@ -77,6 +85,11 @@ pub struct ServerConfig {
     pub geocode_jobs: geocode::BatchLimits,
     /// Largest raster upload (`POST /tiles/rasters/{set}`), bytes.
     pub max_raster_upload: u64,
+    /// Bytes the vector tile cache (`DIR/tiles/cache.sqlite`) may take on disk; least recently
+    /// used tiles are evicted beyond it (`shikong serve --tile-cache-mb`).
+    pub tile_cache_bytes: u64,
+    /// Bounds of the live channel (`GET /events`): streams per user and in total, backlog, age.
+    pub events: events::EventLimits,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +109,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             geocode_jobs: geocode::BatchLimits::default(),
             max_raster_upload: 16 << 30,
+            tile_cache_bytes: shikong_tileserver::DEFAULT_DISK_BUDGET,
+            events: events::EventLimits::default(),
         }
     }
 }
@@ -112,6 +127,21 @@ pub struct AppState {
     /// The address engine, caught up with the store before each answer.
     pub gazetteer: Arc<shikong_gazetteer::LiveGazetteer>,
     pub geocode_jobs: Arc<geocode::BatchJobs>,
+    /// The working-time calendar: shipped years with the edits of `DATA/calendar.json`.
+    pub calendar: Arc<LiveCalendar>,
+    /// The case runtime's rules (flows, classification) and its follower of report layers.
+    pub cases: Arc<cases::Cases>,
+    /// The live channel (`GET /events`): engines publish, open streams filter by audience.
+    pub events: Arc<events::EventBus>,
+    /// Fault points for crash-window tests (`simulate_crash_before_audit`).
+    faults: Arc<Faults>,
+}
+
+/// Fault points: steps a test can make the server skip, as if it stopped right before them.
+#[derive(Debug, Default)]
+struct Faults {
+    /// Skip everything after a write's commit that records it in the audit log.
+    crash_before_audit: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -119,10 +149,13 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: shikong_auth::AuthStore, config: ServerConfig) -> anyhow::Result<Self> {
         let gazetteer = Arc::new(shikong_gazetteer::LiveGazetteer::open(&config.data_dir)?);
         let geocode_jobs = Arc::new(geocode::BatchJobs::open(&config.data_dir, config.geocode_jobs.clone())?);
-        let tiles = Arc::new(shikong_tileserver::TileService::new(shikong_tileserver::TileConfig::new(
-            config.data_dir.join("tiles"),
-        )));
-        Ok(AppState {
+        let tiles = Arc::new(shikong_tileserver::TileService::new(
+            shikong_tileserver::TileConfig::new(config.data_dir.join("tiles"))
+                .with_disk_budget(config.tile_cache_bytes),
+        ));
+        let calendar = Arc::new(LiveCalendar::open(&config.data_dir)?);
+        let events = events::EventBus::new(config.events.clone());
+        let state = AppState {
             store,
             auth: Arc::new(auth),
             config: Arc::new(config),
@@ -130,7 +163,65 @@ impl AppState {
             tiles,
             gazetteer,
             geocode_jobs,
-        })
+            calendar,
+            cases: Arc::new(cases::Cases::new()),
+            events,
+            faults: Arc::default(),
+        };
+        // What a crash left between a write's commit and its audit row, and between an
+        // attachment's rename into place and its record.
+        let appended = audit_outbox::drain(&state);
+        if appended > 0 {
+            tracing::warn!(appended, "audit rows of writes committed before a crash appended at start");
+        }
+        state.scan_blobs_in_background();
+        state.events.watch_store(state.store.clone());
+        Ok(state)
+    }
+
+    /// The start-up scan of `DIR/blobs` for files renamed into place but never recorded
+    /// (`shikong_sync_engine::blobs::scan_unrecorded`), on a thread of its own: it hashes files,
+    /// and the server answers meanwhile (a download or upload of such a file recovers it too).
+    fn scan_blobs_in_background(&self) {
+        let dir = self.blob_dir();
+        if !dir.is_dir() {
+            return;
+        }
+        let store = self.store.clone();
+        let started = std::time::SystemTime::now();
+        let spawned = std::thread::Builder::new().name("blob-scan".into()).spawn(move || {
+            let limits = shikong_sync_engine::blobs::ScanLimits::default();
+            match shikong_sync_engine::blobs::scan_unrecorded(store.as_ref(), &dir, started, limits) {
+                Ok(s) => {
+                    for e in &s.errors {
+                        tracing::warn!(error = %e, "attachment scan");
+                    }
+                    tracing::info!(
+                        files = s.files,
+                        recorded = s.recorded,
+                        removed = s.removed,
+                        deferred = s.deferred,
+                        hashed_bytes = s.hashed_bytes,
+                        "attachment scan at start: files without their record recorded, damaged ones removed"
+                    );
+                }
+                Err(e) => tracing::error!(error = %e, "attachment scan at start failed"),
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the attachment scan");
+        }
+    }
+
+    /// Fault point for tests: while on, the server behaves as if it stopped right after each
+    /// write's commit, before the audit log recorded it (the crash window of issue 14).
+    #[doc(hidden)]
+    pub fn simulate_crash_before_audit(&self, on: bool) {
+        self.faults.crash_before_audit.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn crashed_before_audit(&self) -> bool {
+        self.faults.crash_before_audit.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -248,6 +339,10 @@ pub fn app(state: AppState) -> Router {
         .merge(tiles::routes())
         .merge(geocode::routes())
         .merge(reports::routes())
+        .merge(calendar::routes())
+        .merge(cases::routes())
+        .merge(cases::tasks::routes())
+        .merge(events::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), with_deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -348,6 +443,22 @@ pub fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, ServeError> 
     Ok(config)
 }
 
+/// The overdue scan of the case runtime, every `cases::overdue::SCAN_EVERY`, for the server's life.
+async fn scan_overdue_cases(state: AppState) {
+    let mut tick = tokio::time::interval(cases::overdue::SCAN_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || cases::overdue::scan(&st, jiff::Timestamp::now())).await {
+            Ok(Ok(r)) if r.marked > 0 => tracing::info!(marked = r.marked, "cases marked overdue"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e.detail, "overdue scan failed"),
+            Err(e) => tracing::warn!(error = %e, "overdue scan panicked"),
+        }
+    }
+}
+
 /// Serves until SIGINT/SIGTERM: then stops accepting, gives requests in flight
 /// `shutdown_grace`, closes what remains and returns. `on_bound` receives the bound address.
 /// Blocking work a closed request left running is not waited for here: the caller's runtime
@@ -364,6 +475,7 @@ pub async fn serve(state: AppState, opts: ServeOptions, on_bound: impl FnOnce(So
         shutdown_signal().await;
         signal.graceful_shutdown(Some(grace));
     });
+    tokio::spawn(scan_overdue_cases(state.clone()));
     let make = app(state).into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         Some(config) => {

@@ -10,20 +10,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value as Json, json};
-use shikong_model::{Crs, EntityId, Geometry, Properties, ValidTime, Value, geojson, time};
+use shikong_model::{Crs, EntityId, geojson, time};
 use shikong_protocol::api;
 use shikong_protocol::url::encode_component;
 use shikong_query::Filter;
-use shikong_store::{FeatureKey, Layer, NewFeature, Patch, Query, StoreTx, StoredFeature, TxMeta};
+use shikong_store::{FeatureKey, Layer, Query, StoredFeature};
 
 use super::access::{Action, Caller};
-use super::body::Body;
 use super::params::{Format, Params};
 use super::problem::{ApiError, ApiResult};
-use super::{AppState, blocking, coords, html, openapi};
+use super::{AppState, blocking, coords, html, items_cursor, ogc_write, openapi};
 use shikong_ingest::json as shapes;
 
-const GEOJSON: &str = "application/geo+json";
+pub(super) const GEOJSON: &str = "application/geo+json";
 const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
@@ -56,22 +55,25 @@ pub fn routes() -> Router<AppState> {
         .route("/collections", get(collections))
         .route("/collections/{collection_id}", get(collection))
         .route("/collections/{collection_id}/queryables", get(queryables))
-        .route("/collections/{collection_id}/items", get(items).post(create))
-        .route("/collections/{collection_id}/items/{feature_id}", get(item).put(replace).patch(update).delete(delete))
+        .route("/collections/{collection_id}/items", get(items).post(ogc_write::create))
+        .route(
+            "/collections/{collection_id}/items/{feature_id}",
+            get(item).put(ogc_write::replace).patch(ogc_write::update).delete(ogc_write::delete),
+        )
         .route("/collections/{collection_id}/items/{feature_id}/history", get(item_history))
         .route("/collections/{collection_id}/changes", get(changes))
 }
 
-fn link(href: String, rel: &str, ty: &str, title: &str) -> Json {
+pub(super) fn link(href: String, rel: &str, ty: &str, title: &str) -> Json {
     json!({"href": href, "rel": rel, "type": ty, "title": title})
 }
 
-fn json_response(status: StatusCode, content_type: &'static str, body: &Json) -> Response {
+pub(super) fn json_response(status: StatusCode, content_type: &'static str, body: &Json) -> Response {
     (status, [(header::CONTENT_TYPE, content_type)], body.to_string()).into_response()
 }
 
 /// A typed answer (a [`shikong_protocol::api`] type).
-fn typed_response<T: serde::Serialize>(
+pub(super) fn typed_response<T: serde::Serialize>(
     status: StatusCode,
     content_type: &'static str,
     body: &T,
@@ -193,7 +195,7 @@ async fn collections(
 }
 
 /// Loads a layer the caller may access for `action` (404 for a missing layer; 401/403 otherwise).
-async fn layer_for(state: &AppState, caller: &Caller, id: String, action: Action) -> ApiResult<Layer> {
+pub(super) async fn layer_for(state: &AppState, caller: &Caller, id: String, action: Action) -> ApiResult<Layer> {
     let st = state.clone();
     let caller = caller.clone();
     blocking(move || {
@@ -276,7 +278,7 @@ async fn queryables(
 }
 
 /// A stored feature as GeoJSON in the requested CRS.
-fn feature_json(l: &Layer, f: &StoredFeature, crs: Crs) -> ApiResult<Json> {
+pub(super) fn feature_json(l: &Layer, f: &StoredFeature, crs: Crs) -> ApiResult<Json> {
     let mut j = shapes::feature(l, f);
     if (crs != Crs::CGCS2000 && crs != Crs::Crs84 || coords::authority_yx(crs))
         && let Some(g) = &f.feature.geometry
@@ -302,6 +304,7 @@ async fn items(
         "f",
         "limit",
         "offset",
+        "cursor",
         "bbox",
         "bbox-crs",
         "datetime",
@@ -326,11 +329,27 @@ async fn items(
         return Err(ApiError::bad_parameter("filter-lang", format!("`{lang}` is not cql2-text or cql2-json")));
     }
     let filter_crs = p.crs("filter-crs")?.unwrap_or(Crs::Crs84);
+    // Pages are in entity id order; `next` links carry a keyset cursor (`items_cursor`).
+    let selecting: Vec<(&str, String)> =
+        ["bbox", "bbox-crs", "datetime", "filter", "filter-lang", "filter-crs", "as-of"]
+            .into_iter()
+            .filter_map(|k| p.get(k).map(|v| (k, v.to_owned())))
+            .collect();
+    let digest = items_cursor::query_digest(&id, &selecting);
+    let cursor = p.get("cursor").map(|c| items_cursor::decode(c, digest)).transpose()?;
+    if cursor.is_some() && p.get("offset").is_some() {
+        return Err(ApiError::bad_parameter("offset", "give `offset` or `cursor`, not both"));
+    }
     let l = layer_for(&state, &caller, id.clone(), Action::Read).await?;
     let base = state.base_url(&headers);
     let st = state.clone();
     let l2 = l.clone();
-    let (features, more) = blocking(move || {
+    let (features, more, answered_at) = blocking(move || {
+        if let Some(c) = cursor
+            && c.tx > st.store().latest_tx()?
+        {
+            return Err(ApiError::bad_parameter("cursor", "the cursor names a transaction this store has not made"));
+        }
         // Parsed here, off the async threads, within the query crate's bounds (length, nesting,
         // terms): a hostile filter is a 400 in microseconds and never holds up other requests.
         let filter = filter_text.map(|text| parse_filter(&text, &lang, filter_crs, &l2)).transpose()?;
@@ -340,6 +359,9 @@ async fn items(
             filter: filter.as_ref(),
             valid,
             as_of,
+            at_tx: cursor.map(|c| c.tx),
+            by_id: true,
+            after: cursor.map(|c| c.after),
             offset,
             limit: Some(limit),
             ..Query::layer(l2.name())
@@ -348,11 +370,19 @@ async fn items(
             out.push(f);
             true
         })?;
-        Ok((out, stats.more))
+        Ok((out, stats.more, stats.tx))
     })
     .await?;
+    // The next page starts after this page's last feature, as of the transaction this one read.
+    let next = match (more, features.last(), answered_at) {
+        (true, Some(last), Some(tx)) => {
+            Some(items_cursor::encode(items_cursor::Cursor { tx, after: last.feature.id }, digest))
+        }
+        _ => None,
+    };
     if format == Format::Html {
-        return Ok(Html(html::items(&l, &features, offset, limit, more, q.as_deref().unwrap_or(""))).into_response());
+        let page = html::items(&l, &features, offset, limit, next.as_deref(), q.as_deref().unwrap_or(""));
+        return Ok(Html(page).into_response());
     }
     let mut keep: Vec<(&str, String)> = Vec::new();
     for k in ["bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of"] {
@@ -360,22 +390,29 @@ async fn items(
             keep.push((k, v.to_owned()));
         }
     }
-    let page = |off: usize| {
+    let page = |at: Result<usize, &str>| {
         let mut q = keep.clone();
         q.push(("limit", limit.to_string()));
-        q.push(("offset", off.to_string()));
+        match at {
+            Ok(off) => q.push(("offset", off.to_string())),
+            Err(cursor) => q.push(("cursor", cursor.to_owned())),
+        }
         format!("{base}/collections/{id}/items?{}", query_string(&q))
     };
+    let this = match p.get("cursor") {
+        Some(c) => page(Err(c)),
+        None => page(Ok(offset)),
+    };
     let mut links = vec![
-        link(page(offset), "self", GEOJSON, "this page"),
-        link(format!("{}&f=html", page(offset)), "alternate", "text/html", "this page as HTML"),
+        link(this.clone(), "self", GEOJSON, "this page"),
+        link(format!("{this}&f=html"), "alternate", "text/html", "this page as HTML"),
         link(format!("{base}/collections/{id}"), "collection", "application/json", "the collection"),
     ];
-    if more {
-        links.push(link(page(offset + limit), "next", GEOJSON, "next page"));
+    if let Some(next) = &next {
+        links.push(link(page(Err(next)), "next", GEOJSON, "next page"));
     }
-    if offset > 0 {
-        links.push(link(page(offset.saturating_sub(limit)), "prev", GEOJSON, "previous page"));
+    if offset > 0 && cursor.is_none() {
+        links.push(link(page(Ok(offset.saturating_sub(limit))), "prev", GEOJSON, "previous page"));
     }
     // Written straight into bytes: at hundreds of requests per second, building a Value tree per
     // feature was the largest cost of this endpoint.
@@ -492,7 +529,7 @@ async fn item(
     Ok(resp)
 }
 
-fn etag(f: &StoredFeature) -> HeaderValue {
+pub(super) fn etag(f: &StoredFeature) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{}-{}\"", f.feature.id, f.version)).unwrap_or(HeaderValue::from_static("\"\""))
 }
 
@@ -547,334 +584,3 @@ async fn changes(
 }
 
 // ---- Part 4: writes ----------------------------------------------------------------------
-
-/// The CRS of a request body: the `Content-Crs` header (Part 2), CRS84 by default.
-fn content_crs(headers: &HeaderMap) -> ApiResult<Crs> {
-    match headers.get("content-crs").and_then(|h| h.to_str().ok()) {
-        None => Ok(Crs::Crs84),
-        Some(v) => v.trim().trim_start_matches('<').trim_end_matches('>').parse::<Crs>().map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid-header", format!("header `Content-Crs`: {e}"))
-                .with("header", "Content-Crs")
-        }),
-    }
-}
-
-/// The body as a JSON object, parsed with a cap on its number of values (a few megabytes of
-/// `[0,0,…]` would otherwise be a tree of gigabytes). Run off the async threads.
-fn body_json(body: &axum::body::Bytes) -> ApiResult<Map<String, Json>> {
-    use shikong_formats::{BoundedJsonError, limits};
-    let v = shikong_formats::parse_bounded(body, limits::MAX_JSON_VALUES, "the request body").map_err(|e| match e {
-        BoundedJsonError::Exceeded(x) => ApiError::from(x),
-        BoundedJsonError::Syntax(e) => ApiError::bad_body(format!("the body is not JSON: {e}")),
-    })?;
-    match v {
-        Json::Object(m) => Ok(m),
-        _ => Err(ApiError::bad_body("the body must be a GeoJSON Feature object")),
-    }
-}
-
-/// What a GeoJSON body says about a feature.
-struct Incoming {
-    id: Option<EntityId>,
-    code: Option<String>,
-    geometry: Option<Option<Geometry>>,
-    valid_from: Option<Option<jiff::Timestamp>>,
-    valid_to: Option<Option<jiff::Timestamp>>,
-    properties: Properties,
-}
-
-/// What a write body says, checked against the layer; a geometry over
-/// [`shikong_formats::limits::MAX_BODY_VERTICES`] is a 413. CPU work (reprojection): run it off
-/// the async threads.
-fn parse_incoming(l: &Layer, m: &Map<String, Json>, crs: Crs, require_feature: bool) -> ApiResult<Incoming> {
-    use shikong_formats::limits::{Exceeded, Limit};
-    if require_feature && m.get("type").and_then(Json::as_str) != Some("Feature") {
-        return Err(
-            ApiError::bad_body("the body must be a GeoJSON Feature (\"type\": \"Feature\")").with("field", "type")
-        );
-    }
-    let mut inc = Incoming {
-        id: None,
-        code: None,
-        geometry: None,
-        valid_from: None,
-        valid_to: None,
-        properties: Properties::new(),
-    };
-    if let Some(id) = m.get("id").and_then(Json::as_str) {
-        inc.id = id.parse::<EntityId>().ok();
-    }
-    if let Some(g) = m.get("geometry") {
-        inc.geometry = Some(match g {
-            Json::Null => None,
-            g => {
-                let parsed = geojson::from_json(g)
-                    .map_err(|e| ApiError::bad_body(format!("geometry: {e}")).with("field", "geometry"))?;
-                let n = shikong_formats::limits::vertices(&parsed);
-                let max = shikong_formats::limits::MAX_BODY_VERTICES;
-                if n > max {
-                    let x = Exceeded::actual(Limit::BodyVertices, "the geometry", n, max);
-                    return Err(ApiError::from(x).with("field", "geometry"));
-                }
-                let invalid = |e: String| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-geometry", format!("geometry: {e}"))
-                        .with("field", "geometry")
-                };
-                parsed.validate().map_err(|e| invalid(e.to_string()))?;
-                Some(coords::from_input(&parsed, crs, "Content-Crs").map_err(|e| invalid(e.detail))?)
-            }
-        });
-    }
-    let props = match m.get("properties") {
-        None | Some(Json::Null) => Map::new(),
-        Some(Json::Object(p)) => p.clone(),
-        Some(_) => return Err(ApiError::bad_body("`properties` must be an object").with("field", "properties")),
-    };
-    let when = |k: &str, v: &Json| -> ApiResult<Option<jiff::Timestamp>> {
-        match v {
-            Json::Null => Ok(None),
-            Json::String(s) => shikong_model::parse_instant(s)
-                .map(Some)
-                .map_err(|e| ApiError::bad_body(format!("property `{k}`: {e}")).with("field", k)),
-            other => Err(ApiError::bad_body(format!("property `{k}`: expected a date-time string, got {other}"))
-                .with("field", k)),
-        }
-    };
-    for (k, v) in &props {
-        match k.as_str() {
-            "code" => inc.code = v.as_str().map(str::to_owned),
-            "entity_id" => {
-                if let Some(s) = v.as_str() {
-                    inc.id = Some(s.parse().map_err(|e| {
-                        ApiError::bad_body(format!("property `entity_id`: {e}")).with("field", "entity_id")
-                    })?);
-                }
-            }
-            "valid_from" => inc.valid_from = Some(when(k, v)?),
-            "valid_to" => inc.valid_to = Some(when(k, v)?),
-            "version" | "tx_time" => {} // read-only; the store assigns them
-            name => {
-                let field = l.schema().field(name).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid-feature",
-                        format!("`{name}` is not a field of collection `{}`", l.name()),
-                    )
-                    .with("field", name)
-                })?;
-                let value = field.coerce_json(v).map_err(|e| {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-feature", e.to_string())
-                        .with("field", name)
-                })?;
-                inc.properties.insert(name.to_owned(), value);
-            }
-        }
-    }
-    Ok(inc)
-}
-
-fn check_if_match(headers: &HeaderMap, current: &StoredFeature) -> ApiResult<()> {
-    if let Some(want) = headers.get(header::IF_MATCH).and_then(|h| h.to_str().ok()) {
-        let have = etag(current);
-        if want.trim() != "*"
-            && want.split(',').all(|w| w.trim().trim_start_matches("W/") != have.to_str().unwrap_or(""))
-        {
-            return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "precondition-failed",
-                format!(
-                    "the feature changed: it is at version {} now (ETag {})",
-                    current.version,
-                    have.to_str().unwrap_or("")
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn write_meta(caller: &Caller, what: &str) -> TxMeta {
-    TxMeta {
-        author: caller.author(),
-        device: caller.device(),
-        source: Some(format!("api {what}")),
-        ..TxMeta::default()
-    }
-}
-
-/// The one write path of the feature handlers: `op` runs in a store transaction attributed to
-/// the caller; after the commit the tiles catch up, the write is audited, and the entity is read
-/// back (`None` when `op` deleted it).
-fn commit_write(
-    st: &AppState,
-    caller: &Caller,
-    l: &Layer,
-    what: &str,
-    op: impl FnOnce(&mut dyn StoreTx) -> ApiResult<EntityId>,
-) -> ApiResult<Option<StoredFeature>> {
-    let mut tx = st.store().begin(write_meta(caller, what))?;
-    let id = op(tx.as_mut())?;
-    tx.commit()?;
-    st.committed();
-    caller.audit_write(st, l.name(), what, &[id]);
-    Ok(st.store().get(l.name(), &FeatureKey::Id(id), None)?)
-}
-
-/// A written feature read back, which must exist.
-fn written(f: Option<StoredFeature>) -> ApiResult<StoredFeature> {
-    f.ok_or_else(|| ApiError::internal("the written feature vanished"))
-}
-
-/// The written feature ([`api::Feature`], stored lon/lat) with its URL and ETag.
-fn created_response(base: &str, l: &Layer, f: &StoredFeature, status: StatusCode) -> ApiResult<Response> {
-    let mut resp = typed_response(status, GEOJSON, &shapes::feature_doc(l, f))?;
-    let loc = format!("{base}/collections/{}/items/{}", l.name(), f.feature.id);
-    if let Ok(v) = HeaderValue::from_str(&loc) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp.headers_mut().insert(header::ETAG, etag(f));
-    Ok(resp)
-}
-
-async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    Body(body): Body,
-) -> ApiResult<Response> {
-    Params::new(q.as_deref())?.only(&[])?;
-    let l = layer_for(&state, &caller, id, Action::Create).await?;
-    let crs = content_crs(&headers)?;
-    let l1 = l.clone();
-    let inc = blocking(move || parse_incoming(&l1, &body_json(&body)?, crs, true)).await?;
-    let st = state.clone();
-    let l2 = l.clone();
-    let c2 = caller.clone();
-    let stored = blocking(move || {
-        let nf = NewFeature {
-            id: inc.id,
-            code: inc.code,
-            geometry: inc.geometry.flatten(),
-            valid: ValidTime { from: inc.valid_from.flatten(), to: inc.valid_to.flatten() },
-            properties: inc.properties,
-            device_time: None,
-        };
-        written(commit_write(&st, &c2, &l2, "create", |tx| Ok(tx.insert(l2.name(), nf)?))?)
-    })
-    .await?;
-    created_response(&state.base_url(&headers), &l, &stored, StatusCode::CREATED)
-}
-
-/// Loads the current version of a feature for a write, checking `If-Match`.
-fn current_for_write(st: &AppState, l: &Layer, fid: &str, headers: &HeaderMap) -> ApiResult<StoredFeature> {
-    let cur = st
-        .store()
-        .get(l.name(), &FeatureKey::parse(fid), None)?
-        .ok_or_else(|| ApiError::not_found(format!("collection `{}` has no live feature `{fid}`", l.name())))?;
-    check_if_match(headers, &cur)?;
-    Ok(cur)
-}
-
-/// How a PUT or PATCH body changes the current version.
-#[derive(Debug, Clone, Copy)]
-enum WriteMode {
-    /// PUT: the body is the whole feature; every field not in it becomes null.
-    Replace,
-    /// PATCH: a JSON merge patch (RFC 7396) of the feature; members present change, null clears.
-    Merge,
-}
-
-async fn replace(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    Body(body): Body,
-) -> ApiResult<Response> {
-    modify(state, caller, ids, headers, q, body, WriteMode::Replace).await
-}
-
-async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(ids): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-    Body(body): Body,
-) -> ApiResult<Response> {
-    modify(state, caller, ids, headers, q, body, WriteMode::Merge).await
-}
-
-async fn modify(
-    state: AppState,
-    caller: Caller,
-    (id, fid): (String, String),
-    headers: HeaderMap,
-    q: Option<String>,
-    body: axum::body::Bytes,
-    mode: WriteMode,
-) -> ApiResult<Response> {
-    Params::new(q.as_deref())?.only(&[])?;
-    let l = layer_for(&state, &caller, id, Action::Edit).await?;
-    let crs = content_crs(&headers)?;
-    let l1 = l.clone();
-    let whole = matches!(mode, WriteMode::Replace);
-    let inc = blocking(move || parse_incoming(&l1, &body_json(&body)?, crs, whole)).await?;
-    let st = state.clone();
-    let (l2, c2, h2) = (l.clone(), caller.clone(), headers.clone());
-    let stored = blocking(move || {
-        let cur = current_for_write(&st, &l2, &fid, &h2)?;
-        let (patch, what) = match mode {
-            WriteMode::Replace => {
-                let mut set: Properties = l2.schema().active().map(|f| (f.name.clone(), Value::Null)).collect();
-                set.extend(inc.properties);
-                let valid = Some(ValidTime { from: inc.valid_from.flatten(), to: inc.valid_to.flatten() });
-                let geometry = Some(inc.geometry.flatten());
-                (Patch { geometry, code: inc.code, valid, set, device_time: None }, "replace")
-            }
-            WriteMode::Merge => {
-                let valid = match (inc.valid_from, inc.valid_to) {
-                    (None, None) => None,
-                    (a, b) => Some(ValidTime {
-                        from: a.unwrap_or(cur.feature.valid.from),
-                        to: b.unwrap_or(cur.feature.valid.to),
-                    }),
-                };
-                let patch =
-                    Patch { geometry: inc.geometry, code: inc.code, valid, set: inc.properties, device_time: None };
-                (patch, "update")
-            }
-        };
-        written(commit_write(&st, &c2, &l2, what, |tx| {
-            tx.update(l2.name(), &FeatureKey::Id(cur.feature.id), patch)?;
-            Ok(cur.feature.id)
-        })?)
-    })
-    .await?;
-    created_response(&state.base_url(&headers), &l, &stored, StatusCode::OK)
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((id, fid)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Response> {
-    Params::new(q.as_deref())?.only(&[])?;
-    let l = layer_for(&state, &caller, id, Action::Edit).await?;
-    let st = state.clone();
-    blocking(move || {
-        let cur = current_for_write(&st, &l, &fid, &headers)?;
-        commit_write(&st, &caller, &l, "delete", |tx| {
-            tx.delete(l.name(), &FeatureKey::Id(cur.feature.id))?;
-            Ok(cur.feature.id)
-        })?;
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}

@@ -239,10 +239,160 @@ fn mobile_paths() -> Vec<(&'static str, Json)> {
     ]
 }
 
+/// Sign-in, self-registration, enrolment and device tokens. Each answers 429 with `Retry-After`
+/// when its client address or account is throttled (checked before any password hash runs).
+fn auth_paths() -> Vec<(&'static str, Json)> {
+    let text = || json!({"type": "string"});
+    let obj = |required: &[&str], props: Json| json!({"type": "object", "required": required, "properties": props});
+    let body = |schema: Json| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    let throttled = || {
+        json!({"description": "too many attempts from this client address or for this account (problem+json)",
+               "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+               "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+    };
+    let token = || json_ok("{token, expires_at (Beijing time), user: {username, role}}", "application/json");
+    let device = || obj(&["name", "platform"], json!({"name": text(), "platform": text(), "hardware_id": text()}));
+    vec![
+        (
+            "/auth/login",
+            json!({"post": {"summary": "Sign in with username and password: a session token", "tags": ["Accounts"],
+                "requestBody": body(obj(&["username", "password"], json!({"username": text(), "password": text(), "device": text()}))),
+                "responses": {"200": token(), "400": problem(), "401": problem(), "403": problem(), "429": throttled()}}}),
+        ),
+        (
+            "/auth/register",
+            json!({"post": {"summary": "Citizen self-registration (pending until approved; the same answer whether or not the name is taken). 403 registration_closed when turned off (`shikong serve --no-registration`)", "tags": ["Accounts"],
+                "requestBody": body(obj(&["username", "password"], json!({"username": text(), "password": text(), "display_name": text(), "contact": text()}))),
+                "responses": {"201": json_ok("{username, status, message}", "application/json"), "400": problem(), "403": problem(), "429": throttled()}}}),
+        ),
+        (
+            "/auth/enrol",
+            json!({"post": {"summary": "Redeem a one-time enrolment code (from POST /auth/enrolments) on a device: a 90-day device token", "tags": ["Devices"],
+                "requestBody": body(obj(&["code", "device"], json!({"code": text(), "device": device()}))),
+                "responses": {"200": token(), "400": problem(), "401": problem(), "429": throttled()}}}),
+        ),
+        (
+            "/devices",
+            json!({
+                "get": authed("The caller's devices (all devices for admins)", "Devices", vec![],
+                    ("200", json_ok("[{id, name, platform, created_at, last_seen, revoked}]", "application/json")), &["401"]),
+                "post": {"summary": "Register one of the caller's devices and mint its 90-day device token; needs the password again (a short session cannot mint a long-lived token)", "tags": ["Devices"],
+                    "security": [{"bearer": []}],
+                    "requestBody": body({
+                        let mut d = device();
+                        d["required"] = json!(["name", "platform", "password"]);
+                        d["properties"]["password"] = text();
+                        d
+                    }),
+                    "responses": {"201": json_ok("{device, name, token, expires_at}", "application/json"), "400": problem(), "401": problem(), "429": throttled()}},
+            }),
+        ),
+    ]
+}
+
+/// The working-time calendar and the live channel.
+fn calendar_and_live_paths() -> Vec<(&'static str, Json)> {
+    let int = |d: &str| {
+        q(
+            d,
+            "working time to add (give exactly one of days, hours, minutes)",
+            false,
+            json!({"type": "integer", "minimum": 0}),
+        )
+    };
+    vec![
+        (
+            "/calendar/deadline",
+            json!({"get": {"summary": "A deadline in working time on the official calendar (holidays and 调休 working days; working hours 09:00–12:00, 13:00–17:00 by default): {deadline (RFC 3339, +08:00), provisional (true when the year's official schedule is not loaded: Monday–Friday assumed)}", "tags": ["Calendar 工作日历"],
+                "parameters": [q("start", "RFC 3339 instant, or local YYYY-MM-DDTHH:MM[:SS] read as Beijing time", true, json!({"type": "string"})), int("days"), int("hours"), int("minutes")],
+                "responses": {"200": json_ok("{deadline, provisional}", "application/json"), "400": problem()}}}),
+        ),
+        (
+            "/calendar",
+            json!({"get": {"summary": "The calendar in effect: working periods and, per year, holidays and adjusted working days (shipped years with the administrators' edits)", "tags": ["Calendar 工作日历"],
+                "responses": {"200": json_ok("the calendar document", "application/json")}}}),
+        ),
+        (
+            "/calendar/years/{year}",
+            json!({"put": {"summary": "Replace one year's holidays and adjusted working days (administrators); kept in DATA/calendar.json and used at once", "tags": ["Calendar 工作日历"],
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "year", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": json_ok("the year as stored", "application/json"), "400": problem(), "401": problem(), "403": problem(), "422": problem()}}}),
+        ),
+        (
+            "/events",
+            json!({"get": {"summary": "The caller's live channel (Server-Sent Events; each data line one JSON message with `type`: features_changed, task, case_status, overdue, lagged, closing). Bounded streams per user (429) and in total (503); the token and the caller's rights are re-checked while it is open", "tags": ["Live"],
+                "security": [{"bearer": []}],
+                "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "401": problem(), "429": problem(), "503": problem()}}}),
+        ),
+    ]
+}
+
+/// The case runtime (业务流): cases, their actions, the supervision figures.
+fn case_paths() -> Vec<(&'static str, Json)> {
+    let text = || json!({"type": "string"});
+    let tag = "Cases 案件";
+    let id = || json!({"name": "id", "in": "path", "required": true, "description": "case id (UUID) or number (2026-000123)", "schema": {"type": "string"}});
+    let case_doc = || {
+        json_ok(
+            "the case: state, assignee, stage deadline, transitions (action, actor, time), rejected offline actions",
+            "application/json",
+        )
+    };
+    vec![
+        (
+            "/cases",
+            json!({
+                "post": {"summary": "Open a case (office, admin): flow (default city-standard), class (GB/T 30428.2 minor class), location (Point), description, source, source_ref, asset", "tags": [tag],
+                    "security": [{"bearer": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["location"], "properties": {
+                        "flow": text(), "class": text(), "location": {"type": "object"}, "description": text(), "source": text(), "source_ref": text(), "asset": text()}}}}},
+                    "responses": {"201": case_doc(), "400": problem(), "401": problem(), "403": problem(), "422": problem()}},
+                "get": authed("Cases (office, admin: all; inspectors: assigned to them)", tag, vec![
+                    q("status", "current state (accepted, dispatched, …)", false, text()),
+                    q("class", "minor class code", false, text()),
+                    q("class_kind", "component or event", false, text()),
+                    q("overdue", "true: the current stage's deadline has passed", false, json!({"type": "boolean"})),
+                    param_ref("bbox"), param_ref("limit"), param_ref("filter")],
+                    ("200", json_ok("{number_returned, more, cases}", "application/json")), &["400", "401", "403"]),
+            }),
+        ),
+        (
+            "/cases/{id}",
+            json!({"get": authed("One case with its transitions and the current stage's deadline", tag, vec![id()], ("200", case_doc()), &["401", "403", "404"])}),
+        ),
+        (
+            "/cases/{id}/actions",
+            json!({"post": {"summary": "Act on a case by its flow: {action (accept register dispatch handle verify close return extend suspend urge rate), action_id (client-chosen; the same id again is answered, not applied again), note, assignee, photos: [sha256 of uploaded attachments], rating}. Wrong role 403, wrong state or reused id 409, missing field or photo 422; nothing changes on a refusal", "tags": [tag],
+                "security": [{"bearer": []}],
+                "parameters": [id()],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action", "action_id"], "properties": {
+                    "action": text(), "action_id": text(), "note": text(), "assignee": text(), "photos": {"type": "array", "items": text()}, "rating": {"type": "integer", "minimum": 1, "maximum": 5}}}}}},
+                "responses": {"200": json_ok("{replayed, transition, case}", "application/json"), "400": problem(), "401": problem(), "403": problem(), "404": problem(), "409": problem(), "422": problem()}}}),
+        ),
+        (
+            "/cases/stats",
+            json!({"get": authed("Supervision figures (office, admin): 立案率, 按期处置率, 按期结案率, 返工率 with their parts, mean handling time in working hours; per department, unit grid, class or all", tag, vec![
+                q("from", "cases whose first step is at or after this instant", false, json!({"type": "string", "format": "date-time"})),
+                q("to", "… and before this one", false, json!({"type": "string", "format": "date-time"})),
+                q("group_by", "department, grid, class or none", false, json!({"type": "string", "enum": ["department", "grid", "class", "none"], "default": "none"}))],
+                ("200", json_ok("{from, to, group_by, as_of, groups: [{key, cases, registration_rate, on_time_handling_rate, on_time_closing_rate, rework_rate, average_handling_hours}]}", "application/json")),
+                &["400", "401", "403", "413"])}),
+        ),
+    ]
+}
+
 pub fn document(base: &str, max_limit: usize) -> Json {
     let mut doc = document_features(base, max_limit);
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for (k, v) in geocode_paths().into_iter().chain(mobile_paths()) {
+        for (k, v) in geocode_paths()
+            .into_iter()
+            .chain(mobile_paths())
+            .chain(auth_paths())
+            .chain(calendar_and_live_paths())
+            .chain(case_paths())
+        {
             paths.insert(k.into(), v);
         }
     }
@@ -250,7 +400,9 @@ pub fn document(base: &str, max_limit: usize) -> Json {
 }
 
 fn document_features(base: &str, max_limit: usize) -> Json {
-    let read_errors = ["400", "401", "403", "404"];
+    // 408: the request ran past the server's time limit and its store work was stopped;
+    // 503: the store's work budget is exhausted.
+    let read_errors = ["400", "401", "403", "404", "408", "503"];
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -271,7 +423,7 @@ fn document_features(base: &str, max_limit: usize) -> Json {
                 "get": op(
                     "Features, filtered by bbox, valid time (datetime), CQL2 and transaction time (as-of)",
                     "Features",
-                    &["collectionId", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of", "f"],
+                    &["collectionId", "limit", "offset", "cursor", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of", "f"],
                     json!({"description": "a GeoJSON FeatureCollection", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}, "text/html": {}}}),
                     &read_errors,
                 ),
@@ -306,7 +458,8 @@ fn document_features(base: &str, max_limit: usize) -> Json {
                 "featureId": {"name": "featureId", "in": "path", "required": true, "description": "entity id (UUID) or entity code", "schema": {"type": "string"}},
                 "f": {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
                 "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": max_limit, "default": 10}},
-                "offset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                "offset": {"name": "offset", "in": "query", "description": "features to skip (at most 100000; the `next` link pages by `cursor` instead)", "schema": {"type": "integer", "minimum": 0, "maximum": 100000, "default": 0}},
+                "cursor": {"name": "cursor", "in": "query", "description": "where the previous page ended, as issued in its `next` link (opaque; pages keep showing the collection as of the first page's transaction)", "schema": {"type": "string"}},
                 "bbox": {"name": "bbox", "in": "query", "style": "form", "explode": false, "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
                 "bbox-crs": {"name": "bbox-crs", "in": "query", "schema": {"type": "string", "format": "uri"}},
                 "crs": {"name": "crs", "in": "query", "schema": {"type": "string", "format": "uri"}},

@@ -4,7 +4,8 @@
 //! this route shows them exactly what they created there — decided by the store's history (the
 //! author of version 1), never by a property a client could write — with the current state the
 //! office gave it (status, fields), when it was created and last changed, and how many versions
-//! it has. Nobody sees another user's reports here, whatever their role.
+//! it has, and the public progress of the case the report opened (`cases`: steps and times, not
+//! staff notes). Nobody sees another user's reports here, whatever their role.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -63,6 +64,7 @@ fn report_feature(l: &Layer, id: EntityId, history: &[VersionRecord]) -> Option<
             versions: history.len() as u64,
             deleted: last.state.is_none(),
             fields,
+            case: None,
         },
     })
 }
@@ -78,6 +80,8 @@ async fn mine(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
         .collect::<ApiResult<_>>()?;
     let st = state.clone();
     let features = blocking(move || {
+        // Reports that arrived since the last look open their cases first (`cases::follow`).
+        super::cases::catch_up(&st)?;
         let mut out: Vec<(jiff::Timestamp, api::ReportFeature)> = Vec::new();
         for l in st.store().layers()?.into_iter().filter(|l| l.def.citizen_reports) {
             for id in st.store().entities_created_by(l.name(), &who.username)? {
@@ -85,7 +89,9 @@ async fn mine(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
                     continue;
                 }
                 let history = st.store().history(l.name(), &FeatureKey::Id(id))?;
-                if let (Some(first), Some(j)) = (history.first(), report_feature(&l, id, &history)) {
+                if let (Some(first), Some(mut j)) = (history.first(), report_feature(&l, id, &history)) {
+                    // The case's public progress: steps and times, no staff notes or names.
+                    j.properties.case = super::cases::progress_of(&st, id)?;
                     out.push((first.tx.time, j));
                 }
             }

@@ -25,16 +25,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use shikong_protocol as wire;
 use shikong_protocol::verify::{RepairRequest, VerifyRequest};
 use shikong_store::{BlobRecord, ReplicaRecord, TxMeta};
+use shikong_sync_engine::blobs::sha256_file;
 
 use super::access::Caller;
 use super::body::Body;
 use super::params::Params;
 use super::problem::{ApiError, ApiResult};
-use super::{AppState, blocking, json_ok};
+use super::{AppState, audit_outbox, blocking, json_ok};
 use shikong_sync_engine::blobs::{may_read_blob, valid_blob_id};
 use shikong_sync_engine::sync::{self, SyncCursor, SyncFailure};
 use shikong_sync_engine::sync_verify;
@@ -90,7 +90,16 @@ async fn create_replica(
         let dir = tempfile::tempdir().map_err(ApiError::internal)?;
         let out = dir.path().join("replica.gpkg");
         let rec = sync::cut_replica(st.store(), st.auth.as_ref(), &who, &base, &req, &out)?;
-        shikong_gazetteer::attach_to_replica(&st.gazetteer, st.store(), &out).map_err(ApiError::internal)?;
+        // Its gazetteer subset holds the records of the layers its user may read, no others.
+        let scope = shikong_sync_engine::gazetteer_scope::gazetteer_scope(
+            st.store(),
+            st.auth.as_ref(),
+            Some(&who),
+            &st.gazetteer,
+        )?;
+        shikong_gazetteer::attach_to_replica(&st.gazetteer, st.store(), &out, &scope).map_err(ApiError::internal)?;
+        // An inspector's replica carries their open tasks (offline field tasks).
+        super::cases::tasks::attach_to_replica(&st, &who, &out)?;
         let bytes = std::fs::read(&out).map_err(ApiError::internal)?;
         Ok((rec, bytes))
     })
@@ -124,36 +133,40 @@ async fn push(State(state): State<AppState>, caller: Caller, Body(b): Body) -> A
     let req: wire::PushRequest = parse(&b)?;
     let st = state.clone();
     let resp = blocking(move || {
-        owned_replica(&st, &who, req.replica)?;
+        pushing_replica(&st, &who, req.replica)?;
         let blobs = st.blob_dir();
-        let out = sync::push(st.store(), st.auth.as_ref(), &who, &req, &|sha: &str| {
-            blob_path(&blobs, sha).is_some_and(|p| p.is_file())
+        let has_blob = |sha: &str| blob_path(&blobs, sha).is_some_and(|p| p.is_file());
+        // The audit records commit with the batch (`audit_outbox`) and are appended after it.
+        let out = sync::push_then(st.store(), st.auth.as_ref(), &who, &req, &has_blob, &mut |tx, results| {
+            for rec in push_audit(&caller, results) {
+                audit_outbox::queue(tx, &caller, rec)?;
+            }
+            Ok(())
         })?;
         st.committed();
-        record_push_audit(&st, &caller, &out);
+        audit_outbox::drain(&st);
         Ok(out)
     })
     .await?;
     json_ok(&resp)
 }
 
-fn record_push_audit(state: &AppState, caller: &Caller, resp: &wire::PushResponse) {
+/// The audit records of a push: one per layer with accepted entities.
+fn push_audit(caller: &Caller, results: &[wire::EntityResult]) -> Vec<shikong_auth::WriteRecord> {
     let mut by_layer: std::collections::BTreeMap<&str, Vec<shikong_model::EntityId>> =
         std::collections::BTreeMap::new();
-    for r in &resp.results {
+    for r in results {
         if matches!(r.outcome, wire::Outcome::Accepted { .. }) {
             by_layer.entry(r.layer.as_str()).or_default().push(shikong_model::EntityId(r.entity));
         }
     }
-    for (layer, ids) in by_layer {
-        caller.audit_write(state, layer, "sync", &ids);
-    }
+    by_layer.into_iter().map(|(layer, ids)| caller.write_record(layer, "sync", &ids)).collect()
 }
 
 async fn pull(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Response> {
     let who = caller.require()?.clone();
     let p = Params::new(q.as_deref())?;
-    p.only(&["replica", "cursor", "limit"])?;
+    p.only(&["replica", "cursor", "limit", "seen"])?;
     let id: uuid::Uuid = p
         .get("replica")
         .ok_or_else(|| ApiError::bad_parameter("replica", "required"))?
@@ -162,10 +175,13 @@ async fn pull(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
     let cursor: SyncCursor =
         p.get("cursor").unwrap_or("0").parse().map_err(|e: String| ApiError::bad_parameter("cursor", e))?;
     let limit = p.limit(1000, wire::MAX_PULL_ENTITIES)?;
+    // The device's newest server mark (devices since marks): checked against the store, which may
+    // have been restored from an older backup.
+    let seen = p.get("seen").map(str::to_owned);
     let st = state.clone();
     let page = blocking(move || {
         let r = owned_replica(&st, &who, id)?;
-        Ok(sync::pull(st.store(), st.auth.as_ref(), &who, &r, &cursor, limit)?)
+        Ok(sync::pull_seen(st.store(), st.auth.as_ref(), &who, &r, &cursor, seen.as_deref(), limit)?)
     })
     .await?;
     json_ok(&page)
@@ -180,6 +196,28 @@ fn owned_replica(st: &AppState, who: &shikong_auth::Principal, id: uuid::Uuid) -
         })
     })?;
     super::access::owner_or_admin(who, &r.author, &format!("replica {id}"))?;
+    Ok(r)
+}
+
+/// The replica a push names, when the caller is its owner. A replica's outbox holds its owner's
+/// edits: pushed under another account (an administrator syncing a colleague's file) they could
+/// only be refused one by one for attribution while that account's own edits in the same batch
+/// went in — half a batch, and the owner's edits marked refused on the device. So the whole push
+/// is refused first, naming the owner who must push it; nothing is written.
+fn pushing_replica(st: &AppState, who: &shikong_auth::Principal, id: uuid::Uuid) -> ApiResult<ReplicaRecord> {
+    let r = owned_replica(st, who, id)?;
+    if r.author != who.username {
+        let message = format!(
+            "replica {id} belongs to `{owner}`: its changes are `{owner}`'s edits and must be pushed by `{owner}` \
+             (signed in as `{owner}`, or from `{owner}`'s enrolled device), not by `{me}`; nothing was applied",
+            owner = r.author,
+            me = who.username,
+        );
+        let sync = wire::SyncError { code: wire::SyncErrorCode::Forbidden, message: message.clone() };
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "sync", message)
+            .with("sync", serde_json::to_value(sync).unwrap_or_default())
+            .with("owner", r.author.clone()));
+    }
     Ok(r)
 }
 
@@ -252,19 +290,6 @@ fn sync_dir(dir: &FsPath) -> std::io::Result<()> {
         Ok(d) => d.sync_all().or_else(|e| if cfg!(windows) { Ok(()) } else { Err(e) }),
         Err(_) if cfg!(windows) => Ok(()),
         Err(e) => Err(e),
-    }
-}
-
-fn sha256_file(p: &FsPath) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(p)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex(&h.finalize()));
-        }
-        h.update(&buf[..n]);
     }
 }
 
@@ -605,8 +630,4 @@ async fn put_blob(
     })
     .await
     .map(IntoResponse::into_response)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -243,3 +243,211 @@ fn batch_jobs_are_bounded_kept_across_restarts_and_expire() {
     let list = std::fs::read_to_string(env.dir.path().join("geocode-jobs/jobs.json")).unwrap();
     assert_eq!(list.trim(), "[]");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Permissions that follow revocation: the gazetteer answers from readable layers only
+
+/// The demo with its POI and house-number layers made non-public (roads stay public): a citizen
+/// reads neither by default.
+fn restricted() -> Env {
+    let env = demo().env();
+    for layer in ["poi", "address_point"] {
+        edit_layer(env.store(), layer, |d| d.public = false);
+    }
+    env
+}
+
+/// A rule letting every citizen read `layer`.
+fn citizens_read(layer: &str) -> shikong_auth::Rule {
+    shikong_auth::Rule {
+        layer: layer.into(),
+        subject: shikong_auth::Subject::Role(shikong_auth::Role::Citizen),
+        grants: shikong_auth::Grants { read: true, create: false, edit: false, publish: false },
+    }
+}
+
+fn admin_actor() -> shikong_auth::Actor {
+    shikong_auth::Actor::local("test")
+}
+
+/// What one caller sees of the POI 蔡林记 and the house number 鲁磨路10号 through `/geocode`,
+/// `/geocode/suggest` and `/reverse` (at the house number's point).
+#[derive(Debug, PartialEq)]
+struct Seen {
+    poi: bool,
+    house_number: bool,
+    suggested: bool,
+    reverse_address: bool,
+}
+
+const ADDRESS: &str = "武汉市洪山区鲁磨路10号";
+/// Where the demo puts 鲁磨路10号 (read from an office user's answer once).
+fn address_point(env: &Env) -> (f64, f64) {
+    let r = env.get(&format!("/geocode?q={}", enc(ADDRESS))).token(&env.token("wang")).send().json();
+    assert_eq!(r["level"], "house_number", "{r}");
+    (r["point"]["lon"].as_f64().unwrap(), r["point"]["lat"].as_f64().unwrap())
+}
+
+fn seen(env: &Env, token: &str, at: (f64, f64)) -> Seen {
+    let get = |path: &str| {
+        let r = env.get(path).token(token).send();
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        r.json()
+    };
+    let poi = get(&format!("/geocode?q={}", enc("热干面")));
+    let addr = get(&format!("/geocode?q={}", enc(ADDRESS)));
+    let sug = get(&format!("/geocode/suggest?q={}&limit=20", enc("蔡林")));
+    let rev = get(&format!("/reverse?lon={}&lat={}", at.0, at.1));
+    // Roads are public: every caller keeps them (the filter is by layer, not all or nothing).
+    assert!(rev["nearest_road"]["name"].is_string(), "{rev}");
+    Seen {
+        poi: poi["standard_address"].as_str().unwrap().contains("蔡林记") || poi["level"] == "poi",
+        house_number: addr["level"] == "house_number",
+        suggested: sug["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"].as_str().unwrap().contains("蔡林记")),
+        reverse_address: rev["nearest_address"]["standard_address"].as_str().is_some_and(|s| s.ends_with("鲁磨路10号")),
+    }
+}
+
+const ALL: Seen = Seen { poi: true, house_number: true, suggested: true, reverse_address: true };
+const NONE: Seen = Seen { poi: false, house_number: false, suggested: false, reverse_address: false };
+
+/// Runs a batch job as `token` over 热干面 and the house number; the `level` and
+/// `standard_address` cells of its two rows.
+fn batch_levels(env: &Env, token: &str) -> Vec<(String, String)> {
+    let body = format!("地址\n热干面\n{ADDRESS}\n");
+    let r = env.post(&format!("/geocode/batch?column={}", enc("地址"))).token(token).body(body).send();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = finished(env, token, r.header("location"));
+    assert_eq!(job["state"], "done", "{job}");
+    result_rows(&env.get(job["result"].as_str().unwrap()).token(token).send().text())
+}
+
+fn result_rows(csv: &str) -> Vec<(String, String)> {
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let (level, address) = (col("level"), col("standard_address"));
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[level].to_owned(), cells[address].to_owned())
+        })
+        .collect()
+}
+
+/// The layers of the records in a gazetteer subset (record ids are `layer/entity[/vN]`).
+fn subset_layers(bytes: &[u8]) -> std::collections::BTreeSet<String> {
+    let geo = shikong_geocoder::Geocoder::from_snapshot(bytes).unwrap();
+    geo.records().map(|r| r.id().split('/').next().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn geocoding_answers_only_from_layers_the_caller_may_read() {
+    let env = restricted();
+    let at = address_point(&env);
+    let (wang, zhang) = (env.token("wang"), env.token("zhang"));
+    // Office staff read every layer: everything is found.
+    assert_eq!(seen(&env, &wang, at), ALL);
+    // A citizen reads neither layer: no POI, no house number, not in suggestions, not nearest.
+    assert_eq!(seen(&env, &zhang, at), NONE);
+    let rows = batch_levels(&env, &zhang);
+    assert!(
+        rows.iter().all(|(level, addr)| level != "poi" && level != "house_number" && !addr.contains("蔡林记")),
+        "{rows:?}"
+    );
+    // The device subset of the area holds roads only; the office user's holds all three.
+    let bbox = "/geocode/subset?bbox=114.30,30.45,114.45,30.55";
+    let mine = env.get(bbox).token(&zhang).send();
+    assert_eq!(mine.status, 200, "{}", mine.text());
+    assert_eq!(subset_layers(&mine.body).into_iter().collect::<Vec<_>>(), ["road"]);
+    let theirs = env.get(bbox).token(&wang).send();
+    assert_eq!(subset_layers(&theirs.body).into_iter().collect::<Vec<_>>(), ["address_point", "poi", "road"]);
+    assert_ne!(mine.header("etag"), theirs.header("etag"), "a subset's tag names what it holds");
+
+    // A rule lets citizens read both: found at once.
+    env.state.auth.set_rule(&admin_actor(), &citizens_read("poi")).unwrap();
+    env.state.auth.set_rule(&admin_actor(), &citizens_read("address_point")).unwrap();
+    assert_eq!(seen(&env, &zhang, at), ALL);
+    let rows = batch_levels(&env, &zhang);
+    assert_eq!((rows[0].0.as_str(), rows[1].0.as_str()), ("poi", "house_number"), "{rows:?}");
+    let granted = env.get(bbox).token(&zhang).send();
+    assert_eq!(subset_layers(&granted.body).len(), 3);
+    let tag = granted.header("etag").to_owned();
+    assert_eq!(env.get(bbox).token(&zhang).header("if-none-match", &tag).send().status, 304);
+
+    // The POI rule is removed: its hits disappear from every answer, the house numbers stay.
+    env.state.auth.remove_rule(&admin_actor(), "poi", &citizens_read("poi").subject).unwrap();
+    assert_eq!(seen(&env, &zhang, at), Seen { poi: false, suggested: false, ..ALL });
+    let rows = batch_levels(&env, &zhang);
+    assert_eq!(rows[1].0, "house_number", "{rows:?}");
+    assert!(rows[0].0 != "poi" && !rows[0].1.contains("蔡林记"), "{rows:?}");
+    // The device's next refresh is not a 304: it gets the smaller subset.
+    let shrunk = env.get(bbox).token(&zhang).header("if-none-match", &tag).send();
+    assert_eq!(shrunk.status, 200);
+    assert_eq!(subset_layers(&shrunk.body).into_iter().collect::<Vec<_>>(), ["address_point", "road"]);
+    // And the house numbers' rule: back to roads only.
+    env.state.auth.remove_rule(&admin_actor(), "address_point", &citizens_read("address_point").subject).unwrap();
+    assert_eq!(seen(&env, &zhang, at), NONE);
+}
+
+#[test]
+fn a_replicas_gazetteer_holds_only_layers_its_user_may_read() {
+    let env = restricted();
+    let zhang = env.token("zhang");
+    // The citizen cuts a replica of the public road layer: its gazetteer holds roads only.
+    let req = json!({"protocol": shikong_protocol::PROTOCOL_VERSION, "layers": ["road"]});
+    let r = env.post("/sync/replicas").token(&zhang).json(&req).send();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("replica.gpkg");
+    std::fs::write(&path, &r.body).unwrap();
+    let g = shikong_replica::Replica::open(&path).unwrap().gazetteer().unwrap().expect("a gazetteer subset");
+    assert_eq!(subset_layers(&g.bytes).into_iter().collect::<Vec<_>>(), ["road"]);
+    // Its size estimate counts the same subset, not the whole gazetteer's.
+    let est = env.post("/sync/replicas/estimate").token(&zhang).json(&req).send().json();
+    let wang_est = env.post("/sync/replicas/estimate").token(&env.token("wang")).json(&req).send().json();
+    assert!(est["gazetteer_bytes"].as_u64() < wang_est["gazetteer_bytes"].as_u64(), "{est} vs {wang_est}");
+    // Refreshing by the replica (what a sync does) answers the same subset.
+    let id = r.header("x-shikong-replica").to_owned();
+    let refresh = env.get(&format!("/geocode/subset?replica={id}")).token(&zhang).send();
+    assert_eq!(refresh.status, 200, "{}", refresh.text());
+    assert_eq!(subset_layers(&refresh.body).into_iter().collect::<Vec<_>>(), ["road"]);
+}
+
+#[test]
+fn a_batch_job_checks_its_owners_rights_when_it_runs() {
+    let env = restricted();
+    let (wang, zhang) = (env.token("wang"), env.token("zhang"));
+    env.state.auth.set_rule(&admin_actor(), &citizens_read("address_point")).unwrap();
+    // A long job of the office user holds the one geocoding turn.
+    let mut big = String::from("地址\n");
+    for i in 0..20_000 {
+        big.push_str(&format!("武汉市洪山区珞喻路{}号\n", i % 900 + 1));
+    }
+    let r = env.post(&format!("/geocode/batch?column={}", enc("地址"))).token(&wang).body(big).send();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let long = r.header("location").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while env.get(&long).token(&wang).send().json()["done"].as_u64() == Some(0) {
+        assert!(Instant::now() < deadline, "the long job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The citizen's job is admitted while the rule holds, and waits; the rule goes.
+    let body = format!("地址\n{ADDRESS}\n");
+    let r = env.post(&format!("/geocode/batch?column={}", enc("地址"))).token(&zhang).body(body).send();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let url = r.header("location").to_owned();
+    env.state.auth.remove_rule(&admin_actor(), "address_point", &citizens_read("address_point").subject).unwrap();
+    let j = env.get(&long).token(&wang).send().json();
+    assert_eq!(j["state"], "running", "the long job must still hold the turn when the rule goes: {j}");
+    assert_eq!(finished(&env, &wang, &long)["state"], "done");
+    // It ran after the removal: the house number is not found from the layer it lost.
+    let job = finished(&env, &zhang, &url);
+    assert_eq!(job["state"], "done", "{job}");
+    let rows = result_rows(&env.get(job["result"].as_str().unwrap()).token(&zhang).send().text());
+    assert_ne!(rows[0].0, "house_number", "{rows:?}");
+}

@@ -11,11 +11,18 @@
 mod support;
 
 mod auth;
+mod calendar;
+mod case_stats;
+mod cases;
+mod crash;
+mod events;
 mod geocode;
+mod grid;
 mod limits;
 mod meta;
 mod ogc;
 mod reports;
 mod sync;
+mod tasks;
 mod tiles;
 mod uploads;

@@ -292,3 +292,143 @@ fn queryables_snapshot() {
     insta::assert_json_snapshot!("queryables_manhole", r.json());
     insta::assert_json_snapshot!("queryables_road", ok(&env, "/collections/road/queryables"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Paging by cursor (issue 14): `next` links carry a keyset cursor pinned to a transaction
+
+/// The `next` link of a page, if any.
+fn next_link(page: &Json) -> Option<String> {
+    page["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .map(|l| l["href"].as_str().unwrap().to_owned())
+}
+
+/// The ids of a page's features.
+fn ids(page: &Json) -> Vec<String> {
+    page["features"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn next_links_page_every_feature_exactly_once_while_others_write() {
+    let env = grid::protected().env();
+    let wang = env.token("wang");
+    let mut expected = Vec::new();
+    env.store()
+        .query(&shikong_store::Query::layer("manhole"), &mut |f| {
+            expected.push(f.feature.id.to_string());
+            true
+        })
+        .unwrap();
+    assert_eq!(expected.len(), grid::N * grid::N);
+    expected.sort();
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut url = Some("/collections/manhole/items?limit=7".to_owned());
+    let mut pages = 0;
+    while let Some(u) = url {
+        let page = ok(&env, &u);
+        seen.extend(ids(&page));
+        url = next_link(&page);
+        pages += 1;
+        assert!(pages < 200, "paging does not end");
+        if url.is_none() {
+            break;
+        }
+        // Another writer, between every two pages: a new feature …
+        let new = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [114.35, 30.51]},
+                         "properties": {"code": format!("NEW-{pages}"), "名称": "翻页时新增"}});
+        let r = env.post("/collections/manhole/items").token(&wang).json(&new).send();
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let unseen: Vec<&String> = expected.iter().filter(|id| !seen.contains(id)).collect();
+        let target = match pages {
+            // … a feature already listed deleted (offsets would skip one) …
+            2 => Some((seen[0].clone(), "delete")),
+            // … one not listed yet deleted (it existed when paging began) …
+            3 => unseen.last().map(|id| ((*id).clone(), "delete")),
+            // … and updates of one listed and one not listed yet.
+            4 => Some((seen[1].clone(), "patch")),
+            5 => unseen.first().map(|id| ((*id).clone(), "patch")),
+            _ => None,
+        };
+        if let Some((id, what)) = target {
+            let item = format!("/collections/manhole/items/{id}");
+            let r = if what == "delete" {
+                env.delete(&item).token(&wang).send()
+            } else {
+                env.patch(&item).token(&wang).json(&json!({"properties": {"depth": 9.5}})).send()
+            };
+            assert!(r.status.is_success(), "{what} {id}: {}", r.text());
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    let twice: Vec<&String> = sorted.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
+    assert!(twice.is_empty(), "listed twice: {twice:?}");
+    let missing: Vec<&String> = expected.iter().filter(|id| sorted.binary_search(id).is_err()).collect();
+    let extra: Vec<&String> = sorted.iter().filter(|id| expected.binary_search(id).is_err()).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "every feature of the collection as paging began, exactly once: missing {missing:?}, not there then {extra:?}"
+    );
+    assert!(pages > 50, "{pages} pages");
+}
+
+#[test]
+fn cursors_are_checked_and_offset_still_works() {
+    let env = manholes().env();
+    // `offset` is still accepted (within its cap); its next link carries a cursor.
+    let page = ok(&env, "/collections/manhole/items?limit=1&offset=1");
+    assert_eq!(page["numberReturned"], 1);
+    let next = next_link(&page).expect("a next link");
+    assert!(next.contains("cursor=") && !next.contains("offset="), "{next}");
+    let last = ok(&env, &next);
+    assert_eq!(last["numberReturned"], 1);
+    assert!(next_link(&last).is_none());
+    let mut all = ids(&ok(&env, "/collections/manhole/items"));
+    let mut paged = ids(&ok(&env, "/collections/manhole/items?limit=1"));
+    let first = ok(&env, "/collections/manhole/items?limit=1");
+    let mut url = next_link(&first);
+    while let Some(u) = url {
+        let p = ok(&env, &u);
+        paged.extend(ids(&p));
+        url = next_link(&p);
+    }
+    all.sort();
+    paged.sort();
+    assert_eq!(all, paged);
+
+    let cursor = next.split("cursor=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    // A damaged, forged or foreign cursor is a 400 naming the parameter.
+    let mut damaged = cursor.clone().into_bytes();
+    let i = damaged.len() / 2;
+    damaged[i] = if damaged[i] == b'A' { b'B' } else { b'A' };
+    let damaged = String::from_utf8(damaged).unwrap();
+    for bad in ["garbage", "", &damaged, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        let p = problem_at(&env, &format!("/collections/manhole/items?cursor={bad}"), StatusCode::BAD_REQUEST);
+        assert_eq!(p["parameter"], "cursor", "{bad}: {p}");
+    }
+    // The same cursor with another filter (it pins the query it was issued for).
+    let p = problem_at(
+        &env,
+        &format!("/collections/manhole/items?cursor={cursor}&bbox=114.34,30.50,114.36,30.52"),
+        StatusCode::BAD_REQUEST,
+    );
+    assert_eq!(p["parameter"], "cursor", "{p}");
+    // Not both ways of paging at once.
+    let p = problem_at(&env, &format!("/collections/manhole/items?cursor={cursor}&offset=1"), StatusCode::BAD_REQUEST);
+    assert_eq!(p["parameter"], "offset", "{p}");
+    // The HTML pages page by cursor too.
+    let (status, html) = get(&env, "/collections/manhole/items?limit=1&f=html");
+    let html = html.as_str().unwrap().to_owned();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("&amp;cursor=") || html.contains("&cursor="), "{html}");
+    let (status, _) = get(&env, &format!("/collections/manhole/items?limit=1&f=html&cursor={cursor}"));
+    assert_eq!(status, StatusCode::OK);
+    // The OpenAPI document lists the parameter.
+    let api = ok(&env, "/api");
+    let params = api["paths"]["/collections/{collectionId}/items"]["get"]["parameters"].to_string();
+    assert!(params.contains("cursor"), "{params}");
+}

@@ -282,6 +282,37 @@ mod hardening {
     }
 
     #[test]
+    fn an_admin_pushing_someone_elses_replica_is_refused_whole() {
+        let env = photos().env();
+        let (li, admin) = (env.token("li"), env.token("admin"));
+        let rep = replica(&env, &li, &["manhole"]);
+        // li's edit waits in li's replica; an admin syncs that replica file with their own token,
+        // with an edit of their own in the same batch.
+        let (a, lis) = change(&env, "HS-JG-0001", &meta("li", None), &[("depth", Value::Real(7.5))]);
+        let (b, admins) = change(&env, "HS-JG-0002", &meta("admin", None), &[("depth", Value::Real(8.5))]);
+        let before = env.state.store().latest_tx().unwrap();
+        let (status, p) = push(&env, &admin, &rep, &[(a, vec![lis.clone()]), (b, vec![admins])]);
+        // One precise refusal for the whole batch: whose the replica's changes are, and who must
+        // push them; nothing was written (not even the admin's own edit), no audit of a write.
+        assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+        assert_eq!((p["sync"]["code"].as_str(), p["owner"].as_str()), (Some("forbidden"), Some("li")), "{p}");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains(&rep) && detail.contains("`li`") && detail.contains("pushed by `li`"), "{detail}");
+        assert!(detail.contains("nothing was applied"), "{detail}");
+        assert_eq!(env.state.store().latest_tx().unwrap(), before, "no transaction");
+        assert_eq!(property(&env, "HS-JG-0001", "depth"), Some(Value::Real(1.2)));
+        assert!(env.state.store().sync_doc("manhole", a).unwrap().is_none());
+        assert!(env.state.store().sync_doc("manhole", b).unwrap().is_none());
+        // The admin may still pull and verify it (support), and li pushes li's edit as li.
+        let pulled = env.get(&format!("/sync/pull?replica={rep}&cursor=0")).token(&admin).send();
+        assert_eq!(pulled.status, StatusCode::OK, "{}", pulled.text());
+        let (status, resp) = push(&env, &li, &rep, &[(a, vec![lis])]);
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        assert_eq!(outcome(&resp, a)["outcome"], "accepted", "{resp}");
+        assert_eq!(property(&env, "HS-JG-0001", "depth"), Some(Value::Real(7.5)));
+    }
+
+    #[test]
     fn the_same_entity_twice_in_one_batch_keeps_both_edits() {
         let env = photos().env();
         let li = env.token("li");

@@ -408,3 +408,111 @@ fn wmts_capabilities_snapshot() {
     let r = env.get("/wmts/1.0.0/WMTSCapabilities.xml").send();
     insta::assert_snapshot!("wmts_capabilities_hillshade", r.text().replace("><", ">\n<"));
 }
+
+/// The bytes of the vector tile cache files (`tiles/cache.sqlite` with its WAL and shared memory).
+fn cache_dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir.join("tiles")) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cache.sqlite"))
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .sum()
+}
+
+/// Hostile tile requests — every attribute subset, every past transaction, thousands of distinct
+/// empty tiles — keep the cache files within `tile_cache_bytes`, and the tiles served stay right.
+#[test]
+fn hostile_tile_requests_keep_the_cache_within_its_budget() {
+    const BUDGET: u64 = 2 << 20;
+    let env = public().env_with(|c| c.tile_cache_bytes = BUDGET);
+    let mut names: Vec<String> = vec!["id".into(), "code".into()];
+    for f in &env.store().layer("manhole").unwrap().schema().fields {
+        if !names.contains(&f.name) {
+            names.push(f.name.clone());
+        }
+    }
+    let subsets: Vec<String> = (1..(1u32 << names.len()))
+        .map(|m| {
+            names
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| m & (1 << i) != 0)
+                .map(|(_, n)| enc(n))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    let mut times: Vec<Option<String>> = vec![None];
+    times.extend(env.store().transactions(None, 100).unwrap().iter().map(|t| Some(t.time.to_string())));
+    let [x0, y0, x1, y1] = DISTRICT;
+    let mut tiles = Vec::new();
+    for z in 11..=15u8 {
+        let (a, b) = xyz(x0, y1, z);
+        let (c, d) = xyz(x1, y0, z);
+        for x in a..=c {
+            for y in b..=d {
+                tiles.push((z, x, y));
+            }
+        }
+    }
+    let started = Instant::now();
+    let mut requests = 0usize;
+    let mut peak = 0u64;
+    for (i, (z, x, y)) in tiles.iter().enumerate() {
+        for s in &subsets {
+            for t in &times {
+                let q = match t {
+                    Some(t) => format!("properties={s}&as-of={}", enc(t)),
+                    None => format!("properties={s}"),
+                };
+                let r = env.get(&format!("/tiles/manhole/{z}/{x}/{y}.mvt?{q}")).send();
+                assert!(r.status.is_success(), "{q}: {}", r.text());
+                requests += 1;
+            }
+        }
+        if i % 8 == 0 {
+            peak = peak.max(cache_dir_bytes(env.dir.path()));
+        }
+    }
+    // Distinct empty tiles of the default kind, far from any feature.
+    for i in 0..3000u32 {
+        let r = env.get(&format!("/tiles/manhole/18/{}/{}.mvt", 1000 + i, 2000 + i % 7)).send();
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        requests += 1;
+        if i % 200 == 0 {
+            peak = peak.max(cache_dir_bytes(env.dir.path()));
+        }
+    }
+    let elapsed = started.elapsed();
+    // A restart writes the tiles still queued in memory.
+    let env = env.restarted_with(|_| {});
+    let after = cache_dir_bytes(env.dir.path());
+    peak = peak.max(after);
+    println!(
+        "{requests} hostile tile requests in {:.1} s: cache files {after} bytes at the end, {peak} at most (budget {BUDGET})",
+        elapsed.as_secs_f64()
+    );
+    assert!(peak <= BUDGET, "the tile cache grew to {peak} bytes, over its budget of {BUDGET}");
+
+    // Answers stay right: a default tile after an edit shows the edit.
+    let (lon, lat) = grid_point(10, 10);
+    let (x, y) = xyz(lon, lat, 15);
+    let path = format!("/tiles/manhole/15/{x}/{y}.mvt");
+    let first = get(&env, &path);
+    assert_eq!(first.status, StatusCode::OK);
+    let r = env
+        .patch("/collections/manhole/items/JG-10-10")
+        .token(&env.token("wang"))
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"properties": {"material": "钢"}}).to_string())
+        .send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let after_edit = get(&env, &path);
+    let layers = shikong_tiles::decode_tile(&after_edit.bytes()).unwrap();
+    let f = layers[0]
+        .features
+        .iter()
+        .find(|f| f.property("code") == Some(&shikong_model::Value::Text("JG-10-10".into())))
+        .expect("JG-10-10 in its tile");
+    assert_eq!(f.property("material"), Some(&shikong_model::Value::Text("钢".into())));
+}

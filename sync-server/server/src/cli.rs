@@ -25,10 +25,10 @@ struct Cli {
 }
 
 #[derive(Args, Clone)]
-struct DataDir {
+pub(crate) struct DataDir {
     /// The store's data directory (holds store.gpkg).
     #[arg(long, value_name = "DIR")]
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     /// Where the features live when not in DIR: another data directory or a .gpkg file
     /// (SQLite), or a postgres:// URL (not built in yet).
     #[arg(long, value_name = "DIR|FILE|URL")]
@@ -43,7 +43,7 @@ impl DataDir {
         }
     }
 
-    fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    pub(crate) fn open(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
         Ok(shikong_store::open(&self.store_config()?)?)
     }
 
@@ -82,11 +82,14 @@ enum Command {
     /// Geocode an address (JSON), or a CSV/XLSX column (`--batch IN --column NAME OUT.csv`).
     Geocode(GeocodeArgs),
     /// Run the HTTP server (OGC API – Features, auth, sync) on the store in DIR.
-    Serve(ServeArgs),
+    Serve(crate::serve_cli::ServeArgs),
     /// Back up a data folder while its server runs: full, or incremental with --since PREVIOUS.
     Backup(crate::backup_cli::BackupArgs),
     /// Rebuild a data folder from a full backup and its incremental backups, in order.
     Restore(crate::backup_cli::RestoreArgs),
+    /// The working-time calendar: deadlines in working days or hours (official holidays, 调休).
+    #[command(subcommand)]
+    Calendar(crate::calendar_cli::CalendarCommand),
     /// Coordinate reference systems.
     #[command(subcommand)]
     Crs(CrsCommand),
@@ -123,45 +126,6 @@ impl From<ExportFormat> for export::Format {
             ExportFormat::Csv => export::Format::Csv,
         }
     }
-}
-
-#[derive(Args)]
-struct ServeArgs {
-    #[command(flatten)]
-    data: DataDir,
-    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: std::net::SocketAddr,
-    /// Largest request body in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
-    max_body: usize,
-    /// Allowed CORS origins (repeat, or `*`).
-    #[arg(long = "cors-origin")]
-    cors_origins: Vec<String>,
-    /// Public base URL for links (default: from the request's Host header).
-    #[arg(long)]
-    public_url: Option<String>,
-    /// Request timeout in seconds.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
-    /// Turn citizen self-registration off (`POST /auth/register` answers 403
-    /// `registration_closed`); accounts are then added by administrators only.
-    #[arg(long)]
-    no_registration: bool,
-    /// A reverse proxy whose X-Forwarded-For is believed for the client address (repeat for
-    /// several). Logins are throttled and audited per client address; without this, the
-    /// connection's peer is the client.
-    #[arg(long = "trusted-proxy", value_name = "IP")]
-    trusted_proxies: Vec<std::net::IpAddr>,
-    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Seconds requests in flight get after SIGTERM/SIGINT before the server closes them and exits.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    shutdown_grace: u64,
 }
 
 #[derive(Subcommand)]
@@ -256,6 +220,21 @@ pub(crate) enum ReplicaCommand {
     },
     /// List open conflicts (layer, code, field, both values).
     Conflicts { file: PathBuf },
+    /// List the offline field tasks (case id, class, deadline, state) and the actions recorded on them.
+    Tasks { file: PathBuf },
+    /// Record an action on a task offline (`--action handle|verify`), sent at the next `replica sync`.
+    Task {
+        file: PathBuf,
+        /// The case id (or case number).
+        case_id: String,
+        #[arg(long)]
+        action: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// A photo file as evidence (repeatable).
+        #[arg(long = "photo", value_name = "FILE")]
+        photos: Vec<PathBuf>,
+    },
     /// Search places offline with the replica's gazetteer (JSON): geocode QUERY, or list
     /// search-box suggestions with --suggest (prefix or pinyin initials, e.g. `hs`).
     Search {
@@ -544,9 +523,10 @@ pub fn run() -> anyhow::Result<()> {
             stdout_json(&json::diff(&layer, from, to, &d))?;
         }
         Command::Layer(c) => cmd_layer(c)?,
-        Command::Serve(a) => cmd_serve(a)?,
+        Command::Serve(a) => crate::serve_cli::run(a)?,
         Command::Backup(a) => crate::backup_cli::backup(a)?,
         Command::Restore(a) => crate::backup_cli::restore(a)?,
+        Command::Calendar(c) => crate::calendar_cli::run(c)?,
         Command::User(c) => cmd_user(c)?,
         Command::Gazetteer(c) => cmd_gazetteer(c)?,
         Command::Geocode(a) => cmd_geocode(a)?,
@@ -697,8 +677,12 @@ fn cmd_geocode(a: GeocodeArgs) -> anyhow::Result<()> {
         "area" => shikong_geocoder::Precision::Area,
         p => bail!("--precision `{p}`: expected point, road or area"),
     };
-    let opts =
-        shikong_geocoder::Options { precision, as_of: a.as_of.as_deref().map(|t| instant("as-of", t)).transpose()? };
+    // The operator at the server machine reads every layer (as the CLI's local actor does).
+    let opts = shikong_geocoder::Options {
+        precision,
+        as_of: a.as_of.as_deref().map(|t| instant("as-of", t)).transpose()?,
+        scope: shikong_geocoder::Scope::All,
+    };
     let no_gazetteer =
         || anyhow::anyhow!("no gazetteer in {} (build it with `shikong gazetteer build`)", a.data.data.display());
     let Some(input) = a.batch else {
@@ -730,50 +714,6 @@ fn cmd_geocode(a: GeocodeArgs) -> anyhow::Result<()> {
     let matched = results.iter().filter(|r| r.status.as_str() == "match").count();
     println!("geocoded {} rows ({matched} matched) into {}", results.len(), out.display());
     Ok(())
-}
-
-fn cmd_serve(a: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let store = a.data.open()?;
-    let tls = a.tls_cert.zip(a.tls_key).map(|(cert, key)| shikong_http::TlsFiles { cert, key });
-    let config = shikong_http::ServerConfig {
-        max_body: a.max_body,
-        cors_origins: a.cors_origins,
-        public_url: a.public_url,
-        tls: tls.is_some(),
-        timeout: Duration::from_secs(a.timeout),
-        data_dir: a.data.data.clone(),
-        trusted_proxies: a.trusted_proxies,
-        ..shikong_http::ServerConfig::default()
-    };
-    let auth = shikong_auth::AuthStore::open_in(&a.data.data)?.with_config(shikong_auth::AuthConfig {
-        citizen_registration: !a.no_registration,
-        ..shikong_auth::AuthConfig::default()
-    });
-    let state = shikong_http::AppState::new(store, auth, config)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let opts = shikong_http::ServeOptions {
-        tls,
-        shutdown_grace: Duration::from_secs(a.shutdown_grace),
-        ..shikong_http::ServeOptions::new(a.listen)
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let served = rt.block_on(shikong_http::serve(state, opts, |addr| {
-        // The first stdout line: scripts and tests read the bound address from it.
-        println!("shikong listening on {scheme}://{addr}");
-        let _ = std::io::stdout().flush();
-    }));
-    // Store work that a closed request started (spawn_blocking) may still run: dropping the
-    // runtime would wait for it without end, so it gets a moment and is then abandoned (SQLite
-    // rolls back an unfinished transaction).
-    rt.shutdown_timeout(Duration::from_secs(1));
-    served.with_context(|| format!("serving on {}", a.listen))
 }
 
 fn cmd_import(a: ImportArgs) -> anyhow::Result<()> {

@@ -6,9 +6,12 @@
 use std::process::ExitCode;
 
 mod backup_cli;
+mod calendar_cli;
 mod cli;
 
 mod replica_cli;
+mod replica_tasks_cli;
+mod serve_cli;
 
 // The server allocates many small objects from many threads; glibc's allocator showed up as a
 // third of the CPU profile under load, mimalloc far less.

@@ -144,6 +144,7 @@ pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
             } else {
                 println!("verified: the replica matches the server");
             }
+            crate::replica_tasks_cli::print_sync(&report.tasks);
             match &report.gazetteer {
                 shikong_sync_client::GazetteerRefresh::Unchanged => {}
                 shikong_sync_client::GazetteerRefresh::Updated(n) => {
@@ -152,6 +153,7 @@ pub(crate) fn run(c: ReplicaCommand) -> anyhow::Result<()> {
                 shikong_sync_client::GazetteerRefresh::Unavailable(why) => println!("no offline gazetteer: {why}"),
             }
         }
+        c @ (ReplicaCommand::Tasks { .. } | ReplicaCommand::Task { .. }) => crate::replica_tasks_cli::run(c)?,
         ReplicaCommand::Search { file, suggest, limit, query } => {
             let geo = offline_geocoder(&file)?;
             let v = if suggest {

@@ -68,6 +68,8 @@ macro_rules! conformance_tests {
             a_document_written_alone_commits_and_is_a_change,
             bookkeeping_rolls_back_with_its_transaction,
             attachment_references_follow_every_write,
+            keyset_pages_follow_entity_ids_as_of_one_transaction,
+            outbox_records_commit_and_roll_back_with_their_transaction,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -744,6 +746,104 @@ pub fn attachment_references_follow_every_write(s: &dyn Store) {
     tx.rollback_to_savepoint().unwrap();
     drop(tx);
     assert!(s.blob_layers(&sha('c')).unwrap().is_empty());
+}
+
+pub fn keyset_pages_follow_entity_ids_as_of_one_transaction(s: &dyn Store) {
+    history_fixture(s);
+    let page = |at_tx: Option<TxId>, after: Option<EntityId>| {
+        let mut out = Vec::new();
+        let q = Query { at_tx, by_id: true, after, limit: Some(1), ..Query::layer("manhole") };
+        let stats = s.query(&q, &mut |f| {
+            out.push((f.feature.id, f.feature.code, f.version));
+            true
+        });
+        (out, stats.unwrap())
+    };
+    let (first, stats) = page(None, None);
+    let pinned = stats.tx.expect("the snapshot's transaction");
+    assert_eq!(pinned, s.latest_tx().unwrap());
+    assert!(stats.more);
+    // Others write while the client pages: every entity of the pinned state, once, as it was.
+    let mut tx = s.begin(TxMeta::by("erin")).unwrap();
+    tx.insert("manhole", new("E", 114.301, 30.501, "井盖E", 0.7)).unwrap();
+    tx.delete("manhole", &FeatureKey::Code("D".into())).unwrap();
+    tx.update(
+        "manhole",
+        &FeatureKey::Code("C".into()),
+        Patch { set: props(&[("depth", 9.0.into())]), ..Patch::default() },
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    let mut all = first.clone();
+    let mut after = first.last().map(|f| f.0);
+    loop {
+        let (more, stats) = page(Some(pinned), after);
+        assert_eq!(stats.tx, Some(pinned));
+        all.extend(more.iter().cloned());
+        after = more.last().map(|f| f.0);
+        if !stats.more {
+            break;
+        }
+    }
+    let ids: Vec<EntityId> = all.iter().map(|f| f.0).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "entity id order, each once");
+    let mut codes: Vec<(String, i64)> = all.iter().map(|f| (f.1.clone(), f.2)).collect();
+    codes.sort();
+    assert_eq!(codes, [("A".to_owned(), 4), ("C".into(), 1), ("D".into(), 1)]);
+    // An offset skips in that order, as of the pin too (with or without a limit).
+    for limit in [Some(10), None] {
+        let mut skipped = Vec::new();
+        let q = Query { at_tx: Some(pinned), by_id: true, offset: 1, limit, ..Query::layer("manhole") };
+        s.query(&q, &mut |f| {
+            skipped.push(f.feature.id);
+            true
+        })
+        .unwrap();
+        assert_eq!(skipped, ids[1..], "{limit:?}");
+    }
+    // Without a pin the same order shows the new state; an offset skips in that order too.
+    let now = |offset| {
+        let mut out = Vec::new();
+        s.query(&Query { by_id: true, offset, ..Query::layer("manhole") }, &mut |f| {
+            out.push(f.feature.code);
+            true
+        })
+        .unwrap();
+        out
+    };
+    let mut live = now(0);
+    assert_eq!(now(1), live[1..]);
+    live.sort();
+    assert_eq!(live, ["A", "C", "E"]);
+}
+
+pub fn outbox_records_commit_and_roll_back_with_their_transaction(s: &dyn Store) {
+    let mut tx = s.begin(TxMeta::by("admin")).unwrap();
+    tx.create_layer(manhole_layer()).unwrap();
+    let kept = uuid::Uuid::now_v7();
+    tx.put_outbox(kept, "{\"what\":\"create layer\"}").unwrap();
+    let info = tx.commit().unwrap();
+    // Rolled back with its write.
+    let mut tx = s.begin(TxMeta::by("li")).unwrap();
+    tx.insert("manhole", new("A", 114.3, 30.5, "井盖A", 1.0)).unwrap();
+    tx.put_outbox(uuid::Uuid::now_v7(), "lost").unwrap();
+    drop(tx);
+    // Alone it keeps no empty transaction.
+    let mut tx = s.begin(TxMeta::by("li")).unwrap();
+    tx.put_outbox(uuid::Uuid::now_v7(), "alone").unwrap();
+    assert_eq!(tx.commit().unwrap().tx, None);
+    let pending = s.outbox(10).unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(
+        (pending[0].id, pending[0].tx, pending[0].payload.as_str()),
+        (kept, info.tx.unwrap(), "{\"what\":\"create layer\"}")
+    );
+    s.outbox_delivered(&[kept, uuid::Uuid::now_v7()]).unwrap();
+    assert!(s.outbox(10).unwrap().is_empty());
+    s.outbox_delivered(&[]).unwrap();
 }
 
 #[cfg(test)]

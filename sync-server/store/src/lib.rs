@@ -186,8 +186,24 @@ pub trait StoreTx: SyncBookkeepingTx {
     /// Keeps the writes since [`StoreTx::savepoint`] and forgets the savepoint.
     fn release_savepoint(&mut self) -> Result<()>;
 
+    /// Writes a record to deliver after the commit ([`Outbox`]): committed with this
+    /// transaction's writes or rolled back with them. It does not by itself keep an otherwise
+    /// empty transaction (nothing was written, so there is nothing to record).
+    fn put_outbox(&mut self, id: uuid::Uuid, payload: &str) -> Result<()>;
+
     /// Makes every write durable and visible.
     fn commit(self: Box<Self>) -> Result<CommitInfo>;
+}
+
+/// Records written with a transaction's data for another log (the audit log, in the account
+/// database): the transactional outbox. The receiver reads them after the commit, and at start
+/// for what a crash left behind, records each idempotently by its id, then marks it delivered.
+pub trait Outbox: Send + Sync {
+    /// Undelivered records, oldest first, at most `limit`.
+    fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>>;
+
+    /// Removes delivered records (unknown ids are ignored).
+    fn outbox_delivered(&self, ids: &[uuid::Uuid]) -> Result<()>;
 }
 
 /// What offline sync keeps besides features: CRDT documents of entities, the replicas cut for
@@ -229,6 +245,6 @@ pub trait SyncBookkeepingTx {
 /// both. What [`open`] returns, what a backend implements (through the two traits), and what the
 /// sync engine and the server hold. `&dyn Store` converts to `&dyn FeatureStore` where only
 /// features are needed.
-pub trait Store: FeatureStore + SyncBookkeeping + std::fmt::Debug {}
+pub trait Store: FeatureStore + SyncBookkeeping + Outbox + std::fmt::Debug {}
 
-impl<T: FeatureStore + SyncBookkeeping + std::fmt::Debug> Store for T {}
+impl<T: FeatureStore + SyncBookkeeping + Outbox + std::fmt::Debug> Store for T {}

@@ -174,6 +174,16 @@ pub struct Query<'a> {
     pub valid: Option<ValidFilter>,
     /// Transaction time: the layer as it was recorded at this instant (`None` = now).
     pub as_of: Option<Timestamp>,
+    /// The layer as it was right after this transaction (keyset paging pins the transaction its
+    /// first page read, [`QueryStats::tx`]); with `as_of` too, the earlier of the two.
+    pub at_tx: Option<TxId>,
+    /// Features in entity id order instead of storage order: what keyset paging needs, since an
+    /// entity keeps its id in every version (storage order differs between current rows and
+    /// history rows). Implied by `after`.
+    pub by_id: bool,
+    /// Only entities whose id sorts after this one (keyset paging: the last id of the previous
+    /// page). Ids compare as their hyphenated lowercase text.
+    pub after: Option<EntityId>,
     pub offset: usize,
     pub limit: Option<usize>,
 }
@@ -193,6 +203,10 @@ pub struct QueryStats {
     pub returned: usize,
     /// Whether more matches exist after the last returned feature (a limit was hit).
     pub more: bool,
+    /// The transaction the answer reflects: the last one at or before `as_of`/`at_tx`, or the
+    /// newest one of the snapshot read for "now" (`None` when the store had none). A caller
+    /// paging on passes it back as `at_tx`, so later pages show the same state of the layer.
+    pub tx: Option<TxId>,
 }
 
 /// A feature with the version that holds it.
@@ -382,4 +396,15 @@ pub struct BlobRecord {
     /// heading, device, …).
     pub evidence: serde_json::Value,
     pub uploaded_by: String,
+}
+
+/// A record written in a store transaction for delivery elsewhere after the commit (the audit
+/// log: see the `sk_audit_outbox` migration). Opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Unique; the receiver records it so that a second delivery changes nothing.
+    pub id: uuid::Uuid,
+    /// The transaction that wrote it.
+    pub tx: TxId,
+    pub payload: String,
 }

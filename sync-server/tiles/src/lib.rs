@@ -1,11 +1,13 @@
 //! Tile services over the store, for the server's map endpoints and offline packages.
 //!
 //! - **Vector tiles** of any layer or group of layers, now or as of a past instant, generated from
-//!   the store with `shikong-tiles` and kept in a cache file ([`cache`]). A write invalidates
-//!   exactly the current tiles it touches: the old and new envelope of every version it wrote,
-//!   grown by the tile buffer, at every zoom of both matrix sets ([`TileService::catch_up`] finds
-//!   them in the store's history; [`TileService::invalidate`] takes envelopes directly). Tiles
-//!   of past instants are keyed by the transaction in effect and never go stale.
+//!   the store with `shikong-tiles` and kept in a cache file within a disk budget, least
+//!   recently used evicted first, attribute subsets and past instants in a small share of it
+//!   ([`cache`]). A write invalidates exactly the current tiles it touches: the old and new
+//!   envelope of every version it wrote, grown by the tile buffer, at every zoom of both matrix
+//!   sets ([`TileService::catch_up`] finds them in the store's history;
+//!   [`TileService::invalidate`] takes envelopes directly). Tiles of past instants are keyed by
+//!   the transaction in effect and never go stale.
 //! - **Raster tile sets** imported from MBTiles and GeoPackage tile pyramids, each a time series
 //!   of acquisitions selected by date ([`raster`]).
 //! - **Style documents** (MapLibre style JSON) stored and versioned ([`styles`]).
@@ -37,7 +39,7 @@ use shikong_model::{Bbox, TxId};
 use shikong_store::{ChangeCursor, FeatureKey, FeatureStore, Layer};
 use shikong_tiles::{EncodeOptions, MAX_ZOOM, TileId, TileMatrixSet, TileRange};
 
-pub use cache::CacheKey;
+pub use cache::{CacheKey, CacheUsage};
 pub use error::{Result, TileServerError};
 pub use vector::render_layer;
 
@@ -54,6 +56,12 @@ pub struct TileConfig {
     pub max_exact_entities: usize,
     /// Bytes of recently served tiles kept in memory above the cache file (0: none).
     pub memory_budget: usize,
+    /// Bytes the cache file (`cache.sqlite` with its WAL) may take on disk; the least recently
+    /// used tiles are evicted beyond it ([`cache`]).
+    pub disk_budget: u64,
+    /// Of [`TileConfig::disk_budget`], the bytes that tiles of an attribute selection other
+    /// than the default or of a past instant may take (least recently used evicted first).
+    pub secondary_budget: u64,
 }
 
 impl TileConfig {
@@ -63,9 +71,22 @@ impl TileConfig {
             freshness: Duration::from_millis(200),
             max_exact_entities: 5000,
             memory_budget: 256 << 20,
+            disk_budget: DEFAULT_DISK_BUDGET,
+            secondary_budget: DEFAULT_DISK_BUDGET / SECONDARY_SHARE,
         }
     }
+
+    /// These settings with a disk budget of `bytes`, an eighth of it for the secondary tiles.
+    pub fn with_disk_budget(self, bytes: u64) -> Self {
+        TileConfig { disk_budget: bytes, secondary_budget: bytes / SECONDARY_SHARE, ..self }
+    }
 }
+
+/// The default [`TileConfig::disk_budget`]: 1 GiB.
+pub const DEFAULT_DISK_BUDGET: u64 = 1 << 30;
+
+/// The part of the disk budget secondary tiles may take: one in this many bytes.
+const SECONDARY_SHARE: u64 = 8;
 
 /// Whether a tile came from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +166,12 @@ pub struct TileService {
     txs: RwLock<Vec<(i64, Timestamp)>>,
     /// Serialises catch-ups; holds when the last freshness check ran.
     catching_up: Mutex<Option<Instant>>,
+    /// Hits of the memory layer (sampled as uses of the cache file's rows).
+    memory_hits: AtomicU64,
 }
+
+/// One memory-layer hit in this many refreshes the tile's last use in the cache file.
+const MEMORY_HIT_SAMPLE: u64 = 16;
 
 const META_KNOWN_TX: &str = "known_tx";
 const META_STORE: &str = "store_fingerprint";
@@ -163,6 +189,7 @@ impl TileService {
             epoch: AtomicU64::new(0),
             txs: RwLock::new(Vec::new()),
             catching_up: Mutex::new(None),
+            memory_hits: AtomicU64::new(0),
         }
     }
 
@@ -174,7 +201,8 @@ impl TileService {
         if let Some(c) = self.cache.get() {
             return Ok(c);
         }
-        let c = cache::Cache::open(&self.config.dir.join("cache.sqlite"))?;
+        let budget = cache::Budget { total: self.config.disk_budget, secondary: self.config.secondary_budget };
+        let c = cache::Cache::open(&self.config.dir.join("cache.sqlite"), budget)?;
         Ok(self.cache.get_or_init(|| c))
     }
 
@@ -271,7 +299,19 @@ impl TileService {
         };
         let key = CacheKey { layer, tms: tms.code(), z: tile.z, x: tile.x, y: tile.y, tx: 0, variant: &variant };
         let data = self.hot.get(&key)?;
+        self.memory_hit(&key);
         Some(VectorTile { gzip: data, cache: CacheStatus::Hit, tx: None })
+    }
+
+    /// Counts a hit of the memory layer; one in [`MEMORY_HIT_SAMPLE`] is recorded as a use of
+    /// the cache file's row (no I/O), so tiles kept hot in memory are not the first evicted from
+    /// the file.
+    pub(crate) fn memory_hit(&self, key: &CacheKey<'_>) {
+        if self.memory_hits.fetch_add(1, Ordering::Relaxed).is_multiple_of(MEMORY_HIT_SAMPLE)
+            && let Some(c) = self.cache.get()
+        {
+            c.touch(key);
+        }
     }
 
     /// The current tiles of `layer` that a feature with any of these envelopes (CGCS2000 lon/lat)
@@ -314,6 +354,12 @@ impl TileService {
     pub fn cached_tiles(&self, layer: Option<&str>) -> Result<u64> {
         self.flush()?;
         self.cache()?.count(layer)
+    }
+
+    /// How much of its disk budget the tile cache takes (queued tiles written first).
+    pub fn cache_usage(&self) -> Result<cache::CacheUsage> {
+        self.flush()?;
+        self.cache()?.usage()
     }
 
     /// Writes the tiles queued for the cache file now (they are written in batches).
@@ -497,5 +543,7 @@ pub(crate) fn path_text(p: &Path) -> String {
     p.display().to_string()
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod tests;

@@ -114,6 +114,7 @@ impl TileService {
                 variant: &variant,
             };
             if let Some(data) = self.hot.get(&key) {
+                self.memory_hit(&key);
                 hits += 1;
                 parts.push(data);
                 continue;

@@ -153,11 +153,10 @@ impl Geocoder {
         }
     }
 
+    /// Whether a record may answer this query: valid at the query's instant and of a layer the
+    /// query's scope sees.
     pub(super) fn record_live(&self, r: &Record, opts: &Options) -> bool {
-        match opts.as_of {
-            Some(t) => r.valid().contains(t),
-            None => r.valid().to.is_none(),
-        }
+        opts.scope.sees(r) && r.valid_at(opts.as_of)
     }
 
     fn alias_and_record_mentions(&self, q: &Query, opts: &Options, out: &mut Vec<Mention>) {

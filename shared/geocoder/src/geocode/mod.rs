@@ -22,11 +22,14 @@ mod fuzzy;
 mod mentions;
 mod score;
 
+use std::collections::BTreeSet;
+
 use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::engine::{Geocoder, Role, Slot};
 use crate::gazetteer::DivId;
+use crate::records::Record;
 use crate::text::{Level, NameKind, normalize};
 
 pub(crate) use foreign::FOREIGN;
@@ -51,6 +54,36 @@ pub struct Options {
     pub precision: Precision,
     /// Search the records valid at this instant; `None` searches the current ones (open-ended).
     pub as_of: Option<Timestamp>,
+    /// Which records the query may use, by their source layer (divisions and aliases to
+    /// divisions are reference data, always used).
+    pub scope: Scope,
+}
+
+/// Which records a query sees, by the store layer each comes from ([`Record::layer`]). A server
+/// passes the caller's readable layers; the filter applies wherever a record is looked at, before
+/// any ranking or limit, so hidden records neither answer nor crowd out visible ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// Every record (a device's own subset, the CLI at the server machine).
+    #[default]
+    All,
+    /// Only records whose layer is in the set; records of no layer are hidden.
+    Layers(BTreeSet<String>),
+}
+
+impl Scope {
+    /// Whether a record of `layer` is visible.
+    pub fn allows(&self, layer: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Layers(set) => layer.is_some_and(|l| set.contains(l)),
+        }
+    }
+
+    /// Whether `record` is visible.
+    pub fn sees(&self, record: &Record) -> bool {
+        self.allows(record.layer())
+    }
 }
 
 /// The outcome of a query.

@@ -10,6 +10,10 @@
 //! JSON with golden tests: a changed shape is a deliberate, visible edit.
 
 pub mod auth;
+pub mod calendar;
+pub mod case_stats;
+pub mod cases;
+pub mod events;
 pub mod features;
 pub mod geocode;
 pub mod history;
@@ -17,6 +21,7 @@ pub mod layers;
 pub mod packages;
 pub mod problem;
 pub mod reports;
+pub mod tasks;
 
 pub use auth::{
     DeviceEntry, DeviceInfo, DeviceList, DeviceRegistered, EnrolRequest, EnrolResponse, EnrolmentCreated,
@@ -24,6 +29,7 @@ pub use auth::{
     RegisterDeviceRequest, RegisterRequest, RegisterResponse, RoleRequest, RuleChanged, RuleInfo, RuleList,
     RuleRequest, TokenUser, UserChanged, UserInfo, UserList,
 };
+pub use events::LiveEvent;
 pub use features::{Feature, FeatureCollectionType, FeatureProperties, FeatureType, NewFeature};
 pub use geocode::{
     AddressComponents, AliasDoc, AliasList, BatchCreated, BatchJob, BatchState, DivisionCodes, DivisionLevel,

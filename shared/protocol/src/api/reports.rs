@@ -68,6 +68,9 @@ pub struct ReportProperties {
     pub deleted: bool,
     /// Every field of the layer by name (`null` when unset).
     pub fields: Map<String, Json>,
+    /// The case the report opened: its public progress (absent when no case is linked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<super::cases::CaseProgress>,
 }
 
 /// A report's handling status: the status field's code and its label.
@@ -134,6 +137,7 @@ mod golden {
                         versions: 2,
                         deleted: false,
                         fields,
+                        case: None,
                     },
                 }],
             },

@@ -3,8 +3,8 @@
 use rusqlite::Row;
 use rusqlite::types::ToSql;
 
-use super::{AuthStore, Note, audit_row, ms, opt_device_col, ts_col};
-use crate::audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, WriteRecord};
+use super::{AuthStore, Note, RowActor, audit_row, insert_audit_row, ms, opt_device_col, ts_col};
+use crate::audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, PendingAudit, WriteRecord};
 use crate::error::{AuthError, Result};
 use crate::types::{Actor, AuditId, UserId};
 
@@ -59,6 +59,37 @@ impl AuthStore {
                 ..Note::default()
             };
             audit_row(tx, now, actor, &w.action, w.outcome, note)
+        })
+    }
+
+    /// Appends a data write's audit record delivered from the store's outbox. Idempotent: a
+    /// record already appended (same id) writes nothing and answers `false`.
+    pub fn record_pending(&self, p: &PendingAudit) -> Result<bool> {
+        let outcome: Outcome = p.outcome.parse()?;
+        if !matches!(p.actor_kind.as_str(), "user" | "local" | "anonymous") {
+            return Err(AuthError::InvalidArgument(format!("unknown actor kind `{}`", p.actor_kind)));
+        }
+        let at = jiff::Timestamp::from_millisecond(p.at_ms)
+            .map_err(|e| AuthError::InvalidArgument(format!("audit record time {}: {e}", p.at_ms)))?;
+        let who = RowActor {
+            kind: &p.actor_kind,
+            id: p.actor_id,
+            name: p.actor.as_deref(),
+            device: p.device.clone(),
+            client: p.client.as_deref(),
+            request_id: p.request_id.as_deref(),
+        };
+        let id = p.id.to_string();
+        self.write(|tx| {
+            let note = Note {
+                layer: p.layer.as_deref(),
+                entities: &p.entities,
+                entity_count: p.count,
+                tx: p.tx.as_deref(),
+                detail: p.detail.clone(),
+                ..Note::default()
+            };
+            Ok(insert_audit_row(tx, at, &who, &p.action, outcome, note, Some(&id))?.is_some())
         })
     }
 

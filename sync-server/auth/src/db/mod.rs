@@ -34,13 +34,16 @@ use crate::types::{
 };
 
 /// Auth schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of an auth database ("SKAU"), so that a GeoPackage or another SQLite
 /// file given by mistake is recognised and refused instead of being filled with tables.
 pub const APPLICATION_ID: i32 = 0x534B_4155;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../migrations/auth/0001_auth.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../../migrations/auth/0001_auth.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/auth/0002_audit_outbox.sql")),
+];
 
 /// Users, groups, devices, tokens, permission rules and the audit log, in `auth.sqlite`.
 ///
@@ -576,17 +579,57 @@ pub(crate) fn audit_row(
     outcome: Outcome,
     note: Note<'_>,
 ) -> Result<AuditId> {
-    let (kind, actor_id, actor_name, actor_device) = match &actor.who {
-        Who::User(p) => ("user", Some(p.user_id.0), Some(p.username.as_str()), p.device),
-        Who::Local(name) => ("local", None, Some(name.as_str()), None),
-        Who::Anonymous => ("anonymous", None, None, None),
-    };
-    let device = note.device.or(actor_device).map(|d| d.to_string());
+    let who = RowActor::of(actor);
+    insert_audit_row(conn, at, &who, action.as_str(), outcome, note, None)?
+        .ok_or_else(|| AuthError::Corrupt("an audit row without an outbox id was not written".into()))
+}
+
+/// Who an audit row names, as stored (`actor_kind`, `actor_id`, `actor`, the device, the client).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowActor<'a> {
+    pub kind: &'a str,
+    pub id: Option<i64>,
+    pub name: Option<&'a str>,
+    pub device: Option<String>,
+    pub client: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+impl<'a> RowActor<'a> {
+    pub fn of(actor: &'a Actor) -> Self {
+        let (kind, id, name, device) = match &actor.who {
+            Who::User(p) => ("user", Some(p.user_id.0), Some(p.username.as_str()), p.device),
+            Who::Local(name) => ("local", None, Some(name.as_str()), None),
+            Who::Anonymous => ("anonymous", None, None, None),
+        };
+        RowActor {
+            kind,
+            id,
+            name,
+            device: device.map(|d| d.to_string()),
+            client: actor.client.address.as_deref(),
+            request_id: actor.client.request_id.as_deref(),
+        }
+    }
+}
+
+/// Inserts one audit row. With an `outbox_id` already recorded, writes nothing and answers
+/// `None` (a record delivered twice from the store's outbox).
+pub(crate) fn insert_audit_row(
+    conn: &Connection,
+    at: Timestamp,
+    who: &RowActor<'_>,
+    action: &str,
+    outcome: Outcome,
+    note: Note<'_>,
+    outbox_id: Option<&str>,
+) -> Result<Option<AuditId>> {
+    let device = note.device.map(|d| d.to_string()).or_else(|| who.device.clone());
     // Anonymous callers choose much of this text: every field is bounded (by characters).
     let b = |s: Option<&str>, max: usize| s.map(|s| bounded(s, max).into_owned());
-    let actor_name = b(actor_name, MAX_AUDIT_NAME);
-    let client = b(actor.client.address.as_deref(), MAX_AUDIT_CLIENT);
-    let request_id = b(actor.client.request_id.as_deref(), MAX_AUDIT_REQUEST_ID);
+    let actor_name = b(who.name, MAX_AUDIT_NAME);
+    let client = b(who.client, MAX_AUDIT_CLIENT);
+    let request_id = b(who.request_id, MAX_AUDIT_REQUEST_ID);
     let user = b(note.user, MAX_AUDIT_NAME);
     let target = b(note.target.as_deref(), MAX_AUDIT_TARGET);
     let layer = b(note.layer, MAX_AUDIT_NAME);
@@ -597,16 +640,17 @@ pub(crate) fn audit_row(
     });
     let count = note.entity_count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut st = conn.prepare_cached(
-        "INSERT INTO audit (at, action, outcome, actor_kind, actor_id, actor, device, client, request_id, user, \
-         target, layer, entities, entity_count, tx, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        "INSERT INTO audit (at, action, outcome, actor_kind, actor_id, actor, device, client, request_id, \
+         user, target, layer, entities, entity_count, tx, detail, outbox_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+         ON CONFLICT (outbox_id) WHERE outbox_id IS NOT NULL DO NOTHING",
     )?;
-    st.execute(rusqlite::params![
+    let written = st.execute(rusqlite::params![
         ms(at),
-        action.as_str(),
+        bounded(action, MAX_AUDIT_NAME).into_owned(),
         outcome.as_str(),
-        kind,
-        actor_id,
+        who.kind,
+        who.id,
         actor_name,
         device,
         client,
@@ -618,6 +662,7 @@ pub(crate) fn audit_row(
         count,
         tx_text,
         detail,
+        outbox_id,
     ])?;
-    Ok(AuditId(conn.last_insert_rowid()))
+    Ok((written == 1).then(|| AuditId(conn.last_insert_rowid())))
 }

@@ -8,7 +8,9 @@
 //! implements the sync bookkeeping on the same connections, so one SQLite transaction covers both.
 
 mod codec;
+mod journal;
 mod layers;
+mod outbox;
 mod read;
 mod sync;
 mod tx;
@@ -25,7 +27,7 @@ use crate::types::*;
 use crate::{FeatureStore, StoreTx};
 
 /// Store schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Embedded migrations, applied in order at open. A store whose `schema_version` is above the last
 /// one here was written by a newer shikong and is refused.
@@ -34,7 +36,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../../../migrations/sqlite/0002_sync.sql")),
     (3, include_str!("../../../../migrations/sqlite/0003_author_index.sql")),
     (4, include_str!("../../../../migrations/sqlite/0004_tx_replica.sql")),
-    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0005_blob_refs.sql")),
+    (5, include_str!("../../../../migrations/sqlite/0005_blob_refs.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0006_audit_outbox.sql")),
 ];
 
 /// The SQLite/GeoPackage store.
@@ -257,7 +260,7 @@ impl FeatureStore for SqliteStore {
     ) -> Result<()> {
         let reader = self.reader()?;
         let snapshot = reader.unchecked_transaction()?;
-        read::versions_at(&snapshot, layer, tx, area, sink)?;
+        journal::versions_at(&snapshot, layer, tx, area, sink)?;
         snapshot.commit()?;
         Ok(())
     }
@@ -267,11 +270,11 @@ impl FeatureStore for SqliteStore {
     }
 
     fn history(&self, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>> {
-        read::history(&*self.reader()?, layer, key)
+        journal::history(&*self.reader()?, layer, key)
     }
 
     fn diff(&self, layer: &str, from: Timestamp, to: Timestamp) -> Result<Diff> {
-        Ok(read::diff(&*self.reader()?, layer, from, to, None, usize::MAX)?.diff)
+        Ok(journal::diff(&*self.reader()?, layer, from, to, None, usize::MAX)?.diff)
     }
 
     fn diff_page(
@@ -284,7 +287,7 @@ impl FeatureStore for SqliteStore {
     ) -> Result<DiffPage> {
         let reader = self.reader()?;
         let snapshot = reader.unchecked_transaction()?;
-        let page = read::diff(&snapshot, layer, from, to, after, limit)?;
+        let page = journal::diff(&snapshot, layer, from, to, after, limit)?;
         snapshot.commit()?;
         Ok(page)
     }
@@ -298,7 +301,7 @@ impl FeatureStore for SqliteStore {
     }
 
     fn transactions(&self, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>> {
-        read::transactions(&*self.reader()?, after, limit)
+        journal::transactions(&*self.reader()?, after, limit)
     }
 
     fn latest_tx(&self) -> Result<TxId> {
@@ -325,13 +328,13 @@ impl FeatureStore for SqliteStore {
         // a push committing between them made a later statement's position pass rows an earlier
         // statement could not see — the cause of devices silently missing changes under load.)
         let snapshot = reader.unchecked_transaction()?;
-        let page = read::changes_since(&snapshot, layer, cursor, limit)?;
+        let page = journal::changes_since(&snapshot, layer, cursor, limit)?;
         snapshot.commit()?;
         Ok(page)
     }
 
     fn entities_created_by(&self, layer: &str, author: &str) -> Result<Vec<EntityId>> {
-        read::entities_created_by(&*self.reader()?, layer, author)
+        journal::entities_created_by(&*self.reader()?, layer, author)
     }
 }
 

@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use geo::Intersects;
 use jiff::Timestamp;
 use rusqlite::types::{Value as Sql, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use serde_json::{Map, Value as Json};
 use shikong_gpkg::quote_ident;
-use shikong_model::feature::{as_changes, diff as feature_diff};
 use shikong_model::time::ValidFilter;
 use shikong_model::{Bbox, EntityId, Feature, Geometry, Properties, TxId, ValidTime, gpkg_blob};
 use shikong_query::{Attribute, ColumnMap, Filter};
@@ -35,7 +34,7 @@ pub(crate) struct CurrentRow {
 
 /// A row of the history table.
 #[derive(Debug, Clone)]
-struct HistRow {
+pub(super) struct HistRow {
     feature: Feature,
     version: i64,
     op: Op,
@@ -43,11 +42,11 @@ struct HistRow {
     device_time: Option<Timestamp>,
 }
 
-fn corrupt(layer: &Layer, what: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(layer: &Layer, what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("layer `{}`: {what}", layer.name()))
 }
 
-fn geometry(layer: &Layer, v: ValueRef<'_>, row: &str) -> Result<Option<Geometry>> {
+pub(super) fn geometry(layer: &Layer, v: ValueRef<'_>, row: &str) -> Result<Option<Geometry>> {
     match v {
         ValueRef::Blob(b) => Ok(gpkg_blob::decode(b).map_err(|e| corrupt(layer, format!("{row}: {e}")))?.1),
         ValueRef::Null => Ok(None),
@@ -55,7 +54,7 @@ fn geometry(layer: &Layer, v: ValueRef<'_>, row: &str) -> Result<Option<Geometry
     }
 }
 
-fn entity_id(layer: &Layer, s: &str) -> Result<EntityId> {
+pub(super) fn entity_id(layer: &Layer, s: &str) -> Result<EntityId> {
     s.parse().map_err(|e| corrupt(layer, format!("entity id `{s}`: {e}")))
 }
 
@@ -117,7 +116,7 @@ pub(crate) fn props_json(layer: &Layer, props: &Properties) -> String {
 
 const HIST_COLUMNS: &str = "h.hid, h.geom, h.entity_id, h.code, h.valid_from, h.valid_to, h.version, h.tx_from, h.props, h.op, h.tx_to, h.device_time";
 
-fn decode_hist(layer: &Layer, r: &Row<'_>) -> Result<HistRow> {
+pub(super) fn decode_hist(layer: &Layer, r: &Row<'_>) -> Result<HistRow> {
     let hid: i64 = r.get(0)?;
     let at = format!("history row {hid}");
     let geometry = geometry(layer, r.get_ref(1)?, &at)?;
@@ -158,20 +157,20 @@ fn decode_hist(layer: &Layer, r: &Row<'_>) -> Result<HistRow> {
 }
 
 /// The last transaction recorded at or before `t`.
-fn tx_at(conn: &Connection, t: Timestamp) -> Result<Option<TxId>> {
+pub(super) fn tx_at(conn: &Connection, t: Timestamp) -> Result<Option<TxId>> {
     let tx: Option<i64> =
         conn.query_row("SELECT max(tx) FROM sk_transactions WHERE time_us <= ?1", [t.as_microsecond()], |r| r.get(0))?;
     Ok(tx.map(TxId))
 }
 
 /// Transaction instants, cached for one read.
-struct TxTimes<'c> {
-    conn: &'c Connection,
-    cache: HashMap<i64, Timestamp>,
+pub(super) struct TxTimes<'c> {
+    pub(super) conn: &'c Connection,
+    pub(super) cache: HashMap<i64, Timestamp>,
 }
 
 impl TxTimes<'_> {
-    fn get(&mut self, tx: TxId) -> Result<Timestamp> {
+    pub(super) fn get(&mut self, tx: TxId) -> Result<Timestamp> {
         if let Some(t) = self.cache.get(&tx.0) {
             return Ok(*t);
         }
@@ -230,7 +229,14 @@ fn valid_sql(alias: &str, v: &ValidFilter, where_: &mut Vec<String>, params: &mu
     }
 }
 
-fn rtree_sql(alias: &str, key: &str, rtree: &str, b: &Bbox, where_: &mut Vec<String>, params: &mut Vec<Sql>) {
+pub(super) fn rtree_sql(
+    alias: &str,
+    key: &str,
+    rtree: &str,
+    b: &Bbox,
+    where_: &mut Vec<String>,
+    params: &mut Vec<Sql>,
+) {
     where_.push(format!(
         "{alias}.{key} IN (SELECT id FROM {} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)",
         quote_ident(rtree)
@@ -254,6 +260,7 @@ fn intersection(a: Option<Bbox>, b: Option<Bbox>) -> Option<Option<Bbox>> {
 }
 
 /// The exact checks SQL cannot make: geometry against bbox/geometry, and the filter's residual.
+#[derive(Clone)]
 struct Exact<'q> {
     bbox: Option<Bbox>,
     intersects: Option<geo::Geometry<f64>>,
@@ -323,14 +330,28 @@ pub(crate) fn query(
     sink: &mut dyn FnMut(StoredFeature) -> bool,
 ) -> Result<QueryStats> {
     let layer = layers::load(conn, q.layer)?;
-    let tx_max = match q.as_of {
+    let mut tx_max = match q.as_of {
         None => None,
         Some(t) => match tx_at(conn, t)? {
             Some(tx) => Some(tx),
             None => return Ok(QueryStats::default()), // before the store existed
         },
     };
-    let mut page = Page { skip: q.offset, limit: q.limit, stats: QueryStats::default(), done: false, sink };
+    if let Some(at) = q.at_tx {
+        tx_max = Some(tx_max.map_or(at, |t| t.min(at)));
+    }
+    let answered_at = match tx_max {
+        Some(tx) => Some(tx),
+        None => conn.query_row("SELECT max(tx) FROM sk_transactions", [], |r| r.get::<_, Option<i64>>(0))?.map(TxId),
+    };
+    let by_id = q.by_id || q.after.is_some();
+    let mut page = Page {
+        skip: q.offset,
+        limit: q.limit,
+        stats: QueryStats { tx: answered_at, ..QueryStats::default() },
+        done: false,
+        sink,
+    };
     let mut times = TxTimes { conn, cache: HashMap::new() };
     let intersects = q.intersects.map(Geometry::to_geo);
     let geom_env = q.intersects.and_then(Geometry::bbox);
@@ -356,8 +377,13 @@ pub(crate) fn query(
         valid_sql("t", v, &mut where_, &mut params);
     }
     if let Some(tx) = tx_max {
-        where_.push("t.sk_tx <= ?".into());
+        // In id order the unary `+` keeps SQLite on the id index (a pin matches nearly every row).
+        where_.push(if by_id { "+t.sk_tx <= ?" } else { "t.sk_tx <= ?" }.into());
         params.push(Sql::Integer(tx.0));
+    }
+    if let Some(after) = q.after {
+        where_.push("t.entity_id > ?".into());
+        params.push(Sql::Text(after.to_string()));
     }
     if let Some(p) = &plan
         && let Some(sql) = &p.sql
@@ -365,74 +391,182 @@ pub(crate) fn query(
         where_.push(format!("({sql})"));
         params.extend(p.params.iter().map(codec::to_sql));
     }
-    let sql = format!("{} ORDER BY t.fid", current_select(&layer, &where_.join(" AND ")));
+    let order = if by_id { "t.entity_id" } else { "t.fid" };
+    let sql = format!("{} ORDER BY {order}", current_select(&layer, &where_.join(" AND ")));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params_from_iter(params))?;
-    while let Some(r) = rows.next()? {
-        page.stats.scanned += 1;
-        let cur = decode_current(&layer, r)?;
-        if !exact.keep(&cur.feature, cur.version) {
-            continue;
+    let mut next_current = |scanned: &mut usize, times: &mut TxTimes<'_>| -> Result<Option<StoredFeature>> {
+        while let Some(r) = rows.next()? {
+            *scanned += 1;
+            let cur = decode_current(&layer, r)?;
+            if exact.keep(&cur.feature, cur.version) {
+                let tx_time = times.get(cur.tx)?;
+                return Ok(Some(StoredFeature {
+                    feature: cur.feature,
+                    version: cur.version,
+                    tx: cur.tx,
+                    tx_time,
+                    device_time: cur.device_time,
+                }));
+            }
         }
-        let tx_time = times.get(cur.tx)?;
-        page.offer(StoredFeature {
-            feature: cur.feature,
-            version: cur.version,
-            tx: cur.tx,
-            tx_time,
-            device_time: cur.device_time,
-        });
-        if page.done {
-            return Ok(page.stats);
-        }
-    }
-    drop(rows);
+        Ok(None)
+    };
 
-    // Closed versions that were current at tx_max.
-    let Some(tx) = tx_max else { return Ok(page.stats) };
+    // Closed versions that were current at tx_max (an as-of query only), ordered like the
+    // current rows, after `after` and up to `upto`.
     let hplan = q.filter.map(|f| f.plan(&HistoryColumns));
-    let exact = Exact { residual: hplan.as_ref().and_then(|p| p.residual.clone()), ..exact };
-    let mut where_ =
-        vec!["h.tx_from <= ?".to_owned(), "(h.tx_to IS NULL OR h.tx_to > ?)".into(), "h.op <> 'delete'".into()];
-    let mut params = vec![Sql::Integer(tx.0), Sql::Integer(tx.0)];
-    if let Some(b) = &env {
-        rtree_sql("h", "hid", &hist_rtree(layer.name()), b, &mut where_, &mut params);
-    }
-    if let Some(v) = &q.valid {
-        valid_sql("h", v, &mut where_, &mut params);
-    }
-    if let Some(p) = &hplan
-        && let Some(sql) = &p.sql
-    {
-        where_.push(format!("({sql})"));
-        params.extend(p.params.iter().map(codec::to_sql));
-    }
-    let sql = format!(
-        "SELECT {HIST_COLUMNS} FROM {} AS h WHERE {} ORDER BY h.hid",
-        quote_ident(&hist_table(layer.name())),
-        where_.join(" AND ")
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(params))?;
-    while let Some(r) = rows.next()? {
-        page.stats.scanned += 1;
+    let hexact = Exact { residual: hplan.as_ref().and_then(|p| p.residual.clone()), ..exact.clone() };
+    let hist_sql = |tx: TxId, upto: Option<EntityId>| {
+        // In id order: only tombstones have no end (`tx_to`), so `+tx_to > ?` says the same as
+        // the general condition, and the unary `+`s keep SQLite on the id index for the range.
+        let mut where_: Vec<String> = if by_id {
+            vec!["+h.tx_from <= ?".into(), "+h.tx_to > ?".into(), "h.op <> 'delete'".into()]
+        } else {
+            vec!["h.tx_from <= ?".into(), "(h.tx_to IS NULL OR h.tx_to > ?)".into(), "h.op <> 'delete'".into()]
+        };
+        let mut params = vec![Sql::Integer(tx.0), Sql::Integer(tx.0)];
+        if let Some(b) = &env {
+            rtree_sql("h", "hid", &hist_rtree(layer.name()), b, &mut where_, &mut params);
+        }
+        if let Some(v) = &q.valid {
+            valid_sql("h", v, &mut where_, &mut params);
+        }
+        if let Some(after) = q.after {
+            where_.push("h.entity_id > ?".into());
+            params.push(Sql::Text(after.to_string()));
+        }
+        if let Some(upto) = upto {
+            where_.push("h.entity_id <= ?".into());
+            params.push(Sql::Text(upto.to_string()));
+        }
+        if let Some(p) = &hplan
+            && let Some(sql) = &p.sql
+        {
+            where_.push(format!("({sql})"));
+            params.extend(p.params.iter().map(codec::to_sql));
+        }
+        let order = if by_id { "h.entity_id" } else { "h.hid" };
+        let sql = format!(
+            "SELECT {HIST_COLUMNS} FROM {} AS h WHERE {} ORDER BY {order}",
+            quote_ident(&hist_table(layer.name())),
+            where_.join(" AND ")
+        );
+        (sql, params)
+    };
+    let closed_version = |r: &Row<'_>, times: &mut TxTimes<'_>| -> Result<Option<StoredFeature>> {
         let h = decode_hist(&layer, r)?;
-        if !exact.keep(&h.feature, h.version) {
-            continue;
+        if !hexact.keep(&h.feature, h.version) {
+            return Ok(None);
         }
         let tx_time = times.get(h.tx_from)?;
-        page.offer(StoredFeature {
+        Ok(Some(StoredFeature {
             feature: h.feature,
             version: h.version,
             tx: h.tx_from,
             tx_time,
             device_time: h.device_time,
-        });
-        if page.done {
-            break;
+        }))
+    };
+
+    if !by_id {
+        // Storage order: the current rows, then the closed versions.
+        while let Some(f) = next_current(&mut page.stats.scanned, &mut times)? {
+            page.offer(f);
+            if page.done {
+                return Ok(page.stats);
+            }
+        }
+        let Some(tx) = tx_max else { return Ok(page.stats) };
+        let (sql, params) = hist_sql(tx, None);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(params))?;
+        while let Some(r) = rows.next()? {
+            page.stats.scanned += 1;
+            if let Some(f) = closed_version(r, &mut times)? {
+                page.offer(f);
+                if page.done {
+                    break;
+                }
+            }
+        }
+        return Ok(page.stats);
+    }
+
+    // Entity id order. An entity is in one half only (its current row holds at tx_max, or one
+    // closed version does), so the two halves merge without duplicates.
+    let Some(tx) = tx_max else {
+        merge(&mut page, &mut |p| next_current(&mut p.stats.scanned, &mut times), &mut |_| Ok(None))?;
+        return Ok(page.stats);
+    };
+    if q.offset > 0 || q.limit.is_none() {
+        // Skipping (`offset`, capped by the server) streams both halves, the closed versions
+        // from `after` on, so that nothing skipped is held in memory.
+        let (sql, params) = hist_sql(tx, None);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(params))?;
+        let times = std::cell::RefCell::new(times);
+        merge(&mut page, &mut |p| next_current(&mut p.stats.scanned, &mut times.borrow_mut()), &mut |p| {
+            while let Some(r) = rows.next()? {
+                p.stats.scanned += 1;
+                if let Some(f) = closed_version(r, &mut times.borrow_mut())? {
+                    return Ok(Some(f));
+                }
+            }
+            Ok(None)
+        })?;
+        return Ok(page.stats);
+    }
+    // A keyset page: the current rows it can use come first (at most limit + 1); the closed
+    // versions are then read only up to the last of them, so a page costs what its id range
+    // holds, not every closed version after it.
+    let want = q.limit.unwrap_or(usize::MAX).saturating_add(1);
+    let mut current = std::collections::VecDeque::new();
+    while current.len() < want {
+        match next_current(&mut page.stats.scanned, &mut times)? {
+            Some(f) => current.push_back(f),
+            None => break,
         }
     }
+    let upto = (current.len() >= want).then(|| current.back().map(|f| f.feature.id)).flatten();
+    let mut closed = std::collections::VecDeque::new();
+    let (sql, params) = hist_sql(tx, upto);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(params))?;
+    while closed.len() < want
+        && let Some(r) = rows.next()?
+    {
+        page.stats.scanned += 1;
+        if let Some(f) = closed_version(r, &mut times)? {
+            closed.push_back(f);
+        }
+    }
+    merge(&mut page, &mut |_| Ok(current.pop_front()), &mut |_| Ok(closed.pop_front()))?;
     Ok(page.stats)
+}
+
+type Next<'a> = dyn FnMut(&mut Page<'_>) -> Result<Option<StoredFeature>> + 'a;
+
+/// Offers the features of two streams in entity id order until the page is done.
+fn merge(page: &mut Page<'_>, current: &mut Next<'_>, closed: &mut Next<'_>) -> Result<()> {
+    let (mut a, mut b) = (current(page)?, closed(page)?);
+    while !page.done {
+        let take_current = match (&a, &b) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(x), Some(y)) => x.feature.id <= y.feature.id,
+        };
+        let f = if take_current {
+            std::mem::replace(&mut a, current(page)?)
+        } else {
+            std::mem::replace(&mut b, closed(page)?)
+        };
+        if let Some(f) = f {
+            page.offer(f);
+        }
+    }
+    Ok(())
 }
 
 /// The live row for `key`.
@@ -451,7 +585,7 @@ pub(crate) fn current_row(conn: &Connection, layer: &Layer, key: &FeatureKey) ->
 
 /// The entity a key names, live or not: a code names the live entity holding it, otherwise the
 /// entity that held it most recently.
-fn resolve(conn: &Connection, layer: &Layer, key: &FeatureKey) -> Result<Option<EntityId>> {
+pub(super) fn resolve(conn: &Connection, layer: &Layer, key: &FeatureKey) -> Result<Option<EntityId>> {
     if let Some(cur) = current_row(conn, layer, key)? {
         return Ok(Some(cur.feature.id));
     }
@@ -474,16 +608,16 @@ fn resolve(conn: &Connection, layer: &Layer, key: &FeatureKey) -> Result<Option<
 }
 
 /// One version of an entity: the state it recorded (`None` for a tombstone) from `tx` on.
-struct Version {
-    version: i64,
-    op: Op,
-    tx: TxId,
-    state: Option<Feature>,
-    device_time: Option<Timestamp>,
+pub(super) struct Version {
+    pub(super) version: i64,
+    pub(super) op: Op,
+    pub(super) tx: TxId,
+    pub(super) state: Option<Feature>,
+    pub(super) device_time: Option<Timestamp>,
 }
 
 /// Every version of an entity, oldest first.
-fn versions(conn: &Connection, layer: &Layer, id: EntityId) -> Result<Vec<Version>> {
+pub(super) fn versions(conn: &Connection, layer: &Layer, id: EntityId) -> Result<Vec<Version>> {
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {HIST_COLUMNS} FROM {} AS h WHERE h.entity_id = ?1 ORDER BY h.version",
@@ -509,7 +643,7 @@ fn versions(conn: &Connection, layer: &Layer, id: EntityId) -> Result<Vec<Versio
 }
 
 /// The version current at `tx` among `versions` (sorted by version), if the entity was live.
-fn state_at(versions: &[Version], tx: TxId) -> Option<(i64, TxId, &Feature, Option<Timestamp>)> {
+pub(super) fn state_at(versions: &[Version], tx: TxId) -> Option<(i64, TxId, &Feature, Option<Timestamp>)> {
     let v = versions.iter().rev().find(|v| v.tx <= tx)?;
     v.state.as_ref().map(|s| (v.version, v.tx, s, v.device_time))
 }
@@ -548,332 +682,4 @@ pub(crate) fn get(
     }
 }
 
-const TX_COLUMNS: &str = "tx, time_us, author, device, device_time, source, replica";
-
-/// A row of `sk_transactions` selected as [`TX_COLUMNS`].
-fn decode_tx(r: &Row<'_>) -> Result<TxRecord> {
-    let tx = TxId(r.get(0)?);
-    let replica = r
-        .get::<_, Option<String>>(6)?
-        .map(|s| {
-            s.parse::<ReplicaId>().map_err(|e| StoreError::Corrupt(format!("transaction {}: replica `{s}`: {e}", tx.0)))
-        })
-        .transpose()?;
-    Ok(TxRecord {
-        tx,
-        time: codec::micros_to_ts(r.get(1)?),
-        author: r.get(2)?,
-        device: r.get(3)?,
-        device_time: r.get(4)?,
-        source: r.get(5)?,
-        replica,
-    })
-}
-
-fn tx_record(conn: &Connection, tx: TxId) -> Result<TxRecord> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {TX_COLUMNS} FROM sk_transactions WHERE tx = ?1"))?;
-    let mut rows = stmt.query([tx.0])?;
-    match rows.next()? {
-        Some(r) => decode_tx(r),
-        None => Err(StoreError::Corrupt(format!("transaction {} is missing from the journal", tx.0))),
-    }
-}
-
-pub(crate) fn history(conn: &Connection, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>> {
-    let layer = layers::load(conn, layer)?;
-    let Some(id) = resolve(conn, &layer, key)? else {
-        return Err(StoreError::NotFound { layer: layer.name().to_owned(), key: key.to_string() });
-    };
-    let mut out: Vec<VersionRecord> = Vec::new();
-    let mut previous: Option<Feature> = None;
-    for Version { version, op, tx, state, device_time } in versions(conn, &layer, id)? {
-        let changes = match (&previous, &state) {
-            (None, Some(s)) => as_changes(s, true),
-            (Some(p), Some(s)) => feature_diff(p, s),
-            (Some(p), None) => as_changes(p, false),
-            (None, None) => Vec::new(),
-        };
-        out.push(VersionRecord { version, op, tx: tx_record(conn, tx)?, device_time, state: state.clone(), changes });
-        previous = state;
-    }
-    Ok(out)
-}
-
-/// The diff between two instants over the entities changed in between with ids after `after`
-/// (in id order), at most `limit` of them.
-pub(crate) fn diff(
-    conn: &Connection,
-    layer: &str,
-    from: Timestamp,
-    to: Timestamp,
-    after: Option<EntityId>,
-    limit: usize,
-) -> Result<DiffPage> {
-    let layer = layers::load(conn, layer)?;
-    if to < from {
-        return Err(StoreError::InvalidArgument(format!("diff: `to` ({to}) is before `from` ({from})")));
-    }
-    let tx1 = tx_at(conn, from)?.unwrap_or(TxId(0));
-    let tx2 = tx_at(conn, to)?.unwrap_or(TxId(0));
-    let mut ids: Vec<String> = Vec::new();
-    {
-        // Entity ids are lowercase hyphenated UUIDs: text order is id order.
-        let mut stmt = conn.prepare(&format!(
-            "SELECT entity_id FROM {} WHERE entity_id > ?3 AND sk_tx > ?1 AND sk_tx <= ?2 \
-             UNION SELECT entity_id FROM {} WHERE entity_id > ?3 AND tx_from > ?1 AND tx_from <= ?2 \
-             ORDER BY 1 LIMIT ?4",
-            quote_ident(layer.name()),
-            quote_ident(&hist_table(layer.name()))
-        ))?;
-        let after = after.map(|a| a.to_string()).unwrap_or_default();
-        // One more than asked: whether another page follows.
-        let take = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![tx1.0, tx2.0, after, take], |r| r.get::<_, String>(0))?;
-        for r in rows {
-            ids.push(r?);
-        }
-    }
-    let more = ids.len() > limit;
-    ids.truncate(limit);
-    let mut times = TxTimes { conn, cache: HashMap::new() };
-    let mut out = Diff::default();
-    let mut last = None;
-    for id in ids {
-        crate::cancel::check()?;
-        let id = entity_id(&layer, &id)?;
-        last = Some(id);
-        let vs = versions(conn, &layer, id)?;
-        let stored = |times: &mut TxTimes<'_>,
-                      (v, tx, f, dt): (i64, TxId, &Feature, Option<Timestamp>)|
-         -> Result<StoredFeature> {
-            Ok(StoredFeature { feature: f.clone(), version: v, tx, tx_time: times.get(tx)?, device_time: dt })
-        };
-        match (state_at(&vs, tx1), state_at(&vs, tx2)) {
-            (None, Some(b)) => out.created.push(stored(&mut times, b)?),
-            (Some(a), None) => out.deleted.push(stored(&mut times, a)?),
-            (Some(a), Some(b)) => {
-                let changes = feature_diff(a.2, b.2);
-                if !changes.is_empty() {
-                    out.modified.push(Modified {
-                        id,
-                        code: b.2.code.clone(),
-                        from_version: a.0,
-                        to_version: b.0,
-                        changes,
-                    });
-                }
-            }
-            (None, None) => {}
-        }
-    }
-    Ok(DiffPage { diff: out, next: if more { last } else { None } })
-}
-
-pub(crate) fn entities_created_by(conn: &Connection, layer: &str, author: &str) -> Result<Vec<EntityId>> {
-    let layer = layers::load(conn, layer)?;
-    // Version 1 is the live row until superseded, then a history row; both halves are looked up
-    // by transaction through their `sk_tx` / `tx_from` indexes, the transactions through
-    // `sk_idx_transactions_author`.
-    let sql = format!(
-        "WITH mine(tx) AS (SELECT tx FROM sk_transactions WHERE author = ?1) \
-         SELECT entity_id, tx FROM ( \
-           SELECT t.entity_id AS entity_id, t.sk_tx AS tx FROM {} AS t WHERE t.sk_tx IN mine AND t.sk_version = 1 \
-           UNION ALL \
-           SELECT h.entity_id, h.tx_from FROM {} AS h WHERE h.tx_from IN mine AND h.version = 1 \
-         ) ORDER BY tx, entity_id",
-        quote_ident(layer.name()),
-        quote_ident(&hist_table(layer.name()))
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([author], |r| r.get::<_, String>(0))?;
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for r in rows {
-        let id = entity_id(&layer, &r?)?;
-        if seen.insert(id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) fn transactions(conn: &Connection, after: Option<TxId>, limit: usize) -> Result<Vec<TxRecord>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {TX_COLUMNS} FROM sk_transactions WHERE tx > ?1 ORDER BY tx LIMIT ?2"))?;
-    let mut rows = stmt.query(params![after.map_or(0, |t| t.0), i64::try_from(limit).unwrap_or(i64::MAX)])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        out.push(decode_tx(r)?);
-    }
-    Ok(out)
-}
-
-pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor, limit: usize) -> Result<ChangePage> {
-    let layer = layers::load(conn, layer)?;
-    let wanted = limit.max(1);
-    // One row more than asked tells whether another page follows.
-    let limit = i64::try_from(wanted).unwrap_or(i64::MAX - 1) + 1;
-    let mut out = Vec::new();
-    let mut times = TxTimes { conn, cache: HashMap::new() };
-    // Live rows (kind 0) and tombstones (kind 1) whose version came after the cursor, merged in
-    // (tx, kind, key) order. A restored entity's old tombstone is closed (tx_to set), so it is not
-    // listed again.
-    let live_sql = format!(
-        "{} AND (t.sk_tx, 0, t.fid) > (?1, ?2, ?3) ORDER BY t.sk_tx, t.fid LIMIT ?4",
-        current_select(&layer, "1 = 1")
-    );
-    let mut stmt = conn.prepare_cached(&live_sql)?;
-    let mut rows = stmt.query(params![cursor.tx, cursor.kind, cursor.key, limit])?;
-    while let Some(r) = rows.next()? {
-        let c = decode_current(&layer, r)?;
-        let position = ChangeCursor { tx: c.tx.0, kind: 0, key: c.fid };
-        let tx_time = times.get(c.tx)?;
-        out.push(ChangedEntity {
-            id: c.feature.id,
-            version: c.version,
-            tx: c.tx,
-            state: Some(StoredFeature {
-                feature: c.feature,
-                version: c.version,
-                tx: c.tx,
-                tx_time,
-                device_time: c.device_time,
-            }),
-            position,
-        });
-    }
-    drop(rows);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT hid, entity_id, version, tx_from FROM {} WHERE op = 'delete' AND tx_to IS NULL AND (tx_from, 1, hid) > (?1, ?2, ?3) \
-         ORDER BY tx_from, hid LIMIT ?4",
-        quote_ident(&hist_table(layer.name()))
-    ))?;
-    let mut rows = stmt.query(params![cursor.tx, cursor.kind, cursor.key, limit])?;
-    while let Some(r) = rows.next()? {
-        let id: String = r.get(1)?;
-        let tx = TxId(r.get(3)?);
-        out.push(ChangedEntity {
-            id: entity_id(&layer, &id)?,
-            version: r.get(2)?,
-            tx,
-            state: None,
-            position: ChangeCursor { tx: tx.0, kind: 1, key: r.get(0)? },
-        });
-    }
-    drop(rows);
-    // Documents rewritten without a new version of their own (kind 2): a resolution that kept the
-    // visible value, an edit that lost to a deletion. Entities whose version moved in the same
-    // transaction are already listed.
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT d.rowid, d.entity_id, d.tx FROM sk_sync_docs d WHERE d.layer = ?5 AND (d.tx, 2, d.rowid) > (?1, ?2, ?3) \
-           AND NOT EXISTS (SELECT 1 FROM {t} t WHERE t.entity_id = d.entity_id AND t.sk_tx = d.tx) \
-           AND NOT EXISTS (SELECT 1 FROM {h} h WHERE h.entity_id = d.entity_id AND h.tx_from = d.tx) \
-         ORDER BY d.tx, d.rowid LIMIT ?4",
-        t = quote_ident(layer.name()),
-        h = quote_ident(&hist_table(layer.name()))
-    ))?;
-    let docs: Vec<(i64, String, i64)> = stmt
-        .query_map(params![cursor.tx, cursor.kind, cursor.key, limit, layer.name()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    for (rowid, id, tx) in docs {
-        let id = entity_id(&layer, &id)?;
-        let position = ChangeCursor { tx, kind: 2, key: rowid };
-        let live = current_row(conn, &layer, &FeatureKey::Id(id))?;
-        let (version, state) = match live {
-            Some(c) => {
-                let tx_time = times.get(c.tx)?;
-                (
-                    c.version,
-                    Some(StoredFeature {
-                        feature: c.feature,
-                        version: c.version,
-                        tx: c.tx,
-                        tx_time,
-                        device_time: c.device_time,
-                    }),
-                )
-            }
-            None => {
-                let v: Option<i64> = conn
-                    .query_row(
-                        &format!(
-                            "SELECT max(version) FROM {} WHERE entity_id = ?1",
-                            quote_ident(&hist_table(layer.name()))
-                        ),
-                        [id.to_string()],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .flatten();
-                (v.unwrap_or(0), None)
-            }
-        };
-        out.push(ChangedEntity { id, version, tx: TxId(tx), state, position });
-    }
-    out.sort_by_key(|c| c.position);
-    let more = out.len() > wanted;
-    out.truncate(wanted);
-    let next = match out.last() {
-        Some(last) if more => last.position,
-        _ => {
-            let newest: Option<i64> = conn.query_row("SELECT max(tx) FROM sk_transactions", [], |r| r.get(0))?;
-            cursor.max(ChangeCursor::after_tx(TxId(newest.unwrap_or(0))))
-        }
-    };
-    Ok(ChangePage { changes: out, next, more })
-}
-
-/// `(entity, version)` of every entity live in `layer` as of transaction `tx` whose geometry meets
-/// `area` (every entity when there is none): what a replica of that area holds after a pull
-/// complete through `tx`. Decodes no properties, and geometry only when there is an area.
-pub(crate) fn versions_at(
-    conn: &Connection,
-    layer: &str,
-    tx: TxId,
-    area: Option<&Geometry>,
-    sink: &mut dyn FnMut(EntityId, i64),
-) -> Result<()> {
-    let layer = layers::load(conn, layer)?;
-    let shape = area.map(Geometry::to_geo);
-    let env = area.and_then(Geometry::bbox);
-    // (alias, key, R-tree, table, version column, conditions, how many bind `tx`)
-    let halves = [
-        ("t", "fid", rtree(layer.name()), layer.name().to_owned(), "t.sk_version", vec!["t.sk_tx <= ?".to_owned()], 1),
-        (
-            "h",
-            "hid",
-            hist_rtree(layer.name()),
-            hist_table(layer.name()),
-            "h.version",
-            vec!["h.tx_from <= ?".to_owned(), "(h.tx_to IS NULL OR h.tx_to > ?)".into(), "h.op <> 'delete'".into()],
-            2,
-        ),
-    ];
-    for (alias, key, rtree_table, table, version, mut where_, binds) in halves {
-        let mut params = vec![Sql::Integer(tx.0); binds];
-        if let Some(b) = &env {
-            rtree_sql(alias, key, &rtree_table, b, &mut where_, &mut params);
-        }
-        let geom = if shape.is_some() { format!(", {alias}.geom") } else { String::new() };
-        let sql = format!(
-            "SELECT {alias}.entity_id, {version}{geom} FROM {} AS {alias} WHERE {}",
-            quote_ident(&table),
-            where_.join(" AND ")
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(params))?;
-        while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            if let Some(a) = &shape {
-                let g = geometry(&layer, r.get_ref(2)?, &format!("entity {id}"))?;
-                if !g.is_some_and(|g| a.intersects(&g.to_geo())) {
-                    continue;
-                }
-            }
-            sink(entity_id(&layer, &id)?, r.get(1)?);
-        }
-    }
-    Ok(())
-}
+pub(super) const TX_COLUMNS: &str = "tx, time_us, author, device, device_time, source, replica";

@@ -518,6 +518,10 @@ impl crate::StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn put_outbox(&mut self, id: uuid::Uuid, payload: &str) -> Result<()> {
+        super::outbox::put(&self.conn, self.tx, id, payload)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<CommitInfo> {
         for st in self.layers.values().filter(|s| s.touched || s.bulk || s.code_dirty) {
             let name = st.layer.name();

@@ -163,3 +163,32 @@ fn refused_anonymous_attempts_beyond_the_budget_are_counted() {
     assert_eq!((rows[0].entity_count, rows[0].client.as_deref()), (Some(3), Some("198.51.100.4")));
     // Callers without an address (the CLI) and successful attempts are never counted away.
 }
+
+#[test]
+fn pending_records_from_the_store_outbox_are_appended_once() {
+    let f = fx();
+    let insp = f.user("张三", Role::Inspector);
+    let mut w = WriteRecord::new(AuditAction::FeatureUpdate, "manhole");
+    w.entities = vec!["0195a0f0-cccc".into()];
+    w.tx = Some("7".into());
+    let at = t("2025-03-01T00:30:00Z");
+    let p = crate::PendingAudit::new(&insp.clone().with_client(from_addr("10.0.0.7:1")), &w, at);
+    // Through the store's outbox as text, delivered twice (a crash between append and removal).
+    let p = crate::PendingAudit::from_json(&p.to_json()).unwrap();
+    assert!(f.store.record_pending(&p).unwrap());
+    assert!(!f.store.record_pending(&p).unwrap());
+    let rows = f.audit(AuditQuery { layer: Some("manhole".into()), ..AuditQuery::default() });
+    assert_eq!(rows.len(), 1);
+    let e = &rows[0];
+    assert_eq!((e.action.clone(), e.at, e.tx.as_deref()), (AuditAction::FeatureUpdate, at, Some("7")));
+    assert!(matches!(&e.actor, ActorRef::User { username, .. } if username == "张三"), "{:?}", e.actor);
+    assert_eq!((e.client.as_deref(), e.entities.clone()), (Some("10.0.0.7:1"), vec!["0195a0f0-cccc".to_owned()]));
+    // Another record of the same write (a new id) is another row; garbage is refused.
+    let again = crate::PendingAudit::new(&insp, &w, at);
+    assert!(f.store.record_pending(&again).unwrap());
+    assert!(crate::PendingAudit::from_json("{}").is_err());
+    let mut bad = again.clone();
+    bad.id = uuid::Uuid::now_v7();
+    bad.actor_kind = "robot".into();
+    assert!(f.store.record_pending(&bad).is_err());
+}

@@ -141,7 +141,7 @@ fn creates_a_private_wal_file_and_reopens_it() {
     assert_eq!(app, APPLICATION_ID);
     let v: String =
         conn.query_row("SELECT value FROM auth_meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
-    assert_eq!(v, "1");
+    assert_eq!(v, SCHEMA_VERSION.to_string());
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn refuses_a_newer_schema() {
     assert_eq!(
         e,
         format!(
-            "{} was written by a newer shikong (auth schema version 7; this build understands up to 1). Upgrade shikong to open it.",
+            "{} was written by a newer shikong (auth schema version 7; this build understands up to 2). Upgrade shikong to open it.",
             path.display()
         )
     );
