@@ -48,6 +48,9 @@ fn seed(store: &dyn shikong_store::Store, n: u64) -> anyhow::Result<()> {
     {
         let mut tx = store.begin(TxMeta::by("bench"))?;
         tx.create_layer(record::layer_def())?;
+        for fields in record::INDEXES {
+            tx.ensure_index(LAYER, fields)?;
+        }
         tx.commit()?;
     }
     let mut done = 0u64;

@@ -176,6 +176,11 @@ pub trait StoreTx: SyncBookkeepingTx {
     /// several match.
     fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>>;
 
+    /// Makes filters on these fields of the layer's live features cheap (an index over them, in
+    /// this order; kept until the layer is dropped). Idempotent. For engines that query a layer
+    /// by the same fields all the time (the case runtime's overdue scan and status lists).
+    fn ensure_index(&mut self, layer: &str, fields: &[&str]) -> Result<()>;
+
     /// Marks a point this transaction can return to with [`StoreTx::rollback_to_savepoint`]
     /// (one entity of a sync batch failing must not undo the others). Savepoints do not nest.
     fn savepoint(&mut self) -> Result<()>;

@@ -95,6 +95,8 @@ pub struct Cases {
     /// The next case number to try, learnt from the layer's count once (then kept here: counting
     /// a million cases on every opening held the writer lock for tens of milliseconds).
     next_number: Mutex<Option<u64>>,
+    /// The layer's indexes were ensured by this process.
+    indexed: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Cases {
@@ -113,6 +115,7 @@ impl Cases {
             follower: Follower::default(),
             layer: Mutex::new(()),
             next_number: Mutex::new(None),
+            indexed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -141,7 +144,7 @@ impl Cases {
 /// it, inspectors and citizens do not see it through the layer routes (cases move by actions).
 fn ensure_layer(state: &AppState) -> ApiResult<()> {
     if state.store().layer(LAYER).is_ok() {
-        return Ok(());
+        return ensure_indexes(state);
     }
     let _one = state.cases.layer.lock().unwrap_or_else(PoisonError::into_inner);
     if state.store().layer(LAYER).is_ok() {
@@ -149,12 +152,32 @@ fn ensure_layer(state: &AppState) -> ApiResult<()> {
     }
     let mut tx = state.store().begin(TxMeta::by("system:cases").source("create the cases layer"))?;
     tx.create_layer(record::layer_def())?;
+    for fields in record::INDEXES {
+        tx.ensure_index(LAYER, fields)?;
+    }
     tx.commit()?;
+    state.cases.indexed.store(true, std::sync::atomic::Ordering::Relaxed);
     let local = shikong_auth::Actor::local("cases");
     for (role, grants) in [(Role::Office, Grants::READ), (Role::Inspector, Grants::NONE)] {
         let rule = Rule { layer: LAYER.into(), subject: Subject::Role(role), grants };
         state.auth.set_rule(&local, &rule)?;
     }
+    Ok(())
+}
+
+/// Makes sure a `cases` layer made by an earlier version has its [`record::INDEXES`] (once per
+/// process; a no-op when they exist).
+pub(crate) fn ensure_indexes(state: &AppState) -> ApiResult<()> {
+    use std::sync::atomic::Ordering;
+    if state.cases.indexed.load(Ordering::Relaxed) || state.store().layer(LAYER).is_err() {
+        return Ok(());
+    }
+    let mut tx = state.store().begin(TxMeta::by("system:cases").source("index the cases layer"))?;
+    for fields in record::INDEXES {
+        tx.ensure_index(LAYER, fields)?;
+    }
+    tx.commit()?;
+    state.cases.indexed.store(true, Ordering::Relaxed);
     Ok(())
 }
 

@@ -52,6 +52,7 @@ pub fn scan(state: &AppState, now: Timestamp) -> ApiResult<ScanReport> {
 
 fn scan_once(state: &AppState, now: Timestamp) -> ApiResult<ScanReport> {
     let Ok(layer) = state.store().layer(LAYER) else { return Ok(ScanReport::default()) };
+    super::ensure_indexes(state)?;
     let at = time::utc(now);
     let text = format!("{} < TIMESTAMP('{at}') AND {} = false", field::STAGE_DEADLINE, field::OVERDUE);
     let filter = Filter::parse_text(&text, layer.schema()).map_err(ApiError::internal)?;

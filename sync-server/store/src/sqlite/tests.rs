@@ -170,3 +170,25 @@ fn migration_5_fills_in_attachment_references() {
     assert_eq!(s.blob_layers(&a).unwrap(), ["manhole"], "from history");
     assert_eq!(s.blob_layers(&b).unwrap(), ["manhole"], "from the current row");
 }
+
+/// `ensure_index` makes an index the query planner uses, records no transaction, is idempotent,
+/// and refuses a field the layer does not have.
+#[test]
+fn an_ensured_index_is_used_and_leaves_no_transaction() {
+    let (_d, s) = store();
+    history_fixture(&s);
+    let before = s.latest_tx().unwrap();
+    for _ in 0..2 {
+        let mut tx = s.begin(TxMeta::by("system")).unwrap();
+        tx.ensure_index("manhole", &["depth"]).unwrap();
+        assert!(tx.commit().unwrap().tx.is_none());
+    }
+    assert_eq!(s.latest_tx().unwrap(), before, "no transaction recorded");
+    let conn = s.reader().unwrap();
+    let plan: String =
+        conn.query_row("EXPLAIN QUERY PLAN SELECT fid FROM manhole WHERE depth > 2", [], |r| r.get(3)).unwrap();
+    assert!(plan.contains("sk_idx_manhole_depth"), "{plan}");
+    let mut tx = s.begin(TxMeta::by("system")).unwrap();
+    let e = tx.ensure_index("manhole", &["no_such_field"]).unwrap_err().to_string();
+    assert!(e.contains("no_such_field"), "{e}");
+}

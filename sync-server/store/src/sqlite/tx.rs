@@ -80,6 +80,8 @@ pub(crate) struct SqliteTx<'s> {
     /// Something besides versions was written (a layer definition, sync bookkeeping): the
     /// transaction commits even when it wrote no version.
     other_writes: bool,
+    /// Only schema objects were made (`ensure_index`): commit them, but record no transaction.
+    schema_only: bool,
     /// Counters at the open savepoint, restored on rollback to it.
     saved_stats: Option<(CommitInfo, bool)>,
 }
@@ -95,6 +97,7 @@ impl<'s> SqliteTx<'s> {
             layers: HashMap::new(),
             stats: CommitInfo::default(),
             other_writes: false,
+            schema_only: false,
             saved_stats: None,
         };
         let (last_tx, last_us): (Option<i64>, Option<i64>) =
@@ -454,6 +457,26 @@ impl crate::StoreTx for SqliteTx<'_> {
         Ok(version)
     }
 
+    fn ensure_index(&mut self, layer: &str, fields: &[&str]) -> Result<()> {
+        let l = self.state(layer)?.layer.clone();
+        let mut cols = Vec::with_capacity(fields.len());
+        for field in fields {
+            let f = l.schema().field(field).ok_or_else(|| StoreError::SchemaChange {
+                layer: layer.to_owned(),
+                message: format!("cannot index `{field}`: not a field of this layer"),
+            })?;
+            cols.push(f.name.clone());
+        }
+        if cols.is_empty() {
+            return Ok(());
+        }
+        let idx = quote_ident(&format!("sk_idx_{layer}_{}", cols.join("_")));
+        let list = cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        self.conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {idx} ON {} ({list});", quote_ident(layer)))?;
+        self.schema_only = true;
+        Ok(())
+    }
+
     fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>> {
         let l = self.state(layer)?.layer.clone();
         let col = match field {
@@ -546,6 +569,15 @@ impl crate::StoreTx for SqliteTx<'_> {
         }
         self.open = false;
         if self.stats.versions_written() == 0 && !self.other_writes {
+            if self.schema_only {
+                // An index is no change to the data: keep it, record no transaction.
+                self.conn.execute("DELETE FROM sk_transactions WHERE tx = ?1", params![self.tx.0])?;
+                if let Err(e) = self.conn.execute_batch("COMMIT;") {
+                    let _ = self.conn.execute_batch("ROLLBACK;");
+                    return Err(e.into());
+                }
+                return Ok(CommitInfo { tx: None, ..self.stats });
+            }
             // Nothing happened: leave no empty transaction behind.
             self.conn.execute_batch("ROLLBACK;")?;
             return Ok(CommitInfo { tx: None, ..self.stats });
