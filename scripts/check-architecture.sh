@@ -19,8 +19,13 @@ gui=$(grep -E '^(dioxus|tauri|wry|tao|webkit2gtk)' <<<"$core" || true)
 [ -z "$gui" ] || fail "shikong-app-core depends on GUI crates: $gui"
 # The mobile app is views over the app core.
 has shikong-mobile shikong-app-core || fail "shikong-mobile does not use shikong-app-core"
+# Tauri stays in the desktop app, which is views over the app core.
+for c in shikong-mobile shikong-server shikong-sync-client; do
+  if has "$c" tauri; then fail "$c depends on tauri (only shikong-desktop may)"; fi
+done
+has shikong-desktop shikong-app-core || fail "shikong-desktop does not use shikong-app-core"
 # The client crates read server answers through the protocol types.
 for c in shikong-sync-client shikong-app-core; do
   has "$c" shikong-protocol || fail "$c does not use shikong-protocol"
 done
-echo "architecture invariants hold (server libraries without the sync client, UI-free app core)"
+echo "architecture invariants hold (server libraries without the sync client, UI-free app core, Tauri only in the desktop app)"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing shikong needs and is missing, from Debian packages.
-# Usage: scripts/deps.sh build|test
-#   build: C toolchain parts for the bundled PROJ and SQLite builds
-#   test:  build + the real tools the tests run (GDAL, …)
+# Usage: scripts/deps.sh build|desktop|test
+#   build:   C toolchain parts for the bundled PROJ and SQLite builds
+#   desktop: build + what the desktop app (desktop/, Tauri 2) builds with: WebKitGTK, libdbus, and
+#            the npm packages its front end is bundled from
+#   test:    desktop + the real tools the tests run (GDAL, Chromium, tauri-driver, …)
 set -euo pipefail
 want=(pkg-config cmake clang libclang-dev sqlite3 libsqlite3-dev libtiff-dev libcurl4-openssl-dev unzip)
 if [ "${1:-build}" = test ]; then
@@ -13,6 +15,13 @@ if [ "${1:-build}" = test ]; then
   # The mobile app's desktop window (Dioxus desktop = wry on WebKitGTK), built by the workspace
   # tests; its end-to-end test drives the same views in Chromium.
   want+=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev xvfb xauth)
+  # The desktop app's end-to-end test drives its window through WebDriver: tauri-driver (below) in
+  # front of WebKitGTK's own driver.
+  want+=(webkit2gtk-driver)
+fi
+if [ "${1:-build}" = test ] || [ "${1:-build}" = desktop ]; then
+  # The desktop app: Tauri 2 is wry on WebKitGTK; keyring's Secret Service client links libdbus.
+  want+=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev libdbus-1-dev)
 fi
 missing=()
 for p in "${want[@]}"; do
@@ -25,10 +34,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+if [ "${1:-build}" = test ] || [ "${1:-build}" = desktop ]; then
+  # The web map's npm packages (maplibre-gl, esbuild, playwright-core), pinned by package-lock.json;
+  # desktop/build.rs bundles the desktop's front end from the same packages.
+  web="$(dirname "$0")/../sync-server/http/web"
+  [ -d "$web/node_modules/playwright-core" ] || npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
+fi
 if [ "${1:-build}" = test ]; then
   # Real clients of the OGC API that tests run against the live server.
   python3 -c "import owslib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "owslib==0.35.0"
-  # The web map's npm packages (maplibre-gl, esbuild, playwright-core), pinned by package-lock.json.
-  web="$(dirname "$0")/../sync-server/http/web"
-  [ -d "$web/node_modules/playwright-core" ] || npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
+  # The WebDriver server for Tauri apps (crates.io), in front of WebKitWebDriver.
+  command -v tauri-driver >/dev/null || cargo install --locked tauri-driver --version 2.1.0
 fi

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use crate::common::server::Server;
 use crate::common::*;
 use jiff::Timestamp;
 use serde_json::{Value as Json, json};
@@ -32,13 +31,7 @@ fn time(t: &Json) -> Timestamp {
 #[test]
 fn a_citizen_report_goes_round_the_loop_to_a_rating() {
     let dir = tempfile::tempdir().unwrap();
-    let data = s(&dir.path().join("data")).to_owned();
-    demo_data(std::path::Path::new(&data));
-    ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "办公室密码123\n");
-    ok_stdin(&["user", "add", "--data", &data, "--role", "inspector", "li"], "巡查员密码123\n");
-    let server = Server::start(&data, &[]);
-    let wang = ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned();
-    let li = ok(&["user", "token", "--data", &data, "li"]).trim().to_owned();
+    let (data, server, wang, li) = crate::common::demo_with_office(dir.path());
     let http = reqwest::blocking::Client::new();
     let case_doc = |id: &str| -> Json {
         let r = http.get(server.url(&format!("/cases/{id}"))).bearer_auth(&wang).send().unwrap();

@@ -1,6 +1,6 @@
 //! The real-process end-to-end tests, in one test binary: what needs a process (the `shikong`
 //! binary's CLI, crash and restart, concurrent devices over real sockets) or a real outside tool
-//! (GDAL, OWSLib, Chromium). One binary links the server once; the modules run in parallel.
+//! (GDAL, OWSLib, Chromium, tauri-driver). One binary links the server once; the modules run in parallel.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -9,6 +9,7 @@ mod tiles_common;
 
 mod backup;
 mod cases_e2e;
+mod desktop_app;
 mod geocode_e2e;
 mod mobile_app;
 mod server_ogc;

@@ -5,7 +5,9 @@
 //! - `app_in_a_browser`: the real app (liveview: the same views) driven in headless Chromium like
 //!   a user — sign in, download an area, add a point with a photo, sync — then the new feature is
 //!   read back through the server's OGC API. The server speaks HTTPS with a test CA's certificate,
-//!   which the app trusts through its CA setting. Screenshots: `target/screenshots/mobile/*.png`.
+//!   which the app trusts through its CA setting. Two cases the office dispatched to the inspector
+//!   come with the area as tasks: the map shows a marker per task, 在地图上查看 centres it, and a
+//!   tapped marker opens the task. Screenshots: `target/screenshots/mobile/*.png`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::sync::atomic::Ordering;
 use crate::common::server::{Server, TestCa};
 use crate::common::{ok, ok_stdin, root, s, tool};
 use dioxus::prelude::*;
-use serde_json::Value as Json;
+use serde_json::{Value as Json, json};
 use shikong_mobile::Device;
 use shikong_mobile::app_core::platform::{ImageFolder, LocationSource as _, ManualLocation, Switchable};
 use shikong_mobile::app_core::{AreaChoice, DownloadStep};
@@ -307,6 +309,30 @@ fn app_in_a_browser() {
     // its CA setting (the system's roots do not know it).
     let ca = TestCa::new(dir.path());
     let server = Server::start_tls(&data, &[], &ca);
+    // Two cases the office dispatched to zhang before the area is downloaded: the replica carries
+    // them as tasks. Close to each other, and away from where the inspector collects below.
+    let wang = ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned();
+    let post = |path: &str, body: Json| -> Json {
+        let r = server.http.post(server.url(path)).bearer_auth(&wang).json(&body).send().unwrap();
+        let status = r.status();
+        let text = r.text().unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let mut cases = BTreeMap::new();
+    for (n, (lon, lat)) in [(114.3497, 30.5083), (114.3503, 30.5087)].into_iter().enumerate() {
+        let point = json!({"type": "Point", "coordinates": [lon, lat]});
+        let case = post("/cases", json!({"class": "0102", "description": "暴露垃圾", "location": point}));
+        let id = case["id"].as_str().unwrap().to_owned();
+        for (k, action) in ["accept", "register", "dispatch"].into_iter().enumerate() {
+            let mut body = json!({"action": action, "action_id": format!("map-{n}-{k}")});
+            if action == "dispatch" {
+                body["assignee"] = json!("user:zhang");
+            }
+            post(&format!("/cases/{id}/actions"), body);
+        }
+        cases.insert(id, (case["case_no"].as_str().unwrap().to_owned(), (lon, lat)));
+    }
     let location = Arc::new(ManualLocation::at(114.3437, 30.5043));
     let mut dev = Device::open(
         dir.path().join("app"),
@@ -355,7 +381,32 @@ fn app_in_a_browser() {
     assert!(seen["tapped"].as_str().unwrap_or_default().contains("浏览器采集的井盖"), "{seen}");
     assert!(seen["history"].as_str().unwrap_or_default().contains("v1"), "{seen}");
     assert!(seen["edit_message"].as_str().unwrap_or_default().contains("已保存"), "{seen}");
-    for screen in ["login", "areas", "map", "collect", "sync", "feature"] {
+    // The tasks on the map: one marker per case, labelled with its number, coloured by urgency.
+    let mut markers: Vec<(String, String)> = seen["task_markers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no task markers: {seen}"))
+        .iter()
+        .map(|m| {
+            let urgency = m["urgency"].as_str().unwrap_or_default();
+            assert!(["overdue", "today", "later"].contains(&urgency), "{m}");
+            assert!(m["cls"].as_str().unwrap_or_default().contains(&format!("sk-task-{urgency}")), "{m}");
+            (m["case"].as_str().unwrap_or_default().to_owned(), m["label"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    markers.sort();
+    let expected: Vec<(String, String)> = cases.iter().map(|(id, (no, _))| (id.clone(), no.clone())).collect();
+    assert_eq!(markers, expected, "{seen}");
+    assert!(seen["task_legend"].as_str().unwrap_or_default().contains("任务: 2"), "{seen}");
+    // 在地图上查看 on the list's first task centred the map on it, its marker highlighted.
+    let first = seen["task_list"][0].as_str().unwrap_or_default();
+    let (focus, (_, (lon, lat))) = cases.iter().find(|(_, (no, _))| no == first).expect("the list shows the cases");
+    assert_eq!(seen["centred"]["focus"].as_str(), Some(focus.as_str()), "{seen}");
+    let (clon, clat) = (seen["centred"]["lon"].as_f64().unwrap_or(0.0), seen["centred"]["lat"].as_f64().unwrap_or(0.0));
+    assert!((clon - lon).abs() < 1e-5 && (clat - lat).abs() < 1e-5, "centred at {clon},{clat}, not {lon},{lat}");
+    // Tapping the other marker opened that task's page.
+    let other = cases.iter().find(|(id, _)| *id != focus).map(|(_, (no, _))| no.as_str()).unwrap_or_default();
+    assert!(seen["task_opened"].as_str().unwrap_or_default().contains(other), "{seen}");
+    for screen in ["login", "areas", "map", "collect", "sync", "feature", "tasks-map"] {
         let p = shots.join(format!("{screen}.png"));
         assert!(std::fs::metadata(&p).map(|m| m.len() > 5_000).unwrap_or(false), "{} saved", p.display());
     }

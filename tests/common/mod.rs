@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod server;
+pub mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -159,4 +160,17 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy a demo file");
         }
     }
+}
+
+/// The demo city in `dir/data` with the office user `wang` and the inspector `li`, served on
+/// loopback: (data folder, server, wang's token, li's token).
+pub fn demo_with_office(dir: &Path) -> (String, server::Server, String, String) {
+    let data = s(&dir.join("data")).to_owned();
+    demo_data(Path::new(&data));
+    ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "办公室密码123\n");
+    ok_stdin(&["user", "add", "--data", &data, "--role", "inspector", "li"], "巡查员密码123\n");
+    let server = server::Server::start(&data, &[]);
+    let wang = ok(&["user", "token", "--data", &data, "wang"]).trim().to_owned();
+    let li = ok(&["user", "token", "--data", &data, "li"]).trim().to_owned();
+    (data, server, wang, li)
 }

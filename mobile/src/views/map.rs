@@ -1,13 +1,15 @@
 //! The map tab: offline place search, locate, layer switcher, distance and area measurement,
-//! favourites, and the card of a tapped feature (fields, share QR code, history from the server,
-//! edit, delete). The card is read by the core when a tap arrives, never while rendering.
+//! favourites, the legend of the inspector's task markers (drawn by the shell from the core's
+//! state: 超期, 今日到期, 未到期; a tapped marker opens its task), and the card of a tapped feature
+//! (fields, share QR code, history from the server, edit, delete). The card is read by the core
+//! when a tap arrives, never while rendering.
 
 use std::collections::BTreeMap;
 
 use dioxus::prelude::*;
 use serde_json::Value as Json;
 use shikong_app_core::i18n::tr;
-use shikong_app_core::{Device, FeatureCard, Suggestion};
+use shikong_app_core::{Device, FeatureCard, Suggestion, Urgency};
 
 use super::collect::FormField;
 use super::shell::js_call;
@@ -33,14 +35,20 @@ pub(super) fn MapPanel() -> Element {
     let mut q = use_signal(String::new);
     let mut results = use_signal(Vec::<Suggestion>::new);
     let mut layers_open = use_signal(|| false);
-    let (layer_list, favourites): (Vec<(String, String)>, _) = {
+    let (layer_list, favourites, markers): (Vec<(String, String)>, _, Vec<Urgency>) = {
         let state = core.state.read();
         let layers = state.active.as_ref().map(|a| a.layers.as_slice()).unwrap_or_default();
+        let tasks = state.active.as_ref().map(|a| a.tasks.as_slice()).unwrap_or_default();
         (
             layers.iter().map(|x| (x.name.clone(), x.display_name().to_owned())).collect(),
             state.settings.favourites.clone(),
+            // the tasks the map draws: those with a location
+            tasks.iter().filter(|t| t.point().is_some()).map(|t| t.urgency).collect(),
         )
     };
+    let count = |u: Urgency| markers.iter().filter(|&&m| m == u).count();
+    let legend = [(Urgency::Overdue, "overdue"), (Urgency::DueToday, "due_today"), (Urgency::Later, "due_later")]
+        .map(|(u, key)| (u.as_str(), tr(l, key), count(u)));
     let mut hidden = use_signal(Vec::<String>::new);
     let tool = (sh.tool)();
     let points = (sh.points)();
@@ -144,6 +152,14 @@ pub(super) fn MapPanel() -> Element {
                     });
                 },
                 {tr(l, "favourite")}
+            }
+        }
+        if !markers.is_empty() {
+            div { class: "row muted", "data-testid": "task-legend",
+                span { "{tr(l, \"tasks_on_map\")}: {markers.len()}" }
+                for (class, label, n) in legend {
+                    span { "data-testid": "legend-{class}", span { class: "dot dot-{class}" } " {label} {n}" }
+                }
             }
         }
         if let Some(text) = measurement {

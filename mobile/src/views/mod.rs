@@ -157,6 +157,8 @@ struct Shared {
     map_ms: Signal<Option<f64>>,
     /// The open area's id, following the core's settings (the map is rebuilt when it changes).
     active: Signal<Option<String>>,
+    /// The task whose page the 任务 tab shows (a tapped task marker opens it too); `None`: the list.
+    open_task: Signal<Option<String>>,
 }
 
 impl Shared {

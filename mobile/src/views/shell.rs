@@ -1,13 +1,14 @@
 //! The signed-in app's frame: header with the network state, the map (mounted once, resized per
 //! tab, rebuilt only when another area is opened), the current tab's panel, the tab bar of the
 //! user's role, and the automatic sync every 10 s. Also the bridge to MapLibre: its events
-//! (`tap`, `view`, `ready`) and the JavaScript calls that draw sketches and move the map.
+//! (`tap`, `view`, `ready`, `task`: a task marker tapped) and the JavaScript calls that draw
+//! sketches, the open area's task markers (the core's [`tasks_geojson`]) and move the map.
 
 use dioxus::prelude::*;
 use serde::Deserialize;
 use serde_json::Value as Json;
-use shikong_app_core::AppState;
 use shikong_app_core::i18n::tr;
+use shikong_app_core::{AppState, tasks_geojson};
 
 use super::areas::AreasPanel;
 use super::collect::CollectPanel;
@@ -18,9 +19,10 @@ use super::sync::SyncPanel;
 use super::tasks::TasksPanel;
 use super::{AppContext, Core, MessageLine, Screen, Shared, Tool};
 
+/// What the map reports (`dioxus.send` in `mobile-map.js`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-enum MapEvent {
+pub(super) enum MapEvent {
     Tap {
         lon: f64,
         lat: f64,
@@ -34,6 +36,12 @@ enum MapEvent {
     },
     Ready {
         ms: f64,
+    },
+    /// A task marker was tapped: its case id, and where.
+    Task {
+        id: String,
+        lon: f64,
+        lat: f64,
     },
 }
 
@@ -94,6 +102,7 @@ pub(super) fn Main(citizen: bool) -> Element {
         online: use_signal(|| false),
         map_ms: use_signal(|| None),
         active: use_signal(|| active0),
+        open_task: use_signal(|| None),
     };
     use_context_provider(|| sh);
     let l = (sh.lang)();
@@ -160,6 +169,23 @@ pub(super) fn Main(citizen: bool) -> Element {
             "setTimeout(() => window.shikongMap && window.shikongMap.map && window.shikongMap.map.resize(), 50)".into(),
         );
     });
+    // The open area's tasks as markers (from the replica, offline), redrawn when the list changes
+    // and once the map is ready (the map keeps them when it is re-created for another area).
+    let task_features = use_memo(move || {
+        let state = sh.core.state.read();
+        tasks_geojson(state.active.as_ref().map(|a| a.tasks.as_slice()).unwrap_or_default())
+    });
+    use_effect(move || {
+        let fc = task_features();
+        let _ready = (sh.map_ms)();
+        js_call(format!("window.shikongMap && window.shikongMap.setTasks({fc})"));
+    });
+    // Measuring or sketching: taps on a task marker are vertices, not the task.
+    use_effect(move || {
+        let browse = (sh.tool)() == Tool::Browse;
+        let _ready = (sh.map_ms)();
+        js_call(format!("window.shikongMap && window.shikongMap.tasksTappable({browse})"));
+    });
     // Reload replica tiles after edits and syncs.
     use_effect(move || {
         let rev = (sh.revision)();
@@ -221,8 +247,9 @@ pub(super) fn Main(citizen: bool) -> Element {
                         onclick: move |_| {
                             let mut sc = sh.screen;
                             sc.set(s);
-                            let mut m = sh.message;
+                            let (mut m, mut t) = (sh.message, sh.open_task);
                             m.set(None);
+                            t.set(None);
                         },
                         {tr(l, key)}
                     }
@@ -232,10 +259,22 @@ pub(super) fn Main(citizen: bool) -> Element {
     }
 }
 
-fn handle_map_event(sh: Shared, e: MapEvent) {
+pub(super) fn handle_map_event(sh: Shared, e: MapEvent) {
     let (mut points, mut tapped, mut view, mut map_ms) = (sh.points, sh.tapped, sh.view, sh.map_ms);
     match e {
         MapEvent::Ready { ms } => map_ms.set(Some(ms)),
+        // Browsing: the task's page. Measuring or sketching (the marker tapped before the map
+        // heard of the tool): a vertex there, like any tap.
+        MapEvent::Task { id, lon, lat } => {
+            if (sh.tool)() == Tool::Browse {
+                let (mut open, mut screen, mut message) = (sh.open_task, sh.screen, sh.message);
+                open.set(Some(id));
+                screen.set(Screen::Tasks);
+                message.set(None);
+            } else {
+                handle_map_event(sh, MapEvent::Tap { lon, lat, features: Vec::new() });
+            }
+        }
         MapEvent::View { lon, lat, zoom } => view.set((lon, lat, zoom)),
         MapEvent::Tap { lon, lat, features } => match (sh.tool)() {
             Tool::Browse => tapped.set(Some((lon, lat, features))),

@@ -26,7 +26,12 @@ label.field input, label.field select, label.field textarea { width: 100%; paddi
 .card { border: 1px solid #e5e6eb; border-radius: 8px; padding: 10px; margin: 8px 0; overflow-wrap: anywhere; }
 .muted { color: #86909c; font-size: 13px; }
 .overdue { background: #cb2634; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 13px; }
-.card.tap { cursor: pointer; }
+.card.tap, .tap { cursor: pointer; }
+.today { background: #f08c00; color: #fff; border-radius: 4px; padding: 0 6px; font-size: 13px; }
+.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; }
+.dot-overdue { background: #cb2634; }
+.dot-today { background: #f08c00; }
+.dot-later { background: #1971c2; }
 .card.bad { border-color: #f53f3f; }
 .steps { margin: 6px 0; padding-left: 18px; font-size: 14px; }
 .stars button { font-size: 22px; border: 0; background: none; color: #c9cdd4; padding: 0 2px; }

@@ -1,13 +1,15 @@
 //! The inspector's 任务 tab: the field tasks the open offline area carries (the core's state,
-//! overdue first then by deadline, 超期 marked), and a task page — the case's details, 在地图上
-//! (the map tab, centred on the task with a pin), and the action form: 处置 or 核查 with a note
-//! and evidence photos, recorded offline by the core and sent at the next sync. Below the list,
-//! the actions recorded on this device: waiting to be sent, or answered by the server (a rejected
-//! one with its reason).
+//! overdue first then by deadline, 超期 and 今日到期 marked in the colours of their map markers),
+//! each with 在地图上查看 (the map tab, centred on the task's marker), and a task page — the case's
+//! details, 在地图上, and the action form: 处置 or 核查 with a note and evidence photos, recorded
+//! offline by the core and sent at the next sync. The page opens from the list or from a tapped
+//! task marker on the map (`Shared::open_task`). Below the list, the actions recorded on this
+//! device: waiting to be sent, or answered by the server (a rejected one with its reason).
 
 use dioxus::prelude::*;
+use serde_json::Value as Json;
 use shikong_app_core::i18n::{Lang, tr};
-use shikong_app_core::{EvidencePhoto, QueuedTaskAction, TaskActionStatus, TaskItem};
+use shikong_app_core::{EvidencePhoto, QueuedTaskAction, TaskActionStatus, TaskItem, Urgency};
 
 use super::shell::js_call;
 use super::{Screen, Shared};
@@ -16,7 +18,7 @@ use super::{Screen, Shared};
 pub(super) fn TasksPanel() -> Element {
     let sh = use_context::<Shared>();
     let l = (sh.lang)();
-    let mut open = use_signal(|| None::<String>);
+    let mut open = sh.open_task;
     let Some((tasks, actions)) =
         sh.core.state.read().active.as_ref().map(|a| (a.tasks.clone(), a.task_actions.clone()))
     else {
@@ -35,13 +37,23 @@ pub(super) fn TasksPanel() -> Element {
             div { class: "muted", "data-testid": "no-tasks", {tr(l, "no_tasks")} }
         }
         for t in tasks {
-            div { class: "card tap", "data-testid": "task", onclick: {
-                    let id = t.task.case_id.clone();
-                    move |_| open.set(Some(id.clone()))
-                },
-                TaskHead { item: t.clone(), lang: l }
-                if t.pending > 0 {
-                    div { class: "muted", "{tr(l, \"queued_actions\")}: {t.pending}" }
+            div { class: "card", "data-testid": "task",
+                div { class: "tap", "data-testid": "task-open", onclick: {
+                        let id = t.task.case_id.clone();
+                        move |_| open.set(Some(id.clone()))
+                    },
+                    TaskHead { item: t.clone(), lang: l }
+                    if t.pending > 0 {
+                        div { class: "muted", "{tr(l, \"queued_actions\")}: {t.pending}" }
+                    }
+                }
+                if let Some((lon, lat)) = t.point() {
+                    button { class: "act", "data-testid": "task-show-on-map", onclick: {
+                            let id = t.task.case_id.clone();
+                            move |_| show_on_map(sh, &id, lon, lat)
+                        },
+                        {tr(l, "show_on_map")}
+                    }
                 }
             }
         }
@@ -49,15 +61,27 @@ pub(super) fn TasksPanel() -> Element {
     }
 }
 
-/// Case number, 超期 mark, state, class, description and deadline.
+/// Switches to the map tab and centres it on task `id` (its marker highlighted; at lon/lat if the
+/// map has no marker for it yet).
+fn show_on_map(sh: Shared, id: &str, lon: f64, lat: f64) {
+    let mut sc = sh.screen;
+    sc.set(Screen::Map);
+    let id = Json::String(id.to_owned());
+    // after the map has its height back (the tab change resizes it)
+    js_call(format!("setTimeout(() => window.shikongMap && window.shikongMap.focusTask({id}, {lon}, {lat}), 120)"));
+}
+
+/// Case number (with its marker's colour), 超期 or 今日到期, state, class, description, deadline.
 #[component]
 fn TaskHead(item: TaskItem, lang: Lang) -> Element {
     let t = &item.task;
     let class = t.class.clone().unwrap_or_default();
     rsx! {
         div { class: "row",
+            span { class: "dot dot-{item.urgency.as_str()}" }
             b { "data-testid": "task-no", "{t.case_no}" }
             if item.overdue { span { class: "overdue", "data-testid": "overdue", {tr(lang, "overdue")} } }
+            if item.urgency == Urgency::DueToday { span { class: "today", "data-testid": "due-today", {tr(lang, "due_today")} } }
             span { class: "muted", "{t.state_label} {class}" }
         }
         if let Some(d) = &t.description { div { "{d}" } }
@@ -121,11 +145,9 @@ pub(super) fn TaskPage(item: TaskItem, actions: Vec<QueuedTaskAction>, on_back: 
         div { class: "row",
             button { class: "act", "data-testid": "task-back", onclick: move |_| on_back.call(()), "‹ " {tr(l, "back")} }
             if let Some((lon, lat)) = point {
-                button { class: "act", "data-testid": "task-on-map", onclick: move |_| {
-                    let mut sc = sh.screen;
-                    sc.set(Screen::Map);
-                    // after the map has its height back (the tab change resizes it)
-                    js_call(format!("setTimeout(() => window.shikongMap && window.shikongMap.flyTo({lon}, {lat}, 17, true), 120)"));
+                button { class: "act", "data-testid": "task-on-map", onclick: {
+                    let id = t.case_id.clone();
+                    move |_| show_on_map(sh, &id, lon, lat)
                 }, {tr(l, "on_map")} }
             }
         }

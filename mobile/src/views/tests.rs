@@ -115,9 +115,8 @@ fn an_inspector_without_tasks_is_told_so() {
     assert!(html.contains("data-testid=\"no-tasks\"") && html.contains("暂无任务"), "{html}");
 }
 
-/// The task page of the open area's first task, inside the contexts the tabs provide.
-#[component]
-fn FirstTaskPage() -> Element {
+/// The contexts the tabs provide (`Main` builds the same), over the device in the root context.
+fn shared_for_tests() -> super::Shared {
     let ctx = use_context::<AppContext>();
     let core = use_hook(|| {
         let d = super::lock(&ctx.device);
@@ -140,13 +139,113 @@ fn FirstTaskPage() -> Element {
         online: use_signal(|| false),
         map_ms: use_signal(|| None),
         active: use_signal(|| None),
+        open_task: use_signal(|| None),
     };
     use_context_provider(|| sh);
-    let state = core.state.read();
+    sh
+}
+
+/// The task page of the open area's first task, inside the contexts the tabs provide.
+#[component]
+fn FirstTaskPage() -> Element {
+    let sh = shared_for_tests();
+    let state = sh.core.state.read();
     let active = state.active.as_ref().unwrap();
     let item = active.tasks[0].clone();
     let actions = active.task_actions.clone();
     rsx! { super::tasks::TaskPage { item, actions, on_back: |_| {} } }
+}
+
+/// The map showing (measuring a distance when `measuring`), then the map reports a tap on the
+/// marker of task `c2` (as `mobile-map.js` sends it); renders whatever screen that leads to.
+#[component]
+fn TappedTaskMarker(measuring: bool) -> Element {
+    let sh = shared_for_tests();
+    use_hook(move || {
+        let (mut screen, mut tool) = (sh.screen, sh.tool);
+        screen.set(Screen::Map);
+        tool.set(if measuring { super::Tool::MeasureLine } else { super::Tool::Browse });
+        let event = serde_json::from_str(r#"{"kind": "task", "id": "c2", "lon": 114.3, "lat": 30.5}"#).unwrap();
+        super::shell::handle_map_event(sh, event);
+    });
+    match (sh.screen)() {
+        Screen::Tasks => rsx! { super::tasks::TasksPanel {} },
+        _ => rsx! { div { "data-testid": "still-on-the-map", "{(sh.points)().len()} 点" } },
+    }
+}
+
+#[test]
+fn the_map_shows_a_legend_of_the_task_markers_and_the_list_offers_show_on_map() {
+    use shikong_app_core::testkit::task;
+    let dir = tempfile::tempdir().unwrap();
+    let mut nowhere = task("c3", "2026-000003", Some("2099-01-01T10:00:00+08:00"), false);
+    nowhere.location = None;
+    let tasks = vec![
+        task("c1", "2026-000001", Some("2099-01-02T10:00:00+08:00"), false),
+        task("c2", "2026-000002", Some("2000-01-01T10:00:00+08:00"), false),
+        nowhere,
+    ];
+    let d = inspector_with_tasks(dir.path(), tasks.clone());
+    // What the map draws: the core's FeatureCollection of the tasks with a location.
+    let fc = shikong_app_core::tasks_geojson(&d.state().active.unwrap().tasks);
+    let drawn: Vec<(&str, &str)> = fc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["properties"]["case_no"].as_str().unwrap(), f["properties"]["urgency"].as_str().unwrap()))
+        .collect();
+    assert_eq!(drawn, [("2026-000002", "overdue"), ("2026-000001", "later")]);
+
+    let html = render(d.clone(), Screen::Map);
+    assert!(html.contains("data-testid=\"task-legend\"") && html.contains("任务: 2"), "{html}");
+    assert!(html.contains("data-testid=\"legend-overdue\"") && html.contains(" 超期 1"), "{html}");
+    assert!(html.contains(" 今日到期 0") && html.contains(" 未到期 1"), "{html}");
+
+    let html = render(d, Screen::Tasks);
+    assert_eq!(html.matches("data-testid=\"task-show-on-map\"").count(), 2, "not for the task without a place: {html}");
+    assert!(html.contains(">在地图上查看<") && html.contains("dot dot-overdue"), "{html}");
+
+    let dir_en = tempfile::tempdir().unwrap();
+    let mut d = inspector_with_tasks(dir_en.path(), tasks);
+    d.settings.lang = Lang::En;
+    let html = render(d.clone(), Screen::Tasks);
+    assert!(html.contains(">Show on map<") && !html.contains("在地图上查看"), "{html}");
+    let html = render(d, Screen::Map);
+    assert!(html.contains("Tasks: 2") && html.contains(" Overdue 1") && html.contains(" Later 1"), "{html}");
+}
+
+#[test]
+fn no_legend_without_tasks_on_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = render(inspector_with_tasks(dir.path(), Vec::new()), Screen::Map);
+    assert!(!html.contains("task-legend"), "{html}");
+}
+
+#[test]
+fn a_tapped_task_marker_opens_that_tasks_page() {
+    use shikong_app_core::testkit::task;
+    let dir = tempfile::tempdir().unwrap();
+    let d = inspector_with_tasks(
+        dir.path(),
+        vec![
+            task("c1", "2026-000001", Some("2099-01-02T10:00:00+08:00"), false),
+            task("c2", "2026-000002", Some("2099-01-01T10:00:00+08:00"), false),
+        ],
+    );
+    let map = MapServer { addr: "127.0.0.1:9".parse().unwrap(), secret: "s".into(), sources: MapSources::default() };
+    let ctx = AppContext { device: Arc::new(Mutex::new(d)), map, start: Screen::Map };
+    let tap = |measuring: bool| {
+        let mut dom = VirtualDom::new_with_props(TappedTaskMarker, TappedTaskMarkerProps { measuring })
+            .with_root_context(ctx.clone());
+        dom.rebuild_in_place();
+        dioxus_ssr::render(&dom)
+    };
+    let html = tap(false);
+    assert!(html.contains("data-testid=\"task-page\"") && html.contains("2026-000002"), "{html}");
+    assert!(!html.contains("2026-000001"), "that task's page, not the list: {html}");
+    // Measuring: the tap is a vertex where the marker stands, and the map stays.
+    let html = tap(true);
+    assert!(html.contains("data-testid=\"still-on-the-map\"") && html.contains("1 点"), "{html}");
 }
 
 #[test]

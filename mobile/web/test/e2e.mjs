@@ -1,6 +1,6 @@
 // Drives the mobile app (its liveview: the app's own views rendered by the app process) in
 // Debian's headless Chromium like a user: sign in, download an offline area, add a manhole with
-// the form and a photo, sync. Saves a screenshot of each screen; prints one JSON line with what
+// the form and a photo, sync, then find the inspector's tasks on the map. Saves a screenshot of each screen; prints one JSON line with what
 // it saw (the Rust test then checks the server through its OGC API).
 // Usage: NODE_PATH=…/node_modules node test/e2e.mjs APP_URL SERVER_URL OUT_DIR
 import { createRequire } from 'node:module';
@@ -126,6 +126,34 @@ try {
   await page.click(id('edit-save'));
   seen.edit_message = await message(/已保存/);
   await shot('feature');
+
+  // The inspector's tasks on the map (issue 15): a marker per task, labelled with its case number;
+  // 在地图上查看 in the 任务 list centres the map on one; tapping a marker opens its task.
+  await page.click(id('tab-tab_tasks'));
+  await page.waitForSelector(id('task-show-on-map'), { timeout: T });
+  seen.task_list = await page.$$eval(id('task-no'), (els) => els.map((e) => e.textContent));
+  await page.locator(id('task-show-on-map')).first().click();
+  await page.waitForSelector(id('task-legend'), { timeout: T });
+  await page.waitForFunction(() => document.querySelector('.sk-task-focus'), null, { timeout: T });
+  await page.evaluate(() => new Promise((ok) => {
+    const map = window.shikongMap.map;
+    if (map.loaded()) ok(); else map.once('idle', ok);
+  }));
+  seen.task_markers = await page.$$eval(id('task-marker'), (els) => els.map((e) => ({
+    case: e.dataset.case, label: e.textContent, urgency: e.dataset.urgency, cls: e.className,
+  })));
+  seen.centred = await page.evaluate(() => {
+    const c = window.shikongMap.map.getCenter();
+    const f = document.querySelector('.sk-task-focus');
+    return { lon: c.lng, lat: c.lat, zoom: window.shikongMap.map.getZoom(), focus: f && f.dataset.case };
+  });
+  seen.task_legend = await page.textContent(id('task-legend'));
+  await shot('tasks-map');
+  const other = seen.task_markers.find((m) => m.case !== seen.centred.focus);
+  if (!other) throw new Error(`no second task marker: ${JSON.stringify(seen.task_markers)}`);
+  await page.click(`${id('task-marker')}[data-case="${other.case}"]`);
+  await page.waitForSelector(id('task-page'), { timeout: T });
+  seen.task_opened = await page.textContent(id('task-page'));
   console.log(JSON.stringify(seen));
 } catch (e) {
   await shot('failure').catch(() => {});

@@ -12,6 +12,7 @@
 //! - [`sync`] — sync with the server, and the automatic sync;
 //! - [`conflicts`] — resolving what the sync left open;
 //! - [`reports`] — citizens' reports, queued offline and followed;
+//! - [`dispatch`] — the office's dispatch board over `/cases` (the desktop app);
 //! - [`tasks`] — an inspector's field tasks (sorted, handled offline with photos) and a
 //!   citizen's rating of a closed case;
 //! - [`settings`] — `device.json` and the session in secure storage;
@@ -33,6 +34,7 @@ pub mod areas;
 pub mod collect;
 pub mod conflicts;
 mod device;
+pub mod dispatch;
 mod error;
 pub mod i18n;
 pub mod platform;
@@ -51,13 +53,14 @@ pub mod watermark;
 pub use areas::{AreaChoice, BASEMAP_SET, BASEMAP_ZOOMS, DownloadStep, ReplicaSummary};
 pub use collect::{Collected, EvidencePhoto, FieldProblem};
 pub use device::Device;
+pub use dispatch::{BoardColumn, DispatchBoard};
 pub use error::{AppError, Result};
 pub use replica::FeatureCard;
 pub use reports::{QueuedReport, ReportForm, ReportStatus};
 pub use settings::{Favourite, Settings};
 pub use state::{ActiveArea, AppState};
 pub use sync::AutoSync;
-pub use tasks::TaskItem;
+pub use tasks::{TaskItem, Urgency, tasks_geojson};
 
 /// The server's types the apps show (sign-in, layers, places, estimates, sync progress and
 /// reports), re-exported so the views depend on the core alone.

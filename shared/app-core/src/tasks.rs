@@ -9,11 +9,17 @@
 //! action by the flow as far as the device knows the case; the server's answer (applied or
 //! rejected with the reason) comes back at sync and is shown beside the task.
 //!
+//! The map shows the same tasks as markers ([`tasks_geojson`]: a GeoJSON FeatureCollection of the
+//! tasks with a location, each with its case number and [`Urgency`] — overdue, due today in Beijing
+//! time, later), read from the replica like the list, so it works offline too.
+//!
 //! A citizen follows each report's case through `/reports/mine` (its public steps) and rates it
 //! (评价, `rate`, 1–5) once it is closed — online, through the sync client; before closing the
 //! app refuses without asking the server.
 
 use jiff::Timestamp;
+use jiff::tz::{Offset, TimeZone};
+use serde_json::{Value as Json, json};
 use shikong_protocol::api::cases::{CaseActionRequest, CaseProgress};
 use shikong_protocol::api::tasks::TaskDoc;
 use shikong_replica::{QueuedTaskAction, Replica};
@@ -27,12 +33,36 @@ pub const FIELD_ACTIONS: [&str; 2] = ["handle", "verify"];
 /// Case states a reporter may rate from (the standard flow's 结案, the hotline's 回访).
 const RATEABLE: [&str; 2] = ["closed", "visited"];
 
+/// How soon a task is due: the colour of its marker on the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Urgency {
+    /// The stage's deadline has passed.
+    Overdue,
+    /// Due later today (the calendar day in Beijing time).
+    DueToday,
+    /// Due on a later day, or no deadline.
+    Later,
+}
+
+impl Urgency {
+    /// The word the map's marker styles use (`overdue`, `today`, `later`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Overdue => "overdue",
+            Urgency::DueToday => "today",
+            Urgency::Later => "later",
+        }
+    }
+}
+
 /// One task as the list shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskItem {
     pub task: TaskDoc,
     /// The stage's deadline has passed (as the server said at the last sync, or by the clock now).
     pub overdue: bool,
+    /// Overdue, due today or later (as of the moment the list was read).
+    pub urgency: Urgency,
     /// This device's actions on the task not yet answered by the server.
     pub pending: usize,
 }
@@ -49,6 +79,46 @@ fn deadline(t: &TaskDoc) -> Option<Timestamp> {
     t.stage_deadline.as_deref().and_then(|d| d.parse::<Timestamp>().ok())
 }
 
+/// Beijing time (UTC+08:00, no DST since 1991): whose calendar day "today" is.
+fn beijing() -> TimeZone {
+    TimeZone::fixed(Offset::constant(8))
+}
+
+fn urgency(overdue: bool, due: Option<Timestamp>, now: Timestamp) -> Urgency {
+    let tz = beijing();
+    match due {
+        _ if overdue => Urgency::Overdue,
+        Some(d) if d.to_zoned(tz.clone()).date() == now.to_zoned(tz).date() => Urgency::DueToday,
+        _ => Urgency::Later,
+    }
+}
+
+/// The tasks that have a location as a GeoJSON FeatureCollection of points, in the list's order,
+/// for the map's task markers: each feature's `id` and `case_id` is the case's id, with
+/// `case_no` (the marker's label), `urgency` ([`Urgency::as_str`]), `state_label` and
+/// `deadline`. Tasks without a location are left out (the list still shows them).
+pub fn tasks_geojson(items: &[TaskItem]) -> Json {
+    let features: Vec<Json> = items
+        .iter()
+        .filter_map(|t| {
+            let (lon, lat) = t.point()?;
+            Some(json!({
+                "type": "Feature",
+                "id": t.task.case_id,
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {
+                    "case_id": t.task.case_id,
+                    "case_no": t.task.case_no,
+                    "urgency": t.urgency.as_str(),
+                    "state_label": t.task.state_label,
+                    "deadline": t.task.stage_deadline,
+                },
+            }))
+        })
+        .collect();
+    json!({"type": "FeatureCollection", "features": features})
+}
+
 /// The tasks overdue first, then by deadline (none last), then by case number; `actions` (this
 /// device's queue) gives each its count of unanswered actions.
 pub fn sort_tasks(tasks: Vec<TaskDoc>, actions: &[QueuedTaskAction], now: Timestamp) -> Vec<TaskItem> {
@@ -61,7 +131,8 @@ pub fn sort_tasks(tasks: Vec<TaskDoc>, actions: &[QueuedTaskAction], now: Timest
                 .iter()
                 .filter(|a| a.case_id == task.case_id && a.status == shikong_replica::TaskActionStatus::Pending)
                 .count();
-            (due, TaskItem { task, overdue, pending })
+            let urgency = urgency(overdue, due, now);
+            (due, TaskItem { task, overdue, urgency, pending })
         })
         .collect();
     items.sort_by(|(da, a), (db, b)| {
@@ -157,6 +228,69 @@ mod tests {
         let order: Vec<(&str, bool)> = sorted.iter().map(|t| (t.task.case_id.as_str(), t.overdue)).collect();
         assert_eq!(order, [("c4", true), ("c5", true), ("c3", false), ("c1", false), ("c2", false)]);
         assert_eq!(sorted[0].point(), Some((114.3, 30.5)));
+    }
+
+    #[test]
+    fn tasks_with_a_location_become_map_features_coloured_by_urgency() {
+        // 2026-12-07 10:00 in Beijing
+        let now: Timestamp = "2026-12-07T02:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        let mut nowhere = testkit::task("c4", "2026-000004", Some("2026-12-07T16:00:00+08:00"), false);
+        nowhere.location = None;
+        let mut elsewhere = testkit::task("c3", "2026-000003", Some("2026-12-08T07:59:00+08:00"), false);
+        elsewhere.location = Some(serde_json::json!({"type": "Point", "coordinates": [114.35, 30.52]}));
+        let list = vec![
+            // late tonight in Beijing
+            testkit::task("c1", "2026-000001", Some("2026-12-07T23:59:00+08:00"), false),
+            // passed an hour ago
+            testkit::task("c2", "2026-000002", Some("2026-12-07T09:00:00+08:00"), false),
+            // tomorrow morning in Beijing: 7 December 23:59 UTC, still "today" in UTC — not here
+            elsewhere,
+            nowhere,
+            testkit::task("c5", "2026-000005", None, false),
+        ];
+        let sorted = sort_tasks(list, &[], now);
+        let urgency: Vec<(&str, Urgency)> = sorted.iter().map(|t| (t.task.case_id.as_str(), t.urgency)).collect();
+        assert_eq!(
+            urgency,
+            [
+                ("c2", Urgency::Overdue),
+                ("c4", Urgency::DueToday),
+                ("c1", Urgency::DueToday),
+                ("c3", Urgency::Later),
+                ("c5", Urgency::Later)
+            ]
+        );
+        let fc = tasks_geojson(&sorted);
+        assert_eq!(fc["type"], "FeatureCollection");
+        let feats = fc["features"].as_array().cloned().unwrap_or_default();
+        let shown: Vec<(&str, &str, &str)> = feats
+            .iter()
+            .map(|f| {
+                let p = &f["properties"];
+                (
+                    p["case_id"].as_str().unwrap_or(""),
+                    p["case_no"].as_str().unwrap_or(""),
+                    p["urgency"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        // c4 has no location: listed, not drawn
+        assert_eq!(
+            shown,
+            [
+                ("c2", "2026-000002", "overdue"),
+                ("c1", "2026-000001", "today"),
+                ("c3", "2026-000003", "later"),
+                ("c5", "2026-000005", "later")
+            ]
+        );
+        assert_eq!(feats[0]["id"], "c2");
+        assert_eq!(feats[0]["geometry"], serde_json::json!({"type": "Point", "coordinates": [114.3, 30.5]}));
+        assert_eq!(feats[2]["geometry"]["coordinates"], serde_json::json!([114.35, 30.52]));
+        assert_eq!(feats[0]["properties"]["state_label"], "已派遣（处置中）");
+        assert_eq!(feats[0]["properties"]["deadline"], "2026-12-07T09:00:00+08:00");
+        assert_eq!(feats[3]["properties"]["deadline"], Json::Null);
+        assert_eq!(tasks_geojson(&[])["features"], serde_json::json!([]));
     }
 
     #[test]

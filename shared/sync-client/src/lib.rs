@@ -10,12 +10,14 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod office;
 mod tasks;
 
 pub use account::{
     BasemapPackage, FeatureHistory, LayerEntry, NewFeature, PackageArea, Place, ReplicaEstimate, ReportFeature,
     ReportLayer, Session,
 };
+pub use office::{CaseQuery, RawAnswer};
 pub use tasks::TaskSync;
 
 use std::io::Write as _;

@@ -1,6 +1,7 @@
 //! Case workflow benchmark (issue 15): durable transitions per second with their p50/p99 (office
 //! clients acting on cases over HTTP against the real `shikong` release binary, each action one
-//! committed store transaction), the overdue scan over N open cases, and `GET /cases` p50 with N
+//! committed store transaction; first with one disk sync per transaction — the server with
+//! `SHIKONG_GROUP_COMMIT=off`, the peer figure — then with group commit), the overdue scan over N open cases, and `GET /cases` p50 with N
 //! cases stored. The N cases are seeded straight into the store (the same feature codec the
 //! runtime writes), 1 in 1,000 with a stage deadline already past.
 
@@ -16,7 +17,7 @@ use shikong_model::{Coord, EntityId, Geometry};
 use shikong_store::{NewFeature, StoreConfig, TxMeta};
 use shikong_workflow::{Assignee, Case};
 
-use crate::serve::start_shikong;
+use crate::serve::start_shikong_with;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -142,6 +143,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             again.found
         );
     }
+    store_transitions(store.as_ref(), a.clients)?;
     drop(store);
 
     // Accounts, then the real server.
@@ -159,15 +161,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             bail!("shikong user add {name} failed");
         }
     }
-    let (server, base) = start_shikong(&data)?;
+    let (server, base) = start_shikong_with(&data, &[("SHIKONG_GROUP_COMMIT", "off")])?;
     let http = reqwest::blocking::Client::builder().pool_max_idle_per_host(a.clients * 2).build()?;
-    let login: serde_json::Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"username": "wang", "password": "bench-password-123"}))
-        .send()?
-        .error_for_status()?
-        .json()?;
-    let token = login["token"].as_str().context("token")?.to_owned();
+    let token = login(&http, &base)?;
 
     // /cases query p50 over the N stored cases.
     let mut list_times = Vec::new();
@@ -194,58 +190,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .json()?;
     let overdue_ms = ms(overdue_t.elapsed());
 
-    // Durable transitions: each client opens cases and moves each through three actions.
-    let per_client = a.driven / a.clients as u64;
-    let latencies = Mutex::new(Vec::new());
-    let t = Instant::now();
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let mut joins = Vec::new();
-        for c in 0..a.clients {
-            let (http, base, token, latencies) = (&http, &base, &token, &latencies);
-            joins.push(s.spawn(move || -> anyhow::Result<()> {
-                for k in 0..per_client {
-                    let body = json!({"class": "0102", "location": {"type": "Point", "coordinates": [114.3, 30.5]},
-                                      "description": "基准", "source": "hotline"});
-                    let created: serde_json::Value = http
-                        .post(format!("{base}/cases"))
-                        .bearer_auth(token)
-                        .json(&body)
-                        .send()?
-                        .error_for_status()?
-                        .json()?;
-                    let id = created["id"].as_str().context("case id")?.to_owned();
-                    for (j, action) in ["accept", "register", "dispatch"].into_iter().enumerate() {
-                        let b = json!({"action": action, "action_id": format!("b{c}-{k}-{j}"), "assignee": "li"});
-                        let started = Instant::now();
-                        http.post(format!("{base}/cases/{id}/actions"))
-                            .bearer_auth(token)
-                            .json(&b)
-                            .send()?
-                            .error_for_status()?;
-                        latencies.lock().map_err(|_| anyhow::anyhow!("lock"))?.push(started.elapsed());
-                    }
-                }
-                Ok(())
-            }));
-        }
-        for j in joins {
-            j.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
-        }
-        Ok(())
-    })?;
-    let wall = t.elapsed();
+    // Durable transitions: each client opens cases and moves each through three actions; the
+    // same load against one disk sync per transaction, then against group commit.
+    drive(&a, &http, &base, &token, "one disk sync per transaction (SHIKONG_GROUP_COMMIT=off)")?;
     drop(server);
-    let mut lat = latencies.into_inner().map_err(|_| anyhow::anyhow!("lock"))?;
-    lat.sort();
-    println!(
-        "durable transitions: {} in {:.1} s = {:.0}/s (plus {} case openings); per action p50 {:.2} ms, p99 {:.2} ms",
-        lat.len(),
-        wall.as_secs_f64(),
-        lat.len() as f64 / wall.as_secs_f64(),
-        per_client * a.clients as u64,
-        pct(&lat, 0.5),
-        pct(&lat, 0.99)
-    );
+    let (server, base) = start_shikong_with(&data, &[])?;
+    let token = login(&http, &base)?;
+    drive(&a, &http, &base, &token, "group commit")?;
+    drop(server);
     println!(
         "GET /cases (status, class or bbox; limit 100) with {} cases: p50 {:.1} ms, p99 {:.1} ms; overdue=true: {:.1} ms ({} returned)",
         a.cases,
@@ -255,4 +207,114 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         overdue["numberReturned"]
     );
     Ok(())
+}
+
+fn login(http: &reqwest::blocking::Client, base: &str) -> anyhow::Result<String> {
+    let login: serde_json::Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"username": "wang", "password": "bench-password-123"}))
+        .send()?
+        .error_for_status()?
+        .json()?;
+    Ok(login["token"].as_str().context("token")?.to_owned())
+}
+
+/// `a.clients` office clients at once, each opening `a.driven / a.clients` cases and moving each
+/// through accept → register → dispatch; prints the transitions' rate and latency.
+fn drive(a: &Args, http: &reqwest::blocking::Client, base: &str, token: &str, label: &str) -> anyhow::Result<()> {
+    let per_client = a.driven / a.clients as u64;
+    let run = uuid::Uuid::now_v7();
+    let (lat, wall) = on_threads(a.clients, |c, record| {
+        for k in 0..per_client {
+            let body = json!({"class": "0102", "location": {"type": "Point", "coordinates": [114.3, 30.5]},
+                              "description": "基准", "source": "hotline"});
+            let created: serde_json::Value =
+                http.post(format!("{base}/cases")).bearer_auth(token).json(&body).send()?.error_for_status()?.json()?;
+            let id = created["id"].as_str().context("case id")?.to_owned();
+            for (j, action) in ["accept", "register", "dispatch"].into_iter().enumerate() {
+                let b = json!({"action": action, "action_id": format!("{run}-{c}-{k}-{j}"), "assignee": "li"});
+                let started = Instant::now();
+                http.post(format!("{base}/cases/{id}/actions"))
+                    .bearer_auth(token)
+                    .json(&b)
+                    .send()?
+                    .error_for_status()?;
+                record(started.elapsed());
+            }
+        }
+        Ok(())
+    })?;
+    println!(
+        "durable transitions, {label}: {} in {:.1} s = {:.0}/s (plus {} case openings); per action p50 {:.2} ms, p99 {:.2} ms",
+        lat.len(),
+        wall.as_secs_f64(),
+        lat.len() as f64 / wall.as_secs_f64(),
+        per_client * a.clients as u64,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99)
+    );
+    Ok(())
+}
+
+/// The store layer alone, in process: `clients` threads each write 300 small versions of their
+/// own case features (read through the transaction, one field changed, committed durably), one
+/// transaction each — plain transactions (one disk sync each) beside grouped ones.
+fn store_transitions(store: &dyn shikong_store::Store, clients: usize) -> anyhow::Result<()> {
+    use shikong_model::Value;
+    use shikong_store::{FeatureKey, Patch, Query};
+    const EACH: usize = 300;
+    let mut ids = Vec::new();
+    store.query(&Query { limit: Some(clients), ..Query::layer(LAYER) }, &mut |sf| {
+        ids.push(sf.feature.id);
+        true
+    })?;
+    for grouped in [false, true] {
+        let (lat, wall) = on_threads(ids.len(), |c, record| {
+            let key = FeatureKey::Id(ids[c]);
+            for k in 0..EACH {
+                let started = Instant::now();
+                let meta = TxMeta::by(format!("bench{c}"));
+                let mut tx = if grouped { store.begin_grouped(meta)? } else { store.begin(meta)? };
+                tx.get(LAYER, &key)?.context("case")?;
+                let mut patch = Patch::default();
+                patch.set.insert(record::field::DESCRIPTION.into(), Value::Text(format!("第{k}次")));
+                tx.update(LAYER, &key, patch)?;
+                tx.commit()?;
+                record(started.elapsed());
+            }
+            Ok(())
+        })?;
+        println!(
+            "store alone, {} threads, {}: {:.0} durable transactions/s; p50 {:.2} ms, p99 {:.2} ms",
+            ids.len(),
+            if grouped { "grouped (one disk sync per group)" } else { "plain (one disk sync each)" },
+            lat.len() as f64 / wall.as_secs_f64(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99)
+        );
+    }
+    Ok(())
+}
+
+/// Runs `work(i, record)` on `n` threads at once (i = 0..n); returns the latencies they recorded,
+/// sorted, and the wall time of the whole run.
+fn on_threads(
+    n: usize,
+    work: impl Fn(usize, &dyn Fn(Duration)) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let latencies = Mutex::new(Vec::new());
+    let record = |d: Duration| latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(d);
+    let t = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let (work, record) = (&work, &record);
+        let joins: Vec<_> = (0..n).map(|i| s.spawn(move || work(i, record))).collect();
+        for j in joins {
+            j.join().map_err(|_| anyhow::anyhow!("a benchmark thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let wall = t.elapsed();
+    let mut lat = latencies.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    lat.sort();
+    Ok((lat, wall))
 }

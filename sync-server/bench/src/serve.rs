@@ -73,11 +73,17 @@ pub(crate) fn public_point_store(data: &Path, src: &Path) -> anyhow::Result<()> 
 /// The release `shikong` binary beside this one, serving `data` on a free loopback port; killed on
 /// drop. Returns the process guard and the base URL once `/healthz` answers.
 pub(crate) fn start_shikong(data: &Path) -> anyhow::Result<(Killed, String)> {
+    start_shikong_with(data, &[])
+}
+
+/// [`start_shikong`] with extra environment variables.
+pub(crate) fn start_shikong_with(data: &Path, env: &[(&str, &str)]) -> anyhow::Result<(Killed, String)> {
     let exe = shikong_exe()?;
     let mut child = Command::new(&exe)
         .args(["serve", "--data"])
         .arg(data)
         .args(["--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -7,6 +7,13 @@
 //! from the outbox. A server that stops between the commit and the append finds the record at
 //! its next start ([`crate::AppState::new`] drains first), so a committed write always gets its
 //! audit row, exactly once; audit rows themselves are never changed or deleted.
+//!
+//! Who drains: a write path either drains itself ([`drain`], the audit row exists when it
+//! answers) or, where many small writes arrive at once (case actions), leaves it to the
+//! after-commit worker (`crate::after_commit`): one audit transaction (one disk sync) then records
+//! a whole batch, instead of every action waiting for its own (that sync capped case actions at a
+//! few hundred a second). Readers of the audit log drain first (`GET /admin/audit`), so the log
+//! they read is complete.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -32,23 +39,42 @@ pub fn queue(tx: &mut dyn StoreTx, caller: &Caller, mut rec: WriteRecord) -> shi
 /// returns how many were appended. Failures are logged (the records stay for the next drain):
 /// the writes they record already happened.
 pub fn drain(state: &AppState) -> usize {
+    drain_parts(state.store(), &state.auth, &state.faults)
+}
+
+pub(crate) fn drain_parts(
+    store: &dyn shikong_store::Store,
+    auth: &shikong_auth::AuthStore,
+    faults: &crate::Faults,
+) -> usize {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    if state.crashed_before_audit() {
+    if faults.crash_before_audit.load(std::sync::atomic::Ordering::SeqCst) {
         return 0;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let mut appended = 0;
     loop {
-        let batch = match state.store().outbox(BATCH) {
+        let batch = match store.outbox(BATCH) {
+            Ok(b) if b.is_empty() => return appended, // another drain took them
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "reading the audit outbox failed");
                 return appended;
             }
         };
+        // One audit transaction per batch: under load the actions of many requests share it.
+        let parsed: Vec<_> = batch.iter().map(|e| PendingAudit::from_json(&e.payload)).collect();
+        let good: Vec<PendingAudit> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let mut results = match auth.record_pending_many(&good) {
+            Ok(r) => r.into_iter(),
+            Err(e) => {
+                tracing::error!(error = %e, "appending audit records failed");
+                return appended;
+            }
+        };
         let mut delivered = Vec::with_capacity(batch.len());
-        for entry in &batch {
-            let recorded = PendingAudit::from_json(&entry.payload).and_then(|p| state.auth.record_pending(&p));
+        for (entry, p) in batch.iter().zip(parsed) {
+            let recorded = p.and_then(|_| results.next().unwrap_or(Ok(false)));
             match recorded {
                 Ok(new) => {
                     appended += usize::from(new);
@@ -58,7 +84,7 @@ pub fn drain(state: &AppState) -> usize {
                 Err(e) => tracing::error!(error = %e, id = %entry.id, tx = entry.tx.0, "audit record not appended"),
             }
         }
-        if let Err(e) = state.store().outbox_delivered(&delivered) {
+        if let Err(e) = store.outbox_delivered(&delivered) {
             tracing::error!(error = %e, "removing delivered audit records from the outbox failed");
             return appended;
         }

@@ -495,8 +495,13 @@ async fn audit(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQu
             Some(shikong_auth::AuditId(a.parse().map_err(|_| ApiError::bad_parameter("after", "not an audit id"))?));
     }
     query.limit = p.limit(100, 1000)?;
-    let auth = state.auth.clone();
-    let page = blocking(move || Ok(auth.query_audit(&caller.actor(), &query)?)).await?;
+    let st = state.clone();
+    let page = blocking(move || {
+        // Records still in the store's outbox first: the log read is complete up to now.
+        crate::audit_outbox::drain(&st);
+        Ok(st.auth.query_audit(&caller.actor(), &query)?)
+    })
+    .await?;
     Ok(json(
         StatusCode::OK,
         json!({"entries": page.entries.iter().map(audit_json).collect::<Vec<_>>(), "next": page.next.map(|n| n.0)}),

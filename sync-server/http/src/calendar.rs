@@ -96,7 +96,7 @@ impl LiveCalendar {
 
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk, renames it over `path`
 /// and flushes the directory: a crash leaves the old file or the new one, never a part.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let tmp = path.with_extension("json.tmp");
     let mut f = std::fs::File::create(&tmp)?;

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod after_commit;
 mod audit_outbox;
 mod auth_routes;
 mod body;
@@ -135,6 +136,8 @@ pub struct AppState {
     pub events: Arc<events::EventBus>,
     /// Fault points for crash-window tests (`simulate_crash_before_audit`).
     faults: Arc<Faults>,
+    /// Wakes the thread that does what follows commits (tiles, audit records): `after_commit`.
+    after_commit: Arc<after_commit::Worker>,
 }
 
 /// Fault points: steps a test can make the server skip, as if it stopped right before them.
@@ -154,6 +157,7 @@ impl AppState {
                 .with_disk_budget(config.tile_cache_bytes),
         ));
         let calendar = Arc::new(LiveCalendar::open(&config.data_dir)?);
+        let cases = Arc::new(cases::Cases::open(&config.data_dir)?);
         let events = events::EventBus::new(config.events.clone());
         let state = AppState {
             store,
@@ -164,9 +168,10 @@ impl AppState {
             gazetteer,
             geocode_jobs,
             calendar,
-            cases: Arc::new(cases::Cases::new()),
+            cases,
             events,
             faults: Arc::default(),
+            after_commit: Arc::default(),
         };
         // What a crash left between a write's commit and its audit row, and between an
         // attachment's rename into place and its record.
@@ -174,6 +179,7 @@ impl AppState {
         if appended > 0 {
             tracing::warn!(appended, "audit rows of writes committed before a crash appended at start");
         }
+        after_commit::spawn(&state);
         state.scan_blobs_in_background();
         state.events.watch_store(state.store.clone());
         Ok(state)

@@ -12,6 +12,7 @@ mod support;
 
 mod auth;
 mod calendar;
+mod case_interleaving;
 mod case_stats;
 mod cases;
 mod crash;
@@ -22,6 +23,7 @@ mod limits;
 mod meta;
 mod ogc;
 mod reports;
+mod routing;
 mod sync;
 mod tasks;
 mod tiles;

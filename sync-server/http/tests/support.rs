@@ -510,3 +510,21 @@ pub fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// Uploads every attachment `replica` has not had confirmed yet, as `user`, and confirms each
+/// (what a device does before it sends the changes that refer to them).
+pub fn upload_attachments(env: &Env, user: &str, replica: &mut shikong_replica::Replica) {
+    let token = env.token(user);
+    for a in replica.unconfirmed_attachments().unwrap() {
+        let bytes = replica.attachment(&a.sha256).unwrap();
+        let r = env
+            .put(&format!("/sync/blobs/{}", a.sha256))
+            .token(&token)
+            .header("content-type", &a.mime)
+            .header("content-range", &format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len()))
+            .body(bytes)
+            .send();
+        assert!(r.status.is_success(), "{}", r.text());
+        replica.confirm_attachment(&a.sha256).unwrap();
+    }
+}

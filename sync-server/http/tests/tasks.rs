@@ -29,19 +29,8 @@ fn cut(env: &Env, user: &str, dir: &std::path::Path, name: &str) -> Replica {
 /// What a device's sync does for tasks; returns the answers to the actions sent (none when
 /// nothing was pending).
 fn sync_tasks(env: &Env, user: &str, replica: &mut Replica) -> Option<TaskActionResults> {
+    upload_attachments(env, user, replica);
     let token = env.token(user);
-    for a in replica.unconfirmed_attachments().unwrap() {
-        let bytes = replica.attachment(&a.sha256).unwrap();
-        let r = env
-            .put(&format!("/sync/blobs/{}", a.sha256))
-            .token(&token)
-            .header("content-type", &a.mime)
-            .header("content-range", &format!("bytes 0-{}/{}", bytes.len() - 1, bytes.len()))
-            .body(bytes)
-            .send();
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-        replica.confirm_attachment(&a.sha256).unwrap();
-    }
     let pending = replica.pending_task_actions().unwrap();
     let mut answer = None;
     if !pending.is_empty() {

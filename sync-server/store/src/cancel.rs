@@ -101,7 +101,30 @@ thread_local! {
     static CURRENT: RefCell<Option<CancelToken>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    static SHIELDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 static CANCELLED: AtomicU64 = AtomicU64::new(0);
+
+/// While alive, statements this thread runs are not interrupted. Held by a member of a group
+/// commit (`sqlite/group.rs`): SQLite answers an interrupted write inside a transaction by rolling
+/// the whole transaction back — the other members' writes with it — so a caller hanging up must
+/// not stop a member half-way. (Members are short: one case action.)
+pub(crate) struct Shield(std::marker::PhantomData<*const ()>);
+
+impl Shield {
+    pub(crate) fn new() -> Self {
+        SHIELDED.with(|s| s.set(s.get() + 1));
+        Shield(std::marker::PhantomData)
+    }
+}
+
+impl Drop for Shield {
+    fn drop(&mut self) {
+        SHIELDED.with(|s| s.set(s.get().saturating_sub(1)));
+    }
+}
 
 /// Runs `f` with `token` as this thread's current token (the previous one is restored after,
 /// also when `f` panics).
@@ -145,7 +168,7 @@ pub fn cancelled_total() -> u64 {
 /// The progress handler of every store connection: `true` (interrupt the statement) when the
 /// current token is cancelled. SQLite calls it every [`PROGRESS_OPS`] virtual machine steps.
 pub(crate) fn interrupt_requested() -> bool {
-    current_reason().is_some()
+    SHIELDED.with(|s| s.get() == 0) && current_reason().is_some()
 }
 
 /// Virtual machine steps between two progress handler calls: a few microseconds of work, so a

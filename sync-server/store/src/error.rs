@@ -62,6 +62,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("SQLite: {0}")]
     Sqlite(rusqlite::Error),
+    /// The shared commit of a group of transactions failed ([`crate::FeatureStore::begin_grouped`]):
+    /// nothing of this transaction was written.
+    #[error("the commit failed, nothing was written: {0}")]
+    CommitFailed(String),
     /// The work was stopped by its [`crate::cancel`] token (a statement interrupted, or a loop
     /// that checked); nothing was written.
     #[error("the store call was stopped: {0}")]

@@ -76,6 +76,17 @@ pub trait FeatureStore: Send + Sync {
     /// [`StoreTx::commit`] rolls everything back.
     fn begin(&self, meta: TxMeta) -> Result<Box<dyn StoreTx + '_>>;
 
+    /// Starts a write transaction that may share its commit (and its disk sync) with other
+    /// grouped transactions running close in time: many small writers reach a throughput one
+    /// fsync per transaction cannot. [`StoreTx::commit`] still returns only once the writes are
+    /// durable and visible. The rule that comes with it: until then the group's writes are seen
+    /// only through the transactions, so a grouped transaction reads what it is about to change
+    /// through [`StoreTx::get`], never through this store's reads. Backends without group commit
+    /// run it as [`FeatureStore::begin`].
+    fn begin_grouped(&self, meta: TxMeta) -> Result<Box<dyn StoreTx + '_>> {
+        self.begin(meta)
+    }
+
     /// Streams the features matching `q` to `sink` (in a stable order) until it returns `false`.
     fn query(&self, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats>;
 
@@ -175,6 +186,10 @@ pub trait StoreTx: SyncBookkeepingTx {
     /// The live entity whose `field` equals `value` (for upserts by key), or `None`. Errors when
     /// several match.
     fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>>;
+
+    /// One live entity as this transaction sees it (its own writes, and those of its group
+    /// committed before it: see [`FeatureStore::begin_grouped`]).
+    fn get(&mut self, layer: &str, key: &FeatureKey) -> Result<Option<StoredFeature>>;
 
     /// Makes filters on these fields of the layer's live features cheap (an index over them, in
     /// this order; kept until the layer is dropped). Idempotent. For engines that query a layer

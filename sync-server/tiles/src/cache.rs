@@ -576,6 +576,14 @@ impl Cache {
         })
     }
 
+    /// Whether any tile of `layer` is on disk (an index probe, not a count).
+    pub fn has_any(&self, layer: &str) -> Result<bool> {
+        self.db.read(|c| {
+            Ok(c.prepare_cached("SELECT EXISTS (SELECT 1 FROM tiles WHERE layer = ?1)")?
+                .query_row([layer], |r| r.get(0))?)
+        })
+    }
+
     /// Number of cached tiles of `layer` (all layers when `None`).
     pub fn count(&self, layer: Option<&str>) -> Result<u64> {
         self.db.read(|c| {

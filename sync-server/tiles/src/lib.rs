@@ -450,6 +450,20 @@ impl TileService {
                 out.layers.push(LayerInvalidation { layer: name, entities: 0, whole_layer: true, tiles });
                 continue;
             }
+            if !cache.has_any(&name)? {
+                // No tile of this layer on disk: there is nothing to find by envelope, so the
+                // history of every changed feature is not read (it was most of the cost of a
+                // commit on a layer nobody maps, the cases). Dropping the layer's current tiles
+                // still fences off a tile being rendered from before the change (epochs).
+                let page = store.changes_since(&name, ChangeCursor::after_tx(known), 1)?;
+                if !page.changes.is_empty() {
+                    let tiles = cache.delete_current(&name, &|| self.epoch(), || {
+                        self.hot.remove_layer(Some(&name), true, || self.bump())
+                    })?;
+                    out.layers.push(LayerInvalidation { layer: name, entities: 0, whole_layer: true, tiles });
+                }
+                continue;
+            }
             match self.changed_envelopes(store, &layer, known)? {
                 Changed::None => {}
                 Changed::Too(entities) => {

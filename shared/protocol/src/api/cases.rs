@@ -122,6 +122,10 @@ pub struct CaseDoc {
     /// GeoJSON Point, or `null`.
     pub location: Option<Json>,
     pub assignee: Option<String>,
+    /// Where the dispatch rules would send the case now (`department:NAME`), while it waits for
+    /// a dispatch; a `dispatch` without an `assignee` goes there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     /// The reporting citizen (staff only; `null` for others).
     pub reporter: Option<String>,
     /// When the current stage started.
@@ -226,4 +230,30 @@ mod golden {
                           "at":"2026-12-07T09:00:00+08:00"}]}"#,
         );
     }
+}
+
+/// One dispatch rule (`GET`/`PUT /cases/routing`): every condition given must match; the most
+/// specific matching rule wins (grid over community over street, then the longer class prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// A class code or a prefix of one (`01`: a whole major class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Unit grid code (单元网格编码).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
+    /// The department (auth group) the case is dispatched to.
+    pub department: String,
+}
+
+/// The dispatch rules (派遣规则) of a server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingDoc {
+    pub rules: Vec<RouteRule>,
 }

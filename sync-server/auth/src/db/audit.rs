@@ -65,31 +65,56 @@ impl AuthStore {
     /// Appends a data write's audit record delivered from the store's outbox. Idempotent: a
     /// record already appended (same id) writes nothing and answers `false`.
     pub fn record_pending(&self, p: &PendingAudit) -> Result<bool> {
-        let outcome: Outcome = p.outcome.parse()?;
-        if !matches!(p.actor_kind.as_str(), "user" | "local" | "anonymous") {
-            return Err(AuthError::InvalidArgument(format!("unknown actor kind `{}`", p.actor_kind)));
-        }
-        let at = jiff::Timestamp::from_millisecond(p.at_ms)
-            .map_err(|e| AuthError::InvalidArgument(format!("audit record time {}: {e}", p.at_ms)))?;
-        let who = RowActor {
-            kind: &p.actor_kind,
-            id: p.actor_id,
-            name: p.actor.as_deref(),
-            device: p.device.clone(),
-            client: p.client.as_deref(),
-            request_id: p.request_id.as_deref(),
-        };
-        let id = p.id.to_string();
+        let mut out = self.record_pending_many(std::slice::from_ref(p))?;
+        out.pop().unwrap_or_else(|| Err(AuthError::InvalidArgument("no record".into())))
+    }
+
+    /// [`Self::record_pending`] for many records in one transaction (one disk sync for a whole
+    /// outbox batch). The outer error is the database's (nothing written); each inner result
+    /// says whether that record was new, or why it is invalid (it is not written, the others are).
+    pub fn record_pending_many(&self, ps: &[PendingAudit]) -> Result<Vec<Result<bool>>> {
+        let checked: Vec<Result<(Outcome, jiff::Timestamp)>> = ps
+            .iter()
+            .map(|p| {
+                let outcome: Outcome = p.outcome.parse()?;
+                if !matches!(p.actor_kind.as_str(), "user" | "local" | "anonymous") {
+                    return Err(AuthError::InvalidArgument(format!("unknown actor kind `{}`", p.actor_kind)));
+                }
+                let at = jiff::Timestamp::from_millisecond(p.at_ms)
+                    .map_err(|e| AuthError::InvalidArgument(format!("audit record time {}: {e}", p.at_ms)))?;
+                Ok((outcome, at))
+            })
+            .collect();
         self.write(|tx| {
-            let note = Note {
-                layer: p.layer.as_deref(),
-                entities: &p.entities,
-                entity_count: p.count,
-                tx: p.tx.as_deref(),
-                detail: p.detail.clone(),
-                ..Note::default()
-            };
-            Ok(insert_audit_row(tx, at, &who, &p.action, outcome, note, Some(&id))?.is_some())
+            let mut out = Vec::with_capacity(ps.len());
+            for (p, c) in ps.iter().zip(checked) {
+                let (outcome, at) = match c {
+                    Ok(c) => c,
+                    Err(e) => {
+                        out.push(Err(e));
+                        continue;
+                    }
+                };
+                let who = RowActor {
+                    kind: &p.actor_kind,
+                    id: p.actor_id,
+                    name: p.actor.as_deref(),
+                    device: p.device.clone(),
+                    client: p.client.as_deref(),
+                    request_id: p.request_id.as_deref(),
+                };
+                let note = Note {
+                    layer: p.layer.as_deref(),
+                    entities: &p.entities,
+                    entity_count: p.count,
+                    tx: p.tx.as_deref(),
+                    detail: p.detail.clone(),
+                    ..Note::default()
+                };
+                let id = p.id.to_string();
+                out.push(Ok(insert_audit_row(tx, at, &who, &p.action, outcome, note, Some(&id))?.is_some()));
+            }
+            Ok(out)
         })
     }
 

@@ -134,7 +134,8 @@ pub fn follow_status(state: &AppState, tx: &mut dyn StoreTx, rec: &CaseRecord, f
     let Some(field) = crate::reports::status_field(&l) else { return Ok(()) };
     let label = status_label(flow, &rec.case.state);
     let Some(code) = field.codes.iter().find(|c| c.label == label) else { return Ok(()) };
-    let Some(current) = state.store().get(layer, &FeatureKey::Id(id), None)? else { return Ok(()) };
+    // Through the transaction: it may be grouped (an earlier action's status is in its group).
+    let Some(current) = tx.get(layer, &FeatureKey::Id(id))? else { return Ok(()) };
     if current.feature.properties.get(&field.name) == Some(&Value::Text(code.code.clone())) {
         return Ok(());
     }

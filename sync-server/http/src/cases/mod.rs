@@ -31,6 +31,7 @@ mod notify;
 mod office;
 pub mod overdue;
 pub mod record;
+pub mod routing;
 mod stats;
 pub mod tasks;
 
@@ -74,6 +75,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cases", post(create).get(list))
         .route("/cases/stats", get(stats::stats))
+        .route("/cases/routing", get(routing::get_rules).put(routing::put_rules))
         .route("/office", get(|| async { axum::response::Redirect::to("/office/cases") }))
         .route("/office/login", get(office::login_page).post(office::login))
         .route("/office/logout", post(office::logout))
@@ -90,6 +92,8 @@ pub struct Cases {
     flows: FlowRegistry,
     classes: Classification,
     follower: Follower,
+    /// The dispatch rules (`DATA/routing.json`).
+    routing: routing::LiveRouting,
     /// One creation of the `cases` layer at a time.
     layer: Mutex<()>,
     /// The next case number to try, learnt from the layer's count once (then kept here: counting
@@ -99,24 +103,20 @@ pub struct Cases {
     indexed: std::sync::atomic::AtomicBool,
 }
 
-impl Default for Cases {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Cases {
-    /// The shipped definitions (compiled in, checked by `shikong-workflow`'s tests).
+    /// The shipped definitions (compiled in, checked by `shikong-workflow`'s tests) and the
+    /// dispatch rules of `data_dir`.
     #[allow(clippy::expect_used)]
-    pub fn new() -> Self {
-        Cases {
+    pub fn open(data_dir: &std::path::Path) -> Result<Self, routing::RoutingFileError> {
+        Ok(Cases {
             flows: FlowRegistry::shipped().expect("the shipped flows are valid"),
             classes: shikong_workflow::shipped::classification().expect("the shipped classification is valid"),
             follower: Follower::default(),
+            routing: routing::LiveRouting::open(data_dir)?,
             layer: Mutex::new(()),
             next_number: Mutex::new(None),
             indexed: std::sync::atomic::AtomicBool::new(false),
-        }
+        })
     }
 
     fn default_flow(&self) -> ApiResult<&FlowDef> {
@@ -249,6 +249,17 @@ fn read_case(state: &AppState, id: &str) -> ApiResult<CaseRecord> {
     CaseRecord::from_feature(&sf)
 }
 
+/// A case as the transaction `tx` sees it: what a grouped transaction must read before it writes
+/// (`FeatureStore::begin_grouped`).
+fn read_case_in(state: &AppState, tx: &mut dyn StoreTx, id: &str) -> ApiResult<CaseRecord> {
+    let missing = || ApiError::not_found(format!("no case `{id}`"));
+    if state.store().layer(LAYER).is_err() {
+        return Err(missing());
+    }
+    let sf = tx.get(LAYER, &FeatureKey::parse(id))?.ok_or_else(missing)?;
+    CaseRecord::from_feature(&sf)
+}
+
 fn invalid(field: &str, detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-case", detail).with("field", field)
 }
@@ -322,7 +333,8 @@ async fn create(
         }
         ensure_layer(&st)?;
         let meta = TxMeta::by(caller.author()).source("case open");
-        let mut tx = st.store().begin(meta)?;
+        // Grouped: openings and actions arriving together share one disk sync.
+        let mut tx = st.store().begin_grouped(meta)?;
         let (_, now) = tx.id();
         let id = EntityId(uuid::Uuid::now_v7());
         let limit =
@@ -344,8 +356,7 @@ async fn create(
         insert_case(&st, tx.as_mut(), rec, now)?;
         audit_outbox::queue(tx.as_mut(), &caller, caller.write_record(LAYER, "create", &[id]))?;
         tx.commit()?;
-        audit_outbox::drain(&st);
-        st.committed();
+        crate::after_commit::kick(&st);
         let rec = read_case(&st, &id.to_string())?;
         Ok(rec.to_doc(cases.flow(&rec.case.flow), Timestamp::now(), true))
     })
@@ -390,15 +401,22 @@ async fn act(
             }
         }
         let meta = TxMeta::by(p.username.clone()).source(format!("case action {}", req.action));
-        let mut tx = st.store().begin(meta)?;
+        // Grouped: actions arriving together share one disk sync (issue 15's ≥ 1,000/s).
+        let mut tx = st.store().begin_grouped(meta)?;
         let (_, now) = tx.id();
-        // Read under the writer lock: no other action can commit between this read and the write.
-        let mut rec = read_case(&st, &id)?;
+        // Read through the transaction, under the writer lock: it sees every action before it
+        // (committed or in its group), and none can come between this read and the write.
+        let mut rec = read_case_in(&st, tx.as_mut(), &id)?;
         let reporter = rec.case.reporter.as_deref() == Some(p.username.as_str());
         if !may_see(&p, &rec.case) && !reporter {
             return Err(ApiError::forbidden(format!("case {} is not assigned to `{}`", rec.case_no, p.username)));
         }
         let flow = st.cases.flow(&rec.case.flow).ok_or_else(|| ApiError::internal("the case's flow is missing"))?;
+        // A dispatch without an assignee goes where the dispatch rules say (when one matches).
+        let assignee = match assignee {
+            None if routing::assigns(flow, &rec.case.state, &req.action) => routing::route(&st, &rec)?,
+            given => given,
+        };
         let request = ActionRequest {
             action: req.action.clone(),
             action_id: req.action_id.clone(),
@@ -437,12 +455,13 @@ async fn act(
         };
         let patch = Patch { set: rec.properties(now)?, ..Patch::default() };
         tx.update(LAYER, &FeatureKey::Id(rec.id), patch)?;
+        // The answer is the case as stored (times at the store's precision), read through the
+        // transaction: the store's readers would wait for the group commit.
+        let rec = read_case_in(&st, tx.as_mut(), &rec.id.to_string())?;
         follow::follow_status(&st, tx.as_mut(), &rec, flow)?;
         audit_outbox::queue(tx.as_mut(), &caller, caller.write_record(LAYER, "update", &[rec.id]))?;
         tx.commit()?;
-        audit_outbox::drain(&st);
-        st.committed();
-        let rec = read_case(&st, &rec.id.to_string())?;
+        crate::after_commit::kick(&st);
         notify::publish(&st, &rec, flow, &transition);
         let t = record::transition_doc(&transition.entry);
         Ok(wire::CaseActionResult { replayed: false, transition: t, case: rec.to_doc(Some(flow), now, is_staff(&p)) })
@@ -469,7 +488,12 @@ async fn one(
         if !may_see(&p, &rec.case) {
             return Err(ApiError::forbidden(format!("case {} is not assigned to `{}`", rec.case_no, p.username)));
         }
-        Ok(rec.to_doc(st.cases.flow(&rec.case.flow), Timestamp::now(), is_staff(&p)))
+        let flow = st.cases.flow(&rec.case.flow);
+        let mut doc = rec.to_doc(flow, Timestamp::now(), is_staff(&p));
+        if is_staff(&p) {
+            routing::show_route(&st, &rec, flow, &mut doc)?;
+        }
+        Ok(doc)
     })
     .await?;
     json_ok(&doc)
@@ -549,7 +573,12 @@ async fn list(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
         let mut cases = Vec::with_capacity(found.len());
         for sf in &found {
             let rec = CaseRecord::from_feature(sf)?;
-            cases.push(rec.to_doc(st.cases.flow(&rec.case.flow), now, is_staff(&p)));
+            let flow = st.cases.flow(&rec.case.flow);
+            let mut doc = rec.to_doc(flow, now, is_staff(&p));
+            if is_staff(&p) {
+                routing::show_route(&st, &rec, flow, &mut doc)?;
+            }
+            cases.push(doc);
         }
         Ok(wire::CaseList { number_returned: cases.len() as u64, more: stats.more, cases })
     })

@@ -232,6 +232,7 @@ impl CaseRecord {
             asset: self.asset.clone(),
             location: self.location.as_ref().map(geojson::to_json),
             assignee: c.assignee.as_ref().map(ToString::to_string),
+            route: None,
             reporter: if staff { c.reporter.clone() } else { None },
             stage_started: shikong_calendar::beijing(instant(c.stage_started)),
             stage_deadline: self.stage_deadline.map(shikong_calendar::beijing),

@@ -9,7 +9,8 @@
 //! - `POST /sync/tasks/actions`: the device's queued actions (`TaskActionBatch`, sent by the
 //!   replica's owner). Each is merged with `shikong_workflow::merge` against the case as stored,
 //!   read under the store's writer lock: applied (a transition, one new version of the case,
-//!   author = the inspector, time = the device's time of the action, not later than now), or kept
+//!   author = the inspector, time = the device's time of the action, not later than now and not
+//!   earlier than the start of the stage it acts on), or kept
 //!   as a `Rejected` record in the case (one new version; shown to the office in `GET /cases/{id}`)
 //!   — never last-writer-wins on the state field. The same action id again changes nothing and is
 //!   answered `duplicate`/`already_rejected`. An action that cannot be judged (no such case, a case
@@ -202,16 +203,22 @@ fn one_action(
         return Ok(no_case());
     }
     let meta = TxMeta::by(p.username.clone()).source(format!("offline case action {}", a.action));
-    let mut tx = st.store().begin(meta)?;
+    // Grouped with other actions arriving together (one disk sync); so read through it.
+    let mut tx = st.store().begin_grouped(meta)?;
     let (_, now) = tx.id();
     // Read under the writer lock: no other action commits between this read and the write.
-    let Some(sf) = st.store().get(LAYER, &FeatureKey::Id(EntityId(id)), None)? else { return Ok(no_case()) };
+    let Some(sf) = tx.get(LAYER, &FeatureKey::Id(EntityId(id)))? else { return Ok(no_case()) };
     let mut rec = CaseRecord::from_feature(&sf)?;
     if !may_act_offline(p, &rec.case) {
         let reason = format!("case {} was never assigned to `{}`", rec.case_no, p.username);
         return Ok(refused(a, "forbidden", reason, None));
     }
     let flow = st.cases.flow(&rec.case.flow).ok_or_else(|| ApiError::internal("the case's flow is missing"))?;
+    // The device's time of the action, never later than its arrival; applied, never earlier than
+    // the stage it acts on began (a tablet whose clock runs behind, or an action recorded before
+    // the office took the case back and dispatched it again): the history stays in time order
+    // and no stage ends before it started. A rejection keeps the device's time as it was.
+    let device_at = record::stamp(device_time.min(now));
     let request = ActionRequest {
         action: a.action.clone(),
         action_id: a.action_id.clone(),
@@ -220,8 +227,7 @@ fn one_action(
         photos: a.photos.iter().map(|s| s.to_ascii_lowercase()).collect(),
         rating: None,
         actor: actor_of(p),
-        // The device's time of the action, never later than its arrival.
-        at: record::stamp(device_time.min(now)),
+        at: device_at.max(rec.case.stage_started),
     };
     let report = shikong_workflow::merge(flow, &mut rec.case, [request]).map_err(ApiError::internal)?;
     let item = report.items.into_iter().next().ok_or_else(|| ApiError::internal("merge answered nothing"))?;
@@ -250,12 +256,15 @@ fn one_action(
             };
             result(wire::TaskActionOutcome::Applied, None, None, &rec.case.state)
         }
-        MergeItem::Rejected { reason, .. } => result(
-            wire::TaskActionOutcome::Rejected,
-            Some(reason.kind().to_owned()),
-            Some(reason.to_string()),
-            &rec.case.state,
-        ),
+        MergeItem::Rejected { reason, index, .. } => {
+            rec.case.rejected[*index].request.at = device_at;
+            result(
+                wire::TaskActionOutcome::Rejected,
+                Some(reason.kind().to_owned()),
+                Some(reason.to_string()),
+                &rec.case.state,
+            )
+        }
     };
     let patch = Patch { set: rec.properties(now)?, ..Patch::default() };
     tx.update(LAYER, &FeatureKey::Id(rec.id), patch)?;
@@ -264,7 +273,6 @@ fn one_action(
     }
     audit_outbox::queue(tx.as_mut(), caller, caller.write_record(LAYER, "update", &[rec.id]))?;
     tx.commit()?;
-    audit_outbox::drain(st);
-    st.committed();
+    crate::after_commit::kick(st);
     Ok(answer)
 }

@@ -115,7 +115,7 @@ pub fn load(conn: &Connection, name: &str) -> Result<Layer> {
 }
 
 pub fn load_all(conn: &Connection) -> Result<Vec<Layer>> {
-    let mut stmt = conn.prepare("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y, (SELECT max(tx) FROM sk_schema_history h WHERE h.layer = l.name) AS schema_tx \
+    let mut stmt = conn.prepare_cached("SELECT l.*, c.min_x, c.min_y, c.max_x, c.max_y, (SELECT max(tx) FROM sk_schema_history h WHERE h.layer = l.name) AS schema_tx \
          FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name ORDER BY l.name")?;
     let rows = stmt.query_map([], row_to_layer)?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(finish).collect()

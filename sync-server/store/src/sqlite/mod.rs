@@ -8,6 +8,7 @@
 //! implements the sync bookkeeping on the same connections, so one SQLite transaction covers both.
 
 mod codec;
+mod group;
 mod journal;
 mod layers;
 mod outbox;
@@ -44,7 +45,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Mutex<group::WriterConn>,
+    /// The group commit's shared state ([`group`]).
+    durability: group::Durability,
+    /// Grouped transactions share commits (off with `SHIKONG_GROUP_COMMIT=off`: each commits
+    /// on its own, for comparison in benchmarks).
+    group_commit: bool,
     readers: Mutex<Vec<Connection>>,
     clock: Arc<dyn Clock>,
 }
@@ -129,7 +135,9 @@ impl SqliteStore {
         migrate(&conn, path)?;
         Ok(SqliteStore {
             path: path.to_owned(),
-            writer: Mutex::new(conn),
+            writer: Mutex::new(group::WriterConn::new(conn)),
+            durability: group::Durability::default(),
+            group_commit: std::env::var("SHIKONG_GROUP_COMMIT").map_or(true, |v| v != "off"),
             readers: Mutex::new(Vec::new()),
             clock: Arc::new(SystemClock),
         })
@@ -149,8 +157,31 @@ impl SqliteStore {
         Ok(Reader { store: self, conn: Some(conn) })
     }
 
-    fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The writer for a plain (ungrouped) use: any open group is committed first, so what
+    /// follows starts from a connection outside any transaction.
+    fn writer(&self) -> MutexGuard<'_, group::WriterConn> {
+        let mut w = self.durability.waiting_for(|| self.writer.lock().unwrap_or_else(PoisonError::into_inner));
+        self.durability.flush(&mut w);
+        w
+    }
+
+    /// The writer for a member of a group commit (the group may be open).
+    fn writer_grouped(&self) -> MutexGuard<'_, group::WriterConn> {
+        self.durability.waiting_for(|| self.writer.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Grouped transactions committed so far, and the disk syncs (group commits) they took:
+    /// `(groups, members)`.
+    pub fn group_commits(&self) -> (u64, u64) {
+        self.durability.committed()
+    }
+
+    /// Waits for group `generation` to commit (see [`group`]).
+    fn wait_durable(&self, generation: u64) -> Result<()> {
+        self.durability.wait(generation, |d, g| {
+            let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            d.flush_if_open(&mut w, g);
+        })
     }
 }
 
@@ -238,7 +269,19 @@ impl FeatureStore for SqliteStore {
     }
 
     fn begin(&self, meta: TxMeta) -> Result<Box<dyn StoreTx + '_>> {
-        Ok(Box::new(tx::SqliteTx::begin(self.writer(), self.clock.as_ref(), meta)?))
+        Ok(Box::new(tx::SqliteTx::begin(self, self.writer(), None, meta)?))
+    }
+
+    fn begin_grouped(&self, meta: TxMeta) -> Result<Box<dyn StoreTx + '_>> {
+        if !self.group_commit {
+            return self.begin(meta);
+        }
+        let shield = crate::cancel::Shield::new();
+        let mut w = self.writer_grouped();
+        self.durability.join(&mut w)?;
+        let mut tx = tx::SqliteTx::begin(self, w, Some(&self.durability), meta)?;
+        tx.shield(shield);
+        Ok(Box::new(tx))
     }
 
     fn query(&self, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats> {
@@ -338,5 +381,7 @@ impl FeatureStore for SqliteStore {
     }
 }
 
+#[cfg(test)]
+mod group_tests;
 #[cfg(test)]
 mod tests;

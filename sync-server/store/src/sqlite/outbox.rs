@@ -40,19 +40,23 @@ impl Outbox for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let conn = self.writer();
-        conn.execute_batch("BEGIN IMMEDIATE;")?;
+        // Joins the open group commit without waiting for it: a deletion lost in a crash only
+        // delivers a record again, which the receiver ignores by its id.
+        let mut w = self.writer_grouped();
+        self.durability.join(&mut w)?;
         let deleted = (|| {
-            let mut st = conn.prepare_cached("DELETE FROM sk_audit_outbox WHERE id = ?1")?;
+            let mut st = w.prepare_cached("DELETE FROM sk_audit_outbox WHERE id = ?1")?;
             for id in ids {
                 st.execute([id.to_string()])?;
             }
             Ok::<_, rusqlite::Error>(())
         })();
         match deleted {
-            Ok(()) => conn.execute_batch("COMMIT;")?,
+            Ok(()) => {
+                self.durability.release(&mut w)?;
+            }
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK;");
+                self.durability.abandon(&mut w);
                 return Err(e.into());
             }
         }

@@ -13,9 +13,9 @@ use shikong_gpkg::quote_ident;
 use shikong_model::{Bbox, EntityId, Feature, FieldType, TxId, Value, gpkg_blob};
 
 use super::codec;
+use super::group::{Durability, Membership, WriterConn};
 use super::layers::{self, hist_rtree, hist_table};
 use super::read::{self, CurrentRow};
-use crate::clock::Clock;
 use crate::error::{Result, StoreError};
 use crate::types::*;
 
@@ -71,7 +71,10 @@ impl LayerState {
 }
 
 pub(crate) struct SqliteTx<'s> {
-    conn: MutexGuard<'s, Connection>,
+    conn: MutexGuard<'s, WriterConn>,
+    store: &'s super::SqliteStore,
+    /// A member of a group commit ([`super::group`]): runs in a savepoint of the group.
+    group: Option<&'s Durability>,
     tx: TxId,
     time: Timestamp,
     open: bool,
@@ -84,13 +87,28 @@ pub(crate) struct SqliteTx<'s> {
     schema_only: bool,
     /// Counters at the open savepoint, restored on rollback to it.
     saved_stats: Option<(CommitInfo, bool)>,
+    /// A group member is not interrupted by its caller's cancellation (see `cancel::Shield`);
+    /// dropped after the member ended (fields drop after `Drop::drop`).
+    shield: Option<crate::cancel::Shield>,
 }
 
 impl<'s> SqliteTx<'s> {
-    pub(crate) fn begin(conn: MutexGuard<'s, Connection>, clock: &dyn Clock, meta: TxMeta) -> Result<Self> {
-        conn.execute_batch("BEGIN IMMEDIATE;")?;
+    /// Starts a transaction on the writer `conn`: a plain one (`group` is `None`: `BEGIN
+    /// IMMEDIATE` here) or a member of the group already joined on `conn`.
+    pub(crate) fn begin(
+        store: &'s super::SqliteStore,
+        conn: MutexGuard<'s, WriterConn>,
+        group: Option<&'s Durability>,
+        meta: TxMeta,
+    ) -> Result<Self> {
+        if group.is_none() {
+            conn.execute_batch("BEGIN IMMEDIATE;")?;
+        }
+        let clock = store.clock.as_ref();
         let mut this = SqliteTx {
             conn,
+            store,
+            group,
             tx: TxId(0),
             time: Timestamp::UNIX_EPOCH,
             open: true,
@@ -99,19 +117,27 @@ impl<'s> SqliteTx<'s> {
             other_writes: false,
             schema_only: false,
             saved_stats: None,
+            shield: None,
         };
-        let (last_tx, last_us): (Option<i64>, Option<i64>) =
-            this.conn
-                .query_row("SELECT max(tx), max(time_us) FROM sk_transactions", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (last_tx, last_us): (Option<i64>, Option<i64>) = this
+            .conn
+            .prepare_cached(
+                // Two subqueries: SQLite answers one min/max from its index, but scans the
+                // whole journal for two in one SELECT (it was most of a case action's time).
+                "SELECT (SELECT max(tx) FROM sk_transactions), (SELECT max(time_us) FROM sk_transactions)",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         // Transaction time is strictly increasing even if the wall clock steps back.
         let now_us = clock.now().as_microsecond();
         let time_us = last_us.map_or(now_us, |l| now_us.max(l + 1));
         this.tx = TxId(last_tx.unwrap_or(0) + 1);
         this.time = codec::micros_to_ts(time_us);
-        this.conn.execute(
-            "INSERT INTO sk_transactions (tx, time_us, author, device, device_time, source, replica) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+        this.conn
+            .prepare_cached(
+                "INSERT INTO sk_transactions (tx, time_us, author, device, device_time, source, replica) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
                 this.tx.0,
                 time_us,
                 meta.author,
@@ -119,14 +145,49 @@ impl<'s> SqliteTx<'s> {
                 meta.device_time.map(|t| t.to_string()),
                 meta.source,
                 meta.replica.map(|r| r.to_string())
-            ],
-        )?;
+            ])?;
         Ok(this)
+    }
+
+    pub(super) fn shield(&mut self, shield: crate::cancel::Shield) {
+        self.shield = Some(shield);
     }
 
     /// The connection and transaction id, for writes that are not versions (`sync.rs`).
     pub(super) fn writer(&self) -> (&Connection, TxId) {
-        (&*self.conn, self.tx)
+        (&self.conn, self.tx)
+    }
+
+    /// Ends the transaction keeping its writes: `COMMIT`, or for a member of a group, the
+    /// group's commit (waited for: the writes are durable when this returns).
+    fn finish_commit(mut self: Box<Self>) -> Result<()> {
+        self.open = false;
+        let Some(group) = self.group else {
+            if let Err(e) = self.conn.execute_batch("COMMIT;") {
+                let _ = self.conn.execute_batch("ROLLBACK;");
+                return Err(e.into());
+            }
+            return Ok(());
+        };
+        match group.release(&mut self.conn)? {
+            Membership::Committed => Ok(()),
+            Membership::Pending(generation) => {
+                let store = self.store;
+                drop(self); // lets the next writer in
+                store.wait_durable(generation)
+            }
+        }
+    }
+
+    /// Ends the transaction keeping nothing.
+    fn finish_rollback(&mut self) {
+        self.open = false;
+        match self.group {
+            Some(group) => group.abandon(&mut self.conn),
+            None => {
+                let _ = self.conn.execute_batch("ROLLBACK;");
+            }
+        }
     }
 
     /// Records that something besides versions was written, so that commit keeps the transaction.
@@ -273,7 +334,7 @@ impl Drop for SqliteTx<'_> {
         if self.open {
             // Nothing sensible to do if rollback itself fails: the connection stays usable and the
             // next BEGIN IMMEDIATE reports the state.
-            let _ = self.conn.execute_batch("ROLLBACK;");
+            self.finish_rollback();
         }
     }
 }
@@ -541,6 +602,10 @@ impl crate::StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn get(&mut self, layer: &str, key: &FeatureKey) -> Result<Option<StoredFeature>> {
+        read::get(&self.conn, layer, key, None)
+    }
+
     fn put_outbox(&mut self, id: uuid::Uuid, payload: &str) -> Result<()> {
         super::outbox::put(&self.conn, self.tx, id, payload)
     }
@@ -567,25 +632,20 @@ impl crate::StoreTx for SqliteTx<'_> {
                     .execute("UPDATE sk_layers SET next_code = ?2 WHERE name = ?1", params![name, st.next_code])?;
             }
         }
-        self.open = false;
         if self.stats.versions_written() == 0 && !self.other_writes {
+            let stats = self.stats;
             if self.schema_only {
                 // An index is no change to the data: keep it, record no transaction.
                 self.conn.execute("DELETE FROM sk_transactions WHERE tx = ?1", params![self.tx.0])?;
-                if let Err(e) = self.conn.execute_batch("COMMIT;") {
-                    let _ = self.conn.execute_batch("ROLLBACK;");
-                    return Err(e.into());
-                }
-                return Ok(CommitInfo { tx: None, ..self.stats });
+                self.finish_commit()?;
+                return Ok(CommitInfo { tx: None, ..stats });
             }
             // Nothing happened: leave no empty transaction behind.
-            self.conn.execute_batch("ROLLBACK;")?;
-            return Ok(CommitInfo { tx: None, ..self.stats });
+            self.finish_rollback();
+            return Ok(CommitInfo { tx: None, ..stats });
         }
-        if let Err(e) = self.conn.execute_batch("COMMIT;") {
-            let _ = self.conn.execute_batch("ROLLBACK;");
-            return Err(e.into());
-        }
-        Ok(CommitInfo { tx: Some(self.tx), ..self.stats })
+        let info = CommitInfo { tx: Some(self.tx), ..self.stats };
+        self.finish_commit()?;
+        Ok(info)
     }
 }
