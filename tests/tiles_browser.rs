@@ -2,11 +2,17 @@
 //! (`playwright-core`, no downloaded browser) through `sync-server/http/web/test/browser.mjs`.
 //! The page must render the layer's features (checked with MapLibre's rendered-features query),
 //! switch to a past date (no features before the layer existed), and compare two dates side by
-//! side. Screenshots go to `target/screenshots/` (map-now.png, map-2024-01-01.png,
-//! map-2020-06-01.png, map-compare.png).
+//! side. Over the demo city (`shikong demo`) with no parameters, `/map` must open on the city's
+//! assets (not on the centre of every layer's union extent, which the country-wide divisions put
+//! in Sichuan) with manholes rendered, and signing in with the page's form must bring in the
+//! non-public street lamps. Screenshots go to `target/screenshots/map/` (map-now.png,
+//! map-2024-01-01.png, map-2020-06-01.png, map-compare.png, demo-anonymous.png,
+//! demo-signed-in.png, demo-signed-out.png).
 
 use std::path::PathBuf;
 use std::process::Command;
+
+use serde_json::Value as Json;
 
 use crate::common::*;
 use crate::tiles_common::*;
@@ -15,8 +21,12 @@ fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../http/web")
 }
 
-#[test]
-fn the_web_map_renders_switches_date_and_compares() {
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots/map")
+}
+
+/// Runs a driver of `web/test` with Node; its last line of output as JSON, asserted to say `ok`.
+fn drive(script: &str, args: &[&str]) -> Json {
     let web = web_dir();
     assert!(
         web.join("node_modules/playwright-core").exists(),
@@ -25,6 +35,17 @@ fn the_web_map_renders_switches_date_and_compares() {
     );
     tool("chromium", "chromium");
     tool("node", "nodejs");
+    let output = Command::new("node").arg(web.join("test").join(script)).args(args).output().expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output from the browser driver: {stderr}"));
+    let r = json(line);
+    assert_eq!(r["ok"], true, "browser run failed: {r:#}\nstderr: {stderr}");
+    r
+}
+
+#[test]
+fn the_web_map_renders_switches_date_and_compares() {
     let env = start(true);
     // Imagery as a time series: hillshades of 2019 and 2023 (GDAL-made MBTiles).
     let dir = env.dir.path();
@@ -32,18 +53,8 @@ fn the_web_map_renders_switches_date_and_compares() {
     let y2023 = hillshade_mbtiles(dir, "hs2023", "135");
     upload(&env, "hillshade", "date=2019-05-01&kind=hillshade", &y2019);
     upload(&env, "hillshade", "date=2023-08-01&kind=hillshade", &y2023);
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
-    let output = Command::new("node")
-        .arg(web.join("test/browser.mjs"))
-        .arg(&env.server.base)
-        .arg(&out)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output from the browser driver: {stderr}"));
-    let r = json(line);
-    assert_eq!(r["ok"], true, "browser run failed: {r:#}\nstderr: {stderr}");
+    let out = screenshots();
+    let r = drive("browser.mjs", &[&env.server.base, s(&out)]);
     println!(
         "WebGL renderer: {}; rendered now {}, 2024-01-01 {}, compare {} | {}",
         r["webgl"], r["now"], r["past"], r["compareLeft"], r["compareRight"]
@@ -61,6 +72,81 @@ fn the_web_map_renders_switches_date_and_compares() {
     assert_eq!(r["rasterPast"], "2023-08-01", "{r:#}");
     assert_eq!(r["raster2020"], "2019-05-01", "{r:#}");
     for f in ["map-now.png", "map-2024-01-01.png", "map-2020-06-01.png", "map-compare.png"] {
+        let meta = std::fs::metadata(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(meta.len() > 10_000, "{f} is suspiciously small");
+    }
+}
+
+#[test]
+fn the_web_map_opens_on_the_demo_city_and_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_data, server, _wang, _li) = crate::common::demo_with_office(dir.path());
+    // Where the city's assets are: the manholes' extent (OGC API – Features collection).
+    let http = reqwest::blocking::Client::new();
+    let coll: Json = http.get(server.url("/collections/manhole")).send().unwrap().json().unwrap();
+    let b: Vec<f64> =
+        coll["extent"]["spatial"]["bbox"][0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(b.len() == 4 && b[2] - b[0] < 1.0, "the demo's manholes are in one district: {b:?}");
+    let inside = |c: &Json| {
+        let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        (b[0]..=b[2]).contains(&x) && (b[1]..=b[3]).contains(&y)
+    };
+    let out = screenshots();
+    let r = drive("demo.mjs", &[&server.base, s(&out), "wang", "办公室密码123"]);
+    let a = &r["anonymous"];
+    println!(
+        "demo: opened at {} zoom {:.2}; anonymous manholes {}; signed in lamps {} ({} of {} lamp tile requests with a token); linked {}",
+        a["view"]["center"],
+        a["view"]["zoom"].as_f64().unwrap(),
+        a["manholes"],
+        r["signedIn"]["lamps"],
+        r["signedIn"]["lampTilesWithAuth"],
+        r["signedIn"]["lampTiles"],
+        r["linked"]["center"]
+    );
+    // Anonymous: opens on the assets at a zoom where they show, and renders them; public layers only.
+    assert!(inside(&a["view"]["center"]), "opened at {} outside the manholes {b:?}: {r:#}", a["view"]["center"]);
+    let zoom = a["view"]["zoom"].as_f64().unwrap();
+    assert!((11.0..=16.0).contains(&zoom), "zoom {zoom}: {r:#}");
+    assert!(a["manholes"].as_u64().unwrap() > 100, "{r:#}");
+    let layers: Vec<&str> = a["layers"].as_array().unwrap().iter().filter_map(Json::as_str).collect();
+    assert!(layers.contains(&"manhole-point") && !layers.contains(&"street_lamp-point"), "{layers:?}");
+    assert_eq!((a["session"]["token"].as_bool(), a["formShown"].as_bool()), (Some(false), Some(true)), "{r:#}");
+    // A wrong password: a message, no token.
+    assert_eq!(r["wrong"]["message"], "用户名或密码错误", "{r:#}");
+    assert_eq!(r["wrong"]["session"]["token"], false, "{r:#}");
+    // Signed in: the lamps appear (their tiles need the token), the view did not jump.
+    let si = &r["signedIn"];
+    assert!(si["lamps"].as_u64().unwrap() > 50, "{r:#}");
+    assert!(si["manholes"].as_u64().unwrap() > 100, "{r:#}");
+    assert_eq!(si["session"]["user"]["username"], "wang", "{r:#}");
+    assert!(si["who"].as_str().unwrap().contains("wang（内业）"), "{r:#}");
+    assert_eq!((si["formShown"].as_bool(), si["tokenInUrl"].as_bool()), (Some(false), Some(false)), "{r:#}");
+    assert!(si["tokenStored"].as_u64().unwrap() > 20 && si["cookie"] == "", "{r:#}");
+    assert_eq!(si["view"]["center"], a["view"]["center"], "signing in moved the map: {r:#}");
+    // Every lamp tile request the browser made (seen through Playwright) carried the token.
+    assert_eq!(si["lampTilesWithAuth"], si["lampTiles"], "{r:#}");
+    // A reload keeps the session of the tab and the place (the URL's #zoom/lat/lon).
+    assert!(r["reloaded"]["lamps"].as_u64().unwrap() > 0 && r["reloaded"]["session"]["token"] == true, "{r:#}");
+    assert!(inside(&r["reloaded"]["view"]["center"]), "{r:#}");
+    // Signed out: the token is revoked on the server, the lamps are gone, the manholes stay.
+    let so = &r["signedOut"];
+    assert_eq!(so["oldTokenStatus"], 401, "{r:#}");
+    assert!(!so["layers"].as_array().unwrap().iter().any(|l| l == "street_lamp-point"), "{r:#}");
+    assert!(
+        so["manholes"].as_u64().unwrap() > 100 && so["session"]["token"] == false && so["formShown"] == true,
+        "{r:#}"
+    );
+    // A revoked token left in the tab: told to sign in again, the public layers shown.
+    let stale = &r["stale"];
+    assert_eq!(stale["message"], "登录已过期，请重新登录", "{r:#}");
+    assert!(stale["session"]["token"] == false && stale["formShown"] == true, "{r:#}");
+    assert!(stale["layers"].as_array().unwrap().iter().any(|l| l == "manhole-point"), "{r:#}");
+    // A link with a place opens there.
+    let linked = &r["linked"];
+    assert!((linked["zoom"].as_f64().unwrap() - 15.0).abs() < 0.01, "{r:#}");
+    assert!((linked["center"][0].as_f64().unwrap() - 114.35).abs() < 1e-3, "{r:#}");
+    for f in ["demo-anonymous.png", "demo-signed-in.png", "demo-signed-out.png"] {
         let meta = std::fs::metadata(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(meta.len() > 10_000, "{f} is suspiciously small");
     }

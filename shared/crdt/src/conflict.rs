@@ -68,6 +68,44 @@ impl EntityDoc {
         Ok(out)
     }
 
+    /// The value the competing writes of `attribute` started from: what each competing change
+    /// saw (the attribute at its dependencies), when they all saw the same single value
+    /// ([`ConflictValueKind::Absent`] when it was empty). `None` when unknown: the sides saw
+    /// different values, or the attribute is not contested. Never for `deleted`.
+    pub fn conflict_base(&self, schema: &LayerSchema, attribute: &str) -> Result<Option<ConflictValueKind>> {
+        let a = Attribute::parse(schema, attribute)?;
+        if matches!(a, Attribute::Deleted) {
+            return Ok(None);
+        }
+        let key = a.key()?;
+        let all = self.get_all(&key)?;
+        if all.len() < 2 {
+            return Ok(None);
+        }
+        let mut base: Option<Option<Written>> = None;
+        for w in &all {
+            let Some(meta) = self.doc.hash_for_opid(&w.op).and_then(|h| self.doc.get_change_meta_by_hash(&h)) else {
+                return Ok(None);
+            };
+            let seen = automerge::ReadDoc::get_all_at(&self.doc, automerge::ROOT, key.as_str(), &meta.deps)?;
+            let value = match seen.as_slice() {
+                [] => None,
+                [(automerge::Value::Scalar(s), op)] => Some(Written { value: s.clone().into_owned(), op: op.clone() }),
+                _ => return Ok(None),
+            };
+            let norm = |v: &Option<Written>| normalized(&key, v.as_ref().map(|w| &w.value));
+            match &base {
+                None => base = Some(value),
+                Some(b) if norm(b) == norm(&value) => {}
+                Some(_) => return Ok(None),
+            }
+        }
+        Ok(match base.flatten() {
+            Some(w) => Some(self.side(a, &w)?.value),
+            None => Some(ConflictValueKind::Absent),
+        })
+    }
+
     fn side(&self, a: Attribute<'_>, w: &Written) -> Result<ConflictSide> {
         let value = match a {
             Attribute::Geometry => ConflictValueKind::Geometry(codec::decode_geometry(&w.value)?),
@@ -152,5 +190,31 @@ impl EntityDoc {
                 _ => None,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::*;
+    use crate::{Actor, ConflictValueKind, Edit, EntityDoc};
+
+    const A: Actor = Actor([1; 16]);
+    const B: Actor = Actor([2; 16]);
+
+    #[test]
+    fn the_base_of_a_conflict_is_what_both_sides_started_from() {
+        let base = EntityDoc::base(&schema(), &feature()).unwrap();
+        let start = base.state(&schema()).unwrap().feature.properties.get("名称").cloned().unwrap();
+        let (mut a, mut b) = (base.clone(), base);
+        let set = |d: &mut EntityDoc, actor, meta, v: &str| {
+            d.edit(&schema(), actor, &meta, Edit::SetFields(props(&[("名称", v.into())]))).unwrap().unwrap()
+        };
+        set(&mut a, A, zhang(), "雨水井");
+        set(&mut b, B, li(), "污水井");
+        a.merge(&mut b).unwrap();
+        assert_eq!(a.conflicts(&schema()).unwrap().len(), 1);
+        assert_eq!(a.conflict_base(&schema(), "名称").unwrap(), Some(ConflictValueKind::Value(start)));
+        // Not contested: no base to tell.
+        assert_eq!(a.conflict_base(&schema(), "geometry").unwrap(), None);
     }
 }

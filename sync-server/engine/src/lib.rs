@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod blobs;
+pub mod conflicts;
 pub mod cursor;
 pub mod gazetteer_scope;
 pub mod layers;

@@ -421,6 +421,9 @@ pub fn push_then(
                 let device_has_all = doc.heads().iter().all(|h| pushed.contains(h));
                 let bytes = doc.save();
                 tx.put_sync_doc(layer.name(), id, version, &bytes)?;
+                // The conflict index follows the document, in the same transaction.
+                let open = wire_conflicts(layer, id, &state.feature.code, &doc)?;
+                crate::conflicts::index(tx.as_mut(), layer.name(), id, &open)?;
                 tx.release_savepoint()?;
                 let outcome = if let Some((merged, sent)) = partial {
                     wire::Outcome::Rejected {
@@ -434,7 +437,7 @@ pub fn push_then(
                 } else {
                     wire::Outcome::Accepted { version }
                 };
-                conflicts.extend(wire_conflicts(layer, id, &state.feature.code, &doc)?);
+                conflicts.extend(open);
                 results.push(wire::EntityResult {
                     layer: layer.name().to_owned(),
                     entity: id.0,
@@ -540,7 +543,7 @@ fn ready_changes(doc: &EntityDoc, changes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
     }
 }
 
-fn new_feature(f: &Feature, device_time: Option<jiff::Timestamp>) -> NewFeature {
+pub(crate) fn new_feature(f: &Feature, device_time: Option<jiff::Timestamp>) -> NewFeature {
     NewFeature {
         id: Some(f.id),
         code: Some(f.code.clone()),

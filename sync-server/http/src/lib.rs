@@ -18,6 +18,7 @@ mod auth_routes;
 mod body;
 mod calendar;
 pub mod cases;
+mod conflicts;
 mod coords;
 pub mod events;
 mod geocode;
@@ -116,6 +117,9 @@ impl Default for ServerConfig {
     }
 }
 
+/// In the data folder: the conflict index was built from the stored documents.
+pub const CONFLICT_INDEX_MARKER: &str = ".conflict-index";
+
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -175,6 +179,7 @@ impl AppState {
         };
         // What a crash left between a write's commit and its audit row, and between an
         // attachment's rename into place and its record.
+        state.index_conflicts_once();
         let appended = audit_outbox::drain(&state);
         if appended > 0 {
             tracing::warn!(appended, "audit rows of writes committed before a crash appended at start");
@@ -183,6 +188,29 @@ impl AppState {
         state.scan_blobs_in_background();
         state.events.watch_store(state.store.clone());
         Ok(state)
+    }
+
+    /// Builds the conflict index (`GET /sync/conflicts`) from every stored document, once per
+    /// data folder (the marker file says it was done): a store whose documents were merged before
+    /// the index existed (store schema 7) would otherwise list none of its older conflicts.
+    /// Every merge keeps the index up to date after that. A failure is logged, not fatal: the
+    /// data is intact and the next start tries again.
+    fn index_conflicts_once(&self) {
+        let marker = self.config.data_dir.join(CONFLICT_INDEX_MARKER);
+        if marker.exists() {
+            return;
+        }
+        match shikong_sync_engine::conflicts::reindex(self.store(), "system:conflicts") {
+            Ok(open) => {
+                if open > 0 {
+                    tracing::info!(open, "conflict index built from the stored documents");
+                }
+                if let Err(e) = std::fs::write(&marker, b"conflict index built\n") {
+                    tracing::warn!(error = %e, file = %marker.display(), "cannot record that the conflict index is built");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "building the conflict index failed (tried again at the next start)"),
+        }
     }
 
     /// The start-up scan of `DIR/blobs` for files renamed into place but never recorded
@@ -342,6 +370,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ogc::routes())
         .merge(auth_routes::routes())
         .merge(sync_routes::routes())
+        .merge(conflicts::routes())
         .merge(tiles::routes())
         .merge(geocode::routes())
         .merge(reports::routes())

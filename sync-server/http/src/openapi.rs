@@ -380,6 +380,42 @@ fn case_paths() -> Vec<(&'static str, Json)> {
                 ("200", json_ok("{from, to, group_by, as_of, groups: [{key, cases, registration_rate, on_time_handling_rate, on_time_closing_rate, rework_rate, average_handling_hours}]}", "application/json")),
                 &["400", "401", "403", "413"])}),
         ),
+        (
+            "/cases/routing",
+            json!({
+                "get": authed("The dispatch rules (派遣规则; office, admin): [{class (code prefix), grid, street, community, department}]; the most specific matching rule routes a dispatch sent without an assignee", tag, vec![],
+                    ("200", json_ok("{rules: [{class, grid, street, community, department}]}", "application/json")), &["401", "403"]),
+                "put": {"summary": "Replace the dispatch rules (admin); validated per rule and field, kept in DATA/routing.json", "tags": [tag],
+                    "security": [{"bearer": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["rules"]}}}},
+                    "responses": {"200": json_ok("the rules now in effect", "application/json"), "400": problem(), "401": problem(), "403": problem(), "422": problem()}},
+            }),
+        ),
+    ]
+}
+
+/// Conflict review across devices (office, admin).
+fn conflict_paths() -> Vec<(&'static str, Json)> {
+    let tag = "Sync 同步";
+    let text = || json!({"type": "string"});
+    vec![
+        (
+            "/sync/conflicts",
+            json!({"get": authed("Open conflicts across every device's edits (office, admin): per entity and field the winning value, the other values with user, device and time, and the base value when known; identical concurrent values are not conflicts", tag, vec![
+                q("layer", "only this layer", false, text()),
+                q("author", "a user or device whose value competes", false, text()),
+                q("since", "opened at or after this instant", false, json!({"type": "string", "format": "date-time"})),
+                param_ref("limit"),
+                q("after", "the `next` of the previous page (layer/entity)", false, text())],
+                ("200", json_ok("{conflicts: [...], next}", "application/json")), &["400", "401", "403"])}),
+        ),
+        (
+            "/sync/conflicts/resolve",
+            json!({"post": {"summary": "Resolve conflicts as CRDT changes by the caller (office, admin): {action_id, resolutions: [{layer, entity, field?, choose: winner | other:N | {value}}]}; one transaction, one version per entity, audited; the same action_id again is answered, not applied; devices get the result at their next pull", "tags": [tag],
+                "security": [{"bearer": []}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action_id", "resolutions"]}}}},
+                "responses": {"200": json_ok("{action_id, entities: [{layer, entity, version}], replayed}", "application/json"), "400": problem(), "401": problem(), "403": problem()}}}),
+        ),
     ]
 }
 
@@ -392,6 +428,7 @@ pub fn document(base: &str, max_limit: usize) -> Json {
             .chain(auth_paths())
             .chain(calendar_and_live_paths())
             .chain(case_paths())
+            .chain(conflict_paths())
         {
             paths.insert(k.into(), v);
         }

@@ -15,6 +15,7 @@ mod calendar;
 mod case_interleaving;
 mod case_stats;
 mod cases;
+mod conflicts;
 mod crash;
 mod events;
 mod geocode;

@@ -248,6 +248,58 @@ fn the_web_map_page_and_its_assets() {
     assert_eq!(js.status, StatusCode::OK);
     assert!(!js.body.is_empty());
     assert_eq!(env.get("/map/assets/nope.js").send().status, StatusCode::NOT_FOUND);
+    // The sign-in form is on the page; the token never goes in its URL.
+    assert!(r.text().contains(r#"id="signin""#) && r.text().contains(r#"type="password""#), "{}", r.text());
+    // A start view in the URL: a bbox in lon/lat, or a group of layers; nonsense is refused.
+    for ok in ["/map?bbox=114.3,30.5,114.4,30.6", "/map?layers=manhole,district", "/map?center=114.35,30.5&zoom=14"] {
+        assert_eq!(env.get(ok).send().status, StatusCode::OK, "{ok}");
+    }
+    for bad in ["/map?bbox=114.3,30.5", "/map?bbox=200,0,210,10", "/map?style=default&layers=manhole", "/map?token=x"] {
+        let r = env.get(bad).send();
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+    }
+}
+
+/// The demo data: China's divisions (points all over the country) next to a district's assets.
+/// The start view of a generated style is the assets, not the centre of the union extent (which
+/// was in Sichuan, where the map showed nothing).
+#[test]
+fn generated_styles_open_on_the_assets_not_on_country_wide_reference_layers() {
+    let env = demo().env();
+    let layers = env.store().layers().unwrap();
+    let manhole = layers.iter().find(|l| l.name() == "manhole").unwrap().extent.unwrap();
+    let union = layers.iter().filter_map(|l| l.extent).reduce(|a, b| a.union(&b)).unwrap();
+    let (ux, uy) = ((union.min_x + union.max_x) / 2.0, (union.min_y + union.max_y) / 2.0);
+    assert!(!manhole.contains_point(ux, uy), "the old start view ({ux}, {uy}) is far from the assets");
+    // The reference layers: the divisions and the gazetteer (whole country).
+    let mut country: Vec<&str> =
+        layers.iter().filter(|l| l.extent.is_some_and(|b| b.width() > 10.0)).map(|l| l.name()).collect();
+    country.sort_unstable();
+    assert!(country.contains(&"division"), "{country:?}");
+    let wang = env.token("wang");
+    for token in [None, Some(wang.as_str())] {
+        let r = env.get("/styles/default").maybe_token(token).send();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let doc = r.json();
+        let (x, y) = (doc["center"][0].as_f64().unwrap(), doc["center"][1].as_f64().unwrap());
+        assert!(manhole.contains_point(x, y), "{token:?}: centre ({x}, {y}) outside the manholes {manhole:?}");
+        let zoom = doc["zoom"].as_f64().unwrap();
+        assert!((11.0..=14.0).contains(&zoom), "{token:?}: zoom {zoom}");
+        assert_eq!(doc["metadata"]["shikong:reference"], json!(country), "{token:?}");
+        let b: Vec<f64> =
+            doc["metadata"]["shikong:bounds"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        assert!(b[0] <= manhole.min_x && b[1] <= manhole.min_y && b[2] >= manhole.max_x && b[3] >= manhole.max_y);
+        assert!(b[2] - b[0] < 0.5 && b[3] - b[1] < 0.5, "{token:?}: bounds {b:?} span more than the district");
+    }
+    // The divisions alone are the view: the whole country, at a country's zoom.
+    let doc = env.get("/styles/division").send().json();
+    assert!(doc["zoom"].as_f64().unwrap() < 5.0, "{}", doc["zoom"]);
+    assert_eq!(doc["metadata"]["shikong:reference"], json!([]));
+    // A group (what /map?layers= loads) opens on its own layers.
+    let doc = env.get("/styles/manhole,poi").send().json();
+    assert_eq!(doc["metadata"]["shikong:reference"], json!([]));
+    let (x, y) = (doc["center"][0].as_f64().unwrap(), doc["center"][1].as_f64().unwrap());
+    assert!(manhole.contains_point(x, y), "({x}, {y})");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ use shikong_model::{Coord, FieldDef, FieldType, Geometry, GeometryKind, LayerSch
 use crate::types::*;
 use crate::{Clock, FeatureStore, FixedStepClock, Store, StoreError};
 
+mod bookkeeping;
+pub use bookkeeping::*;
+
 /// Runs one case on a fresh store made by `fresh`, then drops the store before its guard.
 pub fn run<G>(fresh: impl FnOnce(Arc<dyn Clock>) -> (G, Arc<dyn Store>), case: fn(&dyn Store)) {
     let clock = FixedStepClock::new(t("2025-01-01T00:00:00+08:00"), SignedDuration::from_hours(24));
@@ -65,6 +68,7 @@ macro_rules! conformance_tests {
             entities_created_by_uses_the_first_version_author,
             transactions_record_the_pushing_replica,
             sync_documents_replicas_and_blobs_round_trip,
+            the_conflict_index_lists_filters_pages_and_forgets,
             a_document_written_alone_commits_and_is_a_change,
             bookkeeping_rolls_back_with_its_transaction,
             attachment_references_follow_every_write,
@@ -588,166 +592,6 @@ pub fn transactions_record_the_pushing_replica(s: &dyn Store) {
     assert_eq!(h.iter().map(|v| v.tx.replica).collect::<Vec<_>>(), [None, Some(replica)]);
 }
 
-fn replica_record(id: ReplicaId) -> ReplicaRecord {
-    ReplicaRecord {
-        id,
-        name: Some("东湖巡检".into()),
-        author: "li".into(),
-        device: Some("pad-7".into()),
-        layers: vec!["manhole".into()],
-        area: None,
-        created_tx: TxId(5),
-    }
-}
-
-fn blob_record(sha256: &str, mime: &str) -> BlobRecord {
-    BlobRecord {
-        sha256: sha256.into(),
-        size: 1234,
-        mime: mime.into(),
-        evidence: serde_json::json!({"capture_time": "2025-01-04T09:30:00+08:00", "lon": 114.3, "lat": 30.5}),
-        uploaded_by: "li".into(),
-    }
-}
-
-pub fn sync_documents_replicas_and_blobs_round_trip(s: &dyn Store) {
-    history_fixture(s);
-    let a = s.get("manhole", &FeatureKey::Code("A".into()), None).unwrap().unwrap().feature.id;
-    let c = s.get("manhole", &FeatureKey::Code("C".into()), None).unwrap().unwrap().feature.id;
-    let replica: ReplicaId = "0191d2c4-5a6b-7c8d-9e0f-a1b2c3d4e5f6".parse().unwrap();
-    let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-    assert_eq!(s.sync_doc("manhole", a).unwrap(), None);
-    assert!(s.sync_doc_ids("manhole").unwrap().is_empty());
-    assert_eq!(s.replica(replica).unwrap(), None);
-    assert_eq!(s.blob(sha).unwrap(), None);
-
-    let mut tx = s.begin(TxMeta::by("li")).unwrap();
-    tx.put_sync_doc("manhole", a, 4, b"doc of A").unwrap();
-    tx.put_sync_doc("manhole", c, 1, b"doc of C").unwrap();
-    tx.put_sync_doc("manhole", c, 1, b"doc of C, merged").unwrap();
-    tx.put_replica(&replica_record(replica)).unwrap();
-    tx.put_blob(&blob_record(sha, "image/jpeg")).unwrap();
-    tx.commit().unwrap();
-    assert_eq!(s.sync_doc("manhole", a).unwrap(), Some((4, b"doc of A".to_vec())));
-    assert_eq!(s.sync_doc("manhole", c).unwrap(), Some((1, b"doc of C, merged".to_vec())));
-    assert_eq!(s.sync_doc_ids("manhole").unwrap(), [a, c].into_iter().collect::<std::collections::HashSet<_>>());
-    assert_eq!(s.replica(replica).unwrap(), Some(replica_record(replica)));
-    assert_eq!(s.blob(sha).unwrap(), Some(blob_record(sha, "image/jpeg")));
-
-    // A replica's name, layers and area change; who cut it and when do not. A known blob keeps
-    // its first record.
-    let mut tx = s.begin(TxMeta::by("wang")).unwrap();
-    let area = "POLYGON((114.29 30.49,114.315 30.49,114.315 30.515,114.29 30.515,114.29 30.49))";
-    let changed = ReplicaRecord {
-        name: Some("东湖巡检 二组".into()),
-        author: "wang".into(),
-        device: None,
-        layers: vec!["manhole".into(), "lamp".into()],
-        area: Some(area.into()),
-        created_tx: TxId(99),
-        ..replica_record(replica)
-    };
-    tx.put_replica(&changed).unwrap();
-    tx.put_blob(&blob_record(sha, "image/png")).unwrap();
-    tx.commit().unwrap();
-    let expected = ReplicaRecord {
-        name: changed.name.clone(),
-        layers: changed.layers.clone(),
-        area: changed.area.clone(),
-        ..replica_record(replica)
-    };
-    assert_eq!(s.replica(replica).unwrap(), Some(expected));
-    assert_eq!(s.blob(sha).unwrap().map(|b| b.mime), Some("image/jpeg".into()));
-}
-
-pub fn a_document_written_alone_commits_and_is_a_change(s: &dyn Store) {
-    history_fixture(s);
-    let c = s.get("manhole", &FeatureKey::Code("C".into()), None).unwrap().unwrap();
-    let b = s.history("manhole", &FeatureKey::Code("B".into())).unwrap()[0].state.clone().unwrap().id;
-    let before = s.latest_tx().unwrap();
-    // A merge that keeps the visible state (C) and an edit that lost to a deletion (B): documents
-    // change, no version is written, and the transaction still commits.
-    let mut tx = s.begin(TxMeta::by("li")).unwrap();
-    tx.put_sync_doc("manhole", c.feature.id, c.version, b"merged").unwrap();
-    tx.put_sync_doc("manhole", b, 2, b"lost to the deletion").unwrap();
-    let info = tx.commit().unwrap();
-    assert_eq!((info.tx, info.versions_written()), (Some(TxId(before.0 + 1)), 0));
-    let page = s.changes_since("manhole", ChangeCursor::after_tx(before), 100).unwrap();
-    let seen: Vec<_> = page.changes.iter().map(|ch| (ch.id, ch.version, ch.tx, ch.state.is_some())).collect();
-    let mut expected = vec![(c.feature.id, c.version, TxId(before.0 + 1), true), (b, 2, TxId(before.0 + 1), false)];
-    // Positions within one transaction follow the backend's row order; compare as sets.
-    let mut seen_sorted = seen.clone();
-    seen_sorted.sort();
-    expected.sort();
-    assert_eq!(seen_sorted, expected, "{seen:?}");
-    let live = page.changes.iter().find(|ch| ch.id == c.feature.id).and_then(|ch| ch.state.clone());
-    assert_eq!(live, Some(c));
-    assert!(!page.more);
-    assert_eq!(page.next, ChangeCursor::after_tx(TxId(before.0 + 1)));
-}
-
-pub fn bookkeeping_rolls_back_with_its_transaction(s: &dyn Store) {
-    history_fixture(s);
-    let c = s.get("manhole", &FeatureKey::Code("C".into()), None).unwrap().unwrap().feature.id;
-    let replica: ReplicaId = "0191d2c4-5a6b-7c8d-9e0f-a1b2c3d4e5f6".parse().unwrap();
-    let before = s.latest_tx().unwrap();
-    {
-        let mut tx = s.begin(TxMeta::by("li")).unwrap();
-        tx.insert("manhole", new("E", 114.3, 30.5, "井盖E", 1.0)).unwrap();
-        tx.put_sync_doc("manhole", c, 1, b"doc").unwrap();
-        tx.put_replica(&replica_record(replica)).unwrap();
-        // dropped without commit
-    }
-    assert_eq!((s.sync_doc("manhole", c).unwrap(), s.replica(replica).unwrap()), (None, None));
-    assert!(s.get("manhole", &FeatureKey::Code("E".into()), None).unwrap().is_none());
-    // A document written after a savepoint goes with it; a transaction left with nothing leaves
-    // no row.
-    let mut tx = s.begin(TxMeta::by("li")).unwrap();
-    tx.savepoint().unwrap();
-    tx.put_sync_doc("manhole", c, 1, b"doc").unwrap();
-    tx.rollback_to_savepoint().unwrap();
-    assert_eq!(tx.commit().unwrap().tx, None);
-    assert_eq!(s.sync_doc("manhole", c).unwrap(), None);
-    assert_eq!(s.latest_tx().unwrap(), before);
-}
-
-/// Every write records which layers reference an attachment, in its transaction; references
-/// stay when a later version drops the attachment (history keeps it readable).
-pub fn attachment_references_follow_every_write(s: &dyn Store) {
-    let sha = |c: char| c.to_string().repeat(64);
-    let photos = || FieldDef::new("照片", FieldType::Attachments);
-    let mut manhole = manhole_layer();
-    manhole.schema.fields.push(photos());
-    let lamp = LayerDef::new("lamp", GeometryKind::Point, LayerSchema { fields: vec![photos()] });
-    let with = |mut f: NewFeature, list: &[String]| {
-        f.properties.insert("照片".into(), Value::Attachments(list.to_vec()));
-        f
-    };
-    let mut tx = s.begin(TxMeta::by("admin")).unwrap();
-    tx.create_layer(manhole).unwrap();
-    tx.create_layer(lamp).unwrap();
-    let a = tx.insert("manhole", with(new("A", 114.3, 30.5, "井盖A", 1.0), &[sha('a')])).unwrap();
-    tx.commit().unwrap();
-    assert_eq!(s.blob_layers(&sha('a')).unwrap(), ["manhole"]);
-    assert!(s.blob_layers(&sha('b')).unwrap().is_empty());
-
-    let mut tx = s.begin(TxMeta::by("li")).unwrap();
-    let patch = Patch { set: props(&[("照片", Value::Attachments(vec![sha('b')]))]), ..Patch::default() };
-    tx.update("manhole", &FeatureKey::Id(a), patch).unwrap();
-    tx.insert("lamp", with(NewFeature { geometry: pt(114.3, 30.5), ..NewFeature::default() }, &[sha('a')])).unwrap();
-    tx.commit().unwrap();
-    assert_eq!(s.blob_layers(&sha('a')).unwrap(), ["lamp", "manhole"]);
-    assert_eq!(s.blob_layers(&sha('b')).unwrap(), ["manhole"]);
-
-    // Rolled back with the write.
-    let mut tx = s.begin(TxMeta::by("li")).unwrap();
-    tx.savepoint().unwrap();
-    tx.insert("lamp", with(NewFeature { geometry: pt(114.3, 30.5), ..NewFeature::default() }, &[sha('c')])).unwrap();
-    tx.rollback_to_savepoint().unwrap();
-    drop(tx);
-    assert!(s.blob_layers(&sha('c')).unwrap().is_empty());
-}
-
 pub fn keyset_pages_follow_entity_ids_as_of_one_transaction(s: &dyn Store) {
     history_fixture(s);
     let page = |at_tx: Option<TxId>, after: Option<EntityId>| {
@@ -820,38 +664,12 @@ pub fn keyset_pages_follow_entity_ids_as_of_one_transaction(s: &dyn Store) {
     assert_eq!(live, ["A", "C", "E"]);
 }
 
-pub fn outbox_records_commit_and_roll_back_with_their_transaction(s: &dyn Store) {
-    let mut tx = s.begin(TxMeta::by("admin")).unwrap();
-    tx.create_layer(manhole_layer()).unwrap();
-    let kept = uuid::Uuid::now_v7();
-    tx.put_outbox(kept, "{\"what\":\"create layer\"}").unwrap();
-    let info = tx.commit().unwrap();
-    // Rolled back with its write.
-    let mut tx = s.begin(TxMeta::by("li")).unwrap();
-    tx.insert("manhole", new("A", 114.3, 30.5, "井盖A", 1.0)).unwrap();
-    tx.put_outbox(uuid::Uuid::now_v7(), "lost").unwrap();
-    drop(tx);
-    // Alone it keeps no empty transaction.
-    let mut tx = s.begin(TxMeta::by("li")).unwrap();
-    tx.put_outbox(uuid::Uuid::now_v7(), "alone").unwrap();
-    assert_eq!(tx.commit().unwrap().tx, None);
-    let pending = s.outbox(10).unwrap();
-    assert_eq!(pending.len(), 1, "{pending:?}");
-    assert_eq!(
-        (pending[0].id, pending[0].tx, pending[0].payload.as_str()),
-        (kept, info.tx.unwrap(), "{\"what\":\"create layer\"}")
-    );
-    s.outbox_delivered(&[kept, uuid::Uuid::now_v7()]).unwrap();
-    assert!(s.outbox(10).unwrap().is_empty());
-    s.outbox_delivered(&[]).unwrap();
-}
-
 #[cfg(test)]
 mod tests {
     /// The macro runs every case: the `pub fn NAME(s: &dyn Store)` here are exactly those it lists.
     #[test]
     fn every_case_is_listed_in_the_macro() {
-        let src = include_str!("conformance.rs");
+        let src = [include_str!("conformance.rs"), include_str!("conformance/bookkeeping.rs")].concat();
         let ident = |name: &&str| name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         let macro_body = &src[src.find("macro_rules!").unwrap()..src.find("(@cases $fresh:expr;").unwrap()];
         let mut listed: Vec<&str> = macro_body

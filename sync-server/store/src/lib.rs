@@ -245,6 +245,10 @@ pub trait SyncBookkeeping: Send + Sync {
     /// The layers whose features reference attachment `sha256` in any version, by name (every
     /// feature write records them; downloads are for readers of one of these layers).
     fn blob_layers(&self, sha256: &str) -> Result<Vec<String>>;
+
+    /// Entries of the conflict index matching `filter`, in `(layer, entity)` order, at most
+    /// `filter.limit`.
+    fn open_conflicts(&self, filter: &ConflictFilter) -> Result<Vec<ConflictEntry>>;
 }
 
 /// The sync bookkeeping writes of a [`StoreTx`]: committed or rolled back with its versions.
@@ -259,6 +263,11 @@ pub trait SyncBookkeepingTx {
 
     /// Records a verified attachment (idempotent: a known hash keeps its first record).
     fn put_blob(&mut self, b: &BlobRecord) -> Result<()>;
+
+    /// Records the open conflicts of an entity's document in the conflict index: `conflicts`
+    /// open, between `authors`; `0` removes the entity from the index. The first recording
+    /// stamps the entry with this transaction's time, which later ones keep.
+    fn put_conflicts(&mut self, layer: &str, id: EntityId, conflicts: u32, authors: &[String]) -> Result<()>;
 }
 
 /// A whole store: features and sync bookkeeping, in one database so that one transaction covers

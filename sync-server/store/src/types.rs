@@ -408,3 +408,33 @@ pub struct OutboxEntry {
     pub tx: TxId,
     pub payload: String,
 }
+
+/// An entity with open conflicts in its CRDT document, as the conflict index records it
+/// ([`crate::SyncBookkeepingTx::put_conflicts`]): what the office's conflict list pages through
+/// without opening every document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictEntry {
+    pub layer: String,
+    pub entity: EntityId,
+    /// How many conflicts are open.
+    pub conflicts: u32,
+    /// Users and devices whose values compete, sorted, without repeats.
+    pub authors: Vec<String>,
+    /// Transaction time at which the entity's conflicts were first recorded (kept while any stay
+    /// open).
+    pub opened: Timestamp,
+}
+
+/// Which entries of the conflict index to list ([`crate::SyncBookkeeping::open_conflicts`]), in
+/// `(layer, entity)` order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConflictFilter {
+    pub layer: Option<String>,
+    /// A user or device among the entry's authors.
+    pub author: Option<String>,
+    /// Entries opened at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Entries strictly after this `(layer, entity)`.
+    pub after: Option<(String, EntityId)>,
+    pub limit: usize,
+}

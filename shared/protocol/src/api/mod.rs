@@ -5,14 +5,16 @@
 //! One module per topic: [`auth`] (sign-in, accounts), [`layers`] (layer definitions, the
 //! collection list), [`features`] (features sent and answered), [`geocode`] (the address
 //! service), [`reports`] (citizens' reports), [`history`] (a feature's versions), [`packages`]
-//! (offline tile packages), [`problem`] (error answers). Requests refuse unknown members where the
-//! server always did; answers accept them, so a later server may add some. Each module pins its
-//! JSON with golden tests: a changed shape is a deliberate, visible edit.
+//! (offline tile packages), [`conflicts`] (conflict review), [`problem`] (error answers).
+//! Requests refuse unknown members where the server always did; answers accept them, so a later
+//! server may add some. Each module pins its JSON with golden tests: a changed shape is a
+//! deliberate, visible edit.
 
 pub mod auth;
 pub mod calendar;
 pub mod case_stats;
 pub mod cases;
+pub mod conflicts;
 pub mod events;
 pub mod features;
 pub mod geocode;

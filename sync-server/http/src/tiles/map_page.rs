@@ -7,7 +7,20 @@ use super::*;
 
 pub(super) async fn map_page(RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::new(q.as_deref())?;
-    p.only(&["style", "a", "b", "center", "zoom"])?;
+    // What the page reads (map.js): `style` or `layers` (a group's generated style), dates `a`
+    // and `b`, and a start view (`bbox`, or `center` and `zoom`; `#zoom/lat/lon` beats both).
+    p.only(&["style", "layers", "a", "b", "center", "zoom", "bbox"])?;
+    if p.get("style").is_some() && p.get("layers").is_some() {
+        return Err(ApiError::bad_parameter("layers", "give either `style` or `layers`, not both"));
+    }
+    if let Some(b) = p.bbox()?
+        && !(b.min_x >= -180.0 && b.max_x <= 180.0 && b.min_y >= -90.0 && b.max_y <= 90.0)
+    {
+        return Err(ApiError::bad_parameter(
+            "bbox",
+            format!("`{b}` is not in longitude/latitude (minlon,minlat,maxlon,maxlat)"),
+        ));
+    }
     Ok(Html(MAP_HTML).into_response())
 }
 
@@ -27,6 +40,13 @@ pub(super) const MAP_HTML: &str = r#"<!doctype html>
   <label><input type="checkbox" id="compare"> 双时相对比</label>
   <label class="date-b">对比日期 <input type="date" id="date-b"></label>
   <span id="status">加载中…</span>
+  <form id="signin" autocomplete="on">
+    <input id="username" name="username" placeholder="用户名" autocomplete="username" required>
+    <input id="password" name="password" type="password" placeholder="密码" autocomplete="current-password" required>
+    <button type="submit">登录</button>
+    <span id="signin-error" role="alert"></span>
+  </form>
+  <span id="who" hidden>已登录：<b id="who-name"></b> <button type="button" id="signout">退出</button></span>
 </header>
 <div id="maps"><div id="map-a"></div><div id="map-b"></div></div>
 <script src="/map/assets/map.js"></script>

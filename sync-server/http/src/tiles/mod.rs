@@ -52,6 +52,7 @@ mod ogc_tiles;
 mod packages;
 mod styles;
 mod tilejson;
+mod view;
 mod wmts;
 mod xyz;
 

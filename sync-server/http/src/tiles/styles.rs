@@ -61,15 +61,26 @@ pub(super) fn default_style(id: &str, title: &str, layers: &[Layer], rasters: &[
     style_layers.extend(fills);
     style_layers.extend(lines);
     style_layers.extend(points);
-    let extent = layers_extent(layers).or_else(|| rasters.first().map(RasterSet::bounds));
+    // The start view: the assets, not reference layers of a whole country (see `view`).
+    let extents: Vec<(&str, Bbox)> = layers.iter().filter_map(|l| Some((l.name(), l.extent?))).collect();
+    let (extent, reference) = match view::focus(&extents) {
+        Some((b, reference)) => (Some(b), reference),
+        None => (rasters.first().map(RasterSet::bounds), Vec::new()),
+    };
     let center =
         extent.map_or(json!([114.3, 30.55]), |b| json!([(b.min_x + b.max_x) / 2.0, (b.min_y + b.max_y) / 2.0]));
+    // A typical window (1024 × 768 less the page's bar and a margin); /map fits the real one.
+    let zoom = extent.map_or(12.0, |b| view::fit_zoom(&b, 960.0, 680.0));
+    let mut metadata = json!({"shikong:id": id, "shikong:generated": true, "shikong:reference": reference});
+    if let Some(b) = extent {
+        metadata["shikong:bounds"] = json!([b.min_x, b.min_y, b.max_x, b.max_y]);
+    }
     json!({
         "version": 8,
         "name": title,
-        "metadata": {"shikong:id": id, "shikong:generated": true},
+        "metadata": metadata,
         "center": center,
-        "zoom": 12,
+        "zoom": zoom,
         "sources": sources,
         "layers": style_layers,
     })

@@ -3,7 +3,7 @@
 // MapLibre's rendered-features query, switches date, compares two dates side by side, and saves
 // screenshots. Prints one JSON object with what it saw; the Rust test asserts on it.
 // Usage: node test/browser.mjs BASE_URL OUT_DIR
-import { chromium } from 'playwright-core';
+import { launch, report } from './launch.mjs';
 import { mkdirSync } from 'node:fs';
 
 const [base, outDir] = process.argv.slice(2);
@@ -12,23 +12,7 @@ if (!base || !outDir) {
   process.exit(2);
 }
 mkdirSync(outDir, { recursive: true });
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const browser = await chromium.launch({
-  executablePath,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-component-update',
-    '--disable-sync',
-    // WebGL without a GPU: ANGLE on SwiftShader (software Vulkan/GL).
-    '--use-angle=swiftshader',
-    '--enable-unsafe-swiftshader',
-  ],
-});
+const browser = await launch();
 const result = { logs: [] };
 
 /** The acquisition date of the imagery tiles the left map shows now (asks the server the same
@@ -50,7 +34,7 @@ async function acquisition(page) {
   });
 }
 const timeout = 60_000;
-try {
+await report(browser, result, async () => {
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   page.on('console', (m) => result.logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => result.logs.push(`pageerror: ${e}`));
@@ -101,11 +85,4 @@ try {
   await page.evaluate(() => window.shikong.setDate(0, ''));
   await page.waitForFunction(() => window.shikong.rendered(0, ['manhole-point']).length > 0, null, { timeout });
   result.back = await count(0);
-  result.ok = true;
-} catch (e) {
-  result.ok = false;
-  result.error = String(e && e.stack ? e.stack : e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(result));
+});

@@ -28,7 +28,7 @@ use crate::types::*;
 use crate::{FeatureStore, StoreTx};
 
 /// Store schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Embedded migrations, applied in order at open. A store whose `schema_version` is above the last
 /// one here was written by a newer shikong and is refused.
@@ -38,7 +38,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../../../migrations/sqlite/0003_author_index.sql")),
     (4, include_str!("../../../../migrations/sqlite/0004_tx_replica.sql")),
     (5, include_str!("../../../../migrations/sqlite/0005_blob_refs.sql")),
-    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0006_audit_outbox.sql")),
+    (6, include_str!("../../../../migrations/sqlite/0006_audit_outbox.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/sqlite/0007_conflicts.sql")),
 ];
 
 /// The SQLite/GeoPackage store.

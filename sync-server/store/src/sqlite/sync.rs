@@ -2,7 +2,9 @@
 //! devices (`sk_replicas`) and attachments' records (`sk_blobs`), in the store's own file so that
 //! one transaction writes versions and documents together. The change feed (`read.rs`) reads
 //! `sk_sync_docs.tx` to list document-only changes. `sk_blob_refs` records which layers reference
-//! each attachment, written by every feature write (`tx.rs`) in its transaction.
+//! each attachment, written by every feature write (`tx.rs`) in its transaction. `sk_conflicts`
+//! indexes the entities whose documents hold open conflicts (migration 7), written by the merges
+//! and resolutions that change them.
 
 use std::collections::HashSet;
 
@@ -79,6 +81,56 @@ impl SyncBookkeeping for SqliteStore {
         let layers = stmt.query_map([sha256], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(layers)
     }
+
+    fn open_conflicts(&self, f: &ConflictFilter) -> Result<Vec<ConflictEntry>> {
+        let conn = self.reader()?;
+        let (after_layer, after_id) = match &f.after {
+            Some((l, id)) => (Some(l.as_str()), Some(id.to_string())),
+            None => (None, None),
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT layer, entity_id, conflicts, authors, opened_us FROM sk_conflicts c \
+             WHERE (?1 IS NULL OR layer = ?1) \
+               AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.authors) a WHERE a.value = ?2)) \
+               AND (?3 IS NULL OR opened_us >= ?3) \
+               AND (?4 IS NULL OR (layer, entity_id) > (?4, ?5)) \
+             ORDER BY layer, entity_id LIMIT ?6",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                f.layer,
+                f.author,
+                f.since.map(|t| t.as_microsecond()),
+                after_layer,
+                after_id,
+                i64::try_from(f.limit).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (layer, id, conflicts, authors, opened) = row?;
+            let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+                StoreError::Corrupt(format!("conflict index entry {layer}/{id}: {what}: {e}"))
+            };
+            out.push(ConflictEntry {
+                entity: id.parse().map_err(|e| corrupt("entity id", &e))?,
+                conflicts: u32::try_from(conflicts).map_err(|e| corrupt("count", &e))?,
+                authors: serde_json::from_str(&authors).map_err(|e| corrupt("authors", &e))?,
+                opened: jiff::Timestamp::from_microsecond(opened).map_err(|e| corrupt("opened", &e))?,
+                layer,
+            });
+        }
+        Ok(out)
+    }
 }
 
 impl SyncBookkeepingTx for SqliteTx<'_> {
@@ -90,6 +142,35 @@ impl SyncBookkeepingTx for SqliteTx<'_> {
         )?
         .execute(params![layer, id.to_string(), version, doc, tx.0])?;
         self.wrote_other(); // the transaction has content even if no version was written
+        Ok(())
+    }
+
+    fn put_conflicts(&mut self, layer: &str, id: EntityId, conflicts: u32, authors: &[String]) -> Result<()> {
+        let (_, at) = crate::StoreTx::id(self);
+        let (conn, tx) = self.writer();
+        if conflicts == 0 {
+            conn.prepare_cached("DELETE FROM sk_conflicts WHERE layer = ?1 AND entity_id = ?2")?
+                .execute(params![layer, id.to_string()])?;
+        } else {
+            let mut authors = authors.to_vec();
+            authors.sort();
+            authors.dedup();
+            conn.prepare_cached(
+                "INSERT INTO sk_conflicts (layer, entity_id, conflicts, authors, opened_us, tx) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (layer, entity_id) DO UPDATE SET conflicts = excluded.conflicts, \
+                 authors = excluded.authors, tx = excluded.tx",
+            )?
+            .execute(params![
+                layer,
+                id.to_string(),
+                conflicts,
+                serde_json::to_string(&authors).unwrap_or_else(|_| "[]".into()),
+                at.as_microsecond(),
+                tx.0
+            ])?;
+        }
+        self.wrote_other();
         Ok(())
     }
 
