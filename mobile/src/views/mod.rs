@@ -162,6 +162,26 @@ struct Shared {
 }
 
 impl Shared {
+    /// The tabs' state over `core`, opening on `screen` with area `active` (a hook: called once
+    /// per component, in the same place at every render).
+    fn use_new(core: Core, screen: Screen, active: Option<String>) -> Shared {
+        Shared {
+            core,
+            lang: core.lang,
+            screen: use_signal(|| screen),
+            tool: use_signal(|| Tool::Browse),
+            points: use_signal(Vec::new),
+            revision: use_signal(|| 0),
+            view: use_signal(|| (114.35, 30.52, 13.0)),
+            tapped: use_signal(|| None),
+            message: use_signal(|| None),
+            online: use_signal(|| false),
+            map_ms: use_signal(|| None),
+            active: use_signal(|| active),
+            open_task: use_signal(|| None),
+        }
+    }
+
     /// Shows an action's success on the message line.
     fn ok(self, text: impl Into<String>) {
         let mut m = self.message;

@@ -89,21 +89,7 @@ pub(super) fn Main(citizen: bool) -> Element {
     let core = use_context::<Core>();
     let start = if citizen { Screen::Report } else { ctx.start };
     let active0 = core.state.peek().settings.active.clone();
-    let sh = Shared {
-        core,
-        lang: core.lang,
-        screen: use_signal(|| start),
-        tool: use_signal(|| Tool::Browse),
-        points: use_signal(Vec::new),
-        revision: use_signal(|| 0),
-        view: use_signal(|| (114.35, 30.52, 13.0)),
-        tapped: use_signal(|| None),
-        message: use_signal(|| None),
-        online: use_signal(|| false),
-        map_ms: use_signal(|| None),
-        active: use_signal(|| active0),
-        open_task: use_signal(|| None),
-    };
+    let sh = Shared::use_new(core, start, active0);
     use_context_provider(|| sh);
     let l = (sh.lang)();
     let screen = (sh.screen)();

@@ -126,21 +126,7 @@ fn shared_for_tests() -> super::Shared {
             lang: Signal::new(d.lang()),
         }
     });
-    let sh = super::Shared {
-        core,
-        lang: core.lang,
-        screen: use_signal(|| Screen::Tasks),
-        tool: use_signal(|| super::Tool::Browse),
-        points: use_signal(Vec::new),
-        revision: use_signal(|| 0),
-        view: use_signal(|| (114.35, 30.52, 13.0)),
-        tapped: use_signal(|| None),
-        message: use_signal(|| None),
-        online: use_signal(|| false),
-        map_ms: use_signal(|| None),
-        active: use_signal(|| None),
-        open_task: use_signal(|| None),
-    };
+    let sh = super::Shared::use_new(core, Screen::Tasks, None);
     use_context_provider(|| sh);
     sh
 }
