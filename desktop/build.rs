@@ -10,7 +10,7 @@ use std::process::Command;
 
 fn main() {
     let ui = Path::new("ui");
-    for p in ["ui/src", "ui/index.html", "../sync-server/http/web/package-lock.json"] {
+    for p in ["ui/src", "ui/index.html", "../sync-server/http/web/src", "../sync-server/http/web/package-lock.json"] {
         println!("cargo:rerun-if-changed={p}");
     }
     let modules = Path::new("../sync-server/http/web/node_modules");

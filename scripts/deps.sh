@@ -18,10 +18,15 @@ if [ "${1:-build}" = test ]; then
   # The desktop app's end-to-end test drives its window through WebDriver: tauri-driver (below) in
   # front of WebKitGTK's own driver.
   want+=(webkit2gtk-driver)
+  # The desktop print test reads the PDF's text and fonts back (pdftotext, pdffonts).
+  want+=(poppler-utils)
 fi
 if [ "${1:-build}" = test ] || [ "${1:-build}" = desktop ]; then
   # The desktop app: Tauri 2 is wry on WebKitGTK; keyring's Secret Service client links libdbus.
   want+=(libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libsoup-3.0-dev libdbus-1-dev)
+  # Printing to PDF embeds a system CJK font (desktop/src/print.rs looks for Noto Sans CJK,
+  # 文泉驿微米黑, …); its unit test and the print test need one.
+  want+=(fonts-wqy-microhei)
 fi
 missing=()
 for p in "${want[@]}"; do

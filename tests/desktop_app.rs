@@ -12,93 +12,12 @@
 //! refuses a wrong password and signs in with the right one. Screenshots:
 //! `target/screenshots/desktop/*.png`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use crate::common::webdriver::Session;
-use crate::common::{json, ok, root, s, tool};
+use crate::common::desktop::{Driver, desktop_bin};
+use crate::common::{json, ok, root, s};
 use serde_json::{Value as Json, json};
 
 /// Where the case is: 珞喻路, 洪山区 (inside the demo's assets).
 const AT: (f64, f64) = (114.3437, 30.5043);
-
-/// The desktop binary, built (or found fresh) by cargo in this test's target folder.
-fn desktop_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile = exe.parent().and_then(Path::parent).unwrap().to_owned();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // The test binary's own build is over, so cargo's lock is free: this is quick when the app is
-    // up to date and keeps the test from driving a stale window.
-    let release = profile.file_name().is_some_and(|n| n == "release");
-    let out = Command::new(cargo)
-        .args(["build", "-p", "shikong-desktop", "--bin", "shikong-desktop"])
-        .args(release.then_some("--release"))
-        .current_dir(root())
-        .env("CARGO_TARGET_DIR", profile.parent().unwrap())
-        .output()
-        .expect("run cargo build -p shikong-desktop");
-    assert!(out.status.success(), "cargo build -p shikong-desktop failed: {}", String::from_utf8_lossy(&out.stderr));
-    let bin = profile.join("shikong-desktop");
-    assert!(bin.is_file(), "{} not built", bin.display());
-    bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `tauri-driver` (and the `WebKitWebDriver` it starts) on a virtual display; the whole process
-/// group is ended when dropped.
-struct Driver {
-    child: Child,
-    base: String,
-}
-
-impl Driver {
-    fn start(env: &[(&str, &str)], log: &Path) -> Driver {
-        use std::os::unix::process::CommandExt as _;
-        tool("xvfb-run", "xvfb");
-        tool("WebKitWebDriver", "webkit2gtk-driver");
-        tool("tauri-driver", "tauri-driver (cargo install tauri-driver --locked)");
-        let (port, native) = (free_port(), free_port());
-        let mut cmd = Command::new("xvfb-run");
-        cmd.args(["-a", "-s", "-screen 0 1280x900x24", "tauri-driver"])
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .process_group(0);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("run xvfb-run tauri-driver");
-        let base = format!("http://127.0.0.1:{port}");
-        // tauri-driver listens at once; the WebKitWebDriver it starts a little later.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for p in [port, native] {
-            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
-                let log = std::fs::read_to_string(log).unwrap();
-                assert!(Instant::now() < deadline, "tauri-driver or WebKitWebDriver did not listen on {p}: {log}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        Driver { child, base }
-    }
-
-    /// A session with the app started with `args`.
-    fn open(&self, bin: &Path, args: &[&str]) -> Session {
-        Session::new(&self.base, json!({"browserName": "wry", "tauri:options": {"application": bin, "args": args}}))
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let pgid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-s", "TERM", "--", &format!("-{pgid}")]).status();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn dispatch_board_dispatches_a_case_to_an_inspector() {
@@ -156,6 +75,9 @@ fn dispatch_board_dispatches_a_case_to_an_inspector() {
     assert!(err.contains("assignee"), "checked before the server: {err}");
     assert_eq!(case_doc(&id)["state"], "registered", "nothing sent");
     app.type_into("[data-testid=assignee]", "li");
+    // The inspector's current load shows before the office sends more.
+    let load = app.wait_text("[data-testid=assignee-load]", 30, "li's tasks", |t| t.contains("当前在办"));
+    assert!(load.starts_with("user:li 当前在办 0 件") || load.starts_with("li 当前在办 0 件"), "{load}");
     app.type_into("[data-testid=note]", "请今日处置");
     app.click("button[data-action=dispatch]");
     app.find("[data-testid=case-state][data-state=dispatched]", 30);
@@ -163,6 +85,12 @@ fn dispatch_board_dispatches_a_case_to_an_inspector() {
     let transitions = app.text("[data-testid=transitions]");
     assert!(transitions.contains("dispatch") && transitions.contains("请今日处置"), "{transitions}");
     app.find("section.column[data-state=dispatched] [data-case-no]", 30);
+    // Only what the office may do now: 处置 is the inspector's, 受理 is over.
+    let absent = app.execute(
+        "return ['handle', 'accept'].every((a) => !document.querySelector(`button[data-action=${a}]`))",
+        json!([]),
+    );
+    assert_eq!(absent, json!(true), "{}", app.text("[data-testid=case-actions]"));
     app.screenshot(&shots.join("case.png"));
 
     // The server holds it, by wang, with fresh action ids; the inspector's tablet receives it.

@@ -1,12 +1,13 @@
 //! The web map page in a real browser: Debian's Chromium, headless, driven by Playwright
 //! (`playwright-core`, no downloaded browser) through `sync-server/http/web/test/browser.mjs`.
 //! The page must render the layer's features (checked with MapLibre's rendered-features query),
-//! switch to a past date (no features before the layer existed), and compare two dates side by
-//! side. Over the demo city (`shikong demo`) with no parameters, `/map` must open on the city's
+//! switch to a past date with the time slider (no features before the layer existed), identify a
+//! feature at the slider's instant, and compare two dates side by side and as a swipe with the
+//! list of changes and a feature's history. Over the demo city (`shikong demo`) with no parameters, `/map` must open on the city's
 //! assets (not on the centre of every layer's union extent, which the country-wide divisions put
 //! in Sichuan) with manholes rendered, and signing in with the page's form must bring in the
 //! non-public street lamps. Screenshots go to `target/screenshots/map/` (map-now.png,
-//! map-2024-01-01.png, map-2020-06-01.png, map-compare.png, demo-anonymous.png,
+//! map-2024-01-01.png, map-2020-06-01.png, map-compare.png, map-swipe.png, demo-anonymous.png,
 //! demo-signed-in.png, demo-signed-out.png).
 
 use std::path::PathBuf;
@@ -64,14 +65,25 @@ fn the_web_map_renders_switches_date_and_compares() {
     assert!(now >= 100 && now <= (N * N) as u64 * 2, "{r:#}");
     assert_eq!(r["sample"]["名称"].as_str().map(|s| s.ends_with("号井盖")), Some(true), "{r:#}");
     assert_eq!(r["past"], 0, "{r:#}");
-    assert!(r["pastUrl"].as_str().unwrap().contains("as-of=2024-01-01"), "{r:#}");
+    assert!(r["pastUrl"].as_str().unwrap().contains("as-of=2024-01-01"), "the tiles carry the instant: {r:#}");
+    assert_eq!(r["pastValue"], "2024-01-01T23:59:59+08:00", "{r:#}");
+    // The slider spans the layer's transaction time; identify read the feature from the server.
+    assert!(r["slider"]["min"].as_u64().unwrap() < r["slider"]["max"].as_u64().unwrap(), "{r:#}");
+    assert_eq!(r["slider"]["value"], "现在", "{r:#}");
+    assert_eq!(r["identify"]["layer"], "manhole", "{r:#}");
+    assert_eq!(r["identify"]["code"], r["identify"]["tileCode"], "{r:#}");
+    assert_eq!(r["identify"]["version"], "1", "{r:#}");
     assert_eq!(r["compareLeft"], 0, "{r:#}");
     assert!(r["compareRight"].as_u64().unwrap() > 0, "{r:#}");
+    // Everything of the grid was added between the two dates; a row opens its history.
+    assert!(r["changes"]["manholeCreated"].as_u64().unwrap() > 0, "{r:#}");
+    assert_eq!((r["history"]["versions"].as_u64(), r["history"]["op"].as_str()), (Some(1), Some("insert")), "{r:#}");
+    assert!(r["swipeClip"].as_str().unwrap().starts_with("inset"), "{r:#}");
     assert!(r["back"].as_u64().unwrap() > 0, "{r:#}");
     // The imagery followed the date: 2023-08-01 is in effect on 2024-01-01 and now; 2019 before.
     assert_eq!(r["rasterPast"], "2023-08-01", "{r:#}");
     assert_eq!(r["raster2020"], "2019-05-01", "{r:#}");
-    for f in ["map-now.png", "map-2024-01-01.png", "map-2020-06-01.png", "map-compare.png"] {
+    for f in ["map-now.png", "map-2024-01-01.png", "map-2020-06-01.png", "map-compare.png", "map-swipe.png"] {
         let meta = std::fs::metadata(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(meta.len() > 10_000, "{f} is suspiciously small");
     }

@@ -79,10 +79,16 @@ fn session_view(d: &Device, storage: &str) -> Option<SessionView> {
 /// What the user was doing, the lead of a server error's text (the app core's generic lead for
 /// server errors speaks of syncing).
 #[derive(Debug, Clone, Copy)]
-enum Doing {
+pub(crate) enum Doing {
     SignIn,
     ReadCases,
     Act,
+    /// Reading features, history, conflicts, statistics.
+    Read,
+    /// Sending an edit or a resolution.
+    Write,
+    /// Writing a file the user chose (export, print).
+    Save,
     Other,
 }
 
@@ -94,6 +100,12 @@ fn word(lang: Lang, doing: Doing, e: &AppError) -> String {
         (Doing::ReadCases, Lang::En) => "Cannot read the cases",
         (Doing::Act, Lang::Zh) => "操作失败",
         (Doing::Act, Lang::En) => "The action failed",
+        (Doing::Read, Lang::Zh) => "读取失败",
+        (Doing::Read, Lang::En) => "Cannot read",
+        (Doing::Write, Lang::Zh) => "保存失败",
+        (Doing::Write, Lang::En) => "Cannot save",
+        (Doing::Save, Lang::Zh) => "写入文件失败",
+        (Doing::Save, Lang::En) => "Cannot write the file",
         (Doing::Other, _) => return error_text(lang, e),
     };
     match e {
@@ -104,7 +116,7 @@ fn word(lang: Lang, doing: Doing, e: &AppError) -> String {
 
 /// Runs `f` on a copy of the device in the blocking pool; returns the copy (for effects that
 /// change the session) and `f`'s answer, its error worded for the user.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     shell: &Shell,
     doing: Doing,
     f: impl FnOnce(&mut Device) -> Result<T, AppError> + Send + 'static,
@@ -170,6 +182,13 @@ async fn case_action(
     Ok(r.case)
 }
 
+/// The open cases `assignee` (a user name or `department:NAME`) holds now, shown while the
+/// office picks whom to dispatch to.
+#[tauri::command]
+async fn assignee_tasks(shell: State<'_, Shell>, assignee: String) -> Result<Vec<CaseDoc>, String> {
+    Ok(blocking(&shell, Doing::ReadCases, move |d| d.assignee_tasks(&assignee)).await?.1)
+}
+
 /// The actions the case page offers, `(action, label)`.
 #[tauri::command]
 fn office_actions() -> Vec<(&'static str, &'static str)> {
@@ -232,18 +251,70 @@ fn map_scheme(app: &tauri::AppHandle, request: Request<Vec<u8>>, responder: UriS
 }
 
 /// Builds and runs the app: the commands, the map's scheme and the main window.
-pub fn run(shell: Shell) -> tauri::Result<()> {
+pub fn run(shell: Shell, startup: crate::startup::Startup) -> tauri::Result<()> {
     tauri::Builder::default()
         .manage(shell)
+        .manage(startup)
         .invoke_handler(tauri::generate_handler![
+            crate::replica::replica_areas,
+            crate::replica::replica_server_layers,
+            crate::replica::replica_divisions,
+            crate::replica::replica_download,
+            crate::replica::replica_open,
+            crate::replica::replica_delete,
+            crate::replica::replica_forms,
+            crate::replica::replica_features,
+            crate::replica::replica_feature,
+            crate::replica::replica_save,
+            crate::replica::replica_delete_feature,
+            crate::replica::replica_snap,
+            crate::replica::replica_sync,
+            crate::replica::import_stage,
+            crate::replica::import_decide,
+            crate::replica::import_fix,
+            crate::replica::import_commit,
+            crate::replica::import_cancel,
+            crate::replica::export_layer,
+            crate::table::table_layers,
+            crate::table::table_fields,
+            crate::table::table_cql,
+            crate::table::table_page,
+            crate::table::table_export_path,
+            crate::table::table_export,
+            crate::conflicts::conflict_list,
+            crate::conflicts::conflict_layers,
+            crate::conflicts::conflict_resolve,
             session,
             sign_in,
             sign_out,
             board,
             case_page,
             case_action,
+            assignee_tasks,
             office_actions,
-            map_base
+            map_base,
+            crate::maptools::pointer_coords,
+            crate::maptools::measure,
+            crate::maptools::bookmarks,
+            crate::maptools::save_bookmark,
+            crate::maptools::delete_bookmark,
+            crate::maptools::geocode,
+            crate::maptools::geocode_suggest,
+            crate::maptools::basemaps,
+            crate::maptools::basemap_tile,
+            crate::maptools::lang,
+            crate::maptools::set_lang,
+            crate::stats::stats_layers,
+            crate::stats::stats_query,
+            crate::stats::stats_folder,
+            crate::stats::stats_export,
+            crate::stats::stats_png,
+            crate::startup::start_view,
+            crate::startup::map_ready,
+            crate::print::print_setup,
+            crate::print::print_layout,
+            crate::print::print_pdf,
+            crate::print::print_png,
         ])
         .register_asynchronous_uri_scheme_protocol("skmap", |ctx, request, responder| {
             map_scheme(ctx.app_handle(), request, responder);

@@ -11,7 +11,14 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod conflicts;
+mod maptools;
+mod print;
+mod replica;
 mod secrets;
+mod startup;
+mod stats;
+mod table;
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -40,6 +47,9 @@ struct Args {
     /// A PEM file of an extra CA the server's certificate is signed by (kept in the settings).
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// The view to open first: board (调度台, the default), map, table, compare, conflicts, print…
+    #[arg(long, value_name = "VIEW")]
+    view: Option<String>,
 }
 
 /// The platform's per-user data folder for the app.
@@ -74,7 +84,7 @@ fn read_password() -> anyhow::Result<String> {
     Ok(line)
 }
 
-fn start() -> anyhow::Result<(Device, String)> {
+fn start() -> anyhow::Result<(Device, String, Option<String>)> {
     let args = Args::parse();
     let data = match args.data {
         Some(d) => d,
@@ -98,10 +108,11 @@ fn start() -> anyhow::Result<(Device, String)> {
         let password = read_password()?;
         device.login(server, user, &password).with_context(|| format!("signing in to {server} as {user}"))?;
     }
-    Ok((device, storage))
+    Ok((device, storage, args.view))
 }
 
 fn main() {
+    let started = std::time::Instant::now();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -110,7 +121,7 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let (device, storage) = match start() {
+    let (device, storage, view) = match start() {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -118,7 +129,7 @@ fn main() {
         }
     };
     let shell = commands::Shell { device: Mutex::new(device), storage, map_client: Mutex::new(None) };
-    if let Err(e) = commands::run(shell) {
+    if let Err(e) = commands::run(shell, startup::Startup { view, started }) {
         tracing::error!("{e:#}");
         std::process::exit(1);
     }

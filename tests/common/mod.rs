@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: run the real `shikong` binary and real tools.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod desktop;
 pub mod server;
 pub mod webdriver;
 

@@ -114,6 +114,14 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` with `token`, which must answer 200; its JSON body.
+    #[track_caller]
+    pub fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        let r = reqwest::blocking::Client::new().get(self.url(path)).bearer_auth(token).send().unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().unwrap()
+    }
+
     pub fn port(&self) -> u16 {
         self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
     }

@@ -35,6 +35,9 @@ pub const OFFICE_ACTIONS: [(&str, &str); 7] = [
 /// Cases fetched for the board at most (the server's `limit`).
 pub const BOARD_LIMIT: u32 = 500;
 
+/// An assignee's current tasks fetched at most.
+pub const TASKS_LIMIT: u32 = 50;
+
 /// One stage of the board.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BoardColumn {
@@ -111,6 +114,15 @@ impl Device {
         Ok(board(list.cases, list.more))
     }
 
+    /// What `assignee_text` (a user name or `department:NAME`) holds now: their open cases,
+    /// overdue first — shown while the office picks whom to dispatch to.
+    pub fn assignee_tasks(&self, assignee_text: &str) -> Result<Vec<CaseDoc>, AppError> {
+        let who = assignee(assignee_text)?;
+        let q = CaseQuery { assignee: Some(who), limit: Some(TASKS_LIMIT), ..CaseQuery::default() };
+        let list = self.client()?.cases(&q)?;
+        Ok(board(list.cases, list.more).columns.into_iter().flat_map(|c| c.cases).collect())
+    }
+
     /// One case with its transitions.
     pub fn case_page(&self, case: &str) -> Result<CaseDoc, AppError> {
         Ok(self.client()?.case(case)?)
@@ -125,8 +137,10 @@ impl Device {
         assignee_text: Option<&str>,
         note: Option<&str>,
     ) -> Result<CaseActionResult, AppError> {
-        if !OFFICE_ACTIONS.iter().any(|(a, _)| *a == action) {
-            return Err(AppError::input("action", format!("`{action}` is not an office action")));
+        // The case page offers what the server says the user may do now (`CaseDoc::actions`);
+        // the server decides again when the action arrives.
+        if action.is_empty() || action.len() > 64 || !action.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(AppError::input("action", format!("`{action}` is not an action id")));
         }
         let assignee = match assignee_text.filter(|a| !a.trim().is_empty()) {
             Some(a) => Some(assignee(a)?),
@@ -180,6 +194,7 @@ mod tests {
             version: 1,
             transitions: vec![],
             rejected: vec![],
+            actions: vec![],
         }
     }
 

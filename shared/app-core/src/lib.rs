@@ -13,6 +13,10 @@
 //! - [`conflicts`] — resolving what the sync left open;
 //! - [`reports`] — citizens' reports, queued offline and followed;
 //! - [`dispatch`] — the office's dispatch board over `/cases` (the desktop app);
+//! - [`editing`], [`import`] — the desktop's edits through its own replica (forms, snapping,
+//!   attachments) and import/export of an area's layer (with the review of geocoded rows);
+//! - [`query`], [`query_export`] — the desktop's attribute table: CQL2 text from the query
+//!   builder, and the export of a query's result or a selection (GeoJSON, CSV, GeoPackage);
 //! - [`tasks`] — an inspector's field tasks (sorted, handled offline with photos) and a
 //!   citizen's rating of a closed case;
 //! - [`settings`] — `device.json` and the session in secure storage;
@@ -32,13 +36,19 @@
 
 pub mod areas;
 pub mod collect;
+pub mod conflict_review;
 pub mod conflicts;
 mod device;
 pub mod dispatch;
+pub mod editing;
 mod error;
 pub mod i18n;
+pub mod import;
+pub mod maptools;
 pub mod platform;
 pub mod qr;
+pub mod query;
+pub mod query_export;
 pub mod replica;
 pub mod reports;
 pub mod session;

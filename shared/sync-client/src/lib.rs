@@ -10,7 +10,12 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod batch;
+pub mod conflicts;
+mod maptools;
 mod office;
+pub mod query;
+mod stats;
 mod tasks;
 
 pub use account::{
@@ -18,6 +23,8 @@ pub use account::{
     ReportLayer, Session,
 };
 pub use office::{CaseQuery, RawAnswer};
+pub use query::ItemsQuery;
+pub use stats::StatsQuery;
 pub use tasks::TaskSync;
 
 use std::io::Write as _;

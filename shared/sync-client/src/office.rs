@@ -18,6 +18,8 @@ pub struct CaseQuery {
     pub status: Option<String>,
     /// Only overdue (`Some(true)`) or only on time (`Some(false)`).
     pub overdue: Option<bool>,
+    /// Held by (`user:NAME`, `department:NAME`): someone's current tasks.
+    pub assignee: Option<String>,
     pub limit: Option<u32>,
 }
 
@@ -29,6 +31,9 @@ impl CaseQuery {
         }
         if let Some(o) = self.overdue {
             parts.push(format!("overdue={o}"));
+        }
+        if let Some(a) = &self.assignee {
+            parts.push(format!("assignee={}", encode_component(a)));
         }
         if let Some(l) = self.limit {
             parts.push(format!("limit={l}"));
@@ -86,7 +91,15 @@ mod tests {
     #[test]
     fn queries_are_encoded() {
         assert_eq!(CaseQuery::default().to_query(), "");
-        let q = CaseQuery { status: Some("dis patched".into()), overdue: Some(true), limit: Some(50) };
-        assert_eq!(q.to_query(), "?status=dis%20patched&overdue=true&limit=50");
+        let q = CaseQuery {
+            status: Some("dis patched".into()),
+            overdue: Some(true),
+            assignee: Some("department:排水队".into()),
+            limit: Some(50),
+        };
+        assert_eq!(
+            q.to_query(),
+            "?status=dis%20patched&overdue=true&assignee=department%3A%E6%8E%92%E6%B0%B4%E9%98%9F&limit=50"
+        );
     }
 }

@@ -42,7 +42,7 @@ pub use flow::{
 pub use merge::{MergeItem, MergeReport, Rejected, merge};
 pub use routing::{Place, RouteRule, Routing};
 pub use runtime::{
-    ActionRequest, Actor, Applied, Assignee, Case, Notification, Outcome, Overdue, Recipient, StageClock, Stamp,
-    Transition, apply, decide, holds, overdue, stage_limit,
+    ActionRequest, Actor, Applied, Assignee, Case, Notification, Offered, Outcome, Overdue, Recipient, StageClock,
+    Stamp, Transition, apply, decide, holds, offered, overdue, stage_limit,
 };
 pub use stats::{CaseRecord, KpiStates, Kpis, Rate, kpis};

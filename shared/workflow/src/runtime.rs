@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Refusal;
-use crate::flow::{ActionRule, AssignEffect, Field, FlowDef, FlowRef, NotifyTarget, RoleRule, TimeLimit};
+use crate::flow::{ActionDef, ActionRule, AssignEffect, Field, FlowDef, FlowRef, NotifyTarget, RoleRule, TimeLimit};
 use crate::merge::Rejected;
 
 /// An instant on whatever ordered scale the caller uses (the server: milliseconds since the Unix
@@ -365,6 +365,40 @@ pub fn overdue(flow: &FlowDef, case: &Case, now: Stamp, deadline: Option<Stamp>)
         late_by: now.0.saturating_sub(deadline.0),
         escalate_to: resolve(&state.escalate_to, case, case.assignee.as_ref()),
     })
+}
+
+/// An action `actor` may take on `case` now, with what it must carry: what a client offers
+/// (the office's case page shows only these buttons).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offered<'f> {
+    pub action: &'f ActionDef,
+    pub fields: Vec<Field>,
+    pub min_photos: u32,
+}
+
+/// The actions `actor` may take on `case` in its current state (the first rule whose roles the
+/// actor holds, as [`decide`] picks it), in the flow's order. A terminal state may still offer
+/// some (评价 after 结案); an unknown state offers none.
+pub fn offered<'f>(flow: &'f FlowDef, case: &Case, actor: &Actor) -> Vec<Offered<'f>> {
+    if flow.state(&case.state).is_none() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for action in &flow.actions {
+        let rule = action
+            .rules
+            .iter()
+            .filter(|r| r.from.contains(&case.state))
+            .find(|r| r.roles.iter().any(|role| holds(flow, case, actor, role)));
+        let Some(rule) = rule else { continue };
+        let requires = rule.requires.as_ref().unwrap_or(&action.requires);
+        let mut fields = requires.fields.clone();
+        if rule.assign == AssignEffect::FromRequest && !fields.contains(&Field::Assignee) {
+            fields.push(Field::Assignee);
+        }
+        out.push(Offered { action, fields, min_photos: requires.min_photos });
+    }
+    out
 }
 
 /// Does `actor` hold the flow role `role` on `case`?

@@ -292,3 +292,57 @@ fn assignee_text_form_round_trips() {
         assert_eq!(bad.parse::<Assignee>().map_err(|e| e.kind()), Err("invalid_field"), "{bad}");
     }
 }
+
+/// What the case page offers is exactly what the runtime would not refuse for state or role, at
+/// every step of the main path and for every kind of user.
+#[test]
+fn offered_actions_agree_with_decide() {
+    use shikong_workflow::{decide, offered};
+    let flow = standard();
+    let mut case = new_case(&flow);
+    let steps = [
+        req("accept", "a1", office()),
+        req("register", "a2", office()),
+        req("dispatch", "a3", office()).to(to_inspector()),
+        req("handle", "a4", inspector()).photo(PHOTO).note("已更换井盖"),
+        req("verify", "a5", office()),
+        req("close", "a6", office()),
+        req("rate", "a7", citizen()).rating(5),
+    ];
+    let mut seen_office = Vec::new();
+    for step in steps {
+        for actor in [office(), inspector(), citizen()] {
+            let offers: Vec<&str> = offered(&flow, &case, &actor).iter().map(|o| o.action.id.as_str()).collect();
+            for action in &flow.actions {
+                let probe = req(&action.id, "probe", actor.clone());
+                let allowed = !matches!(
+                    decide(&flow, &case, &probe),
+                    Err(Refusal::WrongState { .. } | Refusal::WrongRole { .. })
+                );
+                assert_eq!(
+                    offers.contains(&action.id.as_str()),
+                    allowed,
+                    "{} by {} in {}",
+                    action.id,
+                    actor.user,
+                    case.state
+                );
+            }
+            if actor.user == office().user {
+                seen_office.push((case.state.clone(), offers.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+            }
+        }
+        ok(&flow, &mut case, step);
+    }
+    // The dispatch offer says it needs an assignee.
+    let registered = &seen_office[2];
+    assert_eq!(registered.0, "registered");
+    assert!(registered.1.contains(&"dispatch".to_owned()), "{registered:?}");
+    let mut c2 = new_case(&flow);
+    ok(&flow, &mut c2, req("accept", "b1", office()));
+    ok(&flow, &mut c2, req("register", "b2", office()));
+    let dispatch = offered(&flow, &c2, &office()).into_iter().find(|o| o.action.id == "dispatch").expect("dispatch");
+    assert!(dispatch.fields.contains(&Field::Assignee));
+    assert_eq!(case.state, "rated");
+    assert!(offered(&flow, &case, &citizen()).iter().all(|o| o.action.id != "rate"), "rated once");
+}

@@ -11,6 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cases;
 mod crs;
 mod data;
+mod desktop;
 mod flood;
 mod geocode;
 mod serve;
@@ -43,6 +44,10 @@ enum Bench {
     /// Hostile flood: /healthz and a bbox query p50/p99 while 8 clients send refused filters and
     /// 8 flood logins, beside the same figures on a quiet server.
     Flood(flood::Args),
+    /// Desktop (issue 16): time-slider input → map idle p95 over 100k features beside client-side
+    /// filtering; attribute-table pages over 1M features beside GeoPackage OFFSET paging; the
+    /// desktop app's cold start to a usable map beside Chromium loading /map.
+    Desktop(desktop::Args),
     /// Case workflow: durable transitions/s with p50/p99, the overdue scan over 1M open cases,
     /// and GET /cases p50 with 1M cases.
     Cases(cases::Args),
@@ -58,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Tiles(a) => tiles::run(a),
         Bench::Flood(a) => flood::run(a),
         Bench::Cases(a) => cases::run(a),
+        Bench::Desktop(a) => desktop::run(a),
     }
 }

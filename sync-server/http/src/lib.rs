@@ -25,6 +25,7 @@ mod geocode;
 pub mod grid;
 mod html;
 mod items_cursor;
+mod items_sort;
 mod metrics;
 mod ogc;
 mod ogc_write;
@@ -33,6 +34,7 @@ mod params;
 pub mod problem;
 mod qr;
 mod reports;
+mod stats;
 mod sync_routes;
 mod tiles;
 
@@ -62,6 +64,9 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Largest `limit` a client may ask for.
     pub max_limit: usize,
+    /// Most matching features an items request with `sortby` may sort (each page reads them
+    /// all); above it the request is refused, naming the bound.
+    pub max_sorted: usize,
     /// Request timeout.
     pub timeout: Duration,
     /// Allowed CORS origins (`*` for any); empty: no CORS headers.
@@ -99,6 +104,7 @@ impl Default for ServerConfig {
         ServerConfig {
             max_body: 16 * 1024 * 1024,
             max_limit: 10_000,
+            max_sorted: 100_000,
             timeout: Duration::from_secs(60),
             cors_origins: Vec::new(),
             public_url: None,
@@ -374,6 +380,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tiles::routes())
         .merge(geocode::routes())
         .merge(reports::routes())
+        .merge(stats::routes())
         .merge(calendar::routes())
         .merge(cases::routes())
         .merge(cases::tasks::routes())

@@ -2,7 +2,9 @@
 //! HTML), Part 2 CRS (`crs`, `bbox-crs`, `Content-Crs`), Part 3 Filtering (`filter`,
 //! `filter-lang`, `filter-crs`, queryables), Part 4 Create/Replace/Update/Delete — each write a
 //! new version attributed to the caller. Extensions: `as-of` on items and item (any past state),
-//! and `/collections/{id}/changes?from=&to=` (the diff between two instants).
+//! `intersects=COLLECTION/FEATURE` on items (features meeting another feature's geometry, e.g. a
+//! district: a division's polygon is far larger than a CQL2 text filter may be), and
+//! `/collections/{id}/changes?from=&to=` (the diff between two instants).
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -10,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value as Json, json};
-use shikong_model::{Crs, EntityId, geojson, time};
+use shikong_model::{Crs, EntityId, Geometry, geojson, time};
 use shikong_protocol::api;
 use shikong_protocol::url::encode_component;
 use shikong_query::Filter;
@@ -19,7 +21,7 @@ use shikong_store::{FeatureKey, Layer, Query, StoredFeature};
 use super::access::{Action, Caller};
 use super::params::{Format, Params};
 use super::problem::{ApiError, ApiResult};
-use super::{AppState, blocking, coords, html, items_cursor, ogc_write, openapi};
+use super::{AppState, blocking, coords, html, items_cursor, items_sort, ogc_write, openapi};
 use shikong_ingest::json as shapes;
 
 pub(super) const GEOJSON: &str = "application/geo+json";
@@ -45,6 +47,7 @@ const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -124,6 +127,18 @@ async fn api(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): Raw
     })
 }
 
+/// A layer's transaction-time range: from its creation to its newest write (what a time slider
+/// spans; at any later instant the layer reads as it is now).
+fn tx_extent(state: &AppState, l: &Layer) -> ApiResult<Option<api::TxExtent>> {
+    let store = state.store();
+    let Some(first) = store.tx_time(l.created_tx)? else { return Ok(None) };
+    let last = match store.layer_last_tx(l.name())? {
+        Some(tx) => store.tx_time(tx)?.unwrap_or(first),
+        None => first,
+    };
+    Ok(Some(api::TxExtent { first: time::beijing(first), last: time::beijing(last.max(first)) }))
+}
+
 fn collection_doc(base: &str, l: &Layer) -> api::Collection {
     let id = l.name();
     let bbox = l.extent.map_or([-180.0, -90.0, 180.0, 90.0], |e| [e.min_x, e.min_y, e.max_x, e.max_y]);
@@ -163,6 +178,7 @@ fn collection_doc(base: &str, l: &Layer) -> api::Collection {
                 "changes between two instants (?from=&to=)",
             ),
         ],
+        transactions: None,
     }
 }
 
@@ -176,9 +192,11 @@ async fn collections(
     p.only(&["f"])?;
     let base = state.base_url(&headers);
     let st = state.clone();
-    let layers = blocking(move || {
+    let (layers, spans) = blocking(move || {
         let all = st.store().layers()?;
-        Ok(all.into_iter().filter(|l| caller.allowed(&st, l, Action::Read).is_ok()).collect::<Vec<_>>())
+        let layers: Vec<Layer> = all.into_iter().filter(|l| caller.allowed(&st, l, Action::Read).is_ok()).collect();
+        let spans = layers.iter().map(|l| tx_extent(&st, l)).collect::<ApiResult<Vec<_>>>()?;
+        Ok((layers, spans))
     })
     .await?;
     let doc = api::Collections {
@@ -186,7 +204,11 @@ async fn collections(
             api::Link::new(format!("{base}/collections"), "self", "application/json", "collections"),
             api::Link::new(format!("{base}/collections?f=html"), "alternate", "text/html", "collections as HTML"),
         ],
-        collections: layers.iter().map(|l| collection_doc(&base, l)).collect(),
+        collections: layers
+            .iter()
+            .zip(spans)
+            .map(|(l, transactions)| api::Collection { transactions, ..collection_doc(&base, l) })
+            .collect(),
     };
     Ok(match p.format(&headers)? {
         Format::Html => Html(html::collections(&layers)).into_response(),
@@ -216,7 +238,10 @@ async fn collection(
     let p = Params::new(q.as_deref())?;
     p.only(&["f"])?;
     let l = layer_for(&state, &caller, id, Action::Read).await?;
-    let doc = collection_doc(&state.base_url(&headers), &l);
+    let st = state.clone();
+    let l2 = l.clone();
+    let transactions = blocking(move || tx_extent(&st, &l2)).await?;
+    let doc = api::Collection { transactions, ..collection_doc(&state.base_url(&headers), &l) };
     Ok(match p.format(&headers)? {
         Format::Html => {
             Html(html::collection(&l, &serde_json::to_value(&doc).map_err(ApiError::internal)?)).into_response()
@@ -313,6 +338,8 @@ async fn items(
         "filter-lang",
         "filter-crs",
         "as-of",
+        "sortby",
+        "intersects",
     ])?;
     let format = p.format(&headers)?;
     let limit = p.limit(10, state.config.max_limit)?;
@@ -329,22 +356,49 @@ async fn items(
         return Err(ApiError::bad_parameter("filter-lang", format!("`{lang}` is not cql2-text or cql2-json")));
     }
     let filter_crs = p.crs("filter-crs")?.unwrap_or(Crs::Crs84);
-    // Pages are in entity id order; `next` links carry a keyset cursor (`items_cursor`).
+    // Pages are in entity id order, or in `sortby` order (`items_sort`); `next` links carry a
+    // keyset cursor (`items_cursor`).
     let selecting: Vec<(&str, String)> =
-        ["bbox", "bbox-crs", "datetime", "filter", "filter-lang", "filter-crs", "as-of"]
+        ["bbox", "bbox-crs", "datetime", "filter", "filter-lang", "filter-crs", "as-of", "sortby", "intersects"]
             .into_iter()
             .filter_map(|k| p.get(k).map(|v| (k, v.to_owned())))
             .collect();
     let digest = items_cursor::query_digest(&id, &selecting);
-    let cursor = p.get("cursor").map(|c| items_cursor::decode(c, digest)).transpose()?;
-    if cursor.is_some() && p.get("offset").is_some() {
+    if p.get("cursor").is_some() && p.get("offset").is_some() {
         return Err(ApiError::bad_parameter("offset", "give `offset` or `cursor`, not both"));
     }
     let l = layer_for(&state, &caller, id.clone(), Action::Read).await?;
+    let area = match p.get("intersects") {
+        Some(r) => Some(intersects_geometry(&state, &caller, r, as_of).await?),
+        None => None,
+    };
+    let sort = p.get("sortby").map(|t| items_sort::parse(t, l.name(), l.schema())).transpose()?.flatten();
+    if sort.is_some() && p.get("offset").is_some() {
+        return Err(ApiError::bad_parameter(
+            "offset",
+            "with `sortby`, page by the `cursor` of each page's `next` link (an offset would sort the whole query again to skip)",
+        ));
+    }
+    let (cursor, sorted_after) = match (&sort, p.get("cursor")) {
+        (_, None) => (None, None),
+        (None, Some(c)) => (Some(items_cursor::decode(c, digest)?), None),
+        (Some(s), Some(c)) => {
+            let (cur, key) = items_cursor::decode_sorted(c, digest)?;
+            let key = s.decode_key(&key).ok_or_else(|| {
+                ApiError::bad_parameter(
+                    "cursor",
+                    "the cursor's key does not fit this `sortby`; start again without `cursor`",
+                )
+            })?;
+            (Some(cur), Some(items_sort::After { key, id: cur.after }))
+        }
+    };
+    let max_sorted = state.config.max_sorted;
     let base = state.base_url(&headers);
     let st = state.clone();
     let l2 = l.clone();
-    let (features, more, answered_at) = blocking(move || {
+    let sort2 = sort.clone();
+    let (features, more, answered_at, sorted_last, matched) = blocking(move || {
         if let Some(c) = cursor
             && c.tx > st.store().latest_tx()?
         {
@@ -353,9 +407,30 @@ async fn items(
         // Parsed here, off the async threads, within the query crate's bounds (length, nesting,
         // terms): a hostile filter is a 400 in microseconds and never holds up other requests.
         let filter = filter_text.map(|text| parse_filter(&text, &lang, filter_crs, &l2)).transpose()?;
+        if let Some(sort) = &sort2 {
+            // Every match is read (bounded by `max_sorted`), only the page's top keys are kept.
+            let mut top = items_sort::TopK::new(sort, sorted_after, limit, max_sorted);
+            let q = Query {
+                bbox,
+                intersects: area.as_ref(),
+                filter: filter.as_ref(),
+                valid,
+                as_of,
+                at_tx: cursor.map(|c| c.tx),
+                ..Query::layer(l2.name())
+            };
+            let stats = st.store().query(&q, &mut |f| top.offer(f))?;
+            if let Some(e) = top.refusal() {
+                return Err(e);
+            }
+            let matched = top.matched;
+            let (out, more, last) = top.finish();
+            return Ok((out, more, stats.tx, last, Some(matched)));
+        }
         let mut out = Vec::with_capacity(limit.min(1024));
         let q = Query {
             bbox,
+            intersects: area.as_ref(),
             filter: filter.as_ref(),
             valid,
             as_of,
@@ -370,12 +445,17 @@ async fn items(
             out.push(f);
             true
         })?;
-        Ok((out, stats.more, stats.tx))
+        Ok((out, stats.more, stats.tx, None, None))
     })
     .await?;
     // The next page starts after this page's last feature, as of the transaction this one read.
-    let next = match (more, features.last(), answered_at) {
-        (true, Some(last), Some(tx)) => {
+    let next = match (more, features.last(), answered_at, &sorted_last) {
+        (true, Some(_), Some(tx), Some(last)) => Some(items_cursor::encode_sorted(
+            items_cursor::Cursor { tx, after: last.id },
+            &items_sort::SortBy::encode_key(&last.key),
+            digest,
+        )),
+        (true, Some(last), Some(tx), None) => {
             Some(items_cursor::encode(items_cursor::Cursor { tx, after: last.feature.id }, digest))
         }
         _ => None,
@@ -385,7 +465,9 @@ async fn items(
         return Ok(Html(page).into_response());
     }
     let mut keep: Vec<(&str, String)> = Vec::new();
-    for k in ["bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of"] {
+    for k in
+        ["bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of", "sortby", "intersects"]
+    {
         if let Some(v) = p.get(k) {
             keep.push((k, v.to_owned()));
         }
@@ -420,6 +502,11 @@ async fn items(
     let mut body = Vec::with_capacity(features.len() * 600 + 2048);
     body.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"numberReturned\":");
     body.extend_from_slice(features.len().to_string().as_bytes());
+    if let Some(n) = matched {
+        // A sorted answer read every match anyway: counting them is free.
+        body.extend_from_slice(b",\"numberMatched\":");
+        body.extend_from_slice(n.to_string().as_bytes());
+    }
     body.extend_from_slice(b",\"timeStamp\":");
     serde_json::to_writer(&mut body, &time::utc(jiff::Timestamp::now())).map_err(ApiError::internal)?;
     body.extend_from_slice(b",\"links\":");
@@ -441,6 +528,55 @@ async fn items(
         resp.headers_mut().insert("content-crs", v);
     }
     Ok(resp)
+}
+
+/// Most vertices the geometry named by `intersects` may have (a detailed district boundary has
+/// tens of thousands; each candidate feature is tested against all of them).
+pub const MAX_INTERSECTS_VERTICES: usize = 200_000;
+
+/// The geometry of the feature `intersects=COLLECTION/FEATURE` names, read at `as_of`. Every
+/// error names the parameter; an unreadable collection keeps its 401/403/404.
+async fn intersects_geometry(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    as_of: Option<jiff::Timestamp>,
+) -> ApiResult<Geometry> {
+    let bad = |detail: String| ApiError::bad_parameter("intersects", detail);
+    let Some((coll, fid)) = reference.split_once('/').filter(|(c, f)| !c.is_empty() && !f.is_empty()) else {
+        return Err(bad(format!(
+            "`{reference}` is not COLLECTION/FEATURE (a collection id and a feature's code or id, e.g. `district/420111`)"
+        )));
+    };
+    let name_it = |mut e: ApiError| {
+        e.detail = format!("parameter `intersects`: {}", e.detail);
+        e.with("parameter", "intersects").with("collection", coll)
+    };
+    let l = layer_for(state, caller, coll.to_owned(), Action::Read).await.map_err(name_it)?;
+    let st = state.clone();
+    let key = FeatureKey::parse(fid);
+    let found = blocking(move || Ok(st.store().get(l.name(), &key, as_of)?)).await.map_err(name_it)?;
+    let Some(f) = found else {
+        return Err(ApiError::not_found(format!(
+            "parameter `intersects`: collection `{coll}` has no feature `{fid}`{}",
+            if as_of.is_some() { " at that instant" } else { "" }
+        ))
+        .with("parameter", "intersects")
+        .with("collection", coll));
+    };
+    let Some(g) = f.feature.geometry else {
+        return Err(bad(format!("feature `{fid}` of `{coll}` has no geometry")));
+    };
+    let n = g.coord_count();
+    if n > MAX_INTERSECTS_VERTICES {
+        return Err(bad(format!(
+            "feature `{fid}` of `{coll}` has {n} vertices, more than the {MAX_INTERSECTS_VERTICES} this server tests \
+             against; use a simpler boundary layer"
+        ))
+        .with("max", MAX_INTERSECTS_VERTICES)
+        .with("vertices", n));
+    }
+    Ok(g)
 }
 
 /// The `filter` of an items request resolved against the layer, its geometries in the layer's

@@ -394,6 +394,33 @@ fn case_paths() -> Vec<(&'static str, Json)> {
     ]
 }
 
+/// Layer statistics (any layer the caller may read).
+fn stats_paths() -> Vec<(&'static str, Json)> {
+    let text = || json!({"type": "string"});
+    vec![(
+        "/collections/{collectionId}/stats",
+        json!({"get": {
+            "summary": "Counts and sums of a layer's features grouped by fields, periods of a date field or the division polygon each lies in, as of an instant (both layers must be readable; at most 1,000 groups, 2,000,000 features, 5,000 division polygons)",
+            "tags": ["Data"],
+            "parameters": [
+                {"name": "collectionId", "in": "path", "required": true, "schema": {"type": "string"}},
+                q("group-by", "up to 2 comma-separated terms: FIELD (code, text, integer, boolean), FIELD:year|month|week|day (date or date-time; Beijing time), division", false, text()),
+                q("sum", "up to 4 comma-separated integer or real fields", false, text()),
+                q("divisions", "the polygon layer the `division` term joins against", false, text()),
+                q("division-label", "the divisions' field to show (default 名称/name/title)", false, text()),
+                q("filter", "CQL2 filter on the layer", false, text()),
+                q("filter-lang", "cql2-text or cql2-json", false, json!({"type": "string", "enum": ["cql2-text", "cql2-json"]})),
+                q("bbox", "only features meeting this box (CRS84)", false, text()),
+                q("datetime", "valid time (an instant or interval)", false, text()),
+                q("as-of", "transaction time: both layers as they were recorded at this instant", false, json!({"type": "string", "format": "date-time"})),
+                q("geometry", "with `division`: each group carries its division's GeoJSON geometry", false, json!({"type": "boolean"}))],
+            "responses": {
+                "200": json_ok("{layer, title, group_by, sums, divisions, as_of, count, totals, groups: [{key, label, count, sums, geometry}], fields: [{name, title, uses}]}", "application/json"),
+                "400": problem(), "401": problem(), "403": problem(), "404": problem(), "408": problem(), "413": problem()},
+        }}),
+    )]
+}
+
 /// Conflict review across devices (office, admin).
 fn conflict_paths() -> Vec<(&'static str, Json)> {
     let tag = "Sync 同步";
@@ -429,6 +456,7 @@ pub fn document(base: &str, max_limit: usize) -> Json {
             .chain(calendar_and_live_paths())
             .chain(case_paths())
             .chain(conflict_paths())
+            .chain(stats_paths())
         {
             paths.insert(k.into(), v);
         }
@@ -460,7 +488,7 @@ fn document_features(base: &str, max_limit: usize) -> Json {
                 "get": op(
                     "Features, filtered by bbox, valid time (datetime), CQL2 and transaction time (as-of)",
                     "Features",
-                    &["collectionId", "limit", "offset", "cursor", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of", "f"],
+                    &["collectionId", "limit", "offset", "cursor", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang", "filter-crs", "as-of", "sortby", "intersects", "f"],
                     json!({"description": "a GeoJSON FeatureCollection", "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}, "text/html": {}}}),
                     &read_errors,
                 ),
@@ -505,6 +533,8 @@ fn document_features(base: &str, max_limit: usize) -> Json {
                 "filter-lang": {"name": "filter-lang", "in": "query", "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"}},
                 "filter-crs": {"name": "filter-crs", "in": "query", "schema": {"type": "string", "format": "uri"}},
                 "as-of": {"name": "as-of", "in": "query", "description": "transaction time: the data as recorded at this instant (RFC 3339; no offset = Beijing time)", "schema": {"type": "string", "format": "date-time"}},
+                "intersects": {"name": "intersects", "in": "query", "description": "extension: only features whose geometry intersects another feature's geometry, named `COLLECTION/FEATURE` (a code or entity id, as in `/items/{featureId}`), e.g. `district/420111` — a division too large for a CQL2 literal. Read at the same `as-of`; the caller must be able to read that collection; at most 200000 vertices", "schema": {"type": "string", "pattern": "^[^/]+/[^/]+$"}},
+                "sortby": {"name": "sortby", "in": "query", "description": "order of the features (OGC API – Features Part 8): comma-separated fields, each `+field` (ascending, the default) or `-field`; `id`, `code` and the layer's fields; at most 4; ties by id. Other than `id`, every page reads all matches, so a query matching more than the server's bound (default 100000) is refused: narrow it with a filter", "style": "form", "explode": false, "schema": {"type": "array", "maxItems": 4, "items": {"type": "string"}}},
                 "from": {"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date-time"}},
                 "to": {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"}},
                 "changesLimit": {"name": "limit", "in": "query", "description": "changed entities per page", "schema": {"type": "integer", "minimum": 1, "maximum": max_limit, "default": 100}},

@@ -345,11 +345,18 @@ fn listing_filters_by_status_class_place_and_assignee() {
     assert_eq!(ids(&format!("/cases?filter={}", enc("source = 'inspector'")), &wang), [b.as_str()]);
     let page = env.get("/cases?limit=2").token(&wang).send().json();
     assert_eq!((page["numberReturned"].as_u64(), page["more"].as_bool()), (Some(2), Some(true)));
-    // The inspector lists what is assigned to them.
+    // The inspector lists what is assigned to them; the office lists an inspector's tasks.
     assert_eq!(ids("/cases", &env.token("li")), [b.as_str()]);
-    for bad in
-        ["/cases?overdue=maybe", "/cases?status=DROP%20TABLE", "/cases?sort=state", "/cases?filter=nonsense%20%3D"]
-    {
+    assert_eq!(ids("/cases?assignee=user:li", &wang), [b.as_str()]);
+    assert_eq!(ids(&format!("/cases?assignee={}", enc("department:排水队")), &wang), Vec::<String>::new());
+    for bad in [
+        "/cases?overdue=maybe",
+        "/cases?status=DROP%20TABLE",
+        "/cases?sort=state",
+        "/cases?filter=nonsense%20%3D",
+        "/cases?assignee=li",
+        "/cases?assignee=team:x",
+    ] {
         problem(&env.get(bad).token(&wang).send(), StatusCode::BAD_REQUEST);
     }
 }
@@ -389,4 +396,36 @@ fn a_department_handles_what_is_dispatched_to_it_and_extensions_move_the_deadlin
         open_case(&env, &json!({"flow": "hotline-12345", "location": {"type": "Point", "coordinates": [114.3, 30.5]}}));
     assert_eq!(hotline["flow"], json!({"id": "hotline-12345", "version": 1}));
     assert_eq!(hotline["state"], "received");
+}
+
+/// One case's answer offers exactly the actions its reader may take now, with what they need;
+/// lists carry none.
+#[test]
+fn a_case_offers_what_its_reader_may_do_now() {
+    let env = demo().env();
+    let case = rubbish_case(&env)["id"].as_str().unwrap().to_owned();
+    let offered = |user: &str| -> Vec<String> {
+        get_case(&env, &case, user)["actions"]
+            .as_array()
+            .map(|a| a.iter().map(|o| o["action"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let office = offered("wang");
+    assert!(office.contains(&"accept".to_owned()), "{office:?}");
+    assert!(!office.contains(&"handle".to_owned()) && !office.contains(&"dispatch".to_owned()), "{office:?}");
+    for (n, step) in ["accept", "register"].into_iter().enumerate() {
+        let r = ok_act(&env, &case, "wang", json!({"action": step, "action_id": format!("o{n}")}));
+        assert!(r["case"]["actions"].is_array(), "an action's answer offers the next ones: {r}");
+    }
+    let doc = get_case(&env, &case, "wang");
+    let dispatch = doc["actions"].as_array().unwrap().iter().find(|o| o["action"] == "dispatch").cloned();
+    let dispatch = dispatch.unwrap_or_else(|| panic!("dispatch offered when registered: {doc}"));
+    assert_eq!(dispatch["label"], "派遣");
+    assert!(dispatch["fields"].as_array().unwrap().contains(&json!("assignee")), "{dispatch}");
+    ok_act(&env, &case, "wang", json!({"action": "dispatch", "action_id": "o2", "assignee": "li"}));
+    let inspector = offered("li");
+    assert!(inspector.contains(&"handle".to_owned()), "{inspector:?}");
+    assert!(!offered("wang").contains(&"handle".to_owned()));
+    let list = env.get("/cases").token(&env.token("wang")).send().json();
+    assert!(list["cases"].as_array().unwrap().iter().all(|c| c.get("actions").is_none()), "lists carry no offers");
 }

@@ -314,3 +314,41 @@ fn the_index_is_rebuilt_from_the_documents_of_an_older_store() {
     // The rebuild by hand says how many entities have open conflicts.
     assert_eq!(shikong_sync_engine::conflicts::reindex(env.state.store(), "admin").unwrap(), 1);
 }
+
+#[test]
+fn the_same_value_from_the_office_and_a_device_concurrently_is_no_conflict() {
+    let env = manholes().env();
+    let (wang, li) = (env.token("wang"), env.token("li"));
+    let li_replica = replica(&env, &li);
+    // li's tablet edits from the document it holds, while the office writes the same value over
+    // the OGC API (a version written outside sync): no conflict, neither answered nor listed.
+    let (id, c) = change(&env, "HS-JG-0001", "li", "li 的平板", &[("depth", Value::Real(5.0))]);
+    let r = env
+        .patch("/collections/manhole/items/HS-JG-0001")
+        .token(&wang)
+        .json(&json!({"properties": {"depth": 5.0}}))
+        .send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let resp = push(&env, &li, &li_replica, id, &c);
+    assert_eq!(resp["conflicts"], json!([]), "{resp}");
+    assert_eq!(list(&env, &wang, "")["conflicts"], json!([]));
+    assert_eq!(property(&env, "HS-JG-0001", "depth"), Some(Value::Real(5.0)));
+    // A different value on the same paths is one conflict, with both sides.
+    let (other, c) = change(&env, "HS-JG-0002", "li", "li 的平板", &[("depth", Value::Real(6.0))]);
+    let r = env
+        .patch("/collections/manhole/items/HS-JG-0002")
+        .token(&wang)
+        .json(&json!({"properties": {"depth": 7.0}}))
+        .send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    push(&env, &li, &li_replica, other, &c);
+    let page = list(&env, &wang, "");
+    assert_eq!(fields(&page), [("HS-JG-0002".into(), "depth".into())], "{page}");
+    let c = &page["conflicts"][0];
+    let mut values: Vec<f64> = std::iter::once(&c["winner"])
+        .chain(c["others"].as_array().unwrap())
+        .map(|s| s["value"].as_f64().unwrap())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, [6.0, 7.0], "{c}");
+}

@@ -271,11 +271,11 @@ fn generated_styles_open_on_the_assets_not_on_country_wide_reference_layers() {
     let union = layers.iter().filter_map(|l| l.extent).reduce(|a, b| a.union(&b)).unwrap();
     let (ux, uy) = ((union.min_x + union.max_x) / 2.0, (union.min_y + union.max_y) / 2.0);
     assert!(!manhole.contains_point(ux, uy), "the old start view ({ux}, {uy}) is far from the assets");
-    // The reference layers: the divisions and the gazetteer (whole country).
+    // The reference layers: the divisions and the gazetteer (whole country), Wuhan's districts.
     let mut country: Vec<&str> =
-        layers.iter().filter(|l| l.extent.is_some_and(|b| b.width() > 10.0)).map(|l| l.name()).collect();
+        layers.iter().filter(|l| l.extent.is_some_and(|b| b.width() > 1.0)).map(|l| l.name()).collect();
     country.sort_unstable();
-    assert!(country.contains(&"division"), "{country:?}");
+    assert!(country.contains(&"division") && country.contains(&"district"), "{country:?}");
     let wang = env.token("wang");
     for token in [None, Some(wang.as_str())] {
         let r = env.get("/styles/default").maybe_token(token).send();

@@ -119,6 +119,10 @@ pub trait FeatureStore: Send + Sync {
     /// The newest committed transaction (`TxId(0)` in an empty store).
     fn latest_tx(&self) -> Result<TxId>;
 
+    /// The newest transaction that wrote a version of `layer` (an insert, update or delete;
+    /// `None` while it has none): read `as_of` any later instant, the layer is as it is now.
+    fn layer_last_tx(&self, layer: &str) -> Result<Option<TxId>>;
+
     /// `(entity, version)` of every entity of `layer` live as of transaction `tx` whose geometry
     /// meets `area` (all when `None`) — the selection of a replica cut, from one snapshot, without
     /// decoding properties (end-of-sync verification runs it on every sync).

@@ -139,6 +139,28 @@ pub struct CaseDoc {
     pub transitions: Vec<CaseTransition>,
     #[serde(default)]
     pub rejected: Vec<CaseRejected>,
+    /// What the caller may do now (the office's case page offers only these), in the flow's
+    /// order; given on one case's answer (`GET /cases/{id}`, an action's answer), empty in lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<CaseOffer>,
+}
+
+/// An action the caller may take on a case now, and what it must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseOffer {
+    pub action: String,
+    pub label: String,
+    pub label_en: String,
+    /// Fields the request must carry: `note`, `assignee`, `rating`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// Photos (SHA-256 of uploaded blobs) the request must carry at least.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_photos: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// `POST /cases/{id}/actions` answer.

@@ -78,6 +78,18 @@ pub struct Collection {
     #[serde(rename = "shikong:citizenReports")]
     pub citizen_reports: bool,
     pub links: Vec<Link>,
+    /// The transaction-time range a time slider moves over (absent when unknown).
+    #[serde(rename = "shikong:transactions", default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TxExtent>,
+}
+
+/// The transaction times (RFC 3339, Beijing time) over which a collection can be read `as-of`:
+/// `first`, the layer's creation (nothing of it exists before); `last`, its newest write (it
+/// reads the same at any later instant, so a map need not re-read it there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxExtent {
+    pub first: String,
+    pub last: String,
 }
 
 /// A collection's extent.
@@ -162,6 +174,7 @@ mod golden {
                     public: false,
                     citizen_reports: true,
                     links: vec![link("self")],
+                    transactions: None,
                 }],
             },
             r#"{"links":[{"href":"http://h/collections/manhole","rel":"self","type":"application/json","title":"this collection"}],

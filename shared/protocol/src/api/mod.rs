@@ -5,7 +5,8 @@
 //! One module per topic: [`auth`] (sign-in, accounts), [`layers`] (layer definitions, the
 //! collection list), [`features`] (features sent and answered), [`geocode`] (the address
 //! service), [`reports`] (citizens' reports), [`history`] (a feature's versions), [`packages`]
-//! (offline tile packages), [`conflicts`] (conflict review), [`problem`] (error answers).
+//! (offline tile packages), [`conflicts`] (conflict review), [`stats`] (layer statistics),
+//! [`problem`] (error answers).
 //! Requests refuse unknown members where the server always did; answers accept them, so a later
 //! server may add some. Each module pins its JSON with golden tests: a changed shape is a
 //! deliberate, visible edit.
@@ -19,10 +20,12 @@ pub mod events;
 pub mod features;
 pub mod geocode;
 pub mod history;
+pub mod items;
 pub mod layers;
 pub mod packages;
 pub mod problem;
 pub mod reports;
+pub mod stats;
 pub mod tasks;
 
 pub use auth::{
@@ -39,7 +42,8 @@ pub use geocode::{
     PointSource, ReverseResponse, ReverseUnit, Suggestion, Suggestions, UnitBasis,
 };
 pub use history::{DeviceEdit, FeatureHistory, FieldChange, HistoryVersion, TxInfo, VersionOp};
-pub use layers::{Collection, Collections, Extent, LayerDoc, Link, SpatialExtent, TemporalExtent};
+pub use items::{FeaturePage, Queryable, Queryables};
+pub use layers::{Collection, Collections, Extent, LayerDoc, Link, SpatialExtent, TemporalExtent, TxExtent};
 pub use packages::{FeatureArea, PackageArea, PackageEstimate, PackageRequest};
 pub use problem::Problem;
 pub use reports::{MyReports, ReportFeature, ReportLayer, ReportLayers, ReportProperties, ReportStatus};

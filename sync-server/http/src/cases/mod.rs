@@ -358,7 +358,11 @@ async fn create(
         tx.commit()?;
         crate::after_commit::kick(&st);
         let rec = read_case(&st, &id.to_string())?;
-        Ok(rec.to_doc(cases.flow(&rec.case.flow), Timestamp::now(), true))
+        let actor = caller.require().ok().map(actor_of);
+        Ok(match actor {
+            Some(a) => rec.to_doc_for(cases.flow(&rec.case.flow), Timestamp::now(), true, &a),
+            None => rec.to_doc(cases.flow(&rec.case.flow), Timestamp::now(), true),
+        })
     })
     .await?;
     let mut resp = json_ok(&doc)?;
@@ -434,7 +438,7 @@ async fn act(
                 return Ok(wire::CaseActionResult {
                     replayed: true,
                     transition: t,
-                    case: rec.to_doc(Some(flow), now, is_staff(&p)),
+                    case: rec.to_doc_for(Some(flow), now, is_staff(&p), &actor_of(&p)),
                 });
             }
             Outcome::AlreadyRejected { index } => {
@@ -464,7 +468,8 @@ async fn act(
         crate::after_commit::kick(&st);
         notify::publish(&st, &rec, flow, &transition);
         let t = record::transition_doc(&transition.entry);
-        Ok(wire::CaseActionResult { replayed: false, transition: t, case: rec.to_doc(Some(flow), now, is_staff(&p)) })
+        let case = rec.to_doc_for(Some(flow), now, is_staff(&p), &actor_of(&p));
+        Ok(wire::CaseActionResult { replayed: false, transition: t, case })
     })
     .await?;
     json_ok(&result)
@@ -489,7 +494,7 @@ async fn one(
             return Err(ApiError::forbidden(format!("case {} is not assigned to `{}`", rec.case_no, p.username)));
         }
         let flow = st.cases.flow(&rec.case.flow);
-        let mut doc = rec.to_doc(flow, Timestamp::now(), is_staff(&p));
+        let mut doc = rec.to_doc_for(flow, Timestamp::now(), is_staff(&p), &actor_of(&p));
         if is_staff(&p) {
             routing::show_route(&st, &rec, flow, &mut doc)?;
         }
@@ -517,7 +522,7 @@ async fn list(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
         return Err(ApiError::forbidden("citizens follow their reports' cases at /reports/mine"));
     }
     let params = Params::new(q.as_deref())?;
-    params.only(&["status", "class", "class_kind", "overdue", "bbox", "limit", "filter"])?;
+    params.only(&["status", "class", "class_kind", "overdue", "assignee", "bbox", "limit", "filter"])?;
     let limit = params.limit(DEFAULT_LIMIT, state.config.max_limit)?;
     let bbox = params.bbox()?.map(|b| super::coords::bbox_from_input(b, shikong_model::Crs::Crs84)).transpose()?;
     let mut terms = Vec::new();
@@ -529,6 +534,14 @@ async fn list(State(state): State<AppState>, caller: Caller, RawQuery(q): RawQue
     }
     if let Some(k) = params.get("class_kind") {
         terms.push(format!("class_kind = {}", id_like("class_kind", k, |b| b.is_ascii_lowercase())?));
+    }
+    if let Some(a) = params.get("assignee") {
+        // `user:NAME` or `department:NAME` (what a dispatch wrote): an inspector's current tasks.
+        let parsed: Assignee = a.parse().map_err(|e| ApiError::bad_parameter("assignee", format!("`{a}`: {e}")))?;
+        if a.chars().count() > 128 {
+            return Err(ApiError::bad_parameter("assignee", "longer than 128 characters"));
+        }
+        terms.push(format!("assignee = {}", quoted(&parsed.to_string())));
     }
     let now = Timestamp::now();
     let at = quoted(&shikong_model::time::utc(now));

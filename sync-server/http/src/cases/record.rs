@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use shikong_model::{EntityId, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, Properties, Value, geojson};
 use shikong_protocol::api::cases as wire;
 use shikong_store::{LayerDef, StoredFeature};
-use shikong_workflow::{Applied, Assignee, Case, FlowDef, FlowRef, Rejected, Stamp, TimeLimit};
+use shikong_workflow::{Actor, Applied, Assignee, Case, FlowDef, FlowRef, Rejected, Stamp, TimeLimit};
 
 use crate::problem::{ApiError, ApiResult};
 
@@ -240,7 +240,26 @@ impl CaseRecord {
             version: self.version,
             transitions: c.history.iter().map(transition_doc).collect(),
             rejected: c.rejected.iter().map(rejected_doc).collect(),
+            actions: Vec::new(),
         }
+    }
+
+    /// [`CaseRecord::to_doc`] with the actions `actor` may take now (one case's answer).
+    pub fn to_doc_for(&self, flow: Option<&FlowDef>, now: Timestamp, staff: bool, actor: &Actor) -> wire::CaseDoc {
+        let mut doc = self.to_doc(flow, now, staff);
+        if let Some(flow) = flow {
+            doc.actions = shikong_workflow::offered(flow, &self.case, actor)
+                .into_iter()
+                .map(|o| wire::CaseOffer {
+                    action: o.action.id.clone(),
+                    label: o.action.label.zh.clone(),
+                    label_en: o.action.label.en.clone(),
+                    fields: o.fields.iter().map(|f| f.as_str().to_owned()).collect(),
+                    min_photos: o.min_photos,
+                })
+                .collect();
+        }
+        doc
     }
 
     /// What the reporting citizen sees: steps and times, no notes, no names.

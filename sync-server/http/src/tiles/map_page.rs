@@ -7,8 +7,8 @@ use super::*;
 
 pub(super) async fn map_page(RawQuery(q): RawQuery) -> ApiResult<Response> {
     let p = Params::new(q.as_deref())?;
-    // What the page reads (map.js): `style` or `layers` (a group's generated style), dates `a`
-    // and `b`, and a start view (`bbox`, or `center` and `zoom`; `#zoom/lat/lon` beats both).
+    // What the page reads (map.js): `style` or `layers` (a group's generated style), the time
+    // slider's instant `a` and a compare date `b` (a date or RFC 3339), and a start view (`bbox`, or `center` and `zoom`; `#zoom/lat/lon` beats both).
     p.only(&["style", "layers", "a", "b", "center", "zoom", "bbox"])?;
     if p.get("style").is_some() && p.get("layers").is_some() {
         return Err(ApiError::bad_parameter("layers", "give either `style` or `layers`, not both"));
@@ -35,10 +35,7 @@ pub(super) const MAP_HTML: &str = r#"<!doctype html>
 <body>
 <header>
   <h1>时空 地图</h1>
-  <label>日期 <input type="date" id="date-a" title="显示该日的数据与影像（空：现在）"></label>
-  <button type="button" id="now">现在</button>
   <label><input type="checkbox" id="compare"> 双时相对比</label>
-  <label class="date-b">对比日期 <input type="date" id="date-b"></label>
   <span id="status">加载中…</span>
   <form id="signin" autocomplete="on">
     <input id="username" name="username" placeholder="用户名" autocomplete="username" required>
@@ -48,7 +45,9 @@ pub(super) const MAP_HTML: &str = r#"<!doctype html>
   </form>
   <span id="who" hidden>已登录：<b id="who-name"></b> <button type="button" id="signout">退出</button></span>
 </header>
-<div id="maps"><div id="map-a"></div><div id="map-b"></div></div>
+<div id="maps"><div id="map-a"></div></div>
+<div id="timebar"></div>
+<div id="compare-view" hidden></div>
 <script src="/map/assets/map.js"></script>
 </body>
 </html>

@@ -22,6 +22,12 @@ pub(super) fn default_style(id: &str, title: &str, layers: &[Layer], rasters: &[
         let opacity = if r.kind() == "hillshade" { 0.5 } else { 1.0 };
         style_layers.push(json!({"id": format!("raster-{}", r.name), "type": "raster", "source": format!("raster-{}", r.name), "paint": {"raster-opacity": opacity}, "metadata": {"shikong:title": r.title()}}));
     }
+    // The start view: the assets, not reference layers of a whole country (see `view`).
+    let extents: Vec<(&str, Bbox)> = layers.iter().filter_map(|l| Some((l.name(), l.extent?))).collect();
+    let (extent, reference) = match view::focus(&extents) {
+        Some((b, reference)) => (Some(b), reference),
+        None => (rasters.first().map(RasterSet::bounds), Vec::new()),
+    };
     let mut fills = Vec::new();
     let mut lines = Vec::new();
     let mut points = Vec::new();
@@ -34,8 +40,15 @@ pub(super) fn default_style(id: &str, title: &str, layers: &[Layer], rasters: &[
         let filter = |t: &str| json!(["==", ["geometry-type"], t]);
         let mixed = kind == GeometryKind::Geometry;
         if mixed || matches!(kind, GeometryKind::Polygon | GeometryKind::MultiPolygon) {
-            let mut f = json!({"id": format!("{name}-fill"), "type": "fill", "source": name, "source-layer": name, "paint": {"fill-color": color, "fill-opacity": 0.35}, "metadata": meta});
-            let mut o = json!({"id": format!("{name}-outline"), "type": "line", "source": name, "source-layer": name, "paint": {"line-color": color, "line-width": 1}, "metadata": meta});
+            // Reference polygons (a city's districts around the assets) are boundaries: a faint
+            // fill (still clickable) and a dashed outline, so they do not cover the data.
+            let boundary = reference.contains(&name);
+            let opacity = if boundary { 0.04 } else { 0.35 };
+            let mut f = json!({"id": format!("{name}-fill"), "type": "fill", "source": name, "source-layer": name, "paint": {"fill-color": color, "fill-opacity": opacity}, "metadata": meta});
+            let mut o = json!({"id": format!("{name}-outline"), "type": "line", "source": name, "source-layer": name, "paint": {"line-color": color, "line-width": if boundary { json!(1.5) } else { json!(1) }}, "metadata": meta});
+            if boundary {
+                o["paint"]["line-dasharray"] = json!([4, 2]);
+            }
             if mixed {
                 f["filter"] = filter("Polygon");
                 o["filter"] = filter("Polygon");
@@ -61,12 +74,6 @@ pub(super) fn default_style(id: &str, title: &str, layers: &[Layer], rasters: &[
     style_layers.extend(fills);
     style_layers.extend(lines);
     style_layers.extend(points);
-    // The start view: the assets, not reference layers of a whole country (see `view`).
-    let extents: Vec<(&str, Bbox)> = layers.iter().filter_map(|l| Some((l.name(), l.extent?))).collect();
-    let (extent, reference) = match view::focus(&extents) {
-        Some((b, reference)) => (Some(b), reference),
-        None => (rasters.first().map(RasterSet::bounds), Vec::new()),
-    };
     let center =
         extent.map_or(json!([114.3, 30.55]), |b| json!([(b.min_x + b.max_x) / 2.0, (b.min_y + b.max_y) / 2.0]));
     // A typical window (1024 × 768 less the page's bar and a margin); /map fits the real one.

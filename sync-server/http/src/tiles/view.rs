@@ -6,9 +6,10 @@
 //! extents is centred between them — in Sichuan for the demo, whose divisions cover all of China
 //! while its assets cover a district of Wuhan — and a map opened there at street zoom shows
 //! nothing. So the layers are grouped by scale: sorted by the longer side of their extents
-//! (at least [`MIN_SIDE`]), they are split at the largest jump between neighbours when that jump
-//! is at least [`REFERENCE_GAP`]-fold; the larger group are reference layers and do not pull the
-//! start view, which is the union of the smaller group. A layer with one stray far-away feature
+//! (at least [`MIN_SIDE`]), they are split at the first jump between neighbours of at least
+//! [`REFERENCE_GAP`]-fold above a layer larger than a point; the larger group are reference layers
+//! (a city's district boundaries, a country's divisions) and do not pull the start view, which is
+//! the union of the smaller group. A layer with one stray far-away feature
 //! has a continent-sized extent and falls into the reference group the same way. Layers of one
 //! scale (one city, or one country) are all kept.
 //!
@@ -34,14 +35,15 @@ fn side(b: &Bbox) -> f64 {
 pub(super) fn focus<'a>(extents: &[(&'a str, Bbox)]) -> Option<(Bbox, Vec<&'a str>)> {
     let mut sorted: Vec<(f64, &'a str, Bbox)> = extents.iter().map(|(n, b)| (side(b), *n, *b)).collect();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // The largest jump between neighbours (index of the first layer above it).
+    // The first jump between neighbours of at least REFERENCE_GAP (index of the first layer above
+    // it) that has a layer larger than a point below it: the smallest scale of real data is what
+    // a person came for (a district's assets under a city's boundaries under a country's
+    // divisions), and a layer of one point alone is not that scale.
     let cut = sorted
         .windows(2)
         .enumerate()
-        .map(|(i, w)| (i + 1, w[1].0 / w[0].0))
-        .filter(|(_, ratio)| *ratio >= REFERENCE_GAP)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(sorted.len(), |(i, _)| i);
+        .find(|(i, w)| w[1].0 / w[0].0 >= REFERENCE_GAP && sorted[..=*i].iter().any(|(s, _, _)| *s > MIN_SIDE))
+        .map_or(sorted.len(), |(i, _)| i + 1);
     let view = sorted[..cut].iter().map(|(_, _, b)| *b).reduce(|a, b| a.union(&b))?;
     let mut reference: Vec<&str> = sorted[cut..].iter().map(|(_, n, _)| *n).collect();
     reference.sort_unstable();
@@ -85,6 +87,23 @@ mod tests {
         assert_eq!(view, manhole.union(&road).union(&poi));
         let z = fit_zoom(&view, 960.0, 700.0);
         assert!((11.0..=13.0).contains(&z), "{z}");
+    }
+
+    #[test]
+    fn a_city_s_boundaries_and_a_country_s_divisions_both_stay_out() {
+        let manhole = b(114.28, 30.45, 114.40, 30.55);
+        let poi = b(114.366, 30.505, 114.414, 30.563);
+        let districts = b(113.70, 29.97, 115.08, 31.36);
+        let [x0, y0, x1, y1] = CHINA;
+        let layers = [("division", b(x0, y0, x1, y1)), ("district", districts), ("manhole", manhole), ("poi", poi)];
+        let (view, reference) = focus(&layers).unwrap();
+        assert_eq!(reference, ["district", "division"]);
+        assert_eq!(view, manhole.union(&poi));
+        // One point below city-wide layers is not the scale a person came for.
+        let one = b(114.41, 30.51, 114.41, 30.51);
+        let (view, reference) = focus(&[("one", one), ("district", districts)]).unwrap();
+        assert!(reference.is_empty());
+        assert_eq!(view, one.union(&districts));
     }
 
     #[test]

@@ -1,13 +1,19 @@
-// The shikong web map (served at /map): the layers of a style, a date switch (as-of any instant,
-// imagery by acquisition date), a side-by-side comparison of two dates, and sign-in for layers that
-// are not public. (The desktop and mobile apps have map views of their own.) Bundled into dist/
-// by esbuild: no CDN.
+// The shikong web map (served at /map): the layers of a style, the time slider over transaction
+// time (as-of any instant, imagery by acquisition date), identify at the slider's instant, a
+// comparison of two dates (side by side or swipe, with the list of changes and each feature's
+// history), and sign-in for layers that are not public. The time slider, identify, compare and
+// history are the modules the desktop app uses too (time.js, identify.js, compare.js,
+// history.js), here reading the server with this tab's token. Bundled into dist/ by esbuild: no CDN.
 //
 // Where it opens: `#zoom/lat/lon` (kept up to date while panning: a link shows the same place),
 // else `?center=lon,lat&zoom=`, else `?bbox=`, else the style's `shikong:bounds` — for generated
 // styles the extent of the assets, leaving out reference layers of a whole country (see the
 // server's tiles/view.rs). `?layers=a,b` opens the generated style of those layers.
 import maplibregl from 'maplibre-gl';
+import { applyAsOf, createTimeSlider, idle, fromLocalInput } from './time.js';
+import { createIdentify } from './identify.js';
+import { createCompare } from './compare.js';
+import { showHistory } from './history.js';
 
 const params = new URLSearchParams(window.location.search);
 const styleId = params.get('style') || params.get('layers') || 'default';
@@ -48,21 +54,23 @@ function transformRequest(url) {
 
 const ROLES = { admin: '管理员', office: '内业', inspector: '巡查员', citizen: '市民' };
 
-/** '2023-05-01' or '2023-05-01T08:00' from the date inputs → an RFC 3339 instant in Beijing time. */
+/** '2023-05-01' (the end of that day), '2023-05-01T08:00' or an RFC 3339 instant → RFC 3339. */
 function instant(value) {
   if (!value) return null;
-  return value.length <= 10 ? `${value}T23:59:59+08:00` : `${value}:00+08:00`;
+  return /(Z|[+-]\d\d:\d\d)$/.test(value) ? value : fromLocalInput(value);
 }
 
-function withAsOf(url, asOf) {
-  const u = new URL(url, window.location.href);
-  if (asOf) u.searchParams.set('as-of', asOf);
-  else u.searchParams.delete('as-of');
-  return u.toString();
-}
+/** What the shared modules read the server through: same-origin JSON with this tab's token. */
+const adapter = {
+  async json(path) {
+    const r = await fetch(path, { headers: { Accept: 'application/json', ...authHeaders(path) } });
+    if (!r.ok) throw new Error(`${r.status} ${(await r.text()).slice(0, 300)}`);
+    return r.json();
+  },
+};
 
-async function loadStyle(asOf) {
-  const url = withAsOf(`/styles/${encodeURIComponent(styleId)}`, asOf);
+async function loadStyle() {
+  const url = `/styles/${encodeURIComponent(styleId)}`;
   const get = () => fetch(url, { headers: { Accept: 'application/json', ...authHeaders(url) } });
   let r = await get();
   if (r.status === 401 && token) {
@@ -129,20 +137,6 @@ function startView(style) {
   return { center: style.center || [114.3, 30.55], zoom: style.zoom ?? 11 };
 }
 
-/** Points every tile source of the map at the layers as they were at `asOf` (null: now). */
-function setDate(map, asOf) {
-  const style = map.getStyle();
-  for (const [id, src] of Object.entries(style.sources)) {
-    const source = map.getSource(id);
-    if (src.url && source && typeof source.setUrl === 'function') {
-      source.setUrl(withAsOf(src.url, asOf));
-    } else if (src.tiles && source && typeof source.setTiles === 'function') {
-      source.setTiles(src.tiles.map((t) => withAsOf(t, asOf).replace(/%7B/g, '{').replace(/%7D/g, '}')));
-    }
-  }
-  map.shikongAsOf = asOf;
-}
-
 function makeMap(container, style, hash = false) {
   const map = new maplibregl.Map({
     container,
@@ -156,71 +150,63 @@ function makeMap(container, style, hash = false) {
   });
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
-  map.on('click', (e) => {
-    const f = map.queryRenderedFeatures(e.point)[0];
-    if (!f) return;
-    const rows = Object.entries(f.properties)
-      .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`)
-      .join('');
-    new maplibregl.Popup().setLngLat(e.lngLat).setHTML(`<table>${rows}</table>`).addTo(map);
-  });
   return map;
 }
 
-function escapeHtml(s) {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-}
-
-function idle(map) {
-  return new Promise((resolve) => {
-    if (map.loaded() && map.areTilesLoaded()) resolve();
-    else map.once('idle', () => resolve());
-  });
-}
-
-function syncMoves(a, b) {
-  let busy = false;
-  const follow = (from, to) => () => {
-    if (busy) return;
-    busy = true;
-    to.jumpTo({ center: from.getCenter(), zoom: from.getZoom(), bearing: from.getBearing(), pitch: from.getPitch() });
-    busy = false;
-  };
-  a.on('move', follow(a, b));
-  b.on('move', follow(b, a));
-}
-
 async function main() {
-  const dateA = document.getElementById('date-a');
-  const dateB = document.getElementById('date-b');
   const compare = document.getElementById('compare');
   const status = document.getElementById('status');
-  dateA.value = params.get('a') || '';
-  dateB.value = params.get('b') || '';
-  compare.checked = params.has('b');
   showSession();
-  const style = await loadStyle(instant(dateA.value));
+  let asOf = instant(params.get('a'));
+  const style = await loadStyle();
   const mapA = makeMap('map-a', style, true);
   const maps = [mapA];
-  let mapB = null;
+  if (asOf) applyAsOf(mapA, asOf);
 
-  const layout = async () => {
-    document.body.classList.toggle('comparing', compare.checked);
-    if (compare.checked && !mapB) {
-      mapB = makeMap('map-b', await loadStyle(instant(dateB.value)));
-      mapB.jumpTo({ center: mapA.getCenter(), zoom: mapA.getZoom() });
-      syncMoves(mapA, mapB);
-      maps[1] = mapB;
-    }
-    for (const m of maps) m.resize();
-  };
-  dateA.addEventListener('change', () => setDate(mapA, instant(dateA.value)));
-  dateB.addEventListener('change', () => mapB && setDate(mapB, instant(dateB.value)));
-  compare.addEventListener('change', layout);
-  document.getElementById('now').addEventListener('click', () => {
-    dateA.value = '';
-    setDate(mapA, null);
+  // The time slider: moving it points the map's tiles at that instant; identify reads there too.
+  const slider = createTimeSlider(document.getElementById('timebar'), adapter, {
+    onChange: (t) => {
+      asOf = t;
+      applyAsOf(mapA, t);
+    },
+    waitDrawn: () => idle(mapA),
   });
+  slider.set(asOf);
+  slider.refresh();
+  const setAsOf = (t) => {
+    asOf = t || null;
+    slider.set(asOf);
+    applyAsOf(mapA, asOf);
+    return idle(mapA);
+  };
+  const identify = createIdentify(mapA, { maplibregl, adapter, asOf: () => asOf });
+
+  // Comparing two dates: its own two maps over the main one, made when first opened.
+  let cmp = null;
+  const compareView = document.getElementById('compare-view');
+  const openCompare = () => {
+    if (!cmp) {
+      cmp = createCompare(compareView, {
+        maplibregl,
+        adapter,
+        loadStyle,
+        mapOptions: { transformRequest },
+        start: () => ({ center: mapA.getCenter().toArray(), zoom: mapA.getZoom() }),
+      });
+    }
+    return cmp;
+  };
+  const layout = async (dates) => {
+    document.body.classList.toggle('comparing', compare.checked);
+    compareView.hidden = !compare.checked;
+    if (compare.checked) {
+      const c = openCompare();
+      c.resize();
+      if (dates || !c.maps().length) await c.run({ a: asOf, b: instant(params.get('b')), ...(dates || {}) });
+    } else mapA.resize();
+  };
+  compare.checked = params.has('b');
+  compare.addEventListener('change', () => layout().catch((e) => (status.textContent = String(e))));
   await layout();
   mapA.on('idle', () => {
     status.textContent = `已显示 ${mapA.queryRenderedFeatures().length} 个要素`;
@@ -229,13 +215,13 @@ async function main() {
   // Signing in or out reloads the style (the layers this person may read) and keeps the view.
   let restyles = 0;
   const restyle = async () => {
-    const dates = [dateA, dateB];
-    await Promise.all(
-      maps.map(async (m, i) => {
-        m.setStyle(await loadStyle(instant(dates[i].value)));
-        m.shikongAsOf = instant(dates[i].value);
-      }),
-    );
+    const all = [mapA, ...(cmp ? cmp.maps() : [])];
+    const next = await loadStyle();
+    for (const m of all) {
+      const t = m.skAsOf;
+      m.setStyle(JSON.parse(JSON.stringify(next)));
+      m.once('styledata', () => applyAsOf(m, t));
+    }
     restyles += 1;
   };
   const form = document.getElementById('signin');
@@ -262,33 +248,46 @@ async function main() {
     await restyle();
   });
 
-  // What the apps and the browser test drive.
+  // What the apps and the browser test drive. Maps: 0 the main map, 1 and 2 the compare view's
+  // A and B (once opened).
+  const mapAt = (which) => (which === 0 ? mapA : cmp ? cmp.maps()[which - 1] : undefined);
   window.shikong = {
     maplibregl,
     maps,
+    mapAt,
+    /** The slider's instant (RFC 3339, or null: now); resolves when the map has drawn it. */
+    setAsOf,
+    asOf: () => asOf,
+    /** A date ('2024-01-01': the end of that day; '' now) on the main map (0) or compare B (1). */
     setDate: (which, value) => {
-      const input = which === 1 ? dateB : dateA;
-      input.value = value || '';
-      const m = maps[which];
-      if (m) setDate(m, instant(input.value));
-      return m ? idle(m) : Promise.resolve();
+      if (which === 1) return layout({ b: instant(value) });
+      return setAsOf(instant(value));
     },
-    compare: async (on) => {
+    /** Opens (or closes) the compare view; `dates` `{a, b, mode}` (default: the slider's instant
+     *  against now). Resolves when both maps have drawn and the change list is read. */
+    compare: async (on, dates) => {
       compare.checked = on;
-      await layout();
-      await Promise.all(maps.map(idle));
+      await layout(on ? dates || {} : undefined);
     },
-    idle: (which = 0) => idle(maps[which]),
+    changes: () => (cmp ? cmp.rows() : []),
+    identifyAt: (lngLat) => identify.at(mapA.project(lngLat), maplibregl.LngLat.convert(lngLat)),
+    history: (layer, id) => showHistory(adapter, layer, id),
+    idle: (which = 0) => idle(mapAt(which)),
     /** Who is signed in (null: nobody), whether a token is kept, how many restyles happened. */
     session: () => ({ user: currentUser(), token: Boolean(token), restyles }),
     /** The ids of the style's layers on map `which`. */
-    layers: (which = 0) => maps[which].getStyle().layers.map((l) => l.id),
+    layers: (which = 0) => mapAt(which).getStyle().layers.map((l) => l.id),
+    /** The tile URLs a source of map `which` requests now. */
+    tiles: (source, which = 0) => {
+      const s = mapAt(which).getSource(source);
+      return s && s.tiles ? s.tiles.slice() : [];
+    },
     view: (which = 0) => {
-      const m = maps[which];
+      const m = mapAt(which);
       return { center: m.getCenter().toArray(), zoom: m.getZoom(), bounds: m.getBounds().toArray() };
     },
     rendered: (which = 0, layers) => {
-      const m = maps[which];
+      const m = mapAt(which);
       const fs = layers ? m.queryRenderedFeatures({ layers }) : m.queryRenderedFeatures();
       return fs.map((f) => ({ layer: f.layer.id, source: f.source, properties: f.properties }));
     },

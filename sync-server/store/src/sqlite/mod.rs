@@ -353,6 +353,24 @@ impl FeatureStore for SqliteStore {
         Ok(TxId(tx.unwrap_or(0)))
     }
 
+    fn layer_last_tx(&self, layer: &str) -> Result<Option<TxId>> {
+        let conn = self.reader()?;
+        let l = layers::load(&conn, layer)?;
+        // Current rows carry their version's transaction; history rows were closed (tx_to) by the
+        // update or delete that followed them, and a delete leaves a tombstone (tx_from). Each
+        // maximum is one step down its index.
+        let (t, h) = (shikong_gpkg::quote_ident(l.name()), shikong_gpkg::quote_ident(&layers::hist_table(l.name())));
+        let tx: Option<i64> = conn.query_row(
+            &format!(
+                "SELECT max(x) FROM (SELECT max(sk_tx) AS x FROM {t} UNION ALL SELECT max(tx_from) FROM {h} \
+                 UNION ALL SELECT max(tx_to) FROM {h})"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(tx.map(TxId))
+    }
+
     fn tx_time(&self, tx: TxId) -> Result<Option<Timestamp>> {
         let us: Option<i64> = self
             .reader()?
