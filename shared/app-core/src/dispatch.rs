@@ -238,8 +238,12 @@ mod tests {
     #[test]
     fn actions_are_checked_before_the_server() {
         let (_dir, d) = crate::testkit::device();
-        assert!(matches!(d.act_on_case("x", "handle", None, None), Err(AppError::Input { .. })));
+        // Any action id the case offers goes to the server (it decides); malformed ids do not.
+        for bad in ["", "Handle", "accept; drop", "处置"] {
+            assert!(matches!(d.act_on_case("x", bad, None, None), Err(AppError::Input { .. })), "{bad:?}");
+        }
         assert!(matches!(d.act_on_case("x", "dispatch", None, None), Err(AppError::Input { .. })));
+        assert!(matches!(d.act_on_case("x", "handle", None, None), Err(AppError::NotSignedIn)));
         assert!(matches!(d.act_on_case("x", "accept", None, None), Err(AppError::NotSignedIn)));
     }
 }
