@@ -19,24 +19,13 @@
 //! the server's answer to that request. Screenshot: `query-division.png`.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use crate::common::desktop::{shots, signed_in};
+use crate::common::desktop::{shots, signed_in, until};
 use crate::common::s;
 use crate::common::webdriver::Session;
-
-fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Percent-encoding of a query value (every byte but unreserved ones).
 fn enc(s: &str) -> String {

@@ -12,23 +12,12 @@
 //! back the earlier counts. Screenshots: `target/screenshots/desktop/stats.png`, `choropleth.png`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use crate::common::desktop::{shots, signed_in};
+use crate::common::desktop::{shots, signed_in, until};
 use crate::common::{ok, s};
-
-fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 /// `(key, value)` of each datum the chart drew.
 fn chart(app: &crate::common::webdriver::Session) -> BTreeMap<String, f64> {

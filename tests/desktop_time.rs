@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::common::desktop::{shots, signed_in};
+use crate::common::desktop::{shots, signed_in, until};
 
 const NAME2: &str = "时间轴测试井盖（第二版）";
 const NAME3: &str = "时间轴测试井盖（第三版）";
@@ -32,18 +32,6 @@ fn floor_s(t: jiff::Timestamp) -> jiff::Timestamp {
 
 fn instant(v: &Json) -> jiff::Timestamp {
     v.as_str().unwrap_or_else(|| panic!("not an instant: {v}")).parse().unwrap()
-}
-
-/// Polls `f` until it gives `Some`, for up to `secs`.
-fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]

@@ -106,3 +106,16 @@ pub fn signed_in(dir: &Path, server: &str, user: &str, password: &str) -> (Drive
 pub fn shots() -> PathBuf {
     root().join("target/screenshots/desktop")
 }
+
+/// Polls `f` every 250 ms until it gives `Some`, for up to `secs`; fails the test naming `what`.
+#[track_caller]
+pub fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
