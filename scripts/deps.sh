@@ -4,7 +4,7 @@
 #   build:   C toolchain parts for the bundled PROJ and SQLite builds
 #   desktop: build + what the desktop app (desktop/, Tauri 2) builds with: WebKitGTK, libdbus, and
 #            the npm packages its front end is bundled from
-#   test:    desktop + the real tools the tests run (GDAL, Chromium, tauri-driver, …)
+#   test:    desktop + the real tools the tests run (GDAL, Chromium, tauri-driver, PostgreSQL, …)
 set -euo pipefail
 want=(pkg-config cmake clang libclang-dev sqlite3 libsqlite3-dev libtiff-dev libcurl4-openssl-dev unzip)
 if [ "${1:-build}" = test ]; then
@@ -20,6 +20,9 @@ if [ "${1:-build}" = test ]; then
   want+=(webkit2gtk-driver)
   # The desktop print test reads the PDF's text and fonts back (pdftotext, pdffonts).
   want+=(poppler-utils)
+  # The PostgreSQL store's tests start private clusters (shikong-pgtest: initdb + postgres in a
+  # temporary folder, no system service): Debian's server and PostGIS for its default version.
+  want+=(postgresql postgresql-postgis)
 fi
 if [ "${1:-build}" = test ] || [ "${1:-build}" = desktop ]; then
   # The desktop app: Tauri 2 is wry on WebKitGTK; keyring's Secret Service client links libdbus.

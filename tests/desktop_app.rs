@@ -12,7 +12,7 @@
 //! refuses a wrong password and signs in with the right one. Screenshots:
 //! `target/screenshots/desktop/*.png`.
 
-use crate::common::desktop::{Driver, desktop_bin};
+use crate::common::desktop::{Driver, desktop_bin, open_case};
 use crate::common::{json, ok, root, s};
 use serde_json::{Value as Json, json};
 
@@ -31,14 +31,8 @@ fn dispatch_board_dispatches_a_case_to_an_inspector() {
     };
 
     // The office opens a case (a hotline call) over the API; the inspector's tablet has no task yet.
-    let r = http
-        .post(server.url("/cases"))
-        .bearer_auth(&wang)
-        .json(&json!({"location": {"type": "Point", "coordinates": [AT.0, AT.1]}, "description": "珞喻路井盖破损"}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let case = json(&r.text().unwrap());
+    let at = json!({"type": "Point", "coordinates": [AT.0, AT.1]});
+    let case = open_case(&server.base, &wang, json!({"location": at, "description": "珞喻路井盖破损"}));
     let (id, case_no) = (case["id"].as_str().unwrap().to_owned(), case["case_no"].as_str().unwrap().to_owned());
     assert_eq!(case["state"], "reported");
     let tablet = dir.path().join("li.gpkg");

@@ -4,17 +4,14 @@
 //! built from the layer schema, moves it — first onto a neighbour (snapped exactly onto its
 //! vertex), then to a free spot — saves and syncs with the progress bar; the server's
 //! `GET /collections/manhole/items/{code}` and its history show the edit by wang. Then a CSV with
-//! lon/lat and a CSV with addresses (batch-geocoded by the server, a nonsense address held for
+//! lon/lat, an XLSX sheet with 经度/纬度 columns and typed cells, and a CSV with addresses (batch-geocoded by the server, a nonsense address held for
 //! review, fixed in the review table) are imported into the replica's layer, synced, and found on
 //! the server. Last, with the server stopped, an edit is saved in the replica and the sync says
 //! offline; with the server back at the same address, the next sync sends it. Screenshots: `target/screenshots/desktop/replica.png`, `edit.png`, `import.png`.
 
-use crate::common::desktop::{shots, signed_in};
-use crate::common::json;
-use serde_json::{Value as Json, json};
-use shikong_model::{Bbox, Geometry};
+use crate::common::desktop::{api_get, pick_division, replica_points, shots, signed_in};
+use serde_json::json;
 use shikong_protocol::url::encode_component;
-use shikong_replica::Replica;
 
 const NEW_NAME: &str = "王办公室改名的井盖";
 
@@ -24,25 +21,14 @@ fn office_edits_imports_and_syncs_through_the_desktop_replica() {
     let (data, server, wang, _li) = crate::common::demo_with_office(dir.path());
     let base = server.base.clone();
     let http = reqwest::blocking::Client::new();
-    let get = |path: &str| -> Json {
-        let r = http.get(format!("{base}{path}")).bearer_auth(&wang).send().unwrap();
-        assert_eq!(r.status(), 200, "GET {path}");
-        json(&r.text().unwrap())
-    };
+    let get = api_get(&base, &wang);
     let (_driver, app) = signed_in(dir.path(), &base, "wang", "办公室密码123");
 
     // 本地副本: download 洪山区 (manhole layer) as wang, an office user.
     app.click("#tab-replica");
     app.find("#rep-layers input[value=manhole]", 60);
     app.find("[data-testid=rep-empty]", 30);
-    app.type_into("#rep-div-q", "洪山区");
-    app.click("#rep-div-search");
-    app.wait_text("#rep-div", 30, "divisions found", |t| t.contains("洪山区"));
-    app.execute(
-        "const s = document.getElementById('rep-div');
-         s.value = [...s.options].find((o) => o.textContent.includes('420111')).value;",
-        json!([]),
-    );
+    pick_division(&app, "洪山区", "420111");
     app.click("#rep-download");
     let area = app.wait_text("[data-testid=rep-area]", 180, "the area downloaded", |t| t.contains("已打开"));
     assert!(area.contains("洪山区") && area.contains("待同步 0"), "{area}");
@@ -51,22 +37,7 @@ fn office_edits_imports_and_syncs_through_the_desktop_replica() {
     app.screenshot(&shots().join("replica.png"));
 
     // The replica on disk: a manhole to edit, a neighbour to snap to, a free spot to move to.
-    let replicas = dir.path().join("desktop-wang/replicas");
-    let file = std::fs::read_dir(&replicas)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "gpkg"))
-        .expect("the downloaded replica");
-    let points: Vec<(String, f64, f64)> = {
-        let r = Replica::open(&file).unwrap();
-        let all = r.query_bbox("manhole", &Bbox { min_x: -180.0, min_y: -90.0, max_x: 180.0, max_y: 90.0 }).unwrap();
-        all.into_iter()
-            .filter_map(|f| match f.feature.geometry {
-                Some(Geometry::Point(c)) => Some((f.feature.code, c.x, c.y)),
-                _ => None,
-            })
-            .collect()
-    };
+    let points = replica_points(dir.path(), "wang", "manhole");
     assert!(points.len() > 10, "the area holds manholes: {}", points.len());
     let near =
         |x: f64, y: f64, skip: &str| points.iter().filter(|p| p.0 != skip).any(|p| (p.1 - x).hypot(p.2 - y) < 0.0006);
@@ -177,6 +148,72 @@ fn office_edits_imports_and_syncs_through_the_desktop_replica() {
     app.click("#imp-commit");
     app.wait_text("[data-testid=imp-done]", 60, "imported", |t| t.contains("已导入 2"));
 
+    // An XLSX sheet (the second of its workbook, named in the form) with 经度/纬度 columns and
+    // numbers typed as numbers; then a bad row of it, named by sheet, row and column.
+    let xlsx = dir.path().join("井盖表.xlsx");
+    {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        wb.add_worksheet().set_name("说明").unwrap().write_string(0, 0, "第二页是井盖").unwrap();
+        let ws = wb.add_worksheet();
+        ws.set_name("井盖").unwrap();
+        for (c, h) in ["名称", "状态", "埋深", "经度", "纬度", "备注"].iter().enumerate() {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        for (r, (name, status, depth, x, y)) in
+            [("表格井盖甲", 1, 1.75, x0 + 0.002, y0), ("表格井盖乙", 2, 3.0, x0, y0 + 0.002)].into_iter().enumerate()
+        {
+            let r = r as u32 + 1;
+            ws.write_string(r, 0, name).unwrap();
+            ws.write_number(r, 1, status).unwrap();
+            ws.write_number(r, 2, depth).unwrap();
+            ws.write_number(r, 3, x).unwrap();
+            ws.write_number(r, 4, y).unwrap();
+        }
+        ws.write_string(3, 0, "坏坐标").unwrap();
+        ws.write_number(3, 1, 1).unwrap();
+        ws.write_string(3, 3, "东经114度").unwrap();
+        ws.write_number(3, 4, y0).unwrap();
+        wb.save(&xlsx).unwrap();
+    }
+    app.type_into("#imp-path", xlsx.to_str().unwrap());
+    app.execute("document.querySelector('#imp-form details').open = true", json!([]));
+    app.type_into("#imp-src-layer", "井盖");
+    app.click("#imp-read");
+    let err = app.wait_text("[data-testid=imp-error]", 60, "the bad row refused", |t| !t.is_empty());
+    assert!(
+        err.contains("井盖表.xlsx, sheet `井盖`, row 4, column D, field `经度`: `东经114度` is not a number"),
+        "{err}"
+    );
+    // Without the bad row (the workbook written again), both rows are staged and imported.
+    {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        wb.add_worksheet().set_name("说明").unwrap().write_string(0, 0, "第二页是井盖").unwrap();
+        let ws = wb.add_worksheet();
+        ws.set_name("井盖").unwrap();
+        for (c, h) in ["名称", "状态", "埋深", "经度", "纬度", "备注"].iter().enumerate() {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        ws.write_string(1, 0, "表格井盖甲").unwrap();
+        ws.write_number(1, 1, 1).unwrap();
+        ws.write_number(1, 2, 1.75).unwrap();
+        ws.write_number(1, 3, x0 + 0.002).unwrap();
+        ws.write_number(1, 4, y0).unwrap();
+        ws.write_string(1, 5, "表格").unwrap();
+        ws.write_string(2, 0, "表格井盖乙").unwrap();
+        ws.write_number(2, 1, 2).unwrap();
+        ws.write_number(2, 2, 3).unwrap();
+        ws.write_number(2, 3, x0).unwrap();
+        ws.write_number(2, 4, y0 + 0.002).unwrap();
+        std::fs::remove_file(&xlsx).unwrap();
+        wb.save(&xlsx).unwrap();
+    }
+    app.click("#imp-read");
+    app.wait_text("[data-testid=imp-keep]", 60, "two sheet rows staged", |t| t == "2");
+    assert!(app.text("[data-testid=imp-summary]").contains("备注"), "the unmatched column is named");
+    app.click("#imp-commit");
+    app.wait_text("[data-testid=imp-done]", 60, "imported", |t| t.contains("已导入 2"));
+    app.execute("document.getElementById('imp-src-layer').value = ''", json!([]));
+
     // A bad file: the row and field are named, nothing is staged.
     let bad = dir.path().join("坏文件.csv");
     std::fs::write(&bad, format!("名称,状态,lon,lat\n好,1,{x0},{y0}\n坏,9,{x0},{y0}\n")).unwrap();
@@ -233,7 +270,7 @@ fn office_edits_imports_and_syncs_through_the_desktop_replica() {
 
     // Sync; the server has the imported features.
     app.click("#rep-sync");
-    let sent = format!("已发送 {}", 2 + keep);
+    let sent = format!("已发送 {}", 4 + keep);
     let r = app.wait_text("[data-testid=rep-sync-result]", 120, "synced", |t| t.contains(&sent));
     assert!(r.contains("冲突 0") && r.contains("待同步 0"), "{r}");
     let found = |name: &str| {
@@ -244,6 +281,15 @@ fn office_edits_imports_and_syncs_through_the_desktop_replica() {
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(a[0]["properties"]["埋深"], json!(1.5));
     assert_eq!(found("导入井盖乙").len(), 1);
+    let t = found("表格井盖甲");
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!((t[0]["properties"]["埋深"].as_f64(), t[0]["properties"]["状态"].clone()), (Some(1.75), json!("1")));
+    let xy = t[0]["geometry"]["coordinates"].as_array().unwrap();
+    assert!(
+        (xy[0].as_f64().unwrap() - (x0 + 0.002)).abs() < 1e-9 && (xy[1].as_f64().unwrap() - y0).abs() < 1e-9,
+        "{t:?}"
+    );
+    assert_eq!(found("表格井盖乙")[0]["properties"]["埋深"].as_f64(), Some(3.0));
     assert_eq!(found("地址井盖乙").len(), 1, "the fixed row");
     let h = get(&format!("/collections/manhole/items/{}/history", a[0]["id"].as_str().unwrap()));
     assert_eq!(h["versions"][0]["tx"]["author"], "wang", "{h}");

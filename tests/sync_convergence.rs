@@ -15,6 +15,10 @@
 //! their own changes again. The one exception is a change whose acknowledging device no longer
 //! holds it — it deleted the entity (or pulled its deletion) and forgot the document — which no
 //! one can send again.
+//!
+//! The same property runs on PostgreSQL (`replicas_and_server_converge_on_postgres`, a fresh
+//! database per case): there the crash is a server restart — the store reopened from its URL —
+//! and nothing acknowledged may be missing (the database, not a file copy, is what survives).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -108,8 +112,19 @@ fn step(devices: usize) -> impl Strategy<Value = Step> {
 /// A change the server acknowledged: which device pushed it, to which entity.
 type Acked = (usize, EntityId, shikong_crdt::ChangeHash);
 
+/// Where the server's store lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// The SQLite store of its data folder.
+    Sqlite,
+    /// A fresh database in the private PostgreSQL cluster of `shikong-pgtest`.
+    Postgres,
+}
+
 struct World {
     dir: tempfile::TempDir,
+    /// The PostgreSQL store's URL (None: the SQLite store in `data`).
+    postgres: Option<String>,
     /// The server's data folder (a new one after each restore).
     data: PathBuf,
     store: std::sync::Arc<dyn Store>,
@@ -136,10 +151,19 @@ fn meta(p: &Principal, n: usize) -> EditMeta {
 
 impl World {
     fn new(devices: usize) -> World {
+        World::on(Backend::Sqlite, devices)
+    }
+
+    fn on(backend: Backend, devices: usize) -> World {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let store = shikong_store::init(&StoreConfig::in_dir(&data)).unwrap();
+        let postgres = (backend == Backend::Postgres).then(|| shikong_pgtest::Cluster::shared().fresh_db());
+        let config = match &postgres {
+            Some(url) => StoreConfig::Postgres { url: url.clone() },
+            None => StoreConfig::in_dir(&data),
+        };
+        let store = shikong_store::init(&config).unwrap();
         let auth = AuthStore::open_in_memory()
             .unwrap()
             .with_config(AuthConfig { password_cost: PasswordCost::INSECURE_FAST, ..AuthConfig::default() });
@@ -177,6 +201,7 @@ impl World {
         }
         World {
             dir,
+            postgres,
             data,
             store,
             auth,
@@ -191,6 +216,11 @@ impl World {
     /// An online backup of the server's data folder, as `shikong backup --data DIR OUT` takes it
     /// (the store stays open; the next steps keep writing).
     fn take_backup(&mut self) {
+        if self.postgres.is_some() {
+            // PostgreSQL: the database itself survives the crash (see `crash_and_restore`).
+            self.backup = Some((PathBuf::new(), self.acknowledged.len()));
+            return;
+        }
         let out = self.dir.path().join(format!("backup-{}", self.restores));
         let opts = shikong_backup::BackupOptions { data: self.data.clone(), out: out.clone(), since: None };
         shikong_backup::backup(&opts, &shikong_backup::NoProgress).unwrap();
@@ -201,6 +231,9 @@ impl World {
     /// losing what it acknowledged since. Returns the acknowledged changes no device can send
     /// again (see the module docs).
     fn crash_and_restore(&mut self) -> Vec<Acked> {
+        if let Some(url) = self.postgres.clone() {
+            return self.restart_postgres(url);
+        }
         let (backup, before) = self.backup.take().expect("a backup to restore");
         self.restores += 1;
         let data = self.dir.path().join(format!("data-{}", self.restores));
@@ -231,6 +264,21 @@ impl World {
             gone.push(*a);
         }
         gone
+    }
+
+    /// PostgreSQL: the server process dies and starts again on the same database. Nothing it
+    /// acknowledged may be missing, before the "backup" mark or after.
+    fn restart_postgres(&mut self, url: String) -> Vec<Acked> {
+        self.backup = None;
+        // The old process's connections close as it goes; the new one opens its own.
+        self.store = shikong_store::open(&StoreConfig::Postgres { url }).unwrap();
+        let layer = self.store.layer(LAYER).unwrap();
+        for a @ (_, id, hash) in &self.acknowledged {
+            let held =
+                sync::entity_doc(&*self.store, &layer, *id).unwrap().is_some_and(|(doc, _, _)| doc.has_change(hash));
+            assert!(held, "acknowledged, missing after the restart on PostgreSQL: {a:?}");
+        }
+        Vec::new()
     }
 
     fn pick(&self, dev: usize, pick: usize) -> Option<EntityId> {
@@ -552,24 +600,44 @@ proptest! {
         // A backup before one step, the crash and restore this many steps later (or at the end).
         restart in prop::option::weighted(0.75, (any::<prop::sample::Index>(), 0..12usize)),
     ) {
-        let mut w = World::new(devices);
-        let backup_at = restart.as_ref().map(|(i, _)| i.index(steps.len()));
-        let crash_at = restart.as_ref().zip(backup_at).map(|((_, k), b)| (b + k).min(steps.len()));
-        let mut gone = Vec::new();
-        for (i, s) in steps.iter().map(|s| remap(s, devices)).enumerate() {
-            if backup_at == Some(i) {
-                w.take_backup();
-            }
-            if crash_at == Some(i) {
-                gone = w.crash_and_restore();
-            }
-            w.run(&s);
+        converge(Backend::Sqlite, devices, &steps, restart.as_ref());
+    }
+}
+
+proptest! {
+    // A fresh PostgreSQL database per case: fewer cases by default (PROPTEST_CASES overrides).
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(8), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicas_and_server_converge_on_postgres(
+        devices in 2usize..=6,
+        steps in prop::collection::vec(step(6), 1..60),
+        restart in prop::option::weighted(0.5, (any::<prop::sample::Index>(), 0..12usize)),
+    ) {
+        converge(Backend::Postgres, devices, &steps, restart.as_ref());
+    }
+}
+
+/// One case of the property: the steps, with a backup and a crash (see the module docs) when
+/// `restart` says where.
+fn converge(backend: Backend, devices: usize, steps: &[Step], restart: Option<&(prop::sample::Index, usize)>) {
+    let mut w = World::on(backend, devices);
+    let backup_at = restart.map(|(i, _)| i.index(steps.len()));
+    let crash_at = restart.zip(backup_at).map(|((_, k), b)| (b + k).min(steps.len()));
+    let mut gone = Vec::new();
+    for (i, s) in steps.iter().map(|s| remap(s, devices)).enumerate() {
+        if backup_at == Some(i) {
+            w.take_backup();
         }
-        if crash_at == Some(steps.len()) {
+        if crash_at == Some(i) {
             gone = w.crash_and_restore();
         }
-        check_converged(&mut w, &gone);
+        w.run(&s);
     }
+    if crash_at == Some(steps.len()) {
+        gone = w.crash_and_restore();
+    }
+    check_converged(&mut w, &gone);
 }
 
 /// The property test's smallest failure before server marks (checked against 25fcbca): an edit

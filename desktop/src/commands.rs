@@ -160,12 +160,17 @@ async fn sign_out(shell: State<'_, Shell>) -> Result<(), String> {
 
 #[tauri::command]
 async fn board(shell: State<'_, Shell>) -> Result<DispatchBoard, String> {
-    Ok(blocking(&shell, Doing::ReadCases, |d| d.dispatch_board()).await?.1)
+    Ok(blocking(&shell, Doing::ReadCases, |d| {
+        crate::connectivity::ensure_online(d)?;
+        d.dispatch_board()
+    })
+    .await?
+    .1)
 }
 
 #[tauri::command]
 async fn case_page(shell: State<'_, Shell>, id: String) -> Result<CaseDoc, String> {
-    Ok(blocking(&shell, Doing::ReadCases, move |d| d.case_page(&id)).await?.1)
+    crate::connectivity::on_server(&shell, Doing::ReadCases, move |d| d.case_page(&id)).await
 }
 
 #[tauri::command]
@@ -176,9 +181,10 @@ async fn case_action(
     assignee: Option<String>,
     note: Option<String>,
 ) -> Result<CaseDoc, String> {
-    let r = blocking(&shell, Doing::Act, move |d| d.act_on_case(&id, &action, assignee.as_deref(), note.as_deref()))
-        .await?
-        .1;
+    let r = crate::connectivity::on_server(&shell, Doing::Act, move |d| {
+        d.act_on_case(&id, &action, assignee.as_deref(), note.as_deref())
+    })
+    .await?;
     Ok(r.case)
 }
 
@@ -186,7 +192,7 @@ async fn case_action(
 /// office picks whom to dispatch to.
 #[tauri::command]
 async fn assignee_tasks(shell: State<'_, Shell>, assignee: String) -> Result<Vec<CaseDoc>, String> {
-    Ok(blocking(&shell, Doing::ReadCases, move |d| d.assignee_tasks(&assignee)).await?.1)
+    crate::connectivity::on_server(&shell, Doing::ReadCases, move |d| d.assignee_tasks(&assignee)).await
 }
 
 /// The actions the case page offers, `(action, label)`.
@@ -227,6 +233,9 @@ fn map_request(shell: &Shell, request: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let lang = shell.device().settings.lang;
     let failed = |status, e: &AppError| answer(status, "text/plain; charset=utf-8", error_text(lang, e).into_bytes());
+    if crate::connectivity::known_offline() {
+        return failed(StatusCode::SERVICE_UNAVAILABLE, &AppError::Offline);
+    }
     let (client, server) = match shell.map_client() {
         Ok(c) => c,
         Err(e) => return failed(StatusCode::UNAUTHORIZED, &e),
@@ -255,6 +264,8 @@ pub fn run(shell: Shell, startup: crate::startup::Startup) -> tauri::Result<()> 
     tauri::Builder::default()
         .manage(shell)
         .manage(startup)
+        // native open/save dialogs for the typed paths (capabilities/default.json grants only those two)
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
             crate::replica::replica_areas,
             crate::replica::replica_server_layers,
@@ -284,6 +295,7 @@ pub fn run(shell: Shell, startup: crate::startup::Startup) -> tauri::Result<()> 
             crate::conflicts::conflict_list,
             crate::conflicts::conflict_layers,
             crate::conflicts::conflict_resolve,
+            crate::connectivity::server_status,
             session,
             sign_in,
             sign_out,

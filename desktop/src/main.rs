@@ -12,6 +12,7 @@
 
 mod commands;
 mod conflicts;
+mod connectivity;
 mod maptools;
 mod print;
 mod replica;

@@ -21,6 +21,7 @@ use shikong_protocol::api::{GeocodeResponse, MatchLevel};
 use tauri::State;
 
 use crate::commands::{Doing, Shell, blocking};
+use crate::connectivity::on_server;
 
 /// The pointer's position as the status line shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +97,7 @@ pub async fn delete_bookmark(shell: State<'_, Shell>, name: String) -> Result<Ve
 /// The best match of an address on the server's geocoder.
 #[tauri::command]
 pub async fn geocode(shell: State<'_, Shell>, q: String) -> Result<GeocodeResponse, String> {
-    Ok(blocking(&shell, Doing::Read, move |d| Ok(d.server_client()?.geocode(&q)?)).await?.1)
+    on_server(&shell, Doing::Read, move |d| Ok(d.server_client()?.geocode(&q)?)).await
 }
 
 /// A place the search box offers.
@@ -121,7 +122,7 @@ pub async fn geocode_suggest(shell: State<'_, Shell>, q: String) -> Result<Vec<S
     if q.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let places = blocking(&shell, Doing::Read, move |d| Ok(d.server_client()?.suggest(q.trim(), 8)?)).await?.1;
+    let places = on_server(&shell, Doing::Read, move |d| Ok(d.server_client()?.suggest(q.trim(), 8)?)).await?;
     Ok(places.into_iter().map(Suggested::from).collect())
 }
 

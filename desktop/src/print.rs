@@ -1,6 +1,7 @@
 //! Printing the map (打印): a layout sheet with title, map, legend, scale bar, north arrow, date
 //! and CRS note, written as PDF (here, with `krilla`) or PNG (composed by the window on a canvas,
-//! written here).
+//! written here). The sheet's own words follow the app's language (the job's `lang`, which the
+//! window sends); titles are printed as the user and the layers give them.
 //!
 //! The sheet's geometry is [`layout`] (pure); both renderers draw its display list, so the preview,
 //! the PNG and the PDF agree. In the PDF the map is an embedded image and everything else is real
@@ -557,6 +558,7 @@ mod tests {
                 kind: layout::SwatchKind::Circle,
                 color: Rgba(46, 134, 171, 1.0),
             }],
+            lang: layout::SheetLang::Zh,
         };
         let sheet = layout::compose(&job, &font).unwrap();
         let bytes = pdf(&sheet, PNG, &font).unwrap();

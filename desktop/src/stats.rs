@@ -16,6 +16,7 @@ use shikong_sync_client::StatsQuery;
 use tauri::{Manager as _, State};
 
 use crate::commands::{Doing, Shell, blocking};
+use crate::connectivity::on_server;
 
 /// A layer the view offers.
 #[derive(Debug, Clone, Serialize)]
@@ -38,7 +39,7 @@ pub struct Exported {
 /// The layers the user may read.
 #[tauri::command]
 pub async fn stats_layers(shell: State<'_, Shell>) -> Result<Vec<StatsLayer>, String> {
-    let list = blocking(&shell, Doing::Read, |d| Ok(d.server_client()?.readable_layers()?)).await?.1;
+    let list = on_server(&shell, Doing::Read, |d| Ok(d.server_client()?.readable_layers()?)).await?;
     Ok(list.into_iter().map(|c| StatsLayer { name: c.id, title: c.title, geometry_type: c.geometry_type }).collect())
 }
 
@@ -56,7 +57,7 @@ pub async fn stats_query(
     geometry: bool,
 ) -> Result<LayerStats, String> {
     let q = StatsQuery { group_by, sums, divisions, filter, as_of, geometry };
-    Ok(blocking(&shell, Doing::Read, move |d| Ok(d.server_client()?.layer_stats(&layer, &q)?)).await?.1)
+    on_server(&shell, Doing::Read, move |d| Ok(d.server_client()?.layer_stats(&layer, &q)?)).await
 }
 
 /// Where exports go by default: `统计` in the user's documents folder (else home).

@@ -19,6 +19,7 @@ use shikong_sync_client::query::{ItemsQuery, cursor_of};
 use tauri::{AppHandle, Emitter as _, Manager as _, State};
 
 use crate::commands::{Doing, Shell, blocking};
+use crate::connectivity::on_server;
 
 /// A layer the table offers.
 #[derive(Debug, Clone, Serialize)]
@@ -44,14 +45,14 @@ pub struct TablePage {
 
 #[tauri::command]
 pub async fn table_layers(shell: State<'_, Shell>) -> Result<Vec<TableLayer>, String> {
-    let list = blocking(&shell, Doing::Read, |d| Ok(d.server_client()?.readable_layers()?)).await?.1;
+    let list = on_server(&shell, Doing::Read, |d| Ok(d.server_client()?.readable_layers()?)).await?;
     Ok(list.into_iter().map(|c| TableLayer { name: c.id, title: c.title, geometry_type: c.geometry_type }).collect())
 }
 
 /// The fields of `layer` (its queryables), with the operators the builder offers for each.
 #[tauri::command]
 pub async fn table_fields(shell: State<'_, Shell>, layer: String) -> Result<Vec<QueryField>, String> {
-    let q = blocking(&shell, Doing::Read, move |d| Ok(d.server_client()?.queryables(&layer)?)).await?.1;
+    let q = on_server(&shell, Doing::Read, move |d| Ok(d.server_client()?.queryables(&layer)?)).await?;
     Ok(query::fields(&q))
 }
 
@@ -76,7 +77,7 @@ pub async fn table_page(
     intersects: Option<String>,
 ) -> Result<TablePage, String> {
     let q = ItemsQuery { layer, filter, sortby, bbox, as_of, limit: Some(limit), cursor, intersects };
-    blocking(&shell, Doing::Read, move |d| {
+    on_server(&shell, Doing::Read, move |d| {
         let client = d.server_client()?;
         let started = Instant::now();
         let page = client.items(&q)?;
@@ -85,7 +86,6 @@ pub async fn table_page(
         Ok(TablePage { features: page.features, next, matched: page.number_matched, ms, request: q.path() })
     })
     .await
-    .map(|r| r.1)
 }
 
 /// Where an export goes by default: `shikong/LAYER-TIME.EXT` in the documents folder (else home).
@@ -105,7 +105,7 @@ pub async fn table_export(
     request: ExportRequest,
     path: String,
 ) -> Result<ExportReport, String> {
-    blocking(&shell, Doing::Save, move |d| {
+    on_server(&shell, Doing::Save, move |d| {
         let p = PathBuf::from(path.trim());
         if !p.is_absolute() {
             return Err(AppError::Input {
@@ -122,5 +122,4 @@ pub async fn table_export(
         })
     })
     .await
-    .map(|r| r.1)
 }

@@ -17,15 +17,24 @@ pub fn desktop_bin() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The test binary's own build is over, so cargo's lock is free: this is quick when the app is
     // up to date and keeps the test from driving a stale window.
+    // `cargo test --workspace` has built this very binary already (the desktop's own `cli` test
+    // needs it), with the features of the whole workspace's test build. Asking for it the same way
+    // (workspace, test mode, only the `cli` tests) finds it fresh; `cargo build -p
+    // shikong-desktop` would resolve other features and rebuild most of the app's dependencies
+    // (minutes of a cold CI run).
     let release = profile.file_name().is_some_and(|n| n == "release");
     let out = Command::new(cargo)
-        .args(["build", "-p", "shikong-desktop", "--bin", "shikong-desktop"])
+        .args(["test", "--workspace", "--no-run", "--test", "cli"])
         .args(release.then_some("--release"))
         .current_dir(root())
         .env("CARGO_TARGET_DIR", profile.parent().unwrap())
         .output()
-        .expect("run cargo build -p shikong-desktop");
-    assert!(out.status.success(), "cargo build -p shikong-desktop failed: {}", String::from_utf8_lossy(&out.stderr));
+        .expect("run cargo test --workspace --no-run --test cli");
+    assert!(
+        out.status.success(),
+        "building shikong-desktop (cargo test --workspace --no-run --test cli) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bin = profile.join("shikong-desktop");
     assert!(bin.is_file(), "{} not built", bin.display());
     bin
@@ -102,6 +111,19 @@ pub fn signed_in(dir: &Path, server: &str, user: &str, password: &str) -> (Drive
     (driver, app)
 }
 
+/// The app started again on `user`'s data folder of [`signed_in`] (`DIR/desktop-USER`), without
+/// a scripted sign-in: it opens on the session saved in the secret storage, waited for until the
+/// header names the user. Answers how long that took from the session's request (the binary
+/// found or built before).
+pub fn reopen(driver: &Driver, dir: &Path, user: &str) -> (Session, Duration) {
+    let bin = desktop_bin();
+    let started = Instant::now();
+    let data = dir.join(format!("desktop-{user}"));
+    let app = driver.open(&bin, &["--data", s(&data)]);
+    app.wait_text("[data-testid=who]", 60, "the saved session", |t| t.contains(user));
+    (app, started.elapsed())
+}
+
 /// Where the desktop tests save their screenshots.
 pub fn shots() -> PathBuf {
     root().join("target/screenshots/desktop")
@@ -118,4 +140,55 @@ pub fn until<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// A case opened over the API as the holder of `token` (`POST /cases` with `body`): its JSON.
+pub fn open_case(base: &str, token: &str, body: serde_json::Value) -> serde_json::Value {
+    let r =
+        reqwest::blocking::Client::new().post(format!("{base}/cases")).bearer_auth(token).json(&body).send().unwrap();
+    assert_eq!(r.status(), 201, "POST /cases {body}");
+    super::json(&r.text().unwrap())
+}
+
+/// In the 本地副本 view: searches the divisions for `name` and picks the one whose code is `code`
+/// (the area to download).
+pub fn pick_division(app: &Session, name: &str, code: &str) {
+    app.type_into("#rep-div-q", name);
+    app.click("#rep-div-search");
+    app.wait_text("#rep-div", 30, "divisions found", |t| t.contains(name));
+    app.execute(
+        "const s = document.getElementById('rep-div');
+         s.value = [...s.options].find((o) => o.textContent.includes(arguments[0])).value;",
+        json!([code]),
+    );
+}
+
+/// A GET of the server's API at `base` as the holder of `token`, which must answer 200; its JSON.
+/// Owns what it needs (not the `Server`), so a test can stop and restart the server meanwhile.
+pub fn api_get(base: &str, token: &str) -> impl Fn(&str) -> serde_json::Value {
+    let (base, token, http) = (base.to_owned(), token.to_owned(), reqwest::blocking::Client::new());
+    move |path: &str| {
+        let r = http.get(format!("{base}{path}")).bearer_auth(&token).send().unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        super::json(&r.text().unwrap())
+    }
+}
+
+/// The codes and positions of `layer`'s points in the desktop's downloaded replica of `user`
+/// under the test folder `dir` (`desktop-USER/replicas`).
+pub fn replica_points(dir: &Path, user: &str, layer: &str) -> Vec<(String, f64, f64)> {
+    use shikong_model::{Bbox, Geometry};
+    let file = std::fs::read_dir(dir.join(format!("desktop-{user}/replicas")))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "gpkg"))
+        .expect("the downloaded replica");
+    let r = shikong_replica::Replica::open(&file).unwrap();
+    let all = r.query_bbox(layer, &Bbox { min_x: -180.0, min_y: -90.0, max_x: 180.0, max_y: 90.0 }).unwrap();
+    all.into_iter()
+        .filter_map(|f| match f.feature.geometry {
+            Some(Geometry::Point(c)) => Some((f.feature.code, c.x, c.y)),
+            _ => None,
+        })
+        .collect()
 }

@@ -6,7 +6,9 @@
 //! map's slot, in millimetres from the paper's top-left corner, y down) that both renderers draw
 //! the same way: the window's canvas (preview and PNG) and the PDF writer. Text widths come from
 //! a [`Measure`] the caller supplies (the PDF's font), so long titles and legend entries are fitted
-//! here, once.
+//! here, once. The sheet's own words (legend heading, scale, CRS note, date line, the default
+//! title) are in the job's [`SheetLang`], the language the app shows; the user's title and the
+//! layers' titles are printed as they are.
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +96,73 @@ pub struct LegendEntry {
     pub color: Rgba,
 }
 
+/// The language of the sheet's own words: `"zh-CN"` (also `"zh"`, the default) or `"en"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SheetLang {
+    #[default]
+    #[serde(rename = "zh-CN", alias = "zh")]
+    Zh,
+    #[serde(rename = "en")]
+    En,
+}
+
+/// The sheet's own words in one language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Words {
+    /// The title when the user gave none.
+    pub untitled: &'static str,
+    pub legend: &'static str,
+    /// The legend when no layer is visible.
+    pub no_layers: &'static str,
+    /// Before the scale ratio (`比例尺 1:12,300`).
+    pub scale: &'static str,
+    pub crs: &'static str,
+    pub crs_note: &'static str,
+    /// Before the date (`数据时点 2026-12-07 10:00（北京时间）`).
+    pub date: &'static str,
+    /// After the date.
+    pub date_zone: &'static str,
+    /// The north arrow's letter.
+    pub north: &'static str,
+}
+
+impl SheetLang {
+    pub fn words(self) -> Words {
+        match self {
+            SheetLang::Zh => Words {
+                untitled: "时空专题图",
+                legend: "图例",
+                no_layers: "（无可见图层）",
+                scale: "比例尺",
+                crs: "坐标系 CGCS2000（EPSG:4490）",
+                crs_note: "Web 墨卡托显示，比例尺为图幅中心处",
+                date: "数据时点",
+                date_zone: "（北京时间）",
+                north: "N",
+            },
+            SheetLang::En => Words {
+                untitled: "Shikong thematic map",
+                legend: "Legend",
+                no_layers: "(no visible layers)",
+                scale: "Scale",
+                crs: "CRS CGCS2000 (EPSG:4490)",
+                crs_note: "Web Mercator display; scale true at the centre",
+                date: "Data as of",
+                date_zone: " (Beijing time)",
+                north: "N",
+            },
+        }
+    }
+
+    /// The legend's last line when entries were left out.
+    pub fn more(self, n: usize) -> String {
+        match self {
+            SheetLang::Zh => format!("…等 {n} 项"),
+            SheetLang::En => format!("… and {n} more"),
+        }
+    }
+}
+
 /// What the user asked for (the print view's fields and the map's state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -106,6 +175,9 @@ pub struct Job {
     pub screen: ScreenView,
     #[serde(default)]
     pub legend: Vec<LegendEntry>,
+    /// The language of the sheet's own words (the app's).
+    #[serde(default)]
+    pub lang: SheetLang,
 }
 
 /// A rectangle in millimetres (y down).
@@ -355,11 +427,12 @@ pub fn compose(job: &Job, m: &dyn Measure) -> Result<Sheet, LayoutError> {
     let frame = Rect { h: ph - margin - footer_h - gap - frame.y, ..frame };
     let (map, metres_per_mm) = map_render(&job.screen, frame.w, frame.h, job.dpi)?;
     let mut items = Vec::new();
+    let words = job.lang.words();
 
     // Title: centred, shrunk to the width (down to half size), then cut.
     let max_w = pw - 2.0 * margin;
     let mut size = 7.0 * k;
-    let title = if job.title.trim().is_empty() { "时空专题图" } else { job.title.trim() };
+    let title = if job.title.trim().is_empty() { words.untitled } else { job.title.trim() };
     while m.width(title, size) > max_w && size > 3.5 * k {
         size *= 0.95;
     }
@@ -393,14 +466,14 @@ pub fn compose(job: &Job, m: &dyn Measure) -> Result<Sheet, LayoutError> {
         width: 0.2 * k,
     });
     let (nx, ny) = rot(0.0, -5.2 * k);
-    items.push(text("N", nx, ny + 1.2 * k, 3.4 * k, Anchor::Middle, BLACK, "north"));
+    items.push(text(words.north, nx, ny + 1.2 * k, 3.4 * k, Anchor::Middle, BLACK, "north"));
 
     // The footer: legend on the left, scale and notes on the right.
     let fy = frame.bottom() + gap;
     let info_w = 78.0 * k;
     let ix = pw - margin - info_w;
     let legend_w = ix - 6.0 * k - margin;
-    items.push(text("图例", margin, fy + 4.0 * k, 4.0 * k, Anchor::Start, BLACK, "legend-heading"));
+    items.push(text(words.legend, margin, fy + 4.0 * k, 4.0 * k, Anchor::Start, BLACK, "legend-heading"));
     let (row_h, col_w) = (5.2 * k, 52.0 * k);
     let rows = ((footer_h - 7.0 * k) / row_h).floor().max(1.0) as usize;
     let cols = ((legend_w / col_w).floor() as usize).max(1);
@@ -436,10 +509,11 @@ pub fn compose(job: &Job, m: &dyn Measure) -> Result<Sheet, LayoutError> {
     }
     if legend_omitted > 0 {
         let (x, y) = slot(shown);
-        items.push(text(format!("…等 {legend_omitted} 项"), x, y + 2.9 * k, text_size, Anchor::Start, GREY, "legend"));
+        let more = fit(&job.lang.more(legend_omitted), text_size, col_w, m);
+        items.push(text(more, x, y + 2.9 * k, text_size, Anchor::Start, GREY, "legend"));
     }
     if job.legend.is_empty() {
-        items.push(text("（无可见图层）", margin, fy + 10.0 * k, text_size, Anchor::Start, GREY, "legend"));
+        items.push(text(words.no_layers, margin, fy + 10.0 * k, text_size, Anchor::Start, GREY, "legend"));
     }
 
     // Scale bar: the longest 1/2/5 × 10ⁿ m within 60 mm (× k), in halves, quarters or fifths.
@@ -471,11 +545,11 @@ pub fn compose(job: &Job, m: &dyn Measure) -> Result<Sheet, LayoutError> {
 
     let ratio = ratio_text(metres_per_mm * 1000.0);
     let note = 3.2 * k;
-    items.push(text(format!("比例尺 {ratio}"), ix, fy + 14.5 * k, note, Anchor::Start, BLACK, "scale"));
-    items.push(text("坐标系 CGCS2000（EPSG:4490）", ix, fy + 19.5 * k, note, Anchor::Start, BLACK, "crs"));
-    let detail = fit("Web 墨卡托显示，比例尺为图幅中心处", 2.6 * k, info_w, m);
+    items.push(text(format!("{} {ratio}", words.scale), ix, fy + 14.5 * k, note, Anchor::Start, BLACK, "scale"));
+    items.push(text(fit(words.crs, note, info_w, m), ix, fy + 19.5 * k, note, Anchor::Start, BLACK, "crs"));
+    let detail = fit(words.crs_note, 2.6 * k, info_w, m);
     items.push(text(detail, ix, fy + 24.0 * k, 2.6 * k, Anchor::Start, GREY, "crs-note"));
-    let date = fit(&format!("数据时点 {}（北京时间）", job.date), note, info_w, m);
+    let date = fit(&format!("{} {}{}", words.date, job.date, words.date_zone), note, info_w, m);
     items.push(text(date, ix, fy + 29.5 * k, note, Anchor::Start, BLACK, "date"));
 
     Ok(Sheet {
@@ -512,6 +586,7 @@ mod tests {
                     color: Rgba(228, 87, 46, 0.35),
                 })
                 .collect(),
+            lang: SheetLang::Zh,
         }
     }
 
@@ -596,6 +671,51 @@ mod tests {
             }
         }
         assert!(s.frame.bottom() < s.height_mm - 36.0);
+    }
+
+    /// A character of the CJK blocks or full-width punctuation.
+    fn cjk(c: char) -> bool {
+        matches!(c as u32, 0x2E80..=0x9FFF | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFFEF)
+    }
+
+    #[test]
+    fn english_sheets_say_their_own_words_in_english() {
+        let mut j = job(Paper::A4, Orientation::Landscape, 3);
+        j.lang = SheetLang::En;
+        j.title = " ".into();
+        let s = compose(&j, &Approx).unwrap();
+        assert_eq!(texts(&s, "title"), ["Shikong thematic map"], "the default title");
+        assert_eq!(texts(&s, "legend-heading"), ["Legend"]);
+        assert_eq!(texts(&s, "date"), ["Data as of 2026-12-07 10:00 (Beijing time)"]);
+        assert_eq!(texts(&s, "crs"), ["CRS CGCS2000 (EPSG:4490)"]);
+        assert_eq!(texts(&s, "crs-note"), ["Web Mercator display; scale true at the centre"]);
+        assert_eq!(texts(&s, "scale"), [format!("Scale {}", s.scale.ratio_text).as_str()]);
+        assert_eq!(texts(&s, "north"), ["N"]);
+        // The layers' titles are data: printed as they are.
+        assert_eq!(texts(&s, "legend"), ["图层0", "图层1", "图层2"]);
+        // Nothing else on the sheet is Chinese.
+        for i in &s.items {
+            if let Item::Text { text, role, .. } = i {
+                assert!(role == "legend" || !text.chars().any(cjk), "{role}: {text}");
+            }
+        }
+        // Long legends and empty ones, in English.
+        let mut long = job(Paper::A4, Orientation::Portrait, 40);
+        long.lang = SheetLang::En;
+        let s = compose(&long, &Approx).unwrap();
+        assert_eq!(*texts(&s, "legend").last().unwrap(), format!("… and {} more", s.legend_omitted));
+        long.legend.clear();
+        assert_eq!(texts(&compose(&long, &Approx).unwrap(), "legend"), ["(no visible layers)"]);
+        // The same job in Chinese keeps the Chinese sheet (the default when the window sends none).
+        let zh = compose(&job(Paper::A4, Orientation::Landscape, 3), &Approx).unwrap();
+        assert_eq!(texts(&zh, "legend-heading"), ["图例"]);
+        for (json, want) in [(r#""en""#, SheetLang::En), (r#""zh-CN""#, SheetLang::Zh), (r#""zh""#, SheetLang::Zh)] {
+            assert_eq!(serde_json::from_str::<SheetLang>(json).unwrap(), want, "{json}");
+        }
+        let mut v = serde_json::to_value(job(Paper::A4, Orientation::Portrait, 1)).unwrap();
+        v.as_object_mut().unwrap().remove("lang");
+        assert_eq!(serde_json::from_value::<Job>(v).unwrap().lang, SheetLang::Zh);
+        assert!(serde_json::from_str::<SheetLang>(r#""fr""#).is_err());
     }
 
     #[test]

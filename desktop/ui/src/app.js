@@ -2,13 +2,16 @@
 // (board.js: 调度台, map.js: 地图, …). Views render what the Rust side answers and send intents
 // through Tauri commands; they never talk to the server (the map reads it through the app's
 // `skmap:` scheme). zh-CN first.
-import { invoke, $, state, showError, emit, views, setOpener } from './core.js';
+import { invoke, $, state, showError, emit, on, views, setOpener } from './core.js';
+import { t } from './i18n.js';
 import { loadBoard } from './board.js';
 import './map.js';
 import './maptools.js';
 import './time.js';
 import './compare.js';
 import './conflicts.js';
+import './connectivity.js';
+import './filepick.js';
 import './print.js';
 import './replica.js';
 import './stats.js';
@@ -20,21 +23,28 @@ async function start() {
   render();
   if (state.session) {
     emit('signed-in', state.session);
-    await loadBoard();
+    // Not awaited: with the server down the board says so, and the start goes on (offline work).
+    loadBoard();
     const first = await invoke('start_view');
     if (first && first !== state.view) await openView(first);
   }
+}
+
+/** The header's user line: the role in the language's words and brackets (a role the table
+ * lacks shows as it is). */
+function whoLine() {
+  const s = state.session;
+  if (!s) return;
+  const role = t(`role_${s.role}`);
+  $('who').textContent = `${s.username}${t('paren', { x: role.startsWith('role_') ? s.role : role })} @ ${s.server}`;
+  $('who').title = t('session_kept', { where: s.storage });
 }
 
 function render() {
   const signedIn = !!state.session;
   $('login').hidden = signedIn;
   $('main').hidden = !signedIn;
-  if (signedIn) {
-    const s = state.session;
-    $('who').textContent = `${s.username}（${s.role}）@ ${s.server}`;
-    $('who').title = `会话保存在：${s.storage}`;
-  }
+  if (signedIn) whoLine();
   for (const b of document.querySelectorAll('header nav button')) b.classList.toggle('active', b.dataset.view === state.view);
   for (const v of document.querySelectorAll('#main > .view')) v.hidden = v.id !== `view-${state.view}`;
 }
@@ -49,6 +59,8 @@ export async function openView(name) {
 }
 
 setOpener(openView);
+// A new language: the header's user line.
+on('lang', whoLine);
 
 // ---------------------------------------------------------------------------------------------
 // Sign-in

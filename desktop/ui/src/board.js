@@ -1,7 +1,11 @@
 // The dispatch board (调度台): cases by stage and deadline, a case page with its transitions and
 // the office's actions.
-import { invoke, $, esc, when, state, showError, registerView, openView } from './core.js';
+import { invoke, $, esc, state, on, showError, registerView, openView } from './core.js';
+import { t, lang, num, dateText, stateLabel, actionLabel } from './i18n.js';
 import { updateCaseMarkers } from './map.js';
+
+/** The open case page's document (re-rendered when the language changes). */
+let shown = null;
 
 // ---------------------------------------------------------------------------------------------
 // Dispatch board
@@ -25,26 +29,27 @@ function renderBoard() {
   const b = state.board;
   const el = $('board');
   if (!b || b.columns.length === 0) {
-    el.innerHTML = '<p class="empty" data-testid="board-empty">没有待办案件</p>';
+    el.innerHTML = `<p class="empty" data-testid="board-empty">${esc(t('board_empty'))}</p>`;
     return;
   }
+  // A column's cases share its state: the first one's English label is the column's.
   el.innerHTML = b.columns
     .map(
       (col) => `<section class="column" data-state="${esc(col.state)}">
-        <h2><span>${esc(col.label)}</span><span>${col.cases.length}</span></h2>
+        <h2><span class="col-label">${esc(stateLabel(col.state, col.label, col.cases[0] && col.cases[0].state_label_en))}</span><span>${num(col.cases.length)}</span></h2>
         ${col.cases
           .map(
             (c) => `<div class="card${c.overdue ? ' overdue' : ''}${c.id === state.selected ? ' selected' : ''}"
                  data-case-id="${esc(c.id)}" data-case-no="${esc(c.case_no)}" data-testid="case-card">
               <div class="no">${esc(c.case_no)}</div>
               <div class="desc">${esc(c.description || c.class || '')}</div>
-              <div class="due">${c.stage_deadline ? `${c.overdue ? '已超期 ' : '期限 '}${esc(when(c.stage_deadline))}` : '无时限'}</div>
+              <div class="due">${esc(c.stage_deadline ? `${t(c.overdue ? 'overdue' : 'deadline')} ${dateText(c.stage_deadline)}` : t('no_deadline'))}</div>
             </div>`,
           )
           .join('')}
       </section>`,
     )
-    .join('') + (b.more ? '<p class="empty">案件较多，仅显示前 500 件</p>' : '');
+    .join('') + (b.more ? `<p class="empty">${esc(t('board_more'))}</p>` : '');
   for (const card of el.querySelectorAll('.card')) card.addEventListener('click', () => openCase(card.dataset.caseId));
 }
 
@@ -62,55 +67,57 @@ async function openCase(id) {
  * office's usual set (an older server). */
 function offers(c) {
   if (c.actions && c.actions.length) return c.actions;
-  return state.actions.map(([action, label]) => ({ action, label, fields: action === 'dispatch' ? ['assignee'] : [] }));
+  return state.actions.map(([action, label]) => ({ action, label, label_en: '', fields: action === 'dispatch' ? ['assignee'] : [] }));
 }
 
 /** Photos before handling (the report, checks before 处置) and after (处置 and later). */
 function photos(c) {
-  const handled = c.transitions.findIndex((t) => t.action === 'handle');
+  const handled = c.transitions.findIndex((x) => x.action === 'handle');
   const before = [];
   const after = [];
-  c.transitions.forEach((t, i) => (handled >= 0 && i >= handled ? after : before).push(...(t.photos || [])));
+  c.transitions.forEach((x, i) => (handled >= 0 && i >= handled ? after : before).push(...(x.photos || [])));
   const img = (sha) =>
     `<a href="${MAP_BASE}/sync/blobs/${esc(sha)}" target="_blank"><img src="${MAP_BASE}/sync/blobs/${esc(sha)}" alt="${esc(sha.slice(0, 8))}" loading="lazy"></a>`;
-  if (!before.length && !after.length) return '<p class="empty">没有照片</p>';
-  return `<div class="photos"><div data-testid="photos-before"><h4>处置前</h4>${before.map(img).join('') || '—'}</div>
-    <div data-testid="photos-after"><h4>处置后</h4>${after.map(img).join('') || '—'}</div></div>`;
+  if (!before.length && !after.length) return `<p class="empty" data-testid="photos-none">${esc(t('photos_none'))}</p>`;
+  return `<div class="photos"><div data-testid="photos-before"><h4>${esc(t('photos_before'))}</h4>${before.map(img).join('') || '—'}</div>
+    <div data-testid="photos-after"><h4>${esc(t('photos_after'))}</h4>${after.map(img).join('') || '—'}</div></div>`;
 }
 
-function renderCase(c) {
+function renderCase(c, keep) {
+  shown = c;
   const el = $('case');
   el.hidden = false;
   const loc = c.location && c.location.coordinates ? c.location.coordinates.map((v) => v.toFixed(6)).join(', ') : '—';
   const acts = offers(c);
   const needs = (f) => acts.some((a) => (a.fields || []).includes(f));
-  const noteFor = acts.filter((a) => (a.fields || []).includes('note')).map((a) => a.label);
-  el.innerHTML = `<h2 data-testid="case-no">案件 ${esc(c.case_no)}</h2>
+  const noteFor = acts.filter((a) => (a.fields || []).includes('note')).map((a) => actionLabel(a.action, a.label, a.label_en));
+  const dt = (key) => `<dt>${esc(t(key))}</dt>`;
+  el.innerHTML = `<h2 data-testid="case-no">${esc(t('case_title', { no: c.case_no }))}</h2>
     <dl>
-      <dt>状态</dt><dd data-testid="case-state" data-state="${esc(c.state)}">${esc(c.state_label)}</dd>
-      <dt>期限</dt><dd class="${c.overdue ? 'overdue-text' : ''}">${esc(when(c.stage_deadline))}${c.overdue ? '（已超期）' : ''}</dd>
-      <dt>处置人</dt><dd data-testid="case-assignee">${esc(c.assignee || '—')}</dd>
-      <dt>类别</dt><dd>${esc([c.class_kind, c.class].filter(Boolean).join(' ') || '—')}</dd>
-      <dt>描述</dt><dd>${esc(c.description || '—')}</dd>
-      <dt>来源</dt><dd>${esc(c.source)}${c.source_ref ? `（${esc(c.source_ref)}）` : ''}</dd>
-      <dt>位置</dt><dd><a href="#" id="case-locate" data-testid="case-locate">${esc(loc)}</a></dd>
-      ${c.route ? `<dt>建议派往</dt><dd data-testid="case-route">${esc(c.route)}</dd>` : ''}
+      ${dt('case_state')}<dd data-testid="case-state" data-state="${esc(c.state)}">${esc(stateLabel(c.state, c.state_label, c.state_label_en))}</dd>
+      ${dt('deadline')}<dd data-testid="case-deadline" class="${c.overdue ? 'overdue-text' : ''}">${esc(dateText(c.stage_deadline))}${c.overdue ? esc(t('overdue_paren')) : ''}</dd>
+      ${dt('case_assignee')}<dd data-testid="case-assignee">${esc(c.assignee || '—')}</dd>
+      ${dt('case_class')}<dd>${esc([c.class_kind, c.class].filter(Boolean).join(' ') || '—')}</dd>
+      ${dt('case_description')}<dd>${esc(c.description || '—')}</dd>
+      ${dt('case_source')}<dd>${esc(c.source)}${c.source_ref ? esc(t('paren', { x: c.source_ref })) : ''}</dd>
+      ${dt('case_location')}<dd><a href="#" id="case-locate" data-testid="case-locate">${esc(loc)}</a></dd>
+      ${c.route ? `${dt('case_route')}<dd data-testid="case-route">${esc(c.route)}</dd>` : ''}
     </dl>
     <div class="actions" data-testid="case-actions">
-      ${needs('assignee') ? `<label>派遣给（用户名，或 department:部门）<input id="assignee" data-testid="assignee" placeholder="li 或 department:排水队" value="${esc(c.route || '')}"></label>
+      ${needs('assignee') ? `<label><span class="lbl">${esc(t('dispatch_to'))}</span><input id="assignee" data-testid="assignee" placeholder="${esc(t('assignee_ph'))}" value="${esc(keep ? keep.assignee : c.route || '')}"></label>
       <div id="assignee-tasks" data-testid="assignee-tasks" class="assignee-tasks"></div>` : '<input id="assignee" type="hidden">'}
-      <label>备注${noteFor.length ? `（${esc(noteFor.join('、'))}时必填）` : ''} <input id="note" data-testid="note"></label>
-      ${acts.length ? acts.map((a) => `<button type="button" data-action="${esc(a.action)}" title="${esc(a.label_en || '')}">${esc(a.label)}</button>`).join('') : '<p class="empty" data-testid="no-actions">当前状态下您无可执行的操作</p>'}
+      <label><span class="lbl">${esc(t('note'))}${noteFor.length ? esc(t('note_required', { actions: noteFor.join(t('list_sep')) })) : ''}</span> <input id="note" data-testid="note" value="${esc(keep ? keep.note : '')}"></label>
+      ${acts.length ? acts.map((a) => `<button type="button" data-action="${esc(a.action)}" title="${esc(lang() === 'en' ? a.label || a.action : a.label_en || a.action)}">${esc(actionLabel(a.action, a.label, a.label_en))}</button>`).join('') : `<p class="empty" data-testid="no-actions">${esc(t('no_actions'))}</p>`}
     </div>
-    <p class="error" id="case-error" role="alert"></p>
-    <h3>照片</h3>
+    <p class="error" id="case-error" role="alert">${esc(keep ? keep.error : '')}</p>
+    <h3>${esc(t('photos'))}</h3>
     ${photos(c)}
-    <h3>流转记录</h3>
-    <table data-testid="transitions"><tr><th>时间</th><th>动作</th><th>人员</th><th>状态</th><th>处置人</th><th>备注</th></tr>
+    <h3>${esc(t('transitions'))}</h3>
+    <table data-testid="transitions"><tr>${['col_time', 'col_action', 'col_actor', 'col_state', 'col_assignee', 'col_note'].map((k) => `<th>${esc(t(k))}</th>`).join('')}</tr>
       ${c.transitions
         .map(
-          (t) => `<tr><td>${esc(when(t.at))}</td><td>${esc(t.action)}</td><td>${esc(t.actor)}</td>
-            <td>${esc(t.from)} → ${esc(t.to)}</td><td>${esc(t.assignee || '')}</td><td>${esc(t.note || '')}</td></tr>`,
+          (x) => `<tr><td>${esc(dateText(x.at))}</td><td>${esc(x.action)}</td><td>${esc(x.actor)}</td>
+            <td>${esc(x.from)} → ${esc(x.to)}</td><td>${esc(x.assignee || '')}</td><td>${esc(x.note || '')}</td></tr>`,
         )
         .join('')}
     </table>`;
@@ -144,12 +151,14 @@ async function showTasks(who, caseId) {
     return;
   }
   try {
-    const tasks = (await invoke('assignee_tasks', { assignee: who })).filter((t) => t.id !== caseId);
-    const overdue = tasks.filter((t) => t.overdue).length;
-    box.innerHTML = `<p data-testid="assignee-load">${esc(who)} 当前在办 ${tasks.length} 件${overdue ? `，其中超期 <b class="overdue-text">${overdue}</b> 件` : ''}</p>
+    const tasks = (await invoke('assignee_tasks', { assignee: who })).filter((x) => x.id !== caseId);
+    const overdue = tasks.filter((x) => x.overdue).length;
+    const load = esc(t('assignee_load', { who, n: num(tasks.length) }));
+    const late = overdue ? esc(t('assignee_overdue', { n: '\u0000' })).replace('\u0000', `<b class="overdue-text">${num(overdue)}</b>`) : '';
+    box.innerHTML = `<p data-testid="assignee-load">${load}${late}</p>
       <ul>${tasks
         .slice(0, 10)
-        .map((t) => `<li class="${t.overdue ? 'overdue-text' : ''}">${esc(t.case_no)} ${esc(t.state_label)} ${esc(t.description || '')} · ${esc(when(t.stage_deadline))}</li>`)
+        .map((x) => `<li class="${x.overdue ? 'overdue-text' : ''}">${esc(x.case_no)} ${esc(stateLabel(x.state, x.state_label, x.state_label_en))} ${esc(x.description || '')} · ${esc(dateText(x.stage_deadline))}</li>`)
         .join('')}</ul>`;
   } catch (e) {
     box.textContent = String(e);
@@ -174,5 +183,20 @@ async function act(id, action) {
 /** The map's scheme (`skmap://localhost`; photos are read through it with the session). */
 const MAP_BASE = navigator.userAgent.includes('Windows') ? 'http://skmap.localhost' : 'skmap://localhost';
 
+/** A new language: the board and the open case page again, what was typed kept. */
+function relabel() {
+  if (!state.session) return;
+  if (state.board) renderBoard();
+  if (shown && !$('case').hidden) {
+    const val = (id) => ($(id) ? $(id).value : '');
+    const keep = { assignee: val('assignee'), note: val('note'), error: $('case-error') ? $('case-error').textContent : '' };
+    renderCase(shown, keep);
+  }
+}
+
+on('lang', relabel);
+on('signed-out', () => {
+  shown = null;
+});
 registerView('board', { show: () => {} });
 $('refresh').addEventListener('click', () => loadBoard());

@@ -5,7 +5,8 @@
 import maplibregl from 'maplibre-gl';
 import { createCompare } from '../../../sync-server/http/web/src/compare.js';
 import { beijing } from '../../../sync-server/http/web/src/time.js';
-import { $, state, registerView } from './core.js';
+import { $, state, on, registerView } from './core.js';
+import { t } from './i18n.js';
 import { adapter } from './time.js';
 
 let view = null;
@@ -14,6 +15,7 @@ function make() {
   view = createCompare($('view-compare'), {
     maplibregl,
     adapter,
+    t,
     loadStyle: () => adapter.json('/styles/default'),
     start: () => (state.map ? { center: state.map.getCenter().toArray(), zoom: state.map.getZoom() } : null),
   });
@@ -31,6 +33,10 @@ async function show() {
 }
 
 registerView('compare', { show });
+// A new language: the bar, the tags and the list of changes say their words again.
+on('lang', () => {
+  if (view) view.relabel();
+});
 
 function hooks() {
   window.shikongDesktop = Object.assign(window.shikongDesktop || {}, {

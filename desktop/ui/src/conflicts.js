@@ -226,22 +226,29 @@ function onClick(ev) {
   }
 }
 
-/** Sends a decision; on success the list is read again (the resolved conflicts are gone). */
+/** Sends a decision (each field with the revision it was listed at); then the list is read
+ * again: on success the resolved conflicts are gone; on a refusal — 409 when a conflict changed
+ * since it was shown (a new side, or settled elsewhere) — the user decides on what it is now. */
 async function resolve(intent) {
   if (!view.review) return;
   $('cf-error').textContent = '';
   const buttons = document.querySelectorAll('#view-conflicts button');
   for (const b of buttons) b.disabled = true;
   let done = null;
+  let refused = null;
   try {
     done = await invoke('conflict_resolve', { features: view.review.features, intent });
   } catch (e) {
-    $('cf-error').textContent = String(e);
+    refused = String(e);
   } finally {
     for (const b of buttons) b.disabled = false;
     updateBulk();
   }
-  if (!done) return;
+  if (!done) {
+    await load(view.cursor);
+    $('cf-error').textContent = refused;
+    return;
+  }
   view.selected.clear();
   await load(view.cursor);
   $('cf-status').textContent = t('cf_done', { r: done.resolutions, f: done.features }) + $('cf-status').textContent;

@@ -630,6 +630,35 @@ on('map-ready', async (m) => {
   renderTree();
 });
 
+// Back online (connectivity.js): the server's styles listed again and, once the map is idle on
+// the server's style (map.js switches from the offline one), its layers in the tree.
+let treeStale = false;
+on('online', async () => {
+  if (!map || !base) return;
+  treeStale = true;
+  await loadStyles();
+  renderTree();
+  map.once('idle', refreshTree);
+});
+on('offline', () => {
+  treeStale = false;
+});
+
+/** The tree over the style the map has now, once it is the server's (not the offline one). */
+function refreshTree() {
+  if (!treeStale) return;
+  if (state.mapOffline) {
+    map.once('idle', refreshTree);
+    return;
+  }
+  treeStale = false;
+  serverSources = styleSources(map.getStyle());
+  const meta = map.getStyle().metadata;
+  if (meta && meta['shikong:id']) state.styleId = meta['shikong:id'];
+  applyVisibility();
+  renderTree();
+}
+
 on('cancel', () => {
   if (state.tool) cancelTool(true);
   for (const p of ['layers', 'bookmarks']) togglePanel(p, false);
@@ -690,6 +719,8 @@ function hooks() {
     center: () => (map ? map.getCenter().toArray().concat([map.getZoom()]) : null),
     jumpTo: (opts) => map && map.jumpTo(opts),
     tool: () => state.tool,
+    /** The layer tree's styles and overlay groups, as listed now. */
+    layerTree: () => ({ styles: styles.map((s) => s.id), groups: groups().map((g) => g.title) }),
   });
 }
 setTimeout(hooks, 0);

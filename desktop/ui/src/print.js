@@ -9,12 +9,13 @@
 // on-screen physical size and the frame shows what the screen showed (its centred crop).
 import maplibregl from 'maplibre-gl';
 import { invoke, $, state, on, registerView } from './core.js';
-import { t, addText, applyI18n } from './i18n.js';
+import { t, lang, addText, applyI18n } from './i18n.js';
 import { showMap } from './map.js';
 
 addText({
   print_title: ['标题', 'Title'],
-  print_title_default: ['时空专题图', '时空专题图'],
+  print_title_default: ['时空专题图', 'Shikong thematic map'],
+  print_beijing: ['{date}（北京时间）', '{date} (Beijing time)'],
   print_paper: ['纸张', 'Paper'],
   print_orientation: ['方向', 'Orientation'],
   print_portrait: ['纵向', 'Portrait'],
@@ -32,6 +33,9 @@ addText({
   print_no_map: ['地图尚未加载', 'The map is not loaded yet'],
   print_preview_note: ['预览与导出使用同一版式', 'The preview and the exports share one layout'],
 });
+
+/** The default title in each language (a default left as it is follows the language). */
+const DEFAULT_TITLES = ['时空专题图', 'Shikong thematic map'];
 
 /** Beijing time of an RFC 3339 instant (or now): `2026-12-07 10:00`. */
 export function beijing(t) {
@@ -97,7 +101,8 @@ function firstColour(v) {
 }
 
 const KINDS = { fill: ['fill', 'fill-color', 'fill-opacity'], 'fill-extrusion': ['fill', 'fill-extrusion-color', 'fill-extrusion-opacity'], line: ['line', 'line-color', 'line-opacity'], circle: ['circle', 'circle-color', 'circle-opacity'], raster: ['raster', null, null] };
-const OWN_TITLES = { 'desk-cases': '案件' };
+/** The app's own layers' legend titles (text keys). */
+const OWN_TITLES = { 'desk-cases': 'mt_cases' };
 
 export function legendEntries(map, shown) {
   if (!map) return [];
@@ -110,7 +115,7 @@ export function legendEntries(map, shown) {
     if (map.getLayoutProperty(l.id, 'visibility') === 'none') continue;
     if ((l.minzoom != null && z < l.minzoom) || (l.maxzoom != null && z >= l.maxzoom)) continue;
     if (shown && shown.size && l.type !== 'raster' && !shown.has(l.id)) continue;
-    const title = (l.metadata && l.metadata['shikong:title']) || OWN_TITLES[l.id] || l['source-layer'] || (l.type === 'raster' ? l.source : null);
+    const title = (l.metadata && l.metadata['shikong:title']) || (OWN_TITLES[l.id] && t(OWN_TITLES[l.id])) || l['source-layer'] || (l.type === 'raster' ? l.source : null);
     if (!title || seen.has(title)) continue;
     seen.add(title);
     const colour = kind[1] ? firstColour(map.getPaintProperty(l.id, kind[1])) || '#2e86ab' : '#c8d0b8';
@@ -175,6 +180,8 @@ function job(shown) {
     orientation: $('print-orientation').value,
     dpi: Math.round(Number($('print-dpi').value) || 150),
     date: beijing(state.asOf),
+    // The sheet's own words (legend heading, scale, CRS, date line) in the app's language.
+    lang: lang() === 'en' ? 'en' : 'zh-CN',
     screen: { width: v.width, height: v.height, zoom: v.zoom, lat: v.lat, bearing: v.bearing },
     legend: legendEntries(state.map, shown),
   };
@@ -191,9 +198,9 @@ async function layout(shown) {
 /** Shows what the sheet says beside it (and keeps it for the test hook). */
 function facts(j, s) {
   sheet = s;
-  $('print-date').textContent = `${j.date}（北京时间）`;
+  $('print-date').textContent = t('print_beijing', { date: j.date });
   $('print-scale').textContent = s.scale.ratio_text;
-  $('print-legend').textContent = j.legend.map((e) => e.title).join('、') || '—';
+  $('print-legend').textContent = j.legend.map((e) => e.title).join(t('list_sep')) || '—';
 }
 
 /** Renders the map for `render` (a sheet's `map`) at `pixelRatio`; resolves to its canvas and
@@ -345,9 +352,14 @@ function framed(header, bytes) {
   return out;
 }
 
+/** What the status line's "Saved: …" says (`print_saved`'s vars), worded again on a language
+ * switch; null while nothing is saved. */
+let savedLine = null;
+
 async function exportAs(fmt) {
   const status = $('print-status');
   status.textContent = '';
+  savedLine = null;
   delete status.dataset.saved;
   showError(null);
   for (const b of ['print-pdf', 'print-png']) $(b).disabled = true;
@@ -377,7 +389,8 @@ async function exportAs(fmt) {
     const path = $('print-path').value;
     const header = fmt === 'pdf' ? { job: j, path } : { path };
     const saved = await window.__TAURI__.core.invoke(fmt === 'pdf' ? 'print_pdf' : 'print_png', framed(header, bytes));
-    status.textContent = t('print_saved', { path: saved.path, w: saved.width_px, h: saved.height_px, kb: Math.round(saved.bytes / 1024) });
+    savedLine = { path: saved.path, w: saved.width_px, h: saved.height_px, kb: Math.round(saved.bytes / 1024) };
+    status.textContent = t('print_saved', savedLine);
     status.dataset.saved = saved.path;
     return saved;
   } catch (e) {
@@ -414,7 +427,16 @@ async function show() {
 }
 
 on('asof', () => state.view === 'print' && schedulePreview());
-on('lang', () => built && applyI18n($('view-print')));
+on('lang', () => {
+  if (!built) return;
+  applyI18n($('view-print'));
+  // The title still the default: the default in the new language.
+  const title = $('print-title');
+  if (title && DEFAULT_TITLES.includes(title.value)) title.value = t('print_title_default');
+  if (setup && setup.font) $('print-font').textContent = t('print_font', { font: setup.font });
+  if (savedLine && $('print-status').dataset.saved) $('print-status').textContent = t('print_saved', savedLine);
+  if (state.view === 'print') schedulePreview();
+});
 
 function hooks() {
   window.shikongDesktop = Object.assign(window.shikongDesktop || {}, {

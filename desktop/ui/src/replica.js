@@ -7,6 +7,9 @@
 // desktop/src/replica.rs, logic in the app core), so it works offline and is sent at the next sync.
 import maplibregl from 'maplibre-gl';
 import { invoke, $, esc, state, on, emit, registerView, openView } from './core.js';
+import { t, lang, num, applyI18n } from './i18n.js';
+import { setMapStatus } from './map.js';
+import { finishProgress, say, fail, clear, relabelStatus } from './replica-status.js';
 
 const SNAP_PX = 10;
 const SRC = 'rep-feat';
@@ -28,45 +31,6 @@ const rep = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Progress (events from the commands)
-
-function showProgress(p) {
-  const box = $('rep-progress');
-  if (!box) return;
-  box.hidden = false;
-  const names = {
-    download: '下载', sync: '同步', import: '导入', export: '导出',
-    replica: '副本', basemap: '底图', done: '完成', uploading: '上传附件', pushing: '发送修改', pulling: '接收更新',
-    verifying: '校验', reading: '读取文件', geocoding: '批量地理编码', writing: '写入',
-  };
-  const pct = p.total > 0 ? Math.round((100 * p.done) / p.total) : p.step === 'done' ? 100 : null;
-  const bar = $('rep-bar');
-  if (pct === null) bar.removeAttribute('value');
-  else bar.value = pct;
-  $('rep-progress-text').textContent =
-    `${names[p.task] || p.task} · ${names[p.step] || p.step}${p.total > 0 ? ` ${p.done}/${p.total}` : p.done ? ` ${p.done}` : ''}`;
-  box.dataset.task = p.task;
-  box.dataset.step = p.step;
-  box.dataset.pct = pct === null ? '' : String(pct);
-}
-
-if (window.__TAURI__ && window.__TAURI__.event) window.__TAURI__.event.listen('replica-progress', (e) => showProgress(e.payload));
-
-function finishProgress(task, text) {
-  showProgress({ task, step: 'done', done: 1, total: 1 });
-  $('rep-progress-text').textContent += text ? ` · ${text}` : '';
-}
-
-const fail = (id) => (e) => {
-  const el = $(id);
-  if (el) el.textContent = String(e);
-};
-const clear = (id) => {
-  const el = $(id);
-  if (el) el.textContent = '';
-};
-
-// ---------------------------------------------------------------------------------------------
 // The view: areas, download, sync, import, export
 
 function frame() {
@@ -76,49 +40,50 @@ function frame() {
   root.innerHTML = `
   <div class="rep">
     <section class="rep-col">
-      <h2>离线区域</h2>
+      <h2 data-i18n="rep_areas"></h2>
       <div id="rep-list" data-testid="rep-list"></div>
-      <h3>下载新区域</h3>
+      <h3 data-i18n="rep_new_area"></h3>
       <form id="rep-dl" class="rep-form">
-        <label>名称 <input id="rep-name" placeholder="默认：行政区名"></label>
-        <label>行政区 <span class="rep-row"><input id="rep-div-q" placeholder="如：洪山区"><button type="button" id="rep-div-search">搜索</button></span></label>
-        <select id="rep-div" data-testid="rep-div"><option value="">（未选择）</option></select>
-        <label class="rep-check"><input type="checkbox" id="rep-extent"> 改用当前地图范围</label>
-        <fieldset id="rep-layers" data-testid="rep-layers"><legend>图层</legend></fieldset>
-        <button type="submit" id="rep-download" data-testid="rep-download">下载</button>
+        <label><span data-i18n="rep_name"></span> <input id="rep-name" data-i18n-placeholder="rep_name_ph"></label>
+        <label><span data-i18n="rep_division"></span> <span class="rep-row"><input id="rep-div-q" data-i18n-placeholder="rep_div_ph"><button type="button" id="rep-div-search" data-i18n="rep_search"></button></span></label>
+        <select id="rep-div" data-testid="rep-div"><option value="" data-i18n="rep_unselected"></option></select>
+        <label class="rep-check"><input type="checkbox" id="rep-extent"> <span data-i18n="rep_use_extent"></span></label>
+        <fieldset id="rep-layers" data-testid="rep-layers"><legend data-i18n="mt_layers"></legend></fieldset>
+        <button type="submit" id="rep-download" data-testid="rep-download" data-i18n="rp_download"></button>
       </form>
     </section>
     <section class="rep-col rep-wide">
       <div id="rep-progress" data-testid="rep-progress" hidden><progress id="rep-bar" max="100"></progress> <span id="rep-progress-text"></span></div>
       <p class="error" id="rep-error" role="alert" data-testid="rep-error"></p>
-      <h3>同步</h3>
-      <p><button type="button" id="rep-sync" data-testid="rep-sync">同步当前区域</button>
-         <button type="button" id="rep-edit-map" data-testid="rep-edit-map">在地图上编辑</button></p>
+      <h3 data-i18n="rep_sync_h"></h3>
+      <p><button type="button" id="rep-sync" data-testid="rep-sync" data-i18n="rep_sync_btn"></button>
+         <button type="button" id="rep-edit-map" data-testid="rep-edit-map" data-i18n="rep_edit_map"></button></p>
       <p id="rep-sync-result" data-testid="rep-sync-result"></p>
-      <h3>导入到图层</h3>
+      <h3 data-i18n="imp_h"></h3>
       <form id="imp-form" class="rep-form" data-testid="imp-form">
-        <label>图层 <select id="imp-layer" class="rep-layer-pick"></select></label>
-        <label>文件路径（.geojson .gpkg .zip .csv .xlsx） <input id="imp-path" data-testid="imp-path" placeholder="/home/…/data.csv"></label>
-        <details><summary>列与地理编码</summary>
-          <label>地址列（CSV/XLSX，按地址批量地理编码） <input id="imp-address" data-testid="imp-address" placeholder="如：地址"></label>
-          <label>复核阈值（得分低于此值需复核） <input id="imp-threshold" type="number" step="0.05" min="0" max="1" value="0.8"></label>
-          <label>经度列 <input id="imp-lon" placeholder="自动识别 lon/经度"></label>
-          <label>纬度列 <input id="imp-lat" placeholder="自动识别 lat/纬度"></label>
-          <label>WKT 列 <input id="imp-wkt" placeholder="自动识别 wkt"></label>
-          <label>GeoPackage 图层 <input id="imp-src-layer"></label>
+        <label><span data-i18n="rep_layer"></span> <select id="imp-layer" class="rep-layer-pick"></select></label>
+        <label><span data-i18n="imp_path"></span> <input id="imp-path" data-testid="imp-path" placeholder="/home/…/data.csv"></label>
+        <details><summary data-i18n="imp_columns"></summary>
+          <label><span data-i18n="imp_address"></span> <input id="imp-address" data-testid="imp-address" data-i18n-placeholder="imp_address_ph"></label>
+          <label><span data-i18n="imp_threshold"></span> <input id="imp-threshold" type="number" step="0.05" min="0" max="1" value="0.8"></label>
+          <label><span data-i18n="imp_lon"></span> <input id="imp-lon" data-i18n-placeholder="imp_lon_ph"></label>
+          <label><span data-i18n="imp_lat"></span> <input id="imp-lat" data-i18n-placeholder="imp_lat_ph"></label>
+          <label><span data-i18n="imp_wkt"></span> <input id="imp-wkt" data-i18n-placeholder="imp_wkt_ph"></label>
+          <label><span data-i18n="imp_src_layer"></span> <input id="imp-src-layer"></label>
         </details>
-        <button type="submit" id="imp-read" data-testid="imp-read">读取并检查</button>
+        <button type="submit" id="imp-read" data-testid="imp-read" data-i18n="imp_read"></button>
       </form>
       <div id="imp-staged" data-testid="imp-staged"></div>
-      <h3>导出图层</h3>
+      <h3 data-i18n="exp_h"></h3>
       <form id="exp-form" class="rep-form">
-        <label>图层 <select id="exp-layer" class="rep-layer-pick"></select></label>
-        <label>保存为（.geojson .gpkg .zip（Shapefile）.csv） <input id="exp-path" data-testid="exp-path" placeholder="/home/…/out.gpkg"></label>
-        <button type="submit" id="exp-go" data-testid="exp-go">导出</button>
+        <label><span data-i18n="rep_layer"></span> <select id="exp-layer" class="rep-layer-pick"></select></label>
+        <label><span data-i18n="exp_path"></span> <input id="exp-path" data-testid="exp-path" placeholder="/home/…/out.gpkg"></label>
+        <button type="submit" id="exp-go" data-testid="exp-go" data-i18n="exp_go"></button>
       </form>
       <p id="exp-result" data-testid="exp-result"></p>
     </section>
   </div>`;
+  applyI18n(root);
   $('rep-div-search').addEventListener('click', searchDivisions);
   $('rep-div-q').addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter') {
@@ -154,10 +119,10 @@ async function loadServerLayers() {
   try {
     const layers = await invoke('replica_server_layers');
     box.dataset.loaded = '1';
-    box.innerHTML = '<legend>图层</legend>' +
+    box.innerHTML = `<legend data-i18n="mt_layers">${esc(t('mt_layers'))}</legend>` +
       layers.map(([n, t]) => `<label class="rep-check"><input type="checkbox" value="${esc(n)}" ${n === 'manhole' ? 'checked' : ''}> ${esc(t)} <small>${esc(n)}</small></label>`).join('');
   } catch (e) {
-    box.innerHTML = `<legend>图层</legend><span class="rep-muted">离线：无法读取服务器图层（${esc(e)}）</span>`;
+    box.innerHTML = `<legend data-i18n="mt_layers">${esc(t('mt_layers'))}</legend><span class="rep-muted" data-i18n="rep_server_offline" data-i18n-vars="${esc(JSON.stringify({ e: String(e) }))}">${esc(t('rep_server_offline', { e: String(e) }))}</span>`;
   }
 }
 
@@ -178,18 +143,18 @@ function renderAreas() {
   const list = $('rep-list');
   if (!list) return;
   if (!rep.areas.length) {
-    list.innerHTML = '<p class="rep-muted" data-testid="rep-empty">还没有离线区域：在下方选择行政区或地图范围下载。</p>';
+    list.innerHTML = `<p class="rep-muted" data-testid="rep-empty">${esc(t('rep_empty'))}</p>`;
     return;
   }
   list.innerHTML = rep.areas
     .map((a) => `
     <div class="rep-area${a.open ? ' open' : ''}" data-testid="rep-area" data-id="${esc(a.id)}">
-      <div class="rep-area-head"><b>${esc(a.name)}</b>${a.open ? ' <span class="rep-tag">已打开</span>' : ''}</div>
-      <div class="rep-muted">${a.layers.map(([, t, n]) => `${esc(t)} ${n}`).join(' · ')} · ${(a.bytes / 1048576).toFixed(1)} MB</div>
-      <div>待同步 <b data-testid="rep-pending">${a.pending}</b>${a.photos ? ` · 附件 ${a.photos}` : ''}${a.conflicts ? ` · <span class="overdue-text">冲突 ${a.conflicts}</span>` : ''}</div>
+      <div class="rep-area-head"><b>${esc(a.name)}</b>${a.open ? ` <span class="rep-tag">${esc(t('rep_opened'))}</span>` : ''}</div>
+      <div class="rep-muted">${a.layers.map(([, title, n]) => `${esc(title)} ${num(n)}`).join(' · ')} · ${num(a.bytes / 1048576, 1)} MB</div>
+      <div class="rep-counts">${esc(t('rep_pending', { n: '\u0000' })).replace('\u0000', `<b data-testid="rep-pending">${a.pending}</b>`)}${a.photos ? ` · ${esc(t('rep_attachments_n', { n: num(a.photos) }))}` : ''}${a.conflicts ? ` · <span class="overdue-text">${esc(t('rep_conflicts_n', { n: num(a.conflicts) }))}</span>` : ''}</div>
       <div class="rep-actions">
-        <button type="button" class="rep-open" ${a.open ? 'disabled' : ''}>打开</button>
-        <button type="button" class="rep-del">删除</button>
+        <button type="button" class="rep-open" ${a.open ? 'disabled' : ''}>${esc(t('rep_open'))}</button>
+        <button type="button" class="rep-del">${esc(t('mt_delete'))}</button>
       </div>
     </div>`)
     .join('');
@@ -223,7 +188,7 @@ async function removeArea(id) {
   const a = rep.areas.find((x) => x.id === id);
   let force = false;
   if (a && (a.pending > 0 || a.photos > 0)) {
-    force = window.confirm(`“${a.name}”还有 ${a.pending} 处修改未同步，仍然删除？`);
+    force = window.confirm(t('rep_confirm_delete', { name: a.name, n: num(a.pending) }));
     if (!force) return;
   }
   try {
@@ -241,8 +206,8 @@ async function searchDivisions() {
   try {
     const list = await invoke('replica_divisions', { q });
     $('rep-div').innerHTML = list.length
-      ? list.map((d, i) => `<option value="${i}">${esc(d.name)}（${esc(d.code)}）</option>`).join('')
-      : '<option value="">没有找到</option>';
+      ? list.map((d, i) => `<option value="${i}">${esc(d.name)}${esc(t('paren', { x: d.code }))}</option>`).join('')
+      : `<option value="" data-i18n="rep_none_found">${esc(t('rep_none_found'))}</option>`;
     $('rep-div').dataset.list = JSON.stringify(list);
   } catch (e) {
     fail('rep-error')(e);
@@ -262,7 +227,7 @@ async function download() {
   const picked = $('rep-div').value === '' ? null : list[Number($('rep-div').value)];
   const useExtent = $('rep-extent').checked;
   const extent = useExtent ? mapExtent() : null;
-  if (useExtent && !extent) return fail('rep-error')('地图尚未打开：先打开“地图”标签页');
+  if (useExtent && !extent) return fail('rep-error')(t('rep_no_map'));
   $('rep-download').disabled = true;
   try {
     const area = await invoke('replica_download', {
@@ -271,7 +236,7 @@ async function download() {
       division: useExtent ? null : picked,
       extent,
     });
-    finishProgress('download', `${area.name}：${area.layers.map(([, t, n]) => `${t} ${n}`).join('，')}`);
+    finishProgress('download', () => `${area.name}${t('colon')}${area.layers.map(([, title, n]) => `${title} ${num(n)}`).join(t('comma'))}`);
     await loadAreas();
     if (!rep.open) await setOpen(area.id, true);
   } catch (e) {
@@ -284,14 +249,23 @@ async function download() {
 async function sync() {
   clear('rep-error');
   clear('rep-edit-error');
-  if (!rep.open) return fail('rep-error')('没有打开的离线区域');
+  if (!rep.open) return fail('rep-error')(t('rep_no_area'));
   for (const b of [$('rep-sync'), $('rep-edit-sync')]) if (b) b.disabled = true;
-  for (const id of ['rep-sync-result', 'rep-edit-status']) if ($(id)) $(id).textContent = '同步中…';
+  for (const id of ['rep-sync-result', 'rep-edit-status']) say(id, () => t('rep_syncing'));
   try {
     const r = await invoke('replica_sync', { id: rep.open });
-    const text = `已发送 ${r.sent}（接受 ${r.accepted}）· 已接收 ${r.received} · 冲突 ${r.conflicts}${r.attachments ? ` · 附件 ${r.attachments}` : ''}${r.rejected.length ? ` · 被拒绝 ${r.rejected.length}：${r.rejected.map((x) => x[2]).join('；')}` : ''} · 待同步 ${r.pending}`;
-    for (const id of ['rep-sync-result', 'rep-edit-status']) if ($(id)) $(id).textContent = text;
-    finishProgress('sync', '');
+    // `已发送 3（接受 3）· 已接收 0 · 冲突 0 · 待同步 0` (no space after a full-width bracket).
+    const text = () =>
+      t('rep_sent', { sent: num(r.sent), accepted: num(r.accepted) }) + (lang() === 'en' ? ' · ' : '· ') +
+      [
+        t('rep_received', { n: num(r.received) }),
+        t('rep_conflicts_n', { n: num(r.conflicts) }),
+        r.attachments ? t('rep_attachments_n', { n: num(r.attachments) }) : '',
+        r.rejected.length ? t('rep_rejected', { n: num(r.rejected.length), why: r.rejected.map((x) => x[2]).join(t('semi')) }) : '',
+        t('rep_pending', { n: num(r.pending) }),
+      ].filter(Boolean).join(' · ');
+    for (const id of ['rep-sync-result', 'rep-edit-status']) say(id, text);
+    finishProgress('sync');
     await loadAreas();
     await refreshFeatures();
   } catch (e) {
@@ -308,7 +282,7 @@ async function sync() {
 
 async function stageImport() {
   clear('rep-error');
-  if (!rep.open) return fail('rep-error')('没有打开的离线区域');
+  if (!rep.open) return fail('rep-error')(t('rep_no_area'));
   const val = (id) => $(id).value.trim() || null;
   const options = {
     address_column: val('imp-address'),
@@ -339,12 +313,27 @@ function renderStaged() {
     return;
   }
   const score = (x) => (x === null || x === undefined ? '—' : x.toFixed(2));
-  const label = { keep: '导入', review: '待复核', drop: '不导入' };
+  const label = (d) => t(`imp_${d}_state`);
+  // Numbers go in bold (with their test ids) after the text is escaped.
+  const bold = (key, vars) => {
+    const marks = {};
+    for (const [k, v] of Object.entries(vars)) marks[k] = `\u0000${k}\u0000`;
+    return esc(t(key, marks)).replace(/\u0000(\w+)\u0000/g, (m, k) => vars[k]);
+  };
+  const summary = bold('imp_summary', {
+    file: esc(s.file),
+    layer: esc(s.layer),
+    rows: `<b>${num(s.rows)}</b>`,
+    keep: `<b data-testid="imp-keep">${s.keep}</b>`,
+    review: `<b data-testid="imp-review-count">${s.review}</b>`,
+    dropped: num(s.dropped),
+  });
+  const cols = ['imp_col_location', 'imp_col_address', 'imp_col_standard', 'imp_col_status', 'imp_col_score', 'imp_col_decision'];
   box.innerHTML = `
-    <p data-testid="imp-summary">${esc(s.file)} → ${esc(s.layer)}：共 <b>${s.rows}</b> 行，导入 <b data-testid="imp-keep">${s.keep}</b>，待复核 <b data-testid="imp-review-count">${s.review}</b>，不导入 ${s.dropped}${s.ignored.length ? `<br><span class="rep-muted">未对应字段的列（不导入）：${s.ignored.map(esc).join('、')}</span>` : ''}</p>
+    <p data-testid="imp-summary">${summary}${s.ignored.length ? `<br><span class="rep-muted">${esc(t('imp_ignored', { cols: s.ignored.join(t('list_sep')) }))}</span>` : ''}</p>
     ${s.review_rows.length ? `
     <table class="imp-review" data-testid="imp-review">
-      <thead><tr><th>位置</th><th>地址</th><th>标准地址</th><th>匹配</th><th>得分 (&lt; ${s.threshold})</th><th>处理</th><th></th></tr></thead>
+      <thead><tr>${cols.map((k) => `<th>${esc(t(k, { t: s.threshold }))}</th>`).join('')}<th></th></tr></thead>
       <tbody>${s.review_rows.map((r) => `
         <tr data-index="${r.index}" data-decision="${r.decision}" data-testid="imp-row">
           <td>${esc(r.location)}</td>
@@ -352,12 +341,12 @@ function renderStaged() {
           <td>${esc(r.standard)}</td>
           <td>${esc(r.status)}</td>
           <td>${score(r.score)}</td>
-          <td class="imp-state">${label[r.decision]}</td>
-          <td class="rep-actions"><button type="button" class="imp-keep" ${r.lon === null ? 'disabled' : ''}>保留</button><button type="button" class="imp-fix">修正地址</button><button type="button" class="imp-drop">不导入</button></td>
+          <td class="imp-state">${esc(label(r.decision))}</td>
+          <td class="rep-actions"><button type="button" class="imp-keep" ${r.lon === null ? 'disabled' : ''}>${esc(t('imp_keep'))}</button><button type="button" class="imp-fix">${esc(t('imp_fix'))}</button><button type="button" class="imp-drop">${esc(t('imp_drop'))}</button></td>
         </tr>`).join('')}</tbody>
     </table>` : ''}
-    <p><button type="button" id="imp-commit" data-testid="imp-commit" ${s.review > 0 ? 'disabled' : ''}>导入 ${s.keep} 个要素</button>
-       <button type="button" id="imp-cancel">放弃</button>
+    <p><button type="button" id="imp-commit" data-testid="imp-commit" ${s.review > 0 ? 'disabled' : ''}>${esc(t('imp_commit', { n: s.keep }))}</button>
+       <button type="button" id="imp-cancel">${esc(t('imp_cancel'))}</button>
        <span id="imp-result" data-testid="imp-result"></span></p>
     <p class="error" id="imp-error" data-testid="imp-error"></p>`;
   for (const tr of box.querySelectorAll('tr[data-index]')) {
@@ -398,8 +387,8 @@ async function commitImport() {
     const n = await invoke('import_commit');
     rep.staged = null;
     renderStaged();
-    $('imp-staged').innerHTML = `<p data-testid="imp-done">已导入 ${n} 个要素，待同步。</p>`;
-    finishProgress('import', `${n} 个要素`);
+    $('imp-staged').innerHTML = `<p data-testid="imp-done" data-i18n="imp_done" data-i18n-vars='{"n":${Number(n)}}'>${esc(t('imp_done', { n }))}</p>`;
+    finishProgress('import', () => t('rep_features_n', { n: num(n) }));
     await loadAreas();
     await refreshFeatures();
   } catch (e) {
@@ -411,12 +400,12 @@ async function commitImport() {
 async function exportLayer() {
   clear('exp-result');
   clear('rep-error');
-  if (!rep.open) return fail('rep-error')('没有打开的离线区域');
+  if (!rep.open) return fail('rep-error')(t('rep_no_area'));
   try {
     const path = $('exp-path').value.trim();
     const n = await invoke('export_layer', { id: rep.open, layer: $('exp-layer').value, path });
-    $('exp-result').textContent = `已导出 ${n} 个要素到 ${path}`;
-    finishProgress('export', `${n} 个要素`);
+    say('exp-result', () => t('exp_done', { n: num(n), path }));
+    finishProgress('export', () => t('rep_features_n', { n: num(n) }));
   } catch (e) {
     fail('rep-error')(e);
   }
@@ -505,7 +494,7 @@ function drawEdit() {
     features: vertices().map((v) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: v.coord }, properties: {} })),
   });
   const info = $('rep-geom-info');
-  if (info) info.textContent = g ? `${g.type} · ${vertices().length} 个节点` : '未设置几何';
+  if (info) info.textContent = g ? t('rep_geom_info', { type: g.type, n: num(vertices().length) }) : t('rep_no_geom');
 }
 
 function currentForm() {
@@ -537,7 +526,9 @@ async function snapped(lngLat) {
 
 function snapNote(s) {
   const el = $('rep-snap-note');
-  if (el) el.textContent = s ? `已吸附到 ${s.feature} 的${s.kind === 'vertex' ? '节点' : '边'}（${s.pixels.toFixed(1)} 像素）` : '';
+  if (!el) return;
+  if (!s) return clear('rep-snap-note');
+  say('rep-snap-note', () => t('rep_snapped', { feature: s.feature, kind: t(s.kind === 'vertex' ? 'rep_snap_vertex' : 'rep_snap_edge'), px: num(s.pixels, 1) }));
 }
 
 async function onMapClick(ev) {
@@ -680,7 +671,7 @@ function renderPanel() {
     if (x.type === 'code') {
       input = `<select ${attrs}><option value=""></option>${x.codes.map(([c, l]) => `<option value="${esc(c)}" ${c === v ? 'selected' : ''}>${esc(c)} ${esc(l)}</option>`).join('')}</select>`;
     } else if (x.type === 'bool') {
-      input = `<select ${attrs}><option value=""></option><option value="true" ${v === 'true' ? 'selected' : ''}>是</option><option value="false" ${v === 'false' ? 'selected' : ''}>否</option></select>`;
+      input = `<select ${attrs}><option value=""></option><option value="true" ${v === 'true' ? 'selected' : ''}>${esc(t('rep_yes'))}</option><option value="false" ${v === 'false' ? 'selected' : ''}>${esc(t('rep_no'))}</option></select>`;
     } else if (x.type === 'integer' || x.type === 'real') {
       const range = `${x.min !== null ? ` min="${x.min}"` : ''}${x.max !== null ? ` max="${x.max}"` : ''}`;
       input = `<input type="number" step="${x.type === 'integer' ? 1 : 'any'}"${range} ${attrs} value="${esc(v)}">`;
@@ -695,26 +686,26 @@ function renderPanel() {
   const fields = form ? form.fields.filter((x) => x.type !== 'attachments') : [];
   const hasAttach = form && form.fields.some((x) => x.type === 'attachments');
   panel.innerHTML = `
-    <h3>编辑 · ${esc(area ? area.name : '（未打开区域）')}</h3>
-    <div class="rep-row"><button type="button" id="rep-edit-sync" data-testid="rep-edit-sync">同步</button> <span id="rep-edit-status" data-testid="rep-edit-status"></span></div>
+    <h3 data-testid="rep-edit-title">${esc(t('rep_edit_title', { name: area ? area.name : t('rep_no_open_area') }))}</h3>
+    <div class="rep-row"><button type="button" id="rep-edit-sync" data-testid="rep-edit-sync">${esc(t('rp_sync'))}</button> <span id="rep-edit-status" data-testid="rep-edit-status"></span></div>
     <div class="rep-row"><select id="rep-edit-layer" data-testid="rep-edit-layer">${rep.forms.map((x) => `<option value="${esc(x.layer)}" ${x.layer === rep.layer ? 'selected' : ''}>${esc(x.title)}</option>`).join('')}</select>
-      <button type="button" id="rep-new" data-testid="rep-new">新建</button>
-      <button type="button" id="rep-close">关闭</button></div>
-    <div class="rep-row"><label class="rep-check"><input type="checkbox" id="rep-snap" checked> 吸附（${SNAP_PX} 像素）</label>
+      <button type="button" id="rep-new" data-testid="rep-new">${esc(t('rep_new'))}</button>
+      <button type="button" id="rep-close">${esc(t('close'))}</button></div>
+    <div class="rep-row"><label class="rep-check"><input type="checkbox" id="rep-snap" ${rep.snapOff ? '' : 'checked'}> ${esc(t('rep_snap', { px: SNAP_PX }))}</label>
       <span id="rep-mode" data-testid="rep-mode"></span></div>
     ${f || rep.isNew ? `
-    <p class="rep-muted" data-testid="rep-feature-code">${rep.isNew ? '新要素' : `${esc(f.code)} · ${f.status === 'pending' ? '待同步' : f.status === 'synced' ? '已同步' : esc(f.status)}`}</p>
+    <p class="rep-muted" data-testid="rep-feature-code">${rep.isNew ? esc(t('rep_new_feature')) : `${esc(f.code)} · ${f.status === 'pending' || f.status === 'synced' ? esc(t(`rep_status_${f.status}`)) : esc(f.status)}`}</p>
     <div class="rep-row"><span id="rep-geom-info"></span>
-      <button type="button" id="rep-move" data-testid="rep-move">${form && form.geometry.includes('Point') ? '点击地图放置' : '重新绘制'}</button></div>
-    <p class="rep-muted">拖动节点移动；Shift+点击添加节点；Alt+点击节点删除。</p>
+      <button type="button" id="rep-move" data-testid="rep-move">${esc(t(form && form.geometry.includes('Point') ? 'rep_place' : 'rep_redraw'))}</button></div>
+    <p class="rep-muted" data-testid="rep-hint">${esc(t('rep_hint'))}</p>
     <p class="rep-muted" id="rep-snap-note" data-testid="rep-snap-note"></p>
     <form id="rep-form" data-testid="rep-form">${fields.map(field).join('')}
-      ${hasAttach ? `<div class="rep-attach"><b>附件</b>${f && f.attachments.length ? `<ul data-testid="rep-attachments">${f.attachments.map((a) => `<li>${esc(a.mime)} · ${(a.size / 1024).toFixed(1)} KB · ${esc(a.sha256.slice(0, 10))}${a.confirmed ? '' : ' · 待上传'}</li>`).join('')}</ul>` : '<p class="rep-muted">无</p>'}
-      <label>添加文件（路径，多个用 ; 分隔） <input id="rep-files" data-testid="rep-files" placeholder="/home/…/photo.jpg"></label></div>` : ''}
-      <div class="rep-actions"><button type="submit" id="rep-save" data-testid="rep-save">保存</button>
-      ${f && !rep.isNew ? '<button type="button" id="rep-delete" data-testid="rep-delete">删除要素</button>' : ''}
-      <button type="button" id="rep-cancel">取消</button></div>
-    </form>` : `<p class="rep-muted">点击地图上的要素进行编辑，或点“新建”。当前图层 ${rep.count ?? 0} 个要素。</p>`}
+      ${hasAttach ? `<div class="rep-attach"><b>${esc(t('rep_attachments'))}</b>${f && f.attachments.length ? `<ul data-testid="rep-attachments">${f.attachments.map((a) => `<li>${esc(a.mime)} · ${num(a.size / 1024, 1)} KB · ${esc(a.sha256.slice(0, 10))}${a.confirmed ? '' : ` · ${esc(t('rep_to_upload'))}`}</li>`).join('')}</ul>` : `<p class="rep-muted">${esc(t('rep_none'))}</p>`}
+      <label><span>${esc(t('rep_files'))}</span> <input id="rep-files" data-testid="rep-files" placeholder="/home/…/photo.jpg"></label></div>` : ''}
+      <div class="rep-actions"><button type="submit" id="rep-save" data-testid="rep-save">${esc(t('rep_save'))}</button>
+      ${f && !rep.isNew ? `<button type="button" id="rep-delete" data-testid="rep-delete">${esc(t('rep_delete_feature'))}</button>` : ''}
+      <button type="button" id="rep-cancel">${esc(t('rep_cancel'))}</button></div>
+    </form>` : `<p class="rep-muted" data-testid="rep-pick-hint">${esc(t('rep_pick_hint', { n: num(rep.count ?? 0) }))}</p>`}
     <p class="error" id="rep-edit-error" data-testid="rep-edit-error"></p>`;
   $('rep-edit-layer').addEventListener('change', async () => {
     rep.layer = $('rep-edit-layer').value;
@@ -729,6 +720,7 @@ function renderPanel() {
     renderPanel();
   });
   $('rep-close').addEventListener('click', () => stopEditing());
+  $('rep-snap').addEventListener('change', () => (rep.snapOff = !$('rep-snap').checked));
   $('rep-edit-sync').addEventListener('click', () => sync());
   if ($('rep-move')) $('rep-move').addEventListener('click', () => {
     rep.mode = form && form.geometry.includes('Point') ? 'move' : 'draw';
@@ -752,7 +744,7 @@ function renderMode() {
   const el = $('rep-mode');
   if (!el) return;
   el.dataset.mode = rep.mode;
-  el.textContent = { select: '选择/编辑', draw: '绘制：在地图上点击', move: '移动：在地图上点击新位置' }[rep.mode];
+  el.textContent = t(`rep_mode_${rep.mode}`);
 }
 
 function endFeature() {
@@ -767,7 +759,7 @@ async function selectFeature(key) {
   clear('rep-edit-error');
   try {
     const f = await invoke('replica_feature', { id: rep.open, layer: rep.layer, key });
-    if (!f) return fail('rep-edit-error')('要素已不在副本中');
+    if (!f) return fail('rep-edit-error')(t('rep_gone'));
     rep.feature = f;
     rep.isNew = false;
     rep.geometry = f.geometry ? JSON.parse(JSON.stringify(f.geometry)) : null;
@@ -785,14 +777,14 @@ async function save() {
   const files = $('rep-files') ? $('rep-files').value.split(';').map((s) => s.trim()).filter(Boolean) : [];
   const original = rep.feature && rep.feature.geometry ? JSON.stringify(rep.feature.geometry) : null;
   const geometry = rep.geometry && (rep.isNew || JSON.stringify(rep.geometry) !== original) ? rep.geometry : null;
-  if (rep.isNew && !geometry) return fail('rep-edit-error')('请先在地图上绘制几何');
+  if (rep.isNew && !geometry) return fail('rep-edit-error')(t('rep_draw_first'));
   try {
     const saved = await invoke('replica_save', {
       id: rep.open, layer: rep.layer, key: rep.isNew ? null : rep.feature.id, geometry, values, files,
     });
     await refreshFeatures();
     await selectFeature(saved.id);
-    $('rep-edit-status').textContent = `${saved.changed ? '已保存' : '没有修改'}：${saved.code} · 待同步 ${saved.pending}`;
+    say('rep-edit-status', () => t('rep_saved_line', { what: t(saved.changed ? 'rep_saved' : 'rep_unchanged'), code: saved.code, n: num(saved.pending) }));
     loadAreas();
   } catch (e) {
     fail('rep-edit-error')(e);
@@ -800,7 +792,7 @@ async function save() {
 }
 
 async function removeFeature() {
-  if (!rep.feature || !window.confirm(`删除要素 ${rep.feature.code}？`)) return;
+  if (!rep.feature || !window.confirm(t('rep_confirm_delete_feature', { code: rep.feature.code }))) return;
   try {
     await invoke('replica_delete_feature', { id: rep.open, layer: rep.layer, key: rep.feature.id });
     endFeature();
@@ -813,7 +805,7 @@ async function removeFeature() {
 
 /** Opens the map with the edit panel on the open area. */
 async function startEditing() {
-  if (!rep.open) return fail('rep-error')('没有打开的离线区域');
+  if (!rep.open) return fail('rep-error')(t('rep_no_area'));
   await openView('map');
   if (!state.map) offlineMap();
   rep.editing = true;
@@ -836,8 +828,7 @@ function offlineMap() {
   state.map = map;
   map.addControl(new maplibregl.NavigationControl(), 'top-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
-  const status = $('map-status');
-  if (status) status.textContent = '离线：显示本地副本的要素（无底图）';
+  setMapStatus('map_offline');
   rep.fitPending = true;
   map.on('load', () => emit('map-ready', map));
 }
@@ -872,6 +863,38 @@ on('signed-out', () => {
   rep.areas = [];
   stopEditing();
 });
+/** A new language: the areas, the import under review and the edit panel drawn again (what was
+ * typed kept), the progress and status lines said again (the frame's `data-i18n` elements are
+ * relabelled by `setLang`). */
+function relabel() {
+  if (!$('view-replica') || !$('view-replica').dataset.built) return;
+  renderAreas();
+  const values = (css) => [...document.querySelectorAll(css)].map((el) => [el, el.value]);
+  if (rep.staged) {
+    const rows = [...document.querySelectorAll('#imp-staged tr[data-index]')];
+    const addrs = new Map(rows.map((tr) => [tr.dataset.index, tr.querySelector('.imp-addr').value]));
+    const err = $('imp-error') ? $('imp-error').textContent : '';
+    renderStaged();
+    for (const tr of document.querySelectorAll('#imp-staged tr[data-index]')) {
+      if (addrs.has(tr.dataset.index)) tr.querySelector('.imp-addr').value = addrs.get(tr.dataset.index);
+    }
+    if ($('imp-error')) $('imp-error').textContent = err;
+  }
+  if (rep.editing && $('rep-edit')) {
+    const typed = values('#rep-form [data-field], #rep-files').map(([el, v]) => [el.dataset.field || el.id, v]);
+    const err = $('rep-edit-error') ? $('rep-edit-error').textContent : '';
+    renderPanel();
+    for (const [name, v] of typed) {
+      const el = name === 'rep-files' ? $('rep-files') : document.querySelector(`#rep-form [data-field="${CSS.escape(name)}"]`);
+      if (el) el.value = v;
+    }
+    if ($('rep-edit-error')) $('rep-edit-error').textContent = err;
+  }
+  relabelStatus();
+}
+
+on('lang', relabel);
+if ($('tab-replica')) $('tab-replica').dataset.i18n = 'tab_replica';
 registerView('replica', { show });
 
 // What the end-to-end test uses: a click on the map at a position (as the user's click, through

@@ -6,6 +6,7 @@
 // `skmap:` scheme (Rust adds the session's token; the page never holds it).
 import { applyAsOf, createTimeSlider, idle } from '../../../sync-server/http/web/src/time.js';
 import { invoke, $, state, on, setAsOf } from './core.js';
+import { t } from './i18n.js';
 
 let base = null;
 
@@ -27,11 +28,12 @@ let slider = null;
 function mount(map) {
   if (slider) return;
   slider = createTimeSlider($('timebar'), adapter, {
-    onChange: (t) => setAsOf(t),
+    t,
+    onChange: (at) => setAsOf(at),
     waitDrawn: () => (state.map ? idle(state.map) : null),
     onError: (e) => {
       const s = $('map-status');
-      if (s) s.textContent = `时间范围读取失败：${e.message || e}`;
+      if (s) s.textContent = t('time_range_failed', { e: e.message || e });
     },
   });
   slider.set(state.asOf);
@@ -40,9 +42,13 @@ function mount(map) {
 }
 
 on('map-ready', mount);
-on('asof', (t) => {
-  if (slider) slider.set(t);
-  if (state.map) applyAsOf(state.map, t);
+on('asof', (at) => {
+  if (slider) slider.set(at);
+  if (state.map) applyAsOf(state.map, at);
+});
+// A new language: the bar's words (its instant, range, step and loop stay).
+on('lang', () => {
+  if (slider) slider.relabel();
 });
 // Coming back to the map: the data may have changed meanwhile (a wider range).
 on('view', (name) => {
@@ -53,7 +59,7 @@ on('signed-out', () => setAsOf(null));
 function hooks() {
   window.shikongDesktop = Object.assign(window.shikongDesktop || {}, {
     /** Sets the slider's instant (RFC 3339, or null: now), as moving the slider does. */
-    setAsOf: (t) => setAsOf(t || null),
+    setAsOf: (at) => setAsOf(at || null),
     asOf: () => state.asOf,
     /** Resolves when the map has drawn the tiles of the current instant. */
     mapIdle: () => (state.map ? idle(state.map) : Promise.resolve()),

@@ -80,6 +80,10 @@ pub struct FieldConflict {
     pub merged_text: String,
     /// The distinct values, the merged one first.
     pub sides: Vec<Side>,
+    /// The conflict's revision as listed, sent back with its resolutions (`seen`): the server
+    /// applies them only while the conflict is still the one shown.
+    #[serde(default)]
+    pub rev: String,
 }
 
 /// A user on a device who wrote one side or more of a feature's conflicts.
@@ -232,6 +236,7 @@ fn field_conflict(c: &OpenConflict) -> FieldConflict {
         merged: w.winner.value.clone(),
         merged_text: value_text(&w.field, &w.winner.value),
         sides,
+        rev: c.rev.clone(),
     }
 }
 
@@ -266,8 +271,16 @@ pub fn review(page: ConflictPage) -> ConflictReview {
     ConflictReview { features, conflicts, next: page.next }
 }
 
-fn resolution(f: &FeatureConflicts, field: &str, choose: Choice) -> Resolution {
-    Resolution { layer: f.layer.clone(), entity: f.entity, field: Some(field.to_owned()), choose }
+/// A resolution of one field as shown: it carries the conflict's listed revision, so the server
+/// refuses it (409) if a side came or went since.
+fn resolution(f: &FeatureConflicts, c: &FieldConflict, choose: Choice) -> Resolution {
+    Resolution {
+        layer: f.layer.clone(),
+        entity: f.entity,
+        field: Some(c.field.clone()),
+        choose,
+        seen: (!c.rev.is_empty()).then(|| c.rev.clone()),
+    }
 }
 
 fn bad(f: &FeatureConflicts, field: &str, reason: impl Into<String>) -> AppError {
@@ -330,27 +343,23 @@ pub fn resolutions(features: &[FeatureConflicts], intent: &Intent) -> Result<Vec
                 (None, Some(t)) => Choice::Value(typed_value(&c.field, t).map_err(|m| bad(f, &c.field, m))?),
                 (None, None) => return Err(AppError::input("choice", "choose a value or type one")),
             };
-            Ok(vec![resolution(f, &c.field, choose)])
+            Ok(vec![resolution(f, c, choose)])
         }
         Intent::Feature { layer, entity, party } => {
             let f = features
                 .iter()
                 .find(|f| &f.layer == layer && &f.entity == entity)
                 .ok_or_else(|| gone(&format!("{layer}/{entity}")))?;
+            // The merged values: each field shown (one that opened since stays open).
             let Some(party) = party else {
-                return Ok(vec![Resolution {
-                    layer: f.layer.clone(),
-                    entity: f.entity,
-                    field: None,
-                    choose: Choice::Winner,
-                }]);
+                return Ok(f.fields.iter().map(|c| resolution(f, c, Choice::Winner)).collect());
             };
             let out: Vec<Resolution> = f
                 .fields
                 .iter()
                 .filter_map(|c| {
                     let s = c.sides.iter().find(|s| s.authors.iter().any(|a| &a.party() == party))?;
-                    Some(resolution(f, &c.field, s.choice.clone()))
+                    Some(resolution(f, c, s.choice.clone()))
                 })
                 .collect();
             if out.is_empty() {
@@ -373,7 +382,7 @@ pub fn resolutions(features: &[FeatureConflicts], intent: &Intent) -> Result<Vec
                         None => return Err(bad(f, &c.field, "the base value is unknown: choose a side instead")),
                     },
                 };
-                out.push(resolution(f, &c.field, choose));
+                out.push(resolution(f, c, choose));
             }
             Ok(out)
         }
@@ -418,10 +427,16 @@ impl Device {
                             .iter()
                             .find(|f| f.layer == r.layer && f.entity == r.entity)
                             .map_or_else(|| r.entity.to_string(), |f| f.code.clone());
+                        // 409: the conflict changed since it was listed (a new side, or settled).
+                        let lead = if status == 409 {
+                            "已有变化，请在重新读取的列表上再决定 / "
+                        } else {
+                            ""
+                        };
                         AppError::BadConflict {
                             layer: format!("{} {code}", r.layer),
                             field: r.field.clone().unwrap_or_else(|| "*".into()),
-                            reason: format!("{message} ({status})"),
+                            reason: format!("{lead}{message} ({status})"),
                         }
                     }
                     None => shikong_sync_client::SyncError::Server { status, code: None, message }.into(),
@@ -465,6 +480,7 @@ mod tests {
             },
             base,
             opened: "2026-12-06T10:00:05+08:00".into(),
+            rev: format!("rev-{code}-{field}"),
         }
     }
 
@@ -577,7 +593,11 @@ mod tests {
         assert_eq!(
             out,
             [Resolution {
-                layer: "manhole".into(), entity: E1, field: Some("埋深".into()), choose: Choice::Other(0)
+                layer: "manhole".into(),
+                entity: E1,
+                field: Some("埋深".into()),
+                choose: Choice::Other(0),
+                seen: Some("rev-JG-1-埋深".into()),
             }]
         );
         let typed = Intent::Field { key: k.clone(), choice: None, text: Some(" 3.0 ".into()) };
@@ -607,8 +627,16 @@ mod tests {
         // zhao lost the depth (others[0]) and won the material (winner).
         assert_eq!(out, [(Some("埋深".into()), Choice::Other(0)), (Some("材质".into()), Choice::Winner)]);
         let merged = Intent::Feature { layer: "manhole".into(), entity: E1, party: None };
-        let out = resolutions(&r.features, &merged).unwrap();
-        assert_eq!((out.len(), out[0].field.as_deref(), &out[0].choose), (1, None, &Choice::Winner));
+        let out: Vec<(Option<String>, Choice, Option<String>)> =
+            resolutions(&r.features, &merged).unwrap().into_iter().map(|r| (r.field, r.choose, r.seen)).collect();
+        assert_eq!(
+            out,
+            [
+                (Some("埋深".into()), Choice::Winner, Some("rev-JG-1-埋深".into())),
+                (Some("材质".into()), Choice::Winner, Some("rev-JG-1-材质".into()))
+            ],
+            "each field shown, with the revision it was shown at"
+        );
         let nobody = Intent::Feature { layer: "manhole".into(), entity: E1, party: Some("wu@wu 的平板".into()) };
         assert!(matches!(resolutions(&r.features, &nobody), Err(AppError::BadConflict { .. })));
     }
@@ -672,5 +700,28 @@ mod tests {
         }
         assert_eq!(member_index("resolutions[12].field"), Some(12));
         assert_eq!(member_index("resolutions"), None);
+    }
+
+    #[test]
+    fn a_conflict_changed_since_it_was_listed_is_said_so() {
+        let server = testkit::one_answer_status(
+            409,
+            r#"{"type": "https://shikong.invalid/problems/conflict-changed", "title": "Conflict", "status": 409,
+                "detail": "`resolutions[0].seen`: the conflict on `埋深` changed since it was listed", "member": "resolutions[0].seen"}"#,
+        );
+        let (_dir, mut d) = testkit::online_device();
+        d.settings.session = Some(testkit::session(&server));
+        let r = review(page());
+        let take = Intent::Field { key: key(E1, "埋深"), choice: Some(Choice::Other(0)), text: None };
+        match d.resolve_conflicts(&r.features, &take).err() {
+            Some(AppError::BadConflict { layer, field, reason }) => {
+                assert_eq!((layer.as_str(), field.as_str()), ("manhole JG-1", "埋深"));
+                assert!(
+                    reason.starts_with("已有变化") && reason.contains("changed") && reason.contains("409"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -178,6 +178,7 @@ mod tests {
             flow: CaseFlow { id: "city-standard".into(), version: 1 },
             state: state.into(),
             state_label: format!("label-{state}"),
+            state_label_en: format!("label-en-{state}"),
             class_kind: None,
             class: None,
             description: None,

@@ -1,28 +1,31 @@
 //! Import into and export from an offline area's layer (the desktop's 导入/导出, issue 16).
 //!
 //! An import runs in two steps so that nothing is written until the user has seen what will be:
-//! [`Device::stage_import`] reads the file (GeoJSON, GeoPackage, zipped Shapefile, CSV with WKT or
-//! lon/lat columns — `shikong-formats`' readers with their limits), or sends a CSV/XLSX table with
-//! an address column to the server's batch geocoder, and maps every record onto the layer's
-//! schema (columns matched by field name or title, values typed and checked as the server will);
-//! any problem names the file, row and field and stages nothing. Rows geocoded with a score below
-//! the threshold (or not matched) wait for a review — keep, fix the address (geocoded again), or
-//! drop — and [`Device::commit_import`] then writes every kept row in one replica transaction
-//! (all or nothing), for the next sync to send. [`Device::export_layer`] writes a layer to
-//! GeoJSON, GeoPackage, zipped Shapefile or CSV.
+//! [`Device::stage_import`] reads the file (GeoJSON, GeoPackage, zipped Shapefile, CSV or an XLSX
+//! sheet with WKT or lon/lat columns — `shikong-formats`' readers with their limits; an XLSX keeps
+//! its cells' types), or sends a CSV/XLSX table with an address column to the server's batch
+//! geocoder, and maps every record onto the layer's schema (columns matched by field name or
+//! title through `shikong_formats::columns`, values typed and checked as the server will); any
+//! problem names the file (and sheet), row and field and stages nothing. Rows geocoded with a
+//! score below the threshold (or not matched) wait for a review — keep, fix the address (geocoded
+//! again), or drop — and [`Device::commit_import`] then writes every kept row in one replica
+//! transaction (all or nothing), for the next sync to send. [`Device::export_layer`] writes a
+//! layer to GeoJSON, GeoPackage, zipped Shapefile or CSV.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Value as Json, json};
-use shikong_formats::{EXPORT_SYSTEM_FIELDS, FormatError, Location, RawValue, Record, SourceOptions, limits};
+use shikong_formats::{EXPORT_SYSTEM_FIELDS, FormatError, Location, RawValue, Record, SourceOptions, columns, limits};
 use shikong_model::{Bbox, Coord, FieldDef, FieldType, Geometry, GeometryKind, Properties, Value, geojson};
 use shikong_protocol::api::GeocodeStatus;
 use shikong_replica::{NewFeature, ReplicaLayer};
 
 use crate::{AppError, Device};
 
+#[cfg(test)]
+mod files_tests;
 mod shp;
 
 /// Rows geocoded with a lower score wait for review (the server scores 0–1).
@@ -32,26 +35,12 @@ pub const DEFAULT_THRESHOLD: f64 = 0.8;
 const MAX_LISTED: usize = 20;
 
 /// The columns the server's batch geocoder appends to each row (not the user's data).
-pub const GEOCODER_COLUMNS: [&str; 13] = [
-    "status",
-    "score",
-    "level",
-    "province_code",
-    "city_code",
-    "county_code",
-    "town_code",
-    "village_code",
-    "standard_address",
-    "lon",
-    "lat",
-    "point_source",
-    "reason",
-];
+pub use shikong_formats::columns::GEOCODER_COLUMNS;
 
 /// How to read the file.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 pub struct ImportOptions {
-    /// CSV: the WKT column, or the longitude/latitude columns (default: recognised by name).
+    /// CSV/XLSX: the WKT column, or the longitude/latitude columns (default: recognised by name).
     #[serde(default)]
     pub wkt_column: Option<String>,
     #[serde(default)]
@@ -64,7 +53,7 @@ pub struct ImportOptions {
     /// Review threshold on the geocoding score ([`DEFAULT_THRESHOLD`] when absent).
     #[serde(default)]
     pub threshold: Option<f64>,
-    /// GeoPackage: the layer to read (default: the only one).
+    /// GeoPackage: the layer to read (default: the only one); XLSX: the sheet (default: the first).
     #[serde(default)]
     pub source_layer: Option<String>,
 }
@@ -73,7 +62,7 @@ pub struct ImportOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportProblem {
     pub file: String,
-    /// `row 3`, `feature 12`.
+    /// `row 3`, `feature 12`, `sheet `测点`, row 3, column B`.
     pub location: Option<String>,
     pub field: Option<String>,
     pub message: String,
@@ -94,9 +83,10 @@ impl std::fmt::Display for ImportProblem {
 
 impl From<FormatError> for ImportProblem {
     fn from(e: FormatError) -> Self {
+        let place = e.place();
         ImportProblem {
             file: e.file.clone(),
-            location: e.location.map(|l| l.to_string()),
+            location: (!place.is_empty()).then_some(place),
             field: e.field.clone(),
             message: e.message.clone(),
         }
@@ -277,9 +267,9 @@ pub fn needs_review(status: Option<&str>, score: Option<f64>, has_point: bool, t
     }
 }
 
-/// Maps a record's columns onto the layer's fields (by name, else by title; case and spaces
-/// ignored), typed and checked; `ignored` collects columns that match no field. Every problem of
-/// the record at once.
+/// Maps a record's columns onto the layer's fields (by name, else by title; matched as
+/// `shikong_formats::columns` matches headers: BOM, spaces and case ignored), typed and checked;
+/// `ignored` collects columns that match no field. Every problem of the record at once.
 pub fn map_record(
     layer: &ReplicaLayer,
     file: &str,
@@ -288,7 +278,7 @@ pub fn map_record(
     skip: &[&str],
     ignored: &mut BTreeSet<String>,
 ) -> Result<Properties, Vec<ImportProblem>> {
-    let norm = |s: &str| s.trim().to_lowercase();
+    let norm = columns::normalize;
     let problem = |field: Option<&str>, message: String| ImportProblem {
         file: file.to_owned(),
         location: Some(location.to_owned()),
@@ -365,12 +355,16 @@ fn text_of(raw: Option<&RawValue>) -> Option<String> {
     }
 }
 
-/// A record's place for the user: CSV rows keep their line; the geocoder's result features are
-/// the table's data rows (the header is row 1).
-fn where_in(location: &Location, geocoded: bool) -> String {
-    match (location, geocoded) {
+/// A record's place for the user: CSV rows keep their line, an XLSX's its sheet and row; the
+/// geocoder's result features are the table's data rows (the header is row 1).
+fn where_in(location: &Location, geocoded: bool, sheet: Option<&str>) -> String {
+    let at = match (location, geocoded) {
         (Location::Feature(n), true) => format!("row {}", n + 1),
         (l, _) => l.to_string(),
+    };
+    match sheet {
+        Some(s) => format!("sheet `{s}`, {at}"),
+        None => at,
     }
 }
 
@@ -427,14 +421,7 @@ impl Device {
                 let tmp = tempfile_in(&self.dir.join("tmp"), "geocoded.geojson", &result)?;
                 (tmp.clone(), Some(TempFile(tmp)))
             }
-            None => {
-                if ext == "xlsx" {
-                    return Err(problem(
-                        "an XLSX table is imported by its address column (geocoded); save it as CSV for lon/lat columns".into(),
-                    ));
-                }
-                (path.to_owned(), None)
-            }
+            None => (path.to_owned(), None),
         };
         let source_opts = SourceOptions {
             wkt_column: opts.wkt_column.clone().filter(|s| !s.trim().is_empty()),
@@ -449,6 +436,7 @@ impl Device {
             refusal(&[p])
         })?;
         let reading = source.progress();
+        let sheet = source.sheet().map(str::to_owned);
         let skip: Vec<&str> = if geocoded.is_some() { GEOCODER_COLUMNS.to_vec() } else { Vec::new() };
         let threshold = opts.threshold.unwrap_or(DEFAULT_THRESHOLD);
         let mut rows = Vec::new();
@@ -460,7 +448,7 @@ impl Device {
             if n.is_multiple_of(256) {
                 progress(ImportStep::Reading { done: reading.done(), total: reading.total });
             }
-            let location = where_in(&rec.location, geocoded.is_some());
+            let location = where_in(&rec.location, geocoded.is_some(), sheet.as_deref());
             let find = |name: &str| rec.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v);
             match map_record(&l, &file, &location, &rec.properties, &skip, &mut ignored) {
                 Ok(properties) => {

@@ -14,7 +14,8 @@
 //! period of 1/3° with an amplitude of about 13 m, a gradient below 0.003), so one `d` per tile,
 //! taken at the tile's centre, is right to within 0.7 px anywhere on a 256-px tile at every zoom;
 //! rounding it to whole pixels adds 0.5 px. The tile is then cut from the (up to four) source
-//! tiles the shifted window covers ([`shifted_tile`]).
+//! tiles the shifted window covers ([`shifted_tile`]). The code is `shikong_tiles::gcj02`, shared
+//! with the tile server, which serves raster sets imported as GCJ-02 cut into place the same way.
 //!
 //! # Files
 //! `bookmarks.json` (replaced atomically) and `basemaps/*.mbtiles` in the data folder; offline
@@ -168,6 +169,7 @@ impl Device {
 // GCJ-02 tiles
 
 /// Global pixel position of `lon, lat` at zoom `z` (Web Mercator, 256-px tiles).
+#[cfg(test)]
 fn pixel(lon: f64, lat: f64, z: u8) -> (f64, f64) {
     let size = f64::from(TILE) * 2f64.powi(i32::from(z));
     let x = (lon + 180.0) / 360.0 * size;
@@ -177,6 +179,7 @@ fn pixel(lon: f64, lat: f64, z: u8) -> (f64, f64) {
 }
 
 /// Longitude/latitude of a global pixel position at zoom `z`.
+#[cfg(test)]
 fn unpixel(x: f64, y: f64, z: u8) -> (f64, f64) {
     let size = f64::from(TILE) * 2f64.powi(i32::from(z));
     let lon = x / size * 360.0 - 180.0;
@@ -186,13 +189,12 @@ fn unpixel(x: f64, y: f64, z: u8) -> (f64, f64) {
 
 /// Where the GCJ-02 basemap draws what belongs at the centre of tile `(z, x, y)`: the shift
 /// `pixel(GCJ(P)) − pixel(P)` in pixels at zoom `z` (see the module docs). Zero outside China.
+/// The tile server's GCJ-02 raster sets use the same code (`shikong_tiles::gcj02`).
 pub fn gcj02_tile_shift(z: u8, x: u32, y: u32) -> (f64, f64) {
-    let half = f64::from(TILE) / 2.0;
-    let (cx, cy) = (f64::from(x) * f64::from(TILE) + half, f64::from(y) * f64::from(TILE) + half);
-    let (lon, lat) = unpixel(cx, cy, z);
-    let (glon, glat) = shikong_geodesy::wgs84_to_gcj02(lon, lat);
-    let (gx, gy) = pixel(glon, glat, z);
-    (gx - cx, gy - cy)
+    shikong_tiles::gcj02::gcj02_tile_shift(
+        shikong_tiles::TileMatrixSet::WebMercatorQuad,
+        shikong_tiles::TileId { z, x, y },
+    )
 }
 
 /// The tile `(z, x, y)` of a CGCS2000/WGS 84 map cut out of a GCJ-02 raster basemap: the window
@@ -205,37 +207,23 @@ pub fn shifted_tile(
     y: u32,
     mut source: impl FnMut(u8, u32, u32) -> Result<Option<Vec<u8>>, AppError>,
 ) -> Result<Option<Vec<u8>>, AppError> {
-    let (dx, dy) = gcj02_tile_shift(z, x, y);
-    let t = i64::from(TILE);
-    // The window's top-left corner in global source pixels.
-    let (wx, wy) = (i64::from(x) * t + dx.round() as i64, i64::from(y) * t + dy.round() as i64);
-    let n = 1i64 << z;
-    let mut out = image::RgbaImage::new(TILE, TILE);
-    let mut any = false;
-    for ty in wy.div_euclid(t)..=(wy + t - 1).div_euclid(t) {
-        for tx in wx.div_euclid(t)..=(wx + t - 1).div_euclid(t) {
-            if ty < 0 || ty >= n {
-                continue;
+    shikong_tiles::gcj02::gcj02_tile(
+        shikong_tiles::TileMatrixSet::WebMercatorQuad,
+        shikong_tiles::TileId { z, x, y },
+        shikong_tiles::gcj02::CutFormat::Png,
+        |t| source(t.z, t.x, t.y),
+    )
+}
+
+impl From<shikong_tiles::TileError> for AppError {
+    fn from(e: shikong_tiles::TileError) -> Self {
+        match e {
+            shikong_tiles::TileError::Image { tile, reason } => {
+                AppError::Image { name: format!("tile {tile}"), reason }
             }
-            let sx = tx.rem_euclid(n);
-            let (Ok(sx), Ok(sy)) = (u32::try_from(sx), u32::try_from(ty)) else { continue };
-            let Some(bytes) = source(z, sx, sy)? else { continue };
-            let img = image::load_from_memory(&bytes)
-                .map_err(|e| AppError::Image { name: format!("tile {z}/{sx}/{sy}"), reason: e.to_string() })?
-                .to_rgba8();
-            // Where the source tile's top-left corner lands in the output.
-            image::imageops::overlay(&mut out, &img, tx * t - wx, ty * t - wy);
-            any = true;
+            other => AppError::Image { name: "tile".into(), reason: other.to_string() },
         }
     }
-    if !any {
-        return Ok(None);
-    }
-    let mut png = Vec::new();
-    image::DynamicImage::ImageRgba8(out)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| AppError::Image { name: format!("tile {z}/{x}/{y}"), reason: e.to_string() })?;
-    Ok(Some(png))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,21 +7,12 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
-use shikong_model::{Coord, Crs, FieldType, Geometry, GeometryKind, wkt};
+use shikong_model::{Coord, Crs, Geometry, wkt};
 
+use crate::columns::{Axis, GeometryColumns, check_lon_lat, geometry_columns};
 use crate::error::{FormatError, Location, Result};
 use crate::limits::{Exceeded, Limit, Limits, RowMeter, check_vertices};
 use crate::{DecodingReader, Progress, RawValue, Record, Source, SourceOptions};
-
-const WKT_NAMES: &[&str] = &["wkt", "geometry", "geom", "the_geom", "几何", "wkt_geom"];
-const LON_NAMES: &[&str] = &["lon", "lng", "long", "longitude", "x", "经度"];
-const LAT_NAMES: &[&str] = &["lat", "latitude", "y", "纬度"];
-
-enum GeomColumns {
-    None,
-    Wkt(usize),
-    LonLat(usize, usize),
-}
 
 pub(crate) struct CsvSource {
     path: std::path::PathBuf,
@@ -44,29 +35,10 @@ impl CsvSource {
         })
     }
 
-    fn find(&self, headers: &[String], explicit: Option<&String>, names: &[&str], what: &str) -> Result<Option<usize>> {
-        if let Some(want) = explicit {
-            return headers.iter().position(|h| h == want).map(Some).ok_or_else(|| {
-                FormatError::file(
-                    &self.name,
-                    format!("no {what} column named `{want}` (columns: {})", headers.join(", ")),
-                )
-            });
-        }
-        Ok(headers.iter().position(|h| names.contains(&h.trim().to_lowercase().as_str())))
-    }
-
-    fn geom_columns(&self, headers: &[String]) -> Result<GeomColumns> {
-        if let Some(i) = self.find(headers, self.opts.wkt_column.as_ref(), WKT_NAMES, "WKT")? {
-            return Ok(GeomColumns::Wkt(i));
-        }
-        let lon = self.find(headers, self.opts.lon_column.as_ref(), LON_NAMES, "longitude")?;
-        let lat = self.find(headers, self.opts.lat_column.as_ref(), LAT_NAMES, "latitude")?;
-        match (lon, lat) {
-            (Some(a), Some(b)) => Ok(GeomColumns::LonLat(a, b)),
-            (None, None) => Ok(GeomColumns::None),
-            _ => Err(FormatError::file(&self.name, "found a longitude or a latitude column but not both")),
-        }
+    fn geom_columns(&self, headers: &[String]) -> Result<GeometryColumns> {
+        let o = &self.opts;
+        geometry_columns(headers, o.wkt_column.as_deref(), o.lon_column.as_deref(), o.lat_column.as_deref())
+            .map_err(|m| FormatError::file(&self.name, m))
     }
 
     fn read_from<R: Read>(&mut self, input: R, on_record: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
@@ -117,11 +89,11 @@ impl CsvSource {
                     FormatError::at(&self.name, at, format!("`{cell}` is not a number")).field(&headers[i])
                 })
             };
-            let (geometry, skip) = match geom {
-                GeomColumns::None => (None, [usize::MAX; 2]),
-                GeomColumns::Wkt(i) => {
+            let geometry = match geom {
+                GeometryColumns::None => None,
+                GeometryColumns::Wkt(i) => {
                     let cell = record.get(i).unwrap_or("").trim();
-                    let g = if cell.is_empty() {
+                    if cell.is_empty() {
                         None
                     } else {
                         let g = wkt::parse(cell)
@@ -129,20 +101,27 @@ impl CsvSource {
                         check_vertices(&g, limits.geometry_vertices, "the geometry")
                             .map_err(|x| FormatError::exceeded(&self.name, Some(at), x).field(&headers[i]))?;
                         Some(g)
-                    };
-                    (g, [i, usize::MAX])
+                    }
                 }
-                GeomColumns::LonLat(x, y) => {
+                GeometryColumns::LonLat { lon: x, lat: y } => {
                     let empty =
                         record.get(x).unwrap_or("").trim().is_empty() && record.get(y).unwrap_or("").trim().is_empty();
-                    let g = if empty { None } else { Some(Geometry::Point(Coord::xy(number(x)?, number(y)?))) };
-                    (g, [x, y])
+                    if empty {
+                        None
+                    } else {
+                        let (lon, lat) = (number(x)?, number(y)?);
+                        check_lon_lat(self.crs, lon, lat).map_err(|(axis, m)| {
+                            let i = if axis == Axis::Lon { x } else { y };
+                            FormatError::at(&self.name, at, m).field(&headers[i])
+                        })?;
+                        Some(Geometry::Point(Coord::xy(lon, lat)))
+                    }
                 }
             };
             let properties = headers
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| !skip.contains(i))
+                .filter(|(i, _)| !geom.holds(*i))
                 .map(|(i, h)| (h.clone(), RawValue::Text(record.get(i).unwrap_or("").to_owned())))
                 .collect();
             on_record(Record { location: at, geometry, properties })?;
@@ -178,14 +157,6 @@ impl Source for CsvSource {
 
     fn crs(&self) -> Crs {
         self.crs
-    }
-
-    fn declared_fields(&self) -> Option<Vec<(String, FieldType)>> {
-        None
-    }
-
-    fn declared_kind(&self) -> Option<GeometryKind> {
-        None
     }
 
     fn progress(&self) -> Progress {
@@ -304,6 +275,11 @@ mod tests {
         assert!(e.to_string().contains("row 3, field `wkt`"), "{e}");
         let e = read_all(b"a,b\n1,2,3\n", SourceOptions::default()).unwrap_err();
         assert!(e.to_string().contains("row 2"), "{e}");
+        let e = read_all("名称,x,y\n甲,38512345.6,3378901.2\n".as_bytes(), SourceOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("row 2, field `x`: `38512345.6` is not a longitude (-180 to 180)"), "{e}");
+        let gk = SourceOptions { crs: Some(Crs::Epsg(4526)), ..SourceOptions::default() };
+        let r = read_all("名称,x,y\n甲,38512345.6,3378901.2\n".as_bytes(), gk).unwrap();
+        assert_eq!(r[0].geometry, Some(Geometry::Point(Coord::xy(38_512_345.6, 3_378_901.2))), "metres in their CRS");
         let opts = SourceOptions { wkt_column: Some("shape".into()), ..SourceOptions::default() };
         assert!(read_all(b"a,b\n1,2\n", opts).unwrap_err().to_string().contains("no WKT column named `shape`"));
     }

@@ -9,7 +9,10 @@
 //! - evaluates on a decoded [`Feature`] ([`Filter::matches`], the reference semantics), and
 //! - plans SQL for the SQLite/GeoPackage tables of the store and the replicas ([`Filter::plan`]):
 //!   a `WHERE` fragment, its parameters, the residual to check in Rust, and an envelope for the
-//!   R-tree.
+//!   R-tree;
+//! - plans SQL for the PostgreSQL + PostGIS store ([`Filter::plan_postgres`]): typed columns,
+//!   `$n` placeholders with typed [`PgParam`]s, spatial predicates in PostGIS behind the `&&`
+//!   envelope operator (GiST).
 //!
 //! Parsing is the `cql2` crate's (developmentseed/cql2-rs); this crate converts its AST into our
 //! own IR, so that no other crate depends on `cql2`'s types.
@@ -48,6 +51,12 @@
 //! (what `shikong-store` writes). LIKE is planned as `GLOB`, which is case-sensitive whatever
 //! `PRAGMA case_sensitive_like` says.
 //!
+//! For PostgreSQL, [`Filter::plan_postgres`] numbers placeholders `$n` from a given first index
+//! and casts each to its type (`$2::double precision`); bind [`PgPlan::params`] as [`PgParam`]
+//! says. Columns have PostgreSQL types ([`ColumnMap`]); open ends are `'-infinity'`/`'infinity'`;
+//! text compares under `COLLATE "C"`; LIKE is PostgreSQL's `LIKE` with `\` escaping; geometry
+//! literals are `ST_GeomFromWKB($n::bytea, 4490)`.
+//!
 //! ```
 //! use shikong_model::{FieldDef, FieldType, LayerSchema};
 //! use shikong_query::{Attribute, Filter, quote_identifier};
@@ -65,6 +74,7 @@ mod error;
 mod eval;
 mod like;
 pub mod limits;
+mod pg;
 mod predicate;
 mod resolve;
 mod sql;
@@ -76,6 +86,7 @@ pub use attribute::{Attribute, FieldRef, Queryable, QueryableType, queryables};
 pub use error::{QueryError, Result};
 pub use like::LikePattern;
 pub use limits::Limit;
+pub use pg::{POSTGIS_SRID, PgParam, PgPlan};
 pub use predicate::{ArithOp, CmpOp, Operand, Predicate, SpatialLiteral, SpatialOp, TemporalOp, TimeSpan};
 pub use sql::{ColumnMap, SqlParam, SqlPlan, quote_identifier, sql_param};
 
@@ -191,6 +202,13 @@ impl Filter {
     /// The SQL for a table whose columns `cols` names; see [`SqlPlan`].
     pub fn plan(&self, cols: &dyn ColumnMap) -> SqlPlan {
         sql::plan(self, cols)
+    }
+
+    /// The SQL for a PostgreSQL + PostGIS table whose typed columns `cols` names (see
+    /// [`ColumnMap`] for the types), placeholders numbered from `$first_param` (the caller's own
+    /// parameters come first); see [`PgPlan`].
+    pub fn plan_postgres(&self, cols: &dyn ColumnMap, first_param: usize) -> PgPlan {
+        pg::plan(self, cols, first_param)
     }
 
     /// The same filter with every geometry literal passed through `f` (reprojection from the

@@ -4,7 +4,9 @@
 //!
 //! In SQL the pattern becomes a `GLOB` pattern rather than a `LIKE` one: `GLOB` is case-sensitive
 //! whatever the connection's `case_sensitive_like` setting, and it also matches by character, so
-//! the SQL and the Rust matcher agree without depending on connection state.
+//! the SQL and the Rust matcher agree without depending on connection state. PostgreSQL's `LIKE`
+//! is case-sensitive and matches by character already; there the pattern keeps `%`/`_` and
+//! escapes literal `%`, `_`, `\` with `\`.
 
 use std::fmt;
 
@@ -112,6 +114,25 @@ impl LikePattern {
             }
         }
         p[pi..].iter().all(|t| *t == Tok::Any)
+    }
+
+    /// The equivalent PostgreSQL `LIKE` pattern with the default escape character `\`:
+    /// literal `%`, `_` and `\` escaped. PostgreSQL's `LIKE` is case-sensitive and matches by
+    /// character under a deterministic collation, like [`LikePattern::matches`].
+    pub(crate) fn to_pg_like(&self) -> String {
+        let mut out = String::with_capacity(self.source.len() + 4);
+        for t in &self.toks {
+            match t {
+                Tok::Any => out.push('%'),
+                Tok::One => out.push('_'),
+                Tok::Char(c @ ('%' | '_' | '\\')) => {
+                    out.push('\\');
+                    out.push(*c);
+                }
+                Tok::Char(c) => out.push(*c),
+            }
+        }
+        out
     }
 
     /// The equivalent SQLite `GLOB` pattern.

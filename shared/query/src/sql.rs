@@ -1,4 +1,5 @@
-//! SQL planning for SQLite: which part of a filter SQL decides, and what stays for Rust.
+//! SQL planning (SQLite here, PostgreSQL in `pg.rs`): which part of a filter SQL decides, and
+//! what stays for Rust.
 //!
 //! The plan splits the top-level `AND` into conjuncts. A conjunct whose every piece has a column
 //! and an SQL form goes into the `WHERE` fragment; any other (spatial operators, attributes the
@@ -15,6 +16,26 @@ use crate::predicate::{Operand, Predicate};
 use crate::temporal::{self, Combine};
 
 /// Where the attributes of the table being queried are.
+///
+/// **SQLite** ([`Filter::plan`]): values stored by the store's conventions (see [`sql_param`]).
+///
+/// **PostgreSQL** ([`Filter::plan_postgres`]): the expression must have the PostgreSQL type of
+/// the attribute, NULL when the value is absent:
+///
+/// | attribute | type |
+/// |---|---|
+/// | text and code-list fields, `code` | `text` |
+/// | `entity_id` | `text`, the lowercase hyphenated UUID (e.g. `"entity_id"::text` for a `uuid` column) |
+/// | integer fields, `version` | `bigint` |
+/// | real fields | `double precision` |
+/// | boolean fields | `boolean` |
+/// | date fields | `date` |
+/// | date-time fields, `valid_from`, `valid_to` | `timestamptz` (NULL = open end) |
+/// | `geometry` | `geometry(Geometry, 4490)` ([`POSTGIS_SRID`](crate::POSTGIS_SRID)) |
+///
+/// e.g. `"depth"` on the current table, `(props->>'c3')::double precision` on history rows.
+/// Expressions are used inside parentheses and must not contain the characters U+0001 and
+/// U+0002 (the planner's placeholder marks before numbering).
 pub trait ColumnMap {
     /// An SQL expression reading `attr` in the queried table — `"depth"` (see [`quote_identifier`])
     /// for the current-state table, `json_extract(props, '$."c3"')` for history rows — or `None`
@@ -245,20 +266,23 @@ fn exact(cols: &dyn ColumnMap, p: &Predicate) -> Option<(String, Vec<Value>)> {
 }
 
 /// A relaxation of `p`: implied by `p` when `positive`, implying it otherwise.
-enum Relaxed {
+enum Relaxed<P> {
     True,
     False,
-    Sql(String, Vec<Value>),
+    Sql(String, Vec<P>),
 }
 
-fn relax(cols: &dyn ColumnMap, p: &Predicate, positive: bool) -> Relaxed {
-    if let Some((sql, params)) = exact(cols, p) {
+/// A dialect's writer of one predicate fully in SQL (`None`: not expressible).
+pub(crate) type ExactFn<'a, P> = &'a dyn Fn(&Predicate) -> Option<(String, Vec<P>)>;
+
+fn relax<P>(exact: ExactFn<'_, P>, p: &Predicate, positive: bool) -> Relaxed<P> {
+    if let Some((sql, params)) = exact(p) {
         return Relaxed::Sql(sql, params);
     }
     let combine = |ps: &[Predicate], and: bool| {
         let mut parts = Vec::new();
         for q in ps {
-            match (relax(cols, q, positive), and) {
+            match (relax(exact, q, positive), and) {
                 (Relaxed::False, true) => return Relaxed::False,
                 (Relaxed::True, false) => return Relaxed::True,
                 (Relaxed::True, true) | (Relaxed::False, false) => {}
@@ -279,7 +303,7 @@ fn relax(cols: &dyn ColumnMap, p: &Predicate, positive: bool) -> Relaxed {
     match p {
         Predicate::And(ps) => combine(ps, true),
         Predicate::Or(ps) => combine(ps, false),
-        Predicate::Not(x) => match relax(cols, x, !positive) {
+        Predicate::Not(x) => match relax(exact, x, !positive) {
             Relaxed::True => Relaxed::False,
             Relaxed::False => Relaxed::True,
             Relaxed::Sql(s, v) => Relaxed::Sql(format!("NOT {s}"), v),
@@ -298,6 +322,22 @@ fn conjuncts<'p>(p: &'p Predicate, out: &mut Vec<&'p Predicate>) {
 }
 
 pub(crate) fn plan(filter: &Filter, cols: &dyn ColumnMap) -> SqlPlan {
+    let s = split(filter, &|p| exact(cols, p), "0");
+    SqlPlan { sql: s.sql, params: s.params, residual: s.residual, bbox: s.bbox }
+}
+
+/// A plan in any dialect: the `WHERE` fragment, its parameters in text order, the residual and
+/// the envelope (see [`SqlPlan`]).
+pub(crate) struct Split<P> {
+    pub sql: Option<String>,
+    pub params: Vec<P>,
+    pub residual: Option<Filter>,
+    pub bbox: Option<Bbox>,
+}
+
+/// Splits the top-level conjuncts into SQL (exact or relaxed) and residual; `false_sql` is the
+/// dialect's constant false.
+pub(crate) fn split<P>(filter: &Filter, exact: ExactFn<'_, P>, false_sql: &str) -> Split<P> {
     let mut parts: Vec<String> = Vec::new();
     let mut params = Vec::new();
     let mut residual = Vec::new();
@@ -313,22 +353,22 @@ pub(crate) fn plan(filter: &Filter, cols: &dyn ColumnMap) -> SqlPlan {
                 bbox = Some(b);
             }
         }
-        if let Some((sql, p)) = exact(cols, c) {
+        if let Some((sql, p)) = exact(c) {
             parts.push(sql);
             params.extend(p);
             continue;
         }
         residual.push(c.clone());
-        match relax(cols, c, true) {
+        match relax(exact, c, true) {
             Relaxed::Sql(sql, p) => {
                 parts.push(sql);
                 params.extend(p);
             }
-            Relaxed::False => parts.push("0".into()),
+            Relaxed::False => parts.push(false_sql.into()),
             Relaxed::True => {}
         }
     }
-    SqlPlan {
+    Split {
         sql: if parts.is_empty() { None } else { Some(parts.join(" AND ")) },
         params,
         residual: match residual.len() {

@@ -8,157 +8,34 @@
 // Helpers outside `#[test]` functions unwrap too: here a panic is a test failure, as intended.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashSet;
 
+use common::{FeatureWords, FilterWords, check_agreement, feature, filter_text, schema};
 use proptest::prelude::*;
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
-use shikong_model::{
-    CodeItem, Coord, EntityId, Feature, FieldDef, FieldType, Geometry, LayerSchema, ValidTime, Value, time,
-};
+use shikong_model::{Coord, EntityId, Feature, Geometry, ValidTime, Value, time};
 use shikong_query::{Attribute, Filter, QueryError, SqlParam, quote_identifier, sql_param};
 
-fn schema() -> LayerSchema {
-    let mut status = FieldDef::new("status", FieldType::Code);
-    status.codes =
-        vec![CodeItem { code: "1".into(), label: "完好".into() }, CodeItem { code: "2".into(), label: "破损".into() }];
-    LayerSchema {
-        fields: vec![
-            FieldDef::new("名称", FieldType::Text),
-            FieldDef::new("depth", FieldType::Real),
-            FieldDef::new("count", FieldType::Integer),
-            FieldDef::new("ok", FieldType::Bool),
-            FieldDef::new("built", FieldType::Date),
-            FieldDef::new("checked", FieldType::DateTime),
-            status,
-            FieldDef::new("note", FieldType::Text),
-        ],
-    }
-}
-
 const TEXTS: &[&str] = &["雨水井盖", "井盖", "阀门井", "Abc", "abc", "aBC", "a%b", "a_b", "axb", "", "ÀBC", "a*b?[c]"];
-const INSTANTS: &[&str] = &[
-    "2019-12-31T15:59:59.999Z",
-    "2019-12-31T16:00:00.000Z",
-    "2020-06-01T00:00:00.000Z",
-    "2024-12-31T15:59:59.999Z",
-    "2024-12-31T16:00:00.000Z",
-    "2025-06-01T00:30:00.000Z",
-];
-const DATES: &[&str] = &["2019-05-20", "2020-01-01", "2024-12-31", "2025-01-01"];
-const CODES: &[&str] = &["420111-JG-0001", "420111-JG-0002", "420102-FM-0001"];
 
-fn instant(i: usize) -> jiff::Timestamp {
-    time::parse_instant(INSTANTS[i]).unwrap()
+/// Points only: SQLite's dialect leaves every geometry test to the residual.
+fn point() -> BoxedStrategy<Geometry> {
+    (0..4i32, 0..4i32).prop_map(|(x, y)| Geometry::Point(Coord::xy(f64::from(x), f64::from(y)))).boxed()
 }
 
-fn opt<T: std::fmt::Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
-    prop_oneof![1 => Just(None), 3 => s.prop_map(Some)].boxed()
-}
+const FEATURES: FeatureWords = FeatureWords {
+    texts: TEXTS,
+    reals: &[-1.5, 0.0, 1.0, 1.5, 2.5, 3.0],
+    integers: &[-2, 0, 1, 3, 9_007_199_254_740_993],
+    geometry: point,
+};
 
-fn feature() -> impl Strategy<Value = (Feature, Option<i64>)> {
-    let props = (
-        opt(prop::sample::select(TEXTS)),
-        opt(prop_oneof![
-            prop::sample::select(vec![-1.5, 0.0, 1.0, 1.5, 2.5, 3.0]).prop_map(Value::Real),
-            Just(Value::Integer(2)),
-        ]),
-        opt(prop::sample::select(vec![-2i64, 0, 1, 3, 9_007_199_254_740_993])),
-        opt(any::<bool>()),
-        opt(prop::sample::select(DATES)),
-        opt(0..INSTANTS.len()),
-        opt(prop::sample::select(vec!["1", "2"])),
-        opt(prop::sample::select(TEXTS)),
-    );
-    let system = (
-        0..3u128,
-        prop::sample::select(CODES),
-        opt((0..4i32, 0..4i32)),
-        (opt(0..3usize), opt(3..6usize)),
-        opt(1..5i64),
-    );
-    (props, system).prop_map(
-        |((name, depth, count, ok, built, checked, status, note), (id, code, point, valid, version))| {
-            let mut properties = shikong_model::Properties::new();
-            let mut put = |k: &str, v: Option<Value>| {
-                if let Some(v) = v {
-                    properties.insert(k.to_owned(), v);
-                }
-            };
-            put("名称", name.map(Value::from));
-            put("depth", depth);
-            put("count", count.map(Value::Integer));
-            put("ok", ok.map(Value::Bool));
-            put("built", built.map(|d| Value::Date(time::parse_date(d).unwrap())));
-            put("checked", checked.map(|i| Value::DateTime(instant(i))));
-            put("status", status.map(Value::from));
-            put("note", note.map(Value::from));
-            let feature = Feature {
-                id: EntityId::from_uuid(uuid::Uuid::from_u128(0x0192f3c4_0000_7000_8000_000000000000 + id)),
-                code: code.to_owned(),
-                geometry: point.map(|(x, y)| Geometry::Point(Coord::xy(f64::from(x), f64::from(y)))),
-                valid: ValidTime { from: valid.0.map(instant), to: valid.1.map(instant) },
-                properties,
-            };
-            (feature, version)
-        },
-    )
-}
-
-fn pick(items: &[&str]) -> BoxedStrategy<String> {
-    prop::sample::select(items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).boxed()
-}
-
-fn cmp_op() -> BoxedStrategy<String> {
-    pick(&["=", "<>", "<", "<=", ">", ">="])
-}
-
-fn quoted(items: &[&str]) -> BoxedStrategy<String> {
-    prop::sample::select(items.iter().map(|s| format!("'{}'", s.replace('\'', "''"))).collect::<Vec<_>>()).boxed()
-}
-
-fn timestamp_literal() -> BoxedStrategy<String> {
-    prop_oneof![
-        prop::sample::select(INSTANTS).prop_map(|s| format!("TIMESTAMP('{s}')")),
-        prop::sample::select(DATES).prop_map(|s| format!("DATE('{s}')")),
-    ]
-    .boxed()
-}
-
-fn time_span_literal() -> BoxedStrategy<String> {
-    let bound = prop_oneof![
-        1 => Just("'..'".to_owned()),
-        3 => prop::sample::select(INSTANTS).prop_map(|s| format!("'{s}'")),
-        2 => prop::sample::select(DATES).prop_map(|s| format!("'{s}'")),
-    ];
-    prop_oneof![
-        timestamp_literal(),
-        (bound.clone(), bound).prop_filter_map("start after end", |(a, b)| {
-            (bound_ms(&a, false) <= bound_ms(&b, true)).then(|| format!("INTERVAL({a}, {b})"))
-        }),
-    ]
-    .boxed()
-}
-
-/// The instant (in ms) a quoted interval bound stands for: a date is its first or last Beijing
-/// millisecond.
-fn bound_ms(quoted: &str, end: bool) -> i64 {
-    let s = quoted.trim_matches('\'');
-    if s == ".." {
-        return if end { i64::MAX } else { i64::MIN };
-    }
-    match time::parse_date(s) {
-        Ok(d) if s.len() == 10 => {
-            let day = if end { d.tomorrow().unwrap() } else { d };
-            time::parse_instant(&day.to_string()).unwrap().as_millisecond() - i64::from(end)
-        }
-        _ => time::parse_instant(s).unwrap().as_millisecond(),
-    }
-}
-
-fn atom() -> BoxedStrategy<String> {
-    let number = pick(&["-2", "0", "1", "1.5", "2", "2.5", "3", "9007199254740993"]);
-    let numeric = pick(&[
+const FILTERS: FilterWords = FilterWords {
+    numbers: &["-2", "0", "1", "1.5", "2", "2.5", "3", "9007199254740993"],
+    numerics: &[
         "depth",
         "count",
         "version",
@@ -170,88 +47,20 @@ fn atom() -> BoxedStrategy<String> {
         "count + 0",
         "depth / count",
         "count / version",
-    ]);
-    let text_prop = pick(&["名称", "note", "status", "code", "casei(名称)"]);
-    let text_lit =
-        quoted(&["雨水井盖", "井盖", "abc", "ABC", "a%b", "", "1", "2", "420111-JG-0001", "420111", "ÀBC", "àbc"]);
-    let pattern = quoted(&["%", "井%", "%井%", "_盖", "%\\%%", "a\\_b", "a_b", "A%", "a%", "%b%", "a*b?[c]", "__井盖"]);
-    let any_prop = pick(&[
-        "名称",
-        "depth",
-        "count",
-        "ok",
-        "built",
-        "checked",
-        "status",
-        "note",
-        "geometry",
-        "valid_from",
-        "valid_to",
-        "version",
-        "code",
-    ]);
-    let spans =
-        pick(&["checked", "INTERVAL(valid_from, valid_to)", "valid_from", "valid_to", "INTERVAL(valid_from, checked)"]);
-    let temporal_op = pick(&[
-        "t_after",
-        "t_before",
-        "t_contains",
-        "t_disjoint",
-        "t_during",
-        "t_equals",
-        "t_finishedBy",
-        "t_finishes",
-        "t_intersects",
-        "t_meets",
-        "t_metBy",
-        "t_overlappedBy",
-        "t_overlaps",
-        "t_startedBy",
-        "t_starts",
-    ]);
-    let spatial_op = pick(&["s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches"]);
-    let region = pick(&[
+    ],
+    text_props: &["名称", "note", "status", "code", "casei(名称)"],
+    text_literals: &["雨水井盖", "井盖", "abc", "ABC", "a%b", "", "1", "2", "420111-JG-0001", "420111", "ÀBC", "àbc"],
+    patterns: &["%", "井%", "%井%", "_盖", "%\\%%", "a\\_b", "a_b", "A%", "a%", "%b%", "a*b?[c]", "__井盖"],
+    spatial_ops: &["s_intersects", "s_disjoint", "s_within", "s_contains", "s_equals", "s_touches"],
+    regions: &[
         "BBOX(0, 0, 1, 1)",
         "BBOX(1, 1, 3, 2)",
         "POLYGON((0 0, 2 0, 2 2, 0 0))",
         "POINT(1 1)",
         "LINESTRING(0 0, 3 3)",
-    ]);
-    prop_oneof![
-        (numeric.clone(), cmp_op(), number.clone()).prop_map(|(p, o, n)| format!("{p} {o} {n}")),
-        (numeric.clone(), cmp_op(), numeric.clone()).prop_map(|(p, o, q)| format!("{p} {o} {q}")),
-        (text_prop.clone(), cmp_op(), text_lit.clone()).prop_map(|(p, o, l)| format!("{p} {o} {l}")),
-        (text_prop.clone(), pattern.clone()).prop_map(|(p, l)| format!("{p} LIKE {l}")),
-        pattern.prop_map(|l| format!("casei(名称) LIKE casei({l})")),
-        (text_prop, prop::collection::vec(text_lit, 1..4)).prop_map(|(p, l)| format!("{p} IN ({})", l.join(", "))),
-        (numeric.clone(), prop::collection::vec(number.clone(), 1..4))
-            .prop_map(|(p, l)| format!("{p} IN ({})", l.join(", "))),
-        (numeric, number.clone(), number).prop_map(|(p, a, b)| format!("{p} BETWEEN {a} AND {b}")),
-        any_prop.prop_map(|p| format!("{p} IS NULL")),
-        pick(&["ok", "ok = true", "ok = false", "ok <> true", "true", "false"]),
-        (cmp_op(), quoted(DATES)).prop_map(|(o, d)| format!("built {o} DATE({d})")),
-        (pick(&["checked", "valid_from", "valid_to"]), cmp_op(), timestamp_literal())
-            .prop_map(|(p, o, l)| format!("{p} {o} {l}")),
-        (pick(&["checked", "valid_from", "valid_to"]), cmp_op(), pick(&["checked", "valid_from", "valid_to"]))
-            .prop_map(|(p, o, q)| format!("{p} {o} {q}")),
-        (temporal_op.clone(), spans.clone(), time_span_literal()).prop_map(|(o, s, l)| format!("{o}({s}, {l})")),
-        (temporal_op.clone(), time_span_literal(), spans.clone()).prop_map(|(o, l, s)| format!("{o}({l}, {s})")),
-        (temporal_op.clone(), spans.clone(), spans).prop_map(|(o, a, b)| format!("{o}({a}, {b})")),
-        (temporal_op, quoted(DATES)).prop_map(|(o, d)| format!("{o}(built, DATE({d}))")),
-        (spatial_op, region).prop_map(|(o, r)| format!("{o}(geometry, {r})")),
-    ]
-    .boxed()
-}
-
-fn filter_text() -> impl Strategy<Value = String> {
-    atom().prop_recursive(3, 12, 3, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| format!("({})", v.join(" AND "))),
-            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| format!("({})", v.join(" OR "))),
-            inner.prop_map(|p| format!("NOT ({p})")),
-        ]
-    })
-}
+    ],
+    negated_spatial: false,
+};
 
 /// Creates the table as the store lays it out: declared types from the schema (so SQLite applies
 /// the same affinities), values by the store's conventions.
@@ -330,28 +139,9 @@ fn run(
                 .collect()
         }
     };
-    for (i, (f, version)) in rows.iter().enumerate() {
-        let expected = filter.matches(f, *version);
-        let by_sql = selected.contains(&i);
-        let by_plan = by_sql && plan.residual.as_ref().is_none_or(|r| r.matches(f, *version));
-        prop_assert!(
-            !expected || by_sql,
-            "SQL lost a matching row\nfilter: {filter}\nsql: {:?} {:?}\nrow: {f:?}",
-            plan.sql,
-            plan.params
-        );
-        prop_assert_eq!(
-            by_plan,
-            expected,
-            "plan and matches disagree\nfilter: {}\nsql: {:?} {:?}\nresidual: {:?}\nrow: {:?} v{:?}",
-            filter,
-            plan.sql,
-            plan.params,
-            plan.residual.as_ref().map(|r| r.to_string()),
-            f,
-            version
-        );
-        if let (Some(b), true, Some(g)) = (plan.bbox, expected, &f.geometry) {
+    check_agreement(filter, rows, &selected, (&plan.sql, &plan.params, &plan.residual), "")?;
+    for (f, version) in rows {
+        if let (Some(b), true, Some(g)) = (plan.bbox, filter.matches(f, *version), &f.geometry) {
             let gb = g.bbox().unwrap();
             prop_assert!(b.intersects(&gb), "bbox {b} excludes a matching geometry {gb}");
         }
@@ -364,8 +154,8 @@ proptest! {
 
     #[test]
     fn plan_agrees_with_matches_on_sqlite(
-        text in filter_text(),
-        rows in prop::collection::vec(feature(), 1..40),
+        text in filter_text(&FILTERS),
+        rows in prop::collection::vec(feature(&FEATURES), 1..40),
         map_version in any::<bool>(),
     ) {
         let filter = match Filter::parse_text(&text, &schema()) {

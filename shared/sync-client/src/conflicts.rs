@@ -55,7 +55,8 @@ impl ConflictQuery {
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// The server refused one resolution of the request, named by `member`
-    /// (`resolutions[1].choose`); nothing was written.
+    /// (`resolutions[1].choose`); nothing was written. Status 409 on `resolutions[N].seen`: that
+    /// conflict changed since it was listed (list it again).
     #[error("the server refused `{member}` ({status}): {message}")]
     Member { status: u16, member: String, message: String },
     #[error(transparent)]

@@ -19,4 +19,6 @@ pub enum TileError {
     Address { input: String, message: String },
     #[error("invalid vector tile: {0}")]
     Decode(String),
+    #[error("raster tile {tile}: {reason}")]
+    Image { tile: String, reason: String },
 }

@@ -4,6 +4,7 @@
 //!   tile buffer, which is what exact cache invalidation needs), lon/lat → tile pixels.
 //! - [`encode`]: per-layer MVT building with clipping to the buffered tile, per-zoom
 //!   simplification, grid snapping and ring orientation; [`decode`] reads tiles back.
+//! - [`gcj02`]: GCJ-02 raster tiles (Amap/Tencent basemaps) cut into place on a CGCS2000 map.
 //!
 //! Architecture invariant: no I/O, no clock, no runtime. The tile server (`shikong-tileserver`)
 //! queries the store, caches and serves; this crate only computes, so the mobile app can encode
@@ -14,6 +15,7 @@ pub mod clip;
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod gcj02;
 pub mod mvt;
 pub mod tms;
 

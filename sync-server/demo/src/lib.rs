@@ -44,6 +44,24 @@ pub struct DemoReport {
     pub districts: u64,
 }
 
+/// What `shikong demo` prints after "demo loaded into STORE: ".
+impl std::fmt::Display for DemoReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} divisions ({} with centre points), {} Wuhan districts (layer `district`), {} manholes, {} street lamps, {} roads, {} house numbers and {} POIs (generated samples)",
+            self.divisions,
+            self.divisions_with_point,
+            self.districts,
+            self.manholes,
+            self.lamps,
+            self.roads,
+            self.addresses,
+            self.pois
+        )
+    }
+}
+
 /// The gazetteer sources of the demo layers (`shikong demo` builds the gazetteer with them).
 pub fn gazetteer_sources() -> shikong_gazetteer::Sources {
     use shikong_gazetteer::Source;
@@ -470,4 +488,27 @@ fn address_layers(
         report.pois += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_every_layer_loaded() {
+        let r = DemoReport {
+            divisions: 3000,
+            divisions_with_point: 400,
+            manholes: 60,
+            lamps: 40,
+            roads: 12,
+            addresses: 80,
+            pois: 6,
+            districts: 13,
+        };
+        assert_eq!(
+            r.to_string(),
+            "3000 divisions (400 with centre points), 13 Wuhan districts (layer `district`), 60 manholes, 40 street lamps, 12 roads, 80 house numbers and 6 POIs (generated samples)"
+        );
+    }
 }

@@ -14,7 +14,10 @@
 //!   from the request's `action_id` (so a retry is recognised in the documents themselves), written
 //!   as new store versions in one transaction. Devices receive the change at their next pull and
 //!   their conflict ends as everywhere else. Any bad resolution refuses the whole request, naming
-//!   it (`resolutions[2].field`), before anything is committed.
+//!   it (`resolutions[2].field`), before anything is committed. A resolution carrying `seen` (the
+//!   [`revision`] the list showed) applies only while the field's conflict is still that one, so a
+//!   side arriving between listing and resolving cannot shift what `other:N` takes
+//!   ([`ResolveError::Changed`]: the server answers 409).
 
 use std::collections::BTreeMap;
 
@@ -40,6 +43,10 @@ pub enum ResolveError {
     /// The caller may not edit the layer a resolution names.
     #[error("`{path}`: {message}")]
     Forbidden { path: String, message: String },
+    /// The conflict a resolution names by its listed `rev` (`seen`) changed since: a side was
+    /// added or changed, or it was settled. The client lists it again.
+    #[error("`{path}`: {message}")]
+    Changed { path: String, message: String },
     #[error(transparent)]
     Sync(#[from] SyncFailure),
 }
@@ -99,6 +106,16 @@ pub fn reindex(store: &dyn Store, author: &str) -> Result<usize, SyncFailure> {
     Ok(open_entities)
 }
 
+/// A conflict's revision as listed (`rev`): the first 16 hex digits of the SHA-256 of its kind,
+/// field and sides (value, user, device, time, in the document's order), so any change to a
+/// side changes it and the same conflict always lists the same one.
+pub fn revision(c: &wire::Conflict) -> String {
+    use sha2::Digest as _;
+    let sides = serde_json::to_vec(&(&c.kind, &c.field, &c.winner, &c.others)).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&sides);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 fn involves(c: &wire::Conflict, author: &str) -> bool {
     std::iter::once(&c.winner)
         .chain(&c.others)
@@ -137,7 +154,7 @@ fn entry_conflicts(
         .filter(|c| author.is_none_or(|a| involves(c, a)))
         .map(|c| {
             let base = doc.conflict_base(layer.schema(), &c.field).ok().flatten().map(|b| side_json(&b));
-            api::OpenConflict { conflict: c, base, opened: opened.clone() }
+            api::OpenConflict { rev: revision(&c), conflict: c, base, opened: opened.clone() }
         })
         .collect())
 }
@@ -228,6 +245,9 @@ struct Pending {
     id: EntityId,
     doc: EntityDoc,
     first: usize,
+    /// The revision of each open conflict (by field) before this request touched the entity:
+    /// what a resolution's `seen` is checked against.
+    revs: BTreeMap<String, String>,
 }
 
 /// What [`resolve`] runs in its transaction before the commit, with the entities written (the
@@ -289,12 +309,30 @@ pub fn resolve(
                     drop(tx);
                     return replayed(store, req);
                 }
-                pending.push(Pending { layer, id, doc, first: i });
+                let code = doc.state(layer.schema())?.feature.code;
+                let revs =
+                    wire_conflicts(&layer, id, &code, &doc)?.iter().map(|c| (c.field.clone(), revision(c))).collect();
+                pending.push(Pending { layer, id, doc, first: i, revs });
                 pending.len() - 1
             }
         };
         let p = &mut pending[slot];
         let schema = p.layer.schema().clone();
+        if let Some(seen) = &r.seen {
+            let Some(f) = &r.field else {
+                return Err(invalid(at("seen"), "`seen` is the `rev` of one field's conflict: give `field` too"));
+            };
+            if p.revs.get(f) != Some(seen) {
+                return Err(ResolveError::Changed {
+                    path: at("seen"),
+                    message: format!(
+                        "the conflict on `{f}` of entity {} changed since it was listed (a side was added or \
+                         changed, or it was settled): list it again and decide on what it is now",
+                        r.entity
+                    ),
+                });
+            }
+        }
         let open = p.doc.conflicts(&schema)?;
         let chosen: Vec<&shikong_crdt::Conflict> = match &r.field {
             Some(f) => match open.iter().find(|c| &c.attribute == f) {

@@ -91,10 +91,6 @@ impl GazetteerError {
     pub(crate) fn file(path: impl Into<PathBuf>, row: Option<u64>, message: impl fmt::Display) -> Self {
         Self::File { path: path.into(), row, message: message.to_string() }
     }
-
-    pub(crate) fn table(file: &str, row: Option<u64>, message: impl fmt::Display) -> Self {
-        Self::Table { file: file.to_owned(), row, field: None, message: message.to_string() }
-    }
 }
 
 /// `, sheet `Sheet1`` — the sheet of a workbook, empty for CSV.
@@ -138,7 +134,8 @@ mod tests {
         };
         assert_eq!(e.to_string(), "upload, row 3, column `地址`: unequal lengths");
         assert!(e.is_bad_input());
-        assert_eq!(GazetteerError::table("a.xlsx", None, "no sheet").to_string(), "a.xlsx: no sheet");
+        let e = GazetteerError::Table { file: "a.xlsx".into(), row: None, field: None, message: "no sheet".into() };
+        assert_eq!(e.to_string(), "a.xlsx: no sheet");
         let e = GazetteerError::file("/d/gazetteer-aliases.csv", Some(2), "missing field `name`");
         assert_eq!(e.to_string(), "/d/gazetteer-aliases.csv, row 2: missing field `name`");
         assert!(!e.is_bad_input());

@@ -11,22 +11,9 @@ use shikong_model::{Coord, FieldDef, FieldType, Geometry, GeometryKind, Value};
 
 use crate::error::{GazetteerError, Result};
 
-/// The columns batch geocoding appends to each input row.
-pub const BATCH_COLUMNS: [&str; 13] = [
-    "status",
-    "score",
-    "level",
-    "province_code",
-    "city_code",
-    "county_code",
-    "town_code",
-    "village_code",
-    "standard_address",
-    "lon",
-    "lat",
-    "point_source",
-    "reason",
-];
+/// The columns batch geocoding appends to each input row (one list with the desktop's import,
+/// which reads them back: `shikong_formats::columns`).
+pub const BATCH_COLUMNS: [&str; 13] = shikong_formats::columns::GEOCODER_COLUMNS;
 
 /// The appended cells for one result.
 pub fn result_cells(r: &GeocodeResult) -> Vec<String> {
@@ -56,13 +43,15 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Reads CSV (UTF-8 or GBK) or XLSX bytes within the upload limits ([`Limits::table`]): a table
-/// over them is a [`GazetteerError::TooLarge`] naming the limit (module `upload`).
+/// Reads CSV (UTF-8 or GBK) or XLSX bytes within the upload limits ([`Limits::table`]) with
+/// `shikong_formats::table`: a table over them is a [`GazetteerError::TooLarge`] naming the
+/// limit (module `upload`). XLSX cells read as the sheet shows them (dates ISO 8601).
 pub fn read_table(bytes: &[u8], name: &str) -> Result<Table> {
     crate::upload::read_table_with(bytes, name, &Limits::table())
 }
 
-/// Geocodes `column` of every row; `progress(done, total)` now and then.
+/// Geocodes `column` of every row (the header named so, else one that matches it but for case,
+/// spaces and a BOM: `shikong_formats::columns::position`); `progress(done, total)` now and then.
 pub fn geocode_table(
     geo: &Geocoder,
     t: &Table,
@@ -70,10 +59,7 @@ pub fn geocode_table(
     opts: &Options,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<GeocodeResult>> {
-    let i = t
-        .headers
-        .iter()
-        .position(|h| h == column)
+    let i = shikong_formats::columns::position(&t.headers, column)
         .ok_or_else(|| GazetteerError::NoColumn { column: column.to_owned(), columns: t.headers.clone() })?;
     let total = t.rows.len();
     let mut out = Vec::with_capacity(total);
@@ -191,6 +177,13 @@ mod tests {
         let e = read_table(b"PK\x03\x04 not really a zip", "upload.xlsx").unwrap_err();
         assert!(e.is_bad_input());
         assert!(e.to_string().starts_with("upload.xlsx: not a readable XLSX"), "{e}");
+    }
+
+    #[test]
+    fn the_address_column_is_found_as_headers_are_matched() {
+        let t = table("名称, 地址 \n井盖一,武汉市洪山区珞南街道\n");
+        let r = geocode_table(&geocoder(), &t, "地址", &Options::default(), &mut |_, _| {}).unwrap();
+        assert_eq!(r[0].status, Status::Match);
     }
 
     #[test]

@@ -39,6 +39,10 @@ impl From<ResolveError> for ApiError {
             ResolveError::Forbidden { path, message } => {
                 ApiError::forbidden(format!("`{path}`: {message}")).with("member", path)
             }
+            ResolveError::Changed { path, message } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict-changed", format!("`{path}`: {message}"))
+                    .with("member", path)
+            }
             ResolveError::Sync(s) => s.into(),
         }
     }

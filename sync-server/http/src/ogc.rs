@@ -16,7 +16,7 @@ use shikong_model::{Crs, EntityId, Geometry, geojson, time};
 use shikong_protocol::api;
 use shikong_protocol::url::encode_component;
 use shikong_query::Filter;
-use shikong_store::{FeatureKey, Layer, Query, StoredFeature};
+use shikong_store::{FeatureKey, Layer, Query, StoredFeature, TxId};
 
 use super::access::{Action, Caller};
 use super::params::{Format, Params};
@@ -368,10 +368,6 @@ async fn items(
         return Err(ApiError::bad_parameter("offset", "give `offset` or `cursor`, not both"));
     }
     let l = layer_for(&state, &caller, id.clone(), Action::Read).await?;
-    let area = match p.get("intersects") {
-        Some(r) => Some(intersects_geometry(&state, &caller, r, as_of).await?),
-        None => None,
-    };
     let sort = p.get("sortby").map(|t| items_sort::parse(t, l.name(), l.schema())).transpose()?.flatten();
     if sort.is_some() && p.get("offset").is_some() {
         return Err(ApiError::bad_parameter(
@@ -392,6 +388,11 @@ async fn items(
             })?;
             (Some(cur), Some(items_sort::After { key, id: cur.after }))
         }
+    };
+    // Later pages read the division at the transaction their first page pinned, like the features.
+    let area = match p.get("intersects") {
+        Some(r) => Some(intersects_geometry(&state, &caller, r, as_of, cursor.map(|c| c.tx)).await?),
+        None => None,
     };
     let max_sorted = state.config.max_sorted;
     let base = state.base_url(&headers);
@@ -534,13 +535,15 @@ async fn items(
 /// tens of thousands; each candidate feature is tested against all of them).
 pub const MAX_INTERSECTS_VERTICES: usize = 200_000;
 
-/// The geometry of the feature `intersects=COLLECTION/FEATURE` names, read at `as_of`. Every
-/// error names the parameter; an unreadable collection keeps its 401/403/404.
+/// The geometry of the feature `intersects=COLLECTION/FEATURE` names, read at `as_of`, or as of
+/// the transaction a later page is pinned to (`at_tx`; the earlier of the two). Every error names
+/// the parameter; an unreadable collection keeps its 401/403/404.
 async fn intersects_geometry(
     state: &AppState,
     caller: &Caller,
     reference: &str,
     as_of: Option<jiff::Timestamp>,
+    at_tx: Option<TxId>,
 ) -> ApiResult<Geometry> {
     let bad = |detail: String| ApiError::bad_parameter("intersects", detail);
     let Some((coll, fid)) = reference.split_once('/').filter(|(c, f)| !c.is_empty() && !f.is_empty()) else {
@@ -555,7 +558,21 @@ async fn intersects_geometry(
     let l = layer_for(state, caller, coll.to_owned(), Action::Read).await.map_err(name_it)?;
     let st = state.clone();
     let key = FeatureKey::parse(fid);
-    let found = blocking(move || Ok(st.store().get(l.name(), &key, as_of)?)).await.map_err(name_it)?;
+    let found = blocking(move || {
+        // Transaction times strictly increase, so "as of the pinned transaction's time" is the
+        // state right after it.
+        let pinned = match at_tx {
+            Some(tx) => st.store().tx_time(tx)?,
+            None => None,
+        };
+        let at = match (as_of, pinned) {
+            (Some(a), Some(p)) => Some(a.min(p)),
+            (a, p) => a.or(p),
+        };
+        Ok(st.store().get(l.name(), &key, at)?)
+    })
+    .await
+    .map_err(name_it)?;
     let Some(f) = found else {
         return Err(ApiError::not_found(format!(
             "parameter `intersects`: collection `{coll}` has no feature `{fid}`{}",

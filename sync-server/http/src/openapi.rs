@@ -336,7 +336,7 @@ fn case_paths() -> Vec<(&'static str, Json)> {
     let id = || json!({"name": "id", "in": "path", "required": true, "description": "case id (UUID) or number (2026-000123)", "schema": {"type": "string"}});
     let case_doc = || {
         json_ok(
-            "the case: state, assignee, stage deadline, transitions (action, actor, time), rejected offline actions",
+            "the case: state (id, `state_label` in Chinese, `state_label_en` in English), assignee, stage deadline, transitions (action, actor, time), rejected offline actions",
             "application/json",
         )
     };
@@ -434,20 +434,86 @@ fn conflict_paths() -> Vec<(&'static str, Json)> {
                 q("since", "opened at or after this instant", false, json!({"type": "string", "format": "date-time"})),
                 param_ref("limit"),
                 q("after", "the `next` of the previous page (layer/entity)", false, text())],
-                ("200", json_ok("{conflicts: [...], next}", "application/json")), &["400", "401", "403"])}),
+                ("200", json!({"description": "a page of open conflicts; each carries its `rev`, sent back as a resolution's `seen`",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConflictPage"}}}})), &["400", "401", "403"])}),
         ),
         (
             "/sync/conflicts/resolve",
-            json!({"post": {"summary": "Resolve conflicts as CRDT changes by the caller (office, admin): {action_id, resolutions: [{layer, entity, field?, choose: winner | other:N | {value}}]}; one transaction, one version per entity, audited; the same action_id again is answered, not applied; devices get the result at their next pull", "tags": [tag],
+            json!({"post": {"summary": "Resolve conflicts as CRDT changes by the caller (office, admin): {action_id, resolutions: [{layer, entity, field?, choose: winner | other:N | {value}, seen?}]}; one transaction, one version per entity, audited; the same action_id again is answered, not applied; devices get the result at their next pull. A resolution with `seen` (the field's listed `rev`) applies only while that conflict is unchanged: otherwise 409 `conflict-changed` naming `resolutions[N].seen` in `member`, nothing written", "tags": [tag],
                 "security": [{"bearer": []}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action_id", "resolutions"]}}}},
-                "responses": {"200": json_ok("{action_id, entities: [{layer, entity, version}], replayed}", "application/json"), "400": problem(), "401": problem(), "403": problem()}}}),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ResolveRequest"}}}},
+                "responses": {
+                    "200": {"description": "resolved (or replayed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ResolveResponse"}}}},
+                    "400": {"description": "a body member that does not parse or apply, named in `member` (`resolutions[1].field`; `seen` without `field`) (problem+json)",
+                            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+                    "401": problem(),
+                    "403": problem(),
+                    "409": {"description": "`conflict-changed`: the conflict a resolution's `seen` names changed since it was listed (a side added or changed, or settled); `member` is `resolutions[N].seen`; nothing written, list again (problem+json)",
+                            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}}}),
+        ),
+    ]
+}
+
+/// The conflict review's bodies (`shikong_protocol::api::conflicts`).
+fn conflict_schemas() -> Vec<(&'static str, Json)> {
+    let text = || json!({"type": "string"});
+    let uuid = || json!({"type": "string", "format": "uuid"});
+    let side = json!({"type": "object", "required": ["value"], "properties": {
+        "value": {"description": "the field's value in its JSON form (GeoJSON for geometry)", "nullable": true},
+        "user": {"type": "string", "nullable": true}, "device": {"type": "string", "nullable": true},
+        "time": {"type": "string", "format": "date-time", "nullable": true}}});
+    vec![
+        (
+            "OpenConflict",
+            json!({"type": "object", "required": ["layer", "entity", "code", "kind", "field", "winner", "others", "opened", "rev"], "properties": {
+            "layer": text(), "entity": uuid(), "code": text(),
+            "kind": {"type": "string", "enum": ["field", "deleted-while-edited"]},
+            "field": {"type": "string", "description": "a field name, or geometry, code, valid_from, valid_to, deleted"},
+            "winner": side.clone(), "others": {"type": "array", "items": side},
+            "base": {"description": "the value both sides started from, when known", "nullable": true},
+            "opened": {"type": "string", "format": "date-time"},
+            "rev": {"type": "string", "description": "this conflict's revision (opaque): it changes with any of its sides; send it back as the resolution's `seen`"}}}),
+        ),
+        (
+            "ConflictPage",
+            json!({"type": "object", "required": ["conflicts"], "properties": {
+            "conflicts": {"type": "array", "items": {"$ref": "#/components/schemas/OpenConflict"}},
+            "next": {"type": "string", "description": "the `after` of the next page; absent on the last"}}}),
+        ),
+        (
+            "Resolution",
+            json!({"type": "object", "required": ["layer", "entity", "choose"], "additionalProperties": false, "properties": {
+            "layer": text(), "entity": uuid(),
+            "field": {"type": "string", "description": "absent: every open conflict of the entity with the same choice"},
+            "choose": {"description": "`winner`, `other:N` (the conflict's others[N]) or {value}", "oneOf": [
+                {"type": "string", "pattern": "^(winner|other:[0-9]+)$"},
+                {"type": "object", "required": ["value"], "properties": {"value": {"nullable": true}}}]},
+            "seen": {"type": "string", "description": "the field's conflict `rev` as listed (with `field` only, else 400): applies only while the conflict is unchanged, else 409 `conflict-changed`"}}}),
+        ),
+        (
+            "ResolveRequest",
+            json!({"type": "object", "required": ["action_id", "resolutions"], "additionalProperties": false, "properties": {
+            "action_id": {"type": "string", "format": "uuid", "description": "chosen once per resolution; a retry sends the same"},
+            "resolutions": {"type": "array", "items": {"$ref": "#/components/schemas/Resolution"}}}}),
+        ),
+        (
+            "ResolveResponse",
+            json!({"type": "object", "required": ["action_id", "entities"], "properties": {
+            "action_id": uuid(),
+            "entities": {"type": "array", "items": {"type": "object", "required": ["layer", "entity", "version"], "properties": {
+                "layer": text(), "entity": uuid(), "version": {"type": "integer"}}}},
+            "replayed": {"type": "boolean", "description": "applied before (same action_id): nothing written now"}}}),
         ),
     ]
 }
 
 pub fn document(base: &str, max_limit: usize) -> Json {
     let mut doc = document_features(base, max_limit);
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        for (k, v) in conflict_schemas() {
+            schemas.insert(k.into(), v);
+        }
+    }
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (k, v) in geocode_paths()
             .into_iter()
@@ -543,7 +609,8 @@ fn document_features(base: &str, max_limit: usize) -> Json {
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
-                    "parameter": {"type": "string"}, "field": {"type": "string"}, "feature": {"type": "string"}}},
+                    "parameter": {"type": "string"}, "field": {"type": "string"}, "feature": {"type": "string"},
+                    "member": {"type": "string", "description": "the request body member at fault, e.g. `resolutions[1].seen`"}}},
                 "Feature": {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
                     "type": {"type": "string", "enum": ["Feature"]}, "id": {"type": "string"},
                     "geometry": {"type": "object", "nullable": true}, "properties": {"type": "object", "nullable": true}}},

@@ -154,9 +154,25 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidArgument(m) => ApiError::new(StatusCode::BAD_REQUEST, "invalid-parameter", m.clone()),
             StoreError::Filter(q) => filter_error(q.clone()),
             StoreError::Cancelled(reason) => cancelled(*reason),
+            // The database is down or failing over (PostgreSQL): the request may succeed shortly,
+            // so a client retries instead of reporting a server fault. The reason (hosts,
+            // addresses) stays in the server's log.
+            StoreError::Connect { .. } => store_unavailable(&e),
+            StoreError::Postgres(p) if p.is_closed() => store_unavailable(&e),
             _ => ApiError::internal(e),
         }
     }
+}
+
+/// 503 with `Retry-After`: the store's database cannot be reached right now.
+fn store_unavailable(e: &StoreError) -> ApiError {
+    tracing::warn!(error = %e, "store unavailable");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store-unavailable",
+        "the database is not reachable right now; try again in a few seconds",
+    )
+    .with("retry_after_seconds", 5)
 }
 
 /// An input over one of the upload limits: 413 naming the limit, the value and the maximum.
@@ -209,5 +225,20 @@ impl From<GazetteerError> for ApiError {
             GazetteerError::Store(s) => s.into(),
             _ => ApiError::internal(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_a_503_to_retry_that_names_no_host() {
+        let e = StoreError::Connect { config: "postgres://sk@10.0.0.7/city".into(), reason: "refused".into() };
+        let api = ApiError::from(e);
+        assert!(!api.detail.contains("10.0.0.7") && !api.detail.contains("postgres://"), "{}", api.detail);
+        let r = api.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
     }
 }

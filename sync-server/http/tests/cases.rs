@@ -66,6 +66,7 @@ fn office_runs_a_case_from_accept_to_close() {
     let id = case["id"].as_str().unwrap().to_owned();
     assert_eq!(case["state"], "reported");
     assert_eq!(case["state_label"], "信息收集（已上报）");
+    assert_eq!(case["state_label_en"], "Reported", "the flow's English label beside the Chinese one");
     assert_eq!(case["flow"], json!({"id": "city-standard", "version": 1}));
     let no = case["case_no"].as_str().unwrap();
     assert!(no.len() == 11 && no.as_bytes()[4] == b'-', "{no}");
@@ -396,6 +397,14 @@ fn a_department_handles_what_is_dispatched_to_it_and_extensions_move_the_deadlin
         open_case(&env, &json!({"flow": "hotline-12345", "location": {"type": "Point", "coordinates": [114.3, 30.5]}}));
     assert_eq!(hotline["flow"], json!({"id": "hotline-12345", "version": 1}));
     assert_eq!(hotline["state"], "received");
+    // Its states' English labels come from its own definition (no client table knows them).
+    assert_eq!(
+        (hotline["state_label"].as_str(), hotline["state_label_en"].as_str()),
+        (Some("已受理（待派单）"), Some("Received (to dispatch)"))
+    );
+    let list = env.get("/cases").token(&env.token("wang")).send().json();
+    let listed = list["cases"].as_array().unwrap().iter().find(|c| c["id"] == hotline["id"]).cloned().unwrap();
+    assert_eq!(listed["state_label_en"], "Received (to dispatch)", "lists carry it too");
 }
 
 /// One case's answer offers exactly the actions its reader may take now, with what they need;

@@ -352,3 +352,61 @@ fn the_same_value_from_the_office_and_a_device_concurrently_is_no_conflict() {
     values.sort_by(f64::total_cmp);
     assert_eq!(values, [6.0, 7.0], "{c}");
 }
+
+#[test]
+fn a_resolution_applies_only_to_the_conflict_the_user_saw() {
+    let env = manholes().env();
+    let (wang, admin) = (env.token("wang"), env.token("admin"));
+    // A third device edits from the same base; its change reaches the server only later.
+    let (_, third) = change(&env, "HS-JG-0001", "admin", "admin 的电脑", &[("depth", Value::Real(4.5))]);
+    let (id, _) = race(&env, "HS-JG-0001", "depth", ("li", Value::Real(2.5)), ("wang", Value::Real(3.5)));
+    let seen = list(&env, &wang, "")["conflicts"][0].clone();
+    let rev = seen["rev"].as_str().expect("each listed conflict carries its revision").to_owned();
+    assert!(!rev.is_empty(), "{seen}");
+    assert_eq!(list(&env, &wang, "")["conflicts"][0]["rev"], rev, "the same conflict lists the same revision");
+    let chosen = seen["others"][0]["value"].clone();
+    // The third side arrives between the listing and the resolution.
+    let pushed = push(&env, &admin, &replica(&env, &admin), id, &third);
+    assert_ne!(pushed["results"][0]["outcome"], "rejected", "{pushed}");
+    let depth = property(&env, "HS-JG-0001", "depth");
+    let tx = env.store().latest_tx().unwrap();
+
+    // The resolution names what the user saw: refused as changed (409), nothing written.
+    let resolve = |choose: &str, seen: Option<&str>, field: Option<&str>| {
+        let mut r = json!({"layer": "manhole", "entity": id.to_string(), "choose": choose});
+        if let Some(s) = seen {
+            r["seen"] = json!(s);
+        }
+        if let Some(f) = field {
+            r["field"] = json!(f);
+        }
+        let body = json!({"action_id": uuid::Uuid::new_v4(), "resolutions": [r]});
+        env.post("/sync/conflicts/resolve").token(&wang).json(&body).send()
+    };
+    let p = problem(&resolve("other:0", Some(&rev), Some("depth")), StatusCode::CONFLICT);
+    assert_eq!(p["member"], "resolutions[0].seen", "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("changed"), "{p}");
+    assert_eq!(env.store().latest_tx().unwrap(), tx, "nothing written");
+    assert_eq!(property(&env, "HS-JG-0001", "depth"), depth);
+    // `seen` belongs to one field's conflict.
+    let p = problem(&resolve("winner", Some(&rev), None), StatusCode::BAD_REQUEST);
+    assert_eq!(p["member"], "resolutions[0].seen", "{p}");
+
+    // Listed again: three sides and a new revision; the user's value, at its new place, is taken.
+    let now = list(&env, &wang, "")["conflicts"][0].clone();
+    let fresh = now["rev"].as_str().unwrap().to_owned();
+    assert_ne!(fresh, rev, "{now}");
+    assert_eq!(now["others"].as_array().unwrap().len(), 2, "{now}");
+    let choose = if now["winner"]["value"] == chosen {
+        "winner".to_owned()
+    } else {
+        let n = now["others"].as_array().unwrap().iter().position(|s| s["value"] == chosen).unwrap();
+        format!("other:{n}")
+    };
+    let r = resolve(&choose, Some(&fresh), Some("depth"));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(property(&env, "HS-JG-0001", "depth").map(|v| v.to_json()), Some(chosen));
+    // Resolved meanwhile (by another office user): the old revision is refused as changed too.
+    let p = problem(&resolve("winner", Some(&fresh), Some("depth")), StatusCode::CONFLICT);
+    assert_eq!(p["member"], "resolutions[0].seen", "{p}");
+}

@@ -12,29 +12,11 @@ use crate::support::*;
 
 const HONGSHAN: &str = "420111";
 
-#[track_caller]
-fn ok(env: &Env, path: &str) -> Json {
-    let r = env.get(path).token(&env.token("wang")).send();
-    assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text());
-    r.json()
-}
+use crate::support::ok_as_wang as ok;
 
 /// Every feature of a query, following `next` links.
 fn all(env: &Env, first: &str) -> Vec<Json> {
-    let mut out = Vec::new();
-    let mut url = Some(first.to_owned());
-    let mut pages = 0;
-    while let Some(u) = url {
-        let page = ok(env, &u);
-        out.extend(page["features"].as_array().unwrap().iter().cloned());
-        url = page["links"].as_array().unwrap().iter().find(|l| l["rel"] == "next").map(|l| {
-            let href = l["href"].as_str().unwrap();
-            href[href.find("/collections/").unwrap()..].to_owned()
-        });
-        pages += 1;
-        assert!(pages < 200, "paging does not end");
-    }
-    out
+    all_pages_as_wang(env, first).0
 }
 
 fn codes(fs: &[Json]) -> Vec<String> {
@@ -82,6 +64,17 @@ fn expected(env: &Env, as_of: Option<&str>) -> Vec<String> {
     codes(&inside)
 }
 
+/// Redraws 洪山区 as a tiny square far from every manhole.
+fn shrink_hongshan(env: &Env) {
+    let square = shikong_model::geojson::from_json(&serde_json::json!({"type": "MultiPolygon",
+        "coordinates": [[[[113.0, 29.0], [113.001, 29.0], [113.001, 29.001], [113.0, 29.001], [113.0, 29.0]]]]}))
+    .unwrap();
+    let mut tx = env.store().begin(shikong_store::TxMeta::by("cli:test")).unwrap();
+    let patch = shikong_store::Patch { geometry: Some(Some(square)), ..Default::default() };
+    tx.update("district", &shikong_store::FeatureKey::Code(HONGSHAN.into()), patch).unwrap();
+    tx.commit().unwrap();
+}
+
 #[test]
 fn manholes_inside_hongshan_match_point_in_polygon() {
     let env = demo().env();
@@ -126,20 +119,29 @@ fn the_division_is_read_at_the_same_as_of() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let t = jiff::Timestamp::now().to_string();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    // Shrink 洪山区 to a tiny square far from every manhole.
-    let square = shikong_model::geojson::from_json(&serde_json::json!({"type": "MultiPolygon",
-        "coordinates": [[[[113.0, 29.0], [113.001, 29.0], [113.001, 29.001], [113.0, 29.001], [113.0, 29.0]]]]}))
-    .unwrap();
-    let mut tx = env.store().begin(shikong_store::TxMeta::by("cli:test")).unwrap();
-    let patch = shikong_store::Patch { geometry: Some(Some(square)), ..Default::default() };
-    tx.update("district", &shikong_store::FeatureKey::Code(HONGSHAN.into()), patch).unwrap();
-    tx.commit().unwrap();
+    shrink_hongshan(&env);
     let now = ok(&env, &format!("/collections/manhole/items?limit=100&intersects=district/{HONGSHAN}"));
     assert_eq!(now["numberReturned"], 0, "the district now: {now}");
     let at = shikong_protocol::url::encode_component(&t);
     let then = all(&env, &format!("/collections/manhole/items?limit=10000&as-of={at}&intersects=district/{HONGSHAN}"));
     assert_eq!(codes(&then), before_count, "as-of reads the district as it was then");
     assert_eq!(expected(&env, Some(&t)), before_count);
+}
+
+/// A `next` link pins the transaction its first page read; the division is read at that pin too,
+/// so a district redrawn between two pages does not change what the later pages hold.
+#[test]
+fn later_pages_read_the_division_at_the_first_pages_transaction() {
+    let env = demo().env();
+    let want = expected(&env, None);
+    assert!(want.len() > 20, "{} manholes in the district", want.len());
+    let first = ok(&env, &format!("/collections/manhole/items?limit=10&intersects=district/{HONGSHAN}"));
+    let mut got: Vec<Json> = first["features"].as_array().unwrap().clone();
+    let next = next_link(&first).expect("a next link");
+    // 洪山区 redrawn between the pages.
+    shrink_hongshan(&env);
+    got.extend(all(&env, &next));
+    assert_eq!(codes(&got), want, "the pages together are the district as the first page saw it");
 }
 
 #[test]

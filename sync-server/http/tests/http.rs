@@ -19,6 +19,7 @@ mod conflicts;
 mod crash;
 mod division_filter;
 mod events;
+mod gcj02_rasters;
 mod geocode;
 mod grid;
 mod limits;

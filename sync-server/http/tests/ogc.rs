@@ -8,27 +8,8 @@ use serde_json::{Value as Json, json};
 
 use crate::support::*;
 
-/// GET with the office user `wang`'s token; the body as JSON (or text).
-fn get(env: &Env, path: &str) -> (StatusCode, Json) {
-    let r = env.get(path).token(&env.token("wang")).send();
-    (r.status, r.json_or_text())
-}
-
-#[track_caller]
-fn ok(env: &Env, path: &str) -> Json {
-    let (status, body) = get(env, path);
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body
-}
-
-/// A problem+json answer to `wang`'s GET.
-#[track_caller]
-fn problem_at(env: &Env, path: &str, status: StatusCode) -> Json {
-    let r = env.get(path).token(&env.token("wang")).send();
-    assert_eq!(r.status, status, "{path}");
-    assert_eq!(r.header("content-type"), "application/problem+json", "{path}");
-    r.json()
-}
+// The office user `wang`'s reads (shared with the other OGC test modules).
+use crate::support::{get_as_wang as get, ok_as_wang as ok, problem_as_wang as problem_at};
 
 #[test]
 fn core_resources_have_the_ogc_shape() {
@@ -297,16 +278,6 @@ fn queryables_snapshot() {
 
 // ---------------------------------------------------------------------------------------------
 // Paging by cursor (issue 14): `next` links carry a keyset cursor pinned to a transaction
-
-/// The `next` link of a page, if any.
-fn next_link(page: &Json) -> Option<String> {
-    page["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["rel"] == "next")
-        .map(|l| l["href"].as_str().unwrap().to_owned())
-}
 
 /// The ids of a page's features.
 fn ids(page: &Json) -> Vec<String> {

@@ -10,48 +10,13 @@ use serde_json::{Value as Json, json};
 
 use crate::support::*;
 
-fn get(env: &Env, path: &str) -> (StatusCode, Json) {
-    let r = env.get(path).token(&env.token("wang")).send();
-    (r.status, r.json_or_text())
-}
+// The office user `wang`'s reads (shared with the other OGC test modules).
+use crate::support::{all_pages_as_wang as all_pages, ok_as_wang as ok};
 
-#[track_caller]
-fn ok(env: &Env, path: &str) -> Json {
-    let (status, body) = get(env, path);
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body
-}
-
+/// `wang`'s GET answered 400 problem+json; its body.
 #[track_caller]
 fn problem_at(env: &Env, path: &str) -> Json {
-    let r = env.get(path).token(&env.token("wang")).send();
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text());
-    assert_eq!(r.header("content-type"), "application/problem+json", "{path}");
-    r.json()
-}
-
-fn next_link(page: &Json) -> Option<String> {
-    page["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["rel"] == "next")
-        .map(|l| l["href"].as_str().unwrap().to_owned())
-}
-
-/// Every feature of a query, following `next` links from `first`.
-fn all_pages(env: &Env, first: &str) -> (Vec<Json>, usize) {
-    let mut out = Vec::new();
-    let mut url = Some(first.to_owned());
-    let mut pages = 0;
-    while let Some(u) = url {
-        let page = ok(env, &u);
-        out.extend(page["features"].as_array().unwrap().iter().cloned());
-        url = next_link(&page);
-        pages += 1;
-        assert!(pages < 500, "paging does not end");
-    }
-    (out, pages)
+    problem_as_wang(env, path, StatusCode::BAD_REQUEST)
 }
 
 fn depth(f: &Json) -> f64 {

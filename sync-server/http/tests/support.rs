@@ -215,7 +215,8 @@ pub fn demo() -> &'static Template {
             ("citizen_c", "citizen"),
         ];
         Template::build(&users, |store, dir| {
-            shikong_demo::load(store, &refdata).expect("demo data");
+            let report = shikong_demo::load(store, &refdata).expect("demo data");
+            assert_eq!(report.districts, 13, "Wuhan's districts: {report}");
             let opts = shikong_gazetteer::BuildOptions {
                 divisions: refdata.join("china-division"),
                 coords: Some((refdata.join("cpca/adcodes.csv"), shikong_model::Crs::Gcj02)),
@@ -473,6 +474,70 @@ impl Resp {
     pub fn bytes(&self) -> Vec<u8> {
         self.body.to_vec()
     }
+}
+
+/// GET `path` with the office user `wang`'s token, the OGC tests' usual reader: the status and
+/// the body as JSON (or text).
+pub fn get_as_wang(env: &Env, path: &str) -> (StatusCode, Json) {
+    let r = env.get(path).token(&env.token("wang")).send();
+    (r.status, r.json_or_text())
+}
+
+/// `wang`'s GET that must answer 200; its JSON body.
+#[track_caller]
+pub fn ok_as_wang(env: &Env, path: &str) -> Json {
+    let (status, body) = get_as_wang(env, path);
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
+}
+
+/// `wang`'s GET that must answer problem+json with `status`; its body.
+#[track_caller]
+pub fn problem_as_wang(env: &Env, path: &str, status: StatusCode) -> Json {
+    let r = env.get(path).token(&env.token("wang")).send();
+    assert_eq!(r.status, status, "{path}: {}", r.text());
+    assert_eq!(r.header("content-type"), "application/problem+json", "{path}");
+    r.json()
+}
+
+/// The `next` link of a page of items, if any.
+pub fn next_link(page: &Json) -> Option<String> {
+    page["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .map(|l| l["href"].as_str().unwrap().to_owned())
+}
+
+/// Every feature of a query as `wang` reads it, following `next` links from `first`; and the
+/// number of pages.
+#[track_caller]
+pub fn all_pages_as_wang(env: &Env, first: &str) -> (Vec<Json>, usize) {
+    let mut out = Vec::new();
+    let mut url = Some(first.to_owned());
+    let mut pages = 0;
+    while let Some(u) = url {
+        let page = ok_as_wang(env, &u);
+        out.extend(page["features"].as_array().unwrap().iter().cloned());
+        url = next_link(&page);
+        pages += 1;
+        assert!(pages < 500, "paging does not end");
+    }
+    (out, pages)
+}
+
+/// Uploads a raster file as the administrator (`POST /tiles/rasters/{set}?{query}`); the
+/// import's answer, which must be 201.
+#[track_caller]
+pub fn upload_raster(env: &Env, set: &str, query: &str, file: &Path) -> Json {
+    let r = env
+        .post(&format!("/tiles/rasters/{set}?{query}"))
+        .token(&env.token("admin"))
+        .body(std::fs::read(file).expect("raster file"))
+        .send();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()
 }
 
 /// Checks an error answer is problem+json with this status; returns its body.

@@ -30,7 +30,7 @@ pub(crate) struct DataDir {
     #[arg(long, value_name = "DIR")]
     pub(crate) data: PathBuf,
     /// Where the features live when not in DIR: another data directory or a .gpkg file
-    /// (SQLite), or a postgres:// URL (not built in yet).
+    /// (SQLite), or a postgres:// URL (PostgreSQL + PostGIS; the database must exist).
     #[arg(long, value_name = "DIR|FILE|URL")]
     store: Option<String>,
 }
@@ -70,6 +70,9 @@ enum Command {
     /// Layers and their schemas.
     #[command(subcommand)]
     Layer(LayerCommand),
+    /// Whole stores: copy one into a new one (data folder ↔ PostgreSQL).
+    #[command(subcommand)]
+    Store(crate::store_cli::StoreCommand),
     /// Users, roles and tokens (stored in DIR/auth.sqlite, apart from the data).
     #[command(subcommand)]
     User(UserCommand),
@@ -523,6 +526,7 @@ pub fn run() -> anyhow::Result<()> {
             stdout_json(&json::diff(&layer, from, to, &d))?;
         }
         Command::Layer(c) => cmd_layer(c)?,
+        Command::Store(c) => crate::store_cli::run(c)?,
         Command::Serve(a) => crate::serve_cli::run(a)?,
         Command::Backup(a) => crate::backup_cli::backup(a)?,
         Command::Restore(a) => crate::backup_cli::restore(a)?,
@@ -542,17 +546,7 @@ pub fn run() -> anyhow::Result<()> {
             let r = shikong_demo::load(&*store, &source);
             bar.finish_and_clear();
             let r = r?;
-            println!(
-                "demo loaded into {}: {} divisions ({} with centre points), {} manholes, {} street lamps, {} roads, {} house numbers and {} POIs (generated samples)",
-                data.store_config()?,
-                r.divisions,
-                r.divisions_with_point,
-                r.manholes,
-                r.lamps,
-                r.roads,
-                r.addresses,
-                r.pois
-            );
+            println!("demo loaded into {}: {r}", data.store_config()?);
             let opts = shikong_gazetteer::BuildOptions {
                 divisions: source.join("china-division"),
                 coords: Some((source.join("cpca/adcodes.csv"), Crs::Gcj02)),

@@ -12,6 +12,7 @@ mod cli;
 mod replica_cli;
 mod replica_tasks_cli;
 mod serve_cli;
+mod store_cli;
 
 // The server allocates many small objects from many threads; glibc's allocator showed up as a
 // third of the CPU profile under load, mimalloc far less.

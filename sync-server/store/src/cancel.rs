@@ -146,6 +146,12 @@ pub fn current_reason() -> Option<CancelReason> {
     CURRENT.with(|c| c.borrow().as_ref().and_then(CancelToken::reason))
 }
 
+/// The deadline of the current token, if it has one (PostgreSQL reads turn it into a
+/// `statement_timeout`).
+pub(crate) fn current_deadline() -> Option<Instant> {
+    CURRENT.with(|c| c.borrow().as_ref().and_then(|t| t.0.deadline))
+}
+
 /// `Err(StoreError::Cancelled)` once the current token is cancelled; long loops call it.
 pub fn check() -> Result<(), StoreError> {
     match current_reason() {

@@ -22,6 +22,12 @@ pub enum StoreError {
         config: String,
         backend: &'static str,
     },
+    #[error("{config}: cannot connect to the database: {reason}")]
+    Connect {
+        /// The configuration as given (passwords hidden).
+        config: String,
+        reason: String,
+    },
     #[error("invalid store configuration `{config}`: {reason}")]
     InvalidConfig { config: String, reason: String },
     #[error("no layer named `{0}`")]
@@ -58,10 +64,17 @@ pub enum StoreError {
     Filter(#[from] shikong_query::QueryError),
     #[error("{0}")]
     InvalidArgument(String),
+    /// A store copy's destination already holds data ([`crate::copy`]); nothing was written.
+    #[error(
+        "{store}: the destination of a copy must be an empty store, and this one holds {holds}; copy into a new data folder or an empty database"
+    )]
+    DestinationNotEmpty { store: String, holds: String },
     #[error("store data is inconsistent: {0}")]
     Corrupt(String),
     #[error("SQLite: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(postgres::Error),
     /// The shared commit of a group of transactions failed ([`crate::FeatureStore::begin_grouped`]):
     /// nothing of this transaction was written.
     #[error("the commit failed, nothing was written: {0}")]
@@ -89,5 +102,17 @@ impl From<rusqlite::Error> for StoreError {
             return crate::cancel::cancelled(reason);
         }
         StoreError::Sqlite(e)
+    }
+}
+
+/// A statement cancelled by its `statement_timeout` (the current token's deadline) or while the
+/// current token is cancelled is [`StoreError::Cancelled`].
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) {
+            let reason = crate::cancel::current_reason().unwrap_or(crate::cancel::CancelReason::Deadline);
+            return crate::cancel::cancelled(reason);
+        }
+        StoreError::Postgres(e)
     }
 }

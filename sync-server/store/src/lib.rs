@@ -25,8 +25,9 @@
 //! (SQLite) or a `postgres://` URL — and open it with [`open`] (existing) or [`init`] (create when
 //! missing); they get an `Arc<dyn Store>` and never name a backend type. [`SqliteStore`] is the
 //! embedded default, one SQLite file per store that is also a valid GeoPackage (GDAL and QGIS open
-//! it directly and see the current state of every layer). A PostGIS backend comes later; until it
-//! is built in, a `postgres://` configuration fails with [`StoreError::BackendNotBuiltIn`].
+//! it directly and see the current state of every layer). [`PgStore`] keeps the store in a
+//! PostgreSQL database with PostGIS (a city's central platform, several server processes on one
+//! database) with the same behaviour, checked by the same conformance suite.
 //!
 //! # One behaviour, every backend
 //!
@@ -35,7 +36,7 @@
 //! backend runs every case with `conformance_tests!` and a function that makes a fresh, empty
 //! store. Only what is specific to a backend (files, migrations, query plans) is tested beside it.
 //!
-//! How history is laid out (SQLite backend): the layer's GeoPackage table holds the *current*
+//! How history is laid out (both backends alike): the layer's GeoPackage table holds the *current*
 //! version of each live entity (with `sk_version`, `sk_tx`); `sk_hist_<layer>` holds every
 //! superseded version with the transaction interval `[tx_from, tx_to)` during which it was current,
 //! plus a tombstone for each deletion. A version's content never changes once written; it only
@@ -50,14 +51,19 @@ pub mod cancel;
 mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod copy;
 mod error;
+mod logic;
 mod open;
+mod postgres;
 mod sqlite;
 mod types;
+pub mod watch;
 
 pub use clock::{Clock, FixedStepClock, SystemClock};
 pub use error::{Result, StoreError};
 pub use open::{OpenOptions, StoreConfig, init, open, open_with};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
@@ -151,6 +157,12 @@ pub trait FeatureStore: Send + Sync {
     /// in creation order, deleted ones included. Indexed: the author's transactions, then those
     /// transactions' rows of the layer — it does not scan the layer.
     fn entities_created_by(&self, layer: &str, author: &str) -> Result<Vec<EntityId>>;
+
+    /// How this backend tells other processes that it committed ([`watch::watch_commits`] makes
+    /// the watcher): PostgreSQL notifies at each commit, others are polled.
+    fn commit_signal(&self) -> watch::CommitSignal {
+        watch::CommitSignal::Poll
+    }
 }
 
 /// A write transaction. Writes are validated against the layer schema as they are made; the first

@@ -211,6 +211,7 @@ impl TileService {
             return Ok(c);
         }
         let c = db::Db::open(&self.config.dir.join("registry.sqlite"), REGISTRY_DDL)?;
+        c.write(|c| raster::migrate_registry(c))?;
         Ok(self.registry.get_or_init(|| c))
     }
 
@@ -518,6 +519,7 @@ CREATE TABLE IF NOT EXISTS raster_slices (
   source TEXT NOT NULL,
   tiles INTEGER NOT NULL,
   bytes INTEGER NOT NULL,
+  crs TEXT NOT NULL DEFAULT 'CGCS2000',
   PRIMARY KEY (set_name, time_us)
 );
 CREATE TABLE IF NOT EXISTS styles (

@@ -13,8 +13,10 @@
 //! acquisition date; its update is empty unless a newer acquisition exists.
 //!
 //! Before downloading, [`TileService::estimate_package`] counts the tiles exactly and the bytes
-//! exactly for raster sets (sums of stored sizes) and by sampling for vector sets (a few tiles
-//! per zoom are rendered — and cached — and their mean size scales the count).
+//! exactly for raster sets (sums of stored sizes; for a GCJ-02 set, whose tiles are cut into
+//! place as they are written, the stored tiles of the area's ranges: not exact) and by sampling
+//! for vector sets (a few tiles per zoom are rendered — and cached — and their mean size scales
+//! the count).
 
 use std::path::Path;
 
@@ -26,7 +28,7 @@ use shikong_store::{FeatureStore, Layer};
 use shikong_tiles::{TileId, TileMatrixSet};
 
 use crate::error::{Result, TileServerError};
-use crate::raster::RasterSet;
+use crate::raster::{RasterCrs, RasterSet};
 use crate::{Changed, TileService, VectorRequest};
 
 /// What a package holds.
@@ -184,7 +186,9 @@ impl TileService {
                         min_y: ts.iter().map(|t| t.y).min().unwrap_or(0),
                         max_y: ts.iter().map(|t| t.y).max().unwrap_or(0),
                     };
-                    if keep.len() as u64 == r.count() {
+                    if keep.len() as u64 == r.count() || slice.crs == RasterCrs::Gcj02 {
+                        // A GCJ-02 slice's tiles are cut into place when written: the stored
+                        // tiles of the range are the estimate (off by a tile row or column).
                         let (c, b) = self.raster_size_in(slice, &r)?;
                         count += c;
                         bytes += b;
@@ -198,7 +202,7 @@ impl TileService {
                         })?;
                     }
                 }
-                Ok(Estimate { tiles: count, bytes, exact: true, sampled: 0 })
+                Ok(Estimate { tiles: count, bytes, exact: slice.crs == RasterCrs::Cgcs2000, sampled: 0 })
             }
             PackageContent::Vector { layers } => {
                 let mut bytes = 0f64;
@@ -315,6 +319,15 @@ impl TileService {
                                 min_y: ts.iter().map(|t| t.y).min().unwrap_or(0),
                                 max_y: ts.iter().map(|t| t.y).max().unwrap_or(0),
                             };
+                            if slice.crs == RasterCrs::Gcj02 {
+                                // Cut into place, as served: the package reads right anywhere.
+                                for t in ts {
+                                    if let Some(data) = self.raster_tile(slice, *t)? {
+                                        put(*t, &data)?;
+                                    }
+                                }
+                                continue;
+                            }
                             self.raster_tiles_in(slice, &r, &mut |t, data| {
                                 if keep.contains(&t) { put(t, &data) } else { Ok(()) }
                             })?;

@@ -12,9 +12,17 @@
 //!   MBTiles-layout file. A `CUSTOM` tiling (GDAL's default) would need resampling, which is
 //!   GDAL's job: the error says which option to use.
 //!
-//! Every slice of a set shares the matrix set and image format, so WMTS and TileJSON describe the
-//! set once. Slices live in `DATA/tiles/raster/<set>/<time>.mbtiles`; the registry is a table
-//! of `registry.sqlite`.
+//! Every slice of a set shares the matrix set, image format and datum, so WMTS and TileJSON
+//! describe the set once. Slices live in `DATA/tiles/raster/<set>/<time>.mbtiles`; the registry
+//! is a table of `registry.sqlite`.
+//!
+//! **Datum** ([`RasterCrs`], given at import): tiles cut from Amap/Tencent basemaps are drawn in
+//! GCJ-02, 300–600 m off around Wuhan. The file keeps the tiles as imported; the service cuts
+//! every tile it serves of such a set into place ([`shikong_tiles::gcj02`], the code the apps'
+//! offline GCJ-02 packages use) and keeps the cut tiles in the tile cache (`raster:<set>@<time>`
+//! rows of the current class, dropped when the slice is replaced or deleted), so every client —
+//! the web map, the apps, WMTS and XYZ clients such as QGIS, offline packages — gets tiles in
+//! place without knowing about GCJ-02.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +31,10 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use shikong_model::Bbox;
+use shikong_tiles::gcj02::CutFormat;
 use shikong_tiles::{TileId, TileMatrixSet};
 
+use crate::cache::CacheKey;
 use crate::db::Db;
 use crate::error::{Result, TileServerError};
 use crate::{TileService, path_text};
@@ -78,6 +88,54 @@ impl ImageFormat {
     }
 }
 
+/// The datum a raster set's tiles are drawn in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RasterCrs {
+    /// CGCS2000 (or WGS 84, centimetres away): the platform's frame, served as stored.
+    #[default]
+    Cgcs2000,
+    /// GCJ-02, the offset frame of Amap/Tencent basemaps: served cut into place.
+    Gcj02,
+}
+
+impl RasterCrs {
+    /// The registry's and the API's spelling: `CGCS2000` or `GCJ02`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RasterCrs::Cgcs2000 => "CGCS2000",
+            RasterCrs::Gcj02 => "GCJ02",
+        }
+    }
+
+    /// Parses an import's `crs`: `gcj02` (also `GCJ-02`), or `cgcs2000`, `EPSG:4490`, `wgs84`,
+    /// `EPSG:4326`, `EPSG:3857`, `CRS84` for tiles already in the platform's frame.
+    pub fn parse(s: &str) -> Result<Self> {
+        let simple = s.trim().to_ascii_uppercase().replace(['-', '_', ' '], "");
+        match simple.as_str() {
+            "GCJ02" => Ok(RasterCrs::Gcj02),
+            "CGCS2000" | "EPSG:4490" | "WGS84" | "EPSG:4326" | "EPSG:3857" | "CRS84" | "OGC:CRS84" => {
+                Ok(RasterCrs::Cgcs2000)
+            }
+            "BD09" | "BD09LL" | "BD09MC" => Err(TileServerError::Invalid(format!(
+                "crs `{s}`: Baidu's BD-09 tiles use Baidu's own tile grid, which is not served; use Amap/Tencent (GCJ-02) or CGCS2000/WGS 84 tiles"
+            ))),
+            _ => Err(TileServerError::Invalid(format!(
+                "unknown crs `{s}` for a raster set (use `gcj02` for Amap/Tencent basemaps, or `cgcs2000` — the default — for tiles in CGCS2000/WGS 84)"
+            ))),
+        }
+    }
+
+    fn from_stored(s: &str) -> Self {
+        if s == RasterCrs::Gcj02.as_str() { RasterCrs::Gcj02 } else { RasterCrs::Cgcs2000 }
+    }
+}
+
+impl std::fmt::Display for RasterCrs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One acquisition of a raster set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RasterSlice {
@@ -90,9 +148,11 @@ pub struct RasterSlice {
     pub kind: String,
     pub tms: TileMatrixSet,
     pub format: ImageFormat,
+    /// The datum its tiles are drawn in (GCJ-02 tiles are served cut into place).
+    pub crs: RasterCrs,
     pub minzoom: u8,
     pub maxzoom: u8,
-    /// lon/lat.
+    /// lon/lat of the tiles as served (a GCJ-02 file's bounds moved into place).
     pub bounds: Bbox,
     pub file: PathBuf,
     /// The file it was imported from.
@@ -127,6 +187,10 @@ impl RasterSet {
 
     pub fn format(&self) -> ImageFormat {
         self.newest().format
+    }
+
+    pub fn crs(&self) -> RasterCrs {
+        self.newest().crs
     }
 
     pub fn minzoom(&self) -> u8 {
@@ -171,6 +235,8 @@ pub struct RasterImport<'a> {
     pub date: &'a str,
     pub title: Option<&'a str>,
     pub kind: &'a str,
+    /// The datum of the file's tiles (every acquisition of a set shares it).
+    pub crs: RasterCrs,
     /// An MBTiles or GeoPackage file.
     pub source: &'a Path,
 }
@@ -211,6 +277,9 @@ fn read_slice(r: &rusqlite::Row<'_>, dir: &Path) -> rusqlite::Result<RasterSlice
     let us: i64 = r.get("time_us")?;
     let tms: u8 = r.get("tms")?;
     let format: String = r.get("format")?;
+    let crs: String = r.get("crs")?;
+    let stored =
+        Bbox { min_x: r.get("min_x")?, min_y: r.get("min_y")?, max_x: r.get("max_x")?, max_y: r.get("max_y")? };
     let file: String = r.get("file")?;
     Ok(RasterSlice {
         set: r.get("set_name")?,
@@ -220,14 +289,40 @@ fn read_slice(r: &rusqlite::Row<'_>, dir: &Path) -> rusqlite::Result<RasterSlice
         kind: r.get("kind")?,
         tms: TileMatrixSet::from_code(tms).unwrap_or(TileMatrixSet::WebMercatorQuad),
         format: ImageFormat::from_ext(&format).unwrap_or(ImageFormat::Png),
+        crs: RasterCrs::from_stored(&crs),
         minzoom: r.get("minzoom")?,
         maxzoom: r.get("maxzoom")?,
-        bounds: Bbox { min_x: r.get("min_x")?, min_y: r.get("min_y")?, max_x: r.get("max_x")?, max_y: r.get("max_y")? },
+        bounds: match RasterCrs::from_stored(&crs) {
+            RasterCrs::Cgcs2000 => stored,
+            RasterCrs::Gcj02 => shikong_tiles::gcj02::gcj02_bbox_to_cgcs2000(&stored),
+        },
         file: dir.join(file),
         source: r.get("source")?,
         tiles: r.get::<_, i64>("tiles")? as u64,
         bytes: r.get::<_, i64>("bytes")? as u64,
     })
+}
+
+/// Brings a registry made before raster sets had a datum up to date (their slices are CGCS2000,
+/// as they were served). Idempotent; run at every open.
+pub(crate) fn migrate_registry(c: &Connection) -> Result<()> {
+    let has_crs = |c: &Connection| -> rusqlite::Result<bool> {
+        c.query_row("SELECT count(*) > 0 FROM pragma_table_info('raster_slices') WHERE name = 'crs'", [], |r| r.get(0))
+    };
+    if !has_crs(c)?
+        && let Err(e) = c.execute_batch("ALTER TABLE raster_slices ADD COLUMN crs TEXT NOT NULL DEFAULT 'CGCS2000'")
+        // Another process (a CLI import beside the server) may have added it meanwhile.
+        && !has_crs(c)?
+    {
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// The tile cache's layer name for the cut tiles of a GCJ-02 slice (`:` is in no layer or set
+/// name, so these rows never meet a layer's).
+fn cut_cache_layer(slice: &RasterSlice) -> String {
+    format!("raster:{}@{}", slice.set, slice.time.as_microsecond())
 }
 
 /// The MBTiles row of an XYZ/OGC tile (MBTiles counts rows from the bottom).
@@ -273,8 +368,37 @@ impl TileService {
         Ok(RasterSet { name: name.to_owned(), slices })
     }
 
-    /// A tile of a slice (`None`: the slice has no tile there).
+    /// A tile of a slice as the map needs it (`None`: the slice has no tile there): a GCJ-02
+    /// slice's tile is cut into place from the stored tiles (and cached), others are as stored.
     pub fn raster_tile(&self, slice: &RasterSlice, tile: TileId) -> Result<Option<Vec<u8>>> {
+        if slice.crs == RasterCrs::Cgcs2000 {
+            return self.stored_raster_tile(slice, tile);
+        }
+        let layer = cut_cache_layer(slice);
+        let key =
+            CacheKey { layer: &layer, tms: slice.tms.code(), z: tile.z, x: tile.x, y: tile.y, tx: 0, variant: "" };
+        let cache = self.cache()?;
+        if let Some(data) = cache.get(&key)? {
+            return Ok((!data.is_empty()).then_some(data));
+        }
+        let epoch = self.epoch();
+        let format = if slice.format == ImageFormat::Jpeg { CutFormat::Jpeg } else { CutFormat::Png };
+        let cut = shikong_tiles::gcj02::gcj02_tile(slice.tms, tile, format, |s| self.stored_raster_tile(slice, s))?;
+        // An empty blob records "no tile here", so far-off requests cost one lookup too.
+        cache.put(&key, cut.as_deref().unwrap_or_default(), epoch, &|| self.epoch())?;
+        Ok(cut)
+    }
+
+    /// Drops the cut tiles cached for a GCJ-02 slice (it is being replaced or deleted).
+    fn forget_cut_tiles(&self, slice: &RasterSlice) -> Result<()> {
+        if slice.crs == RasterCrs::Gcj02 {
+            self.cache()?.delete_layer(Some(&cut_cache_layer(slice)), &|| self.epoch(), || self.bump())?;
+        }
+        Ok(())
+    }
+
+    /// A tile of a slice as stored in its file.
+    fn stored_raster_tile(&self, slice: &RasterSlice, tile: TileId) -> Result<Option<Vec<u8>>> {
         let db = self.slices.get(&slice.file);
         let row = mbtiles_row(slice.tms, tile);
         db.read(|c| {
@@ -395,8 +519,27 @@ impl TileService {
             None => tiles_bounds(&out, tms, maxzoom)?,
         };
         drop(out);
-        if let Ok(existing) = self.raster_set(imp.set) {
+        if imp.crs == RasterCrs::Gcj02 && format == ImageFormat::Webp {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(TileServerError::import(
+                src,
+                "GCJ-02 tiles are cut into place when served, which needs PNG or JPEG tiles; this file has WebP tiles",
+            ));
+        }
+        let existing = self.raster_set(imp.set).ok();
+        if let Some(existing) = &existing {
             let s = existing.newest();
+            let others = existing.slices.iter().filter(|s| s.time != time).collect::<Vec<_>>();
+            if let Some(o) = others.iter().find(|o| o.crs != imp.crs) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(TileServerError::import(
+                    src,
+                    format!(
+                        "set `{}` holds {} tiles (acquisition {}); this import says {} (every acquisition of a set shares its datum: import into another set, or delete the set first)",
+                        imp.set, o.crs, o.date, imp.crs
+                    ),
+                ));
+            }
             if s.tms != tms || s.format != format {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(TileServerError::import(
@@ -418,7 +561,9 @@ impl TileService {
         let source = path_text(src);
         self.registry()?.write(|c| {
             c.execute(
-                "INSERT OR REPLACE INTO raster_slices VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                "INSERT OR REPLACE INTO raster_slices (set_name, date, time_us, title, kind, tms, format, minzoom, maxzoom, \
+                 min_x, min_y, max_x, max_y, file, source, tiles, bytes, crs) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 params![
                     imp.set,
                     imp.date,
@@ -436,11 +581,17 @@ impl TileService {
                     rel,
                     source,
                     tiles,
-                    bytes
+                    bytes,
+                    imp.crs.as_str()
                 ],
             )?;
             Ok(())
         })?;
+        // After the new file and row are in place: a tile cut from the old file before this
+        // (epoch bumped here) is not cached.
+        if let Some(old) = existing.as_ref().and_then(|e| e.slices.iter().find(|s| s.time == time)) {
+            self.forget_cut_tiles(old)?;
+        }
         let set = self.raster_set(imp.set)?;
         set.slices.into_iter().find(|s| s.time == time).ok_or_else(|| {
             TileServerError::Invalid(format!("slice {} of `{}` vanished after import", imp.date, imp.set))
@@ -465,6 +616,7 @@ impl TileService {
                 )?;
                 Ok(())
             })?;
+            self.forget_cut_tiles(sl)?;
             self.slices.forget(&sl.file);
             let _ = std::fs::remove_file(&sl.file);
         }

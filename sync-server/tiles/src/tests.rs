@@ -311,7 +311,14 @@ fn raster_time_series() {
     mbtiles(&a, 19);
     mbtiles(&b, 23);
     fn imp<'a>(date: &'a str, source: &'a Path) -> raster::RasterImport<'a> {
-        raster::RasterImport { set: "imagery", date, title: Some("影像"), kind: "imagery", source }
+        raster::RasterImport {
+            set: "imagery",
+            date,
+            title: Some("影像"),
+            kind: "imagery",
+            crs: Default::default(),
+            source,
+        }
     }
     svc.import_raster(&imp("2019-05-01", &a)).unwrap();
     let s = svc.import_raster(&imp("2023-08-01", &b)).unwrap();
@@ -344,6 +351,50 @@ fn raster_time_series() {
     assert_eq!(svc.raster_set("imagery").unwrap().slices.len(), 1);
 }
 
+/// A registry written before raster sets had a datum opens with its slices as CGCS2000 (as they
+/// were served), and takes GCJ-02 imports after.
+#[test]
+fn an_old_registry_gains_the_datum_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiles = dir.path().join("tiles");
+    std::fs::create_dir_all(tiles.join("raster/old")).unwrap();
+    let src = dir.path().join("a.mbtiles");
+    mbtiles(&src, 7);
+    std::fs::copy(&src, tiles.join("raster/old/1.mbtiles")).unwrap();
+    let c = rusqlite::Connection::open(tiles.join("registry.sqlite")).unwrap();
+    c.execute_batch(
+        "CREATE TABLE raster_slices (set_name TEXT NOT NULL, date TEXT NOT NULL, time_us INTEGER NOT NULL, title TEXT,
+           kind TEXT NOT NULL, tms INTEGER NOT NULL, format TEXT NOT NULL, minzoom INTEGER NOT NULL, maxzoom INTEGER NOT NULL,
+           min_x REAL NOT NULL, min_y REAL NOT NULL, max_x REAL NOT NULL, max_y REAL NOT NULL, file TEXT NOT NULL,
+           source TEXT NOT NULL, tiles INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (set_name, time_us));
+         INSERT INTO raster_slices VALUES ('old', '2020-01-01', 1, NULL, 'imagery', 0, 'png', 0, 3, 114, 30, 115, 31,
+           'old/1.mbtiles', 'a.mbtiles', 4, 400);",
+    )
+    .unwrap();
+    drop(c);
+    let svc = service(dir.path());
+    let old = svc.raster_set("old").unwrap();
+    assert_eq!((old.crs(), old.slices[0].bounds.min_x), (raster::RasterCrs::Cgcs2000, 114.0));
+    let imp = raster::RasterImport {
+        set: "amap",
+        date: "2024-01-01",
+        title: None,
+        kind: "imagery",
+        crs: raster::RasterCrs::Gcj02,
+        source: &src,
+    };
+    let s = svc.import_raster(&imp).unwrap();
+    assert_eq!(s.crs, raster::RasterCrs::Gcj02);
+    // A later acquisition of the set must share the datum.
+    let again = raster::RasterImport { date: "2025-01-01", crs: raster::RasterCrs::Cgcs2000, ..imp };
+    let err = svc.import_raster(&again).unwrap_err().to_string();
+    assert!(err.contains("set `amap` holds GCJ02 tiles") && err.contains("this import says CGCS2000"), "{err}");
+    assert_eq!(svc.raster_set("amap").unwrap().slices.len(), 1);
+    assert!(raster::RasterCrs::parse("BD-09").unwrap_err().to_string().contains("Baidu"));
+    assert_eq!(raster::RasterCrs::parse("gcj-02").unwrap(), raster::RasterCrs::Gcj02);
+    assert_eq!(raster::RasterCrs::parse("EPSG:4490").unwrap(), raster::RasterCrs::Cgcs2000);
+}
+
 #[test]
 fn geopackage_pyramids_must_be_aligned() {
     let dir = tempfile::tempdir().unwrap();
@@ -364,8 +415,14 @@ fn geopackage_pyramids_must_be_aligned() {
     ))
     .unwrap();
     c.execute("INSERT INTO scan VALUES (1, 2, 3, 1, ?1)", [PNG]).unwrap();
-    let imp =
-        raster::RasterImport { set: "scan1950", date: "1950-01-01", title: None, kind: "historical", source: &gpkg };
+    let imp = raster::RasterImport {
+        set: "scan1950",
+        date: "1950-01-01",
+        title: None,
+        kind: "historical",
+        crs: raster::RasterCrs::Cgcs2000,
+        source: &gpkg,
+    };
     let s = svc.import_raster(&imp).unwrap();
     assert_eq!((s.tms, s.minzoom, s.maxzoom, s.tiles), (TileMatrixSet::WebMercatorQuad, 2, 2, 1));
     assert!(svc.raster_tile(&s, TileId { z: 2, x: 3, y: 1 }).unwrap().is_some());

@@ -113,6 +113,10 @@ pub struct CaseDoc {
     pub state: String,
     /// The state's Chinese label (已派遣（处置中）).
     pub state_label: String,
+    /// The state's English label (`Dispatched (being handled)`): the flow's `label.en`, or the
+    /// state id made readable when the flow gives none; empty from servers that predate it.
+    #[serde(default)]
+    pub state_label_en: String,
     pub class_kind: Option<String>,
     pub class: Option<String>,
     pub description: Option<String>,

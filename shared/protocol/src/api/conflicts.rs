@@ -6,10 +6,13 @@
 //!   [`crate::Conflict`] plus the base value when known and when the entity's conflicts opened).
 //!   A page never splits an entity's conflicts; `next` is the `after` of the following page.
 //!   Identical concurrent values are never conflicts.
+//!   Each conflict carries its `rev`, which changes with any of its sides.
 //! - `POST /sync/conflicts/resolve` takes a [`ResolveRequest`] and answers [`ResolveResponse`]:
 //!   the resolutions become one CRDT change per entity, by the resolving user, written as a new
 //!   version in one transaction; devices get it at their next pull like any edit. Idempotent by
-//!   `action_id`: the same request sent again changes nothing and answers `replayed: true`.
+//!   `action_id`: the same request sent again changes nothing and answers `replayed: true`. A
+//!   resolution carrying the listed `rev` as `seen` is refused (409 `conflict-changed`, nothing
+//!   written) when the conflict changed since.
 //!
 //! Times are RFC 3339 (answers in Beijing time, `+08:00`).
 
@@ -28,6 +31,10 @@ pub struct OpenConflict {
     pub base: Option<Json>,
     /// When the server first recorded the entity's open conflicts.
     pub opened: String,
+    /// This conflict's revision (opaque): it changes whenever one of its sides does — a new
+    /// side, another value, the conflict settled. A resolution sends it back as `seen`.
+    #[serde(default)]
+    pub rev: String,
 }
 
 /// `GET /sync/conflicts` answer.
@@ -93,6 +100,12 @@ pub struct Resolution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     pub choose: Choice,
+    /// The `rev` of the field's conflict as the client listed it (with `field` only): the
+    /// resolution applies only while the conflict is still that one — a side added or changed
+    /// since, or the conflict settled, refuses the request with 409 `conflict-changed`, so a
+    /// choice by position (`other:N`) never lands on a value the user did not see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
 }
 
 /// `POST /sync/conflicts/resolve` body.
@@ -141,18 +154,26 @@ mod tests {
                         entity: e,
                         field: Some("depth".into()),
                         choose: Choice::Winner,
+                        seen: Some("3f2a9c0d1b7e4a55".into()),
                     },
-                    Resolution { layer: "manhole".into(), entity: e, field: None, choose: Choice::Other(1) },
+                    Resolution {
+                        layer: "manhole".into(),
+                        entity: e,
+                        field: None,
+                        choose: Choice::Other(1),
+                        seen: None,
+                    },
                     Resolution {
                         layer: "manhole".into(),
                         entity: e,
                         field: Some("material".into()),
                         choose: Choice::Value(Json::String("铸铁".into())),
+                        seen: None,
                     },
                 ],
             },
             r#"{"action_id":"00000000-0000-0000-0000-000000000007","resolutions":[
-              {"layer":"manhole","entity":"00000000-0000-0000-0000-000000000009","field":"depth","choose":"winner"},
+              {"layer":"manhole","entity":"00000000-0000-0000-0000-000000000009","field":"depth","choose":"winner","seen":"3f2a9c0d1b7e4a55"},
               {"layer":"manhole","entity":"00000000-0000-0000-0000-000000000009","choose":"other:1"},
               {"layer":"manhole","entity":"00000000-0000-0000-0000-000000000009","field":"material","choose":{"value":"铸铁"}}]}"#,
         );
@@ -182,6 +203,7 @@ mod tests {
                     },
                     base: Some(Json::from(1.2)),
                     opened: "2026-12-06T10:00:01+08:00".into(),
+                    rev: "3f2a9c0d1b7e4a55".into(),
                 }],
                 next: Some("manhole/00000000-0000-0000-0000-000000000009".into()),
             },
@@ -189,7 +211,7 @@ mod tests {
               "kind":"field","field":"depth",
               "winner":{"value":2.5,"user":"li","device":null,"time":"2026-12-06T10:00:00+08:00"},
               "others":[{"value":3.5,"user":"wang","device":null,"time":"2026-12-06T10:00:00+08:00"}],
-              "base":1.2,"opened":"2026-12-06T10:00:01+08:00"}],
+              "base":1.2,"opened":"2026-12-06T10:00:01+08:00","rev":"3f2a9c0d1b7e4a55"}],
               "next":"manhole/00000000-0000-0000-0000-000000000009"}"#,
         );
     }

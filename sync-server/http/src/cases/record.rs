@@ -224,6 +224,7 @@ impl CaseRecord {
             flow: wire::CaseFlow { id: c.flow.id.clone(), version: c.flow.version },
             state: c.state.clone(),
             state_label: state_label(flow, &c.state),
+            state_label_en: state_label_en(flow, &c.state),
             class_kind: self.class_kind.clone(),
             class: self.class.clone(),
             description: self.description.clone(),
@@ -292,6 +293,22 @@ pub fn state_label(flow: Option<&FlowDef>, state: &str) -> String {
     flow.and_then(|f| f.state(state)).map_or_else(|| state.to_owned(), |s| s.label.zh.clone())
 }
 
+/// A state's English label: the flow's `label.en`, else (an unknown flow, a blank label) the id
+/// made readable (`being_handled` → `Being handled`), never Chinese.
+pub fn state_label_en(flow: Option<&FlowDef>, state: &str) -> String {
+    match flow.and_then(|f| f.state(state)).map(|s| s.label.en.trim()) {
+        Some(en) if !en.is_empty() => en.to_owned(),
+        _ => humanise(state),
+    }
+}
+
+/// `being_handled` / `being-handled` → `Being handled`.
+fn humanise(id: &str) -> String {
+    let words = id.replace(['_', '-'], " ");
+    let mut chars = words.trim().chars();
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+}
+
 pub fn transition_doc(a: &Applied) -> wire::CaseTransition {
     wire::CaseTransition {
         action_id: a.action_id.clone(),
@@ -316,5 +333,20 @@ fn rejected_doc(r: &Rejected) -> wire::CaseRejected {
         kind: r.reason.kind().to_owned(),
         reason: r.reason.to_string(),
         state_at_arrival: r.state_at_arrival.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_state_labels_never_fall_back_to_chinese() {
+        let flows = shikong_workflow::FlowRegistry::shipped().unwrap();
+        let hotline = flows.latest("hotline-12345");
+        assert_eq!(state_label_en(hotline, "received"), "Received (to dispatch)");
+        assert_eq!(state_label_en(None, "being_handled"), "Being handled");
+        assert_eq!(state_label_en(hotline, "on-hold"), "On hold");
+        assert_eq!(state_label_en(None, ""), "");
     }
 }

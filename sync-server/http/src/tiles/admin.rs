@@ -17,7 +17,7 @@ pub(super) async fn raster_import(
 ) -> ApiResult<Response> {
     caller.require_role(&[Role::Admin], "raster sets are managed by administrators")?;
     let p = Params::new(q.as_deref())?;
-    p.only(&["date", "title", "kind"])?;
+    p.only(&["date", "title", "kind", "crs"])?;
     let date = p
         .get("date")
         .ok_or_else(|| ApiError::bad_parameter("date", "the acquisition date is required (2023-08-01)"))?
@@ -25,6 +25,12 @@ pub(super) async fn raster_import(
     shikong_model::parse_instant(&date).map_err(|e| ApiError::bad_parameter("date", e))?;
     let title = p.get("title").map(str::to_owned);
     let kind = p.get("kind").unwrap_or("imagery").to_owned();
+    // The datum of the file's tiles: `crs=gcj02` for Amap/Tencent basemaps (served cut into
+    // place); checked before the upload is read, so a bad value changes nothing.
+    let crs = match p.get("crs") {
+        Some(c) => RasterCrs::parse(c).map_err(|e| ApiError::bad_parameter("crs", e))?,
+        None => RasterCrs::default(),
+    };
     shikong_tileserver::raster::check_set_name(&set)?;
     // Stream the upload to a file (imagery is larger than memory should hold), at most
     // `max_raster_upload` bytes, written on a blocking thread (not the store budget: an upload
@@ -70,12 +76,14 @@ pub(super) async fn raster_import(
     writer.await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
     let st = state.clone();
     let slice = blocking(move || {
-        let imp = RasterImport { set: &set, date: &date, title: title.as_deref(), kind: &kind, source: tmp.path() };
+        let imp =
+            RasterImport { set: &set, date: &date, title: title.as_deref(), kind: &kind, crs, source: tmp.path() };
         Ok(st.tiles.import_raster(&imp)?)
     })
     .await?;
     let doc = json!({
         "set": slice.set, "date": slice.date, "tileMatrixSet": slice.tms.id(), "format": slice.format.ext(),
+        "sourceCrs": slice.crs.as_str(),
         "minzoom": slice.minzoom, "maxzoom": slice.maxzoom, "tiles": slice.tiles, "bytes": slice.bytes,
         "bounds": [slice.bounds.min_x, slice.bounds.min_y, slice.bounds.max_x, slice.bounds.max_y],
     });

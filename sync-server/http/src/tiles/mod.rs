@@ -17,7 +17,8 @@
 //!   acquisition dates as the `Time` dimension.
 //! - `/styles`, `/styles/{id}` (GET; PUT and DELETE for office staff and admins).
 //! - `/tiles/packages/estimate`, `/tiles/packages` (POST): offline MBTiles of an area.
-//! - `/tiles/rasters/{set}?date=` (POST the file, DELETE; admins), `/tiles/cache/rebuild` (POST).
+//! - `/tiles/rasters/{set}?date=&title=&kind=&crs=` (POST the file, DELETE; admins; `crs=gcj02`
+//!   marks Amap/Tencent tiles, served cut into place), `/tiles/cache/rebuild` (POST).
 //! - `/map`: the web map page (MapLibre GL JS bundled from npm, embedded in the binary).
 //!
 //! Tiles of a layer follow the layer's read permission; public layers render for anonymous
@@ -38,7 +39,7 @@ use shikong_model::{Bbox, FieldType, Geometry, GeometryKind, geojson};
 use shikong_store::{FeatureKey, Layer, StoreError};
 use shikong_tiles::{MAX_ZOOM, TileError, TileMatrixSet};
 use shikong_tileserver::package::{PackageContent, PackageSpec};
-use shikong_tileserver::raster::{RasterImport, RasterSet};
+use shikong_tileserver::raster::{RasterCrs, RasterImport, RasterSet};
 use shikong_tileserver::{TileServerError, VectorRequest};
 
 use super::access::{Action, Caller};
@@ -104,7 +105,7 @@ impl From<TileServerError> for ApiError {
             TileServerError::Store(s) => ApiError::from(s),
             TileServerError::Tile(t) => match t {
                 TileError::Address { .. } => ApiError::bad_parameter("tile", t),
-                TileError::Decode(_) => ApiError::internal(t),
+                TileError::Decode(_) | TileError::Image { .. } => ApiError::internal(t),
                 other => ApiError::not_found(other.to_string()),
             },
             TileServerError::NoSuchSet(_) | TileServerError::NoSliceAt { .. } => ApiError::not_found(e.to_string()),

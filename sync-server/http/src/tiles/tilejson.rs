@@ -73,7 +73,13 @@ pub(super) fn tilejson_doc(base: &str, name: &str, set: &TileSet, as_of: Option<
             json!({
                 "tilejson": "3.0.0",
                 "name": r.title(),
-                "description": format!("{}（{}，{} 期）", r.title(), r.kind(), r.slices.len()),
+                "description": format!(
+                    "{}（{}，{} 期{}）",
+                    r.title(),
+                    r.kind(),
+                    r.slices.len(),
+                    if r.crs() == RasterCrs::Gcj02 { "，GCJ-02 底图已纠偏至 CGCS2000" } else { "" }
+                ),
                 "version": "1.0.0",
                 "scheme": "xyz",
                 "format": r.format().ext(),
@@ -84,6 +90,7 @@ pub(super) fn tilejson_doc(base: &str, name: &str, set: &TileSet, as_of: Option<
                 "bounds": bounds_json(Some(b)),
                 "center": center_json(Some(b), r.minzoom().max(10).min(r.maxzoom())),
                 "shikong:tileMatrixSet": r.tms().id(),
+                "shikong:sourceCrs": r.crs().as_str(),
                 "shikong:dates": r.slices.iter().map(|s| s.date.clone()).collect::<Vec<_>>(),
             })
         }
@@ -144,6 +151,7 @@ pub(super) async fn tilesets(State(state): State<AppState>, caller: Caller, head
         sets.push(json!({
             "id": r.name, "title": r.title(), "dataType": "map", "kind": r.kind(),
             "tileMatrixSet": r.tms().id(),
+            "sourceCrs": r.crs().as_str(),
             "dates": r.slices.iter().map(|s| s.date.clone()).collect::<Vec<_>>(),
             "links": [
                 {"href": format!("{base}/tiles/{}.json", r.name), "rel": "describedby", "type": TILEJSON, "title": "TileJSON"},

@@ -9,11 +9,14 @@
 // `[data-testid=compare-run]`; the list `[data-testid=changes]` with rows
 // `li.sk-change[data-layer][data-id][data-kind=created|deleted|modified]`, changed fields as
 // `[data-field=NAME]` (`data-old`, `data-new`).
+//
+// Worded by `opts.t` (labels.js, Chinese by default); `relabel()` says the bar, the tags and the
+// list again in its current language, keeping the dates, the maps and the rows.
 
 import { esc, shown, showHistory } from './history.js';
+import { zh } from './labels.js';
 import { applyAsOf, fromLocalInput, toLocalInput, idle, parseInstant, showInstant, withAsOf } from './time.js';
 
-const KINDS = { created: '新增', deleted: '删除', modified: '修改' };
 /** Rows per `/changes` page (a "more" button reads the next page). */
 const PAGE = 200;
 
@@ -59,27 +62,30 @@ function extentOf(g) {
 /**
  * Builds the compare view into `el`. `opts`: `maplibregl`, `adapter` (`json(path)`),
  * `loadStyle()` (the style document both maps draw), `mapOptions` (extra MapLibre options, e.g.
- * `transformRequest`), `start()` (optional `{center, zoom}` to open at). Maps are made on first
- * `run`. Returns `{ run({a, b, mode}), maps(), rows(), setMode(mode) }`.
+ * `transformRequest`), `start()` (optional `{center, zoom}` to open at), `t` (optional label
+ * function). Maps are made on first `run`. Returns `{ run({a, b, mode}), maps(), rows(),
+ * setMode(mode), relabel() }`.
  */
 export function createCompare(el, opts) {
   const { maplibregl, adapter } = opts;
+  const t = opts.t || zh;
   el.classList.add('sk-compare');
+  // `data-sk="KEY"`: the element's text is `t(KEY)`, said again by `relabel`.
   el.innerHTML = `
     <div class="sk-compare-bar">
-      <label>时刻 A <input type="datetime-local" step="1" data-testid="compare-a"></label>
-      <label>时刻 B <input type="datetime-local" step="1" data-testid="compare-b" title="空：现在"></label>
-      <label>方式 <select data-testid="compare-mode"><option value="side">并排</option><option value="swipe">卷帘</option></select></label>
-      <button type="button" data-testid="compare-run">对比</button>
+      <label><span data-sk="sk_at_a"></span> <input type="datetime-local" step="1" data-testid="compare-a"></label>
+      <label><span data-sk="sk_at_b"></span> <input type="datetime-local" step="1" data-testid="compare-b"></label>
+      <label><span data-sk="sk_mode"></span> <select data-testid="compare-mode"><option value="side" data-sk="sk_side"></option><option value="swipe" data-sk="sk_swipe"></option></select></label>
+      <button type="button" data-testid="compare-run" data-sk="sk_compare"></button>
       <span class="sk-compare-status" data-testid="compare-status"></span>
     </div>
     <div class="sk-compare-body">
       <div class="sk-compare-maps sk-side">
         <div class="sk-map-a"><span class="sk-tag" data-testid="compare-tag-a">A</span></div>
         <div class="sk-map-b"><span class="sk-tag" data-testid="compare-tag-b">B</span></div>
-        <input type="range" class="sk-swipe" data-testid="compare-swipe" min="0" max="100" value="50" aria-label="卷帘位置">
+        <input type="range" class="sk-swipe" data-testid="compare-swipe" min="0" max="100" value="50">
       </div>
-      <div class="sk-changes" data-testid="changes"><p class="sk-sub">选择两个时刻后点“对比”，列出其间新增、删除与修改的要素。</p></div>
+      <div class="sk-changes" data-testid="changes"><p class="sk-sub" data-sk="sk_compare_hint"></p></div>
     </div>`;
   const q = (s) => el.querySelector(s);
   const inA = q('[data-testid=compare-a]');
@@ -93,6 +99,42 @@ export function createCompare(el, opts) {
   let making = null;
   let rows = [];
   let run = 0;
+  /** What the status line says: `[key, vars]`, or `[null, text]` for a message as it came. */
+  let said = [null, ''];
+  /** The instants the maps show (`{a, b}`) and the list's range (`{from, to}`), once compared. */
+  let instants = null;
+  let listed = null;
+
+  function say(key, vars) {
+    said = [key, vars];
+    status.textContent = key ? t(key, vars) : String(vars ?? '');
+  }
+  const when = (x) => showInstant(x, t('sk_now'));
+  /** A layer section's count line (or its read error). */
+  function countLine(section) {
+    if (section.dataset.error !== undefined) {
+      section.querySelector('.sk-counts').textContent = t('sk_read_failed', { e: section.dataset.error });
+      return;
+    }
+    const counts = { created: 0, deleted: 0, modified: 0 };
+    for (const li of section.querySelectorAll('li')) counts[li.dataset.kind] += 1;
+    section.querySelector('.sk-counts').textContent = `${t('sk_counts', counts)}${section.dataset.next ? ' …' : ''}`;
+  }
+  /** Every word of the view in `t`'s current language; dates, maps and rows stay. */
+  function relabel() {
+    for (const x of el.querySelectorAll('[data-sk]')) x.textContent = t(x.dataset.sk);
+    inB.title = t('sk_b_empty');
+    swipe.setAttribute('aria-label', t('sk_swipe_pos'));
+    if (instants) {
+      q('[data-testid=compare-tag-a]').textContent = `A ${when(instants.a)}`;
+      q('[data-testid=compare-tag-b]').textContent = `B ${when(instants.b)}`;
+    }
+    const range = q('[data-testid=changes-range]');
+    if (range && listed) range.textContent = `${when(listed.from)} → ${when(listed.to)}`;
+    for (const section of list.querySelectorAll('section[data-layer]')) countLine(section);
+    say(...said);
+  }
+  relabel();
 
   async function makeMaps() {
     const style = await opts.loadStyle();
@@ -132,7 +174,7 @@ export function createCompare(el, opts) {
   }
   mode.addEventListener('change', () => setMode(mode.value));
   swipe.addEventListener('input', cut);
-  q('[data-testid=compare-run]').addEventListener('click', () => go().catch((e) => (status.textContent = String(e.message || e))));
+  q('[data-testid=compare-run]').addEventListener('click', () => go().catch((e) => say(null, e.message || e)));
 
   function row(layer, kind, f) {
     const id = f.entity_id || f.id || (f.properties && f.properties.entity_id);
@@ -141,7 +183,7 @@ export function createCompare(el, opts) {
     const r = { layer, kind, id, code, changes, geometry: f.geometry || null };
     rows.push(r);
     return `<li class="sk-change sk-${kind}" data-layer="${esc(layer)}" data-id="${esc(id)}" data-kind="${kind}" tabindex="0">
-      <span class="sk-kind">${KINDS[kind]}</span> <b>${esc(code)}</b>
+      <span class="sk-kind" data-sk="sk_kind_${kind}">${esc(t(`sk_kind_${kind}`))}</span> <b>${esc(code)}</b>
       ${changes
         .map(
           (c) => `<div class="sk-fc" data-field="${esc(c.attribute)}" data-old="${esc(shown(c.old))}" data-new="${esc(shown(c.new))}"><span>${esc(c.attribute)}</span> <del>${esc(shown(c.old))}</del> → <ins>${esc(shown(c.new))}</ins></div>`,
@@ -150,7 +192,7 @@ export function createCompare(el, opts) {
   }
 
   async function open(r) {
-    showHistory(adapter, r.layer, r.id).catch(() => {});
+    showHistory(adapter, r.layer, r.id, t).catch(() => {});
     let g = r.geometry;
     if (!g) {
       const t = fromLocalInput(inB.value);
@@ -175,12 +217,10 @@ export function createCompare(el, opts) {
       ...(doc.modified || []).map((f) => row(layer, 'modified', f)),
     ].join('');
     ul.insertAdjacentHTML('beforeend', html);
-    const counts = { created: 0, deleted: 0, modified: 0 };
-    for (const li of ul.querySelectorAll('li')) counts[li.dataset.kind] += 1;
     const next = (doc.links || []).find((l) => l.rel === 'next');
-    section.querySelector('.sk-counts').textContent =
-      `新增 ${counts.created} · 删除 ${counts.deleted} · 修改 ${counts.modified}${next ? ' …' : ''}`;
-    section.dataset.total = String(counts.created + counts.deleted + counts.modified);
+    section.dataset.next = next ? '1' : '';
+    countLine(section);
+    section.dataset.total = String(ul.querySelectorAll('li').length);
     section.hidden = !ul.children.length;
     const more = section.querySelector('.sk-more');
     more.hidden = !next;
@@ -201,45 +241,49 @@ export function createCompare(el, opts) {
     const a = fromLocalInput(inA.value);
     const b = fromLocalInput(inB.value);
     if (!a) {
-      status.textContent = '请选择时刻 A';
+      say('sk_pick_a');
       return;
     }
-    status.textContent = '对比中…';
+    say('sk_comparing');
     if (!maps) {
       making = making || makeMaps();
       await making;
     }
     applyAsOf(maps.a, a);
     applyAsOf(maps.b, b);
-    q('[data-testid=compare-tag-a]').textContent = `A ${showInstant(a)}`;
-    q('[data-testid=compare-tag-b]').textContent = `B ${showInstant(b)}`;
+    instants = { a, b };
+    q('[data-testid=compare-tag-a]').textContent = `A ${when(a)}`;
+    q('[data-testid=compare-tag-b]').textContent = `B ${when(b)}`;
     // The list reads from the earlier instant to the later one.
     let [from, to] = [a, b];
     const later = (x, y) => parseInstant(x || new Date().toISOString()) > parseInstant(y || new Date().toISOString());
     if (later(from, to)) [from, to] = [to, from];
     rows = [];
-    list.innerHTML = `<p class="sk-sub" data-testid="changes-range">${esc(showInstant(from))} → ${esc(showInstant(to))}</p>`;
+    listed = { from, to };
+    list.innerHTML = `<p class="sk-sub" data-testid="changes-range">${esc(when(from))} → ${esc(when(to))}</p>`;
     const layers = opts.collections ? await opts.collections() : maps.collections;
     await Promise.all(
       layers.map(async (layer) => {
         const section = document.createElement('section');
         section.dataset.layer = layer;
         section.hidden = true;
-        section.innerHTML = `<h3>${esc(layer)} <small class="sk-counts"></small></h3><ul></ul><button type="button" class="sk-more" hidden>更多…</button>`;
+        section.innerHTML = `<h3>${esc(layer)} <small class="sk-counts"></small></h3><ul></ul><button type="button" class="sk-more" hidden data-sk="sk_more">${esc(t('sk_more'))}</button>`;
         list.appendChild(section);
         let url = `/collections/${encodeURIComponent(layer)}/changes?from=${encodeURIComponent(from)}&limit=${PAGE}`;
         if (to) url += `&to=${encodeURIComponent(to)}`;
         await page(section, layer, url, mine).catch((e) => {
           section.hidden = false;
-          section.querySelector('.sk-counts').textContent = `读取失败：${e.message || e}`;
+          section.dataset.error = String(e.message || e);
+          countLine(section);
         });
       }),
     );
     if (mine !== run) return;
     const n = rows.length;
     const more = list.querySelector('.sk-more:not([hidden])') ? '+' : '';
-    status.textContent = n ? `${n}${more} 个要素有变化` : '两时刻之间没有变化';
-    if (!n) list.insertAdjacentHTML('beforeend', '<p class="sk-sub" data-testid="changes-none">两时刻之间没有变化</p>');
+    if (n) say('sk_changed_n', { n: `${n}${more}` });
+    else say('sk_no_changes');
+    if (!n) list.insertAdjacentHTML('beforeend', `<p class="sk-sub" data-testid="changes-none" data-sk="sk_no_changes">${esc(t('sk_no_changes'))}</p>`);
     await Promise.all([idle(maps.a), idle(maps.b)]);
   }
   list.addEventListener('click', (e) => {
@@ -261,6 +305,7 @@ export function createCompare(el, opts) {
       await go();
     },
     setMode,
+    relabel,
     maps: () => (maps ? [maps.a, maps.b] : []),
     rows: () => rows.map(({ layer, kind, id, code, changes }) => ({ layer, kind, id, code, changes })),
     resize: () => maps && [maps.a, maps.b].forEach((m) => m.resize()),

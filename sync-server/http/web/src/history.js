@@ -1,7 +1,9 @@
 // A feature's history timeline (issue 16), shared by /map and the desktop app: every stored
 // version from `GET /collections/{c}/items/{id}/history` — when (transaction time, Beijing),
 // who, what (insert/update/delete) and which fields changed from what to what. Identify and the
-// compare view's change list both open it. One panel per page, on the right.
+// compare view's change list both open it. One panel per page, on the right. Worded by the
+// label function the caller passes (labels.js; Chinese by default); `relabelHistory()` says the
+// open panel again in its current language without reading the server again.
 //
 // DOM contract: the panel is `[data-testid=history]`, each version `li[data-version=N]` with
 // `[data-field=NAME]` rows of its changes.
@@ -17,7 +19,10 @@ export function shown(v) {
   return String(v);
 }
 
-const OPS = { insert: '新增', update: '修改', delete: '删除' };
+import { zh } from './labels.js';
+
+/** What the panel shows now (for `relabelHistory`): `{layer, id, t, doc | error}`. */
+let last = null;
 
 function panel() {
   let el = document.querySelector('.sk-history');
@@ -35,29 +40,51 @@ export function closeHistory() {
   panel().hidden = true;
 }
 
-/** Renders the history of feature `id` of `layer` into the panel; resolves with the document. */
-export async function showHistory(adapter, layer, id) {
+/** Renders the history of feature `id` of `layer` into the panel, worded by `t`; resolves with
+ *  the document. */
+export async function showHistory(adapter, layer, id, t = zh) {
   const el = panel();
   el.hidden = false;
   el.dataset.layer = layer;
   el.dataset.id = id;
-  el.innerHTML = `<header><b>历史 · ${esc(layer)}</b><button type="button" class="sk-close" title="关闭">×</button></header><p class="sk-loading">加载中…</p>`;
-  el.querySelector('.sk-close').addEventListener('click', closeHistory);
-  let doc;
+  const mine = { layer, id, t };
+  last = mine;
+  draw();
   try {
-    doc = await adapter.json(`/collections/${encodeURIComponent(layer)}/items/${encodeURIComponent(id)}/history`);
+    mine.doc = await adapter.json(`/collections/${encodeURIComponent(layer)}/items/${encodeURIComponent(id)}/history`);
   } catch (e) {
-    el.querySelector('.sk-loading').textContent = `历史加载失败：${e.message || e}`;
+    mine.error = String(e.message || e);
+    if (last === mine) draw();
     throw e;
   }
+  if (last === mine) draw();
+  return mine.doc;
+}
+
+/** Says the open panel again in its label function's current language. */
+export function relabelHistory() {
+  if (last && !panel().hidden) draw();
+}
+
+function draw() {
+  const el = panel();
+  const { layer, id, t, doc, error } = last;
+  const head = (what) =>
+    `<header><b>${esc(t('sk_history'))} · ${esc(what)}</b><button type="button" class="sk-close" title="${esc(t('sk_close'))}">×</button></header>`;
+  if (!doc) {
+    el.innerHTML = `${head(layer)}<p class="sk-loading">${esc(error ? t('sk_history_failed', { e: error }) : t('sk_loading'))}</p>`;
+    el.querySelector('.sk-close').addEventListener('click', closeHistory);
+    return;
+  }
+  const op = (o) => (['insert', 'update', 'delete'].includes(o) ? esc(t(`sk_op_${o}`)) : esc(o));
   const versions = (doc.versions || []).slice().reverse(); // newest first
   el.innerHTML = `
-    <header><b>历史 · ${esc(layer)} · ${esc(doc.code || id)}</b><button type="button" class="sk-close" title="关闭">×</button></header>
-    <p class="sk-sub" data-testid="history-entity">${esc(doc.entity_id || id)} · 共 ${versions.length} 个版本</p>
+    ${head(`${layer} · ${doc.code || id}`)}
+    <p class="sk-sub" data-testid="history-entity">${esc(doc.entity_id || id)} · ${esc(versions.length === 1 ? t('sk_versions_1') : t('sk_versions', { n: versions.length }))}</p>
     <ol class="sk-versions" data-testid="history-versions">${versions
       .map(
         (v) => `<li data-version="${v.version}" data-op="${esc(v.op)}">
-          <div class="sk-vhead"><b>v${v.version}</b> <span class="sk-op sk-${esc(v.op)}">${OPS[v.op] || esc(v.op)}</span>
+          <div class="sk-vhead"><b>v${v.version}</b> <span class="sk-op sk-${esc(v.op)}">${op(v.op)}</span>
             <time data-testid="history-time">${esc(v.tx && v.tx.time)}</time></div>
           <div class="sk-who">${esc((v.tx && v.tx.author) || '')}${v.tx && v.tx.device ? ` · ${esc(v.tx.device)}` : ''}${v.tx && v.tx.source ? ` · ${esc(v.tx.source)}` : ''}</div>
           ${(v.changes || [])
@@ -67,5 +94,4 @@ export async function showHistory(adapter, layer, id) {
       )
       .join('')}</ol>`;
   el.querySelector('.sk-close').addEventListener('click', closeHistory);
-  return doc;
 }

@@ -9,9 +9,14 @@
 // reload, no TileJSON round trip), so scrubbing only re-requests tiles. Rapid input is coalesced
 // to one change per animation frame.
 //
+// Its words come from `opts.t` (labels.js: Chinese by default; the desktop passes its own and
+// calls `relabel()` when the language changes, which keeps the instant, range, step and loop).
+//
 // DOM contract (tests and other views rely on it): the slider is
 // `input[type=range][data-testid=time-slider]`, the shown instant `[data-testid=time-value]`
-// (RFC 3339 in Beijing time, or 现在).
+// (RFC 3339 in Beijing time, or the label's 现在 / Now).
+
+import { zh } from './labels.js';
 
 const BEIJING = 8 * 3600 * 1000;
 const pad = (n, w = 2) => String(n).padStart(w, '0');
@@ -30,9 +35,10 @@ export function parseInstant(iso) {
   return iso ? Date.parse(iso) : NaN;
 }
 
-/** How an instant is shown: as given when already in Beijing time, else converted; null: 现在. */
-export function showInstant(iso) {
-  if (!iso) return '现在';
+/** How an instant is shown: as given when already in Beijing time, else converted; null: `now`
+ *  (现在 unless the caller words it). */
+export function showInstant(iso, now = zh('sk_now')) {
+  if (!iso) return now;
   if (/\+08:00$/.test(iso)) return iso;
   const ms = parseInstant(iso);
   return Number.isFinite(ms) ? beijing(ms) : iso;
@@ -182,33 +188,29 @@ export async function transactionRange(adapter, only) {
   return Number.isFinite(first) && Number.isFinite(last) ? { first, last } : null;
 }
 
-const STEPS = [
-  ['auto', '自动'],
-  ['60', '1 分钟'],
-  ['3600', '1 小时'],
-  ['86400', '1 天'],
-  ['604800', '7 天'],
-  ['2592000', '30 天'],
-];
+/** The step sizes offered (seconds; `auto`: a hundredth of the range), worded `sk_step_<v>`. */
+const STEPS = ['auto', '60', '3600', '86400', '604800', '2592000'];
 
 /**
  * Builds the slider into `el`. `opts.onChange(iso|null)` is told every (coalesced) move;
  * `opts.waitDrawn()` (optional) resolves when the maps have drawn, so playing never runs ahead of
- * them. Returns `{ set(iso|null), get(), refresh(), play(), stop() }`; `set` moves the slider
- * without calling `onChange` (the host's own state changed).
+ * them; `opts.t` (optional) words it. Returns `{ set(iso|null), get(), refresh(), play(), stop(),
+ * relabel() }`; `set` moves the slider without calling `onChange` (the host's own state changed),
+ * `relabel` says everything again in `opts.t`'s current language.
  */
 export function createTimeSlider(el, adapter, opts = {}) {
+  const t = opts.t || zh;
   el.classList.add('sk-timebar');
   el.innerHTML = `
-    <button type="button" class="sk-back" data-testid="time-back" title="后退一步">«</button>
-    <button type="button" class="sk-play" data-testid="time-play" title="播放">▶</button>
-    <button type="button" class="sk-fwd" data-testid="time-forward" title="前进一步">»</button>
-    <input type="range" class="sk-slider" data-testid="time-slider" min="0" max="1" step="1" value="1" aria-label="时间">
-    <output class="sk-value" data-testid="time-value">现在</output>
-    <button type="button" class="sk-now" data-testid="time-now" title="回到现在">现在</button>
-    <label class="sk-step">步长 <select data-testid="time-step">${STEPS.map(([v, t]) => `<option value="${v}">${t}</option>`).join('')}</select></label>
-    <label class="sk-range">范围 <input type="datetime-local" step="1" data-testid="time-from"> – <input type="datetime-local" step="1" data-testid="time-to"></label>
-    <label class="sk-loop"><input type="checkbox" data-testid="time-loop"> 循环</label>`;
+    <button type="button" class="sk-back" data-testid="time-back">«</button>
+    <button type="button" class="sk-play" data-testid="time-play">▶</button>
+    <button type="button" class="sk-fwd" data-testid="time-forward">»</button>
+    <input type="range" class="sk-slider" data-testid="time-slider" min="0" max="1" step="1" value="1">
+    <output class="sk-value" data-testid="time-value"></output>
+    <button type="button" class="sk-now" data-testid="time-now"></button>
+    <label class="sk-step"><span class="sk-lbl" data-sk="sk_step"></span> <select data-testid="time-step">${STEPS.map((v) => `<option value="${v}"></option>`).join('')}</select></label>
+    <label class="sk-range"><span class="sk-lbl" data-sk="sk_range"></span> <input type="datetime-local" step="1" data-testid="time-from"> – <input type="datetime-local" step="1" data-testid="time-to"></label>
+    <label class="sk-loop"><input type="checkbox" data-testid="time-loop"> <span class="sk-lbl" data-sk="sk_loop"></span></label>`;
   const q = (s) => el.querySelector(s);
   const slider = q('.sk-slider');
   const value = q('.sk-value');
@@ -227,8 +229,20 @@ export function createTimeSlider(el, adapter, opts = {}) {
     slider.min = String(sec(firstMs));
     slider.max = String(Math.max(sec(lastMs), sec(firstMs) + 1));
   }
+  /** Every word of the bar in the current language (the state stays as it is). */
+  function relabel() {
+    q('.sk-back').title = t('sk_back');
+    q('.sk-fwd').title = t('sk_forward');
+    q('.sk-now').title = t('sk_to_now');
+    q('.sk-now').textContent = t('sk_now');
+    slider.setAttribute('aria-label', t('sk_time'));
+    playBtn.title = t(playing ? 'sk_pause' : 'sk_play');
+    for (const o of stepSel.options) o.textContent = t(`sk_step_${o.value}`);
+    for (const s of el.querySelectorAll('[data-sk]')) s.textContent = t(s.dataset.sk);
+    show();
+  }
   function show() {
-    value.textContent = showInstant(current);
+    value.textContent = showInstant(current, t('sk_now'));
     value.dataset.asOf = current || '';
     const ms = parseInstant(current);
     const [lo, hi] = bounds();
@@ -297,7 +311,7 @@ export function createTimeSlider(el, adapter, opts = {}) {
     const token = {};
     playing = token;
     playBtn.textContent = '❚❚';
-    playBtn.title = '暂停';
+    playBtn.title = t('sk_pause');
     let [a, b] = rangeSecs();
     if (a > b) [a, b] = [b, a];
     let s = currentSec();
@@ -320,7 +334,7 @@ export function createTimeSlider(el, adapter, opts = {}) {
   function stop() {
     playing = null;
     playBtn.textContent = '▶';
-    playBtn.title = '播放';
+    playBtn.title = t('sk_play');
   }
 
   async function refresh() {
@@ -336,7 +350,7 @@ export function createTimeSlider(el, adapter, opts = {}) {
     show();
     return range;
   }
-  show();
+  relabel();
   return {
     element: el,
     set(iso) {
@@ -347,6 +361,7 @@ export function createTimeSlider(el, adapter, opts = {}) {
     refresh,
     play,
     stop,
+    relabel,
     range: () => ({ ...range, from: rangeSecs()[0] * 1000, to: rangeSecs()[1] * 1000 }),
   };
 }

@@ -9,13 +9,14 @@ use jiff::Timestamp;
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use shikong_gpkg::quote_ident;
-use shikong_model::feature::{as_changes, diff as feature_diff};
+use shikong_model::feature::diff as feature_diff;
 use shikong_model::{EntityId, Feature, Geometry, TxId};
 
 use super::codec;
 use super::layers::{self, hist_rtree, hist_table, rtree};
 use super::read::*;
 use crate::error::{Result, StoreError};
+use crate::logic;
 use crate::types::*;
 
 /// A row of `sk_transactions` selected as [`TX_COLUMNS`].
@@ -52,19 +53,7 @@ pub(crate) fn history(conn: &Connection, layer: &str, key: &FeatureKey) -> Resul
     let Some(id) = resolve(conn, &layer, key)? else {
         return Err(StoreError::NotFound { layer: layer.name().to_owned(), key: key.to_string() });
     };
-    let mut out: Vec<VersionRecord> = Vec::new();
-    let mut previous: Option<Feature> = None;
-    for Version { version, op, tx, state, device_time } in versions(conn, &layer, id)? {
-        let changes = match (&previous, &state) {
-            (None, Some(s)) => as_changes(s, true),
-            (Some(p), Some(s)) => feature_diff(p, s),
-            (Some(p), None) => as_changes(p, false),
-            (None, None) => Vec::new(),
-        };
-        out.push(VersionRecord { version, op, tx: tx_record(conn, tx)?, device_time, state: state.clone(), changes });
-        previous = state;
-    }
-    Ok(out)
+    logic::version_records(versions(conn, &layer, id)?, |tx| tx_record(conn, tx))
 }
 
 /// The diff between two instants over the entities changed in between with ids after `after`
@@ -280,17 +269,10 @@ pub(crate) fn changes_since(conn: &Connection, layer: &str, cursor: ChangeCursor
         };
         out.push(ChangedEntity { id, version, tx: TxId(tx), state, position });
     }
-    out.sort_by_key(|c| c.position);
-    let more = out.len() > wanted;
-    out.truncate(wanted);
-    let next = match out.last() {
-        Some(last) if more => last.position,
-        _ => {
-            let newest: Option<i64> = conn.query_row("SELECT max(tx) FROM sk_transactions", [], |r| r.get(0))?;
-            cursor.max(ChangeCursor::after_tx(TxId(newest.unwrap_or(0))))
-        }
-    };
-    Ok(ChangePage { changes: out, next, more })
+    logic::change_page(out, wanted, cursor, || {
+        let newest: Option<i64> = conn.query_row("SELECT max(tx) FROM sk_transactions", [], |r| r.get(0))?;
+        Ok(TxId(newest.unwrap_or(0)))
+    })
 }
 
 /// `(entity, version)` of every entity live in `layer` as of transaction `tx` whose geometry meets

@@ -6,6 +6,7 @@ use shikong_gpkg::{ColumnDef, FeatureTableDef, quote_ident};
 use shikong_model::{GeometryKind, HeightDatum, LayerSchema, Theme, TxId};
 
 use crate::error::{Result, StoreError};
+use crate::logic::{self, assign_ids, invalid_schema};
 use crate::types::{Layer, LayerDef};
 
 /// System columns of every feature table, in order, after `fid` and `geom`.
@@ -88,7 +89,7 @@ fn finish(parts: (Layer, String, String, Option<String>)) -> Result<Layer> {
 
 /// Parsed schemas by their JSON text. Every read loads its layer; parsing the schema each time was
 /// a visible cost of sync merges. Keyed by the text itself, so a changed schema is never stale.
-fn parsed_schema(json: &str) -> std::result::Result<LayerSchema, serde_json::Error> {
+pub(crate) fn parsed_schema(json: &str) -> std::result::Result<LayerSchema, serde_json::Error> {
     type Cache = std::sync::Mutex<std::collections::HashMap<String, LayerSchema>>;
     static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -119,21 +120,6 @@ pub fn load_all(conn: &Connection) -> Result<Vec<Layer>> {
          FROM sk_layers l LEFT JOIN gpkg_contents c ON c.table_name = l.name ORDER BY l.name")?;
     let rows = stmt.query_map([], row_to_layer)?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(finish).collect()
-}
-
-/// Gives every field without an id a fresh one (`c1`, `c2`, …); returns the next free number.
-fn assign_ids(schema: &mut LayerSchema, mut next: i64) -> i64 {
-    for f in &mut schema.fields {
-        if f.id.is_empty() {
-            f.id = format!("c{next}");
-            next += 1;
-        }
-    }
-    next
-}
-
-fn invalid_schema(layer: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::SchemaChange { layer: layer.to_owned(), message: e.to_string() }
 }
 
 /// Creates all tables of a new layer and records it. Runs inside the caller's transaction.
@@ -236,48 +222,8 @@ pub fn create(conn: &Connection, mut def: LayerDef, tx: TxId) -> Result<Layer> {
 /// Applies a redefinition (see [`crate::StoreTx::update_layer`]). Validating live features
 /// against tightened constraints is the caller's job (it has the feature decoder).
 pub fn update(conn: &Connection, old: &Layer, mut def: LayerDef, tx: TxId) -> Result<Layer> {
+    logic::check_redefinition(old, &def)?;
     let name = old.name().to_owned();
-    let refuse = |m: String| StoreError::SchemaChange { layer: name.clone(), message: m };
-    if def.name != name {
-        return Err(refuse(format!("renaming a layer is not supported (to `{}`)", def.name)));
-    }
-    if def.geometry_kind != old.def.geometry_kind {
-        return Err(refuse(format!(
-            "the geometry type cannot change ({} → {}); create a new layer and import into it",
-            old.def.geometry_kind, def.geometry_kind
-        )));
-    }
-    if old.def.has_z && !def.has_z {
-        return Err(refuse("a 3-D layer cannot become 2-D (heights would be lost)".into()));
-    }
-    def.schema.check().map_err(|e| invalid_schema(&name, e))?;
-    for f in &def.schema.fields {
-        if !f.id.is_empty() && old.schema().field_by_id(&f.id).is_none() {
-            return Err(refuse(format!(
-                "field `{}` has unknown id `{}` (leave the id empty for a new field)",
-                f.name, f.id
-            )));
-        }
-    }
-    for of in &old.schema().fields {
-        match def.schema.field_by_id(&of.id) {
-            None => {
-                return Err(refuse(format!(
-                    "field `{}` (id {}) cannot be removed: its history must stay readable; set \"retired\": true instead",
-                    of.name, of.id
-                )));
-            }
-            Some(nf) if nf.ty != of.ty => {
-                return Err(refuse(format!(
-                    "field `{}` cannot change type ({} → {}); add a new field instead",
-                    of.name,
-                    of.ty.name(),
-                    nf.ty.name()
-                )));
-            }
-            Some(_) => {}
-        }
-    }
     let next: i64 = conn.query_row("SELECT next_field_id FROM sk_layers WHERE name = ?1", [&name], |r| r.get(0))?;
     let next = assign_ids(&mut def.schema, next);
     let t = quote_ident(&name);

@@ -7,11 +7,12 @@
 //! This module implements [`FeatureStore`] (with `layers.rs`, `read.rs`, `tx.rs`); `sync.rs`
 //! implements the sync bookkeeping on the same connections, so one SQLite transaction covers both.
 
-mod codec;
+pub(crate) mod codec;
 mod group;
 mod journal;
-mod layers;
+pub(crate) mod layers;
 mod outbox;
+mod raw;
 mod read;
 mod sync;
 mod tx;

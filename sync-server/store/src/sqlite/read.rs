@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use geo::Intersects;
 use jiff::Timestamp;
 use rusqlite::types::{Value as Sql, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
@@ -20,6 +19,7 @@ use shikong_query::{Attribute, ColumnMap, Filter};
 use super::codec;
 use super::layers::{self, hist_rtree, hist_table, rtree};
 use crate::error::{Result, StoreError};
+use crate::logic::{self, Page, intersection};
 use crate::types::*;
 
 /// The live version of an entity as read from the feature table.
@@ -136,11 +136,7 @@ pub(super) fn decode_hist(layer: &Layer, r: &Row<'_>) -> Result<HistRow> {
     let time = |i: usize| -> Result<Option<Timestamp>> {
         codec::time_from_sql(r.get_ref(i)?).map_err(|e| corrupt(layer, format!("{at}: {e}")))
     };
-    let op = match r.get::<_, String>(9)?.as_str() {
-        "insert" => Op::Insert,
-        "update" => Op::Update,
-        _ => Op::Delete,
-    };
+    let op = logic::op_of(r.get::<_, String>(9)?.as_str());
     Ok(HistRow {
         feature: Feature {
             id: entity_id(layer, &id)?,
@@ -244,21 +240,6 @@ pub(super) fn rtree_sql(
     params.extend([b.max_x, b.min_x, b.max_y, b.min_y].map(Sql::Real));
 }
 
-fn intersection(a: Option<Bbox>, b: Option<Bbox>) -> Option<Option<Bbox>> {
-    match (a, b) {
-        (None, x) | (x, None) => Some(x),
-        (Some(a), Some(b)) => {
-            let i = Bbox {
-                min_x: a.min_x.max(b.min_x),
-                min_y: a.min_y.max(b.min_y),
-                max_x: a.max_x.min(b.max_x),
-                max_y: a.max_y.min(b.max_y),
-            };
-            (i.min_x <= i.max_x && i.min_y <= i.max_y).then_some(Some(i))
-        }
-    }
-}
-
 /// The exact checks SQL cannot make: geometry against bbox/geometry, and the filter's residual.
 #[derive(Clone)]
 struct Exact<'q> {
@@ -270,57 +251,10 @@ struct Exact<'q> {
 
 impl Exact<'_> {
     fn keep(&self, f: &Feature, version: i64) -> bool {
-        if self.bbox.is_some() || self.intersects.is_some() {
-            let Some(g) = &f.geometry else { return false };
-            if let Some(b) = &self.bbox {
-                let hit = match g {
-                    Geometry::Point(c) => b.contains_point(c.x, c.y),
-                    other => {
-                        let rect = geo::Rect::new(
-                            geo::coord! { x: b.min_x, y: b.min_y },
-                            geo::coord! { x: b.max_x, y: b.max_y },
-                        );
-                        rect.intersects(&other.to_geo())
-                    }
-                };
-                if !hit {
-                    return false;
-                }
-            }
-            if let Some(q) = &self.intersects
-                && !q.intersects(&g.to_geo())
-            {
-                return false;
-            }
+        if !logic::geometry_hit(self.bbox.as_ref(), self.intersects.as_ref(), f) {
+            return false;
         }
         self.residual.as_ref().is_none_or(|r| r.matches(f, Some(version)))
-    }
-}
-
-/// Offset/limit bookkeeping shared by both halves of an as-of scan.
-struct Page<'s> {
-    skip: usize,
-    limit: Option<usize>,
-    stats: QueryStats,
-    done: bool,
-    sink: &'s mut dyn FnMut(StoredFeature) -> bool,
-}
-
-impl Page<'_> {
-    fn offer(&mut self, f: StoredFeature) {
-        if self.skip > 0 {
-            self.skip -= 1;
-            return;
-        }
-        if self.limit.is_some_and(|l| self.stats.returned >= l) {
-            self.stats.more = true;
-            self.done = true;
-            return;
-        }
-        self.stats.returned += 1;
-        if !(self.sink)(f) {
-            self.done = true;
-        }
     }
 }
 
@@ -330,28 +264,16 @@ pub(crate) fn query(
     sink: &mut dyn FnMut(StoredFeature) -> bool,
 ) -> Result<QueryStats> {
     let layer = layers::load(conn, q.layer)?;
-    let mut tx_max = match q.as_of {
-        None => None,
-        Some(t) => match tx_at(conn, t)? {
-            Some(tx) => Some(tx),
-            None => return Ok(QueryStats::default()), // before the store existed
-        },
+    let at = q.as_of.map(|t| tx_at(conn, t)).transpose()?;
+    let Some(tx_max) = logic::tx_bound(q, at) else {
+        return Ok(QueryStats::default()); // before the store existed
     };
-    if let Some(at) = q.at_tx {
-        tx_max = Some(tx_max.map_or(at, |t| t.min(at)));
-    }
     let answered_at = match tx_max {
         Some(tx) => Some(tx),
         None => conn.query_row("SELECT max(tx) FROM sk_transactions", [], |r| r.get::<_, Option<i64>>(0))?.map(TxId),
     };
     let by_id = q.by_id || q.after.is_some();
-    let mut page = Page {
-        skip: q.offset,
-        limit: q.limit,
-        stats: QueryStats { tx: answered_at, ..QueryStats::default() },
-        done: false,
-        sink,
-    };
+    let mut page = Page::new(q, answered_at, sink);
     let mut times = TxTimes { conn, cache: HashMap::new() };
     let intersects = q.intersects.map(Geometry::to_geo);
     let geom_env = q.intersects.and_then(Geometry::bbox);
@@ -607,14 +529,7 @@ pub(super) fn resolve(conn: &Connection, layer: &Layer, key: &FeatureKey) -> Res
     found.map(|s| entity_id(layer, &s)).transpose()
 }
 
-/// One version of an entity: the state it recorded (`None` for a tombstone) from `tx` on.
-pub(super) struct Version {
-    pub(super) version: i64,
-    pub(super) op: Op,
-    pub(super) tx: TxId,
-    pub(super) state: Option<Feature>,
-    pub(super) device_time: Option<Timestamp>,
-}
+pub(super) use crate::logic::Version;
 
 /// Every version of an entity, oldest first.
 pub(super) fn versions(conn: &Connection, layer: &Layer, id: EntityId) -> Result<Vec<Version>> {

@@ -10,13 +10,14 @@ use jiff::Timestamp;
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use shikong_gpkg::quote_ident;
-use shikong_model::{Bbox, EntityId, Feature, FieldType, TxId, Value, gpkg_blob};
+use shikong_model::{Bbox, EntityId, Feature, TxId, Value, gpkg_blob};
 
 use super::codec;
 use super::group::{Durability, Membership, WriterConn};
 use super::layers::{self, hist_rtree, hist_table};
 use super::read::{self, CurrentRow};
 use crate::error::{Result, StoreError};
+use crate::logic;
 use crate::types::*;
 
 const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
@@ -204,19 +205,6 @@ impl<'s> SqliteTx<'s> {
         self.layers.get_mut(layer).ok_or_else(|| StoreError::NoSuchLayer(layer.to_owned()))
     }
 
-    /// Checks a complete feature against its layer; returns it with the geometry conformed
-    /// (single parts promoted into multi-part layers).
-    fn check(layer: &Layer, f: Feature, previous: Option<&Feature>) -> Result<Feature> {
-        let code = f.code.clone();
-        let def = &layer.def;
-        shikong_model::feature::conform(def.geometry_kind, def.has_z, &def.schema, f, previous).map_err(|e| match e {
-            shikong_model::ModelError::Geometry(g) => {
-                StoreError::Geometry { layer: layer.name().to_owned(), code, source: g }
-            }
-            other => StoreError::Invalid { layer: layer.name().to_owned(), code, source: other },
-        })
-    }
-
     fn row_values(layer: &Layer, f: &Feature, version: i64, tx: TxId, device_time: Option<Timestamp>) -> Vec<Sql> {
         let mut v = Vec::with_capacity(8 + layer.schema().fields.len());
         v.push(f.geometry.as_ref().map_or(Sql::Null, |g| Sql::Blob(gpkg_blob::encode(g, layer.srs_id))));
@@ -306,12 +294,9 @@ impl<'s> SqliteTx<'s> {
     }
 
     fn grow_extent(&mut self, layer: &str, f: &Feature) -> Result<()> {
-        let b = f.geometry.as_ref().and_then(shikong_model::Geometry::bbox);
         let st = self.state(layer)?;
         st.touched = true;
-        if let Some(b) = b {
-            st.extent = Some(st.extent.map_or(b, |e| e.union(&b)));
-        }
+        logic::grow_extent(&mut st.extent, f);
         Ok(())
     }
 
@@ -320,10 +305,10 @@ impl<'s> SqliteTx<'s> {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let cur = read::decode_current(layer, r)?;
-            layer.schema().validate(&cur.feature.properties).map_err(|e| StoreError::SchemaChange {
-                layer: layer.name().to_owned(),
-                message: format!("feature `{}` does not satisfy the new schema: {e}", cur.feature.code),
-            })?;
+            layer
+                .schema()
+                .validate(&cur.feature.properties)
+                .map_err(|e| logic::unfit_for_schema(layer, &cur.feature, e))?;
         }
         Ok(())
     }
@@ -374,17 +359,16 @@ impl crate::StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn insert(&mut self, layer: &str, f: NewFeature) -> Result<EntityId> {
+    fn insert(&mut self, layer: &str, mut f: NewFeature) -> Result<EntityId> {
         let generated = f.id.is_none();
         let id = f.id.unwrap_or_else(|| EntityId(uuid::Uuid::now_v7()));
-        let code = match f.code {
+        let code = match f.code.take() {
             Some(c) => c,
             None => self.generate_code(layer)?,
         };
-        let device_time = f.device_time;
-        let feature = Feature { id, code, geometry: f.geometry, valid: f.valid, properties: f.properties };
+        let (feature, device_time) = f.into_feature(id, code);
         let l = self.state(layer)?.layer.clone();
-        let feature = Self::check(&l, feature, None)?;
+        let feature = logic::check(&l, feature, None)?;
         if !generated {
             // Ids are never reused, not even those of deleted entities.
             let seen: Option<i64> = self
@@ -415,24 +399,7 @@ impl crate::StoreTx for SqliteTx<'_> {
         let cur = self.current(layer, key)?;
         let l = self.state(layer)?.layer.clone();
         let patch_device_time = patch.device_time;
-        let mut next = cur.feature.clone();
-        if let Some(g) = patch.geometry {
-            next.geometry = g;
-        }
-        if let Some(c) = patch.code {
-            next.code = c;
-        }
-        if let Some(v) = patch.valid {
-            next.valid = v;
-        }
-        for (k, v) in patch.set {
-            if v.is_null() {
-                next.properties.remove(&k);
-            } else {
-                next.properties.insert(k, v);
-            }
-        }
-        let next = Self::check(&l, next, Some(&cur.feature))?;
+        let next = logic::check(&l, patch.apply_to(&cur.feature), Some(&cur.feature))?;
         if next == cur.feature {
             self.stats.unchanged += 1;
             return Ok(None);
@@ -474,7 +441,7 @@ impl crate::StoreTx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn restore(&mut self, layer: &str, id: EntityId, f: NewFeature) -> Result<i64> {
+    fn restore(&mut self, layer: &str, id: EntityId, mut f: NewFeature) -> Result<i64> {
         let l = self.state(layer)?.layer.clone();
         if read::current_row(&self.conn, &l, &FeatureKey::Id(id))?.is_some() {
             return Err(StoreError::InvalidArgument(format!(
@@ -493,16 +460,12 @@ impl crate::StoreTx for SqliteTx<'_> {
         let Some((hid, tomb_version)) = tomb else {
             return Err(StoreError::NotFound { layer: layer.to_owned(), key: format!("deleted entity {id}") });
         };
-        let code = match f.code {
+        let code = match f.code.take() {
             Some(c) => c,
             None => self.generate_code(layer)?,
         };
-        let device_time = f.device_time;
-        let feature = Self::check(
-            &l,
-            Feature { id, code, geometry: f.geometry, valid: f.valid, properties: f.properties },
-            None,
-        )?;
+        let (feature, device_time) = f.into_feature(id, code);
+        let feature = logic::check(&l, feature, None)?;
         // The tombstone stops being the entity's latest version at this transaction.
         self.conn.execute(&format!("UPDATE {h} SET tx_to = ?2 WHERE hid = ?1"), params![hid, self.tx.0])?;
         let version = tomb_version + 1;
@@ -522,10 +485,7 @@ impl crate::StoreTx for SqliteTx<'_> {
         let l = self.state(layer)?.layer.clone();
         let mut cols = Vec::with_capacity(fields.len());
         for field in fields {
-            let f = l.schema().field(field).ok_or_else(|| StoreError::SchemaChange {
-                layer: layer.to_owned(),
-                message: format!("cannot index `{field}`: not a field of this layer"),
-            })?;
+            let f = logic::index_field(&l, field)?;
             cols.push(f.name.clone());
         }
         if cols.is_empty() {
@@ -543,18 +503,7 @@ impl crate::StoreTx for SqliteTx<'_> {
         let col = match field {
             "code" | "entity_id" => field.to_owned(),
             _ => {
-                let f = l.schema().field(field).ok_or_else(|| StoreError::Invalid {
-                    layer: layer.to_owned(),
-                    code: String::new(),
-                    source: shikong_model::ValidationError::new(field, "is not a field of this layer (upsert key)")
-                        .into(),
-                })?;
-                if f.ty == FieldType::Attachments {
-                    return Err(StoreError::SchemaChange {
-                        layer: layer.to_owned(),
-                        message: format!("field `{field}` holds attachments and cannot be an upsert key"),
-                    });
-                }
+                let f = logic::upsert_key_field(&l, field)?;
                 f.name.clone()
             }
         };

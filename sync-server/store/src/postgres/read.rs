@@ -1,0 +1,550 @@
+//! Reads on PostgreSQL: current and as-of queries, one entity, its versions.
+//!
+//! As on SQLite, "as of T" is the last transaction at or before T (`tx_max`): an entity's state is
+//! its live row when `sk_tx <= tx_max`, otherwise the closed version whose `[tx_from, tx_to)`
+//! holds `tx_max`. Both halves narrow by `geom && envelope` on their GiST index. A CQL2 filter is
+//! planned by shikong-query's PostgreSQL dialect (`Filter::plan_postgres`) for each half — typed
+//! columns for live rows, `(props->>'<field id>')::<type>` for history rows — and what SQL cannot
+//! decide (the plan's residual, the exact bbox/geometry test) is checked in Rust on the rows.
+//! Every row carries its transaction's time (joined from `sk_transactions`), so rows stream
+//! without a second statement per row.
+
+use jiff::Timestamp;
+use postgres::Row;
+use postgres::fallible_iterator::FallibleIterator;
+use serde_json::{Map, Value as Json};
+use shikong_model::FieldType;
+use shikong_model::time::ValidFilter;
+use shikong_model::{Bbox, EntityId, Feature, Geometry, Properties, TxId, ValidTime};
+use shikong_query::{Attribute, ColumnMap, Filter};
+
+use super::PgConn;
+use super::codec::{self, Args};
+use super::layers::{self, column, hist, table};
+use crate::error::{Result, StoreError};
+use crate::logic::{self, Page, intersection};
+use crate::types::*;
+
+/// The live version of an entity as read from the live table.
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentRow {
+    pub fid: i64,
+    pub feature: Feature,
+    pub version: i64,
+    pub tx: TxId,
+    pub tx_time: Timestamp,
+    pub device_time: Option<Timestamp>,
+}
+
+impl CurrentRow {
+    pub(crate) fn stored(self) -> StoredFeature {
+        StoredFeature {
+            feature: self.feature,
+            version: self.version,
+            tx: self.tx,
+            tx_time: self.tx_time,
+            device_time: self.device_time,
+        }
+    }
+}
+
+/// A row of the history table.
+#[derive(Debug, Clone)]
+pub(crate) struct HistRow {
+    pub feature: Feature,
+    pub version: i64,
+    pub op: Op,
+    pub tx_from: TxId,
+    pub tx_time: Timestamp,
+    pub device_time: Option<Timestamp>,
+}
+
+impl HistRow {
+    fn stored(self) -> StoredFeature {
+        StoredFeature {
+            feature: self.feature,
+            version: self.version,
+            tx: self.tx_from,
+            tx_time: self.tx_time,
+            device_time: self.device_time,
+        }
+    }
+}
+
+pub(crate) fn corrupt(layer: &Layer, what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("layer `{}`: {what}", layer.name()))
+}
+
+/// `SELECT` of the live table with the columns [`decode_current`] expects; `filter` is appended
+/// after `WHERE` when not empty.
+pub(crate) fn current_select(layer: &Layer, filter: &str) -> String {
+    let mut cols: Vec<String> = vec!["t.fid".into(), "ST_AsBinary(t.geom)".into()];
+    cols.extend(layers::SYSTEM_COLUMNS.iter().map(|c| format!("t.{c}")));
+    cols.push("x.time_us".into());
+    cols.extend(layer.schema().fields.iter().map(|f| format!("t.{}", column(f))));
+    let mut sql = format!(
+        "SELECT {} FROM {} AS t LEFT JOIN sk_transactions x ON x.tx = t.sk_tx",
+        cols.join(", "),
+        table(layer.name())
+    );
+    if !filter.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(filter);
+    }
+    sql
+}
+
+fn time_of(layer: &Layer, us: Option<i64>, at: &dyn Fn() -> String) -> Result<Timestamp> {
+    us.map(codec::micros_to_ts).ok_or_else(|| corrupt(layer, format!("{}: its transaction is missing", at())))
+}
+
+pub(crate) fn decode_current(layer: &Layer, r: &Row) -> Result<CurrentRow> {
+    let fid: i64 = r.try_get(0)?;
+    let at = || format!("fid {fid}");
+    let geometry = codec::geometry(r, 1).map_err(|e| corrupt(layer, format!("{}: {e}", at())))?;
+    let mut properties = Properties::new();
+    for (i, f) in layer.schema().fields.iter().enumerate() {
+        let v = codec::value(r, 10 + i, f.ty)?;
+        if !v.is_null() {
+            properties.insert(f.name.clone(), v);
+        }
+    }
+    Ok(CurrentRow {
+        fid,
+        feature: Feature {
+            id: EntityId(r.try_get(2)?),
+            code: r.try_get(3)?,
+            geometry,
+            valid: ValidTime { from: r.try_get(4)?, to: r.try_get(5)? },
+            properties,
+        },
+        version: r.try_get(6)?,
+        tx: TxId(r.try_get(7)?),
+        device_time: r.try_get(8)?,
+        tx_time: time_of(layer, r.try_get(9)?, &at)?,
+    })
+}
+
+/// Properties as stored in history rows: JSON keyed by stable field id.
+pub(crate) fn props_json(layer: &Layer, props: &Properties) -> Json {
+    let mut m = Map::new();
+    for (name, v) in props {
+        if let Some(f) = layer.schema().field(name) {
+            m.insert(f.id.clone(), codec::to_json(v));
+        }
+    }
+    Json::Object(m)
+}
+
+/// `SELECT` of the history table as [`decode_hist`] expects (alias `h`).
+pub(crate) fn hist_select(layer: &Layer) -> String {
+    format!(
+        "SELECT h.hid, ST_AsBinary(h.geom), h.entity_id, h.code, h.valid_from, h.valid_to, h.version, h.tx_from, \
+         h.props, h.op, h.tx_to, h.device_time, x.time_us FROM {} AS h LEFT JOIN sk_transactions x ON x.tx = h.tx_from",
+        hist(layer.name())
+    )
+}
+
+pub(crate) fn decode_hist(layer: &Layer, r: &Row) -> Result<HistRow> {
+    let hid: i64 = r.try_get(0)?;
+    let at = || format!("history row {hid}");
+    let geometry = codec::geometry(r, 1).map_err(|e| corrupt(layer, format!("{}: {e}", at())))?;
+    let props: Json = r.try_get(8)?;
+    let mut properties = Properties::new();
+    if let Json::Object(json) = &props {
+        for (fid, v) in json {
+            // Every field id ever used stays in the schema (fields are retired, never removed).
+            let f = layer
+                .schema()
+                .field_by_id(fid)
+                .ok_or_else(|| corrupt(layer, format!("{}: unknown field id {fid}", at())))?;
+            let v =
+                codec::from_json(v, f.ty).map_err(|e| corrupt(layer, format!("{}, field `{}`: {e}", at(), f.name)))?;
+            if !v.is_null() {
+                properties.insert(f.name.clone(), v);
+            }
+        }
+    }
+    let op = logic::op_of(r.try_get::<_, String>(9)?.as_str());
+    Ok(HistRow {
+        feature: Feature {
+            id: EntityId(r.try_get(2)?),
+            code: r.try_get::<_, Option<String>>(3)?.unwrap_or_default(),
+            geometry,
+            valid: ValidTime { from: r.try_get(4)?, to: r.try_get(5)? },
+            properties,
+        },
+        version: r.try_get(6)?,
+        op,
+        tx_from: TxId(r.try_get(7)?),
+        device_time: r.try_get(11)?,
+        tx_time: time_of(layer, r.try_get(12)?, &at)?,
+    })
+}
+
+/// The newest committed transaction this snapshot sees.
+pub(crate) fn latest_tx(c: &mut PgConn) -> Result<TxId> {
+    let tx: Option<i64> = c.query_one("SELECT max(tx) FROM sk_transactions", &[])?.get(0);
+    Ok(TxId(tx.unwrap_or(0)))
+}
+
+/// The last transaction recorded at or before `t`.
+pub(crate) fn tx_at(c: &mut PgConn, t: Timestamp) -> Result<Option<TxId>> {
+    let tx: Option<i64> =
+        c.query_one("SELECT max(tx) FROM sk_transactions WHERE time_us <= $1", &[&t.as_microsecond()])?.get(0);
+    Ok(tx.map(TxId))
+}
+
+/// Where an attribute is in the live table (alias `t`), with the PostgreSQL type the planner's
+/// `ColumnMap` contract asks for.
+fn live_column(layer: &Layer, a: &Attribute) -> Option<String> {
+    Some(match a {
+        Attribute::Field(f) => {
+            let def = layer.schema().field_by_id(&f.id)?;
+            if def.ty == FieldType::Attachments {
+                return None;
+            }
+            format!("t.{}", column(def))
+        }
+        Attribute::EntityId => "t.entity_id::text".into(),
+        Attribute::Code => "t.code".into(),
+        Attribute::ValidFrom => "t.valid_from".into(),
+        Attribute::ValidTo => "t.valid_to".into(),
+        Attribute::Version => "t.sk_version".into(),
+        Attribute::Geometry => "t.geom".into(),
+        _ => return None,
+    })
+}
+
+/// Where an attribute is in a history row (alias `h`): fields from the JSON properties, cast to
+/// their type.
+fn hist_column(a: &Attribute) -> Option<String> {
+    Some(match a {
+        Attribute::Field(f) => {
+            let key = format!("(h.props->>'{}')", f.id.replace('\'', "''"));
+            match f.ty {
+                FieldType::Text | FieldType::Code => key,
+                FieldType::Integer => format!("{key}::bigint"),
+                FieldType::Real => format!("{key}::double precision"),
+                FieldType::Bool => format!("{key}::boolean"),
+                FieldType::Date => format!("{key}::date"),
+                FieldType::DateTime => format!("{key}::timestamptz"),
+                FieldType::Attachments => return None,
+            }
+        }
+        Attribute::EntityId => "h.entity_id::text".into(),
+        Attribute::Code => "h.code".into(),
+        Attribute::ValidFrom => "h.valid_from".into(),
+        Attribute::ValidTo => "h.valid_to".into(),
+        Attribute::Version => "h.version".into(),
+        Attribute::Geometry => "h.geom".into(),
+        _ => return None,
+    })
+}
+
+/// Adds the SQL part of `filter` to `where_` (its parameters to `args`); returns what remains to
+/// check in Rust.
+fn plan_filter(filter: &Filter, cols: &dyn ColumnMap, where_: &mut Vec<String>, args: &mut Args) -> Option<Filter> {
+    let plan = filter.plan_postgres(cols, args.len() + 1);
+    if let Some(sql) = plan.sql {
+        where_.push(format!("({sql})"));
+        for p in plan.params {
+            args.add_boxed(codec::plan_param(p));
+        }
+    }
+    plan.residual
+}
+
+/// Valid-time conditions on the table aliased `alias`.
+fn valid_sql(alias: &str, v: &ValidFilter, where_: &mut Vec<String>, args: &mut Args) {
+    let (a, b) = match *v {
+        ValidFilter::At(t) => (Some(t), Some(t)),
+        ValidFilter::Range(a, b) => (a, b),
+    };
+    if let Some(b) = b {
+        where_.push(format!("({alias}.valid_from IS NULL OR {alias}.valid_from <= {})", args.add(b)));
+    }
+    if let Some(a) = a {
+        // An instant must fall before the end; a range must overlap the half-open [from, to).
+        where_.push(format!("({alias}.valid_to IS NULL OR {alias}.valid_to > {})", args.add(a)));
+    }
+}
+
+/// The checks made in Rust on the candidates SQL returns: geometry against bbox/geometry, and
+/// what remains of the filter on live rows (history rows have their own remainder).
+struct Exact {
+    bbox: Option<Bbox>,
+    intersects: Option<geo::Geometry<f64>>,
+    filter: Option<Filter>,
+}
+
+impl Exact {
+    fn keep(&self, f: &Feature, version: i64) -> bool {
+        self.keep_geometry(f) && self.filter.as_ref().is_none_or(|r| r.matches(f, Some(version)))
+    }
+
+    fn keep_geometry(&self, f: &Feature) -> bool {
+        logic::geometry_hit(self.bbox.as_ref(), self.intersects.as_ref(), f)
+    }
+}
+
+/// Checks the current cancel token every so many rows.
+fn tick(scanned: usize) -> Result<()> {
+    if scanned.is_multiple_of(1024) { crate::cancel::check() } else { Ok(()) }
+}
+
+pub(crate) fn query(c: &mut PgConn, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats> {
+    let (layer, latest, at) = layers::load_for_read(c, q.layer, q.as_of)?;
+    let Some(tx_max) = logic::tx_bound(q, q.as_of.map(|_| at)) else {
+        return Ok(QueryStats::default()); // before the store existed
+    };
+    let answered_at = match tx_max {
+        Some(tx) => Some(tx),
+        None => Some(latest).filter(|t| t.0 > 0),
+    };
+    let by_id = q.by_id || q.after.is_some();
+    let mut page = Page::new(q, answered_at, sink);
+    // The envelope a top-level spatial conjunct implies narrows both halves on their GiST index.
+    let plan = q.filter.map(|f| f.plan(&|_: &Attribute| None));
+    let geom_env = q.intersects.and_then(Geometry::bbox);
+    let Some(env) = intersection(q.bbox, geom_env).and_then(|e| intersection(e, plan.as_ref().and_then(|p| p.bbox)))
+    else {
+        return Ok(page.stats);
+    };
+    let mut exact = Exact { bbox: q.bbox, intersects: q.intersects.map(Geometry::to_geo), filter: None };
+
+    // The live half.
+    let mut args = Args::default();
+    let mut where_ = Vec::new();
+    if let Some(b) = &env {
+        where_.push(format!("t.geom && {}", codec::envelope(&mut args, b)));
+    }
+    if let Some(v) = &q.valid {
+        valid_sql("t", v, &mut where_, &mut args);
+    }
+    if let Some(tx) = tx_max {
+        where_.push(format!("t.sk_tx <= {}", args.add(tx.0)));
+    }
+    if let Some(after) = q.after {
+        where_.push(format!("t.entity_id > {}", args.add(after.0)));
+    }
+    if let Some(f) = q.filter {
+        exact.filter = plan_filter(f, &|a: &Attribute| live_column(&layer, a), &mut where_, &mut args);
+    }
+    let order = if by_id { "t.entity_id" } else { "t.fid" };
+    let current_sql = format!("{} ORDER BY {order}", current_select(&layer, &where_.join(" AND ")));
+    let current_args = args;
+
+    // The closed half: versions current at tx_max (as-of queries only), after `after`, up to `upto`.
+    let hist_sql = |tx: TxId, upto: Option<EntityId>| {
+        let mut args = Args::default();
+        let mut where_ = vec![
+            format!("h.tx_from <= {}", args.add(tx.0)),
+            format!("(h.tx_to IS NULL OR h.tx_to > {})", args.add(tx.0)),
+            "h.op <> 'delete'".to_owned(),
+        ];
+        if let Some(b) = &env {
+            where_.push(format!("h.geom && {}", codec::envelope(&mut args, b)));
+        }
+        if let Some(v) = &q.valid {
+            valid_sql("h", v, &mut where_, &mut args);
+        }
+        if let Some(after) = q.after {
+            where_.push(format!("h.entity_id > {}", args.add(after.0)));
+        }
+        if let Some(upto) = upto {
+            where_.push(format!("h.entity_id <= {}", args.add(upto.0)));
+        }
+        let residual = q.filter.and_then(|f| plan_filter(f, &hist_column, &mut where_, &mut args));
+        let order = if by_id { "h.entity_id" } else { "h.hid" };
+        (format!("{} WHERE {} ORDER BY {order}", hist_select(&layer), where_.join(" AND ")), args, residual)
+    };
+    let keep_closed = |r: &Row, scanned: &mut usize, residual: &Option<Filter>| -> Result<Option<StoredFeature>> {
+        *scanned += 1;
+        tick(*scanned)?;
+        let h = decode_hist(&layer, r)?;
+        let keep =
+            exact.keep_geometry(&h.feature) && residual.as_ref().is_none_or(|f| f.matches(&h.feature, Some(h.version)));
+        Ok(keep.then(|| h.stored()))
+    };
+
+    if !by_id || tx_max.is_none() {
+        // Storage order (the live rows, then the closed versions), or id order without closed
+        // versions to merge.
+        {
+            let params = current_args.refs();
+            let mut rows = c.stream(&current_sql, &params)?;
+            while let Some(r) = rows.next()? {
+                page.stats.scanned += 1;
+                tick(page.stats.scanned)?;
+                let cur = decode_current(&layer, &r)?;
+                if exact.keep(&cur.feature, cur.version) {
+                    page.offer(cur.stored());
+                    if page.done {
+                        return Ok(page.stats);
+                    }
+                }
+            }
+        }
+        let Some(tx) = tx_max else { return Ok(page.stats) };
+        let (sql, args, residual) = hist_sql(tx, None);
+        let params = args.refs();
+        let mut rows = c.stream(&sql, &params)?;
+        while let Some(r) = rows.next()? {
+            if let Some(f) = keep_closed(&r, &mut page.stats.scanned, &residual)? {
+                page.offer(f);
+                if page.done {
+                    break;
+                }
+            }
+        }
+        return Ok(page.stats);
+    }
+    let Some(tx) = tx_max else { return Ok(page.stats) };
+
+    // Entity id order, as of a transaction: an entity is in one half only, so the halves merge
+    // without duplicates. A keyset page (a limit, no offset) reads the live rows it can use
+    // first (limit + 1), then closed versions only up to the last of them.
+    let want = if q.offset == 0 { q.limit.map(|l| l.saturating_add(1)) } else { None };
+    let mut current = std::collections::VecDeque::new();
+    {
+        let params = current_args.refs();
+        let mut rows = c.stream(&current_sql, &params)?;
+        while want.is_none_or(|w| current.len() < w)
+            && let Some(r) = rows.next()?
+        {
+            page.stats.scanned += 1;
+            tick(page.stats.scanned)?;
+            let cur = decode_current(&layer, &r)?;
+            if exact.keep(&cur.feature, cur.version) {
+                current.push_back(cur.stored());
+            }
+        }
+    }
+    let upto = want.filter(|w| current.len() >= *w).and_then(|_| current.back().map(|f| f.feature.id));
+    let mut closed = std::collections::VecDeque::new();
+    {
+        let (sql, args, residual) = hist_sql(tx, upto);
+        let params = args.refs();
+        let mut rows = c.stream(&sql, &params)?;
+        while want.is_none_or(|w| closed.len() < w)
+            && let Some(r) = rows.next()?
+        {
+            if let Some(f) = keep_closed(&r, &mut page.stats.scanned, &residual)? {
+                closed.push_back(f);
+            }
+        }
+    }
+    while !page.done {
+        let take_current = match (current.front(), closed.front()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(x), Some(y)) => x.feature.id <= y.feature.id,
+        };
+        let f = if take_current { current.pop_front() } else { closed.pop_front() };
+        if let Some(f) = f {
+            page.offer(f);
+        }
+    }
+    Ok(page.stats)
+}
+
+/// The live row for `key`.
+pub(crate) fn current_row(c: &mut PgConn, layer: &Layer, key: &FeatureKey) -> Result<Option<CurrentRow>> {
+    let row = match key {
+        FeatureKey::Id(id) => c.query_opt(&current_select(layer, "t.entity_id = $1"), &[&id.0])?,
+        FeatureKey::Code(code) => c.query_opt(&current_select(layer, "t.code = $1"), &[code])?,
+    };
+    row.map(|r| decode_current(layer, &r)).transpose()
+}
+
+/// The entity a key names, live or not: a code names the live entity holding it, otherwise the
+/// entity that held it most recently.
+pub(crate) fn resolve(c: &mut PgConn, layer: &Layer, key: &FeatureKey) -> Result<Option<EntityId>> {
+    if let Some(cur) = current_row(c, layer, key)? {
+        return Ok(Some(cur.feature.id));
+    }
+    let h = hist(layer.name());
+    let found = match key {
+        FeatureKey::Id(id) => {
+            c.query_opt(&format!("SELECT entity_id FROM {h} WHERE entity_id = $1 LIMIT 1"), &[&id.0])?
+        }
+        FeatureKey::Code(code) => c.query_opt(
+            &format!("SELECT entity_id FROM {h} WHERE code = $1 ORDER BY tx_from DESC, version DESC LIMIT 1"),
+            &[code],
+        )?,
+    };
+    Ok(found.map(|r| EntityId(r.get(0))))
+}
+
+/// One version of an entity: the state it recorded (`None` for a tombstone) from `tx` on.
+pub(crate) struct Version {
+    pub version: i64,
+    pub op: Op,
+    pub tx: TxId,
+    pub tx_time: Timestamp,
+    pub state: Option<Feature>,
+    pub device_time: Option<Timestamp>,
+}
+
+/// Every version of an entity, oldest first.
+pub(crate) fn versions(c: &mut PgConn, layer: &Layer, id: EntityId) -> Result<Vec<Version>> {
+    let mut out = Vec::new();
+    for r in c.query(&format!("{} WHERE h.entity_id = $1 ORDER BY h.version", hist_select(layer)), &[&id.0])? {
+        let h = decode_hist(layer, &r)?;
+        let state = (h.op != Op::Delete).then_some(h.feature);
+        out.push(Version {
+            version: h.version,
+            op: h.op,
+            tx: h.tx_from,
+            tx_time: h.tx_time,
+            state,
+            device_time: h.device_time,
+        });
+    }
+    if let Some(cur) = current_row(c, layer, &FeatureKey::Id(id))? {
+        let op = if cur.version == 1 { Op::Insert } else { Op::Update };
+        out.push(Version {
+            version: cur.version,
+            op,
+            tx: cur.tx,
+            tx_time: cur.tx_time,
+            state: Some(cur.feature),
+            device_time: cur.device_time,
+        });
+    }
+    Ok(out)
+}
+
+/// The version current at `tx` among `versions` (sorted by version), if the entity was live.
+pub(crate) fn state_at(versions: &[Version], tx: TxId) -> Option<StoredFeature> {
+    let v = versions.iter().rev().find(|v| v.tx <= tx)?;
+    v.state.as_ref().map(|s| StoredFeature {
+        feature: s.clone(),
+        version: v.version,
+        tx: v.tx,
+        tx_time: v.tx_time,
+        device_time: v.device_time,
+    })
+}
+
+pub(crate) fn get(
+    c: &mut PgConn,
+    layer: &str,
+    key: &FeatureKey,
+    as_of: Option<Timestamp>,
+) -> Result<Option<StoredFeature>> {
+    let (layer, _, at) = layers::load_for_read(c, layer, as_of)?;
+    if as_of.is_none() {
+        return Ok(current_row(c, &layer, key)?.map(CurrentRow::stored));
+    }
+    let Some(tx) = at else { return Ok(None) };
+    let Some(id) = resolve(c, &layer, key)? else { return Ok(None) };
+    let vs = versions(c, &layer, id)?;
+    Ok(state_at(&vs, tx).filter(|f| match key {
+        // A code names whichever entity held it at that instant; check it still matches.
+        FeatureKey::Code(code) => f.feature.code == *code,
+        FeatureKey::Id(_) => true,
+    }))
+}

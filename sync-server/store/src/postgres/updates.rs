@@ -1,0 +1,167 @@
+//! Deferred updates: a transaction's updates of one layer are written by one statement per batch
+//! (the superseded versions into history and the live rows replaced, as one data-modifying
+//! `WITH`) instead of one round trip each.
+//!
+//! An update still reads the current row and checks the patch at the call, so its answer and its
+//! errors are unchanged; only the write waits. The transaction writes the waiting updates before
+//! anything that could see them: a read of a key they touch (its id, or a code one of them had or
+//! takes), a code check, any other write to the layer, a read through the transaction, a
+//! savepoint, a schema change and the commit. A rollback to a savepoint drops them (the savepoint
+//! flushed, so they came after it).
+
+use std::collections::HashSet;
+
+use super::codec::{self, Args, Param};
+use super::layers::{column, hist, table};
+use super::pool::PgConn;
+use super::read::{self, CurrentRow};
+use crate::error::Result;
+use crate::types::{FeatureKey, Layer};
+
+/// Updates per statement, at most.
+const MAX_ITEMS: usize = 500;
+
+struct Item {
+    /// Values of `v`'s columns: `archive`, `geom_changed`, the superseded version, the new row.
+    values: Vec<Param>,
+}
+
+/// The updates of one layer not yet written.
+#[derive(Default)]
+pub(super) struct Updates {
+    items: Vec<Item>,
+    ids: HashSet<uuid::Uuid>,
+    codes: HashSet<String>,
+}
+
+impl Updates {
+    pub(super) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        *self = Updates::default();
+    }
+
+    /// A read by `key` could see a state these updates change.
+    pub(super) fn touches(&self, key: &FeatureKey) -> bool {
+        match key {
+            FeatureKey::Id(id) => self.ids.contains(&id.0),
+            FeatureKey::Code(code) => self.codes.contains(code),
+        }
+    }
+
+    pub(super) fn has_entity(&self, id: uuid::Uuid) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// Queues the update of `cur` to `row` (the live table's columns, as `PgTx::row` makes
+    /// them); `archive`: `cur` was written by an earlier transaction and goes into history.
+    pub(super) fn push(
+        &mut self,
+        layer: &Layer,
+        cur: &CurrentRow,
+        archive: bool,
+        next_code: &str,
+        row: Vec<(String, Param)>,
+        geom_changed: bool,
+    ) {
+        let f = &cur.feature;
+        let op = if cur.version == 1 { "insert" } else { "update" };
+        let mut values: Vec<Param> = vec![
+            Box::new(archive),
+            Box::new(geom_changed),
+            Box::new(cur.version),
+            Box::new(op),
+            Box::new(cur.tx.0),
+            Box::new(f.code.clone()),
+            codec::geom_param(f.geometry.as_ref()),
+            Box::new(f.valid.from),
+            Box::new(f.valid.to),
+            Box::new(read::props_json(layer, &f.properties)),
+            Box::new(cur.device_time),
+        ];
+        values.extend(row.into_iter().map(|(_, p)| p));
+        self.ids.insert(f.id.0);
+        self.codes.insert(f.code.clone());
+        self.codes.insert(next_code.to_owned());
+        self.items.push(Item { values });
+    }
+
+    pub(super) fn is_full(&self) -> bool {
+        self.items.len() >= MAX_ITEMS
+    }
+
+    /// Writes the waiting updates of `layer` as transaction `tx`.
+    pub(super) fn flush(&mut self, conn: &mut PgConn, layer: &Layer, tx: i64) -> Result<()> {
+        let items = std::mem::take(&mut self.items);
+        self.clear();
+        if items.is_empty() {
+            return Ok(());
+        }
+        // `v`'s columns: flags and the superseded version (`a_*`), then the new row in the
+        // order `PgTx::row` makes it.
+        let mut types: Vec<&str> = vec![
+            "boolean",
+            "boolean",
+            "bigint",
+            "text",
+            "bigint",
+            "text",
+            "bytea",
+            "timestamptz",
+            "timestamptz",
+            "jsonb",
+            "timestamptz",
+        ];
+        let mut row_cols: Vec<String> = ["geom", "entity_id", "code", "valid_from", "valid_to", "sk_version", "sk_tx"]
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect();
+        row_cols.push("sk_device_time".into());
+        types.extend(["bytea", "uuid", "text", "timestamptz", "timestamptz", "bigint", "bigint", "timestamptz"]);
+        for f in &layer.schema().fields {
+            row_cols.push(column(f));
+            types.push(codec::column_type(f.ty));
+        }
+        let names: Vec<String> = (0..types.len()).map(|i| format!("n{i}")).collect();
+        const A: usize = 11; // where the new row starts
+        let n = |col: &str| names[A + row_cols.iter().position(|c| c == col).unwrap_or(0)].clone();
+        let sets: Vec<String> = row_cols
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_str() != "entity_id")
+            .map(|(i, c)| {
+                let v = format!("v.{}", names[A + i]);
+                if c == "geom" {
+                    format!("geom = CASE WHEN v.n1 THEN {} ELSE t.geom END", codec::geom_in(&v))
+                } else {
+                    format!("{c} = {v}")
+                }
+            })
+            .collect();
+        let tail = format!(
+            "sk_archived AS (INSERT INTO {h} (entity_id, version, op, tx_from, tx_to, code, geom, valid_from, \
+             valid_to, props, device_time) SELECT v.{id}, v.n2, v.n3, v.n4, {tx}, v.n5, {geom}, v.n7, v.n8, v.n9, v.n10 \
+             FROM v WHERE v.n0) UPDATE {t} AS t SET {sets} FROM v WHERE t.entity_id = v.{id}",
+            h = hist(layer.name()),
+            id = n("entity_id"),
+            geom = codec::geom_in("v.n6"),
+            t = table(layer.name()),
+            sets = sets.join(", "),
+        );
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let mut args = Args::default();
+            let mut tuples = Vec::new();
+            for item in items.by_ref().take(MAX_ITEMS) {
+                let marks: Vec<String> =
+                    item.values.into_iter().zip(&types).map(|(p, ty)| format!("{}::{ty}", args.add_boxed(p))).collect();
+                tuples.push(format!("({})", marks.join(", ")));
+            }
+            let sql = format!("WITH v ({}) AS (VALUES {}), {tail}", names.join(", "), tuples.join(", "));
+            conn.execute(&sql, &args.refs())?;
+        }
+        Ok(())
+    }
+}
