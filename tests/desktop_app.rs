@@ -50,7 +50,7 @@ fn dispatch_board_dispatches_a_case_to_an_inspector() {
     // Scripted start: signed in, the board lists the case among the new ones.
     let app = driver.open(&bin, &["--server", &server.base, "--user", "wang", "--data", s(&app_data)]);
     let who = app.wait_text("[data-testid=who]", 60, "signed in", |t| t.contains("wang"));
-    assert!(who.contains("office") && who.contains(&server.base), "{who}");
+    assert!(who.contains("wang（内业）") && who.contains(&server.base), "{who}");
     let card = format!("[data-testid=case-card][data-case-no='{case_no}']");
     app.find(&card, 30);
     let column = app.text("section.column[data-state=reported]");
