@@ -13,6 +13,8 @@ has() { local list; list=$(deps "$1"); grep -qx "$2" <<<"$list"; }
 for lib in shikong-http shikong-sync-engine shikong-gazetteer shikong-ingest shikong-store shikong-auth shikong-tileserver; do
   if has "$lib" shikong-sync-client; then fail "$lib depends on shikong-sync-client"; fi
 done
+# MQTT is wired into the server, not into HTTP: shikong-mqtt stays free of the HTTP crate.
+if has shikong-mqtt shikong-http; then fail "shikong-mqtt depends on shikong-http"; fi
 # The app core is UI-free: no Dioxus, Tauri or webview crates.
 core=$(deps shikong-app-core)
 gui=$(grep -E '^(dioxus|tauri|wry|tao|webkit2gtk)' <<<"$core" || true)

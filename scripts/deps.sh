@@ -23,6 +23,9 @@ if [ "${1:-build}" = test ]; then
   # The PostgreSQL store's tests start private clusters (shikong-pgtest: initdb + postgres in a
   # temporary folder, no system service): Debian's server and PostGIS for its default version.
   want+=(postgresql postgresql-postgis)
+  # The MQTT bridge's tests attach to a private mosquitto (started with its own config on a free
+  # port; the package's system service is not used).
+  want+=(mosquitto)
 fi
 if [ "${1:-build}" = test ] || [ "${1:-build}" = desktop ]; then
   # The desktop app: Tauri 2 is wry on WebKitGTK; keyring's Secret Service client links libdbus.

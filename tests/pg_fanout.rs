@@ -64,7 +64,7 @@ fn a_write_through_one_process_drops_the_other_processes_cached_tiles() {
     def["public"] = json!(true);
     let schema = write(dir.path(), "manhole.json", &def.to_string());
     ok(&[&["layer", "edit"][..], &a_store[..], &["manhole", "--schema", s(&schema)]].concat());
-    ok_stdin(&["user", "add", "--data", s(&data_a), "--role", "office", "wang"], &format!("{PASSWORD}\n"));
+    ok_stdin(&[&["user", "add"][..], &a_store[..], &["--role", "office", "wang"]].concat(), &format!("{PASSWORD}\n"));
 
     let a = Server::start(s(&data_a), &["--store", &url]);
     let b = Server::start(s(&data_b), &["--store", &url]);

@@ -1,7 +1,7 @@
 //! Scale-out on PostgreSQL (issue 17): two `shikong serve` processes on one PostgreSQL database
-//! (a fresh database in the private cluster of `shikong-pgtest`) and one data folder — the account
-//! store `auth.sqlite` and the attachments are files in it, shared by both processes on one
-//! machine, so a token issued by either works on the other. Three devices driven through the
+//! (a fresh database in the private cluster of `shikong-pgtest`) and one data folder (the
+//! attachments are files in it); the accounts are in the database (schema `shikong_auth`), so a
+//! token issued by either works on the other (tests/pg_accounts.rs: separate data folders). Three devices driven through the
 //! `shikong replica` command line cut their replicas from either process, edit at the same time
 //! (one thread per device, each running real processes) and sync alternately through the two
 //! processes; afterwards both processes serve the same features, every replica holds them, every
@@ -91,13 +91,13 @@ fn three_devices_sync_alternately_through_two_servers_on_one_postgres_database()
     ok(&[&["import"][..], &store[..], &["--layer", "manhole", "--title", "井盖", &fixture("manholes_v1.geojson")]]
         .concat());
     for u in USERS {
-        ok_stdin(&["user", "add", "--data", &data, "--role", "inspector", u], "巡查员的密码123\n");
+        ok_stdin(&["user", "add", "--data", &data, "--store", &url, "--role", "inspector", u], "巡查员的密码123\n");
     }
-    ok_stdin(&["user", "add", "--data", &data, "--role", "office", "wang"], "办公室密码123\n");
+    ok_stdin(&["user", "add", "--data", &data, "--store", &url, "--role", "office", "wang"], "办公室密码123\n");
     let servers = [Server::start(&data, &["--store", &url]), Server::start(&data, &["--store", &url])];
     assert_ne!(servers[0].base, servers[1].base);
 
-    // A token issued by one process is good on the other (one account store in the data folder).
+    // A token issued by one process is good on the other (one account store in the database).
     let login: wire::api::LoginResponse = servers[1]
         .http
         .post(servers[1].url("/auth/login"))
@@ -114,7 +114,7 @@ fn three_devices_sync_alternately_through_two_servers_on_one_postgres_database()
         .iter()
         .enumerate()
         .map(|(i, u)| {
-            let t = ok(&["user", "token", "--data", &data, u]).trim().to_owned();
+            let t = ok(&["user", "token", "--data", &data, "--store", &url, u]).trim().to_owned();
             let path = dir.path().join(format!("{u}.gpkg"));
             ok(&[
                 "replica",

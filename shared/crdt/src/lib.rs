@@ -25,6 +25,7 @@ mod doc;
 mod edits;
 mod error;
 mod message;
+mod rebase;
 mod undo;
 
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub use doc::{EntityDoc, change_hash};
 pub use edits::EditRecord;
 pub use error::{Error, Result};
 pub use message::{ChangeClaim, change_claim};
+pub use rebase::Rebased;
 
 use shikong_model::{Feature, Geometry, Properties, ValidTime, Value};
 

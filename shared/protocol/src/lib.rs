@@ -10,6 +10,7 @@
 pub mod api;
 pub mod convert;
 pub mod enrolment;
+pub mod mqtt;
 pub mod url;
 pub mod verify;
 

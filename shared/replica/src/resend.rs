@@ -53,10 +53,7 @@ pub(crate) fn requeue_own(conn: &Connection, info: &ReplicaInfo) -> Result<usize
         // Causal order: a change comes after the ones it depends on.
         for change in doc.changes_after(&[]) {
             let claim = shikong_crdt::change_claim(&change).map_err(crdt)?;
-            let own = claim.device_edit
-                && claim.user.as_deref() == Some(info.user.as_str())
-                && (info.device.is_none() || claim.device == info.device);
-            if !own {
+            if !is_own(&claim, info) {
                 continue;
             }
             let time = claim.time.unwrap_or_else(jiff::Timestamp::now);
@@ -70,6 +67,14 @@ pub(crate) fn requeue_own(conn: &Connection, info: &ReplicaInfo) -> Result<usize
         }
     }
     Ok(queued)
+}
+
+/// Whether a change is this replica's own: a device edit by its user (on its device, when it
+/// has one) — what it may send, and send again.
+pub(crate) fn is_own(claim: &shikong_crdt::ChangeClaim, info: &ReplicaInfo) -> bool {
+    claim.device_edit
+        && claim.user.as_deref() == Some(info.user.as_str())
+        && (info.device.is_none() || claim.device == info.device)
 }
 
 /// Queues the changes refused as `missing-dependencies` again: they build on changes another

@@ -25,7 +25,7 @@ use crate::capture;
 use crate::conflicts;
 use crate::edit::forget;
 use crate::error::{ReplicaError, Result};
-use crate::format::{self, ReplicaLayer, key};
+use crate::format::{self, ReplicaInfo, ReplicaLayer, key};
 use crate::replica::{Replica, drop_doc, has_local_changes, load_doc_bytes, store_doc};
 use crate::table;
 
@@ -165,13 +165,20 @@ impl Replica {
                     } else {
                         summary.unchanged += 1;
                     }
+                    let mut resent = Vec::new();
                     if let Some(b) = &batch {
+                        resent = tx
+                            .prepare_cached(
+                                "SELECT change FROM sk_outbox WHERE entity_id = ?1 AND batch = ?2 AND op = 'resend'",
+                            )?
+                            .query_map(params![id.to_string(), b], |r| r.get::<_, Vec<u8>>(0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
                         tx.execute(
                             "DELETE FROM sk_outbox WHERE entity_id = ?1 AND batch = ?2",
                             params![id.to_string(), b],
                         )?;
                     }
-                    adopt(&tx, layer, id, *version, r.doc.as_ref().map(|d| d.0.as_slice()))?;
+                    adopt(&tx, layer, id, *version, r.doc.as_ref().map(|d| d.0.as_slice()), &resent)?;
                 }
                 Outcome::Rejected { code, reason } => {
                     summary.rejected += 1;
@@ -226,6 +233,7 @@ impl Replica {
         } else {
             None
         };
+        let rebase = authoritative.then_some(Rebase { info: &self.info });
         for u in &page.layers {
             let Some(i) = layers.iter().position(|l| l.name == u.layer) else { continue };
             let new = ReplicaLayer::from_doc(&u.definition)?;
@@ -252,7 +260,7 @@ impl Replica {
                 .iter()
                 .find(|l| l.name == e.layer)
                 .ok_or_else(|| bad(&e.layer, e.entity, "not a layer of this replica"))?;
-            pull_entity(&tx, layer, e, &mut summary, authoritative)?;
+            pull_entity(&tx, layer, e, &mut summary, authoritative, rebase.as_ref())?;
         }
         format::set_meta(&tx, key::CURSOR, Some(&page.cursor))?;
         crate::resend::remember(&tx, shikong_protocol::cursor_mark(&page.cursor))?;
@@ -281,30 +289,65 @@ impl Replica {
 
 /// After the server accepted changes at `version`: merge its document (if sent) into the local
 /// one, write the row from the merged state, keep the document only while it is still needed.
-fn adopt(conn: &Connection, layer: &ReplicaLayer, id: EntityId, version: i64, server_doc: Option<&[u8]>) -> Result<()> {
+/// `resent`: the accepted changes that were queued again after the server went back in time.
+fn adopt(
+    conn: &Connection,
+    layer: &ReplicaLayer,
+    id: EntityId,
+    version: i64,
+    server_doc: Option<&[u8]>,
+    resent: &[Vec<u8>],
+) -> Result<()> {
     let crdt = |source| ReplicaError::Crdt { layer: layer.name.clone(), feature: id.to_string(), source };
     let local = load_doc_bytes(conn, &layer.name, id)?;
+    let row = table::fid_of(conn, &layer.name, id)?;
+    // A resent change parked by a restarted pull (`Rebase`) is not in the local document: the
+    // server, answering without its document, takes the device to hold it. It is applied now
+    // when the document holds what it builds on (the other device sent that again meanwhile);
+    // otherwise the row cannot be brought up to date from here: its version is marked unknown,
+    // so the end-of-sync verification fetches the entity as the server now has it.
+    let mut caught_up = None;
+    if server_doc.is_none()
+        && !resent.is_empty()
+        && row.is_some()
+        && let Some((bytes, _)) = &local
+    {
+        let mut doc = EntityDoc::load(bytes).map_err(crdt)?;
+        let mut missing = Vec::new();
+        for c in resent {
+            if !doc.has_change(&shikong_crdt::change_hash(c).map_err(crdt)?) {
+                missing.push(c.clone());
+            }
+        }
+        if !missing.is_empty() {
+            if !doc.missing_dependencies(&missing).map_err(crdt)?.is_empty() {
+                return table::forget_version(conn, &layer.name, id);
+            }
+            doc.apply_changes(&missing).map_err(crdt)?;
+            caught_up = Some(doc);
+        }
+    }
     // The server sends no document when its merged one holds nothing this replica lacks (only
     // the pushed changes and their ancestors): the row and the document stay, only the version
     // they build on moves.
-    if server_doc.is_none() && local.is_some() && table::fid_of(conn, &layer.name, id)?.is_some() {
+    if server_doc.is_none() && caught_up.is_none() && local.is_some() && row.is_some() {
         table::set_version(conn, &layer.name, id, version)?;
         conn.prepare_cached("UPDATE sk_docs SET version = ?1 WHERE entity_id = ?2")?
             .execute(params![version, id.to_string()])?;
         return Ok(());
     }
-    let mut doc = match (local, server_doc) {
-        (Some((l, _)), Some(s)) => {
+    let mut doc = match (caught_up, local, server_doc) {
+        (Some(d), _, _) => Some(d),
+        (None, Some((l, _)), Some(s)) => {
             let mut l = EntityDoc::load(&l).map_err(crdt)?;
             let mut s = EntityDoc::load(s).map_err(|e| bad(&layer.name, id, format!("document: {e}")))?;
             l.merge(&mut s).map_err(crdt)?;
             Some(l)
         }
-        (None, Some(s)) => Some(EntityDoc::load(s).map_err(|e| bad(&layer.name, id, format!("document: {e}")))?),
-        (Some((l, _)), None) => Some(EntityDoc::load(&l).map_err(crdt)?),
-        (None, None) => None,
+        (None, None, Some(s)) => Some(EntityDoc::load(s).map_err(|e| bad(&layer.name, id, format!("document: {e}")))?),
+        (None, Some((l, _)), None) => Some(EntityDoc::load(&l).map_err(crdt)?),
+        (None, None, None) => None,
     };
-    let row = table::fid_of(conn, &layer.name, id)?;
     let pending = has_local_changes(conn, id)?;
     let Some(doc) = doc.as_mut() else {
         if row.is_some() {
@@ -360,14 +403,23 @@ fn wire_feature(layer: &ReplicaLayer, id: EntityId, w: &WireFeature) -> Result<F
     Ok(Feature { id, code: w.code.clone(), geometry, valid, properties })
 }
 
+/// How a restarted pull (the server went back in time) treats an entity with local changes:
+/// the replica's own changes are replayed on the server's document instead of merging the two
+/// (`shikong_crdt::EntityDoc::rebased_onto`), so changes the server lost and only this replica
+/// still holds, from other devices, do not linger here alone.
+pub(crate) struct Rebase<'a> {
+    pub info: &'a ReplicaInfo,
+}
+
 /// Stores one pulled entity. `authoritative`: the server's current word (a repair), adopted even
-/// where the replica claims a newer version.
+/// where the replica claims a newer version; `rebase`: see [`Rebase`].
 pub(crate) fn pull_entity(
     conn: &Connection,
     layer: &ReplicaLayer,
     e: &PulledEntity,
     summary: &mut PullSummary,
     authoritative: bool,
+    rebase: Option<&Rebase<'_>>,
 ) -> Result<()> {
     let id = EntityId(e.entity);
     let local = has_local_changes(conn, id)?;
@@ -450,7 +502,18 @@ pub(crate) fn pull_entity(
         (None, Some(f)) => Some(EntityDoc::base(&layer.schema, f).map_err(crdt)?),
         (None, None) => None,
     };
-    if let Some(mut s) = server_doc {
+    if let (Some(rb), Some(s)) = (rebase, &server_doc) {
+        // Parked own changes stay in the outbox (queued again before the restart): they go
+        // again with every push until the server has what they build on. They are marked
+        // `resend`, which tells `adopt` that the document lacks them.
+        let r = doc.rebased_onto(s.clone(), |c| crate::resend::is_own(c, rb.info)).map_err(crdt)?;
+        let mut mark = conn.prepare_cached("UPDATE sk_outbox SET op = 'resend' WHERE entity_id = ?1 AND hash = ?2")?;
+        for h in &r.parked {
+            mark.execute(params![id.to_string(), h.to_string()])?;
+        }
+        doc = r.doc;
+        summary.merged += 1;
+    } else if let Some(mut s) = server_doc {
         doc.merge(&mut s).map_err(|err| {
             bad(
                 &layer.name,

@@ -228,6 +228,17 @@ pub(crate) fn set_version(conn: &Connection, layer: &str, id: EntityId, version:
     Ok(())
 }
 
+/// Marks the row's server version unknown: -1, which no server gives, so the end-of-sync
+/// verification counts the row, sees it differ (or find no such entity there) and fetches the
+/// entity as the server has it. (NULL would leave the row out of the count: a row the server
+/// deleted would then stay.)
+pub(crate) fn forget_version(conn: &Connection, layer: &str, id: EntityId) -> Result<()> {
+    set_version(conn, layer, id, UNKNOWN_VERSION)
+}
+
+/// See [`forget_version`].
+pub(crate) const UNKNOWN_VERSION: i64 = -1;
+
 /// Whether another entity than `except` holds `code` in the layer, visible or kept for its local
 /// changes.
 pub(crate) fn code_taken(conn: &Connection, layer: &str, code: &str, except: EntityId) -> Result<bool> {

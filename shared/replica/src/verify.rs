@@ -123,7 +123,7 @@ impl Replica {
                 entity: EntityId(e.entity).to_string(),
                 message: "not a layer of this replica".into(),
             })?;
-            pull_entity(&tx, layer, e, &mut summary, true)?;
+            pull_entity(&tx, layer, e, &mut summary, true, None)?;
         }
         tx.execute_batch("DELETE FROM sk_capture;")?;
         tx.commit()?;

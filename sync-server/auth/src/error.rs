@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Conflict,
     /// Too many failed logins or attempts; try later (429).
     TooManyRequests,
+    /// The accounts' database (PostgreSQL) cannot be reached right now — down, failing over,
+    /// a standby not promoted yet: try again shortly (503).
+    Unavailable,
     /// A server-side problem; say nothing internal to the client (500).
     Internal,
 }
@@ -114,12 +117,22 @@ pub enum AuthError {
     TooNew { path: String, found: i64, supported: i64 },
     #[error("auth database is inconsistent: {0}")]
     Corrupt(String),
+    /// A copy of the accounts (`shikong store copy`) goes into an empty account store only.
+    #[error(
+        "{location}: the accounts can only be copied into an empty account store, and this one holds {holds}; nothing was changed"
+    )]
+    DestinationNotEmpty { location: String, holds: String },
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("the operating system's random number generator failed: {0}")]
     Random(String),
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {}", pg_message(.0))]
+    Postgres(#[from] postgres::Error),
+    /// No connection to the accounts' PostgreSQL database could be made.
+    #[error("{url}: cannot connect to the accounts database: {reason}")]
+    Unreachable { url: String, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -164,13 +177,23 @@ impl AuthError {
             NoSuchUser(_) | NoSuchGroup(_) | NoSuchDevice(_) | NoSuchToken(_) | NoSuchRule { .. } => {
                 ErrorKind::NotFound
             }
-            UserExists(_) | GroupExists(_) | InvalidState { .. } | DeviceRevoked { .. } | LastAdmin(_) => {
-                ErrorKind::Conflict
-            }
+            UserExists(_)
+            | GroupExists(_)
+            | InvalidState { .. }
+            | DeviceRevoked { .. }
+            | LastAdmin(_)
+            | DestinationNotEmpty { .. } => ErrorKind::Conflict,
             LockedOut { .. } | Throttled { .. } => ErrorKind::TooManyRequests,
-            NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => {
-                ErrorKind::Internal
-            }
+            Unreachable { .. } => ErrorKind::Unavailable,
+            Postgres(e) if pg_unavailable(e) => ErrorKind::Unavailable,
+            NotAnAuthDb { .. }
+            | TooNew { .. }
+            | Corrupt(_)
+            | Hash(_)
+            | Random(_)
+            | Sqlite(_)
+            | Postgres(_)
+            | Io { .. } => ErrorKind::Internal,
         }
     }
 
@@ -206,11 +229,41 @@ impl AuthError {
             InvalidState { .. } => "invalid_state",
             DeviceRevoked { .. } => "device_revoked",
             LastAdmin(_) => "last_admin",
+            DestinationNotEmpty { .. } => "destination_not_empty",
             LockedOut { .. } => "locked_out",
             Throttled { .. } => "throttled",
             RegistrationClosed => "registration_closed",
             ReauthenticationRequired(_) => "reauthentication_required",
-            NotAnAuthDb { .. } | TooNew { .. } | Corrupt(_) | Hash(_) | Random(_) | Sqlite(_) | Io { .. } => "internal",
+            NotAnAuthDb { .. }
+            | TooNew { .. }
+            | Corrupt(_)
+            | Hash(_)
+            | Random(_)
+            | Sqlite(_)
+            | Postgres(_)
+            | Io { .. } => "internal",
+            Unreachable { .. } => "unavailable",
         }
     }
+}
+
+/// A PostgreSQL error with the server's message (the driver's own `Display` says only "db error").
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// Whether the database cannot serve the call right now rather than anything about the call: the
+/// connection closed or broken (an I/O error on its socket: the server was stopped), a connection
+/// exception (`08…`), a shutdown or start-up (`57P01`–`57P03`), or a read-only standby
+/// (`25006`). The store's test, plus the socket errors.
+pub(crate) fn pg_unavailable(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+        || e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "25006")
+        })
 }

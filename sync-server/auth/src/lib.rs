@@ -10,6 +10,8 @@
 //!
 //! Credentials live in their own SQLite file (`DIR/auth.sqlite`), never in the GeoPackage store:
 //! stores are copied around and opened in QGIS, and password hashes must not travel with them.
+//! With a PostgreSQL store they live in that database, in their own schema `shikong_auth`
+//! ([`AuthStore::open_postgres`]), shared by every server process on it.
 //!
 //! Architecture invariants:
 //! - no clock reads in logic: "now" comes from the [`Clock`] given to the store;
@@ -32,6 +34,7 @@ mod types;
 
 pub use audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, PendingAudit, WriteRecord};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::copy::{AccountsCopied, AuthDump, Cell, PendingAccounts};
 pub use db::{
     APPLICATION_ID, AuthStore, MAX_AUDIT_CLIENT, MAX_AUDIT_DETAIL, MAX_AUDIT_NAME, MAX_AUDIT_REQUEST_ID,
     MAX_AUDIT_TARGET, SCHEMA_VERSION,

@@ -14,6 +14,7 @@ mod data;
 mod desktop;
 mod flood;
 mod geocode;
+mod scaleout;
 mod serve;
 mod store;
 mod sync;
@@ -48,6 +49,9 @@ enum Bench {
     /// filtering; attribute-table pages over 1M features beside GeoPackage OFFSET paging; the
     /// desktop app's cold start to a usable map beside Chromium loading /map.
     Desktop(desktop::Args),
+    /// Scale-out (issue 17): PostgreSQL vs SQLite at 1M and 10M points (import, bbox p50/p95,
+    /// as-of p50), OGC items req/s through one and two server processes on one database.
+    Scaleout(scaleout::Args),
     /// Case workflow: durable transitions/s with p50/p99, the overdue scan over 1M open cases,
     /// and GET /cases p50 with 1M cases.
     Cases(cases::Args),
@@ -63,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Tiles(a) => tiles::run(a),
         Bench::Flood(a) => flood::run(a),
         Bench::Cases(a) => cases::run(a),
+        Bench::Scaleout(a) => scaleout::run(a),
         Bench::Desktop(a) => desktop::run(a),
     }
 }

@@ -1,7 +1,9 @@
 //! Sync benchmark (issue 5): a replica of N point features created through the real server on
 //! loopback (seconds, and file size beside a plain `ogr2ogr` GeoPackage of the same features);
 //! 10,000 local edits synced up, then 10,000 remote edits synced down to another device (seconds);
-//! and the server's merge throughput (edits/s, durably committed), in process.
+//! and the server's merge throughput (edits/s, durably committed), in process — with `--postgres`
+//! (a private durable cluster) or `--store postgres://…` also on PostgreSQL, the SQLite store
+//! copied into it, printed beside SQLite's.
 
 use std::process::Command;
 use std::time::Instant;
@@ -26,6 +28,14 @@ pub struct Args {
     edits: u64,
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// Also measure the server merge on this PostgreSQL store (an empty database; the SQLite
+    /// store is copied into it first), beside SQLite.
+    #[arg(long, value_name = "postgres://…")]
+    store: Option<String>,
+    /// Also measure the server merge on PostgreSQL, in a private durable cluster (fsync and
+    /// synchronous_commit on) started for this run (`shikong-pgtest`).
+    #[arg(long)]
+    postgres: bool,
 }
 
 fn edit_many(r: &mut Replica, user: &str, edits: u64, value: f64) -> anyhow::Result<f64> {
@@ -146,31 +156,87 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     drop(server);
 
     // Merge throughput of the engine alone (no HTTP), durably committed batch by batch.
-    let store = shikong_store::open(&StoreConfig::in_dir(&data))?;
     let zhao = auth.verify(&token("zhao")?)?;
-    let c_path = dir.join("c.gpkg");
+    let store = shikong_store::open(&StoreConfig::in_dir(&data))?;
+    let (merged, merge_secs, cpu) = merge_rate(&*store, &auth, &zhao, &base, &dir.join("c.gpkg"), a.edits, 9.25)?;
+    println!(
+        "server merge (SQLite): {merged} edits in {merge_secs:.2} s = {:.0} edits/s (batches of {}, each one durable transaction; process CPU {cpu:.2} s)",
+        merged as f64 / merge_secs,
+        wire::MAX_PUSH_ENTITIES
+    );
+    drop(store);
+    // The same on PostgreSQL: the SQLite store copied into it (features, history, documents).
+    let cluster = if a.postgres && a.store.is_none() {
+        Some(shikong_pgtest::Cluster::start(true).map_err(|e| anyhow::anyhow!("{e}"))?)
+    } else {
+        None
+    };
+    let url = match (&a.store, &cluster) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(c)) => Some(c.try_fresh_db().map_err(|e| anyhow::anyhow!("{e}"))?),
+        (None, None) => None,
+    };
+    if let Some(url) = url {
+        let pg: StoreConfig = url.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t = Instant::now();
+        shikong_store::copy::copy(&StoreConfig::in_dir(&data), &pg, &Default::default(), &mut |_| {})?;
+        println!("store copied to PostgreSQL in {:.1} s", t.elapsed().as_secs_f64());
+        let store = shikong_store::open(&pg)?;
+        let (pg_merged, pg_secs, pg_cpu) =
+            merge_rate(&*store, &auth, &zhao, &base, &dir.join("d.gpkg"), a.edits, 11.5)?;
+        println!(
+            "server merge (PostgreSQL{}): {pg_merged} edits in {pg_secs:.2} s = {:.0} edits/s (process CPU {pg_cpu:.2} s; SQLite {:.0} edits/s; ratio {:.2})",
+            if cluster.is_some() { ", private durable cluster" } else { "" },
+            pg_merged as f64 / pg_secs,
+            merged as f64 / merge_secs,
+            (pg_merged as f64 / pg_secs) / (merged as f64 / merge_secs)
+        );
+    }
+    Ok(())
+}
+
+/// Cuts a replica from `store` into `path`, edits `edits` features on it and pushes them batch by
+/// batch through the engine (no HTTP): (accepted edits, seconds spent merging).
+fn merge_rate(
+    store: &dyn shikong_store::Store,
+    auth: &AuthStore,
+    who: &shikong_auth::Principal,
+    base: &str,
+    path: &std::path::Path,
+    edits: u64,
+    value: f64,
+) -> anyhow::Result<(usize, f64, f64)> {
     let req = wire::ReplicaRequest {
         protocol: wire::PROTOCOL_VERSION,
         layers: vec!["manhole".into()],
         area: None,
         name: None,
     };
-    sync::cut_replica(&*store, &auth, &zhao, &base, &req, &c_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut rc = Replica::open(&c_path)?;
-    edit_many(&mut rc, "zhao", a.edits, 9.25)?;
+    sync::cut_replica(store, auth, who, base, &req, path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut rc = Replica::open(path)?;
+    edit_many(&mut rc, &who.username, edits, value)?;
     let mut merged = 0usize;
     let mut merge_secs = 0.0;
+    let mut cpu_secs = 0.0;
     while let Some(batch) = rc.push_batch(wire::MAX_PUSH_ENTITIES)? {
-        let t = Instant::now();
-        let resp = sync::push(&*store, &auth, &zhao, &batch, &|_: &str| true).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (t, cpu) = (Instant::now(), process_cpu_secs());
+        let resp = sync::push(store, auth, who, &batch, &|_: &str| true).map_err(|e| anyhow::anyhow!("{e}"))?;
         merge_secs += t.elapsed().as_secs_f64();
+        cpu_secs += process_cpu_secs() - cpu;
         merged += resp.results.iter().filter(|r| matches!(r.outcome, wire::Outcome::Accepted { .. })).count();
         rc.apply_push_response(&resp)?;
     }
-    println!(
-        "server merge: {merged} edits in {merge_secs:.2} s = {:.0} edits/s (batches of {}, each one durable transaction)",
-        merged as f64 / merge_secs,
-        wire::MAX_PUSH_ENTITIES
-    );
-    Ok(())
+    Ok((merged, merge_secs, cpu_secs))
+}
+
+/// CPU time this process has used (user + system, from `/proc/self/stat`; 0 elsewhere): how
+/// much of a merge's wall time the server's own work is, the rest being the database's work and
+/// the round trips to it.
+fn process_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which may hold spaces, so split after its `)`).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }

@@ -6,9 +6,10 @@
 //! - [`push`]: merges a device's changes entity by entity into the store: permissions, schema
 //!   validation, one store version per entity, the whole batch in one transaction with a savepoint
 //!   per entity (a refused entity is reported and rolled back alone). Entries naming the same
-//!   entity are merged as one (every store read of the batch goes through reader connections,
-//!   which do not see the open transaction, so a second pass over an entity would merge against
-//!   its state before the batch and undo the first). A change the server does not hold yet must
+//!   entity are merged as one (the batch's entities are read before any is written — live rows
+//!   through the transaction in one `get_many` per layer, documents and history through reader
+//!   connections, which do not see the open transaction — so a second pass over an entity would
+//!   merge against its state before the batch and undo the first). A change the server does not hold yet must
 //!   be the caller's own edit: its message names the caller as user and, for a token bound to a
 //!   device, that device; anything else is refused (`forbidden`), never rewritten (a change's
 //!   message is part of its hash, which later changes depend on).
@@ -77,8 +78,19 @@ pub fn entity_doc_with(
     current: Option<&StoredFeature>,
     has_stored: Option<bool>,
 ) -> Result<Option<(EntityDoc, i64, bool)>> {
-    let schema = layer.schema();
     let stored = if has_stored == Some(false) { None } else { store.sync_doc(layer.name(), id)? };
+    entity_doc_from(store, layer, id, current, stored)
+}
+
+/// [`entity_doc_with`] when the caller also read the stored document (`stored`).
+fn entity_doc_from(
+    store: &dyn Store,
+    layer: &Layer,
+    id: EntityId,
+    current: Option<&StoredFeature>,
+    stored: Option<(i64, Vec<u8>)>,
+) -> Result<Option<(EntityDoc, i64, bool)>> {
+    let schema = layer.schema();
     match (&stored, current) {
         (None, Some(c)) if c.version == 1 => return Ok(Some((EntityDoc::base(schema, &c.feature)?, 1, false))),
         (Some((v, bytes)), Some(c)) if *v == c.version => return Ok(Some((EntityDoc::load(bytes)?, *v, true))),
@@ -188,6 +200,10 @@ fn store_refusal(e: &StoreError) -> wire::SyncErrorCode {
     }
 }
 
+/// A layer's live rows and stored documents among a push batch's entities.
+type ReadAhead =
+    (std::collections::HashMap<EntityId, StoredFeature>, std::collections::HashMap<EntityId, (i64, Vec<u8>)>);
+
 /// Merges a push batch. `device` names the device for the store's records.
 pub fn push(
     store: &dyn Store,
@@ -252,6 +268,14 @@ pub fn push_then(
         });
         groups[i].2.extend(e.changes.iter().map(|c| c.0.clone()));
     }
+    // Each layer's live rows and documents are read in one go when the layer comes up (the
+    // transaction keeps the rows for its writes): a PostgreSQL store then spends no round trip
+    // per entity on them.
+    let mut layer_ids: std::collections::HashMap<&str, Vec<EntityId>> = std::collections::HashMap::new();
+    for (l, id, _) in &groups {
+        layer_ids.entry(l).or_default().push(*id);
+    }
+    let mut read_ahead: std::collections::HashMap<&str, ReadAhead> = std::collections::HashMap::new();
     let mut results = Vec::with_capacity(groups.len());
     let mut decisions: std::collections::HashMap<(String, Action), shikong_auth::Decision> =
         std::collections::HashMap::new();
@@ -260,6 +284,8 @@ pub fn push_then(
         if !layers.contains_key(layer_name) {
             match store.layer(layer_name) {
                 Ok(l) => {
+                    let ids = layer_ids.get(layer_name).map_or(&[][..], Vec::as_slice);
+                    read_ahead.insert(layer_name, (tx.get_many(layer_name, ids)?, store.sync_docs(layer_name, ids)?));
                     layers.insert(layer_name.to_owned(), l);
                 }
                 Err(StoreError::NoSuchLayer(_)) => {
@@ -276,8 +302,11 @@ pub fn push_then(
         }
         let Some(layer) = layers.get(layer_name) else { continue };
         let schema = layer.schema();
-        let current = store.get(layer.name(), &FeatureKey::Id(id), None)?;
-        let known = entity_doc_with(store, layer, id, current.as_ref(), None)?;
+        let (current, stored) = match read_ahead.get_mut(layer_name) {
+            Some((rows, docs)) => (rows.remove(&id), docs.remove(&id)),
+            None => (None, None),
+        };
+        let known = entity_doc_from(store, layer, id, current.as_ref(), stored)?;
         let action = if known.is_some() { Action::Edit } else { Action::Create };
         // One decision per layer and action per batch (the rules cannot change mid-batch).
         let decision = match decisions.get(&(layer.name().to_owned(), action)) {
@@ -679,10 +708,35 @@ pub fn pull_seen(
         // One snapshot per layer page (see `FeatureStore::changes_since`): when the page reaches
         // the end, its `next` moves past the snapshot's newest transaction, so the cursor itself
         // says which transaction the replica is complete through (what verification compares).
-        let page = store.changes_since(name, pos, room)?;
-        // Read after the changes' snapshot: a schema change that snapshot saw is sent with it and
-        // cannot be passed over by the advanced cursor.
-        let layer = store.layer(name)?;
+        // The documents are read after that snapshot (a PostgreSQL store reads each call in its
+        // own): when one already belongs to a newer version the page is read again, in a newer
+        // snapshot, so a row never travels with another version's document (a few attempts,
+        // then the newest document goes, as it always did).
+        let mut attempt = 0;
+        let (page, layer, page_entities) = loop {
+            let page = store.changes_since(name, pos, room)?;
+            // Read after the changes' snapshot: a schema change that snapshot saw is sent with
+            // it and cannot be passed over by the advanced cursor.
+            let layer = store.layer(name)?;
+            let mut list = Vec::with_capacity(page.changes.len());
+            let mut stale = false;
+            for c in &page.changes {
+                if !cursor.restart && own_push(store, replica.id, c.tx, &mut own_txs)? {
+                    continue;
+                }
+                match pulled(store, &layer, c.id, c.version, c.tx, c.state.as_ref(), area.as_ref(), attempt < 4)? {
+                    Some(e) => list.push(e),
+                    None => {
+                        stale = true;
+                        break;
+                    }
+                }
+            }
+            if !stale {
+                break (page, layer, list);
+            }
+            attempt += 1;
+        };
         if layer.schema_tx.0 > pos.tx && layer.schema_tx.0 > cursor.base {
             page_layers.push(wire::LayerUpdate {
                 layer: name.clone(),
@@ -690,12 +744,7 @@ pub fn pull_seen(
                 definition: crate::layers::layer_doc(&layer),
             });
         }
-        for c in page.changes {
-            if !cursor.restart && own_push(store, replica.id, c.tx, &mut own_txs)? {
-                continue;
-            }
-            entities.push(pulled(store, &layer, c.id, c.version, c.tx, c.state.as_ref(), area.as_ref())?);
-        }
+        entities.extend(page_entities);
         next.layers.insert(name.clone(), page.next);
         if page.more {
             more = true;
@@ -723,6 +772,12 @@ pub fn pull_seen(
     })
 }
 
+/// One entity of a pull page or repair answer: `state` at `version` (None: deleted) with the
+/// document that goes with it. With `consistent`, `None` when the entity changed after `state`
+/// was read: the document (read in another snapshot, as a PostgreSQL store reads each call)
+/// belongs to a newer version, and a row with another version's document shows one thing and
+/// edits another.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn pulled(
     store: &dyn Store,
     layer: &Layer,
@@ -731,7 +786,8 @@ pub(crate) fn pulled(
     tx: TxId,
     state: Option<&StoredFeature>,
     area: Option<&geo::Geometry<f64>>,
-) -> Result<wire::PulledEntity> {
+    consistent: bool,
+) -> Result<Option<wire::PulledEntity>> {
     let base = wire::PulledEntity {
         layer: layer.name().to_owned(),
         entity: id.0,
@@ -743,17 +799,22 @@ pub(crate) fn pulled(
     };
     let Some(s) = state else {
         // Deleted: devices with pending edits merge the document (delete wins, edits flagged).
-        let doc = entity_doc(store, layer, id)?.map(|(mut d, _, _)| wire::Bytes(d.save()));
-        return Ok(wire::PulledEntity { doc, ..base });
+        let doc = match entity_doc(store, layer, id)? {
+            Some((_, v, _)) if consistent && v > version => return Ok(None),
+            Some((mut d, _, _)) => Some(wire::Bytes(d.save())),
+            None => None,
+        };
+        return Ok(Some(wire::PulledEntity { doc, ..base }));
     };
     if !inside(area, s.feature.geometry.as_ref()) {
-        return Ok(wire::PulledEntity { left_area: true, ..base });
+        return Ok(Some(wire::PulledEntity { left_area: true, ..base }));
     }
     let doc = match entity_doc_with(store, layer, id, Some(s), None)? {
+        Some((_, v, _)) if consistent && v > version => return Ok(None),
         Some((mut d, _, true)) => Some(wire::Bytes(d.save())),
         _ => None,
     };
-    Ok(wire::PulledEntity { state: Some(wire::convert::to_wire(layer.schema(), &s.feature)), doc, ..base })
+    Ok(Some(wire::PulledEntity { state: Some(wire::convert::to_wire(layer.schema(), &s.feature)), doc, ..base }))
 }
 
 /// Writes a replica GeoPackage of `req.layers` (within `req.area`) to `out` as the store was at

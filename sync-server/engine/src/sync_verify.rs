@@ -160,7 +160,7 @@ pub fn repair(
         let id = EntityId(e.entity);
         let current = store.get(layer.name(), &FeatureKey::Id(id), None)?;
         let pulled = match &current {
-            Some(s) => pulled(store, layer, id, s.version, s.tx, Some(s), area.as_ref())?,
+            Some(s) => pulled(store, layer, id, s.version, s.tx, Some(s), area.as_ref(), false)?,
             None => {
                 // Deleted (its last version is the tombstone), or never accepted here.
                 let (version, tx) = match store.history(layer.name(), &FeatureKey::Id(id)) {
@@ -168,10 +168,10 @@ pub fn repair(
                     Err(StoreError::NotFound { .. }) => (0, TxId(0)),
                     Err(err) => return Err(err.into()),
                 };
-                pulled(store, layer, id, version, tx, None, area.as_ref())?
+                pulled(store, layer, id, version, tx, None, area.as_ref(), false)?
             }
         };
-        entities.push(pulled);
+        entities.extend(pulled);
     }
     Ok(RepairResponse { protocol: wire::PROTOCOL_VERSION, entities })
 }

@@ -34,6 +34,17 @@ impl From<AuthError> for ApiError {
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not-found"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorKind::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
+            // The accounts' PostgreSQL database is down or failing over, like the store's: a
+            // client retries. The reason (hosts, addresses) stays in the server's log.
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %e, "accounts database unavailable");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-unavailable",
+                    "the database is not reachable right now; try again in a few seconds",
+                )
+                .with("retry_after_seconds", 5);
+            }
             _ => return ApiError::internal(e),
         };
         let mut err = ApiError::new(status, kind, e.to_string()).with("code", e.code());

@@ -33,7 +33,9 @@ mod openapi;
 mod params;
 pub mod problem;
 mod qr;
+mod replica_reads;
 mod reports;
+mod sta;
 mod stats;
 mod sync_routes;
 mod tiles;
@@ -148,6 +150,8 @@ pub struct AppState {
     faults: Arc<Faults>,
     /// Wakes the thread that does what follows commits (tiles, audit records): `after_commit`.
     after_commit: Arc<after_commit::Worker>,
+    /// SensorThings API state: its layers made, the time-series store (`sta/`).
+    sta: Arc<sta::StaState>,
 }
 
 /// Fault points: steps a test can make the server skip, as if it stopped right before them.
@@ -182,6 +186,7 @@ impl AppState {
             events,
             faults: Arc::default(),
             after_commit: Arc::default(),
+            sta: Arc::default(),
         };
         // What a crash left between a write's commit and its audit row, and between an
         // attachment's rename into place and its record.
@@ -317,6 +322,8 @@ pub fn store_work_in_flight() -> usize {
 tokio::task_local! {
     /// When the current request's time is up (set by the router for every request).
     static DEADLINE: std::time::Instant;
+    /// The current request may be served from a read replica (`replica_reads.rs`).
+    static REPLICA_READABLE: bool;
 }
 
 /// Runs blocking store work off the async threads, within the concurrency budget.
@@ -330,13 +337,14 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send
     use shikong_store::cancel::{self, CancelToken};
     let permit = store_permits().acquire().await.map_err(ApiError::internal)?;
     let token = CancelToken::new(DEADLINE.try_with(|d| *d).ok());
+    let replica = REPLICA_READABLE.try_with(|r| *r).unwrap_or(false);
     let guard = token.drop_guard();
     let work = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         cancel::scope(&token, || {
             // Queued past its deadline, or abandoned while waiting for a thread: never started.
             cancel::check()?;
-            f()
+            if replica { shikong_store::read_route::replica_allowed(f) } else { f() }
         })
     });
     let result = work.await.map_err(ApiError::internal)?;
@@ -344,14 +352,16 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send
     result
 }
 
-/// Sets the request's deadline (the timeout from now) for [`blocking`] to hand to the store.
+/// Sets the request's deadline (the timeout from now) for [`blocking`] to hand to the store, and
+/// whether a read replica may serve its reads.
 async fn with_deadline(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let deadline = std::time::Instant::now() + state.config.timeout;
-    DEADLINE.scope(deadline, next.run(req)).await
+    let replica = replica_reads::replica_readable(req.method(), req.uri().path());
+    DEADLINE.scope(deadline, REPLICA_READABLE.scope(replica, next.run(req))).await
 }
 
 /// A JSON body (`application/json`) from any serialisable value.
@@ -385,6 +395,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cases::routes())
         .merge(cases::tasks::routes())
         .merge(events::routes())
+        .merge(sta::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), with_deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

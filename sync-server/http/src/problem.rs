@@ -158,7 +158,7 @@ impl From<StoreError> for ApiError {
             // so a client retries instead of reporting a server fault. The reason (hosts,
             // addresses) stays in the server's log.
             StoreError::Connect { .. } => store_unavailable(&e),
-            StoreError::Postgres(p) if p.is_closed() => store_unavailable(&e),
+            StoreError::Postgres(_) if e.is_unavailable() => store_unavailable(&e),
             _ => ApiError::internal(e),
         }
     }

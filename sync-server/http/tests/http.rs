@@ -28,6 +28,7 @@ mod ogc;
 mod reports;
 mod routing;
 mod sortby;
+mod sta;
 mod stats;
 mod sync;
 mod tasks;

@@ -14,6 +14,10 @@
 //! (`PR_SET_PDEATHSIG` is not used: it fires when the spawning *thread* ends, and each test runs
 //! on its own thread; it would also need `unsafe`, which the workspace forbids.)
 //!
+//! Replication: [`Cluster::standby`] makes a streaming standby of a cluster (`pg_basebackup`, a
+//! folder and port of its own, asynchronous or synchronous), and [`Cluster::stop_immediate`] /
+//! [`Cluster::promote`] drive failover drills (the read replica and failover tests).
+//!
 //! A missing binary is an error naming the path and the Debian packages (`scripts/deps.sh test`):
 //! the tests that use a cluster fail, they never skip.
 
@@ -27,6 +31,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// The client the clusters are driven with, for tests that look inside (`pg_stat_activity`, …).
+pub use postgres;
 
 /// The superuser every cluster is created with (`initdb -U`).
 pub const SUPERUSER: &str = "postgres";
@@ -84,6 +91,16 @@ pub struct Cluster {
 
 static SHARED: OnceLock<Cluster> = OnceLock::new();
 static NEXT_DB: AtomicU64 = AtomicU64::new(1);
+static NEXT_STANDBY: AtomicU64 = AtomicU64::new(1);
+
+/// How a standby follows its primary ([`Cluster::standby`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replication {
+    /// The primary acknowledges commits without waiting for the standby (it may lag).
+    Async,
+    /// The primary acknowledges a commit only once the standby has it in its WAL.
+    Sync,
+}
 
 impl Cluster {
     /// One cluster per test process, started on first use, stopped when the process exits.
@@ -95,37 +112,19 @@ impl Cluster {
         })
     }
 
-    /// A cluster of its own (standby/failover tests later), stopped on Drop. `durable`: fsync on
-    /// (benchmarks, crash tests); otherwise fsync=off for speed.
+    /// A cluster of its own, stopped on Drop. `durable`: fsync on (benchmarks, crash tests);
+    /// otherwise fsync=off for speed. Every cluster can be a replication primary
+    /// ([`Cluster::standby`]): initdb's defaults already say `wal_level = replica`, ten WAL
+    /// senders, and `trust` for replication connections from loopback.
     pub fn start(durable: bool) -> Result<Cluster, PgTestError> {
         let bin = Self::bin_dir();
-        for tool in ["initdb", "postgres", "pg_ctl", "pg_basebackup"] {
-            let path = bin.join(tool);
-            if !path.is_file() {
-                return Err(PgTestError::Missing(path));
-            }
-        }
+        check_tools(&bin)?;
         let as_root = effective_uid()? == 0;
-        let root = tempfile::Builder::new()
-            .prefix("shikong-pg-")
-            .tempdir()
-            .map_err(io_err("creating the cluster's temporary folder"))?
-            .keep();
-        // The watchdog first: whatever fails below, dropping `guard` removes the folder.
-        let (watchdog, guard) = spawn_watchdog(&root)?;
-        let mut partial = Partial { guard: Some(guard), watchdog: Some(watchdog) };
-        let data = root.join("data");
-        let log = root.join("server.log");
-        fs::File::create(&log).map_err(io_err(format!("creating {}", log.display())))?;
-        if as_root {
-            run(
-                Command::new("chown").arg("-R").arg("postgres:postgres").arg(&root),
-                "chown of the cluster folder to the `postgres` system user",
-            )?;
-        }
+        let partial = Partial::new(as_root)?;
+        let data = partial.root.join("data");
         let mut initdb = as_user(as_root, &bin.join("initdb"));
         initdb
-            .current_dir(&root)
+            .current_dir(&partial.root)
             .arg("-D")
             .arg(&data)
             .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8"])
@@ -135,55 +134,102 @@ impl Cluster {
             initdb.arg("--no-sync");
         }
         run(&mut initdb, "initdb")?;
+        partial.launch(&bin, data, durable, &[])
+    }
 
-        let mut attempt = 0;
-        let (postmaster, port) = loop {
-            attempt += 1;
-            let port = free_port()?;
-            let log_file =
-                fs::OpenOptions::new().append(true).open(&log).map_err(io_err(format!("opening {}", log.display())))?;
-            let log_err = log_file.try_clone().map_err(io_err("duplicating the log file handle"))?;
-            let mut cmd = as_user(as_root, &bin.join("postgres"));
-            cmd.current_dir(&root)
-                .arg("-D")
-                .arg(&data)
-                .arg("-p")
-                .arg(port.to_string())
-                .arg("-c")
-                .arg("listen_addresses=127.0.0.1")
-                .arg("-c")
-                .arg(format!("unix_socket_directories={}", root.display()))
-                .args(["-c", "max_connections=300", "-c", "logging_collector=off"]);
-            if !durable {
-                cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+    /// A streaming standby of this cluster, in a folder of its own on another free port:
+    /// `pg_basebackup -R -X stream` from this server, then `postgres` in hot standby (reads
+    /// allowed, writes refused) following this one. With [`Replication::Sync`] this cluster
+    /// then waits for the standby at every commit (`synchronous_standby_names` naming it,
+    /// `synchronous_commit = on` for the superuser's sessions, which every test connection
+    /// uses — the command line of a non-durable cluster says `off`, and a role setting beats
+    /// it): a commit acknowledged here is in the standby's WAL, so a failover loses none. A
+    /// synchronous primary whose standby is down waits at every commit until it is back.
+    /// Returns once the standby streams (and, when synchronous, is the synchronous one).
+    pub fn standby(&self, mode: Replication) -> Result<Cluster, PgTestError> {
+        let bin = Self::bin_dir();
+        check_tools(&bin)?;
+        let as_root = effective_uid()? == 0;
+        let partial = Partial::new(as_root)?;
+        let data = partial.root.join("data");
+        let mut backup = as_user(as_root, &bin.join("pg_basebackup"));
+        backup
+            .current_dir(&partial.root)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", SUPERUSER])
+            .arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast"]);
+        if !self.durable {
+            backup.arg("--no-sync");
+        }
+        run(&mut backup, "pg_basebackup")?;
+        let name = format!("sk_standby_{}", NEXT_STANDBY.fetch_add(1, Ordering::Relaxed));
+        let conninfo =
+            format!("primary_conninfo=host=127.0.0.1 port={} user={SUPERUSER} application_name={name}", self.port);
+        let standby = partial.launch(&bin, data, self.durable, &[conninfo.as_str()])?;
+        let admin = self.url("postgres");
+        let sql = |source| PgTestError::Sql { url: admin.clone(), source };
+        let mut client = connect(&admin)?;
+        if mode == Replication::Sync {
+            // One statement each: ALTER SYSTEM refuses to run in the implicit transaction of a
+            // multi-statement query.
+            for statement in [
+                format!("ALTER SYSTEM SET synchronous_standby_names = '\"{name}\"'"),
+                format!("ALTER ROLE {SUPERUSER} SET synchronous_commit = 'on'"),
+                "SELECT pg_reload_conf()".to_owned(),
+            ] {
+                client.batch_execute(&statement).map_err(sql)?;
             }
-            cmd.stdin(Stdio::null()).stdout(log_file).stderr(log_err).process_group(0);
-            let mut child = cmd.spawn().map_err(io_err(format!("starting {}", bin.join("postgres").display())))?;
-            match wait_ready(&mut child, port, &root, &log) {
-                Ok(()) => break (child, port),
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let in_use = matches!(&e, PgTestError::Start { log, .. }
-                        if log.contains("could not bind") || log.contains("already in use"));
-                    if !(in_use && attempt < PORT_ATTEMPTS) {
-                        return Err(e);
-                    }
-                }
+        }
+        let want = if mode == Replication::Sync { "sync" } else { "async" };
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let state: Option<String> = client
+                .query_opt(
+                    "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming'",
+                    &[&name],
+                )
+                .map_err(sql)?
+                .map(|r| r.get(0));
+            if state.as_deref() == Some(want) {
+                return Ok(standby);
             }
-        };
-        let guard = partial.guard.take();
-        let watchdog = partial.take_watchdog();
-        Ok(Cluster {
-            root,
-            data,
-            port,
-            durable,
-            postmaster: Mutex::new(postmaster),
-            guard: Mutex::new(guard),
-            watchdog: Mutex::new(watchdog),
-            template: Mutex::new(false),
-        })
+            if Instant::now() >= deadline {
+                return Err(PgTestError::Start {
+                    dir: standby.root.clone(),
+                    why: format!("the standby {name} is not streaming ({want}) after {START_DEADLINE:?}: {state:?}"),
+                    log: standby.log(),
+                });
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`: no checkpoint, clients cut off, as
+    /// when its machine fails); the folder stays until Drop.
+    pub fn stop_immediate(&self) -> Result<(), PgTestError> {
+        self.pg_ctl(&["stop", "-m", "immediate", "-w"], "pg_ctl stop -m immediate")?;
+        let _ = self.postmaster.lock().unwrap_or_else(|p| p.into_inner()).wait();
+        Ok(())
+    }
+
+    /// Stops the server cleanly (`pg_ctl stop -m fast`); the folder stays until Drop.
+    pub fn stop(&self) -> Result<(), PgTestError> {
+        self.pg_ctl(&["stop", "-m", "fast", "-w"], "pg_ctl stop -m fast")?;
+        let _ = self.postmaster.lock().unwrap_or_else(|p| p.into_inner()).wait();
+        Ok(())
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote -w`: returns once it accepts writes).
+    pub fn promote(&self) -> Result<(), PgTestError> {
+        self.pg_ctl(&["promote", "-w", "-t", "60"], "pg_ctl promote")
+    }
+
+    fn pg_ctl(&self, args: &[&str], what: &str) -> Result<(), PgTestError> {
+        let as_root = effective_uid()? == 0;
+        let mut cmd = as_user(as_root, &Self::bin_dir().join("pg_ctl"));
+        cmd.current_dir(&self.root).arg("-D").arg(&self.data).args(args);
+        run(&mut cmd, what)
     }
 
     pub fn port(&self) -> u16 {
@@ -302,11 +348,92 @@ impl Drop for Cluster {
 
 /// A start that has not finished: dropping it makes the watchdog clean the folder up.
 struct Partial {
+    root: PathBuf,
+    as_root: bool,
     guard: Option<ChildStdin>,
     watchdog: Option<Child>,
 }
 
 impl Partial {
+    /// A new temporary folder (owned by the `postgres` user when running as root) with its
+    /// watchdog and an empty server log.
+    fn new(as_root: bool) -> Result<Partial, PgTestError> {
+        let root = tempfile::Builder::new()
+            .prefix("shikong-pg-")
+            .tempdir()
+            .map_err(io_err("creating the cluster's temporary folder"))?
+            .keep();
+        // The watchdog first: whatever fails below, dropping `guard` removes the folder.
+        let (watchdog, guard) = spawn_watchdog(&root)?;
+        let partial = Partial { root, as_root, guard: Some(guard), watchdog: Some(watchdog) };
+        let log = partial.root.join("server.log");
+        fs::File::create(&log).map_err(io_err(format!("creating {}", log.display())))?;
+        if as_root {
+            run(
+                Command::new("chown").arg("-R").arg("postgres:postgres").arg(&partial.root),
+                "chown of the cluster folder to the `postgres` system user",
+            )?;
+        }
+        Ok(partial)
+    }
+
+    /// Starts `postgres` on `data` on a free port (retrying a port taken meanwhile), with
+    /// `extra` settings (`name=value`).
+    fn launch(mut self, bin: &Path, data: PathBuf, durable: bool, extra: &[&str]) -> Result<Cluster, PgTestError> {
+        let (root, log) = (self.root.clone(), self.root.join("server.log"));
+        let mut attempt = 0;
+        let (postmaster, port) = loop {
+            attempt += 1;
+            let port = free_port()?;
+            let log_file =
+                fs::OpenOptions::new().append(true).open(&log).map_err(io_err(format!("opening {}", log.display())))?;
+            let log_err = log_file.try_clone().map_err(io_err("duplicating the log file handle"))?;
+            let mut cmd = as_user(self.as_root, &bin.join("postgres"));
+            cmd.current_dir(&root)
+                .arg("-D")
+                .arg(&data)
+                .arg("-p")
+                .arg(port.to_string())
+                .arg("-c")
+                .arg("listen_addresses=127.0.0.1")
+                .arg("-c")
+                .arg(format!("unix_socket_directories={}", root.display()))
+                .args(["-c", "max_connections=300", "-c", "logging_collector=off"]);
+            if !durable {
+                cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+            }
+            for setting in extra {
+                cmd.arg("-c").arg(setting);
+            }
+            cmd.stdin(Stdio::null()).stdout(log_file).stderr(log_err).process_group(0);
+            let mut child = cmd.spawn().map_err(io_err(format!("starting {}", bin.join("postgres").display())))?;
+            match wait_ready(&mut child, port, &root, &log) {
+                Ok(()) => break (child, port),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let in_use = matches!(&e, PgTestError::Start { log, .. }
+                        if log.contains("could not bind") || log.contains("already in use"));
+                    if !(in_use && attempt < PORT_ATTEMPTS) {
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let guard = self.guard.take();
+        let watchdog = self.take_watchdog();
+        Ok(Cluster {
+            root,
+            data,
+            port,
+            durable,
+            postmaster: Mutex::new(postmaster),
+            guard: Mutex::new(guard),
+            watchdog: Mutex::new(watchdog),
+            template: Mutex::new(false),
+        })
+    }
+
     fn take_watchdog(&mut self) -> Child {
         match self.watchdog.take() {
             Some(child) => child,
@@ -322,6 +449,17 @@ impl Drop for Partial {
             let _ = watchdog.wait();
         }
     }
+}
+
+/// The tools a cluster needs, or which one is missing.
+fn check_tools(bin: &Path) -> Result<(), PgTestError> {
+    for tool in ["initdb", "postgres", "pg_ctl", "pg_basebackup"] {
+        let path = bin.join(tool);
+        if !path.is_file() {
+            return Err(PgTestError::Missing(path));
+        }
+    }
+    Ok(())
 }
 
 /// The watchdog: waits for EOF on its stdin (this process gone or the cluster dropped), then

@@ -117,3 +117,42 @@ fn bin_dir_has_the_server_tools() {
         assert!(bin.join(tool).is_file(), "{} missing", bin.join(tool).display());
     }
 }
+
+/// A synchronous standby has every acknowledged commit, serves reads, refuses writes, and takes
+/// over when promoted after its primary stopped at once.
+#[test]
+fn a_synchronous_standby_follows_and_takes_over() {
+    let primary = Cluster::start(false).expect("start a primary");
+    let url = primary.fresh_db();
+    let db = url.rsplit('/').next().expect("database name").to_owned();
+    let standby = primary.standby(Replication::Sync).expect("start a standby");
+    assert_ne!(standby.port(), primary.port());
+    let mut w = postgres::Client::connect(&url, postgres::NoTls).expect("connect to the primary");
+    w.batch_execute("CREATE TABLE t (n int); INSERT INTO t SELECT generate_series(1, 100)").expect("write");
+    assert_eq!(one_text(&url, "SHOW synchronous_commit"), "on", "the superuser's sessions wait for the standby");
+    let on_standby = standby.url(&db);
+    assert_eq!(one_text(&on_standby, "SELECT pg_is_in_recovery()::text"), "true");
+    // Synchronous `on` waits for the standby's WAL, not its replay: the rows show shortly after.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while one_text(&on_standby, "SELECT (SELECT count(*) FROM pg_tables WHERE tablename = 't')::text") != "1"
+        || one_text(&on_standby, "SELECT count(*)::text FROM t") != "100"
+    {
+        assert!(Instant::now() < deadline, "the standby did not replay the rows");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let mut r = postgres::Client::connect(&on_standby, postgres::NoTls).expect("connect to the standby");
+    let refused = r.batch_execute("INSERT INTO t VALUES (0)").expect_err("a standby refuses writes");
+    assert_eq!(refused.code(), Some(&postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION), "{refused:?}");
+    drop(r);
+    w.batch_execute("INSERT INTO t VALUES (101)").expect("an acknowledged commit");
+    drop(w);
+    primary.stop_immediate().expect("stop the primary");
+    standby.promote().expect("promote the standby");
+    assert_eq!(one_text(&on_standby, "SELECT pg_is_in_recovery()::text"), "false");
+    assert_eq!(one_text(&on_standby, "SELECT count(*)::text FROM t"), "101", "nothing acknowledged was lost");
+    let mut w = postgres::Client::connect(&on_standby, postgres::NoTls).expect("connect to the new primary");
+    w.batch_execute("INSERT INTO t VALUES (102)").expect("the promoted standby takes writes");
+    let root = standby.root_dir().to_owned();
+    drop(standby);
+    assert!(!root.exists(), "{} left behind", root.display());
+}

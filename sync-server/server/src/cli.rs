@@ -36,7 +36,7 @@ pub(crate) struct DataDir {
 }
 
 impl DataDir {
-    fn store_config(&self) -> anyhow::Result<StoreConfig> {
+    pub(crate) fn store_config(&self) -> anyhow::Result<StoreConfig> {
         match &self.store {
             Some(s) => Ok(s.parse::<StoreConfig>().context("--store")?),
             None => Ok(StoreConfig::in_dir(&self.data)),
@@ -50,6 +50,20 @@ impl DataDir {
     /// Opens the store, creating it when missing.
     fn init(&self) -> anyhow::Result<std::sync::Arc<dyn Store>> {
         Ok(shikong_store::init(&self.store_config()?)?)
+    }
+
+    /// Opens the accounts: in the PostgreSQL database when the store is one (shared by every
+    /// process on it, schema `shikong_auth`), else `DIR/auth.sqlite`.
+    pub(crate) fn auth(&self) -> anyhow::Result<shikong_auth::AuthStore> {
+        match self.store_config()? {
+            StoreConfig::Postgres { url } => Ok(shikong_auth::AuthStore::open_postgres(&url)?),
+            _ => {
+                if !self.data.is_dir() {
+                    bail!("{}: no such data directory (create it with `shikong init`)", self.data.display());
+                }
+                Ok(shikong_auth::AuthStore::open_in(&self.data)?)
+            }
+        }
     }
 }
 
@@ -73,7 +87,8 @@ enum Command {
     /// Whole stores: copy one into a new one (data folder ↔ PostgreSQL).
     #[command(subcommand)]
     Store(crate::store_cli::StoreCommand),
-    /// Users, roles and tokens (stored in DIR/auth.sqlite, apart from the data).
+    /// Users, roles and tokens (stored in DIR/auth.sqlite, apart from the data; with
+    /// `--store postgres://…` in that database, shared by every server process on it).
     #[command(subcommand)]
     User(UserCommand),
     /// Offline replicas: create, edit, sync, list and resolve conflicts (devices and scripts).
@@ -567,10 +582,7 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn auth_store(d: &DataDir) -> anyhow::Result<shikong_auth::AuthStore> {
-    if !d.data.is_dir() {
-        bail!("{}: no such data directory (create it with `shikong init`)", d.data.display());
-    }
-    Ok(shikong_auth::AuthStore::open_in(&d.data)?)
+    d.auth()
 }
 
 fn cmd_user(c: UserCommand) -> anyhow::Result<()> {

@@ -13,6 +13,11 @@ use clap::Args;
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     data: crate::cli::DataDir,
+    /// A streaming standby of the --store database (postgres:// URL) to serve OGC API items,
+    /// tiles and geocoding reads from; writes and sync use --store. Reads fall back to --store
+    /// while the standby is down or behind what this process wrote.
+    #[arg(long, value_name = "URL")]
+    read_replica: Option<String>,
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
@@ -84,7 +89,12 @@ pub(crate) fn run(a: ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let store = a.data.open()?;
+    let store = match &a.read_replica {
+        Some(replica) => {
+            shikong_store::open_with_read_replica(&a.data.store_config()?, replica).context("--read-replica")?
+        }
+        None => a.data.open()?,
+    };
     let tls = a.tls_cert.zip(a.tls_key).map(|(cert, key)| shikong_http::TlsFiles { cert, key });
     let defaults = shikong_http::ServerConfig::default();
     let mb = |v: Option<u64>, default: u64| v.map_or(default, |v| v.saturating_mul(1 << 20));
@@ -113,11 +123,19 @@ pub(crate) fn run(a: ServeArgs) -> anyhow::Result<()> {
         tile_cache_bytes: a.tile_cache_mb.saturating_mul(1 << 20),
         ..defaults
     };
-    let auth = shikong_auth::AuthStore::open_in(&a.data.data)?.with_config(shikong_auth::AuthConfig {
+    let auth = a.data.auth()?.with_config(shikong_auth::AuthConfig {
         citizen_registration: !a.no_registration,
         ..shikong_auth::AuthConfig::default()
     });
     let state = shikong_http::AppState::new(store, auth, config)?;
+    // SensorThings readings: in the store's database on PostgreSQL (several processes share
+    // it); on SQLite `DATA/timeseries.sqlite`, opened by the server on first use.
+    if let shikong_store::StoreConfig::Postgres { url } = a.data.store_config()? {
+        let clock = std::sync::Arc::new(shikong_model::SystemClock);
+        let series = shikong_timeseries::postgres::PgSeries::open(&url, clock, Default::default())
+            .context("opening the time-series tables in the store's database")?;
+        state.set_timeseries(std::sync::Arc::new(series));
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     let opts = shikong_http::ServeOptions {
         tls,

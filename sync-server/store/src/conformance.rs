@@ -74,6 +74,7 @@ macro_rules! conformance_tests {
             attachment_references_follow_every_write,
             keyset_pages_follow_entity_ids_as_of_one_transaction,
             outbox_records_commit_and_roll_back_with_their_transaction,
+            savepoints_of_a_batch_keep_each_entitys_writes_apart,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {

@@ -93,6 +93,30 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The database cannot serve the call right now — unreachable, its connection closed, shutting
+    /// down or starting up, or read-only (a standby not promoted yet) — rather than anything
+    /// about the call: PostgreSQL down or failing over. The call may succeed shortly (the server
+    /// answers 503 with `Retry-After`).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Postgres(e) => {
+                e.is_closed()
+                    // The socket failed (reset by a server that went away).
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+                    || e.code().is_some_and(|c| {
+                        let c = c.code();
+                        // connection_exception, operator_intervention's shutdowns and
+                        // cannot_connect_now, read_only_sql_transaction.
+                        c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03") || c == "25006"
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
 /// An interrupted statement (the progress handler of [`crate::cancel`]) is [`StoreError::Cancelled`].
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

@@ -56,13 +56,14 @@ mod error;
 mod logic;
 mod open;
 mod postgres;
+pub mod read_route;
 mod sqlite;
 mod types;
 pub mod watch;
 
 pub use clock::{Clock, FixedStepClock, SystemClock};
 pub use error::{Result, StoreError};
-pub use open::{OpenOptions, StoreConfig, init, open, open_with};
+pub use open::{OpenOptions, StoreConfig, init, open, open_with, open_with_read_replica};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -207,6 +208,23 @@ pub trait StoreTx: SyncBookkeepingTx {
     /// committed before it: see [`FeatureStore::begin_grouped`]).
     fn get(&mut self, layer: &str, key: &FeatureKey) -> Result<Option<StoredFeature>>;
 
+    /// The live entities among `ids` as this transaction sees them ([`StoreTx::get`] of each;
+    /// absent ids are not in the map). A backend may read them in one go and keep them for the
+    /// writes of those entities that follow (a sync batch reads every entity it merges first).
+    fn get_many(
+        &mut self,
+        layer: &str,
+        ids: &[EntityId],
+    ) -> Result<std::collections::HashMap<EntityId, StoredFeature>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(f) = self.get(layer, &FeatureKey::Id(*id))? {
+                out.insert(*id, f);
+            }
+        }
+        Ok(out)
+    }
+
     /// Makes filters on these fields of the layer's live features cheap (an index over them, in
     /// this order; kept until the layer is dropped). Idempotent. For engines that query a layer
     /// by the same fields all the time (the case runtime's overdue scan and status lists).
@@ -248,6 +266,18 @@ pub trait Outbox: Send + Sync {
 pub trait SyncBookkeeping: Send + Sync {
     /// The explicit CRDT document of an entity and the store version it covers.
     fn sync_doc(&self, layer: &str, id: EntityId) -> Result<Option<(i64, Vec<u8>)>>;
+
+    /// [`SyncBookkeeping::sync_doc`] of each of `ids` (those without a document are not in the
+    /// map), read in one go where the backend can.
+    fn sync_docs(&self, layer: &str, ids: &[EntityId]) -> Result<std::collections::HashMap<EntityId, (i64, Vec<u8>)>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(d) = self.sync_doc(layer, *id)? {
+                out.insert(*id, d);
+            }
+        }
+        Ok(out)
+    }
 
     /// The entities of `layer` that have an explicit CRDT document.
     fn sync_doc_ids(&self, layer: &str) -> Result<std::collections::HashSet<EntityId>>;

@@ -164,6 +164,28 @@ pub fn open_with(config: &StoreConfig, options: &OpenOptions) -> Result<Arc<dyn 
     }
 }
 
+/// Opens an existing PostgreSQL store whose marked reads may be served by a streaming standby
+/// of its database at `replica` (`shikong serve --store postgres://PRIMARY --read-replica
+/// postgres://STANDBY`; see [`crate::read_route`] for which reads, [`PgStore::open_with_replica`]
+/// for how). A SQLite store has no replicas: refused.
+pub fn open_with_read_replica(config: &StoreConfig, replica: &str) -> Result<Arc<dyn Store>> {
+    match config {
+        StoreConfig::Postgres { url } => {
+            if !matches!(replica.parse::<StoreConfig>()?, StoreConfig::Postgres { .. }) {
+                return Err(StoreError::InvalidConfig {
+                    config: redact(replica),
+                    reason: "a read replica is a postgres:// URL (a streaming standby of the store's database)".into(),
+                });
+            }
+            Ok(Arc::new(PgStore::open_with_replica(url, Some(replica), false)?))
+        }
+        StoreConfig::Sqlite { .. } => Err(StoreError::InvalidConfig {
+            config: config.to_string(),
+            reason: "a read replica needs a PostgreSQL store (--store postgres://…)".into(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,6 @@
 //! Writing data-write records to the audit log, and reading the log back with filters.
 
-use rusqlite::Row;
-use rusqlite::types::ToSql;
-
-use super::{AuthStore, Note, RowActor, audit_row, insert_audit_row, ms, opt_device_col, ts_col};
+use super::{AuthStore, Note, P, Row, RowActor, audit_row, insert_audit_row, ms};
 use crate::audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, PendingAudit, WriteRecord};
 use crate::error::{AuthError, Result};
 use crate::types::{Actor, AuditId, UserId};
@@ -11,34 +8,33 @@ use crate::types::{Actor, AuditId, UserId};
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-fn entry_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let kind: String = r.get(4)?;
+fn entry_row(r: &Row) -> Result<AuditEntry> {
+    let kind = r.text(4)?;
     let actor = match kind.as_str() {
-        "user" => ActorRef::User {
-            id: UserId(r.get::<_, Option<i64>>(5)?.unwrap_or(0)),
-            username: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-        },
-        "local" => ActorRef::Local(r.get::<_, Option<String>>(6)?.unwrap_or_default()),
+        "user" => {
+            ActorRef::User { id: UserId(r.opt_i64(5)?.unwrap_or(0)), username: r.opt_text(6)?.unwrap_or_default() }
+        }
+        "local" => ActorRef::Local(r.opt_text(6)?.unwrap_or_default()),
         _ => ActorRef::Anonymous,
     };
-    let entities: Option<String> = r.get(13)?;
+    let entities = r.opt_text(13)?;
     Ok(AuditEntry {
-        id: AuditId(r.get(0)?),
-        at: ts_col(r, 1)?,
-        action: AuditAction::from_stored(&r.get::<_, String>(2)?),
-        outcome: Outcome::from_stored(&r.get::<_, String>(3)?)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))?,
+        id: AuditId(r.i64(0)?),
+        at: r.ts(1)?,
+        action: AuditAction::from_stored(&r.text(2)?),
+        outcome: Outcome::from_stored(&r.text(3)?)
+            .map_err(|e| AuthError::Corrupt(format!("audit row {}: {e}", r.i64(0).unwrap_or(0))))?,
         actor,
-        device: opt_device_col(r, 7)?,
-        client: r.get(8)?,
-        request_id: r.get(9)?,
-        user: r.get(10)?,
-        target: r.get(11)?,
-        layer: r.get(12)?,
+        device: r.opt_device(7)?,
+        client: r.opt_text(8)?,
+        request_id: r.opt_text(9)?,
+        user: r.opt_text(10)?,
+        target: r.opt_text(11)?,
+        layer: r.opt_text(12)?,
         entities: entities.map(|e| e.lines().map(str::to_owned).collect()).unwrap_or_default(),
-        entity_count: r.get::<_, Option<i64>>(14)?.map(|n| u64::try_from(n).unwrap_or(0)),
-        tx: r.get(15)?,
-        detail: r.get(16)?,
+        entity_count: r.opt_i64(14)?.map(|n| u64::try_from(n).unwrap_or(0)),
+        tx: r.opt_text(15)?,
+        detail: r.opt_text(16)?,
     })
 }
 
@@ -120,7 +116,7 @@ impl AuthStore {
 
     /// Reads the audit log, newest first (admins). Every filter in `q` narrows the result; page
     /// on with `after = page.next`.
-    pub fn query_audit(&self, actor: &Actor, q: &AuditQuery) -> Result<AuditPage> {
+    pub fn query_audit<'a>(&self, actor: &Actor, q: &'a AuditQuery) -> Result<AuditPage> {
         actor.require_admin("read the audit log")?;
         let limit = match q.limit {
             0 => DEFAULT_LIMIT,
@@ -128,44 +124,44 @@ impl AuthStore {
             n => return Err(AuthError::InvalidArgument(format!("limit {n} is too large (at most {MAX_LIMIT})"))),
         };
         let mut sql = String::from(
-            "SELECT id, at, action, outcome, actor_kind, actor_id, actor, device, client, request_id, user, target, \
-             layer, entities, entity_count, tx, detail FROM audit WHERE 1 = 1",
+            "SELECT id, at, action, outcome, actor_kind, actor_id, actor, device, client, request_id, \"user\", \
+             target, layer, entities, entity_count, tx, detail FROM audit WHERE 1 = 1",
         );
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, v: Box<dyn ToSql>| {
+        let mut args: Vec<P<'_>> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, v: P<'a>| {
             args.push(v);
             sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
         };
         if let Some(from) = q.from {
-            arg(&mut sql, " AND at >= ?", Box::new(ms(from)));
+            arg(&mut sql, " AND at >= ?", P::Int(ms(from)));
         }
         if let Some(to) = q.to {
-            arg(&mut sql, " AND at < ?", Box::new(ms(to)));
+            arg(&mut sql, " AND at < ?", P::Int(ms(to)));
         }
         if let Some(user) = &q.user {
-            arg(&mut sql, " AND (actor = ? COLLATE NOCASE OR user = ? COLLATE NOCASE)", Box::new(user.clone()));
+            // Case ignored, as for usernames (SQLite's `lower` folds ASCII only, like NOCASE).
+            let clause = " AND (lower(actor) = lower(CAST(? AS TEXT)) OR lower(\"user\") = lower(CAST(? AS TEXT)))";
+            arg(&mut sql, clause, P::Text(user));
         }
         if !q.actions.is_empty() {
             sql.push_str(" AND action IN (");
             for (i, a) in q.actions.iter().enumerate() {
-                arg(&mut sql, if i == 0 { "?" } else { ", ?" }, Box::new(a.as_str().to_owned()));
+                arg(&mut sql, if i == 0 { "?" } else { ", ?" }, P::Text(a.as_str()));
             }
             sql.push(')');
         }
         if let Some(o) = q.outcome {
-            arg(&mut sql, " AND outcome = ?", Box::new(o.as_str()));
+            arg(&mut sql, " AND outcome = ?", P::Text(o.as_str()));
         }
         if let Some(layer) = &q.layer {
-            arg(&mut sql, " AND layer = ?", Box::new(layer.clone()));
+            arg(&mut sql, " AND layer = ?", P::Text(layer));
         }
         if let Some(after) = q.after {
-            arg(&mut sql, " AND id < ?", Box::new(after.0));
+            arg(&mut sql, " AND id < ?", P::Int(after.0));
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
-        let conn = self.conn();
-        let mut st = conn.prepare(&sql)?;
-        let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
-        let mut entries = st.query_map(params.as_slice(), entry_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = self.conn()?.query(&sql, &args)?;
+        let mut entries = rows.iter().map(entry_row).collect::<Result<Vec<_>>>()?;
         let next = if entries.len() > limit {
             entries.truncate(limit);
             entries.last().map(|e| e.id)

@@ -1,18 +1,16 @@
 //! Devices bound to users, their long-lived tokens, and one-time enrolment codes (the QR code a
 //! field app scans to get a device-bound token without typing a password on the phone).
 
-use jiff::SignedDuration;
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use super::tokens::{issue, positive_ttl, revoke_where};
 use super::{
-    AuthStore, Limit, Note, UserRow, audit_row, get_user, get_user_by_id, inactive_error, ms, opt_ts_col, ts_col,
+    AuthStore, Conn, Limit, Note, P, Row, UserRow, audit_row, get_user, get_user_by_id, inactive_error, ms, params,
 };
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
 use crate::password::validate_label;
 use crate::secret::{hash_presented, new_secret};
 use crate::types::{Actor, Client, Device, DeviceId, Enrolled, Enrolment, IssuedToken, NewDevice, TokenKind, UserId};
+use jiff::SignedDuration;
 
 const MAX_DEVICE_NAME: usize = 64;
 const MAX_PLATFORM: usize = 32;
@@ -21,24 +19,26 @@ const MAX_HARDWARE_ID: usize = 128;
 const DEVICE_COLS: &str =
     "d.id, d.user_id, u.username, d.name, d.platform, d.hardware_id, d.created_at, d.last_seen_at, d.revoked_at";
 
-fn device_row(r: &Row<'_>) -> rusqlite::Result<Device> {
+fn device_row(r: &Row) -> Result<Device> {
     Ok(Device {
-        id: super::parsed_col(r, 0)?,
-        user_id: UserId(r.get(1)?),
-        username: r.get(2)?,
-        name: r.get(3)?,
-        platform: r.get(4)?,
-        hardware_id: r.get(5)?,
-        created_at: ts_col(r, 6)?,
-        last_seen_at: opt_ts_col(r, 7)?,
-        revoked_at: opt_ts_col(r, 8)?,
+        id: r.parsed(0)?,
+        user_id: UserId(r.i64(1)?),
+        username: r.text(2)?,
+        name: r.text(3)?,
+        platform: r.text(4)?,
+        hardware_id: r.opt_text(5)?,
+        created_at: r.ts(6)?,
+        last_seen_at: r.opt_ts(7)?,
+        revoked_at: r.opt_ts(8)?,
     })
 }
 
-fn get_device(conn: &Connection, id: DeviceId) -> Result<Device> {
+fn get_device(conn: &Conn, id: DeviceId) -> Result<Device> {
     let sql = format!("SELECT {DEVICE_COLS} FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ?1");
-    conn.query_row(&sql, [id.to_string()], device_row)
-        .optional()?
+    conn.query_opt(&sql, params![id.to_string()])?
+        .as_ref()
+        .map(device_row)
+        .transpose()?
         .ok_or_else(|| AuthError::NoSuchDevice(id.to_string()))
 }
 
@@ -51,7 +51,7 @@ fn validate_device(d: &NewDevice) -> Result<()> {
     Ok(())
 }
 
-fn insert_device(conn: &Connection, now: jiff::Timestamp, user: &UserRow, d: &NewDevice) -> Result<Device> {
+fn insert_device(conn: &Conn, now: jiff::Timestamp, user: &UserRow, d: &NewDevice) -> Result<Device> {
     let id = DeviceId(uuid::Uuid::new_v4());
     conn.execute(
         "INSERT INTO devices (id, user_id, name, platform, hardware_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -63,7 +63,7 @@ fn insert_device(conn: &Connection, now: jiff::Timestamp, user: &UserRow, d: &Ne
 impl AuthStore {
     /// Registers a device for a user (admins, and the user themself).
     pub fn register_device(&self, actor: &Actor, username: &str, device: &NewDevice) -> Result<Device> {
-        let user = get_user(&self.conn(), username)?;
+        let user = get_user(&*self.conn()?, username)?;
         actor
             .require_admin_or_self(user.id, &user.username, "register devices for this user")
             .inspect_err(|e| self.audit_refusal(actor, AuditAction::DeviceRegister, Note::user(&user.username), e))?;
@@ -81,7 +81,7 @@ impl AuthStore {
 
     /// One device (admins, and its owner).
     pub fn device(&self, actor: &Actor, id: DeviceId) -> Result<Device> {
-        let d = get_device(&self.conn(), id)?;
+        let d = get_device(&*self.conn()?, id)?;
         actor.require_admin_or_self(d.user_id, &d.username, "see this device")?;
         Ok(d)
     }
@@ -89,7 +89,7 @@ impl AuthStore {
     /// Devices of one user (admins, and the user themself) or of everyone (`None`: admins), oldest
     /// first.
     pub fn devices(&self, actor: &Actor, username: Option<&str>) -> Result<Vec<Device>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let user = match username {
             Some(name) => {
                 let u = get_user(&conn, name)?;
@@ -103,17 +103,15 @@ impl AuthStore {
         };
         let sql = format!(
             "SELECT {DEVICE_COLS} FROM devices d JOIN users u ON u.id = d.user_id \
-             WHERE ?1 IS NULL OR d.user_id = ?1 ORDER BY d.created_at, d.id"
+             WHERE CAST(?1 AS BIGINT) IS NULL OR d.user_id = ?1 ORDER BY d.created_at, d.id"
         );
-        let mut st = conn.prepare(&sql)?;
-        let rows = st.query_map([user], device_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        conn.query(&sql, params![user])?.iter().map(device_row).collect()
     }
 
     /// Revokes a device and every token bound to it (admins, and its owner). Returns how many
     /// tokens were live.
     pub fn revoke_device(&self, actor: &Actor, id: DeviceId) -> Result<usize> {
-        let d = get_device(&self.conn(), id)?;
+        let d = get_device(&*self.conn()?, id)?;
         let note = || Note { device: Some(id), ..Note::user(&d.username) }.target(id);
         actor
             .require_admin_or_self(d.user_id, &d.username, "revoke this device")
@@ -124,7 +122,7 @@ impl AuthStore {
                 "UPDATE devices SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
                 params![ms(now), id.to_string()],
             )?;
-            let n = revoke_where(tx, now, "device_id = ?1", id.to_string(), "device revoked")?;
+            let n = revoke_where(tx, now, "device_id = ?1", P::Text(&id.to_string()), "device revoked")?;
             let detail = format!("{}; {n} tokens revoked", d.name);
             audit_row(tx, now, actor, &AuditAction::DeviceRevoke, Outcome::Ok, note().detail(detail))?;
             Ok(n)
@@ -136,7 +134,7 @@ impl AuthStore {
     /// session that asks for it by months, so a token alone (stolen, or a short session) must
     /// not be able to mint one ([`AuthError::ReauthenticationRequired`]).
     pub fn issue_device_token(&self, actor: &Actor, id: DeviceId, password: Option<&str>) -> Result<IssuedToken> {
-        let d = get_device(&self.conn(), id)?;
+        let d = get_device(&*self.conn()?, id)?;
         let note = || Note { device: Some(id), ..Note::user(&d.username) };
         actor
             .require_admin_or_self(d.user_id, &d.username, "issue tokens for this device")
@@ -194,7 +192,7 @@ impl AuthStore {
     /// themself). `ttl` defaults to [`crate::AuthConfig::enrolment_ttl`]. The secret is shown once
     /// (as a QR code with the server URL); only its hash is kept.
     pub fn create_enrolment(&self, actor: &Actor, username: &str, ttl: Option<SignedDuration>) -> Result<Enrolment> {
-        let user = get_user(&self.conn(), username)?;
+        let user = get_user(&*self.conn()?, username)?;
         actor
             .require_admin_or_self(user.id, &user.username, "create enrolment codes for this user")
             .inspect_err(|e| self.audit_refusal(actor, AuditAction::EnrolmentCreate, Note::user(&user.username), e))?;
@@ -209,12 +207,15 @@ impl AuthStore {
         let (secret, hash) = new_secret()?;
         let created_by = super::actor_name(actor);
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO enrolments (hash, user_id, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![&hash[..], user.id.0, created_by, ms(now), ms(expires_at)],
-            )?;
+            let id = tx
+                .query_one(
+                    "INSERT INTO enrolments (hash, user_id, created_by, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    params![&hash[..], user.id.0, created_by, ms(now), ms(expires_at)],
+                )?
+                .i64(0)?;
             let note = Note::user(&user.username)
-                .target(format!("enrolment {}", tx.last_insert_rowid()))
+                .target(format!("enrolment {id}"))
                 .detail(format!("valid until {expires_at}"));
             audit_row(tx, now, actor, &AuditAction::EnrolmentCreate, Outcome::Ok, note)?;
             Ok(Enrolment { secret, username: user.username.clone(), expires_at })
@@ -237,13 +238,15 @@ impl AuthStore {
         };
         validate_device(device)?;
         self.write_or_refuse(|tx| {
-            let row: Option<(i64, i64, i64, Option<i64>)> = tx
-                .query_row(
+            let row = tx
+                .query_opt(
                     "SELECT id, user_id, expires_at, used_at FROM enrolments WHERE hash = ?1",
-                    [&hash[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
+                    params![&hash[..]],
+                )?
+                .map(|r| -> Result<(i64, i64, i64, Option<i64>)> {
+                    Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?, r.opt_i64(3)?))
+                })
+                .transpose()?;
             let refusal = |e: AuthError, user: Option<&str>| -> Result<Result<Enrolled>> {
                 let note = Note { user, ..Note::default() }.detail(e.to_string());
                 self.audit(tx, now, &anon, &AuditAction::EnrolmentRedeem, Outcome::Denied, note)?;

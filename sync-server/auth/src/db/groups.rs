@@ -1,8 +1,6 @@
 //! Named groups of users (a team, a district office), used as permission subjects.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-use super::{AuthStore, Note, audit_row, get_user, ms, ts_col};
+use super::{AuthStore, Conn, Note, audit_row, get_user, ms, params};
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
 use crate::password::validate_label;
@@ -12,21 +10,25 @@ const MAX_GROUP_NAME: usize = 64;
 const MAX_DESCRIPTION: usize = 500;
 
 /// The id and canonical name of group `name` (ASCII case ignored).
-pub(crate) fn find_group(conn: &Connection, name: &str) -> Result<(i64, String)> {
-    conn.query_row("SELECT id, name FROM groups WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .ok_or_else(|| AuthError::NoSuchGroup(name.into()))
+pub(crate) fn find_group(conn: &Conn, name: &str) -> Result<(i64, String)> {
+    match conn.query_opt("SELECT id, name FROM groups WHERE name = ?1", params![name])? {
+        Some(r) => Ok((r.i64(0)?, r.text(1)?)),
+        None => Err(AuthError::NoSuchGroup(name.into())),
+    }
 }
 
-fn load_group(conn: &Connection, id: i64) -> Result<Group> {
-    let (name, description, created_at) =
-        conn.query_row("SELECT name, description, created_at FROM groups WHERE id = ?1", [id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, ts_col(r, 2)?))
-        })?;
-    let mut st = conn.prepare_cached(
-        "SELECT u.username FROM group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1 ORDER BY u.username",
-    )?;
-    let members = st.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+fn load_group(conn: &Conn, id: i64) -> Result<Group> {
+    let r = conn.query_one("SELECT name, description, created_at FROM groups WHERE id = ?1", params![id])?;
+    let (name, description, created_at) = (r.text(0)?, r.opt_text(1)?, r.ts(2)?);
+    let members = conn
+        .query(
+            "SELECT u.username FROM group_members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ?1 \
+             ORDER BY u.username",
+            params![id],
+        )?
+        .iter()
+        .map(|r| r.text(0))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Group { name, description, members, created_at })
 }
 
@@ -45,11 +47,12 @@ impl AuthStore {
                 Err(AuthError::NoSuchGroup(_)) => {}
                 Err(e) => return Err(e),
             }
-            tx.execute(
-                "INSERT INTO groups (name, description, created_at) VALUES (?1, ?2, ?3)",
-                params![name, description, ms(now)],
-            )?;
-            let id = tx.last_insert_rowid();
+            let id = tx
+                .query_one(
+                    "INSERT INTO groups (name, description, created_at) VALUES (?1, ?2, ?3) RETURNING id",
+                    params![name, description, ms(now)],
+                )?
+                .i64(0)?;
             audit_row(tx, now, actor, &AuditAction::GroupCreate, Outcome::Ok, Note::default().target(name))?;
             load_group(tx, id)
         })
@@ -61,9 +64,8 @@ impl AuthStore {
         let now = self.now();
         self.write(|tx| {
             let (id, canonical) = find_group(tx, name)?;
-            let rules: i64 =
-                tx.query_row("SELECT count(*) FROM layer_rules WHERE group_id = ?1", [id], |r| r.get(0))?;
-            tx.execute("DELETE FROM groups WHERE id = ?1", [id])?;
+            let rules = tx.query_one("SELECT count(*) FROM layer_rules WHERE group_id = ?1", params![id])?.i64(0)?;
+            tx.execute("DELETE FROM groups WHERE id = ?1", params![id])?;
             let note = Note::default().target(canonical).detail(format!("{rules} permission rules removed with it"));
             audit_row(tx, now, actor, &AuditAction::GroupDelete, Outcome::Ok, note)?;
             Ok(())
@@ -83,7 +85,7 @@ impl AuthStore {
             let (id, canonical) = find_group(tx, group)?;
             let user = get_user(tx, username)?;
             tx.execute(
-                "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?1, ?2)",
+                "INSERT INTO group_members (group_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 params![id, user.id.0],
             )?;
             audit_row(
@@ -120,9 +122,8 @@ impl AuthStore {
     /// All groups with their members, by name (admins).
     pub fn groups(&self, actor: &Actor) -> Result<Vec<Group>> {
         actor.require_admin("list groups")?;
-        let conn = self.conn();
-        let mut st = conn.prepare("SELECT id FROM groups ORDER BY name")?;
-        let ids = st.query_map([], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-        ids.into_iter().map(|id| load_group(&conn, id)).collect()
+        let conn = self.conn()?;
+        let ids = conn.query("SELECT id FROM groups ORDER BY name", &[])?;
+        ids.iter().map(|r| load_group(&conn, r.i64(0)?)).collect()
     }
 }

@@ -1,17 +1,26 @@
-//! The auth database: one SQLite file, `DIR/auth.sqlite`, beside (never inside) the store.
+//! The auth database: by default one SQLite file, `DIR/auth.sqlite`, beside (never inside) the
+//! store; with a PostgreSQL store, the schema `shikong_auth` in that database (`pg.rs`), shared by
+//! every server process on it. One set of queries serves both (`sql.rs`).
 //!
-//! One connection behind a mutex: authentication is a few small statements per request, far
-//! below what one SQLite connection does, and a single writer keeps every change and its audit
-//! row in one transaction (`BEGIN IMMEDIATE`, so it never fails half-way on contention).
-//! Password hashing (deliberately slow) always happens outside the lock.
-//!
+//! SQLite: one connection behind a mutex: authentication is a few small statements per request,
+//! far below what one SQLite connection does, and a single writer keeps every change and its
+//! audit row in one transaction (`BEGIN IMMEDIATE`, so it never fails half-way on contention).
 //! WAL mode with `synchronous = FULL`: a committed change (a revocation, an audit row) survives
-//! power loss.
+//! power loss. PostgreSQL: a small pool; writers take a transaction-level advisory lock
+//! ([`sql::AUTH_WRITER_LOCK`]) so the same holds across processes.
+//!
+//! Nothing read from the database is cached in the process: every token check and permission
+//! check reads the rows as they are now, so a revocation, a password change or a rule change made
+//! through any process applies to the next request on every process. Password hashing
+//! (deliberately slow) always happens outside the lock.
 
 mod audit;
+pub(crate) mod copy;
 mod devices;
 mod groups;
+mod pg;
 mod rules;
+pub(crate) mod sql;
 mod tokens;
 mod users;
 
@@ -22,8 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use jiff::Timestamp;
-use rusqlite::types::Type;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+pub(crate) use sql::{Conn, P, Row, params};
 
 use crate::audit::{AuditAction, Outcome};
 use crate::clock::{Clock, SystemClock};
@@ -45,14 +55,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (SCHEMA_VERSION, include_str!("../../../../migrations/auth/0002_audit_outbox.sql")),
 ];
 
-/// Users, groups, devices, tokens, permission rules and the audit log, in `auth.sqlite`.
+/// Users, groups, devices, tokens, permission rules and the audit log, in `auth.sqlite` or in
+/// the PostgreSQL database of the store ([`AuthStore::open_postgres`]).
 ///
 /// Every method that changes something takes the [`Actor`] it is checked against and attributed
 /// to, and writes its audit row in the same transaction.
 #[derive(Debug)]
 pub struct AuthStore {
     path: Option<PathBuf>,
-    conn: Mutex<Connection>,
+    backend: Backend,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
     /// A hash to verify against when the username does not exist, so that answering takes as long
@@ -62,6 +73,64 @@ pub struct AuthStore {
     throttles: Mutex<Throttles>,
     /// Audit rows of refused anonymous attempts per client address.
     audit_budget: Mutex<AuditBudget>,
+}
+
+/// Where the accounts live.
+#[derive(Debug)]
+enum Backend {
+    Sqlite(Mutex<Conn>),
+    Postgres(pg::PgPool),
+}
+
+/// A connection in use: SQLite's one connection (locked), or one taken from the PostgreSQL pool
+/// (given back when dropped).
+pub(crate) enum Held<'a> {
+    Sqlite(MutexGuard<'a, Conn>),
+    Pooled(&'a pg::PgPool, Option<Conn>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        match self {
+            Held::Sqlite(c) => c,
+            Held::Pooled(_, Some(c)) => c,
+            // Taken only by `drop`.
+            Held::Pooled(_, None) => unreachable!("a pooled connection is present until dropped"),
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Held::Pooled(pool, c) = self
+            && let Some(c) = c.take()
+        {
+            pool.put(c);
+        }
+    }
+}
+
+/// An open write transaction, rolled back when dropped before [`Self::commit`].
+struct WriteTx<'a> {
+    conn: &'a Conn,
+    done: bool,
+}
+
+impl WriteTx<'_> {
+    fn commit(mut self) -> Result<()> {
+        self.conn.batch("COMMIT")?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.batch("ROLLBACK");
+        }
+    }
 }
 
 /// One limiter per kind of anonymous work ([`Limit`]).
@@ -93,7 +162,16 @@ impl Drop for AuthStore {
         let now = self.now();
         let due = self.audit_budget.get_mut().unwrap_or_else(PoisonError::into_inner).due(now, true);
         if !due.is_empty() {
-            let _ = self.write(|tx| due.iter().try_for_each(|(key, s)| audit_summary(tx, now, key, s)));
+            let flush = || {
+                let _ = self.write(|tx| due.iter().try_for_each(|(key, s)| audit_summary(tx, now, key, s)));
+            };
+            match self.backend {
+                // The `postgres` client must not block a tokio runtime thread, which this may be.
+                Backend::Postgres(_) => std::thread::scope(|s| {
+                    s.spawn(flush);
+                }),
+                Backend::Sqlite(_) => flush(),
+            }
         }
     }
 }
@@ -160,7 +238,15 @@ impl AuthStore {
             return Err(not_auth(format!("cannot switch to WAL mode (journal_mode is {mode})")));
         }
         migrate(&conn, &display(path))?;
-        Ok(Self::new(Some(path.to_owned()), conn))
+        Ok(Self::new(Some(path.to_owned()), Backend::Sqlite(Mutex::new(Conn::Sqlite(conn)))))
+    }
+
+    /// Opens the accounts in the PostgreSQL database at `url` (`postgres://…`, the server's
+    /// store), creating the schema `shikong_auth` when missing. Every process opening the same
+    /// database shares users, tokens, rules and the audit log. Never call it (or the store's
+    /// methods) on a tokio runtime thread: the `postgres` client runs its own runtime.
+    pub fn open_postgres(url: &str) -> Result<Self> {
+        Ok(Self::new(None, Backend::Postgres(pg::PgPool::open(url)?)))
     }
 
     /// A private in-memory database (tests, and servers run without a data directory).
@@ -169,13 +255,13 @@ impl AuthStore {
         configure(&conn)?;
         conn.pragma_update(None, "application_id", APPLICATION_ID)?;
         migrate(&conn, ":memory:")?;
-        Ok(Self::new(None, conn))
+        Ok(Self::new(None, Backend::Sqlite(Mutex::new(Conn::Sqlite(conn)))))
     }
 
-    fn new(path: Option<PathBuf>, conn: Connection) -> Self {
+    fn new(path: Option<PathBuf>, backend: Backend) -> Self {
         AuthStore {
             path,
-            conn: Mutex::new(conn),
+            backend,
             clock: Arc::new(SystemClock),
             config: AuthConfig::default(),
             dummy_hash: OnceLock::new(),
@@ -195,9 +281,24 @@ impl AuthStore {
         self
     }
 
-    /// The file, or `None` for an in-memory database.
+    /// The file, or `None` for an in-memory or a PostgreSQL database.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// Where the accounts live, for messages: the file, `:memory:`, or the PostgreSQL URL with
+    /// its password hidden (`… (schema shikong_auth)`).
+    pub fn location(&self) -> String {
+        match (&self.backend, &self.path) {
+            (Backend::Postgres(p), _) => format!("{} (schema {})", p.shown, pg::SCHEMA),
+            (Backend::Sqlite(_), Some(path)) => display(path),
+            (Backend::Sqlite(_), None) => ":memory:".into(),
+        }
+    }
+
+    /// Whether the accounts are in a PostgreSQL database (shared by every process on it).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -208,23 +309,22 @@ impl AuthStore {
         self.clock.now()
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A connection (SQLite: the one, locked; PostgreSQL: one from the pool).
+    pub(crate) fn conn(&self) -> Result<Held<'_>> {
+        match &self.backend {
+            Backend::Sqlite(c) => Ok(Held::Sqlite(c.lock().unwrap_or_else(PoisonError::into_inner))),
+            Backend::Postgres(pool) => Ok(Held::Pooled(pool, Some(pool.get()?))),
+        }
     }
 
-    /// Runs `f` in an immediate transaction, committed when it returns `Ok`.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        self.write_due_counts(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// Runs `f` in a write transaction ([`Conn::begin_write`]), committed when it returns `Ok`.
+    fn write<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        self.write_or_refuse(|tx| f(tx).map(Ok))
     }
 
     /// Writes the counts of refused anonymous attempts that are due ([`AuditBudget::due`]) with
     /// whatever else is being written.
-    fn write_due_counts(&self, conn: &Connection) -> Result<()> {
+    fn write_due_counts(&self, conn: &Conn) -> Result<()> {
         let now = self.now();
         let due = self.audit_budget.lock().unwrap_or_else(PoisonError::into_inner).due(now, false);
         due.iter().try_for_each(|(key, s)| audit_summary(conn, now, key, s))
@@ -233,11 +333,12 @@ impl AuthStore {
     /// Like [`Self::write`] for operations that may be refused but must leave a trace (an audit
     /// row, a failed-login count): `f` returns `Ok(Err(refusal))` to commit and then report the
     /// refusal; a plain `Err` (a database error) rolls back as usual.
-    fn write_or_refuse<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<Result<T>>) -> Result<T> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        self.write_due_counts(&tx)?;
+    fn write_or_refuse<T>(&self, f: impl FnOnce(&Conn) -> Result<Result<T>>) -> Result<T> {
+        let conn = self.conn()?;
+        conn.begin_write()?;
+        let tx = WriteTx { conn: &conn, done: false };
+        let out = f(&conn)?;
+        self.write_due_counts(&conn)?;
         tx.commit()?;
         out
     }
@@ -274,7 +375,7 @@ impl AuthStore {
     /// ([`crate::throttle::AuditBudget`]). Never removes a row.
     pub(crate) fn audit(
         &self,
-        conn: &Connection,
+        conn: &Conn,
         now: Timestamp,
         actor: &Actor,
         action: &AuditAction,
@@ -371,31 +472,6 @@ pub(crate) fn ms(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
-fn conversion(idx: usize, ty: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(idx, ty, Box::new(e))
-}
-
-pub(crate) fn ts_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
-    Timestamp::from_millisecond(r.get(idx)?).map_err(|e| conversion(idx, Type::Integer, e))
-}
-
-pub(crate) fn opt_ts_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
-    r.get::<_, Option<i64>>(idx)?
-        .map(|v| Timestamp::from_millisecond(v).map_err(|e| conversion(idx, Type::Integer, e)))
-        .transpose()
-}
-
-pub(crate) fn parsed_col<T: std::str::FromStr>(r: &Row<'_>, idx: usize) -> rusqlite::Result<T>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    r.get::<_, String>(idx)?.parse().map_err(|e| conversion(idx, Type::Text, e))
-}
-
-pub(crate) fn opt_device_col(r: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DeviceId>> {
-    r.get::<_, Option<String>>(idx)?.map(|s| s.parse().map_err(|e| conversion(idx, Type::Text, e))).transpose()
-}
-
 // ---- users, shared by the modules ----
 
 /// A user row including the password hash (never leaves the crate).
@@ -416,47 +492,49 @@ pub(crate) struct UserRow {
 const USER_COLS: &str =
     "id, username, display_name, contact, role, status, status_reason, password_hash, created_at, updated_at";
 
-fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+fn user_row(r: &Row) -> Result<UserRow> {
     Ok(UserRow {
-        id: UserId(r.get(0)?),
-        username: r.get(1)?,
-        display_name: r.get(2)?,
-        contact: r.get(3)?,
-        role: parsed_col(r, 4)?,
-        status: parsed_col(r, 5)?,
-        status_reason: r.get(6)?,
-        password_hash: r.get(7)?,
-        created_at: ts_col(r, 8)?,
-        updated_at: ts_col(r, 9)?,
+        id: UserId(r.i64(0)?),
+        username: r.text(1)?,
+        display_name: r.opt_text(2)?,
+        contact: r.opt_text(3)?,
+        role: r.parsed(4)?,
+        status: r.parsed(5)?,
+        status_reason: r.opt_text(6)?,
+        password_hash: r.text(7)?,
+        created_at: r.ts(8)?,
+        updated_at: r.ts(9)?,
     })
 }
 
 /// The user named `username` (ASCII case ignored), if any.
-pub(crate) fn find_user(conn: &Connection, username: &str) -> Result<Option<UserRow>> {
+pub(crate) fn find_user(conn: &Conn, username: &str) -> Result<Option<UserRow>> {
     let sql = format!("SELECT {USER_COLS} FROM users WHERE username = ?1");
-    Ok(conn.query_row(&sql, [username], user_row).optional()?)
+    conn.query_opt(&sql, params![username])?.as_ref().map(user_row).transpose()
 }
 
-pub(crate) fn get_user(conn: &Connection, username: &str) -> Result<UserRow> {
+pub(crate) fn get_user(conn: &Conn, username: &str) -> Result<UserRow> {
     find_user(conn, username)?.ok_or_else(|| AuthError::NoSuchUser(username.into()))
 }
 
-pub(crate) fn get_user_by_id(conn: &Connection, id: UserId) -> Result<UserRow> {
+pub(crate) fn get_user_by_id(conn: &Conn, id: UserId) -> Result<UserRow> {
     let sql = format!("SELECT {USER_COLS} FROM users WHERE id = ?1");
-    conn.query_row(&sql, [id.0], user_row)
-        .optional()?
+    conn.query_opt(&sql, params![id.0])?
+        .as_ref()
+        .map(user_row)
+        .transpose()?
         .ok_or_else(|| AuthError::Corrupt(format!("user id {id} is referenced but does not exist")))
 }
 
-pub(crate) fn groups_of(conn: &Connection, user: UserId) -> Result<Vec<String>> {
-    let mut st = conn.prepare_cached(
+pub(crate) fn groups_of(conn: &Conn, user: UserId) -> Result<Vec<String>> {
+    let rows = conn.query(
         "SELECT g.name FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ?1 ORDER BY g.name",
+        params![user.0],
     )?;
-    let names = st.query_map([user.0], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(names)
+    rows.iter().map(|r| r.text(0)).collect()
 }
 
-pub(crate) fn to_user(conn: &Connection, row: UserRow) -> Result<User> {
+pub(crate) fn to_user(conn: &Conn, row: UserRow) -> Result<User> {
     let groups = groups_of(conn, row.id)?;
     Ok(User {
         id: row.id,
@@ -472,12 +550,7 @@ pub(crate) fn to_user(conn: &Connection, row: UserRow) -> Result<User> {
     })
 }
 
-pub(crate) fn principal(
-    conn: &Connection,
-    row: &UserRow,
-    device: Option<DeviceId>,
-    token: TokenId,
-) -> Result<Principal> {
+pub(crate) fn principal(conn: &Conn, row: &UserRow, device: Option<DeviceId>, token: TokenId) -> Result<Principal> {
     Ok(Principal {
         user_id: row.id,
         username: row.username.clone(),
@@ -552,7 +625,7 @@ pub const MAX_AUDIT_DETAIL: usize = 1000;
 
 /// One row per action saying how many refused anonymous attempts from `address` were counted
 /// instead of recorded one by one.
-fn audit_summary(conn: &Connection, now: Timestamp, address: &str, s: &Suppressed) -> Result<()> {
+fn audit_summary(conn: &Conn, now: Timestamp, address: &str, s: &Suppressed) -> Result<()> {
     let who = Actor::anonymous().with_client(Client::default().address(address));
     let (first, last) = (s.first.unwrap_or(now), s.last.unwrap_or(now));
     for (code, n) in &s.counts {
@@ -572,7 +645,7 @@ fn audit_summary(conn: &Connection, now: Timestamp, address: &str, s: &Suppresse
 }
 
 pub(crate) fn audit_row(
-    conn: &Connection,
+    conn: &Conn,
     at: Timestamp,
     actor: &Actor,
     action: &AuditAction,
@@ -616,7 +689,7 @@ impl<'a> RowActor<'a> {
 /// Inserts one audit row. With an `outbox_id` already recorded, writes nothing and answers
 /// `None` (a record delivered twice from the store's outbox).
 pub(crate) fn insert_audit_row(
-    conn: &Connection,
+    conn: &Conn,
     at: Timestamp,
     who: &RowActor<'_>,
     action: &str,
@@ -639,30 +712,30 @@ pub(crate) fn insert_audit_row(
         note.entities.iter().take(crate::audit::MAX_ENTITY_IDS).map(String::as_str).collect::<Vec<_>>().join("\n")
     });
     let count = note.entity_count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-    let mut st = conn.prepare_cached(
+    let written = conn.query(
         "INSERT INTO audit (at, action, outcome, actor_kind, actor_id, actor, device, client, request_id, \
-         user, target, layer, entities, entity_count, tx, detail, outbox_id) \
+         \"user\", target, layer, entities, entity_count, tx, detail, outbox_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-         ON CONFLICT (outbox_id) WHERE outbox_id IS NOT NULL DO NOTHING",
+         ON CONFLICT (outbox_id) WHERE outbox_id IS NOT NULL DO NOTHING RETURNING id",
+        params![
+            ms(at),
+            bounded(action, MAX_AUDIT_NAME).into_owned(),
+            outcome.as_str(),
+            who.kind,
+            who.id,
+            actor_name,
+            device,
+            client,
+            request_id,
+            user,
+            target,
+            layer,
+            entities,
+            count,
+            tx_text,
+            detail,
+            outbox_id,
+        ],
     )?;
-    let written = st.execute(rusqlite::params![
-        ms(at),
-        bounded(action, MAX_AUDIT_NAME).into_owned(),
-        outcome.as_str(),
-        who.kind,
-        who.id,
-        actor_name,
-        device,
-        client,
-        request_id,
-        user,
-        target,
-        layer,
-        entities,
-        count,
-        tx_text,
-        detail,
-        outbox_id,
-    ])?;
-    Ok((written == 1).then(|| AuditId(conn.last_insert_rowid())))
+    written.first().map(|r| r.i64(0).map(AuditId)).transpose()
 }

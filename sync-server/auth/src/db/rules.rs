@@ -4,10 +4,8 @@
 //! Rules are keyed by layer name: renaming or deleting a layer in the store leaves its rules
 //! behind under the old name (the server should remove or move them when it does either).
 
-use rusqlite::{Connection, Row, params};
-
 use super::groups::find_group;
-use super::{AuthStore, Note, actor_name, audit_row, ms};
+use super::{AuthStore, Conn, Note, Row, actor_name, audit_row, ms, params};
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
 use crate::password::validate_label;
@@ -16,24 +14,22 @@ use crate::types::{Actor, Principal, Role};
 
 const MAX_LAYER_NAME: usize = 128;
 
-fn rule_row(r: &Row<'_>) -> rusqlite::Result<Rule> {
-    let key: String = r.get(1)?;
-    let subject = match (key.as_str(), r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?) {
+fn rule_row(r: &Row) -> Result<Rule> {
+    let key = r.text(1)?;
+    let subject = match (key.as_str(), r.opt_text(2)?, r.opt_text(3)?) {
         ("authenticated", _, _) => Subject::AnyAuthenticated,
-        (_, Some(_), _) => Subject::Role(super::parsed_col(r, 2)?),
+        (_, Some(_), _) => Subject::Role(r.parsed(2)?),
         (_, None, Some(group)) => Subject::Group(group),
         _ => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                1,
-                rusqlite::types::Type::Text,
-                format!("permission rule subject `{key}` names neither a role nor an existing group").into(),
-            ));
+            return Err(AuthError::Corrupt(format!(
+                "permission rule subject `{key}` names neither a role nor an existing group"
+            )));
         }
     };
     Ok(Rule {
-        layer: r.get(0)?,
+        layer: r.text(0)?,
         subject,
-        grants: Grants { read: r.get(4)?, create: r.get(5)?, edit: r.get(6)?, publish: r.get(7)? },
+        grants: Grants { read: r.bool(4)?, create: r.bool(5)?, edit: r.bool(6)?, publish: r.bool(7)? },
     })
 }
 
@@ -41,7 +37,7 @@ const RULE_SELECT: &str = "SELECT r.layer, r.subject_key, r.role, g.name, r.can_
      r.can_publish FROM layer_rules r LEFT JOIN groups g ON g.id = r.group_id";
 
 /// The stored key, role and group id of a subject (the group must exist).
-fn subject_key(conn: &Connection, s: &Subject) -> Result<(String, Option<Role>, Option<i64>, String)> {
+fn subject_key(conn: &Conn, s: &Subject) -> Result<(String, Option<Role>, Option<i64>, String)> {
     Ok(match s {
         Subject::Role(r) => (format!("role:{r}"), Some(*r), None, s.to_string()),
         Subject::Group(name) => {
@@ -115,20 +111,16 @@ impl AuthStore {
     /// All rules, or those of one layer, by layer then subject (admins).
     pub fn list_rules(&self, actor: &Actor, layer: Option<&str>) -> Result<Vec<Rule>> {
         actor.require_admin("list permission rules")?;
-        let conn = self.conn();
-        let sql = format!("{RULE_SELECT} WHERE ?1 IS NULL OR r.layer = ?1 ORDER BY r.layer, r.subject_key");
-        let mut st = conn.prepare(&sql)?;
-        let rules = st.query_map([layer], rule_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rules)
+        let sql =
+            format!("{RULE_SELECT} WHERE CAST(?1 AS TEXT) IS NULL OR r.layer = ?1 ORDER BY r.layer, r.subject_key");
+        self.conn()?.query(&sql, params![layer])?.iter().map(rule_row).collect()
     }
 
     /// The rules of one layer, for [`crate::decide`] (no actor: this is what every request's
     /// permission check reads).
     pub fn rules_for(&self, layer: &str) -> Result<Vec<Rule>> {
-        let conn = self.conn();
-        let mut st = conn.prepare_cached(&format!("{RULE_SELECT} WHERE r.layer = ?1"))?;
-        let rules = st.query_map([layer], rule_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rules)
+        let sql = format!("{RULE_SELECT} WHERE r.layer = ?1");
+        self.conn()?.query(&sql, params![layer])?.iter().map(rule_row).collect()
     }
 
     /// Whether `principal` (or an anonymous caller) may do `action` on `layer`, under the layer's

@@ -1,17 +1,15 @@
 //! Password login, bearer tokens (issue, verify, revoke) and the failed-login lockout.
 
-use jiff::{SignedDuration, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::{
-    AuthStore, Limit, Note, UserRow, audit_row, find_user, get_user, get_user_by_id, inactive_error, ms,
-    opt_device_col, opt_ts_col, principal, ts_col,
+    AuthStore, Conn, Limit, Note, P, UserRow, audit_row, find_user, get_user, get_user_by_id, inactive_error, ms,
+    params, principal,
 };
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
 use crate::password::{MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS, hash_password, verify_password};
 use crate::secret::{hash_presented, new_secret};
 use crate::types::{Actor, Client, Credentials, DeviceId, IssuedToken, TokenId, TokenInfo, TokenKind, UserId};
+use jiff::{SignedDuration, Timestamp};
 
 /// `last_used_at` is written at most this often per token: verification happens on every request
 /// and need not turn each one into a disk write.
@@ -38,17 +36,14 @@ impl AuthStore {
         }
 
         let user = {
-            let conn = self.conn();
+            let conn = self.conn()?;
             if let Some(until) = self.locked_until(&conn, &key, now)? {
+                drop(conn);
                 let e = AuthError::LockedOut { username: tried.clone(), until };
-                self.audit(
-                    &conn,
-                    now,
-                    &anon,
-                    &AuditAction::LoginFailed,
-                    Outcome::Denied,
-                    note().detail(e.to_string()),
-                )?;
+                self.write(|tx| {
+                    let note = note().detail(e.to_string());
+                    self.audit(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Denied, note)
+                })?;
                 return Err(e);
             }
             find_user(&conn, creds.username)?
@@ -80,7 +75,7 @@ impl AuthStore {
                 self.audit(tx, now, &anon, &AuditAction::LoginFailed, Outcome::Denied, note().detail(e.to_string()))?;
                 return Ok(Err(e));
             }
-            tx.execute("DELETE FROM login_failures WHERE username = ?1", [&key])?;
+            tx.execute("DELETE FROM login_failures WHERE username = ?1", params![key])?;
             let issued = issue(tx, now, &user, creds.device, TokenKind::Session, self.config.session_ttl)?;
             let me = Actor::user(issued.principal.clone()).with_client(client.clone());
             let note = Note::user(&user.username).target(format!("token {}", issued.id));
@@ -104,8 +99,9 @@ impl AuthStore {
         };
         self.throttle_client(Limit::LoginAddress, &actor.client, now).map_err(refuse)?;
         let user = {
-            let conn = self.conn();
+            let conn = self.conn()?;
             if let Some(until) = self.locked_until(&conn, &key, now)? {
+                drop(conn);
                 return Err(refuse(AuthError::LockedOut { username: p.username.clone(), until }));
             }
             get_user_by_id(&conn, p.user_id)?
@@ -122,11 +118,11 @@ impl AuthStore {
     }
 
     /// Until when `key` (a lowercased username) is locked out, pruning failures too old to matter.
-    fn locked_until(&self, conn: &Connection, key: &str, now: Timestamp) -> Result<Option<Timestamp>> {
+    fn locked_until(&self, conn: &Conn, key: &str, now: Timestamp) -> Result<Option<Timestamp>> {
         let policy = &self.config.lockout;
-        conn.execute("DELETE FROM login_failures WHERE at < ?1", [ms(policy.horizon(now))])?;
-        let mut st = conn.prepare_cached("SELECT at FROM login_failures WHERE username = ?1")?;
-        let failures = st.query_map([key], |r| ts_col(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        conn.execute("DELETE FROM login_failures WHERE at < ?1", params![ms(policy.horizon(now))])?;
+        let rows = conn.query("SELECT at FROM login_failures WHERE username = ?1", params![key])?;
+        let failures = rows.iter().map(|r| r.ts(0)).collect::<Result<Vec<_>>>()?;
         Ok(policy.locked_until(&failures, now))
     }
 
@@ -144,26 +140,26 @@ impl AuthStore {
     pub fn verify(&self, token: &str) -> Result<crate::Principal> {
         let hash = hash_presented(token).ok_or(AuthError::TokenUnknown)?;
         let now = self.now();
-        let conn = self.conn();
+        let conn = self.conn()?;
         let row = conn
-            .query_row(
+            .query_opt(
                 "SELECT t.id, t.user_id, t.device_id, t.expires_at, t.revoked_at, t.revoked_reason, t.last_used_at, \
                  d.revoked_at FROM tokens t LEFT JOIN devices d ON d.id = t.device_id WHERE t.hash = ?1",
-                [&hash[..]],
-                |r| {
-                    Ok((
-                        TokenId(r.get(0)?),
-                        UserId(r.get(1)?),
-                        opt_device_col(r, 2)?,
-                        ts_col(r, 3)?,
-                        opt_ts_col(r, 4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        opt_ts_col(r, 6)?,
-                        opt_ts_col(r, 7)?,
-                    ))
-                },
-            )
-            .optional()?;
+                params![&hash[..]],
+            )?
+            .map(|r| -> Result<_> {
+                Ok((
+                    TokenId(r.i64(0)?),
+                    UserId(r.i64(1)?),
+                    r.opt_device(2)?,
+                    r.ts(3)?,
+                    r.opt_ts(4)?,
+                    r.opt_text(5)?,
+                    r.opt_ts(6)?,
+                    r.opt_ts(7)?,
+                ))
+            })
+            .transpose()?;
         let Some((id, user_id, device, expires_at, revoked_at, revoked_reason, last_used, device_revoked)) = row else {
             return Err(AuthError::TokenUnknown);
         };
@@ -216,10 +212,9 @@ impl AuthStore {
     pub fn revoke_token(&self, actor: &Actor, token: TokenId) -> Result<()> {
         let now = self.now();
         let owner = {
-            let conn = self.conn();
-            let uid: Option<i64> =
-                conn.query_row("SELECT user_id FROM tokens WHERE id = ?1", [token.0], |r| r.get(0)).optional()?;
-            let uid = uid.ok_or(AuthError::NoSuchToken(token.0))?;
+            let conn = self.conn()?;
+            let uid = conn.query_opt("SELECT user_id FROM tokens WHERE id = ?1", params![token.0])?;
+            let uid = uid.ok_or(AuthError::NoSuchToken(token.0))?.i64(0)?;
             get_user_by_id(&conn, UserId(uid))?
         };
         let note = || Note::user(&owner.username).target(format!("token {token}"));
@@ -227,7 +222,7 @@ impl AuthStore {
             .require_admin_or_self(owner.id, &owner.username, "revoke this token")
             .inspect_err(|e| self.audit_refusal(actor, AuditAction::TokenRevoke, note(), e))?;
         self.write(|tx| {
-            let n = revoke_where(tx, now, "id = ?1", token.0, "revoked")?;
+            let n = revoke_where(tx, now, "id = ?1", P::Int(token.0), "revoked")?;
             let detail = if n == 0 { "already revoked" } else { "revoked" };
             audit_row(tx, now, actor, &AuditAction::TokenRevoke, Outcome::Ok, note().detail(detail))?;
             Ok(())
@@ -243,12 +238,12 @@ impl AuthStore {
     /// Revokes every token of a user (admins, and the user themself); returns how many were live.
     pub fn revoke_user_tokens(&self, actor: &Actor, username: &str) -> Result<usize> {
         let now = self.now();
-        let user = get_user(&self.conn(), username)?;
+        let user = get_user(&*self.conn()?, username)?;
         actor
             .require_admin_or_self(user.id, &user.username, "revoke these tokens")
             .inspect_err(|e| self.audit_refusal(actor, AuditAction::TokenRevoke, Note::user(&user.username), e))?;
         self.write(|tx| {
-            let n = revoke_where(tx, now, "user_id = ?1", user.id.0, "all tokens of the user revoked")?;
+            let n = revoke_where(tx, now, "user_id = ?1", P::Int(user.id.0), "all tokens of the user revoked")?;
             let note = Note::user(&user.username).target("all tokens").detail(format!("{n} tokens revoked"));
             audit_row(tx, now, actor, &AuditAction::TokenRevoke, Outcome::Ok, note)?;
             Ok(n)
@@ -257,28 +252,30 @@ impl AuthStore {
 
     /// A user's tokens, newest first (admins, and the user themself). Secrets are never shown again.
     pub fn tokens(&self, actor: &Actor, username: &str) -> Result<Vec<TokenInfo>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let user = get_user(&conn, username)?;
         actor.require_admin_or_self(user.id, &user.username, "list these tokens")?;
-        let mut st = conn.prepare(
+        let rows = conn.query(
             "SELECT id, device_id, kind, created_at, expires_at, last_used_at, revoked_at, revoked_reason \
              FROM tokens WHERE user_id = ?1 ORDER BY id DESC",
+            params![user.id.0],
         )?;
-        let rows = st.query_map([user.id.0], |r| {
-            Ok(TokenInfo {
-                id: TokenId(r.get(0)?),
-                user_id: user.id,
-                username: user.username.clone(),
-                device: opt_device_col(r, 1)?,
-                kind: if r.get::<_, String>(2)? == "device" { TokenKind::Device } else { TokenKind::Session },
-                created_at: ts_col(r, 3)?,
-                expires_at: ts_col(r, 4)?,
-                last_used_at: opt_ts_col(r, 5)?,
-                revoked_at: opt_ts_col(r, 6)?,
-                revoked_reason: r.get(7)?,
+        rows.iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: TokenId(r.i64(0)?),
+                    user_id: user.id,
+                    username: user.username.clone(),
+                    device: r.opt_device(1)?,
+                    kind: if r.text(2)? == "device" { TokenKind::Device } else { TokenKind::Session },
+                    created_at: r.ts(3)?,
+                    expires_at: r.ts(4)?,
+                    last_used_at: r.opt_ts(5)?,
+                    revoked_at: r.opt_ts(6)?,
+                    revoked_reason: r.opt_text(7)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            .collect()
     }
 }
 
@@ -292,7 +289,7 @@ pub(crate) fn positive_ttl(ttl: SignedDuration) -> Result<SignedDuration> {
 
 /// Inserts a new token for `user` and returns it with its principal.
 pub(crate) fn issue(
-    conn: &Connection,
+    conn: &Conn,
     now: Timestamp,
     user: &UserRow,
     device: Option<DeviceId>,
@@ -303,34 +300,30 @@ pub(crate) fn issue(
     let expires_at = now
         .checked_add(ttl)
         .map_err(|e| AuthError::InvalidArgument(format!("token lifetime {ttl:#} is too long: {e}")))?;
-    conn.execute(
-        "INSERT INTO tokens (hash, user_id, device_id, kind, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![&hash[..], user.id.0, device.map(|d| d.to_string()), kind.as_str(), ms(now), ms(expires_at)],
-    )?;
-    let id = TokenId(conn.last_insert_rowid());
+    let id = conn
+        .query_one(
+            "INSERT INTO tokens (hash, user_id, device_id, kind, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            params![&hash[..], user.id.0, device.map(|d| d.to_string()), kind.as_str(), ms(now), ms(expires_at)],
+        )?
+        .i64(0)?;
+    let id = TokenId(id);
     Ok(IssuedToken { secret, id, kind, expires_at, principal: principal(conn, user, device, id)? })
 }
 
 /// Revokes the live tokens matching `condition` (with one parameter `?1` = `value`).
-pub(crate) fn revoke_where(
-    conn: &Connection,
-    now: Timestamp,
-    condition: &str,
-    value: impl rusqlite::ToSql,
-    reason: &str,
-) -> Result<usize> {
+pub(crate) fn revoke_where(conn: &Conn, now: Timestamp, condition: &str, value: P<'_>, reason: &str) -> Result<usize> {
     let sql =
         format!("UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 WHERE revoked_at IS NULL AND ({condition})");
-    Ok(conn.execute(&sql, params![value, ms(now), reason])?)
+    conn.execute(&sql, &[value, P::Int(ms(now)), P::Text(reason)])
 }
 
 /// A login may bind its token to a device only if it is the user's own and not revoked.
-fn check_device(conn: &Connection, device: DeviceId, user: &UserRow) -> Result<()> {
-    let row: Option<(i64, Option<i64>)> = conn
-        .query_row("SELECT user_id, revoked_at FROM devices WHERE id = ?1", [device.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
+fn check_device(conn: &Conn, device: DeviceId, user: &UserRow) -> Result<()> {
+    let row = conn
+        .query_opt("SELECT user_id, revoked_at FROM devices WHERE id = ?1", params![device.to_string()])?
+        .map(|r| -> Result<(i64, Option<i64>)> { Ok((r.i64(0)?, r.opt_i64(1)?)) })
+        .transpose()?;
     match row {
         None => Err(AuthError::NoSuchDevice(device.to_string())),
         Some((owner, _)) if owner != user.id.0 => {

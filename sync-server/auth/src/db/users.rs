@@ -1,9 +1,7 @@
 //! Accounts: adding users, citizen self-registration and its approval (用户注册审核), roles,
 //! disabling, passwords.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-use super::{AuthStore, Limit, Note, UserRow, audit_row, find_user, get_user, ms, to_user};
+use super::{AuthStore, Conn, Limit, Note, UserRow, audit_row, find_user, get_user, ms, params, to_user};
 use crate::audit::{AuditAction, Outcome};
 use crate::error::{AuthError, Result};
 use crate::password::{
@@ -181,7 +179,8 @@ impl AuthStore {
             )?;
             let mut detail = format!("{} → {}", user.status, to);
             if to == UserStatus::Disabled {
-                let n = super::tokens::revoke_where(tx, now, "user_id = ?1", user.id.0, "user disabled")?;
+                let n =
+                    super::tokens::revoke_where(tx, now, "user_id = ?1", super::P::Int(user.id.0), "user disabled")?;
                 detail.push_str(&format!("; {n} tokens revoked"));
             }
             if let Some(r) = reason {
@@ -214,14 +213,14 @@ impl AuthStore {
     /// Sets a new password for someone (admins and the CLI) and revokes all their tokens.
     pub fn reset_password(&self, actor: &Actor, username: &str, new_password: &str) -> Result<()> {
         self.require_admin(actor, AuditAction::UserPassword, "reset passwords", Note::user(username))?;
-        let canonical = get_user(&self.conn(), username)?.username;
+        let canonical = get_user(&*self.conn()?, username)?.username;
         validate_password(&canonical, new_password)?;
         let hash = hash_password(new_password, self.config.password_cost)?;
         let now = self.now();
         self.write(|tx| {
             let user = get_user(tx, username)?;
             set_hash(tx, &user, &hash, now)?;
-            let n = super::tokens::revoke_where(tx, now, "user_id = ?1", user.id.0, "password reset")?;
+            let n = super::tokens::revoke_where(tx, now, "user_id = ?1", super::P::Int(user.id.0), "password reset")?;
             let note = Note::user(&user.username).detail(format!("password reset; {n} tokens revoked"));
             audit_row(tx, now, actor, &AuditAction::UserPassword, Outcome::Ok, note)?;
             Ok(())
@@ -234,7 +233,7 @@ impl AuthStore {
         let Some(me) = actor.principal().cloned() else {
             return Err(AuthError::LoginRequired("log in to change your password".into()));
         };
-        let user = super::get_user_by_id(&self.conn(), me.user_id)?;
+        let user = super::get_user_by_id(&*self.conn()?, me.user_id)?;
         if !verify_password(current, &user.password_hash)? {
             let e = AuthError::WrongPassword;
             self.audit_refusal(actor, AuditAction::UserPassword, Note::user(&user.username), &e);
@@ -259,17 +258,18 @@ impl AuthStore {
     /// All accounts (or those with `status`), by username. Admins only.
     pub fn list_users(&self, actor: &Actor, status: Option<UserStatus>) -> Result<Vec<User>> {
         actor.require_admin("list users")?;
-        let conn = self.conn();
-        let sql = format!("SELECT {} FROM users WHERE ?1 IS NULL OR status = ?1 ORDER BY username", super::USER_COLS);
-        let mut st = conn.prepare(&sql)?;
-        let rows =
-            st.query_map([status.map(UserStatus::as_str)], super::user_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|r| to_user(&conn, r)).collect()
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {} FROM users WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY username",
+            super::USER_COLS
+        );
+        let rows = conn.query(&sql, params![status.map(UserStatus::as_str)])?;
+        rows.iter().map(|r| to_user(&conn, super::user_row(r)?)).collect()
     }
 
     /// One account. Admins, and users asking about themselves.
     pub fn user(&self, actor: &Actor, username: &str) -> Result<User> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let row = find_user(&conn, username)?;
         if !actor.is_admin() {
             // Non-admins learn nothing about other usernames, not even whether they exist.
@@ -283,11 +283,11 @@ impl AuthStore {
 
     /// Whether any user exists (the server can tell a fresh install to create an admin).
     pub fn has_users(&self) -> Result<bool> {
-        Ok(self.conn().query_row("SELECT 1 FROM users LIMIT 1", [], |_| Ok(())).optional()?.is_some())
+        Ok(self.conn()?.query_opt("SELECT 1 FROM users LIMIT 1", &[])?.is_some())
     }
 }
 
-fn set_hash(conn: &Connection, user: &UserRow, hash: &str, now: jiff::Timestamp) -> Result<()> {
+fn set_hash(conn: &Conn, user: &UserRow, hash: &str, now: jiff::Timestamp) -> Result<()> {
     conn.execute(
         "UPDATE users SET password_hash = ?1, updated_at = ?2 WHERE id = ?3",
         params![hash, ms(now), user.id.0],
@@ -296,11 +296,12 @@ fn set_hash(conn: &Connection, user: &UserRow, hash: &str, now: jiff::Timestamp)
 }
 
 /// Refuses to take away the last active admin (nobody could manage the server afterwards).
-fn ensure_other_admin(conn: &Connection, user: &UserRow) -> Result<()> {
-    let others: i64 = conn.query_row(
-        "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active' AND id <> ?1",
-        [user.id.0],
-        |r| r.get(0),
-    )?;
+fn ensure_other_admin(conn: &Conn, user: &UserRow) -> Result<()> {
+    let others = conn
+        .query_one(
+            "SELECT count(*) FROM users WHERE role = 'admin' AND status = 'active' AND id <> ?1",
+            params![user.id.0],
+        )?
+        .i64(0)?;
     if others == 0 { Err(AuthError::LastAdmin(user.username.clone())) } else { Ok(()) }
 }

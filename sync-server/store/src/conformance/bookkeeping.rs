@@ -243,3 +243,79 @@ pub fn outbox_records_commit_and_roll_back_with_their_transaction(s: &dyn Store)
     assert!(s.outbox(10).unwrap().is_empty());
     s.outbox_delivered(&[]).unwrap();
 }
+
+/// A sync push's pattern: the batch's live rows read in one go, then per entity a savepoint, its
+/// write, its document and conflict entry, and a release — or a rollback that undoes exactly that
+/// entity's writes, whatever was already sent (deferred writes, immediate ones, a refusal).
+pub fn savepoints_of_a_batch_keep_each_entitys_writes_apart(s: &dyn Store) {
+    history_fixture(s);
+    let id = |code: &str| s.get("manhole", &FeatureKey::Code(code.into()), None).unwrap().unwrap().feature.id;
+    let (a, c, d) = (id("A"), id("C"), id("D"));
+    let g = EntityId(uuid::Uuid::now_v7());
+    let key = FeatureKey::Id;
+    let depth = |v: f64| Patch { set: props(&[("depth", v.into())]), ..Patch::default() };
+    let depth_in = |f: Option<&StoredFeature>| f.and_then(|f| f.feature.properties.get("depth").cloned());
+    let mut tx = s.begin(TxMeta::by("li")).unwrap();
+    let rows = tx.get_many("manhole", &[a, c, d, g]).unwrap();
+    assert_eq!(rows.len(), 3, "live rows only");
+    assert_eq!(rows.get(&a), s.get("manhole", &key(a), None).unwrap().as_ref());
+    assert!(s.sync_docs("manhole", &[a, c, g]).unwrap().is_empty());
+    // A: kept.
+    tx.savepoint().unwrap();
+    assert_eq!(tx.update("manhole", &key(a), depth(7.0)).unwrap(), Some(5));
+    tx.put_sync_doc("manhole", a, 5, b"doc-a").unwrap();
+    tx.put_conflicts("manhole", a, 1, &["li".into()]).unwrap();
+    tx.release_savepoint().unwrap();
+    // C: updated, documented, indexed, rolled back.
+    tx.savepoint().unwrap();
+    tx.update("manhole", &key(c), depth(8.0)).unwrap();
+    tx.put_sync_doc("manhole", c, 2, b"doc-c").unwrap();
+    tx.put_conflicts("manhole", c, 1, &["wang".into()]).unwrap();
+    tx.rollback_to_savepoint().unwrap();
+    // D: deleted, rolled back.
+    tx.savepoint().unwrap();
+    tx.delete("manhole", &key(d)).unwrap();
+    tx.put_sync_doc("manhole", d, 2, b"doc-d").unwrap();
+    tx.rollback_to_savepoint().unwrap();
+    // G: refused (A's code), rolled back; then accepted.
+    tx.savepoint().unwrap();
+    let dup = tx.insert("manhole", NewFeature { id: Some(g), ..new("A", 114.4, 30.6, "重码", 1.0) }).unwrap_err();
+    assert!(matches!(dup, StoreError::DuplicateCode { .. }), "{dup}");
+    tx.rollback_to_savepoint().unwrap();
+    tx.savepoint().unwrap();
+    tx.insert("manhole", NewFeature { id: Some(g), ..new("G", 114.4, 30.6, "新井", 1.0) }).unwrap();
+    tx.put_sync_doc("manhole", g, 1, b"doc-g").unwrap();
+    tx.release_savepoint().unwrap();
+    // C again: the stored row, not the rolled-back one; D's document alone.
+    tx.savepoint().unwrap();
+    assert_eq!(depth_in(tx.get("manhole", &key(c)).unwrap().as_ref()), Some(2.5.into()));
+    assert_eq!(tx.update("manhole", &key(c), depth(9.0)).unwrap(), Some(2));
+    tx.put_sync_doc("manhole", d, 1, b"doc-d").unwrap();
+    tx.release_savepoint().unwrap();
+    // Rows read after a savepoint that showed its writes are forgotten by the rollback.
+    tx.savepoint().unwrap();
+    tx.update("manhole", &key(c), depth(11.0)).unwrap();
+    assert_eq!(depth_in(tx.get_many("manhole", &[c]).unwrap().get(&c)), Some(11.0.into()));
+    tx.rollback_to_savepoint().unwrap();
+    assert_eq!(tx.update("manhole", &key(c), depth(11.0)).unwrap(), Some(2), "C is at 9 again, so 11 is a change");
+    // The transaction sees its own writes.
+    let rows = tx.get_many("manhole", &[a, c, d, g]).unwrap();
+    let depths: Vec<Option<Value>> = [a, c, d, g].iter().map(|id| depth_in(rows.get(id))).collect();
+    assert_eq!(depths, [Some(7.0.into()), Some(11.0.into()), Some(0.5.into()), Some(1.0.into())]);
+    let info = tx.commit().unwrap();
+    assert_eq!((info.inserted, info.updated, info.deleted), (1, 2, 0), "{info:?}");
+
+    assert_eq!(depth_of(s, "A", None), Some(7.0.into()));
+    assert_eq!(depth_of(s, "C", None), Some(11.0.into()));
+    assert_eq!(depth_of(s, "D", None), Some(0.5.into()));
+    assert_eq!(depth_of(s, "G", None), Some(1.0.into()));
+    assert_eq!(s.history("manhole", &key(c)).unwrap().iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    let docs = s.sync_docs("manhole", &[a, c, d, g]).unwrap();
+    assert_eq!(docs.len(), 3);
+    assert_eq!(docs.get(&a), Some(&(5, b"doc-a".to_vec())));
+    assert_eq!(docs.get(&d), Some(&(1, b"doc-d".to_vec())));
+    assert_eq!(docs.get(&g), Some(&(1, b"doc-g".to_vec())));
+    assert_eq!(s.sync_doc("manhole", c).unwrap(), None);
+    let open = s.open_conflicts(&ConflictFilter { limit: 10, ..ConflictFilter::default() }).unwrap();
+    assert_eq!(open.iter().map(|e| (e.entity, e.authors.clone())).collect::<Vec<_>>(), [(a, vec!["li".to_owned()])]);
+}

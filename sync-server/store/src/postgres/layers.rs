@@ -155,6 +155,19 @@ pub(crate) fn load_all(c: &mut PgConn) -> Result<Vec<Layer>> {
     c.query(&format!("{LAYER_SELECT} ORDER BY l.name"), &[])?.iter().map(decode).collect()
 }
 
+/// Every layer and the snapshot's newest transaction (in the same statement while there are
+/// layers), for a read that must not be older than a given transaction (a standby's).
+pub(crate) fn load_all_with_latest(c: &mut PgConn) -> Result<(Vec<Layer>, TxId)> {
+    let head = LAYER_SELECT.strip_suffix(" FROM sk_layers l").unwrap_or(LAYER_SELECT);
+    let rows =
+        c.query(&format!("{head}, (SELECT max(tx) FROM sk_transactions) FROM sk_layers l ORDER BY l.name"), &[])?;
+    let latest: Option<i64> = match rows.first() {
+        Some(r) => r.try_get(17)?,
+        None => c.query_one("SELECT max(tx) FROM sk_transactions", &[])?.try_get(0)?,
+    };
+    Ok((rows.iter().map(decode).collect::<Result<_>>()?, TxId(latest.unwrap_or(0))))
+}
+
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }

@@ -13,6 +13,11 @@
 //!   snapshot per call, so a change page, both halves of an as-of query and a diff page never mix
 //!   two states. Seeing transaction N implies seeing every one before it (N began after N−1 was
 //!   visible), so a page's "after the snapshot's newest transaction" never skips a commit.
+//!   A current query (no as-of) of a layer this process has read before is instead ONE
+//!   statement outside a transaction (`read::query_single`): in READ COMMITTED a statement is
+//!   its own snapshot, and that statement returns the rows, the snapshot's newest transaction
+//!   and the layer's `created_tx` + schema transaction, against which the cached definition is
+//!   checked before any row is decoded (stale or failing: the transaction path, afresh).
 //! - **A failed statement** aborts a PostgreSQL transaction; the store never lets that pass as a
 //!   commit (`tx.rs` remembers it and refuses to commit), and savepoints (`StoreTx::savepoint`)
 //!   are real ones, so one entity of a sync batch can fail alone.
@@ -27,17 +32,21 @@
 
 mod bulk;
 mod codec;
+mod deferred;
 mod journal;
 mod layers;
 mod pool;
 mod raw;
 mod read;
+mod replica;
 mod sync;
 mod tx;
 mod updates;
 
+use std::cell::Cell;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
@@ -47,6 +56,7 @@ use crate::types::*;
 use crate::{FeatureStore, StoreTx};
 
 pub(crate) use pool::PgConn;
+use read::Behind;
 
 /// Store schema version this build writes and understands (its own numbering, apart from the
 /// SQLite backend's).
@@ -81,11 +91,21 @@ pub struct PgStore {
     writer: Mutex<()>,
     clock: Arc<dyn Clock>,
     store_id: String,
+    /// A streaming standby serving the reads marked for it (`replica.rs`).
+    replica: Option<replica::Replica>,
+    /// The newest transaction this process knows the primary holds (standby reads wait for it).
+    known: replica::Known,
+    /// Layer definitions for single-statement reads (`read::query_single`).
+    layer_cache: read::LayerCache,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").field("url", &self.shown).field("store_id", &self.store_id).finish()
+        f.debug_struct("PgStore")
+            .field("url", &self.shown)
+            .field("read_replica", &self.replica.as_ref().map(|r| &r.shown))
+            .field("store_id", &self.store_id)
+            .finish()
     }
 }
 
@@ -93,6 +113,16 @@ impl PgStore {
     /// Opens the store in the database at `url` (`postgres://…`); with `create`, makes its tables
     /// when the database has none yet (PostGIS must be installable there).
     pub fn open(url: &str, create: bool) -> Result<Self> {
+        Self::open_with_replica(url, None, create)
+    }
+
+    /// [`PgStore::open`] with a read replica: a streaming standby of that database at
+    /// `replica` serving the reads marked by [`crate::read_route::replica_allowed`], when it is
+    /// up and caught up (see `replica.rs`). The standby is not contacted until the first such
+    /// read: it may be down when the store opens. Its URL gets `connect_timeout=2` unless it
+    /// names one (a vanished standby must not hold reads up).
+    pub fn open_with_replica(url: &str, replica: Option<&str>, create: bool) -> Result<Self> {
+        let replica = replica.map(replica_pool).transpose()?;
         let shown = crate::open::redact(url);
         let config = postgres::Config::from_str(url)
             .map_err(|e| StoreError::InvalidConfig { config: shown.clone(), reason: e.to_string() })?;
@@ -104,7 +134,17 @@ impl PgStore {
             .unwrap_or_default();
         let max = std::env::var("SHIKONG_PG_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_CONNECTIONS);
         let pool = pool::Pool::new(config.clone(), shown.clone(), conn, max);
-        Ok(PgStore { shown, pool, config, writer: Mutex::new(()), clock: Arc::new(SystemClock), store_id })
+        Ok(PgStore {
+            shown,
+            pool,
+            config,
+            writer: Mutex::new(()),
+            clock: Arc::new(SystemClock),
+            store_id,
+            replica,
+            known: replica::Known::new(),
+            layer_cache: read::LayerCache::default(),
+        })
     }
 
     /// Replaces the clock transaction times come from (tests).
@@ -121,23 +161,107 @@ impl PgStore {
     /// Runs `f` in one `REPEATABLE READ READ ONLY` transaction: everything it reads comes from one
     /// snapshot. The current cancel token's deadline becomes the statements' `statement_timeout`.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&mut PgConn) -> Result<R>) -> Result<R> {
-        crate::cancel::check()?;
-        let mut conn = self.conn()?;
-        let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;");
-        if let Some(deadline) = crate::cancel::current_deadline() {
-            let ms = deadline.saturating_duration_since(std::time::Instant::now()).as_millis().max(1);
-            begin.push_str(&format!(" SET LOCAL statement_timeout = {ms};"));
+        read_on(&self.pool, f)
+    }
+
+    /// [`PgStore::read_routed`] for a read whose `f` makes its own snapshot: one statement
+    /// (READ COMMITTED, outside a transaction), or [`in_snapshot`] when it needs more.
+    fn read_routed_single<R>(
+        &self,
+        at_least: TxId,
+        delivered: &dyn Fn() -> bool,
+        f: impl FnMut(&mut PgConn, TxId) -> Result<std::result::Result<R, Behind>>,
+    ) -> Result<R> {
+        self.route(at_least, delivered, false, f)
+    }
+
+    /// Whether this store reads from a replica (a standby URL was given).
+    pub fn has_read_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    /// A read the standby may serve (`replica.rs`): `f(conn, need)` reads in one snapshot and
+    /// answers [`Behind`] — before handing anything out — when that snapshot's newest
+    /// transaction is older than `need`. `at_least` is the read's own minimum (a cursor's pinned
+    /// transaction); `delivered` says whether `f` already handed rows to its caller (a failure
+    /// then cannot be retried elsewhere). Without the mark, a replica, or when the standby
+    /// cannot serve, the primary reads (retried once on a fresh connection when the first one
+    /// had broken: after a failover the pool's idle connections are dead).
+    fn read_routed<R>(
+        &self,
+        at_least: TxId,
+        delivered: &dyn Fn() -> bool,
+        f: impl FnMut(&mut PgConn, TxId) -> Result<std::result::Result<R, Behind>>,
+    ) -> Result<R> {
+        self.route(at_least, delivered, true, f)
+    }
+
+    /// [`PgStore::read_routed`], `f` in a transaction of its own when `tx`.
+    fn route<R>(
+        &self,
+        at_least: TxId,
+        delivered: &dyn Fn() -> bool,
+        tx: bool,
+        mut f: impl FnMut(&mut PgConn, TxId) -> Result<std::result::Result<R, Behind>>,
+    ) -> Result<R> {
+        if let Some(rep) = &self.replica
+            && crate::read_route::is_replica_allowed()
+            && let Some(r) = self.standby_read(rep, at_least, delivered, tx, &mut f)?
+        {
+            return Ok(r);
         }
-        conn.begin(&begin)?;
-        let r = f(&mut conn);
-        match r {
-            Ok(v) => {
-                conn.finish("COMMIT")?;
-                Ok(v)
+        let mut r = read_with(&self.pool, tx, |c| f(c, TxId(0)));
+        if matches!(&r, Err(e) if e.is_unavailable() && !matches!(e, StoreError::Connect { .. })) && !delivered() {
+            r = read_with(&self.pool, tx, |c| f(c, TxId(0)));
+        }
+        r?.map_err(|Behind| StoreError::Corrupt("a primary snapshot older than transaction 0".into()))
+    }
+
+    /// The standby's answer, or `None` to read the primary instead.
+    fn standby_read<R>(
+        &self,
+        rep: &replica::Replica,
+        at_least: TxId,
+        delivered: &dyn Fn() -> bool,
+        tx: bool,
+        f: &mut impl FnMut(&mut PgConn, TxId) -> Result<std::result::Result<R, Behind>>,
+    ) -> Result<Option<R>> {
+        let now = Instant::now();
+        if !rep.health().usable(now) {
+            return Ok(None);
+        }
+        if self.known.refresh_due(now) {
+            // The primary being down is no reason to fail a read the standby can serve.
+            if let Ok(tx) = self.read(read::latest_tx) {
+                self.known.note(tx);
             }
-            Err(e) => {
-                let _ = conn.finish("ROLLBACK");
-                Err(e)
+        }
+        let need = at_least.max(self.known.get());
+        let started = Instant::now();
+        loop {
+            crate::cancel::check()?;
+            match read_with(&rep.pool, tx, |c| f(c, need)) {
+                Ok(Ok(r)) => {
+                    rep.health().served();
+                    return Ok(Some(r));
+                }
+                Ok(Err(Behind)) => match replica::retry_after(started.elapsed()) {
+                    Some(pause) => std::thread::sleep(pause),
+                    None => {
+                        rep.health().behind(Instant::now());
+                        return Ok(None);
+                    }
+                },
+                Err(e @ StoreError::Cancelled(_)) => return Err(e),
+                Err(e) if delivered() => return Err(e),
+                // Created on the primary, not replayed yet (or a mistake the primary repeats).
+                Err(StoreError::NoSuchLayer(_)) => return Ok(None),
+                Err(e) => {
+                    if replica::is_down(&e) {
+                        rep.health().down(Instant::now());
+                    }
+                    return Ok(None);
+                }
             }
         }
     }
@@ -151,6 +275,58 @@ impl PgStore {
     pub(crate) fn writer_turn(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// [`read_on`] when `tx`, else `f` on a connection outside any transaction, its statements
+/// bounded by the cancel token's deadline.
+fn read_with<R>(pool: &pool::Pool, tx: bool, f: impl FnOnce(&mut PgConn) -> Result<R>) -> Result<R> {
+    if tx {
+        return read_on(pool, f);
+    }
+    crate::cancel::check()?;
+    let mut conn = pool.get()?;
+    conn.session_timeout(crate::cancel::current_deadline())?;
+    f(&mut conn)
+}
+
+/// [`PgStore::read`] on a connection of `pool` (the primary's or the standby's).
+fn read_on<R>(pool: &pool::Pool, f: impl FnOnce(&mut PgConn) -> Result<R>) -> Result<R> {
+    crate::cancel::check()?;
+    let mut conn = pool.get()?;
+    in_snapshot(&mut conn, f)
+}
+
+/// `f` in one `REPEATABLE READ READ ONLY` transaction on `conn`.
+fn in_snapshot<R>(conn: &mut PgConn, f: impl FnOnce(&mut PgConn) -> Result<R>) -> Result<R> {
+    let mut begin = String::from("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;");
+    if let Some(deadline) = crate::cancel::current_deadline() {
+        let ms = deadline.saturating_duration_since(std::time::Instant::now()).as_millis().max(1);
+        begin.push_str(&format!(" SET LOCAL statement_timeout = {ms};"));
+    }
+    conn.begin(&begin)?;
+    let r = f(conn);
+    match r {
+        Ok(v) => {
+            conn.finish("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.finish("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The standby's pool: empty until its first read, with a connect timeout.
+fn replica_pool(url: &str) -> Result<replica::Replica> {
+    let shown = crate::open::redact(url);
+    let mut config = postgres::Config::from_str(url)
+        .map_err(|e| StoreError::InvalidConfig { config: shown.clone(), reason: e.to_string() })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(2));
+    }
+    let max = std::env::var("SHIKONG_PG_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_CONNECTIONS);
+    Ok(replica::Replica::new(pool::Pool::empty(config, shown.clone(), max), shown))
 }
 
 fn migrate(conn: &mut PgConn, shown: &str, create: bool) -> Result<()> {
@@ -208,23 +384,46 @@ fn migrate_locked(conn: &mut PgConn, shown: &str, create: bool) -> Result<()> {
 
 impl FeatureStore for PgStore {
     fn layers(&self) -> Result<Vec<Layer>> {
-        self.read(layers::load_all)
+        self.read_routed(TxId(0), &|| false, |c, need| {
+            let (all, latest) = layers::load_all_with_latest(c)?;
+            Ok(if latest < need { Err(Behind) } else { Ok(all) })
+        })
     }
 
     fn layer(&self, name: &str) -> Result<Layer> {
-        self.read(|c| layers::load(c, name))
+        self.read_routed(TxId(0), &|| false, |c, need| {
+            let (layer, latest, _) = layers::load_for_read(c, name, None)?;
+            Ok(if latest < need { Err(Behind) } else { Ok(layer) })
+        })
     }
 
     fn begin(&self, meta: TxMeta) -> Result<Box<dyn StoreTx + '_>> {
-        Ok(Box::new(tx::PgTx::begin(self, meta)?))
+        let tx = Box::new(tx::PgTx::begin(self, meta)?);
+        Ok(match self.replica {
+            // Its commit is noted before it returns: this process's next standby read waits for it.
+            Some(_) => Box::new(replica::Noted { inner: tx, known: &self.known }),
+            None => tx,
+        })
     }
 
     fn query(&self, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats> {
-        self.read(|c| read::query(c, q, sink))
+        let delivered = Cell::new(false);
+        let cache = &self.layer_cache;
+        self.read_routed_single(q.at_tx.unwrap_or(TxId(0)), &|| delivered.get(), |c, need| {
+            let mut deliver = |f| {
+                delivered.set(true);
+                sink(f)
+            };
+            // One statement when the layer is known and the query current, else a snapshot.
+            if let Some(r) = read::query_single(c, q, need, cache, &mut deliver)? {
+                return Ok(r);
+            }
+            in_snapshot(c, |c| read::query_fresh(c, q, need, cache, &mut deliver))
+        })
     }
 
     fn get(&self, layer: &str, key: &FeatureKey, as_of: Option<Timestamp>) -> Result<Option<StoredFeature>> {
-        self.read(|c| read::get(c, layer, key, as_of))
+        self.read_routed(TxId(0), &|| false, |c, need| read::get_fresh(c, layer, key, as_of, need))
     }
 
     fn history(&self, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>> {
@@ -311,5 +510,7 @@ impl FeatureStore for PgStore {
     }
 }
 
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 mod tests;

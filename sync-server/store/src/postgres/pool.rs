@@ -31,6 +31,9 @@ pub(crate) struct PgConn {
     statements: HashMap<String, Statement>,
     /// A transaction is open on it (rolled back before the connection is reused).
     in_tx: bool,
+    /// The session's `statement_timeout` in ms (0 = none), set by single-statement reads
+    /// ([`PgConn::session_timeout`]); transactions override it with their own.
+    session_timeout_ms: u128,
 }
 
 impl PgConn {
@@ -38,7 +41,7 @@ impl PgConn {
         let client = config
             .connect(NoTls)
             .map_err(|e| StoreError::Connect { config: shown.to_owned(), reason: e.to_string() })?;
-        let mut c = PgConn { client, statements: HashMap::new(), in_tx: false };
+        let mut c = PgConn { client, statements: HashMap::new(), in_tx: false, session_timeout_ms: 0 };
         // Times travel as timestamptz values; the session zone only matters to people reading
         // the tables with psql or QGIS.
         c.client.batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning;")?;
@@ -92,10 +95,31 @@ impl PgConn {
         Ok(self.client.batch_execute(sql)?)
     }
 
-    /// Starts a transaction with `sql` (`BEGIN …`).
+    /// Starts a transaction with `sql` (`BEGIN …`). A session timeout left by a single-statement
+    /// read is lifted for the transaction (in the same round trip) unless `sql` sets its own.
     pub(crate) fn begin(&mut self, sql: &str) -> Result<()> {
         self.in_tx = true;
-        self.client.batch_execute(sql)?;
+        if self.session_timeout_ms != 0 && !sql.contains("statement_timeout") {
+            self.client.batch_execute(&format!("{sql}; SET LOCAL statement_timeout = 0;"))?;
+        } else {
+            self.client.batch_execute(sql)?;
+        }
+        Ok(())
+    }
+
+    /// Bounds the next statements outside a transaction by `deadline` (a single-statement read
+    /// has no transaction for `SET LOCAL`). Rounded up to whole seconds, so that the requests of
+    /// one timeout budget find it already set and pay no round trip for it; the in-Rust cancel
+    /// checks still stop the read at the exact deadline.
+    pub(crate) fn session_timeout(&mut self, deadline: Option<Instant>) -> Result<()> {
+        let ms = deadline.map_or(0, |d| {
+            let left = d.saturating_duration_since(Instant::now()).as_millis().max(1);
+            left.div_ceil(1000) * 1000
+        });
+        if ms != self.session_timeout_ms {
+            self.client.batch_execute(&format!("SET statement_timeout = {ms}"))?;
+            self.session_timeout_ms = ms;
+        }
         Ok(())
     }
 
@@ -136,6 +160,12 @@ impl Pool {
         Pool { config, shown, state, freed: Condvar::new(), max: max.max(1) }
     }
 
+    /// A pool that connects at first use (a read replica may be down when the store opens).
+    pub(crate) fn empty(config: postgres::Config, shown: String, max: usize) -> Self {
+        let state = Mutex::new(PoolState { idle: Vec::new(), open: 0 });
+        Pool { config, shown, state, freed: Condvar::new(), max: max.max(1) }
+    }
+
     /// An idle connection, a new one while fewer than `max` are open, or the next one returned.
     /// A caller waiting longer than [`WAIT`] opens one beyond the limit: a thread holding a
     /// connection while it asks for another (a write transaction that reads, a query sink that
@@ -171,6 +201,19 @@ impl Pool {
         st.open = st.open.saturating_sub(1);
         drop(st);
         self.freed.notify_one();
+    }
+
+    /// A connection broke (the server stopped, failed over, or cut it): the idle ones went to
+    /// the same server and most likely broke too, without knowing yet (a synchronous client
+    /// notices only when used). Closes them, so the next callers connect afresh — to whichever
+    /// host of a multi-host URL now accepts them — instead of failing one by one.
+    fn broken(&self) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let stale = std::mem::take(&mut st.idle);
+        st.open = st.open.saturating_sub(stale.len() + 1);
+        drop(st);
+        drop(stale);
+        self.freed.notify_all();
     }
 
     fn put(&self, c: PgConn) {
@@ -211,8 +254,16 @@ impl std::ops::DerefMut for Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         let Some(mut c) = self.conn.take() else { return };
-        if (c.in_tx && c.finish("ROLLBACK").is_err()) || c.is_closed() {
-            self.pool.closed();
+        if c.is_closed() {
+            self.pool.broken();
+            return;
+        }
+        if c.in_tx && c.finish("ROLLBACK").is_err() {
+            if c.is_closed() {
+                self.pool.broken();
+            } else {
+                self.pool.closed();
+            }
             return;
         }
         self.pool.put(c);

@@ -9,6 +9,9 @@
 //! Every row carries its transaction's time (joined from `sk_transactions`), so rows stream
 //! without a second statement per row.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use jiff::Timestamp;
 use postgres::Row;
 use postgres::fallible_iterator::FallibleIterator;
@@ -99,12 +102,17 @@ fn time_of(layer: &Layer, us: Option<i64>, at: &dyn Fn() -> String) -> Result<Ti
 }
 
 pub(crate) fn decode_current(layer: &Layer, r: &Row) -> Result<CurrentRow> {
-    let fid: i64 = r.try_get(0)?;
+    decode_current_at(layer, r, 0)
+}
+
+/// [`decode_current`] of the columns from `o` on.
+fn decode_current_at(layer: &Layer, r: &Row, o: usize) -> Result<CurrentRow> {
+    let fid: i64 = r.try_get(o)?;
     let at = || format!("fid {fid}");
-    let geometry = codec::geometry(r, 1).map_err(|e| corrupt(layer, format!("{}: {e}", at())))?;
+    let geometry = codec::geometry(r, o + 1).map_err(|e| corrupt(layer, format!("{}: {e}", at())))?;
     let mut properties = Properties::new();
     for (i, f) in layer.schema().fields.iter().enumerate() {
-        let v = codec::value(r, 10 + i, f.ty)?;
+        let v = codec::value(r, o + 10 + i, f.ty)?;
         if !v.is_null() {
             properties.insert(f.name.clone(), v);
         }
@@ -112,16 +120,16 @@ pub(crate) fn decode_current(layer: &Layer, r: &Row) -> Result<CurrentRow> {
     Ok(CurrentRow {
         fid,
         feature: Feature {
-            id: EntityId(r.try_get(2)?),
-            code: r.try_get(3)?,
+            id: EntityId(r.try_get(o + 2)?),
+            code: r.try_get(o + 3)?,
             geometry,
-            valid: ValidTime { from: r.try_get(4)?, to: r.try_get(5)? },
+            valid: ValidTime { from: r.try_get(o + 4)?, to: r.try_get(o + 5)? },
             properties,
         },
-        version: r.try_get(6)?,
-        tx: TxId(r.try_get(7)?),
-        device_time: r.try_get(8)?,
-        tx_time: time_of(layer, r.try_get(9)?, &at)?,
+        version: r.try_get(o + 6)?,
+        tx: TxId(r.try_get(o + 7)?),
+        device_time: r.try_get(o + 8)?,
+        tx_time: time_of(layer, r.try_get(o + 9)?, &at)?,
     })
 }
 
@@ -293,27 +301,139 @@ fn tick(scanned: usize) -> Result<()> {
     if scanned.is_multiple_of(1024) { crate::cancel::check() } else { Ok(()) }
 }
 
-pub(crate) fn query(c: &mut PgConn, q: &Query<'_>, sink: &mut dyn FnMut(StoredFeature) -> bool) -> Result<QueryStats> {
+/// A snapshot older than the read needed (a standby that has not replayed that far yet): the
+/// read stopped before delivering anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Behind;
+
+/// Layers as last read by this process, for single-statement reads ([`query_single`]): each use
+/// is checked against the layer's `created_tx` and schema transaction in the same statement as
+/// the rows, so a stale definition is never used to decode them.
+#[derive(Default)]
+pub(crate) struct LayerCache(Mutex<HashMap<String, Arc<Layer>>>);
+
+impl LayerCache {
+    fn get(&self, name: &str) -> Option<Arc<Layer>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    fn put(&self, layer: &Layer) {
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if m.len() >= 4096 {
+            m.clear();
+        }
+        m.insert(layer.name().to_owned(), Arc::new(layer.clone()));
+    }
+
+    fn forget(&self, name: &str) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(name);
+    }
+}
+
+/// The features matching `q`, in a snapshot holding transaction `need`, else [`Behind`] before
+/// any row reaches `sink` (the snapshot's newest transaction comes with the layer, in the same
+/// statement). Runs in the caller's transaction; the layer read is remembered in `cache`.
+pub(crate) fn query_fresh(
+    c: &mut PgConn,
+    q: &Query<'_>,
+    need: TxId,
+    cache: &LayerCache,
+    sink: &mut dyn FnMut(StoredFeature) -> bool,
+) -> Result<std::result::Result<QueryStats, Behind>> {
     let (layer, latest, at) = layers::load_for_read(c, q.layer, q.as_of)?;
-    let Some(tx_max) = logic::tx_bound(q, q.as_of.map(|_| at)) else {
-        return Ok(QueryStats::default()); // before the store existed
+    cache.put(&layer);
+    if latest < need {
+        return Ok(Err(Behind));
+    }
+    query_loaded(c, q, &layer, latest, at, sink).map(Ok)
+}
+
+/// A current query (no `as_of`, no `at_tx`: the live table only) as ONE statement outside any
+/// transaction — in READ COMMITTED a statement is its own snapshot, so the rows and the
+/// snapshot's newest transaction still come from one state — with the layer from `cache`,
+/// revalidated by the same statement. `None` (nothing delivered) when the query does not
+/// qualify or the cached layer is missing or stale: the caller reads in a transaction.
+pub(crate) fn query_single(
+    c: &mut PgConn,
+    q: &Query<'_>,
+    need: TxId,
+    cache: &LayerCache,
+    sink: &mut dyn FnMut(StoredFeature) -> bool,
+) -> Result<Option<std::result::Result<QueryStats, Behind>>> {
+    if q.as_of.is_some() || q.at_tx.is_some() {
+        return Ok(None);
+    }
+    let Some(layer) = cache.get(q.layer) else { return Ok(None) };
+    let Some(live) = live_plan(q, &layer, None) else { return Ok(None) };
+    let LivePlan { sql, mut args, exact, .. } = live;
+    let name = args.add(q.layer.to_owned());
+    // One row of `m` (none when the layer is gone), joined to the rows in their order: a join
+    // `ON true` can only be a nested loop, which keeps the inner side's order.
+    let sql = format!(
+        "WITH m AS (SELECT l.created_tx, (SELECT max(h.tx) FROM sk_schema_history h WHERE h.layer = l.name) AS st, \
+         (SELECT max(tx) FROM sk_transactions) AS latest FROM sk_layers l WHERE l.name = {name}) \
+         SELECT m.created_tx, m.st, m.latest, r.* FROM m LEFT JOIN ({sql}) r ON true"
+    );
+    let params = args.refs();
+    // A column renamed by another process since the layer was cached: the statement fails
+    // before any row, and the transaction path reads the layer afresh.
+    let stale = |e: &StoreError| !e.is_unavailable() && !matches!(e, StoreError::Cancelled(_));
+    let mut rows = match c.stream(&sql, &params) {
+        Err(e) if stale(&e) => {
+            cache.forget(q.layer);
+            return Ok(None);
+        }
+        r => r?,
     };
-    let answered_at = match tx_max {
-        Some(tx) => Some(tx),
-        None => Some(latest).filter(|t| t.0 > 0),
+    let Some(first) = rows.next()? else {
+        cache.forget(q.layer);
+        return Ok(None);
     };
+    let created: i64 = first.try_get(0)?;
+    let schema_tx: Option<i64> = first.try_get(1)?;
+    if created != layer.created_tx.0 || schema_tx.unwrap_or(created) != layer.schema_tx.0 {
+        cache.forget(q.layer);
+        return Ok(None);
+    }
+    let latest = TxId(first.try_get::<_, Option<i64>>(2)?.unwrap_or(0));
+    if latest < need {
+        return Ok(Some(Err(Behind)));
+    }
+    let mut page = Page::new(q, Some(latest).filter(|t| t.0 > 0), sink);
+    let mut next = Some(first);
+    while let Some(r) = next {
+        if r.try_get::<_, Option<i64>>(3)?.is_some() {
+            page.stats.scanned += 1;
+            tick(page.stats.scanned)?;
+            let cur = decode_current_at(&layer, &r, 3)?;
+            if exact.keep(&cur.feature, cur.version) {
+                page.offer(cur.stored());
+                if page.done {
+                    break;
+                }
+            }
+        }
+        next = rows.next()?;
+    }
+    Ok(Some(Ok(page.stats)))
+}
+
+/// The live half of a query: its statement, parameters, what Rust checks on its rows, and the
+/// envelope narrowing both halves. `None` when the query's boxes are disjoint (no answer).
+struct LivePlan {
+    sql: String,
+    args: Args,
+    exact: Exact,
+    env: Option<Bbox>,
+}
+
+fn live_plan(q: &Query<'_>, layer: &Layer, tx_max: Option<TxId>) -> Option<LivePlan> {
     let by_id = q.by_id || q.after.is_some();
-    let mut page = Page::new(q, answered_at, sink);
     // The envelope a top-level spatial conjunct implies narrows both halves on their GiST index.
     let plan = q.filter.map(|f| f.plan(&|_: &Attribute| None));
     let geom_env = q.intersects.and_then(Geometry::bbox);
-    let Some(env) = intersection(q.bbox, geom_env).and_then(|e| intersection(e, plan.as_ref().and_then(|p| p.bbox)))
-    else {
-        return Ok(page.stats);
-    };
+    let env = intersection(q.bbox, geom_env).and_then(|e| intersection(e, plan.as_ref().and_then(|p| p.bbox)))?;
     let mut exact = Exact { bbox: q.bbox, intersects: q.intersects.map(Geometry::to_geo), filter: None };
-
-    // The live half.
     let mut args = Args::default();
     let mut where_ = Vec::new();
     if let Some(b) = &env {
@@ -329,11 +449,33 @@ pub(crate) fn query(c: &mut PgConn, q: &Query<'_>, sink: &mut dyn FnMut(StoredFe
         where_.push(format!("t.entity_id > {}", args.add(after.0)));
     }
     if let Some(f) = q.filter {
-        exact.filter = plan_filter(f, &|a: &Attribute| live_column(&layer, a), &mut where_, &mut args);
+        exact.filter = plan_filter(f, &|a: &Attribute| live_column(layer, a), &mut where_, &mut args);
     }
     let order = if by_id { "t.entity_id" } else { "t.fid" };
-    let current_sql = format!("{} ORDER BY {order}", current_select(&layer, &where_.join(" AND ")));
-    let current_args = args;
+    let sql = format!("{} ORDER BY {order}", current_select(layer, &where_.join(" AND ")));
+    Some(LivePlan { sql, args, exact, env })
+}
+
+fn query_loaded(
+    c: &mut PgConn,
+    q: &Query<'_>,
+    layer: &Layer,
+    latest: TxId,
+    at: Option<TxId>,
+    sink: &mut dyn FnMut(StoredFeature) -> bool,
+) -> Result<QueryStats> {
+    let Some(tx_max) = logic::tx_bound(q, q.as_of.map(|_| at)) else {
+        return Ok(QueryStats::default()); // before the store existed
+    };
+    let answered_at = match tx_max {
+        Some(tx) => Some(tx),
+        None => Some(latest).filter(|t| t.0 > 0),
+    };
+    let by_id = q.by_id || q.after.is_some();
+    let mut page = Page::new(q, answered_at, sink);
+    let Some(LivePlan { sql: current_sql, args: current_args, exact, env }) = live_plan(q, layer, tx_max) else {
+        return Ok(page.stats);
+    };
 
     // The closed half: versions current at tx_max (as-of queries only), after `after`, up to `upto`.
     let hist_sql = |tx: TxId, upto: Option<EntityId>| {
@@ -357,12 +499,12 @@ pub(crate) fn query(c: &mut PgConn, q: &Query<'_>, sink: &mut dyn FnMut(StoredFe
         }
         let residual = q.filter.and_then(|f| plan_filter(f, &hist_column, &mut where_, &mut args));
         let order = if by_id { "h.entity_id" } else { "h.hid" };
-        (format!("{} WHERE {} ORDER BY {order}", hist_select(&layer), where_.join(" AND ")), args, residual)
+        (format!("{} WHERE {} ORDER BY {order}", hist_select(layer), where_.join(" AND ")), args, residual)
     };
     let keep_closed = |r: &Row, scanned: &mut usize, residual: &Option<Filter>| -> Result<Option<StoredFeature>> {
         *scanned += 1;
         tick(*scanned)?;
-        let h = decode_hist(&layer, r)?;
+        let h = decode_hist(layer, r)?;
         let keep =
             exact.keep_geometry(&h.feature) && residual.as_ref().is_none_or(|f| f.matches(&h.feature, Some(h.version)));
         Ok(keep.then(|| h.stored()))
@@ -377,7 +519,7 @@ pub(crate) fn query(c: &mut PgConn, q: &Query<'_>, sink: &mut dyn FnMut(StoredFe
             while let Some(r) = rows.next()? {
                 page.stats.scanned += 1;
                 tick(page.stats.scanned)?;
-                let cur = decode_current(&layer, &r)?;
+                let cur = decode_current(layer, &r)?;
                 if exact.keep(&cur.feature, cur.version) {
                     page.offer(cur.stored());
                     if page.done {
@@ -415,7 +557,7 @@ pub(crate) fn query(c: &mut PgConn, q: &Query<'_>, sink: &mut dyn FnMut(StoredFe
         {
             page.stats.scanned += 1;
             tick(page.stats.scanned)?;
-            let cur = decode_current(&layer, &r)?;
+            let cur = decode_current(layer, &r)?;
             if exact.keep(&cur.feature, cur.version) {
                 current.push_back(cur.stored());
             }
@@ -535,13 +677,37 @@ pub(crate) fn get(
     key: &FeatureKey,
     as_of: Option<Timestamp>,
 ) -> Result<Option<StoredFeature>> {
-    let (layer, _, at) = layers::load_for_read(c, layer, as_of)?;
+    Ok(get_fresh(c, layer, key, as_of, TxId(0))?.unwrap_or(None))
+}
+
+/// [`get`] in a snapshot holding transaction `need`, else [`Behind`].
+pub(crate) fn get_fresh(
+    c: &mut PgConn,
+    layer: &str,
+    key: &FeatureKey,
+    as_of: Option<Timestamp>,
+    need: TxId,
+) -> Result<std::result::Result<Option<StoredFeature>, Behind>> {
+    let (layer, latest, at) = layers::load_for_read(c, layer, as_of)?;
+    if latest < need {
+        return Ok(Err(Behind));
+    }
+    get_loaded(c, &layer, key, as_of, at).map(Ok)
+}
+
+fn get_loaded(
+    c: &mut PgConn,
+    layer: &Layer,
+    key: &FeatureKey,
+    as_of: Option<Timestamp>,
+    at: Option<TxId>,
+) -> Result<Option<StoredFeature>> {
     if as_of.is_none() {
-        return Ok(current_row(c, &layer, key)?.map(CurrentRow::stored));
+        return Ok(current_row(c, layer, key)?.map(CurrentRow::stored));
     }
     let Some(tx) = at else { return Ok(None) };
-    let Some(id) = resolve(c, &layer, key)? else { return Ok(None) };
-    let vs = versions(c, &layer, id)?;
+    let Some(id) = resolve(c, layer, key)? else { return Ok(None) };
+    let vs = versions(c, layer, id)?;
     Ok(state_at(&vs, tx).filter(|f| match key {
         // A code names whichever entity held it at that instant; check it still matches.
         FeatureKey::Code(code) => f.feature.code == *code,

@@ -23,6 +23,19 @@ impl SyncBookkeeping for PgStore {
         })
     }
 
+    fn sync_docs(&self, layer: &str, ids: &[EntityId]) -> Result<std::collections::HashMap<EntityId, (i64, Vec<u8>)>> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        self.read(|c| {
+            Ok(c.query(
+                "SELECT entity_id, version, doc FROM sk_sync_docs WHERE layer = $1 AND entity_id = ANY ($2)",
+                &[&layer, &ids],
+            )?
+            .iter()
+            .map(|r| (EntityId(r.get(0)), (r.get(1), r.get(2))))
+            .collect())
+        })
+    }
+
     fn sync_doc_ids(&self, layer: &str) -> Result<HashSet<EntityId>> {
         self.read(|c| {
             Ok(c.query("SELECT entity_id FROM sk_sync_docs WHERE layer = $1", &[&layer])?
@@ -121,44 +134,26 @@ impl SyncBookkeeping for PgStore {
 
 impl SyncBookkeepingTx for PgTx<'_> {
     fn put_sync_doc(&mut self, layer: &str, id: EntityId, version: i64, doc: &[u8]) -> Result<()> {
-        let (c, tx) = self.writer();
-        let r = c
-            .execute(
-                "INSERT INTO sk_sync_docs (layer, entity_id, version, doc, tx) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (layer, entity_id) DO UPDATE SET version = excluded.version, doc = excluded.doc, tx = excluded.tx",
-                &[&layer, &id.0, &version, &doc, &tx.0],
-            )
-            .map(|_| ());
+        // Queued (`deferred.rs`): written with the others of the batch.
+        let r = self.bookkeeping(|b| b.put_doc(layer, id.0, version, doc));
         self.guard(r)?;
         self.wrote_other(); // the transaction has content even if no version was written
         Ok(())
     }
 
     fn put_conflicts(&mut self, layer: &str, id: EntityId, conflicts: u32, authors: &[String]) -> Result<()> {
-        let (_, at) = crate::StoreTx::id(self);
-        let (c, tx) = self.writer();
-        let r = if conflicts == 0 {
-            c.execute("DELETE FROM sk_conflicts WHERE layer = $1 AND entity_id = $2", &[&layer, &id.0])
-        } else {
-            let mut authors = authors.to_vec();
-            authors.sort();
-            authors.dedup();
-            c.execute(
-                "INSERT INTO sk_conflicts (layer, entity_id, conflicts, authors, opened_us, tx) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (layer, entity_id) DO UPDATE SET conflicts = excluded.conflicts, \
-                 authors = excluded.authors, tx = excluded.tx",
-                &[&layer, &id.0, &i32::try_from(conflicts).unwrap_or(i32::MAX), &authors, &at.as_microsecond(), &tx.0],
-            )
-        };
-        self.guard(r.map(|_| ()))?;
+        let count = i32::try_from(conflicts).unwrap_or(i32::MAX);
+        let r = self.bookkeeping(|b| b.put_conflicts(layer, id.0, count, authors));
+        self.guard(r)?;
         self.wrote_other();
         Ok(())
     }
 
     fn put_replica(&mut self, r: &ReplicaRecord) -> Result<()> {
-        let (c, _) = self.writer();
-        let res = c
+        let res = self
+            .writer()
+            .and_then(|(c, _)| {
+                c
             .execute(
                 "INSERT INTO sk_replicas (id, name, author, device, layers, area, created_tx) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, layers = excluded.layers, area = excluded.area",
@@ -172,16 +167,16 @@ impl SyncBookkeepingTx for PgTx<'_> {
                     &r.created_tx.0,
                 ],
             )
-            .map(|_| ());
+            .map(|_| ())
+            });
         self.guard(res)?;
         self.wrote_other();
         Ok(())
     }
 
     fn put_blob(&mut self, b: &BlobRecord) -> Result<()> {
-        let (c, tx) = self.writer();
-        let r = c
-            .execute(
+        let r = self.writer().and_then(|(c, tx)| {
+            c.execute(
                 "INSERT INTO sk_blobs (sha256, size, mime, evidence, uploaded_by, uploaded_tx) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT DO NOTHING",
                 &[
@@ -193,7 +188,8 @@ impl SyncBookkeepingTx for PgTx<'_> {
                     &tx.0,
                 ],
             )
-            .map(|_| ());
+            .map(|_| ())
+        });
         self.guard(r)?;
         self.wrote_other();
         Ok(())

@@ -526,3 +526,106 @@ fn deferred_updates_write_every_field_type() {
     let h = s.history("all_types", &FeatureKey::Id(id)).unwrap();
     assert_eq!(h.len(), 2);
 }
+
+/// Lazy savepoints (`tx.rs`): a savepoint is sent only before the next statement, after the
+/// writes queued before it, so a statement failing after it is undone by the rollback to it
+/// while everything queued before stays; the queued writes after it are dropped.
+#[test]
+fn a_lazy_savepoint_is_sent_before_the_next_statement() {
+    use crate::conformance::{depth_of, props};
+    use crate::{StoreTx, SyncBookkeeping, SyncBookkeepingTx};
+    let url = Cluster::shared().fresh_db();
+    let s = PgStore::open(&url, true).unwrap();
+    history_fixture(&s);
+    let c = s.get("manhole", &FeatureKey::Code("C".into()), None).unwrap().unwrap().feature.id;
+    let depth = |v: f64| Patch { set: props(&[("depth", v.into())]), ..Patch::default() };
+    let d = s.get("manhole", &FeatureKey::Code("D".into()), None).unwrap().unwrap().feature.id;
+    let mut tx = tx::PgTx::begin(&s, TxMeta::by("eve")).unwrap();
+    // D's row read ahead: its update below sends nothing, so it is still queued when the
+    // failing statement sends the savepoint.
+    assert_eq!(tx.get_many("manhole", &[d]).unwrap().len(), 1);
+    tx.update("manhole", &FeatureKey::Code("A".into()), depth(4.0)).unwrap();
+    tx.put_sync_doc("manhole", c, 1, b"before").unwrap();
+    tx.savepoint().unwrap();
+    tx.update("manhole", &FeatureKey::Id(d), depth(4.0)).unwrap();
+    tx.put_sync_doc("manhole", c, 1, b"after").unwrap();
+    assert!(tx.fail_a_statement().is_err());
+    tx.rollback_to_savepoint().unwrap();
+    let info = Box::new(tx).commit().unwrap();
+    assert_eq!(info.updated, 1, "{info:?}");
+    assert_eq!(depth_of(&s, "A", None), Some(4.0.into()));
+    assert_eq!(depth_of(&s, "D", None), Some(0.5.into()));
+    assert_eq!(s.sync_doc("manhole", c).unwrap(), Some((1, b"before".to_vec())));
+
+    // A savepoint never sent, released, leaves its writes to the commit; one rolled back sends
+    // nothing and keeps nothing.
+    let mut tx = tx::PgTx::begin(&s, TxMeta::by("eve")).unwrap();
+    tx.savepoint().unwrap();
+    tx.update("manhole", &FeatureKey::Code("D".into()), depth(5.0)).unwrap();
+    tx.release_savepoint().unwrap();
+    tx.savepoint().unwrap();
+    tx.update("manhole", &FeatureKey::Code("C".into()), depth(5.0)).unwrap();
+    tx.rollback_to_savepoint().unwrap();
+    assert!(tx.rollback_to_savepoint().is_err(), "no savepoint left");
+    assert_eq!(Box::new(tx).commit().unwrap().updated, 1);
+    assert_eq!(depth_of(&s, "D", None), Some(5.0.into()));
+    assert_eq!(depth_of(&s, "C", None), Some(2.5.into()));
+}
+
+/// A process caches layer definitions for its single-statement reads: another process
+/// renaming a field, adding one, or dropping and making the layer again must never make it
+/// decode rows with the old definition.
+#[test]
+fn a_layer_changed_by_another_handle_is_read_afresh() {
+    let url = Cluster::shared().fresh_db();
+    let a: Arc<dyn Store> = crate::init(&url.parse().unwrap()).unwrap();
+    let b: Arc<dyn Store> = crate::open(&url.parse().unwrap()).unwrap();
+    let mut tx = a.begin(TxMeta::by("admin")).unwrap();
+    tx.create_layer(crate::conformance::manhole_layer()).unwrap();
+    tx.insert("manhole", new("M1", 114.3, 30.5, "井盖", 1.0)).unwrap();
+    tx.commit().unwrap();
+    let read = |s: &Arc<dyn Store>| {
+        let mut out = Vec::new();
+        let q = Query { layer: "manhole", ..Query::default() };
+        s.query(&q, &mut |f| {
+            out.push(f);
+            true
+        })
+        .unwrap();
+        out
+    };
+    for _ in 0..3 {
+        assert_eq!(read(&b).len(), 1); // cached by now
+    }
+    // Add `备注` through the other handle: the same statement text would still run, so only the
+    // revalidation notices.
+    let mut def = a.layer("manhole").unwrap().def.clone();
+    def.schema.fields.push(shikong_model::FieldDef::new("备注", shikong_model::FieldType::Text));
+    let mut tx = a.begin(TxMeta::by("admin")).unwrap();
+    tx.update_layer("manhole", def).unwrap();
+    let mut f = new("M2", 114.31, 30.51, "井盖", 2.0);
+    f.properties.insert("备注".into(), "新井".into());
+    tx.insert("manhole", f).unwrap();
+    tx.commit().unwrap();
+    let got = read(&b);
+    assert_eq!(got.len(), 2);
+    let m2 = got.iter().find(|f| f.feature.code == "M2").unwrap();
+    assert_eq!(m2.feature.properties.get("备注"), Some(&"新井".into()));
+    // Rename `material` (the cached statement names a column that is gone).
+    read(&b);
+    let mut def = a.layer("manhole").unwrap().def.clone();
+    def.schema.fields.iter_mut().find(|f| f.name == "material").unwrap().name = "材质".into();
+    let mut tx = a.begin(TxMeta::by("admin")).unwrap();
+    tx.update_layer("manhole", def).unwrap();
+    let mut f = new("M3", 114.32, 30.52, "井盖", 2.0);
+    f.properties.insert("材质".into(), "铸铁".into());
+    tx.insert("manhole", f).unwrap();
+    tx.commit().unwrap();
+    let got = read(&b);
+    assert_eq!(got.len(), 3);
+    let m3 = got.iter().find(|f| f.feature.code == "M3").unwrap();
+    assert_eq!(m3.feature.properties.get("材质"), Some(&"铸铁".into()));
+    // A query of a layer that does not exist is refused as before.
+    let q = Query { layer: "nosuch", ..Query::default() };
+    assert!(matches!(b.query(&q, &mut |_| true), Err(StoreError::NoSuchLayer(_))));
+}

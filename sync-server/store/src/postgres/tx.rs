@@ -9,6 +9,11 @@
 //! statement, and the store's contract is that a refused write leaves the transaction usable. A
 //! statement that fails anyway poisons the transaction: it can still be rolled back to a
 //! savepoint taken before, but never committed.
+//!
+//! Lazy savepoints: see `savepoints.rs`.
+//! `get_many` reads many live rows in one statement and keeps them for the updates and deletes
+//! that follow (each row used once, dropped when its entity is written, and those read after a
+//! savepoint dropped by a rollback to it), so an entity of a push costs no round trip at all.
 
 use std::collections::HashMap;
 
@@ -23,6 +28,9 @@ use crate::error::{Result, StoreError};
 use crate::logic;
 use crate::types::*;
 
+mod savepoints;
+use savepoints::Savepoint;
+
 /// Per-layer state cached for the life of a transaction.
 struct LayerState {
     layer: Layer,
@@ -35,6 +43,8 @@ struct LayerState {
     pending: Option<super::bulk::Pending>,
     /// Updates not yet written (`updates.rs`).
     updates: super::updates::Updates,
+    /// Live rows read by `get_many` and not written since, with the read's generation.
+    cached: HashMap<uuid::Uuid, (u64, CurrentRow)>,
 }
 
 pub(crate) struct PgTx<'s> {
@@ -55,6 +65,14 @@ pub(crate) struct PgTx<'s> {
     poisoned: bool,
     /// Counters (and the poisoned flag) at the open savepoint, restored on rollback to it.
     saved: Option<(CommitInfo, bool, bool)>,
+    /// Documents and conflict entries not yet written (`deferred.rs`).
+    book: super::deferred::Bookkeeping,
+    sp: Option<Savepoint>,
+    /// A savepoint released by the caller is still open on the server.
+    release_owed: bool,
+    /// A statement failed before a savepoint could be sent: no rollback to it can undo that.
+    doomed: bool,
+    cache_gen: u64,
 }
 
 impl<'s> PgTx<'s> {
@@ -95,12 +113,58 @@ impl<'s> PgTx<'s> {
             schema_only: false,
             poisoned: false,
             saved: None,
+            book: super::deferred::Bookkeeping::default(),
+            sp: None,
+            release_owed: false,
+            doomed: false,
+            cache_gen: 0,
         })
     }
 
+    /// The connection, once a pending savepoint is sent.
+    fn db(&mut self) -> Result<&mut super::PgConn> {
+        self.ready()?;
+        Ok(&mut self.conn)
+    }
+
+    /// Queues a bookkeeping write (`deferred.rs`), writing the queue when it is full.
+    pub(super) fn bookkeeping(&mut self, put: impl FnOnce(&mut super::deferred::Bookkeeping)) -> Result<()> {
+        put(&mut self.book);
+        if self.book.is_full() {
+            self.ready()?;
+            self.book.flush(&mut self.conn, self.tx.0, self.time.as_microsecond())?;
+        }
+        Ok(())
+    }
+
+    fn get_many_inner(&mut self, layer: &str, ids: &[EntityId]) -> Result<HashMap<EntityId, StoredFeature>> {
+        self.flush()?; // its own writes are what the transaction sees
+        let l = self.layer(layer)?;
+        let uuids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        let rows = self.db()?.query(&read::current_select(&l, "t.entity_id = ANY ($1)"), &[&uuids])?;
+        self.cache_gen += 1;
+        let generation = self.cache_gen;
+        let st = self.state(layer)?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for r in rows {
+            let cur = read::decode_current(&l, &r)?;
+            out.insert(cur.feature.id, cur.clone().stored());
+            st.cached.insert(cur.feature.id.0, (generation, cur));
+        }
+        Ok(out)
+    }
+
+    /// Forgets a row `get_many` read: its entity is being written.
+    fn uncache(&mut self, layer: &str, id: EntityId) {
+        if let Some(st) = self.layers.get_mut(layer) {
+            st.cached.remove(&id.0);
+        }
+    }
+
     /// The connection and transaction id, for writes that are not versions (`sync.rs`).
-    pub(super) fn writer(&mut self) -> (&mut super::PgConn, TxId) {
-        (&mut self.conn, self.tx)
+    pub(super) fn writer(&mut self) -> Result<(&mut super::PgConn, TxId)> {
+        let tx = self.tx;
+        Ok((self.db()?, tx))
     }
 
     /// Records that something besides versions was written, so that commit keeps the transaction.
@@ -119,15 +183,15 @@ impl<'s> PgTx<'s> {
     /// Runs a statement that fails (tests of the poisoned state).
     #[cfg(test)]
     pub(super) fn fail_a_statement(&mut self) -> Result<()> {
-        let r = self.conn.batch("SELECT 1/0");
+        let r = self.db().and_then(|c| c.batch("SELECT 1/0"));
         self.guard(r)
     }
 
     fn state(&mut self, layer: &str) -> Result<&mut LayerState> {
         if !self.layers.contains_key(layer) {
-            let l = layers::load(&mut self.conn, layer)?;
+            let l = layers::load(self.db()?, layer)?;
             let next_code: i64 =
-                self.conn.query_one("SELECT next_code FROM sk_layers WHERE name = $1", &[&layer])?.get(0);
+                self.db()?.query_one("SELECT next_code FROM sk_layers WHERE name = $1", &[&layer])?.get(0);
             let st = LayerState {
                 layer: l,
                 next_code,
@@ -137,6 +201,7 @@ impl<'s> PgTx<'s> {
                 bulk: false,
                 pending: None,
                 updates: super::updates::Updates::default(),
+                cached: HashMap::new(),
             };
             self.layers.insert(layer.to_owned(), st);
         }
@@ -185,7 +250,7 @@ impl<'s> PgTx<'s> {
             self.flush()?;
         }
         Ok(self
-            .conn
+            .db()?
             .query_opt(
                 &format!("SELECT 1 FROM {} WHERE code = $1 AND entity_id <> $2", table(layer)),
                 &[&code, &other_than.0],
@@ -206,8 +271,13 @@ impl<'s> PgTx<'s> {
     }
 
     fn current(&mut self, layer: &str, key: &FeatureKey) -> Result<CurrentRow> {
+        if let FeatureKey::Id(id) = key
+            && let Some((_, row)) = self.state(layer)?.cached.remove(&id.0)
+        {
+            return Ok(row);
+        }
         let l = self.layer(layer)?;
-        read::current_row(&mut self.conn, &l, key)?
+        read::current_row(self.db()?, &l, key)?
             .ok_or_else(|| StoreError::NotFound { layer: layer.to_owned(), key: key.to_string() })
     }
 
@@ -283,7 +353,7 @@ impl<'s> PgTx<'s> {
                 cols.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", ")
             )
         };
-        if self.conn.query_opt(&sql, &args.refs())?.is_some() {
+        if self.db()?.query_opt(&sql, &args.refs())?.is_some() {
             return Ok(());
         }
         if unseen
@@ -309,7 +379,7 @@ impl<'s> PgTx<'s> {
         for v in f.properties.values() {
             if let Value::Attachments(list) = v {
                 for sha in list {
-                    self.conn.execute(
+                    self.db()?.execute(
                         "INSERT INTO sk_blob_refs (sha256, layer) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                         &[sha, &layer],
                     )?;
@@ -320,7 +390,7 @@ impl<'s> PgTx<'s> {
     }
 
     fn validate_live_features(&mut self, layer: &Layer) -> Result<()> {
-        for r in self.conn.query(&read::current_select(layer, ""), &[])? {
+        for r in self.db()?.query(&read::current_select(layer, ""), &[])? {
             let cur = read::decode_current(layer, &r)?;
             layer
                 .schema()
@@ -334,6 +404,7 @@ impl<'s> PgTx<'s> {
         let generated = f.id.is_none();
         let id = f.id.unwrap_or_else(|| EntityId(uuid::Uuid::now_v7()));
         let l = self.layer(layer)?;
+        self.uncache(layer, id);
         let code = match f.code.take() {
             Some(c) => c,
             None => self.generate_code(layer)?,
@@ -369,13 +440,17 @@ impl<'s> PgTx<'s> {
         }
         p.push(f.id.0, &f.code, row);
         if p.is_full() {
-            p.flush(&mut self.conn, layer)?;
+            self.ready()?;
+            if let Some(p) = self.layers.get_mut(layer).and_then(|st| st.pending.as_mut()) {
+                p.flush(&mut self.conn, layer)?;
+            }
         }
         Ok(())
     }
 
     /// Writes buffered inserts (before anything that could see them).
     fn flush(&mut self) -> Result<()> {
+        self.ready()?;
         for (name, st) in &mut self.layers {
             if let Some(p) = st.pending.as_mut() {
                 p.flush(&mut self.conn, name)?;
@@ -443,6 +518,10 @@ impl<'s> PgTx<'s> {
         let row = Self::row(&l, &next, version, self.tx, patch_device_time);
         let geom_changed = next.geometry != cur.feature.geometry;
         let tx = self.tx.0;
+        self.uncache(layer, next.id);
+        if self.state(layer)?.updates.len() + 1 >= super::updates::MAX_ITEMS {
+            self.ready()?;
+        }
         let st = self.layers.get_mut(layer).ok_or_else(|| StoreError::NoSuchLayer(layer.to_owned()))?;
         st.updates.push(&l, &cur, archive, &next.code, row, geom_changed);
         if st.updates.is_full() {
@@ -455,6 +534,7 @@ impl<'s> PgTx<'s> {
 
     fn delete_inner(&mut self, layer: &str, key: &FeatureKey) -> Result<()> {
         let cur = self.current(layer, key)?;
+        self.uncache(layer, cur.feature.id);
         let l = self.layer(layer)?;
         // The last state into history, a tombstone after it, the live row gone: one statement.
         let mut args = Args::default();
@@ -465,7 +545,7 @@ impl<'s> PgTx<'s> {
             args.add(self.tx.0),
             args.add(cur.feature.code.clone()),
         );
-        self.conn.execute(
+        self.db()?.execute(
             &format!(
                 "WITH sk_archived AS ({archived}), sk_tombstone AS (INSERT INTO {h} (entity_id, version, op, tx_from, tx_to, \
                  code, props) VALUES ({id}, {version}, 'delete', {tx}, NULL, {code}, '{{}}')) \
@@ -482,13 +562,14 @@ impl<'s> PgTx<'s> {
 
     fn restore_inner(&mut self, layer: &str, id: EntityId, mut f: NewFeature) -> Result<i64> {
         let l = self.layer(layer)?;
-        if read::current_row(&mut self.conn, &l, &FeatureKey::Id(id))?.is_some() {
+        self.uncache(layer, id);
+        if read::current_row(self.db()?, &l, &FeatureKey::Id(id))?.is_some() {
             return Err(StoreError::InvalidArgument(format!(
                 "layer `{layer}`: entity {id} is live; only deleted entities are restored"
             )));
         }
         let h = hist(layer);
-        let tomb = self.conn.query_opt(
+        let tomb = self.db()?.query_opt(
             &format!(
                 "SELECT hid, version FROM {h} WHERE entity_id = $1 AND op = 'delete' AND tx_to IS NULL \
                  ORDER BY version DESC LIMIT 1"
@@ -508,7 +589,8 @@ impl<'s> PgTx<'s> {
         let version = tomb_version + 1;
         self.insert_row(&l, &feature, version, device_time, false)?;
         // The tombstone stops being the entity's latest version at this transaction.
-        self.conn.execute(&format!("UPDATE {h} SET tx_to = $2 WHERE hid = $1"), &[&hid, &self.tx.0])?;
+        let tx = self.tx.0;
+        self.db()?.execute(&format!("UPDATE {h} SET tx_to = $2 WHERE hid = $1"), &[&hid, &tx])?;
         self.record_blob_refs(layer, &feature)?;
         self.grow_extent(layer, &feature)?;
         self.stats.updated += 1;
@@ -526,7 +608,7 @@ impl<'s> PgTx<'s> {
             return Ok(());
         }
         let idx = layers::field_index(layer, &cols);
-        self.conn.batch(&format!("CREATE INDEX IF NOT EXISTS {idx} ON {} ({});", table(layer), cols.join(", ")))?;
+        self.db()?.batch(&format!("CREATE INDEX IF NOT EXISTS {idx} ON {} ({});", table(layer), cols.join(", ")))?;
         self.schema_only = true;
         Ok(())
     }
@@ -549,7 +631,7 @@ impl<'s> PgTx<'s> {
         };
         // An index makes repeated upserts by this key cheap; it stays for later imports.
         let idx = layers::field_index(layer, std::slice::from_ref(&col));
-        self.conn.batch(&format!("CREATE INDEX IF NOT EXISTS {idx} ON {} ({col});", table(layer)))?;
+        self.db()?.batch(&format!("CREATE INDEX IF NOT EXISTS {idx} ON {} ({col});", table(layer)))?;
         let mut args = Args::default();
         let mark = args.add_boxed(param);
         let rows = self
@@ -563,10 +645,13 @@ impl<'s> PgTx<'s> {
     }
 
     fn commit_inner(&mut self) -> Result<CommitInfo> {
-        if self.poisoned {
+        if self.poisoned || self.doomed {
             return Err(StoreError::CommitFailed("a statement of this transaction failed; nothing was written".into()));
         }
         let r = self.flush();
+        self.guard(r)?;
+        let (tx, at_us) = (self.tx.0, self.time.as_microsecond());
+        let r = self.book.flush(&mut self.conn, tx, at_us);
         self.guard(r)?;
         let dirty: Vec<(String, Option<Bbox>, bool, bool, i64)> = self
             .layers
@@ -634,7 +719,8 @@ impl crate::StoreTx for PgTx<'_> {
     }
 
     fn create_layer(&mut self, def: LayerDef) -> Result<Layer> {
-        let r = layers::create(&mut self.conn, def, self.tx);
+        let tx = self.tx;
+        let r = self.db().and_then(|c| layers::create(c, def, tx));
         let l = self.guard(r)?;
         self.other_writes = true;
         Ok(l)
@@ -643,9 +729,10 @@ impl crate::StoreTx for PgTx<'_> {
     fn update_layer(&mut self, name: &str, def: LayerDef) -> Result<Layer> {
         let r = (|| {
             self.unbuffer()?;
-            let old = layers::load(&mut self.conn, name)?;
+            let old = layers::load(self.db()?, name)?;
             let tightened = old.def.schema != def.schema;
-            let l = layers::update(&mut self.conn, &old, def, self.tx)?;
+            let tx = self.tx;
+            let l = layers::update(self.db()?, &old, def, tx)?;
             if tightened {
                 self.validate_live_features(&l)?;
             }
@@ -660,9 +747,9 @@ impl crate::StoreTx for PgTx<'_> {
     fn bulk_load(&mut self, layer: &str) -> Result<()> {
         // The GiST index takes rows as they come; only the extent is computed once at commit.
         let r = (|| {
-            let any = self.conn.query_opt(&format!("SELECT 1 FROM {} LIMIT 1", table(layer)), &[])?;
+            let any = self.db()?.query_opt(&format!("SELECT 1 FROM {} LIMIT 1", table(layer)), &[])?;
             if any.is_none() {
-                let seen = self.conn.query_opt(&format!("SELECT 1 FROM {} LIMIT 1", hist(layer)), &[])?;
+                let seen = self.db()?.query_opt(&format!("SELECT 1 FROM {} LIMIT 1", hist(layer)), &[])?;
                 let st = self.state(layer)?;
                 st.bulk = true;
                 if seen.is_none() && st.pending.is_none() {
@@ -705,48 +792,35 @@ impl crate::StoreTx for PgTx<'_> {
         self.guard(r)
     }
 
+    fn get_many(&mut self, layer: &str, ids: &[EntityId]) -> Result<HashMap<EntityId, StoredFeature>> {
+        let r = self.get_many_inner(layer, ids);
+        self.guard(r)
+    }
+
     fn ensure_index(&mut self, layer: &str, fields: &[&str]) -> Result<()> {
         let r = self.flush().and_then(|()| self.ensure_index_inner(layer, fields));
         self.guard(r)
     }
 
     fn savepoint(&mut self) -> Result<()> {
-        let r = self.flush().and_then(|()| self.conn.batch("SAVEPOINT sk_entity;"));
-        self.guard(r)?;
-        self.saved = Some((self.stats, self.other_writes, self.poisoned));
-        Ok(())
+        self.take_savepoint()
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        let r = self.conn.batch("ROLLBACK TO SAVEPOINT sk_entity; RELEASE SAVEPOINT sk_entity;");
-        self.guard(r)?;
-        // Buffered rows came after the savepoint (it flushed); the id and code sets may name
-        // rolled-back rows, so the layers go back to checking the tables.
-        for st in self.layers.values_mut() {
-            st.pending = None;
-            st.updates.clear();
-        }
-        if let Some((stats, other, poisoned)) = self.saved.take() {
-            self.stats = stats;
-            self.other_writes = other;
-            self.poisoned = poisoned;
-        }
-        // Cached per-layer counters (codes, extents) may be ahead of the rolled-back data; that
-        // only skips a generated code number or widens an extent, both harmless.
-        Ok(())
+        self.rollback_savepoint()
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        let r = self.conn.batch("RELEASE SAVEPOINT sk_entity;");
-        self.guard(r)?;
-        self.saved = None;
-        Ok(())
+        self.release_lazy_savepoint()
     }
 
     fn put_outbox(&mut self, id: uuid::Uuid, payload: &str) -> Result<()> {
+        let tx = self.tx.0;
         let r = self
-            .conn
-            .execute("INSERT INTO sk_audit_outbox (id, tx, payload) VALUES ($1, $2, $3)", &[&id, &self.tx.0, &payload])
+            .db()
+            .and_then(|c| {
+                c.execute("INSERT INTO sk_audit_outbox (id, tx, payload) VALUES ($1, $2, $3)", &[&id, &tx, &payload])
+            })
             .map(|_| ());
         self.guard(r)
     }

@@ -6,8 +6,9 @@
 //! errors are unchanged; only the write waits. The transaction writes the waiting updates before
 //! anything that could see them: a read of a key they touch (its id, or a code one of them had or
 //! takes), a code check, any other write to the layer, a read through the transaction, a
-//! savepoint, a schema change and the commit. A rollback to a savepoint drops them (the savepoint
-//! flushed, so they came after it).
+//! savepoint sent to the server, a schema change and the commit. A savepoint is sent only when
+//! a statement follows it (`tx.rs`, lazy savepoints): updates queued before it are then written
+//! first, those after it stay queued; a rollback to it drops those queued after it.
 
 use std::collections::HashSet;
 
@@ -19,11 +20,14 @@ use crate::error::Result;
 use crate::types::{FeatureKey, Layer};
 
 /// Updates per statement, at most.
-const MAX_ITEMS: usize = 500;
+pub(super) const MAX_ITEMS: usize = 500;
 
 struct Item {
     /// Values of `v`'s columns: `archive`, `geom_changed`, the superseded version, the new row.
     values: Vec<Param>,
+    /// The entity, and the codes it had and takes (what [`Updates::touches`] answers from).
+    id: uuid::Uuid,
+    codes: [String; 2],
 }
 
 /// The updates of one layer not yet written.
@@ -41,6 +45,31 @@ impl Updates {
 
     pub(super) fn clear(&mut self) {
         *self = Updates::default();
+    }
+
+    /// Updates waiting (a savepoint's mark).
+    pub(super) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Drops the updates queued after the first `at` (a rollback to a savepoint taken then).
+    pub(super) fn truncate(&mut self, at: usize) {
+        self.items.truncate(at);
+        self.reindex();
+    }
+
+    /// Takes the updates queued after the first `at`, leaving those before: a savepoint sent
+    /// late writes the earlier ones before it and keeps the later ones waiting.
+    pub(super) fn split_off(&mut self, at: usize) -> Updates {
+        let mut tail = Updates { items: self.items.split_off(at.min(self.items.len())), ..Updates::default() };
+        tail.reindex();
+        self.reindex();
+        tail
+    }
+
+    fn reindex(&mut self) {
+        self.ids = self.items.iter().map(|i| i.id).collect();
+        self.codes = self.items.iter().flat_map(|i| i.codes.iter().cloned()).collect();
     }
 
     /// A read by `key` could see a state these updates change.
@@ -85,7 +114,7 @@ impl Updates {
         self.ids.insert(f.id.0);
         self.codes.insert(f.code.clone());
         self.codes.insert(next_code.to_owned());
-        self.items.push(Item { values });
+        self.items.push(Item { values, id: f.id.0, codes: [f.code.clone(), next_code.to_owned()] });
     }
 
     pub(super) fn is_full(&self) -> bool {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[test]
+both! {
 fn groups_and_members() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -27,9 +27,9 @@ fn groups_and_members() {
     assert_eq!(u.groups, ["排水队"]);
     assert_eq!(f.store.groups(&f.admin).unwrap().len(), 1);
     assert_eq!(err(f.store.create_group(&f.admin, "", None)).0, ErrorKind::BadRequest);
-}
+}}
 
-#[test]
+both! {
 fn stored_rules_decide_with_defaults_and_overrides() {
     let f = fx();
     let insp = f.user("张三", Role::Inspector);
@@ -85,4 +85,4 @@ fn stored_rules_decide_with_defaults_and_overrides() {
     assert_eq!(err(f.store.set_rule(&insp, &ro)).0, ErrorKind::Forbidden);
     let eff = f.store.effective_access(Some(&insp_p), &manhole).unwrap();
     assert_eq!(eff.grants, Grants::READ_EDIT);
-}
+}}

@@ -3,7 +3,7 @@
 
 use super::*;
 
-#[test]
+both! {
 fn disabling_revokes_tokens_and_blocks_login() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -23,9 +23,9 @@ fn disabling_revokes_tokens_and_blocks_login() {
         "token was revoked at 2025-03-01T01:00:00Z (user disabled); log in again"
     );
     f.login("张三");
-}
+}}
 
-#[test]
+both! {
 fn the_last_admin_cannot_be_removed() {
     let f = fx();
     let msg = "`root` is the last active admin; add or enable another admin first";
@@ -33,9 +33,9 @@ fn the_last_admin_cannot_be_removed() {
     assert_eq!(err(f.store.set_role(&f.admin, "root", Role::Office)).1, msg);
     f.add("root2", Role::Admin);
     f.store.set_role(&f.admin, "root", Role::Office).unwrap();
-}
+}}
 
-#[test]
+both! {
 fn citizen_registration_needs_approval() {
     let f = fx();
     let reg = Registration {
@@ -76,9 +76,9 @@ fn citizen_registration_needs_approval() {
             "user.register failed 市民王五"
         ]
     );
-}
+}}
 
-#[test]
+both! {
 fn rejected_registrations_say_why() {
     let f = fx();
     let reg = Registration { username: "zhao6".into(), password: "password123".into(), ..Registration::default() };
@@ -97,9 +97,9 @@ fn rejected_registrations_say_why() {
     // An admin may still approve a rejected registration.
     f.store.approve_user(&f.admin, "zhao6").unwrap();
     f.store.login(&c, &Client::default()).unwrap();
-}
+}}
 
-#[test]
+both! {
 fn registration_can_be_turned_off() {
     let f = fx();
     let store = f.store.with_config(AuthConfig { citizen_registration: false, ..config() });
@@ -112,9 +112,9 @@ fn registration_can_be_turned_off() {
         )
     );
     assert_eq!(store.register_citizen(&reg, &Client::default()).unwrap_err().code(), "registration_closed");
-}
+}}
 
-#[test]
+both! {
 fn passwords_change_and_reset() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -137,11 +137,11 @@ fn passwords_change_and_reset() {
     assert!(matches!(f.store.verify(a.secret.expose()), Err(AuthError::TokenRevoked { .. })));
     assert_eq!(err(f.store.reset_password(&me, "root", "reset password 2")).0, ErrorKind::Forbidden);
     assert_eq!(err(f.store.change_password(&Actor::local("cli"), PW, "x")).0, ErrorKind::Unauthorized);
-}
+}}
 
 // ---- lockout ----
 
-#[test]
+both! {
 fn five_failures_lock_the_username_for_fifteen_minutes() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -165,9 +165,9 @@ fn five_failures_lock_the_username_for_fifteen_minutes() {
     let locked = f.audit(AuditQuery { outcome: Some(Outcome::Denied), ..AuditQuery::default() });
     assert_eq!(locked.len(), 2);
     assert!(locked.iter().all(|e| e.action == AuditAction::LoginFailed && e.user.as_deref() == Some("张三")));
-}
+}}
 
-#[test]
+both! {
 fn unknown_usernames_lock_too_and_other_users_are_unaffected() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -176,9 +176,9 @@ fn unknown_usernames_lock_too_and_other_users_are_unaffected() {
     }
     assert!(matches!(f.store.login(&creds("ghost"), &Client::default()), Err(AuthError::LockedOut { .. })));
     f.login("张三");
-}
+}}
 
-#[test]
+both! {
 fn logins_are_throttled_per_address_before_hashing() {
     let f = fx();
     let store = f.store.with_config(AuthConfig {
@@ -201,9 +201,9 @@ fn logins_are_throttled_per_address_before_hashing() {
     store.login(&creds("root"), &from_addr("203.0.113.10:1")).unwrap();
     f.clock.advance(SignedDuration::from_mins(1));
     store.login(&creds("root"), &from).unwrap();
-}
+}}
 
-#[test]
+both! {
 fn registrations_are_throttled_per_address_and_per_username() {
     let f = fx();
     let reg =
@@ -218,4 +218,4 @@ fn registrations_are_throttled_per_address_and_per_username() {
     }
     let e = f.store.register_citizen(&reg("li9"), &from_addr("10.0.1.1:1")).unwrap_err();
     assert_eq!(e.code(), "throttled");
-}
+}}

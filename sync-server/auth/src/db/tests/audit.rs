@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[test]
+both! {
 fn audit_queries_filter_and_page() {
     let f = fx();
     let insp = f.user("张三", Role::Inspector);
@@ -61,19 +61,19 @@ fn audit_queries_filter_and_page() {
         err(f.store.query_audit(&f.admin, &AuditQuery { limit: 5000, ..AuditQuery::default() })).0,
         ErrorKind::BadRequest
     );
-}
+}}
 
-#[test]
+both! {
 fn the_audit_log_is_append_only() {
     let f = fx();
-    let conn = f.store.conn();
-    let e = conn.execute("UPDATE audit SET actor = 'someone else'", []).unwrap_err().to_string();
+    let conn = f.store.conn().unwrap();
+    let e = conn.execute("UPDATE audit SET actor = 'someone else'", &[]).unwrap_err().to_string();
     assert!(e.contains("the audit log is append-only"), "{e}");
-    let e = conn.execute("DELETE FROM audit", []).unwrap_err().to_string();
+    let e = conn.execute("DELETE FROM audit", &[]).unwrap_err().to_string();
     assert!(e.contains("the audit log is append-only"), "{e}");
-}
+}}
 
-#[test]
+both! {
 fn every_change_is_audited() {
     let f = fx();
     let cli = Actor::local("cli");
@@ -121,9 +121,9 @@ fn every_change_is_audited() {
     );
     let role_row = &f.audit(AuditQuery { actions: vec![AuditAction::UserRole], ..AuditQuery::default() })[0];
     assert_eq!(role_row.detail.as_deref(), Some("role inspector → office"));
-}
+}}
 
-#[test]
+both! {
 fn audit_fields_are_bounded_by_characters() {
     let f = fx();
     let huge = Actor::anonymous().with_client(Client::default().address("长".repeat(500)).request_id("r".repeat(500)));
@@ -136,9 +136,9 @@ fn audit_fields_are_bounded_by_characters() {
     assert!(detail.ends_with('…'));
     assert_eq!(row.client.as_deref().unwrap().chars().count(), MAX_AUDIT_CLIENT);
     assert_eq!(row.request_id.as_deref().unwrap().chars().count(), MAX_AUDIT_REQUEST_ID);
-}
+}}
 
-#[test]
+both! {
 fn refused_anonymous_attempts_beyond_the_budget_are_counted() {
     let f = fx();
     let store = f.store.with_config(AuthConfig {
@@ -162,9 +162,9 @@ fn refused_anonymous_attempts_beyond_the_budget_are_counted() {
     assert_eq!(rows.len(), 3);
     assert_eq!((rows[0].entity_count, rows[0].client.as_deref()), (Some(3), Some("198.51.100.4")));
     // Callers without an address (the CLI) and successful attempts are never counted away.
-}
+}}
 
-#[test]
+both! {
 fn pending_records_from_the_store_outbox_are_appended_once() {
     let f = fx();
     let insp = f.user("张三", Role::Inspector);
@@ -191,4 +191,4 @@ fn pending_records_from_the_store_outbox_are_appended_once() {
     bad.id = uuid::Uuid::now_v7();
     bad.actor_kind = "robot".into();
     assert!(f.store.record_pending(&bad).is_err());
-}
+}}

@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[test]
+both! {
 fn devices_bind_tokens() {
     let f = fx();
     let me = f.user("张三", Role::Inspector);
@@ -44,9 +44,9 @@ fn devices_bind_tokens() {
     assert_eq!(listed[0].last_seen_at, Some(t(START)));
     let bad = NewDevice { name: " ".into(), ..phone() };
     assert_eq!(err(f.store.register_device(&me, "张三", &bad)).0, ErrorKind::BadRequest);
-}
+}}
 
-#[test]
+both! {
 fn enrolment_codes_work_once() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -81,9 +81,9 @@ fn enrolment_codes_work_once() {
         ]
     );
     assert_eq!(f.store.devices(&f.admin, Some("张三")).unwrap().len(), 1);
-}
+}}
 
-#[test]
+both! {
 fn enrolment_codes_expire_and_need_an_active_owner() {
     let f = fx();
     let me = f.user("张三", Role::Inspector);
@@ -102,4 +102,4 @@ fn enrolment_codes_expire_and_need_an_active_owner() {
         "user `张三` is disabled"
     );
     assert_eq!(err(f.store.create_enrolment(&f.admin, "张三", None)).1, "user `张三` is disabled");
-}
+}}

@@ -2,11 +2,44 @@
 //! approval, lockout, groups, rules and the audit log, at instants set by a manual clock.
 //!
 //! Fixtures and the file, users and login are here; the other subjects have a module each.
+//!
+//! Every test written `both! { fn name() { … } }` runs on both backends: `name::sqlite` (an
+//! in-memory SQLite database) and `name::postgres` (a fresh database in the private cluster of
+//! `shikong-pgtest`, as a server with `--store postgres://…` keeps its accounts). Only what is
+//! about the SQLite file itself is SQLite-only.
+
+use std::cell::Cell;
+
+thread_local! {
+    /// Whether [`fx`] opens the accounts in PostgreSQL (set by the `postgres` half of `both!`).
+    static ON_POSTGRES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One test, run on both backends (see the module docs).
+macro_rules! both {
+    (fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn sqlite() $body
+
+            #[test]
+            fn postgres() {
+                $crate::db::tests::ON_POSTGRES.with(|p| p.set(true));
+                $body
+            }
+        }
+    };
+}
 
 mod access;
 mod accounts;
 mod audit;
+mod copy;
 mod devices;
+mod shared;
 mod tokens;
 
 use std::sync::Arc;
@@ -36,10 +69,16 @@ fn config() -> AuthConfig {
     AuthConfig { password_cost: PasswordCost::INSECURE_FAST, ..AuthConfig::default() }
 }
 
-/// An in-memory store at [`START`] with an admin `root` added from the CLI.
+/// A fresh store (in memory, or a new PostgreSQL database under `both!`'s `postgres` half) at
+/// [`START`] with an admin `root` added from the CLI.
 fn fx() -> Fx {
     let clock = Arc::new(ManualClock::new(t(START)));
-    let store = AuthStore::open_in_memory().unwrap().with_clock(clock.clone()).with_config(config());
+    let store = if ON_POSTGRES.with(Cell::get) {
+        AuthStore::open_postgres(&shikong_pgtest::Cluster::shared().fresh_db()).unwrap()
+    } else {
+        AuthStore::open_in_memory().unwrap()
+    };
+    let store = store.with_clock(clock.clone()).with_config(config());
     store.add_user(&Actor::local("test"), "root", Role::Admin, PW).unwrap();
     let admin = Actor::user(store.login(&creds("root"), &Client::default()).unwrap().principal);
     Fx { store, clock, admin }
@@ -100,7 +139,7 @@ fn err<T: std::fmt::Debug>(r: Result<T>) -> (ErrorKind, String) {
 
 // ---- the file ----
 
-#[test]
+both! {
 fn the_store_can_be_shared_between_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<AuthStore>();
@@ -115,7 +154,7 @@ fn the_store_can_be_shared_between_threads() {
             assert_eq!(h.join().unwrap().unwrap(), "张三");
         }
     });
-}
+}}
 
 #[test]
 fn creates_a_private_wal_file_and_reopens_it() {
@@ -132,7 +171,8 @@ fn creates_a_private_wal_file_and_reopens_it() {
     }
     let store = AuthStore::open(&path).unwrap();
     assert!(store.has_users().unwrap());
-    let conn = store.conn();
+    let held = store.conn().unwrap();
+    let conn = held.sqlite().unwrap();
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
@@ -149,7 +189,7 @@ fn refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.sqlite");
     let store = AuthStore::open(&path).unwrap();
-    store.conn().execute("UPDATE auth_meta SET value = '7' WHERE key = 'schema_version'", []).unwrap();
+    store.conn().unwrap().execute("UPDATE auth_meta SET value = '7' WHERE key = 'schema_version'", &[]).unwrap();
     drop(store);
     let e = AuthStore::open(&path).unwrap_err().to_string();
     assert_eq!(
@@ -183,7 +223,7 @@ fn refuses_files_that_are_not_auth_databases() {
 
 // ---- users and login ----
 
-#[test]
+both! {
 fn add_user_then_login_and_verify() {
     let f = fx();
     let u = f.add("张三", Role::Inspector);
@@ -202,9 +242,9 @@ fn add_user_then_login_and_verify() {
     assert_eq!(login.client.as_deref(), Some("10.0.0.7:5000"));
     assert_eq!(login.request_id.as_deref(), Some("req-1"));
     assert_eq!(login.actor, ActorRef::User { id: u.id, username: "张三".into() });
-}
+}}
 
-#[test]
+both! {
 fn add_user_rejects_bad_input_and_duplicates() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -217,9 +257,9 @@ fn add_user_rejects_bad_input_and_duplicates() {
         (ErrorKind::BadRequest, "invalid password: 5 characters; at least 8 required".into())
     );
     assert_eq!(add("wangwu12", "WANGWU12").1, "invalid password: must not be the same as the username");
-}
+}}
 
-#[test]
+both! {
 fn only_admins_manage_users_and_refusals_are_audited() {
     let f = fx();
     let office = f.user("office1", Role::Office);
@@ -239,9 +279,9 @@ fn only_admins_manage_users_and_refusals_are_audited() {
     assert_eq!(err(f.store.user(&office, "root")).1, "only admins may look up users other than yourself");
     assert_eq!(err(f.store.user(&office, "nobody")).1, "only admins may look up users other than yourself");
     assert_eq!(err(f.store.user(&f.admin, "nobody")), (ErrorKind::NotFound, "no user named `nobody`".into()));
-}
+}}
 
-#[test]
+both! {
 fn wrong_password_and_unknown_user_look_the_same() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -259,4 +299,4 @@ fn wrong_password_and_unknown_user_look_the_same() {
         failed.iter().map(|e| (e.user.as_deref().unwrap_or(""), e.detail.as_deref().unwrap_or(""))).collect();
     assert_eq!(details, [("nobody", "unknown user"), ("张三", "wrong password")]);
     assert!(failed.iter().all(|e| e.outcome == Outcome::Failed && e.actor == ActorRef::Anonymous));
-}
+}}

@@ -3,7 +3,7 @@
 
 use super::*;
 
-#[test]
+both! {
 fn session_tokens_expire_after_their_lifetime() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -15,17 +15,17 @@ fn session_tokens_expire_after_their_lifetime() {
         err(f.store.verify(tok.secret.expose())),
         (ErrorKind::Unauthorized, "token expired at 2025-03-01T13:00:00Z; log in again".into())
     );
-}
+}}
 
-#[test]
+both! {
 fn unknown_and_malformed_tokens() {
     let f = fx();
     for bad in ["", "Bearer", "令牌", &"A".repeat(43)] {
         assert!(matches!(f.store.verify(bad), Err(AuthError::TokenUnknown)), "{bad:?}");
     }
-}
+}}
 
-#[test]
+both! {
 fn revoking_one_token_all_of_a_user_and_logout() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -55,9 +55,9 @@ fn revoking_one_token_all_of_a_user_and_logout() {
     assert_eq!(infos.len(), 4);
     assert!(infos.iter().all(|i| i.revoked_at.is_some()));
     assert_eq!(infos[0].id, d.id, "newest first");
-}
+}}
 
-#[test]
+both! {
 fn verify_records_last_use_at_most_once_a_minute() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -73,9 +73,9 @@ fn verify_records_last_use_at_most_once_a_minute() {
     f.advance(SignedDuration::from_secs(30));
     f.store.verify(tok.secret.expose()).unwrap();
     assert_eq!(last(), Some(t("2025-03-01T01:01:05Z")));
-}
+}}
 
-#[test]
+both! {
 fn role_and_group_changes_apply_to_the_next_request() {
     let f = fx();
     f.add("张三", Role::Inspector);
@@ -85,9 +85,9 @@ fn role_and_group_changes_apply_to_the_next_request() {
     f.store.add_to_group(&f.admin, "排水队", "张三").unwrap();
     let p = f.store.verify(tok.secret.expose()).unwrap();
     assert_eq!((p.role, p.groups), (Role::Office, vec!["排水队".to_string()]));
-}
+}}
 
-#[test]
+both! {
 fn admin_issued_tokens() {
     let f = fx();
     f.add("sync-bot", Role::Office);
@@ -97,7 +97,7 @@ fn admin_issued_tokens() {
     let office = Actor::user(tok.principal);
     assert_eq!(err(f.store.issue_token(&office, "root", None)).0, ErrorKind::Forbidden);
     assert_eq!(err(f.store.issue_token(&f.admin, "sync-bot", Some(SignedDuration::ZERO))).0, ErrorKind::BadRequest);
-}
+}}
 
 // ---- invariant: tokens verify only while unexpired and unrevoked ----
 
