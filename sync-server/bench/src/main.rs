@@ -19,6 +19,7 @@ mod serve;
 mod store;
 mod sync;
 mod tiles;
+mod wrk;
 
 #[derive(Parser)]
 #[command(name = "shikong-bench", about = "shikong benchmarks (print figures, compare with peers)")]

@@ -21,6 +21,7 @@ use shikong_store::{FeatureKey, LayerDef, NewFeature, Patch, Query, Store, Store
 
 use crate::data::{AREA, Lcg, boxes};
 use crate::serve::{Killed, shikong_exe, wait_ready};
+use crate::wrk::{self, Load};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -339,55 +340,6 @@ fn start_pg_server(data: &Path, url: &str) -> anyhow::Result<(Killed, String)> {
     Ok((guard, base))
 }
 
-/// wrk's requests/s, p50 and p99 (ms), non-2xx/socket error lines.
-struct Load {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    errors: String,
-}
-
-fn to_ms(s: &str) -> f64 {
-    let s = s.trim();
-    let (num, factor) = if let Some(v) = s.strip_suffix("us") {
-        (v, 0.001)
-    } else if let Some(v) = s.strip_suffix("ms") {
-        (v, 1.0)
-    } else if let Some(v) = s.strip_suffix('s') {
-        (v, 1000.0)
-    } else {
-        (s, 1.0)
-    };
-    num.parse::<f64>().unwrap_or(f64::NAN) * factor
-}
-
-fn wrk_cmd(base: &str, script: &Path, threads: u32, connections: u32, secs: u64) -> Command {
-    let mut c = Command::new("wrk");
-    c.args([&format!("-t{threads}"), &format!("-c{connections}"), &format!("-d{secs}s"), "--latency", "-s"])
-        .arg(script)
-        .arg(base)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
-fn parse_wrk(out: std::process::Output) -> anyhow::Result<Load> {
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field =
-        |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim).map(str::to_owned));
-    let rps = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk output:\n{text}"))?;
-    let errors =
-        text.lines().filter(|l| l.contains("Non-2xx") || l.contains("Socket errors")).collect::<Vec<_>>().join("; ");
-    Ok(Load {
-        rps,
-        p50: field("50%").map_or(f64::NAN, |v| to_ms(&v)),
-        p99: field("99%").map_or(f64::NAN, |v| to_ms(&v)),
-        errors,
-    })
-}
-
 /// Items req/s through one process, then through two on the same database.
 struct Items {
     size: u64,
@@ -400,12 +352,7 @@ struct Items {
 fn items(url: &str, n: u64, data: &Path, a: &Args) -> anyhow::Result<Items> {
     std::fs::create_dir_all(data)?;
     let script = data.join("bbox.lua");
-    let mut lua = String::from("local boxes = {\n");
-    for b in boxes(n, 1000.0, 2000, 11) {
-        lua.push_str(&format!("  \"{:.6},{:.6},{:.6},{:.6}\",\n", b.min_x, b.min_y, b.max_x, b.max_y));
-    }
-    lua.push_str("}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(\"GET\", \"/collections/manhole/items?f=json&limit=100&bbox=\" .. boxes[(i % #boxes) + 1])\nend\n");
-    std::fs::write(&script, lua)?;
+    wrk::bbox_items_script(&script, &boxes(n, 1000.0, 2000, 11))?;
 
     let (first, base_a) = start_pg_server(data, url)?;
     let (second, base_b) = start_pg_server(data, url)?;
@@ -419,19 +366,19 @@ fn items(url: &str, n: u64, data: &Path, a: &Args) -> anyhow::Result<Items> {
     }
     // Warm both processes (pools, prepared statements, page cache).
     for base in [&base_a, &base_b] {
-        wrk_cmd(base, &script, 1, 4, 3).output().context("running wrk (apt-get install wrk)")?;
+        wrk::command(base, &script, 1, 4, 3).output().context("running wrk (apt-get install wrk)")?;
     }
     println!("  items: one process, wrk -t2 -c{} for {} s …", a.connections, a.duration);
-    let one = parse_wrk(wrk_cmd(&base_a, &script, 2, a.connections, a.duration).output()?)?;
+    let one = wrk::parse(wrk::command(&base_a, &script, 2, a.connections, a.duration).output()?)?;
     let load_one = load();
     println!("  items: two processes, wrk -t1 -c{} on each for {} s …", a.connections / 2, a.duration);
     let runs: Vec<_> = [&base_a, &base_b]
         .iter()
-        .map(|b| wrk_cmd(b, &script, 1, a.connections / 2, a.duration).spawn())
+        .map(|b| wrk::command(b, &script, 1, a.connections / 2, a.duration).spawn())
         .collect::<Result<_, _>>()?;
     let mut two = Vec::new();
     for r in runs {
-        two.push(parse_wrk(r.wait_with_output()?)?);
+        two.push(wrk::parse(r.wait_with_output()?)?);
     }
     let load_two = load();
     drop((first, second));

@@ -13,6 +13,7 @@ use shikong_ingest::import::{self, ImportOptions, ToStoreFrame};
 use shikong_store::{StoreConfig, TxMeta};
 
 use crate::data::{boxes, write_geojson};
+use crate::wrk::{Load, bbox_items_script};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -105,46 +106,8 @@ pub(crate) fn shikong_exe() -> anyhow::Result<PathBuf> {
     Ok(exe)
 }
 
-/// wrk's figures: requests/s, p50 and p99 in ms.
-struct Load {
-    rps: f64,
-    p50: f64,
-    p99: f64,
-    errors: String,
-}
-
-fn to_ms(s: &str) -> f64 {
-    let s = s.trim();
-    let (num, factor) = if let Some(v) = s.strip_suffix("us") {
-        (v, 0.001)
-    } else if let Some(v) = s.strip_suffix("ms") {
-        (v, 1.0)
-    } else if let Some(v) = s.strip_suffix('s') {
-        (v, 1000.0)
-    } else {
-        (s, 1.0)
-    };
-    num.parse::<f64>().unwrap_or(f64::NAN) * factor
-}
-
 fn wrk(base: &str, script: &Path, a: &Args) -> anyhow::Result<Load> {
-    let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{}", a.connections), &format!("-d{}s", a.duration), "--latency", "-s"])
-        .arg(script)
-        .arg(base)
-        .output()
-        .context("running wrk (apt-get install wrk)")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field =
-        |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim).map(str::to_owned));
-    let rps = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk output:\n{text}"))?;
-    let p50 = field("50%").map_or(f64::NAN, |v| to_ms(&v));
-    let p99 = field("99%").map_or(f64::NAN, |v| to_ms(&v));
-    let errors =
-        text.lines().filter(|l| l.contains("Non-2xx") || l.contains("Socket errors")).collect::<Vec<_>>().join("; ");
-    Ok(Load { rps, p50, p99, errors })
+    crate::wrk::run(crate::wrk::command(base, script, 2, a.connections, a.duration))
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -175,12 +138,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
 
     let script = dir.join("bbox.lua");
-    let mut lua = String::from("local boxes = {\n");
-    for b in boxes(a.features, 1000.0, 2000, 11) {
-        lua.push_str(&format!("  \"{:.6},{:.6},{:.6},{:.6}\",\n", b.min_x, b.min_y, b.max_x, b.max_y));
-    }
-    lua.push_str("}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format(\"GET\", \"/collections/manhole/items?f=json&limit=100&bbox=\" .. boxes[(i % #boxes) + 1])\nend\n");
-    std::fs::write(&script, lua)?;
+    bbox_items_script(&script, &boxes(a.features, 1000.0, 2000, 11))?;
 
     // shikong
     let (shikong, sk_base) = start_shikong(&data)?;

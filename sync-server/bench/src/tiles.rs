@@ -124,46 +124,12 @@ fn each_once(urls: &[String], clients: usize) -> anyhow::Result<(f64, f64, f64, 
     ))
 }
 
-fn to_ms(s: &str) -> f64 {
-    let s = s.trim();
-    let (num, factor) = if let Some(v) = s.strip_suffix("us") {
-        (v, 0.001)
-    } else if let Some(v) = s.strip_suffix("ms") {
-        (v, 1.0)
-    } else if let Some(v) = s.strip_suffix('s') {
-        (v, 1000.0)
-    } else {
-        (s, 1.0)
-    };
-    num.parse::<f64>().unwrap_or(f64::NAN) * factor
-}
-
 /// wrk cycling over `paths`: (req/s, p50 ms, p99 ms, error summary).
 fn wrk(base: &str, paths: &[String], a: &Args, dir: &Path, name: &str) -> anyhow::Result<(f64, f64, f64, String)> {
     let script = dir.join(format!("{name}.lua"));
-    let mut lua = String::from("local paths = {\n");
-    for p in paths {
-        lua.push_str(&format!("  \"{p}\",\n"));
-    }
-    lua.push_str("}\nlocal i = 0\nwrk.headers[\"Accept-Encoding\"] = \"gzip\"\nrequest = function()\n  i = i + 1\n  return wrk.format(\"GET\", paths[(i % #paths) + 1])\nend\n");
-    std::fs::write(&script, lua)?;
-    let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{}", a.connections), &format!("-d{}s", a.duration), "--latency", "-s"])
-        .arg(&script)
-        .arg(base)
-        .output()
-        .context("running wrk (apt-get install wrk)")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field =
-        |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(str::trim).map(str::to_owned));
-    let rps = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in wrk output:\n{text}"))?;
-    let p50 = field("50%").map_or(f64::NAN, |v| to_ms(&v));
-    let p99 = field("99%").map_or(f64::NAN, |v| to_ms(&v));
-    let errors =
-        text.lines().filter(|l| l.contains("Non-2xx") || l.contains("Socket errors")).collect::<Vec<_>>().join("; ");
-    Ok((rps, p50, p99, errors))
+    crate::wrk::paths_script(&script, paths, true)?;
+    let l = crate::wrk::run(crate::wrk::command(base, &script, 2, a.connections, a.duration))?;
+    Ok((l.rps, l.p50, l.p99, l.errors))
 }
 
 /// A throwaway PostgreSQL cluster with PostGIS (as the `postgres` user when run as root).

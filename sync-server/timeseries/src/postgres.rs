@@ -436,13 +436,7 @@ impl TimeSeries for PgSeries {
     }
 
     fn append(&self, batch: &[Reading]) -> Result<Vec<Outcome>> {
-        if batch.len() > crate::MAX_BATCH {
-            return Err(TsError::BatchTooLarge { len: batch.len(), max: crate::MAX_BATCH });
-        }
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.writer.append(batch.to_vec())
+        self.writer.append_checked(batch)
     }
 
     fn range(

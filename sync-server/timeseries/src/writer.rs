@@ -92,6 +92,17 @@ impl<S: Sink> Writer<S> {
         self.tx.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(gone)
     }
 
+    /// Checks a batch's size, queues it and waits for its commit (both backends' `append`).
+    pub fn append_checked(&self, batch: &[Reading]) -> Result<Vec<Outcome>> {
+        if batch.len() > crate::MAX_BATCH {
+            return Err(TsError::BatchTooLarge { len: batch.len(), max: crate::MAX_BATCH });
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.append(batch.to_vec())
+    }
+
     /// Queues a batch and waits for its commit.
     pub fn append(&self, batch: Vec<Reading>) -> Result<Vec<Outcome>> {
         let (reply, answer) = sync_channel(1);
