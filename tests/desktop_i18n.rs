@@ -30,10 +30,12 @@ fn has_cjk(s: &str) -> bool {
     s.chars().any(|c| matches!(c as u32, 0x2E80..=0x9FFF | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFFEF))
 }
 
+/// The script behind [`texts`]: the `textContent` of each element matching `arguments[0]`.
+const TEXTS_JS: &str = "return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent.trim())";
+
 /// The `textContent` of every element matching `css` (hidden views too).
 fn texts(app: &Session, css: &str) -> Vec<String> {
-    let v = app
-        .execute("return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent.trim())", json!([css]));
+    let v = app.execute(TEXTS_JS, json!([css]));
     v.as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
 }
 
@@ -47,7 +49,10 @@ fn text(app: &Session, css: &str) -> String {
 /// Waits until `text(css)` satisfies `ok`.
 #[track_caller]
 fn wait(app: &Session, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
-    until(30, &format!("{what} (`{css}`)"), || texts(app, css).into_iter().next().filter(|t| ok(t)))
+    until(30, &format!("{what} (`{css}`)"), || {
+        let v = app.try_execute(TEXTS_JS, json!([css])).ok()?;
+        v.as_array()?.first()?.as_str().map(str::to_owned).filter(|t| ok(t))
+    })
 }
 
 /// The chrome of `root`: its text nodes (and placeholders) outside the elements matching `data`,

@@ -138,6 +138,13 @@ impl Session {
         self.post("/execute/sync", json!({"script": script, "args": args})).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`Session::execute`] for polling: a driver error (WebKitWebDriver now and then fails to
+    /// read a result while the page is busy: "Could not parse script result") comes back instead
+    /// of panicking, so the caller polls again.
+    pub fn try_execute(&self, script: &str, args: Json) -> Result<Json, String> {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+    }
+
     /// The page's visible text (for failure messages).
     pub fn page_text(&self) -> String {
         self.post("/execute/sync", json!({"script": "return document.body.innerText", "args": []}))
