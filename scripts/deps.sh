@@ -54,6 +54,8 @@ fi
 if [ "${1:-build}" = test ]; then
   # Real clients of the OGC API that tests run against the live server.
   python3 -c "import owslib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "owslib==0.35.0"
+  # A real SensorThings API client (Fraunhofer IOSB's, FROST-Server's own Python client).
+  python3 -c "import frost_sta_client" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "frost-sta-client==1.1.53"
   # The WebDriver server for Tauri apps (crates.io), in front of WebKitWebDriver.
   command -v tauri-driver >/dev/null || cargo install --locked tauri-driver --version 2.1.0
 fi

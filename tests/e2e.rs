@@ -25,6 +25,7 @@ mod pg_accounts;
 mod pg_fanout;
 mod pg_replica;
 mod pg_scaleout;
+mod sensors_e2e;
 mod server_ogc;
 mod shutdown_e2e;
 mod store_cli;

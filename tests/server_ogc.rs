@@ -1,6 +1,7 @@
 //! The real server over HTTP on an ephemeral loopback port, read by real clients no one here wrote
-//! (GDAL's OAPIF driver, OWSLib), and stopped by SIGTERM. The API itself (OGC API – Features
-//! Parts 1–4, CRS, filtering, as-of and changes, errors, roles, metrics) is tested in process in
+//! (GDAL's OAPIF driver, OWSLib, frost-sta-client for the SensorThings API), and stopped by
+//! SIGTERM. The API itself (OGC API – Features Parts 1–4, CRS, filtering, as-of and changes,
+//! errors, roles, metrics; the SensorThings API) is tested in process in
 //! `sync-server/http/tests/`.
 
 use crate::common::server::Server;
@@ -90,6 +91,41 @@ print(json.dumps({"collections": cols, "codes": sorted(f["properties"]["code"] f
     assert_eq!(v["collections"], json!(["manhole"]));
     assert_eq!(v["codes"], json!(["HS-JG-0001", "HS-JG-0002"]));
     assert!(v["queryables"].as_array().unwrap().iter().any(|q| q == "名称"), "{v}");
+}
+
+/// FROST-Server's own Python client (frost-sta-client, from PyPI; `scripts/deps.sh test`
+/// installs it) drives the SensorThings API: a Thing with its Location, a Sensor, an
+/// ObservedProperty, a Datastream linking them, Observations one by one and as a dataArray, a
+/// PUT and a JSON Patch, then queries with `$filter`, `$orderby`, `$top`, `$count`, `$expand`
+/// (with nested `$select`), following `@iot.nextLink` (`tests/fixtures/sta_client.py`).
+#[test]
+fn frost_sta_client_writes_and_reads_the_sensorthings_api() {
+    let env = start(&[]);
+    let check = std::process::Command::new("python3").args(["-c", "import frost_sta_client"]).status().unwrap();
+    assert!(
+        check.success(),
+        "frost-sta-client is not installed (pip install frost-sta-client; scripts/deps.sh test installs it)"
+    );
+    let mut c = tool("python3", "python3");
+    c.args([&fixture("sta_client.py"), &format!("{}/sta/v1.1", env.server.base), &env.token]);
+    let out = run_tool(c);
+    let v = json(out.lines().last().unwrap());
+    assert!(v["thing"].is_i64(), "{v}");
+    assert_eq!(v["thing_description"], "倾斜传感器（已校准）", "PUT");
+    assert_eq!(v["sensor_description"], "tilt meter", "JSON Patch");
+    assert_eq!(v["locations"], json!(["珞喻路井盖"]));
+    assert_eq!(v["location"]["coordinates"], json!([114.35, 30.51]));
+    assert_eq!(v["datastreams"], json!(["井盖倾角"]));
+    assert_eq!(v["unit"], "deg");
+    assert_eq!(v["high_page"], json!([5.0, 4.0]), "$filter, $orderby desc, $top: {v}");
+    assert_eq!(v["high_count"], 5);
+    assert_eq!(v["high_all"], json!([5.0, 4.0, 12.5, 3.0, 7.25]), "pages through @iot.nextLink: {v}");
+    assert_eq!(v["every"], json!([1.5, 2.0, 7.25, 3.0, 12.5, 4.0, 5.0]));
+    let links = v["data_array"].as_array().unwrap();
+    assert_eq!(links.len(), 2, "{v}");
+    assert!(links.iter().all(|l| l.as_str().is_some_and(|l| l.contains("/Observations('"))), "{v}");
+    assert_eq!(v["foi"], json!(["珞喻路井盖"]), "generated from the Thing's Location: {v}");
+    assert_eq!(v["first_foi"], "珞喻路井盖");
 }
 
 #[test]

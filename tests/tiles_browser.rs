@@ -92,7 +92,7 @@ fn the_web_map_renders_switches_date_and_compares() {
 #[test]
 fn the_web_map_opens_on_the_demo_city_and_signs_in() {
     let dir = tempfile::tempdir().unwrap();
-    let (_data, server, _wang, _li) = crate::common::demo_with_office(dir.path());
+    let (_data, server, wang, _li) = crate::common::demo_with_office(dir.path());
     // Where the city's assets are: the manholes' extent (OGC API – Features collection).
     let http = reqwest::blocking::Client::new();
     let coll: Json = http.get(server.url("/collections/manhole")).send().unwrap().json().unwrap();
@@ -103,6 +103,21 @@ fn the_web_map_opens_on_the_demo_city_and_signs_in() {
         let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
         (b[0]..=b[2]).contains(&x) && (b[1]..=b[3]).contains(&y)
     };
+    // A sensing station at the assets' centre (no reading yet; alarm at 10 m), for the live view.
+    let at = [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0];
+    let thing = serde_json::json!({
+        "name": "演示水位站", "description": "洪山区",
+        "Locations": [{"name": "水位站位置", "description": "河道", "encodingType": "application/geo+json",
+                       "location": {"type": "Point", "coordinates": at}}],
+        "Datastreams": [{"name": "水位", "description": "water level",
+            "unitOfMeasurement": {"name": "metre", "symbol": "m", "definition": "http://unitsofmeasure.org/ucum#m"},
+            "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+            "properties": {"thresholds": {"warningAbove": 5, "alarmAbove": 10}},
+            "Sensor": {"name": "水位计", "description": "level", "encodingType": "application/pdf", "metadata": "http://example.org/l.pdf"},
+            "ObservedProperty": {"name": "水位", "definition": "http://example.org/level", "description": "water level"}}]
+    });
+    let made = http.post(server.url("/sta/v1.1/Things")).bearer_auth(&wang).json(&thing).send().unwrap();
+    assert_eq!(made.status(), reqwest::StatusCode::CREATED, "{}", made.text().unwrap_or_default());
     let out = screenshots();
     let r = drive("demo.mjs", &[&server.base, s(&out), "wang", "办公室密码123"]);
     let a = &r["anonymous"];
@@ -138,6 +153,18 @@ fn the_web_map_opens_on_the_demo_city_and_signs_in() {
     assert_eq!(si["view"]["center"], a["view"]["center"], "signing in moved the map: {r:#}");
     // Every lamp tile request the browser made (seen through Playwright) carried the token.
     assert_eq!(si["lampTilesWithAuth"], si["lampTiles"], "{r:#}");
+    // The sensing station: drawn for the office, silent with no reading; a reading posted in the
+    // page reaches it over /events and turns it to alarm; its popup charts the raw reading.
+    let st = &r["stations"];
+    assert_eq!((st["before"].as_str(), st["posted"].as_u64()), (Some("silent"), Some(201)), "{r:#}");
+    assert_eq!(st["after"]["state"], "alarm", "{r:#}");
+    assert_eq!(st["after"]["datastreams"][0]["result"], 12.5, "{r:#}");
+    assert!(st["readings"].as_u64().unwrap() >= 1, "the reading came over the live channel: {r:#}");
+    let drawn = st["rendered"].as_array().unwrap();
+    assert!(!drawn.is_empty() && drawn.iter().all(|s| s == "alarm"), "drawn in the alarm colour: {r:#}");
+    assert_eq!((st["chart"]["source"].as_str(), st["chart"]["points"].as_u64()), (Some("raw"), Some(1)), "{r:#}");
+    assert_eq!(st["chart"]["svg"], true, "{r:#}");
+    assert!(st["popup"].as_str().unwrap().contains("报警"), "{r:#}");
     // A reload keeps the session of the tab and the place (the URL's #zoom/lat/lon).
     assert!(r["reloaded"]["lamps"].as_u64().unwrap() > 0 && r["reloaded"]["session"]["token"] == true, "{r:#}");
     assert!(inside(&r["reloaded"]["view"]["center"]), "{r:#}");

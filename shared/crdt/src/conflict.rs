@@ -33,8 +33,18 @@ impl EntityDoc {
     /// edits. Each side says who wrote it and when, from its change's message.
     pub fn conflicts(&self, schema: &LayerSchema) -> Result<Vec<Conflict>> {
         let mut out = Vec::new();
+        // The keys holding more than one value, flagged by automerge in one pass over the map
+        // (a sync merge lists every merged entity's conflicts, and most have none): any other
+        // key has no competing value to look up.
+        let contested: HashSet<String> = automerge::ReadDoc::map_range(&self.doc, automerge::ROOT, ..)
+            .filter(|item| item.conflict)
+            .map(|item| item.key.into_owned())
+            .collect();
         for a in Attribute::all(schema) {
             let key = a.key()?;
+            if !contested.contains(&key) {
+                continue;
+            }
             let all = self.get_all(&key)?;
             let Some(winner) = all.last() else { continue };
             let shown = normalized(&key, Some(&winner.value));
@@ -51,7 +61,9 @@ impl EntityDoc {
             });
         }
         let edits = self.concurrent_edits()?;
-        if let (Some(deletion), false) = (self.get_all(codec::DELETED)?.last(), edits.is_empty()) {
+        // The winning `del` is looked up only when edits raced it.
+        let deletion = if edits.is_empty() { None } else { self.get_all(codec::DELETED)?.pop() };
+        if let Some(deletion) = deletion {
             let side = |value: bool, origin: Origin| ConflictSide {
                 value: ConflictValueKind::Deleted(value),
                 user: origin.user,

@@ -9,7 +9,8 @@
 //! many-to-many one (a Thing's `Locations`) is created first and linked from its parent; one
 //! whose way back is to-one (a Thing's `Datastreams`, a Datastream's `Observations`) is created
 //! after its parent and links to it. An inline object holding only `@iot.id` is a reference to an
-//! existing entity ([`Ref::Existing`]); the store checks that it exists.
+//! existing entity ([`Ref::Existing`]; other members beside it are ignored); the store checks
+//! that it exists.
 //!
 //! The plan is what the storage layer executes in one transaction; nothing here does I/O.
 
@@ -95,14 +96,12 @@ struct Planner {
     limits: BodyLimits,
 }
 
+/// An inline object holding `@iot.id` links the existing entity with that id. Its other members
+/// are ignored, as FROST-Server does: standard clients (frost-sta-client) send the whole entity
+/// they hold, `{"@iot.id": 5, "name": …}`, when they link it.
 fn is_reference(v: &Value) -> Option<Result<Id, ()>> {
-    let o = v.as_object()?;
-    if o.len() == 1
-        && let Some(id) = o.get("@iot.id")
-    {
-        return Some(Id::from_json(id).ok_or(()));
-    }
-    None
+    let id = v.as_object()?.get("@iot.id")?;
+    Some(Id::from_json(id).ok_or(()))
 }
 
 fn ptr(path: &str, key: &str) -> String {
@@ -121,12 +120,6 @@ impl Planner {
         let Some(obj) = v.as_object() else {
             return Err(StaError::body(path, format!("expected a {ty} object")));
         };
-        if obj.contains_key("@iot.id") {
-            return Err(StaError::body(
-                ptr(&path, "@iot.id"),
-                "an inline entity is either a reference holding only `@iot.id` or a new entity without it",
-            ));
-        }
         let mut props = Map::new();
         let mut links: Vec<Link> = Vec::new();
         let mut after: Vec<(EntityType, &Value, String, &'static str)> = Vec::new();
@@ -287,7 +280,10 @@ pub fn validate_update(ty: EntityType, body: &Value) -> Result<Update> {
                     _ => return Err(StaError::body(at, "an update links existing entities only: {\"@iot.id\": …}")),
                 }
             }
-        } else if k == "@iot.id" || k == "id" {
+        } else if k == "@iot.id" {
+            // "The service ignores the entity id in the payload when applying the update"
+            // (18-088 §10.3.1); clients send back the entity they read.
+        } else if k == "id" {
             return Err(StaError::body(here, "the id of an entity cannot change"));
         } else if k == "@iot.selfLink" || k.ends_with("@iot.navigationLink") {
         } else if let Some(name) = ty.property(k) {

@@ -126,8 +126,11 @@ fn errors_name_the_offending_member() {
     let (path, msg) = body_err(plan(EntityType::Observation, json!({"result": 1})));
     assert_eq!(path, "");
     assert!(msg.contains("exactly one"), "{msg}");
-    let (path, _) =
-        body_err(plan(EntityType::Observation, json!({"result": 1, "Datastream": {"@iot.id": 1, "name": "x"}})));
+    // A linked entity sent whole (as frost-sta-client does) is a reference: its other members are ignored.
+    let p = plan(EntityType::Observation, json!({"result": 1, "Datastream": {"@iot.id": 1, "name": "x"}})).unwrap();
+    assert_eq!(p.ops.len(), 1);
+    assert_eq!(p.ops[0].links, vec![Link { nav: "Datastream", target: Ref::Existing(Id::Int(1)) }]);
+    let (path, _) = body_err(plan(EntityType::Observation, json!({"result": 1, "Datastream": {"@iot.id": [1]}})));
     assert_eq!(path, "/Datastream/@iot.id");
 }
 
@@ -184,6 +187,8 @@ fn updates() {
     assert_eq!(path, "/name");
     let (path, _) = body_err(validate_update(EntityType::Datastream, &json!({"Thing": {"name": "new"}})));
     assert_eq!(path, "/Thing");
-    let (path, _) = body_err(validate_update(EntityType::Observation, &json!({"@iot.id": 9})));
-    assert_eq!(path, "/@iot.id");
+    // The entity id in an update body is ignored (18-088 §10.3.1); `id` itself is refused.
+    assert_eq!(validate_update(EntityType::Thing, &json!({"@iot.id": 9})).ok(), Some(Update::default()));
+    let (path, _) = body_err(validate_update(EntityType::Observation, &json!({"id": 9})));
+    assert_eq!(path, "/id");
 }

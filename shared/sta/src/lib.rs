@@ -8,7 +8,8 @@
 //!   inverses), ids, times (instant or interval), serde types with the standard JSON shapes and
 //!   the `@iot.selfLink`/`@iot.navigationLink` members.
 //! - [`body`]: create/update validation with the JSON path of the offending member; deep
-//!   insert flattened into an ordered [`body::CreatePlan`].
+//!   insert flattened into an ordered [`body::CreatePlan`]; [`update`]: PUT (replace) and JSON
+//!   Patch bodies turned into the same [`body::Update`].
 //! - [`dataarray`]: the `dataArray` bulk create, read by a streaming visitor with a hard row
 //!   limit (the body that takes FROST-Server down is refused after the limit's row, without a
 //!   JSON tree of it in memory).
@@ -22,6 +23,7 @@
 //!
 //! **Invariant:** no I/O, no clock (callers pass `now` in [`eval::EvalContext`]).
 
+pub mod alerts;
 pub mod ast;
 pub mod body;
 pub mod dataarray;
@@ -34,6 +36,7 @@ pub mod geometry;
 pub mod options;
 pub mod path;
 pub mod response;
+pub mod update;
 
 pub use ast::{Expr, ExprFold, Literal};
 pub use entity::{EntityType, Id, TimeValue};

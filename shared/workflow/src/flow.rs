@@ -390,6 +390,7 @@ impl FlowRegistry {
         let mut registry = FlowRegistry::default();
         registry.add(crate::shipped::standard_flow()?)?;
         registry.add(crate::shipped::hotline_flow()?)?;
+        registry.add(crate::shipped::sensor_alert_flow()?)?;
         Ok(registry)
     }
 

@@ -13,6 +13,10 @@ pub const STANDARD_FLOW_JSON: &str = include_str!("../data/city-standard.flow.js
 /// The 12345 hotline flow (`hotline-12345`): 受理 → 派单 → 办理 → 回复 → 办结 → 回访 → 评价.
 pub const HOTLINE_FLOW_JSON: &str = include_str!("../data/hotline-12345.flow.json");
 
+/// Sensor alerts (`sensor-alert`, issue 18): 告警 → 确认 → 派遣 → 处置, closed by the platform when the
+/// readings recover (`recover`, role `system`: held by the server only) or by the office (结案).
+pub const SENSOR_ALERT_FLOW_JSON: &str = include_str!("../data/sensor-alert.flow.json");
+
 /// 部件/事件 classes after GB/T 30428.2-2013 (see the document's `notes` for provenance).
 pub const CLASSIFICATION_JSON: &str = include_str!("../data/gbt30428-2.classes.json");
 
@@ -22,6 +26,10 @@ pub fn standard_flow() -> Result<FlowDef, FlowError> {
 
 pub fn hotline_flow() -> Result<FlowDef, FlowError> {
     FlowDef::from_json(HOTLINE_FLOW_JSON)
+}
+
+pub fn sensor_alert_flow() -> Result<FlowDef, FlowError> {
+    FlowDef::from_json(SENSOR_ALERT_FLOW_JSON)
 }
 
 pub fn classification() -> Result<Classification, ClassError> {

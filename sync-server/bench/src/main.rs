@@ -14,6 +14,7 @@ mod data;
 mod desktop;
 mod flood;
 mod geocode;
+mod iot;
 mod scaleout;
 mod serve;
 mod store;
@@ -56,6 +57,9 @@ enum Bench {
     /// Case workflow: durable transitions/s with p50/p99, the overdue scan over 1M open cases,
     /// and GET /cases p50 with 1M cases.
     Cases(cases::Args),
+    /// IoT sensing (issue 18): MQTT QoS 1 intake obs/s and p99 publish→queryable with 1,000
+    /// simulated stations, dataArray bulk load of 250k, latest-100 at 10M readings, server RSS.
+    Iot(iot::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,5 +74,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Cases(a) => cases::run(a),
         Bench::Scaleout(a) => scaleout::run(a),
         Bench::Desktop(a) => desktop::run(a),
+        Bench::Iot(a) => iot::run(a),
     }
 }

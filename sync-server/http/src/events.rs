@@ -201,6 +201,11 @@ impl EventBus {
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
     }
+
+    /// Whether [`EventBus::stop`] was called (threads publishing into the bus end then).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
 }
 
 /// The layers with changes after transaction `seen`, the newest transaction and its time.
@@ -233,6 +238,8 @@ async fn stream(State(state): State<AppState>, caller: Caller, headers: HeaderMa
         .transpose()?
         .ok_or_else(|| ApiError::unauthorized("sign in to open the live channel"))?;
     let slot = state.events.admit(&principal.username)?;
+    // someone listens now: new sensor readings are relayed from here on (`sta/live.rs`)
+    state.start_live_readings();
     let now = Instant::now();
     let conn = Conn {
         rx: state.events.tx.subscribe(),

@@ -13,6 +13,7 @@
 
 mod access;
 mod after_commit;
+pub mod alerts;
 mod audit_outbox;
 mod auth_routes;
 mod body;
@@ -41,7 +42,7 @@ mod sync_routes;
 mod tiles;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -58,6 +59,9 @@ use tower_http::trace::TraceLayer;
 pub use calendar::{CalendarFileError, LiveCalendar};
 pub use geocode::BatchLimits;
 pub use problem::{ApiError, ApiResult};
+pub use shikong_mqtt::BrokerConfig as MqttBrokerConfig;
+pub use sta::mqtt::{MqttMode, MqttPrincipal, MqttService, RECHECK_EVERY as MQTT_RECHECK_EVERY};
+pub use sta::stream::{NewObservation, OBSERVATION_BACKLOG, ObservationBatch, ObservationOrigin, ObservationStream};
 
 /// Settings of a running server.
 #[derive(Debug, Clone)]
@@ -152,6 +156,71 @@ pub struct AppState {
     after_commit: Arc<after_commit::Worker>,
     /// SensorThings API state: its layers made, the time-series store (`sta/`).
     sta: Arc<sta::StaState>,
+    /// The alert rules' evaluator (`alerts/`): consumes the observation stream on its own thread.
+    pub alerts: Arc<alerts::Alerts>,
+}
+
+/// A handle on the server state that does not keep it alive: background threads hold this and
+/// upgrade it only while they work, so dropping the last [`AppState`] (the server or a test
+/// closing) runs the state's drops at once rather than when a thread next wakes.
+pub(crate) struct WeakAppState {
+    store: Weak<dyn Store>,
+    auth: Weak<shikong_auth::AuthStore>,
+    config: Weak<ServerConfig>,
+    metrics: Weak<metrics::Metrics>,
+    tiles: Weak<shikong_tileserver::TileService>,
+    gazetteer: Weak<shikong_gazetteer::LiveGazetteer>,
+    geocode_jobs: Weak<geocode::BatchJobs>,
+    calendar: Weak<LiveCalendar>,
+    cases: Weak<cases::Cases>,
+    events: Weak<events::EventBus>,
+    faults: Weak<Faults>,
+    after_commit: Weak<after_commit::Worker>,
+    sta: Weak<sta::StaState>,
+    alerts: Weak<alerts::Alerts>,
+}
+
+impl WeakAppState {
+    /// The state, while any other holder keeps it.
+    pub(crate) fn upgrade(&self) -> Option<AppState> {
+        Some(AppState {
+            store: self.store.upgrade()?,
+            auth: self.auth.upgrade()?,
+            config: self.config.upgrade()?,
+            metrics: self.metrics.upgrade()?,
+            tiles: self.tiles.upgrade()?,
+            gazetteer: self.gazetteer.upgrade()?,
+            geocode_jobs: self.geocode_jobs.upgrade()?,
+            calendar: self.calendar.upgrade()?,
+            cases: self.cases.upgrade()?,
+            events: self.events.upgrade()?,
+            faults: self.faults.upgrade()?,
+            after_commit: self.after_commit.upgrade()?,
+            sta: self.sta.upgrade()?,
+            alerts: self.alerts.upgrade()?,
+        })
+    }
+}
+
+impl AppState {
+    pub(crate) fn downgrade(&self) -> WeakAppState {
+        WeakAppState {
+            store: Arc::downgrade(&self.store),
+            auth: Arc::downgrade(&self.auth),
+            config: Arc::downgrade(&self.config),
+            metrics: Arc::downgrade(&self.metrics),
+            tiles: Arc::downgrade(&self.tiles),
+            gazetteer: Arc::downgrade(&self.gazetteer),
+            geocode_jobs: Arc::downgrade(&self.geocode_jobs),
+            calendar: Arc::downgrade(&self.calendar),
+            cases: Arc::downgrade(&self.cases),
+            events: Arc::downgrade(&self.events),
+            faults: Arc::downgrade(&self.faults),
+            after_commit: Arc::downgrade(&self.after_commit),
+            sta: Arc::downgrade(&self.sta),
+            alerts: Arc::downgrade(&self.alerts),
+        }
+    }
 }
 
 /// Fault points: steps a test can make the server skip, as if it stopped right before them.
@@ -187,6 +256,7 @@ impl AppState {
             faults: Arc::default(),
             after_commit: Arc::default(),
             sta: Arc::default(),
+            alerts: Arc::default(),
         };
         // What a crash left between a write's commit and its audit row, and between an
         // attachment's rename into place and its record.
@@ -196,6 +266,7 @@ impl AppState {
             tracing::warn!(appended, "audit rows of writes committed before a crash appended at start");
         }
         after_commit::spawn(&state);
+        alerts::worker::spawn(&state);
         state.scan_blobs_in_background();
         state.events.watch_store(state.store.clone());
         Ok(state)
@@ -396,6 +467,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cases::tasks::routes())
         .merge(events::routes())
         .merge(sta::routes())
+        .merge(alerts::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), with_deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -512,6 +584,24 @@ async fn scan_overdue_cases(state: AppState) {
     }
 }
 
+/// The alert rules' tick (silence, other processes' changes), every `alerts::TICK_EVERY`.
+async fn tick_alerts(state: AppState) {
+    let mut tick = tokio::time::interval(alerts::TICK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || alerts::tick(&st, jiff::Timestamp::now())).await {
+            Ok(Ok(r)) if r.opened + r.closed > 0 => {
+                tracing::info!(opened = r.opened, closed = r.closed, "silence alerts")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e.detail, "alert tick failed"),
+            Err(e) => tracing::warn!(error = %e, "alert tick panicked"),
+        }
+    }
+}
+
 /// Serves until SIGINT/SIGTERM: then stops accepting, gives requests in flight
 /// `shutdown_grace`, closes what remains and returns. `on_bound` receives the bound address.
 /// Blocking work a closed request left running is not waited for here: the caller's runtime
@@ -520,7 +610,9 @@ pub async fn serve(state: AppState, opts: ServeOptions, on_bound: impl FnOnce(So
     let tls = opts.tls.as_ref().map(tls_config).transpose()?;
     let listener =
         std::net::TcpListener::bind(opts.listen).map_err(|source| ServeError::Listen { addr: opts.listen, source })?;
-    on_bound(listener.local_addr()?);
+    let bound = listener.local_addr()?;
+    state.set_bound_address(if tls.is_some() { "https" } else { "http" }, bound);
+    on_bound(bound);
     let handle = axum_server::Handle::new();
     let signal = handle.clone();
     let grace = opts.shutdown_grace;
@@ -529,6 +621,7 @@ pub async fn serve(state: AppState, opts: ServeOptions, on_bound: impl FnOnce(So
         signal.graceful_shutdown(Some(grace));
     });
     tokio::spawn(scan_overdue_cases(state.clone()));
+    tokio::spawn(tick_alerts(state.clone()));
     let make = app(state).into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         Some(config) => {

@@ -14,14 +14,14 @@ use tower::ServiceExt;
 use crate::support::*;
 
 /// An open stream: its data frames, parsed.
-struct Stream {
+pub(crate) struct Stream {
     body: axum::body::BodyDataStream,
     buf: String,
 }
 
 impl Stream {
     /// The next `data:` message within `wait`, or `None`.
-    async fn next(&mut self, wait: Duration) -> Option<Json> {
+    pub(crate) async fn next(&mut self, wait: Duration) -> Option<Json> {
         let until = tokio::time::Instant::now() + wait;
         loop {
             if let Some(end) = self.buf.find("\n\n") {
@@ -37,7 +37,7 @@ impl Stream {
     }
 
     /// Messages until `wait` passes with none.
-    async fn drain(&mut self, wait: Duration) -> Vec<Json> {
+    pub(crate) async fn drain(&mut self, wait: Duration) -> Vec<Json> {
         let mut out = Vec::new();
         while let Some(m) = self.next(wait).await {
             out.push(m);
@@ -46,7 +46,7 @@ impl Stream {
     }
 }
 
-async fn open(env: &Env, token: &str) -> Result<Stream, (StatusCode, Json)> {
+pub(crate) async fn open(env: &Env, token: &str) -> Result<Stream, (StatusCode, Json)> {
     let app = shikong_http::app(env.state.clone());
     let mut req =
         Request::get("/events").header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
@@ -62,11 +62,11 @@ async fn open(env: &Env, token: &str) -> Result<Stream, (StatusCode, Json)> {
 }
 
 /// Runs a blocking test call (the support module's requests run their own runtime) off this one.
-fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("the call panicked"))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod alerts;
 mod auth;
 mod calendar;
 mod case_interleaving;
@@ -23,12 +24,14 @@ mod gcj02_rasters;
 mod geocode;
 mod grid;
 mod limits;
+mod live_view;
 mod meta;
 mod ogc;
 mod reports;
 mod routing;
 mod sortby;
 mod sta;
+mod sta_mqtt;
 mod stats;
 mod sync;
 mod tasks;

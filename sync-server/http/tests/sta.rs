@@ -1,7 +1,7 @@
 //! SensorThings API 1.1 under `/sta/v1.1` (issue 18): the service root, entity sets with query
 //! options, deep insert, update and delete of store entities (with history: as-of reads and
-//! HistoricalLocations), Observations into the time-series store, the dataArray bulk create and
-//! `$expand`.
+//! HistoricalLocations), Observations into the time-series store, the dataArray bulk create,
+//! `$expand`, PUT and JSON Patch, MultiDatastream Observations and generated FeaturesOfInterest.
 
 use axum::http::StatusCode;
 use serde_json::{Value as Json, json};
@@ -381,4 +381,209 @@ fn create_through_navigation_and_result_format_data_array() {
     assert_eq!(g["components"], json!(["phenomenonTime", "result"]));
     assert_eq!(g["dataArray@iot.count"], 3);
     assert_eq!(g["dataArray"][0], json!(["2026-03-01T03:00:00Z", 0.0]));
+}
+
+fn send(env: &Env, method: &str, path: &str, body: &Json) -> crate::support::Resp {
+    let call = match method {
+        "PUT" => env.put(&url(path)),
+        "PATCH" => env.patch(&url(path)),
+        _ => env.post(&url(path)),
+    };
+    call.token(&env.token("wang")).json(body).send()
+}
+
+#[test]
+fn put_json_patch_and_references_sent_whole() {
+    let env = manholes().env();
+    let a = station(&env, "站点A");
+    let ta = id(&a);
+    // PUT replaces: what the body leaves out is cleared; `@iot.id` in it is ignored
+    let r = send(&env, "PUT", &format!("/Things({ta})"), &json!({"@iot.id": ta, "name": "站点A2"}));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let t = get(&env, &format!("/Things({ta})"));
+    assert_eq!(t["name"], "站点A2");
+    assert!(t.get("description").is_none() && t.get("properties").is_none(), "{t}");
+    assert_eq!(get(&env, &format!("/Things({ta})/Locations?$count=true"))["@iot.count"], 1, "links stay");
+    let r = send(&env, "PUT", &format!("/Things({ta})"), &json!({"description": "无名"}));
+    assert!(problem(&r, StatusCode::BAD_REQUEST)["detail"].as_str().unwrap_or_default().contains("name"));
+    // JSON Patch (an array body): applied to the entity, validated like a PATCH
+    let sensor = id(&get(&env, &format!("/Things({ta})/Datastreams?$expand=Sensor"))["value"][0]["Sensor"]);
+    let ops = json!([{"op": "test", "path": "/name", "value": "倾角计"},
+                     {"op": "replace", "path": "/description", "value": "双轴倾角计"},
+                     {"op": "add", "path": "/properties", "value": {"型号": "SCA100T"}}]);
+    let r = send(&env, "PATCH", &format!("/Sensors({sensor})"), &ops);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let s = get(&env, &format!("/Sensors({sensor})"));
+    assert_eq!((s["description"].as_str(), s["properties"]["型号"].as_str()), (Some("双轴倾角计"), Some("SCA100T")));
+    // a failed test refuses the whole patch, naming the operation; nothing changes
+    let ops = json!([{"op": "replace", "path": "/description", "value": "x"}, {"op": "test", "path": "/name", "value": "别的"}]);
+    let r = send(&env, "PATCH", &format!("/Sensors({sensor})"), &ops);
+    assert_eq!(problem(&r, StatusCode::BAD_REQUEST)["field"], "/1/value");
+    assert_eq!(get(&env, &format!("/Sensors({sensor})"))["description"], "双轴倾角计");
+    // a linked entity sent whole (as frost-sta-client does) is a reference to it
+    let prop =
+        id(&get(&env, &format!("/Things({ta})/Datastreams?$expand=ObservedProperty"))["value"][0]["ObservedProperty"]);
+    let d = post(
+        &env,
+        "/Datastreams",
+        &json!({"name": "第二路", "unitOfMeasurement": {"name": null, "symbol": null, "definition": null},
+                "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                "Thing": {"@iot.id": ta, "name": "站点A2", "description": "whatever the client holds"},
+                "Sensor": s, "ObservedProperty": {"@iot.id": prop, "name": "倾角"}}),
+    );
+    assert_eq!(id(&get(&env, &format!("/Datastreams({})/Thing", id(&d)))), ta);
+    assert_eq!(get(&env, "/Things?$count=true")["@iot.count"], 1, "no new Thing");
+    // a Datastream without a unit symbol still takes readings (its series' unit is "1")
+    let o = post(
+        &env,
+        &format!("/Datastreams({})/Observations", id(&d)),
+        &json!({"result": 3, "phenomenonTime": "2026-03-01T00:00:00Z"}),
+    );
+    assert_eq!(o["result"], 3.0);
+}
+
+const MEASUREMENT: &str = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement";
+const TRUTH: &str = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_TruthObservation";
+
+#[test]
+fn multi_datastream_observations_are_arrays_of_typed_components() {
+    let env = manholes().env();
+    let a = station(&env, "站点A");
+    let ta = id(&a);
+    let m = post(
+        &env,
+        &format!("/Things({ta})/MultiDatastreams"),
+        &json!({
+            "name": "空气质量", "description": "PM2.5 与超标",
+            "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation",
+            "multiObservationDataTypes": [MEASUREMENT, TRUTH],
+            "unitOfMeasurements": [{"name": "µg/m³", "symbol": "ug/m3", "definition": "http://unitsofmeasure.org/ucum#ug/m3"},
+                                   {"name": "flag", "symbol": null, "definition": null}],
+            "Sensor": {"name": "颗粒物传感器", "description": "pm", "encodingType": "application/pdf", "metadata": "http://example.org/pm.pdf"},
+            "ObservedProperties": [{"name": "PM2.5", "definition": "http://example.org/pm25", "description": "fine particles"},
+                                   {"name": "超标", "definition": "http://example.org/exceeds", "description": "over the limit"}]
+        }),
+    );
+    let mid = id(&m);
+    assert_eq!(m["unitOfMeasurements"][0]["symbol"], "ug/m3");
+    assert_eq!(get(&env, &format!("/MultiDatastreams({mid})/ObservedProperties?$count=true"))["@iot.count"], 2);
+    for (i, (pm, over)) in [(35.5, false), (80.25, true), (60.0, true)].iter().enumerate() {
+        let o = post(
+            &env,
+            "/Observations",
+            &json!({"phenomenonTime": format!("2026-03-01T0{i}:00:00+08:00"), "result": [pm, over],
+                    "MultiDatastream": {"@iot.id": mid}}),
+        );
+        assert_eq!(o["result"], json!([pm, over]));
+        assert!(o["@iot.id"].as_str().is_some_and(|s| s.starts_with('M')), "{o}");
+    }
+    // the result has one value per component, of the component's type; nothing stored otherwise
+    let bad = send(&env, "POST", &format!("/MultiDatastreams({mid})/Observations"), &json!({"result": [1.0]}));
+    assert_eq!(problem(&bad, StatusCode::UNPROCESSABLE_ENTITY)["field"], "/result");
+    let bad = send(&env, "POST", &format!("/MultiDatastreams({mid})/Observations"), &json!({"result": [1.0, "yes"]}));
+    assert_eq!(problem(&bad, StatusCode::UNPROCESSABLE_ENTITY)["field"], "/result/1");
+    let page =
+        get(&env, &format!("/MultiDatastreams({mid})/Observations?$orderby=phenomenonTime desc&$top=2&$count=true"));
+    assert_eq!(page["@iot.count"], 3, "{page}");
+    let results: Vec<&Json> = page["value"].as_array().expect("value").iter().map(|o| &o["result"]).collect();
+    assert_eq!(results, [&json!([60.0, true]), &json!([80.25, true])]);
+    assert!(page["@iot.nextLink"].is_string(), "{page}");
+    // a time window and a residual filter
+    let later = get(
+        &env,
+        &format!(
+            "/MultiDatastreams({mid})/Observations?$filter=phenomenonTime ge 2026-03-01T01:00:00%2B08:00 and resultTime eq null"
+        ),
+    );
+    assert_eq!(later["value"].as_array().map(Vec::len), Some(2), "{later}");
+    // one Observation, and its way back
+    let oid = page["value"][0]["@iot.id"].as_str().expect("id").to_owned();
+    let one = get(&env, &format!("/Observations('{oid}')"));
+    assert_eq!(one["result"], json!([60.0, true]));
+    assert_eq!(
+        one["MultiDatastream@iot.navigationLink"],
+        format!("{BASE}/sta/v1.1/Observations('{oid}')/MultiDatastream")
+    );
+    assert_eq!(id(&get(&env, &format!("/Observations('{oid}')/MultiDatastream"))), mid);
+    // dataArray: MultiDatastream rows, and the dataArray answer format
+    let body = json!([{"MultiDatastream": {"@iot.id": mid}, "components": ["phenomenonTime", "result"],
+                       "dataArray": [["2026-03-02T00:00:00Z", [12.0, false]], ["2026-03-02T01:00:00Z", [1.0]]]}]);
+    let r = env.post(&url("/CreateObservations")).token(&env.token("wang")).json(&body).send();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let answers = r.json();
+    assert!(answers[0].as_str().is_some_and(|s| s.contains("Observations('M")), "{answers}");
+    assert_eq!(answers[1], "error");
+    let page = get(
+        &env,
+        &format!(
+            "/MultiDatastreams({mid})/Observations?$resultFormat=dataArray&$select=result&$orderby=phenomenonTime desc&$top=1"
+        ),
+    );
+    assert_eq!(
+        page["value"][0]["MultiDatastream@iot.navigationLink"],
+        format!("{BASE}/sta/v1.1/MultiDatastreams({mid})")
+    );
+    assert_eq!(page["value"][0]["dataArray"], json!([[[12.0, false]]]));
+}
+
+#[test]
+fn features_of_interest_come_from_the_location_or_the_observation() {
+    let env = manholes().env();
+    let a = station(&env, "站点A");
+    let ds = datastream_of(&env, &a);
+    let o1 = post(
+        &env,
+        &format!("/Datastreams({ds})/Observations"),
+        &json!({"result": 1, "phenomenonTime": "2026-03-01T00:00:00Z"}),
+    );
+    let o2 = post(
+        &env,
+        &format!("/Datastreams({ds})/Observations"),
+        &json!({"result": 2, "phenomenonTime": "2026-03-01T00:01:00Z"}),
+    );
+    // generated once from the Thing's Location, shared by later Observations
+    let f = get(&env, &format!("/Observations('{}')/FeatureOfInterest", o1["@iot.id"].as_str().unwrap_or_default()));
+    assert_eq!(f["name"], "站点A 位置");
+    assert_eq!(f["encodingType"], "application/geo+json");
+    assert_eq!(f["feature"]["coordinates"], json!([114.34, 30.50]));
+    let fid = id(&f);
+    let o2id = o2["@iot.id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(id(&get(&env, &format!("/Observations('{o2id}')?$expand=FeatureOfInterest"))["FeatureOfInterest"]), fid);
+    assert_eq!(get(&env, "/FeaturesOfInterest?$count=true")["@iot.count"], 1);
+    let obs = get(&env, &format!("/FeaturesOfInterest({fid})/Observations?$orderby=result desc&$count=true"));
+    assert_eq!(obs["@iot.count"], 2);
+    assert_eq!(obs["value"][0]["result"], 2.0);
+    // an Observation linking another FeatureOfInterest moves the stream to it
+    let other = post(
+        &env,
+        "/FeaturesOfInterest",
+        &json!({"name": "井室", "description": "chamber", "encodingType": "application/geo+json",
+                "feature": {"type": "Point", "coordinates": [114.341, 30.501]}}),
+    );
+    let o3 = post(
+        &env,
+        "/Observations",
+        &json!({"result": 3, "phenomenonTime": "2026-03-01T00:02:00Z", "Datastream": {"@iot.id": ds},
+                "FeatureOfInterest": {"@iot.id": id(&other)}}),
+    );
+    let o3id = o3["@iot.id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(id(&get(&env, &format!("/Observations('{o3id}')/FeatureOfInterest"))), id(&other));
+    let missing = send(
+        &env,
+        "POST",
+        "/Observations",
+        &json!({"result": 4, "Datastream": {"@iot.id": ds}, "FeatureOfInterest": {"@iot.id": 999}}),
+    );
+    assert_eq!(problem(&missing, StatusCode::NOT_FOUND)["field"], "/FeatureOfInterest");
+    // deleting it unlinks the stream: the next Observation takes the generated one again
+    let r = env.delete(&url(&format!("/FeaturesOfInterest({})", id(&other)))).token(&env.token("wang")).send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let o5 = post(
+        &env,
+        &format!("/Datastreams({ds})/Observations"),
+        &json!({"result": 5, "phenomenonTime": "2026-03-01T00:05:00Z"}),
+    );
+    let o5id = o5["@iot.id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(id(&get(&env, &format!("/Observations('{o5id}')/FeatureOfInterest"))), fid);
+    assert_eq!(get(&env, "/FeaturesOfInterest?$count=true")["@iot.count"], 1);
 }

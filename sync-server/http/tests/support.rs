@@ -38,6 +38,17 @@ pub const PASSWORD: &str = "城管巡查2025!";
 static RUNTIME: LazyLock<tokio::runtime::Runtime> =
     LazyLock::new(|| tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime"));
 
+/// The runtime the in-process calls run on (for tests that also run MQTT clients and brokers).
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    &RUNTIME
+}
+
+/// The server's state over an existing data directory, as `shikong serve --data DIR` opens it
+/// (a second process over a test's directory).
+pub fn state_in(dir: &Path) -> AppState {
+    open_state(dir, ServerConfig { data_dir: dir.to_owned(), ..ServerConfig::default() })
+}
+
 /// The repository root (fixtures live in `tests/fixtures`, reference data in `.cache/data`).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -395,11 +395,16 @@ async fn work_loop<P: Clone + Send + Sync + 'static>(
             shared.counters.echoes_skipped.fetch_add(1, Ordering::Relaxed);
         } else {
             match process(&publish, &principal, authorizer.as_ref(), sink.as_ref()).await {
+                Err(Processed::Failed(reason)) => {
+                    // not stored, not final: left unacknowledged, redelivered after a reconnect
+                    tracing::warn!(topic = %publish.topic, %reason, "MQTT publish not stored (bridge, server failure)");
+                    continue;
+                }
                 Ok(n) => {
                     shared.counters.observations_accepted.fetch_add(1, Ordering::Relaxed);
                     shared.publish(&n);
                 }
-                Err(reason) => {
+                Err(Processed::Refused(reason)) => {
                     shared.counters.publishes_refused.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(topic = %publish.topic, %reason, "MQTT publish refused (bridge)");
                     let body =
@@ -421,13 +426,20 @@ async fn process<P: Send + Sync + 'static>(
     principal: &P,
     authorizer: &dyn Authorizer<P>,
     sink: &dyn ObservationSink<P>,
-) -> Result<Notification, String> {
-    let target = topic::parse_publish(&publish.topic).map_err(|e| e.to_string())?;
-    authorizer.authorize(principal, Access::Create(&target)).await.map_err(|r| r.reason)?;
+) -> Result<Notification, Processed> {
+    let target = topic::parse_publish(&publish.topic).map_err(|e| Processed::Refused(e.to_string()))?;
+    authorizer.authorize(principal, Access::Create(&target)).await.map_err(|r| Processed::Refused(r.reason))?;
     match sink.create(&target, publish.payload.clone(), principal).await {
         SinkOutcome::Accepted(n) => Ok(n),
-        SinkOutcome::Refused(r) => Err(r.reason),
+        SinkOutcome::Refused(r) => Err(Processed::Refused(r.reason)),
+        SinkOutcome::Failed(r) => Err(Processed::Failed(r.reason)),
     }
+}
+
+/// Why a bridged publish created nothing: refused (final, acknowledged) or failed (not final).
+enum Processed {
+    Refused(String),
+    Failed(String),
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ pub struct BrokerConfig {
     pub max_subscriptions: usize,
     /// Time from TCP accept to a complete CONNECT.
     pub connect_timeout: Duration,
+    /// Authenticate each connection again this often with its CONNECT credentials (the server's
+    /// check of revoked tokens and disabled accounts); a refusal closes the connection, so its
+    /// subscriptions stop receiving within this bound. The principal is replaced by the new one
+    /// (changed roles apply). `None`: only at CONNECT.
+    pub reauthenticate_every: Option<Duration>,
 }
 
 impl Default for BrokerConfig {
@@ -66,6 +71,7 @@ impl Default for BrokerConfig {
             publish_burst: 200.0,
             max_subscriptions: 100,
             connect_timeout: Duration::from_secs(10),
+            reauthenticate_every: None,
         }
     }
 }
@@ -245,7 +251,7 @@ async fn accept_loop<P: Clone + Send + Sync + 'static>(
                 let counter = match &end {
                     End::Oversized(_) => Some(&shared.counters.oversized_closed),
                     End::Protocol(_) | End::Version => Some(&shared.counters.protocol_closed),
-                    End::Io(_) => None,
+                    End::Io(_) | End::Unstored(_) => None,
                 };
                 if let Some(c) = counter {
                     bump(c, 1);
@@ -267,6 +273,8 @@ enum End {
     Protocol(String),
     #[error("unsupported protocol version (only MQTT 3.1.1)")]
     Version,
+    #[error("a publish could not be stored ({0}); closed without acknowledging it")]
+    Unstored(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -347,7 +355,7 @@ async fn serve<P: Clone + Send + Sync + 'static>(
         connect.login.as_ref().map(|l| (l.username.clone(), l.password.clone())).unwrap_or_default();
     let client_id =
         if connect.client_id.is_empty() { format!("shikong-auto-{conn_id}") } else { connect.client_id.clone() };
-    let principal = match shared
+    let mut principal = match shared
         .hooks
         .authenticator
         .authenticate(Credentials { client_id: &client_id, username: &username, password: &password, peer })
@@ -397,24 +405,50 @@ async fn serve<P: Clone + Send + Sync + 'static>(
         tokens: config.publish_burst,
         refilled: Instant::now(),
     };
+    // the keep-alive counts from the last packet, whatever else wakes the loop
+    let mut last_packet = Instant::now();
+    let mut next_check = config.reauthenticate_every.map(|d| Instant::now() + d);
     let result = loop {
         let read = async {
             match keep_alive {
-                Some(limit) => tokio::time::timeout(limit, read_packet(&mut rd, &mut buf, config.max_packet_size))
-                    .await
-                    .unwrap_or_else(|_| Err(End::Protocol("keep-alive expired".into()))),
+                Some(limit) => {
+                    tokio::time::timeout_at(last_packet + limit, read_packet(&mut rd, &mut buf, config.max_packet_size))
+                        .await
+                        .unwrap_or_else(|_| Err(End::Protocol("keep-alive expired".into())))
+                }
                 None => read_packet(&mut rd, &mut buf, config.max_packet_size).await,
+            }
+        };
+        let check_at = next_check;
+        let recheck = async move {
+            match check_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
             }
         };
         let packet = tokio::select! {
             p = read => p,
             _ = &mut kicked => break Ok(()),
             _ = stop.changed() => break Ok(()),
+            () = recheck => {
+                let credentials = Credentials { client_id: &client_id, username: &username, password: &password, peer };
+                match shared.hooks.authenticator.authenticate(credentials).await {
+                    Ok(p) => principal = p,
+                    Err(refusal) => {
+                        bump(&shared.counters.auth_refused, 1);
+                        tracing::info!(%peer, user = %username, reason = %refusal.reason, "MQTT connection closed: its login is no longer accepted");
+                        break Ok(());
+                    }
+                }
+                next_check = config.reauthenticate_every.map(|d| Instant::now() + d);
+                continue;
+            }
         };
         let packet = match packet {
             Ok(p) => p,
             Err(e) => break Err(e),
         };
+        last_packet = Instant::now();
         match handle(packet, &mut conn, &principal, shared, &unacked).await {
             Ok(true) => {}
             Ok(false) => break Ok(()),
@@ -451,7 +485,11 @@ async fn handle<P: Clone + Send + Sync + 'static>(
                 return Ok(true);
             }
             let (qos, pkid) = (publish.qos, publish.pkid);
-            create(publish, conn, principal, shared).await;
+            if let Err(reason) = create(publish, conn, principal, shared).await {
+                // not stored and not final: no acknowledgement, the client sends it again
+                conn.pending_qos2.remove(&pkid);
+                return Err(End::Unstored(reason));
+            }
             match qos {
                 QoS::AtMostOnce => {}
                 QoS::AtLeastOnce => reply(conn, Packet::PubAck(PubAck::new(pkid))).await,
@@ -522,19 +560,24 @@ async fn handle<P: Clone + Send + Sync + 'static>(
     Ok(true)
 }
 
-/// Authorises a publish and hands it to the sink; delivers what the sink accepted.
+/// Authorises a publish and hands it to the sink; delivers what the sink accepted. `Err`: the
+/// sink failed (not stored, not final): the publish must not be acknowledged.
 async fn create<P: Clone + Send + Sync + 'static>(
     publish: Publish,
     conn: &mut Conn,
     principal: &P,
     shared: &Arc<Shared<P>>,
-) {
+) -> Result<(), String> {
     let target = match topic::parse_publish(&publish.topic) {
         Ok(t) => t,
-        Err(e) => return refused_publish(conn, &publish, &e.to_string(), shared),
+        Err(e) => {
+            refused_publish(conn, &publish, &e.to_string(), shared);
+            return Ok(());
+        }
     };
     if let Err(r) = shared.hooks.authorizer.authorize(principal, Access::Create(&target)).await {
-        return refused_publish(conn, &publish, &r.reason, shared);
+        refused_publish(conn, &publish, &r.reason, shared);
+        return Ok(());
     }
     match shared.hooks.sink.create(&target, publish.payload.clone(), principal).await {
         SinkOutcome::Accepted(n) => {
@@ -544,7 +587,12 @@ async fn create<P: Clone + Send + Sync + 'static>(
             bump(&shared.counters.messages_dropped, d.dropped);
         }
         SinkOutcome::Refused(r) => refused_publish(conn, &publish, &r.reason, shared),
+        SinkOutcome::Failed(r) => {
+            tracing::warn!(conn = conn.id, topic = %publish.topic, reason = %r.reason, "MQTT publish not stored (server failure): connection closed without acknowledgement");
+            return Err(r.reason);
+        }
     }
+    Ok(())
 }
 
 fn refused_publish<P>(conn: &Conn, publish: &Publish, reason: &str, shared: &Shared<P>) {

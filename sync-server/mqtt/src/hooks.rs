@@ -104,7 +104,13 @@ pub enum SinkOutcome {
     /// observation again through `notify`).
     Accepted(Notification),
     /// Not stored and not delivered to anyone; the reason goes to the publisher's refusal topic.
+    /// Final: the publish is acknowledged (sending it again gets the same answer).
     Refused(Refusal),
+    /// Not stored because of a failure on the server's side (database unavailable, I/O): not
+    /// final, so never acknowledged. The embedded broker closes the connection without PUBACK
+    /// (the client sends it again after reconnecting); the bridge leaves it unacknowledged (the
+    /// external broker redelivers it when the bridge reconnects).
+    Failed(Refusal),
 }
 
 /// Receives each authorised publish on a create topic: the payload is the Observation JSON as the

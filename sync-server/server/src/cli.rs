@@ -108,6 +108,9 @@ enum Command {
     /// The working-time calendar: deadlines in working days or hours (official holidays, 调休).
     #[command(subcommand)]
     Calendar(crate::calendar_cli::CalendarCommand),
+    /// Sensors (SensorThings API): simulate live stations in 洪山区 publishing over MQTT.
+    #[command(subcommand)]
+    Sensors(crate::sensors_cli::SensorsCommand),
     /// Coordinate reference systems.
     #[command(subcommand)]
     Crs(CrsCommand),
@@ -546,6 +549,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Backup(a) => crate::backup_cli::backup(a)?,
         Command::Restore(a) => crate::backup_cli::restore(a)?,
         Command::Calendar(c) => crate::calendar_cli::run(c)?,
+        Command::Sensors(c) => crate::sensors_cli::run(c)?,
         Command::User(c) => cmd_user(c)?,
         Command::Gazetteer(c) => cmd_gazetteer(c)?,
         Command::Geocode(a) => cmd_geocode(a)?,

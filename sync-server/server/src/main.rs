@@ -11,6 +11,8 @@ mod cli;
 
 mod replica_cli;
 mod replica_tasks_cli;
+mod sensors_cli;
+mod sensors_sim;
 mod serve_cli;
 mod store_cli;
 

@@ -79,6 +79,17 @@ pub(crate) struct ServeArgs {
     /// Hours a finished geocoding job's result is kept [default: 24].
     #[arg(long, value_name = "HOURS")]
     geocode_results_hours: Option<u64>,
+    /// Run the embedded MQTT broker (SensorThings MQTT extension) on this address, e.g.
+    /// 127.0.0.1:1883 (port 0 picks a free port; printed on the second stdout line). Clients log
+    /// in with their user name and a session or device token as the password.
+    #[arg(long, value_name = "ADDR", conflicts_with = "mqtt_broker")]
+    mqtt: Option<std::net::SocketAddr>,
+    /// Attach to an external MQTT broker instead of embedding one:
+    /// mqtt://[user[:password]@]host[:port] (port 1883 by default; user and password
+    /// percent-encoded). That broker authenticates its clients; the server takes what is
+    /// published on v1.1/Datastreams(ID)/Observations and publishes created observations.
+    #[arg(long, value_name = "URL")]
+    mqtt_broker: Option<String>,
 }
 
 pub(crate) fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -142,12 +153,37 @@ pub(crate) fn run(a: ServeArgs) -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(a.shutdown_grace),
         ..shikong_http::ServeOptions::new(a.listen)
     };
+    let mqtt_mode = match (a.mqtt, a.mqtt_broker) {
+        (Some(listen), _) => {
+            Some(shikong_http::MqttMode::Embedded { listen, config: shikong_http::MqttBrokerConfig::default() })
+        }
+        (None, Some(url)) => Some(shikong_http::MqttMode::External { url }),
+        (None, None) => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let served = rt.block_on(shikong_http::serve(state, opts, |addr| {
-        // The first stdout line: scripts and tests read the bound address from it.
-        println!("shikong listening on {scheme}://{addr}");
-        let _ = std::io::stdout().flush();
-    }));
+    let served = rt.block_on(async move {
+        let mqtt = match mqtt_mode {
+            Some(mode) => Some(state.start_mqtt(mode).await.context("starting MQTT")?),
+            None => None,
+        };
+        let mqtt_addr = mqtt.as_ref().and_then(shikong_http::MqttService::local_addr);
+        let served = shikong_http::serve(state, opts, |addr| {
+            // The first stdout line: scripts and tests read the bound address from it. One write,
+            // errors ignored: a reader that took the first line and closed the pipe must not make
+            // a second `println!` panic the server.
+            let mut text = format!("shikong listening on {scheme}://{addr}\n");
+            if let Some(m) = mqtt_addr {
+                text.push_str(&format!("shikong MQTT broker on mqtt://{m}\n"));
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        })
+        .await;
+        if let Some(m) = mqtt {
+            m.shutdown().await;
+        }
+        anyhow::Ok(served?)
+    });
     // Store work that a closed request started (spawn_blocking) may still run: dropping the
     // runtime would wait for it without end, so it gets a moment and is then abandoned (SQLite
     // rolls back an unfinished transaction).

@@ -32,6 +32,19 @@ pub enum LiveEvent {
     },
     /// A case's stage ran past its deadline (for the assignee and the supervisors).
     Overdue { case: String, state: String, deadline: String },
+    /// A new reading of a datastream the receiver may read (`sta_datastream`), at most one a
+    /// second per datastream (a faster station's readings are coalesced to the newest): the
+    /// value, its phenomenon time (RFC 3339, Beijing time), the Thing it belongs to and the
+    /// state it puts the datastream in.
+    Reading {
+        datastream: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thing: Option<i64>,
+        result: f64,
+        #[serde(rename = "phenomenonTime")]
+        phenomenon_time: String,
+        state: crate::api::SensorState,
+    },
     /// The receiver was too slow and `missed` messages were dropped: re-read what is shown.
     Lagged { missed: u64 },
     /// The server ends the stream (its time is up, the server stops, or the caller's token or
@@ -53,5 +66,16 @@ mod tests {
         let t: LiveEvent = serde_json::from_str(r#"{"type":"task","case":"c1","state":"dispatched"}"#).unwrap();
         assert_eq!(t, LiveEvent::Task { case: "c1".into(), number: None, state: "dispatched".into(), deadline: None });
         assert_eq!(serde_json::to_string(&LiveEvent::Lagged { missed: 3 }).unwrap(), r#"{"type":"lagged","missed":3}"#);
+        let r = LiveEvent::Reading {
+            datastream: 4,
+            thing: Some(2),
+            result: 1.5,
+            phenomenon_time: "2026-12-07T08:00:00+08:00".into(),
+            state: crate::api::SensorState::Warning,
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"type":"reading","datastream":4,"thing":2,"result":1.5,"phenomenonTime":"2026-12-07T08:00:00+08:00","state":"warning"}"#
+        );
     }
 }

@@ -11,6 +11,7 @@
 //! server may add some. Each module pins its JSON with golden tests: a changed shape is a
 //! deliberate, visible edit.
 
+pub mod alerts;
 pub mod auth;
 pub mod calendar;
 pub mod case_stats;
@@ -25,6 +26,7 @@ pub mod layers;
 pub mod packages;
 pub mod problem;
 pub mod reports;
+pub mod sensors;
 pub mod stats;
 pub mod tasks;
 
@@ -47,6 +49,10 @@ pub use layers::{Collection, Collections, Extent, LayerDoc, Link, SpatialExtent,
 pub use packages::{FeatureArea, PackageArea, PackageEstimate, PackageRequest};
 pub use problem::Problem;
 pub use reports::{MyReports, ReportFeature, ReportLayer, ReportLayers, ReportProperties, ReportStatus};
+pub use sensors::{
+    SensorState, Series, SeriesPoint, SeriesSource, StationCollection, StationFeature, StationProperties,
+    StationReading,
+};
 
 #[cfg(test)]
 pub(crate) use golden::golden;

@@ -128,7 +128,12 @@ impl Cases {
     }
 
     /// `limit` counted in working time from `from` on the server's calendar.
-    fn deadline(&self, state: &AppState, limit: Option<TimeLimit>, from: Timestamp) -> ApiResult<Option<Timestamp>> {
+    pub(crate) fn deadline(
+        &self,
+        state: &AppState,
+        limit: Option<TimeLimit>,
+        from: Timestamp,
+    ) -> ApiResult<Option<Timestamp>> {
         let Some(limit) = limit else { return Ok(None) };
         let cal = state.calendar.calendar();
         let d = match limit {
@@ -142,7 +147,7 @@ impl Cases {
 
 /// Creates the `cases` layer when it does not exist yet, with its access rules: the office reads
 /// it, inspectors and citizens do not see it through the layer routes (cases move by actions).
-fn ensure_layer(state: &AppState) -> ApiResult<()> {
+pub(crate) fn ensure_layer(state: &AppState) -> ApiResult<()> {
     if state.store().layer(LAYER).is_ok() {
         return ensure_indexes(state);
     }
@@ -183,7 +188,12 @@ pub(crate) fn ensure_indexes(state: &AppState) -> ApiResult<()> {
 
 /// Inserts a new case in `tx` with the next case number (`YYYY-NNNNNN`: the Beijing year of its
 /// opening and a number counting every case, so numbers never repeat).
-fn insert_case(state: &AppState, tx: &mut dyn StoreTx, rec: CaseRecord, now: Timestamp) -> ApiResult<EntityId> {
+pub(crate) fn insert_case(
+    state: &AppState,
+    tx: &mut dyn StoreTx,
+    rec: CaseRecord,
+    now: Timestamp,
+) -> ApiResult<EntityId> {
     let year = now.to_zoned(jiff::tz::TimeZone::fixed(shikong_calendar::BEIJING)).year();
     // Under the writer lock (`tx`), so two openings cannot take the same number; a number found
     // taken (another process, a restored store) is skipped.

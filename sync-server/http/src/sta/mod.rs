@@ -12,8 +12,15 @@
 //! need read permission, every write needs edit permission on each layer it writes.
 
 mod entities;
+mod foi;
+mod latest;
+pub mod live;
+pub mod mqtt;
+mod multi;
 mod observations;
 mod read;
+mod series;
+pub mod stream;
 mod write;
 
 use std::sync::{Arc, OnceLock};
@@ -42,6 +49,18 @@ pub struct StaState {
     /// The readings' store: set by `shikong serve` (PostgreSQL: the store's database), else
     /// `DATA/timeseries.sqlite` opened on first use.
     series: OnceLock<Arc<dyn TimeSeries>>,
+    /// Every newly stored observation, whichever way it came (`stream.rs`).
+    stream: stream::ObservationStream,
+    /// The relay of new readings to the live channel (`live.rs`).
+    live: live::LiveReadings,
+    /// Held while the SQLite series is opened on first use: concurrent first callers (several
+    /// MQTT publishers at start) open it once, not each its own writer.
+    opening: std::sync::Mutex<()>,
+    /// Where MQTT clients connect, once `start_mqtt` ran (the landing page lists it).
+    mqtt: OnceLock<mqtt::MqttEndpoint>,
+    /// `scheme://address` the HTTP server is bound to (links in MQTT messages, which have no
+    /// Host header), set by `serve`.
+    links_base: OnceLock<String>,
 }
 
 impl AppState {
@@ -53,8 +72,33 @@ impl AppState {
         }
     }
 
+    /// The observation stream: every observation newly stored (HTTP, dataArray, MQTT) after its
+    /// durable commit, one batch per append (`sta/stream.rs`). Subscribe before serving to miss
+    /// nothing.
+    pub fn observations(&self) -> &stream::ObservationStream {
+        &self.sta.stream
+    }
+
+    /// The service root for links in MQTT messages: the public URL, else the bound address.
+    pub(crate) fn links_base(&self) -> Option<String> {
+        let base = match &self.config.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => self.sta.links_base.get()?.clone(),
+        };
+        Some(format!("{base}{ROOT}"))
+    }
+
+    /// Records the address `serve` bound (for links in MQTT messages).
+    pub(crate) fn set_bound_address(&self, scheme: &str, addr: std::net::SocketAddr) {
+        let _ = self.sta.links_base.set(format!("{scheme}://{addr}"));
+    }
+
     /// The time-series store (opening the data folder's SQLite file the first time).
     pub(crate) fn timeseries(&self) -> ApiResult<Arc<dyn TimeSeries>> {
+        if let Some(s) = self.sta.series.get() {
+            return Ok(s.clone());
+        }
+        let _opening = self.sta.opening.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(s) = self.sta.series.get() {
             return Ok(s.clone());
         }
@@ -68,7 +112,13 @@ impl AppState {
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(ROOT, any(handle)).route(&format!("{ROOT}/{{*rest}}"), any(handle))
+    Router::new()
+        .route(ROOT, any(handle))
+        .route(&format!("{ROOT}/{{*rest}}"), any(handle))
+        // the live view (`latest.rs`, `series.rs`): a literal segment wins over `{collection_id}`
+        .route("/collections/sta_latest", axum::routing::get(latest::collection))
+        .route("/collections/sta_latest/items", axum::routing::get(latest::items))
+        .route("/sta/series/{datastream}", axum::routing::get(series::series))
 }
 
 /// What a handler needs of the request.
@@ -111,16 +161,22 @@ async fn handle(
 fn dispatch(st: &AppState, req: Req) -> ApiResult<Response> {
     let (path, opts) = shikong_sta::parse_request(&req.path, &req.query).map_err(sta_error)?;
     match (&req.method, path) {
-        (&Method::GET, ResourcePath::ServiceRoot) => Ok(json_response(StatusCode::OK, &read::service_root(&req.base))),
+        (&Method::GET, ResourcePath::ServiceRoot) => {
+            let mqtt: Vec<String> = st.sta.mqtt.get().map(|e| e.url(&req.base)).into_iter().collect();
+            Ok(json_response(StatusCode::OK, &read::service_root(&req.base, &mqtt)))
+        }
         (&Method::POST, ResourcePath::CreateObservations) => observations::create_bulk(st, &req),
         (&Method::GET, ResourcePath::Resource(r)) => read::get(st, &req, &r, &opts),
         (&Method::POST, ResourcePath::Resource(r)) => write::post(st, &req, &r),
         (&Method::PATCH, ResourcePath::Resource(r)) => write::patch(st, &req, &r),
+        (&Method::PUT, ResourcePath::Resource(r)) => write::put(st, &req, &r),
         (&Method::DELETE, ResourcePath::Resource(r)) => write::delete(st, &req, &r),
         (m, _) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
-            format!("{m} is not supported here: entities take GET, POST (collections), PATCH and DELETE (one entity)"),
+            format!(
+                "{m} is not supported here: entities take GET, POST (collections), PATCH, PUT and DELETE (one entity)"
+            ),
         )),
     }
 }

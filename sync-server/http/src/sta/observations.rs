@@ -34,6 +34,7 @@ use super::super::access::Action;
 use super::super::problem::{ApiError, ApiResult};
 use super::entities;
 use super::read::{Cx, DEFAULT_TOP, Node};
+use super::stream::ObservationOrigin;
 use super::{AppState, Req, created, json_response};
 
 /// The Observation id of a reading.
@@ -68,7 +69,7 @@ pub fn one(st: &AppState, id: &Id) -> ApiResult<Option<Node>> {
 
 /// `[from, to)` from the top-level `phenomenonTime` comparisons of a filter (the rest is
 /// evaluated on each reading anyway; these only narrow the read).
-fn time_window(filter: Option<&Expr>) -> (Timestamp, Timestamp) {
+pub(super) fn time_window(filter: Option<&Expr>) -> (Timestamp, Timestamp) {
     let (mut from, mut to) = (Timestamp::MIN, Timestamp::MAX);
     let terms: Vec<&Expr> = match filter {
         Some(Expr::And(v)) => v.iter().collect(),
@@ -154,7 +155,7 @@ pub fn of_datastream(cx: &Cx<'_>, ds: i64, opts: &QueryOptions) -> ApiResult<(Ve
     Ok((nodes.into_iter().skip(skip as usize).take(top as usize).collect(), count))
 }
 
-fn only_time(f: &Expr) -> bool {
+pub(super) fn only_time(f: &Expr) -> bool {
     let one = |e: &Expr| {
         matches!(e, Expr::Compare(_, a, b)
             if matches!((a.as_ref(), b.as_ref()),
@@ -167,9 +168,9 @@ fn only_time(f: &Expr) -> bool {
     }
 }
 
-/// `/Observations`: every Datastream's, merged in memory (bounded like one Datastream's).
-pub fn all(cx: &Cx<'_>, opts: &QueryOptions) -> ApiResult<(Vec<Node>, Option<u64>)> {
-    let mut nodes = Vec::new();
+/// The options and context of each stream's read when several streams' Observations are merged
+/// in memory: the filter only, up to the time series' range limit, counted.
+pub(super) fn merged_reads<'a>(cx: &Cx<'a>, opts: &QueryOptions) -> (QueryOptions, Cx<'a>) {
     let inner = QueryOptions {
         filter: opts.filter.clone(),
         top: Some(shikong_timeseries::MAX_RANGE_LIMIT as u64 - 1),
@@ -177,7 +178,13 @@ pub fn all(cx: &Cx<'_>, opts: &QueryOptions) -> ApiResult<(Vec<Node>, Option<u64
         count: Some(true),
         ..QueryOptions::default()
     };
-    let big = Cx { max_top: shikong_timeseries::MAX_RANGE_LIMIT as u64, ..*cx };
+    (inner, Cx { max_top: shikong_timeseries::MAX_RANGE_LIMIT as u64, ..*cx })
+}
+
+/// `/Observations`: every Datastream's, merged in memory (bounded like one Datastream's).
+pub fn all(cx: &Cx<'_>, opts: &QueryOptions) -> ApiResult<(Vec<Node>, Option<u64>)> {
+    let mut nodes = Vec::new();
+    let (inner, big) = merged_reads(cx, opts);
     for ds in entities::list(cx.st.store(), EntityType::Datastream, None)? {
         if let Id::Int(d) = ds.id {
             nodes.extend(of_datastream(&big, d, &inner)?.0);
@@ -202,14 +209,12 @@ fn ensure_defined(st: &AppState, ts: &Arc<dyn TimeSeries>, ds: i64, known: &mut 
     let exists = match entities::get(st.store(), EntityType::Datastream, &Id::Int(ds), None)? {
         None => false,
         Some(rec) => {
+            super::foi::ensure_generated(st, &rec)?;
             if ts.datastream(ds).map_err(ApiError::internal)?.is_none() {
-                let unit = rec
-                    .props
-                    .get("unitOfMeasurement")
-                    .and_then(|u| u.get("symbol"))
-                    .and_then(Json::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
+                // The series needs a unit: the symbol, else the name, else UCUM's "1" (dimensionless).
+                let uom = rec.props.get("unitOfMeasurement");
+                let text = |m: &str| uom.and_then(|u| u.get(m)).and_then(Json::as_str).filter(|s| !s.trim().is_empty());
+                let unit: String = text("symbol").or_else(|| text("name")).unwrap_or("1").chars().take(64).collect();
                 let def = Datastream { id: ds, unit, min: f64::MIN, max: f64::MAX, retention: None };
                 ts.define(&def).map_err(ApiError::internal)?;
             }
@@ -265,10 +270,37 @@ fn reading(ds: i64, props: &Map<String, Json>) -> Result<Reading, ApiError> {
     Ok(Reading::new(ds, time, value))
 }
 
+fn author(req: &Req) -> Option<&str> {
+    req.caller.principal.as_ref().map(|p| p.username.as_str())
+}
+
 /// `POST /Observations` and `POST /Datastreams(id)/Observations`.
 pub fn create(st: &AppState, req: &Req, plan: &shikong_sta::body::CreatePlan) -> ApiResult<Response> {
     let layer = st.store().layer(entities::governing_layer(EntityType::Observation))?;
     req.caller.allowed(st, &layer, Action::Edit)?;
+    let stored = store_planned(st, plan, ObservationOrigin::Http, author(req))?;
+    Ok(created(&entity(&stored, Some(&req.base))))
+}
+
+/// The Observation's JSON as the API shows it (with its links when `base` is given).
+pub fn entity(s: &Stored, base: Option<&str>) -> Json {
+    let mut obj = node(s).json;
+    if let Some(base) = base {
+        shikong_sta::entity::add_links(&mut obj, base, EntityType::Observation, &obs_id(s.datastream, s.time));
+    }
+    Json::Object(obj)
+}
+
+/// Stores the one Observation of a validated create body (`plan_create` of an Observation, its
+/// Datastream linked in the body or by the URL / MQTT topic) and publishes it on the
+/// observation stream. Shared by `POST …/Observations` and MQTT publishes (`mqtt.rs`), so both
+/// accept and refuse exactly the same bodies. The caller checked the edit permission.
+pub(crate) fn store_planned(
+    st: &AppState,
+    plan: &shikong_sta::body::CreatePlan,
+    origin: ObservationOrigin,
+    author: Option<&str>,
+) -> ApiResult<Stored> {
     if plan.ops.len() != 1 {
         let extra = plan.ops.iter().find(|o| o.entity_type != EntityType::Observation);
         let at = extra.map_or("", |o| o.path.as_str());
@@ -281,6 +313,7 @@ pub fn create(st: &AppState, req: &Req, plan: &shikong_sta::body::CreatePlan) ->
     }
     let op = &plan.ops[plan.root];
     let mut ds = None;
+    let mut foi = None;
     for l in &op.links {
         match (l.nav, &l.target) {
             ("Datastream", shikong_sta::body::Ref::Existing(Id::Int(d))) => ds = Some(*d),
@@ -295,25 +328,25 @@ pub fn create(st: &AppState, req: &Req, plan: &shikong_sta::body::CreatePlan) ->
                 )
                 .with("field", "/MultiDatastream"));
             }
-            _ => {} // a FeatureOfInterest reference: accepted, not kept yet
+            ("FeatureOfInterest", shikong_sta::body::Ref::Existing(f)) => foi = Some(f),
+            _ => {}
         }
     }
     let ds =
         ds.ok_or_else(|| ApiError::bad_body("an Observation needs its Datastream").with("field", "/Datastream"))?;
+    if let Some(f) = foi {
+        super::foi::link_explicit(st, EntityType::Datastream, &Id::Int(ds), f)?;
+    }
     let ts = st.timeseries()?;
     if !ensure_defined(st, &ts, ds, &mut HashMap::new())? {
         return Err(entities::missing(EntityType::Datastream, &Id::Int(ds)).with("field", "/Datastream"));
     }
     let r = reading(ds, &op.properties)?;
     let outcome = ts.append(std::slice::from_ref(&r)).map_err(ApiError::internal)?;
+    st.observations().stored(origin, author, std::slice::from_ref(&r), &outcome);
     match outcome.first() {
         Some(Outcome::Refused { reason }) => Err(refused(reason)),
-        Some(_) => {
-            let stored = Stored { datastream: ds, time: r.time, value: r.value };
-            let mut obj = node(&stored).json;
-            shikong_sta::entity::add_links(&mut obj, &req.base, EntityType::Observation, &obs_id(ds, r.time));
-            Ok(created(&Json::Object(obj)))
-        }
+        Some(_) => Ok(Stored { datastream: ds, time: r.time, value: r.value }),
         None => Err(ApiError::internal("no outcome for the reading")),
     }
 }
@@ -335,6 +368,7 @@ pub fn create_bulk(st: &AppState, req: &Req) -> ApiResult<Response> {
         }
         let readings: Vec<Reading> = batch.iter().map(|(_, r)| r.clone()).collect();
         let outcomes = ts.append(&readings).map_err(ApiError::internal)?;
+        st.observations().stored(ObservationOrigin::HttpDataArray, author(req), &readings, &outcomes);
         for ((i, r), o) in batch.drain(..).zip(outcomes) {
             answers[i] = match o {
                 Outcome::Refused { .. } => json!("error"),
@@ -344,14 +378,30 @@ pub fn create_bulk(st: &AppState, req: &Req) -> ApiResult<Response> {
         Ok(())
     };
     let limits = DataArrayLimits::default();
+    let mut multi = super::multi::Bulk::default();
     let read = stream_data_array(&req.body, limits, |h, _row, draft| {
         if failure.is_some() {
             return;
         }
         let i = answers.len();
         answers.push(json!("error"));
+        if let (StreamRef::MultiDatastream(Id::Int(m)), Ok(d)) = (&h.stream, &draft) {
+            let r = multi.push(st, &req.base, i, *m, d).and_then(|_| match multi.full() {
+                true => multi.flush(st, &mut answers),
+                false => Ok(()),
+            });
+            if let Err(e) = r {
+                failure = Some(e);
+            }
+            return;
+        }
         let StreamRef::Datastream(Id::Int(ds)) = &h.stream else { return };
         let Ok(d) = draft else { return };
+        if let Some(f) = &d.feature_of_interest
+            && super::foi::link_explicit(st, EntityType::Datastream, &Id::Int(*ds), f).is_err()
+        {
+            return;
+        }
         match ensure_defined(st, &ts, *ds, &mut known) {
             Ok(true) => {}
             Ok(false) => return,
@@ -374,5 +424,6 @@ pub fn create_bulk(st: &AppState, req: &Req) -> ApiResult<Response> {
     }
     read.map_err(super::sta_error)?;
     flush(&mut batch, &mut answers)?;
+    multi.flush(st, &mut answers)?;
     Ok(json_response(StatusCode::CREATED, &Json::Array(answers)))
 }

@@ -24,7 +24,7 @@ use shikong_sta::response::{apply_select, conformance, data_array_value, service
 use super::super::access::Action;
 use super::super::problem::{ApiError, ApiResult};
 use super::entities::{self, Rec};
-use super::{AppState, Req, json_response, observations};
+use super::{AppState, Req, foi, json_response, multi, observations};
 
 /// `$top` when the request gives none.
 pub const DEFAULT_TOP: u64 = 100;
@@ -45,7 +45,7 @@ impl Node {
     }
 }
 
-pub fn service_root(base: &str) -> Json {
+pub fn service_root(base: &str, mqtt_endpoints: &[String]) -> Json {
     root_doc(
         base,
         &[
@@ -55,7 +55,7 @@ pub fn service_root(base: &str) -> Json {
             conformance::CREATE_UPDATE_DELETE,
             conformance::DATA_ARRAY,
         ],
-        &[],
+        mqtt_endpoints,
     )
 }
 
@@ -134,6 +134,11 @@ pub fn get(st: &AppState, req: &Req, r: &Resource, opts: &QueryOptions) -> ApiRe
                     if let Some((ds, _)) = observations::parse_id(&n.id) {
                         let link = shikong_sta::entity::entity_url(&req.base, EntityType::Datastream, &Id::Int(ds));
                         m.insert("Datastream@iot.navigationLink".into(), Json::String(link));
+                    } else if let Some((md, _)) = multi::parse_id(&n.id) {
+                        let link =
+                            shikong_sta::entity::entity_url(&req.base, EntityType::MultiDatastream, &Id::Int(md));
+                        m.remove("Datastream@iot.navigationLink");
+                        m.insert("MultiDatastream@iot.navigationLink".into(), Json::String(link));
                     }
                     m
                 })
@@ -198,6 +203,7 @@ impl Cx<'_> {
     /// One entity by id.
     pub fn one(&self, ty: EntityType, id: &Id) -> ApiResult<Option<Node>> {
         match ty {
+            EntityType::Observation if multi::parse_id(id).is_some() => multi::one(self.st, id),
             EntityType::Observation => observations::one(self.st, id),
             EntityType::HistoricalLocation => Ok(self.historical_locations(None)?.into_iter().find(|n| &n.id == id)),
             _ => Ok(entities::get(self.st.store(), ty, id, self.as_of)?.map(Node::of)),
@@ -227,7 +233,11 @@ impl Cx<'_> {
                 let Id::Int(ds) = from.id else { return Ok((Vec::new(), Some(0))) };
                 return observations::of_datastream(self, ds, opts);
             }
+            (EntityType::MultiDatastream, EntityType::Observation) => return multi::of_multi(self, from, opts),
+            (EntityType::FeatureOfInterest, EntityType::Observation) => return foi::observations(self, from, opts),
             (_, EntityType::Observation) => Vec::new(),
+            (EntityType::Observation, EntityType::MultiDatastream) => multi::of_observation(self, &from.id)?,
+            (EntityType::Observation, EntityType::FeatureOfInterest) => foi::of_observation(self, &from.id)?,
             (EntityType::Observation, EntityType::Datastream) => {
                 let ds = observations::parse_id(&from.id).map(|(d, _)| d);
                 match ds {

@@ -21,13 +21,18 @@ use super::super::audit_outbox;
 use super::super::problem::{ApiError, ApiResult};
 use super::entities::{self, Rec};
 use super::read::{Cx, Node};
-use super::{AppState, Req, created, json_response, observations, sta_error};
+use super::{AppState, Req, created, json_response, multi, observations, sta_error};
 
 fn body_json(req: &Req) -> ApiResult<Json> {
+    parse_body(&req.body, "the request body")
+}
+
+/// A JSON body (a request's, an MQTT payload's) parsed with the bounds of every JSON input.
+pub(crate) fn parse_body(bytes: &[u8], what: &str) -> ApiResult<Json> {
     use shikong_formats::{BoundedJsonError, limits};
-    shikong_formats::parse_bounded(&req.body, limits::MAX_JSON_VALUES, "the request body").map_err(|e| match e {
+    shikong_formats::parse_bounded(bytes, limits::MAX_JSON_VALUES, what).map_err(|e| match e {
         BoundedJsonError::Exceeded(x) => ApiError::from(x),
-        BoundedJsonError::Syntax(e) => ApiError::bad_body(format!("the body is not JSON: {e}")),
+        BoundedJsonError::Syntax(e) => ApiError::bad_body(format!("{what} is not JSON: {e}")),
     })
 }
 
@@ -83,6 +88,9 @@ pub fn post(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
     let body = body_json(req)?;
     let plan = plan_create(ty, &body, parent_link(st, r)?, BodyLimits::default()).map_err(sta_error)?;
     if ty == EntityType::Observation {
+        if let Some(m) = multi::linked(&plan) {
+            return multi::create(st, req, &plan, &m.clone());
+        }
         return observations::create(st, req, &plan);
     }
     if ty == EntityType::HistoricalLocation {
@@ -218,14 +226,31 @@ fn target(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Rec> {
     node.and_then(|n| n.rec).ok_or_else(|| ApiError::not_found("nothing here"))
 }
 
+/// PATCH: a JSON merge of the body into the entity (`null` removes a member), or, when the body
+/// is an array, a JSON Patch (RFC 6902; `application/json-patch+json`, 18-088 §10.3.2).
 pub fn patch(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
+    update(st, req, r, false)
+}
+
+/// PUT: the body replaces the entity (optional members it leaves out are cleared).
+pub fn put(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
+    update(st, req, r, true)
+}
+
+fn update(st: &AppState, req: &Req, r: &Resource, replace: bool) -> ApiResult<Response> {
     entities::ensure_layers(st.store(), &st.sta)?;
     let rec = target(st, req, r)?;
     let ty = rec.ty;
     check_edit(st, req, ty)?;
-    let up = validate_update(ty, &body_json(req)?).map_err(sta_error)?;
+    let body = body_json(req)?;
     let mut tx = st.store().begin(meta(req, "update"))?;
     let mut rec = entities::get_tx(tx.as_mut(), ty, &rec.id)?.ok_or_else(|| entities::missing(ty, &rec.id))?;
+    let up = match &body {
+        _ if replace => shikong_sta::update::validate_replace(ty, &body, &rec.props),
+        Json::Array(_) => shikong_sta::update::json_patch_update(ty, &rec.props, &body),
+        _ => validate_update(ty, &body),
+    }
+    .map_err(sta_error)?;
     for (k, v) in up.properties {
         if v.is_null() {
             rec.props.remove(&k);
@@ -286,6 +311,9 @@ pub fn delete(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
                 entities::update(tx.as_mut(), &thing)?;
             }
         }
+    }
+    if rec.ty == EntityType::FeatureOfInterest {
+        super::foi::unlink_all(tx.as_mut(), st, &rec.id)?;
     }
     for d in &doomed {
         entities::delete(tx.as_mut(), d)?;

@@ -17,9 +17,13 @@ const META = ['version', 'tx_time', 'valid_from', 'valid_to'];
 const WORDED = [...META, 'code'];
 
 /** The feature of the server's layers at a point of `map` (rendered vector features carry the
- *  entity id as `id` and their layer as the tile layer), else the first rendered feature. */
+ *  entity id as `id` and their layer as the tile layer), else the first rendered feature. Layers
+ *  with their own popup (metadata `shikong:popup` = `own`, e.g. the sensing stations) are left
+ *  to it. */
 function pick(map, point) {
-  const fs = map.queryRenderedFeatures(point);
+  const fs = map
+    .queryRenderedFeatures(point)
+    .filter((f) => !(f.layer && f.layer.metadata && f.layer.metadata['shikong:popup'] === 'own'));
   return fs.find((f) => f.sourceLayer && f.properties && f.properties.id) || fs[0] || null;
 }
 

@@ -14,6 +14,7 @@ import { applyAsOf, createTimeSlider, idle, fromLocalInput } from './time.js';
 import { createIdentify } from './identify.js';
 import { createCompare } from './compare.js';
 import { showHistory } from './history.js';
+import { createStations } from './stations.js';
 
 const params = new URLSearchParams(window.location.search);
 const styleId = params.get('style') || params.get('layers') || 'default';
@@ -180,6 +181,9 @@ async function main() {
     return idle(mapA);
   };
   const identify = createIdentify(mapA, { maplibregl, adapter, asOf: () => asOf });
+  // Sensing stations: latest readings coloured by state, live from /events (signed-in readers).
+  const stations = createStations(mapA, { maplibregl, adapter, token: () => token });
+  stations.restart();
 
   // Comparing two dates: its own two maps over the main one, made when first opened.
   let cmp = null;
@@ -236,6 +240,7 @@ async function main() {
       password.value = '';
       showSession();
       await restyle();
+      await stations.restart();
     } catch (err) {
       showSession(err.message);
     } finally {
@@ -246,6 +251,7 @@ async function main() {
     await signOut();
     showSession();
     await restyle();
+    await stations.restart();
   });
 
   // What the apps and the browser test drive. Maps: 0 the main map, 1 and 2 the compare view's
@@ -286,6 +292,10 @@ async function main() {
       const m = mapAt(which);
       return { center: m.getCenter().toArray(), zoom: m.getZoom(), bounds: m.getBounds().toArray() };
     },
+    /** The sensing stations layer: features, live stream, popup text (`stations.js`). */
+    stations: () => stations.state(),
+    /** Opens a station's popup (its latest values and chart). */
+    openStation: (thing, lngLat) => stations.open(thing, lngLat),
     rendered: (which = 0, layers) => {
       const m = mapAt(which);
       const fs = layers ? m.queryRenderedFeatures({ layers }) : m.queryRenderedFeatures();

@@ -83,6 +83,42 @@ await report(browser, result, async () => {
     lampTiles: lampTiles.length,
     lampTilesWithAuth: lampTiles.filter((t) => t.auth).length,
   };
+  // Sensing stations (issue 18's live view; the Rust test made one at the assets' centre, no
+  // reading yet, alarm at 10): the layer renders for the office, a reading posted now arrives
+  // over /events and recolours it, and its popup draws a chart.
+  await page.waitForFunction(() => window.shikong.rendered(0, ['sta-latest-point']).length > 0, null, { timeout });
+  await page.waitForFunction(() => window.shikong.stations().connected, null, { timeout });
+  const before = await page.evaluate(() => window.shikong.stations());
+  const station = before.stations.find((s) => s.name === '演示水位站');
+  const posted = await page.evaluate(async (ds) => {
+    const r = await fetch(`/sta/v1.1/Datastreams(${ds})/Observations`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${sessionStorage.getItem('shikong.token')}` },
+      body: JSON.stringify({ result: 12.5 }),
+    });
+    return r.status;
+  }, station.datastreams[0].datastream);
+  await page.waitForFunction((t) => window.shikong.stations().stations.find((s) => s.thing === t).state === 'alarm', station.thing, { timeout });
+  await page.waitForTimeout(600); // the layer's data is re-set at most every 500 ms
+  await page.evaluate(() => window.shikong.idle(0));
+  const center = await page.evaluate(() => window.shikong.view(0).center);
+  await page.evaluate(([t, c]) => window.shikong.openStation(t, c), [station.thing, center]);
+  await page.waitForFunction(() => document.querySelector('.sk-chart-box[data-source]'), null, { timeout });
+  result.stations = {
+    before: station.state,
+    posted,
+    after: await page.evaluate((t) => window.shikong.stations().stations.find((s) => s.thing === t), station.thing),
+    readings: await page.evaluate(() => window.shikong.stations().readings),
+    rendered: await page.evaluate(
+      (t) => window.shikong.rendered(0, ['sta-latest-point']).filter((f) => f.properties.thing === t).map((f) => f.properties.state),
+      station.thing,
+    ),
+    chart: await page.evaluate(() => {
+      const box = document.querySelector('.sk-chart-box');
+      return { source: box.dataset.source, points: Number(box.dataset.points), svg: Boolean(box.querySelector('svg polyline, svg circle')) };
+    }),
+    popup: await page.evaluate(() => window.shikong.stations().popup),
+  };
   await page.screenshot({ path: `${outDir}/demo-signed-in.png` });
 
   // A reload keeps the session (same tab), and opens where the link (#zoom/lat/lon) says.

@@ -34,6 +34,10 @@ pub(crate) struct PgConn {
     /// The session's `statement_timeout` in ms (0 = none), set by single-statement reads
     /// ([`PgConn::session_timeout`]); transactions override it with their own.
     session_timeout_ms: u128,
+    /// The session plans prepared statements generically (`plan_cache_mode =
+    /// force_generic_plan`), set by single-statement reads ([`PgConn::session_generic_plans`]);
+    /// transactions plan as PostgreSQL chooses.
+    generic_plans: bool,
 }
 
 impl PgConn {
@@ -41,7 +45,8 @@ impl PgConn {
         let client = config
             .connect(NoTls)
             .map_err(|e| StoreError::Connect { config: shown.to_owned(), reason: e.to_string() })?;
-        let mut c = PgConn { client, statements: HashMap::new(), in_tx: false, session_timeout_ms: 0 };
+        let mut c =
+            PgConn { client, statements: HashMap::new(), in_tx: false, session_timeout_ms: 0, generic_plans: false };
         // Times travel as timestamptz values; the session zone only matters to people reading
         // the tables with psql or QGIS.
         c.client.batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning;")?;
@@ -95,14 +100,29 @@ impl PgConn {
         Ok(self.client.batch_execute(sql)?)
     }
 
-    /// Starts a transaction with `sql` (`BEGIN …`). A session timeout left by a single-statement
-    /// read is lifted for the transaction (in the same round trip) unless `sql` sets its own.
+    /// Starts a transaction with `sql` (`BEGIN …`). A session timeout or generic planning left by
+    /// a single-statement read is lifted for the transaction (in the same round trip) unless
+    /// `sql` sets its own timeout.
     pub(crate) fn begin(&mut self, sql: &str) -> Result<()> {
         self.in_tx = true;
+        let mut all = sql.to_owned();
         if self.session_timeout_ms != 0 && !sql.contains("statement_timeout") {
-            self.client.batch_execute(&format!("{sql}; SET LOCAL statement_timeout = 0;"))?;
-        } else {
-            self.client.batch_execute(sql)?;
+            all.push_str("; SET LOCAL statement_timeout = 0");
+        }
+        if self.generic_plans {
+            all.push_str("; SET LOCAL plan_cache_mode = auto");
+        }
+        self.client.batch_execute(&all)?;
+        Ok(())
+    }
+
+    /// Plans the next statements outside a transaction generically (`on`: prepared once, no
+    /// planning per execution) or as PostgreSQL chooses; a round trip only when it changes.
+    pub(crate) fn session_generic_plans(&mut self, on: bool) -> Result<()> {
+        if on != self.generic_plans {
+            let mode = if on { "force_generic_plan" } else { "auto" };
+            self.client.batch_execute(&format!("SET plan_cache_mode = {mode}"))?;
+            self.generic_plans = on;
         }
         Ok(())
     }

@@ -432,7 +432,10 @@ impl PgRawWriter<'_> {
             col("sk_device_time", "timestamptz"),
         ];
         cols.extend(layer.schema().fields.iter().map(|f| col(&column(f), codec::column_type(f.ty))));
-        let sql = unnest_insert(&table(&name), &cols);
+        // Live rows are staged and moved in sorted on the geometry at the end (`bulk.rs`: a
+        // city block on one or two heap pages), their `fid`s kept.
+        self.conn.batch(&super::bulk::create_stage(&name))?;
+        let sql = unnest_insert(&super::bulk::stage(&name), &cols);
         self.layers.insert(name, (Layer { srs_id: raw.srs_id, ..layer }, sql));
         Ok(())
     }
@@ -645,6 +648,7 @@ impl RawWriter for PgRawWriter<'_> {
     fn finish(mut self: Box<Self>) -> Result<()> {
         let names: Vec<String> = self.layers.keys().cloned().collect();
         for name in names {
+            self.conn.batch(&super::bulk::move_staged(&name))?;
             self.reseed(&table(&name), "fid")?;
             self.reseed(&hist(&name), "hid")?;
         }

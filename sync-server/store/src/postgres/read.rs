@@ -153,11 +153,30 @@ pub(crate) fn hist_select(layer: &Layer) -> String {
     )
 }
 
+/// Where [`decode_hist_at`] finds a history row's columns.
+struct HistCols {
+    hid: usize,
+    props: usize,
+    op: usize,
+    device_time: usize,
+    time_us: usize,
+}
+
+/// The columns of [`hist_select`].
+const HIST_SELECT: HistCols = HistCols { hid: 0, props: 8, op: 9, device_time: 11, time_us: 12 };
+
 pub(crate) fn decode_hist(layer: &Layer, r: &Row) -> Result<HistRow> {
-    let hid: i64 = r.try_get(0)?;
+    decode_hist_at(layer, r, &HIST_SELECT)
+}
+
+/// A history row whose `hid`, geometry, entity id, code, valid from/to, version and `tx_from`
+/// are consecutive from `cols.hid`, the rest where `cols` says.
+fn decode_hist_at(layer: &Layer, r: &Row, cols: &HistCols) -> Result<HistRow> {
+    let o = cols.hid;
+    let hid: i64 = r.try_get(o)?;
     let at = || format!("history row {hid}");
-    let geometry = codec::geometry(r, 1).map_err(|e| corrupt(layer, format!("{}: {e}", at())))?;
-    let props: Json = r.try_get(8)?;
+    let geometry = codec::geometry(r, o + 1).map_err(|e| corrupt(layer, format!("{}: {e}", at())))?;
+    let props: Json = r.try_get(cols.props)?;
     let mut properties = Properties::new();
     if let Json::Object(json) = &props {
         for (fid, v) in json {
@@ -173,20 +192,20 @@ pub(crate) fn decode_hist(layer: &Layer, r: &Row) -> Result<HistRow> {
             }
         }
     }
-    let op = logic::op_of(r.try_get::<_, String>(9)?.as_str());
+    let op = logic::op_of(r.try_get::<_, String>(cols.op)?.as_str());
     Ok(HistRow {
         feature: Feature {
-            id: EntityId(r.try_get(2)?),
-            code: r.try_get::<_, Option<String>>(3)?.unwrap_or_default(),
+            id: EntityId(r.try_get(o + 2)?),
+            code: r.try_get::<_, Option<String>>(o + 3)?.unwrap_or_default(),
             geometry,
-            valid: ValidTime { from: r.try_get(4)?, to: r.try_get(5)? },
+            valid: ValidTime { from: r.try_get(o + 4)?, to: r.try_get(o + 5)? },
             properties,
         },
-        version: r.try_get(6)?,
+        version: r.try_get(o + 6)?,
         op,
-        tx_from: TxId(r.try_get(7)?),
-        device_time: r.try_get(11)?,
-        tx_time: time_of(layer, r.try_get(12)?, &at)?,
+        tx_from: TxId(r.try_get(o + 7)?),
+        device_time: r.try_get(cols.device_time)?,
+        tx_time: time_of(layer, r.try_get(cols.time_us)?, &at)?,
     })
 }
 
@@ -348,11 +367,14 @@ pub(crate) fn query_fresh(
     query_loaded(c, q, &layer, latest, at, sink).map(Ok)
 }
 
-/// A current query (no `as_of`, no `at_tx`: the live table only) as ONE statement outside any
-/// transaction — in READ COMMITTED a statement is its own snapshot, so the rows and the
-/// snapshot's newest transaction still come from one state — with the layer from `cache`,
-/// revalidated by the same statement. `None` (nothing delivered) when the query does not
-/// qualify or the cached layer is missing or stale: the caller reads in a transaction.
+/// A query as ONE statement outside any transaction — in READ COMMITTED a statement is its own
+/// snapshot, so the rows and the snapshot's newest transaction still come from one state — with
+/// the layer from `cache`, revalidated by the same statement. A current query reads the live
+/// table; an as-of query in storage order (no `at_tx`, not by id) reads both halves in one
+/// `UNION ALL` (live rows by `fid`, then closed versions by `hid`, as the transaction path
+/// delivers them), its transaction (`m.at`) computed by the statement too. `None` (nothing
+/// delivered) when the query does not qualify or the cached layer is missing or stale: the
+/// caller reads in a transaction.
 pub(crate) fn query_single(
     c: &mut PgConn,
     q: &Query<'_>,
@@ -360,20 +382,35 @@ pub(crate) fn query_single(
     cache: &LayerCache,
     sink: &mut dyn FnMut(StoredFeature) -> bool,
 ) -> Result<Option<std::result::Result<QueryStats, Behind>>> {
-    if q.as_of.is_some() || q.at_tx.is_some() {
+    if q.at_tx.is_some() || (q.as_of.is_some() && (q.by_id || q.after.is_some())) {
         return Ok(None);
     }
     let Some(layer) = cache.get(q.layer) else { return Ok(None) };
-    let Some(live) = live_plan(q, &layer, None) else { return Ok(None) };
-    let LivePlan { sql, mut args, exact, .. } = live;
+    let mut args = Args::default();
+    let as_of = q.as_of.map(|t| args.add(t.as_microsecond()));
+    let Some(live) = live_plan(q, &layer, as_of.as_ref().map(|_| TxRef::Sql("m.at")), args) else {
+        return Ok(None);
+    };
+    let LivePlan { sql, where_, mut args, exact, env } = live;
+    let (sql, at_col, hist_residual) = match &as_of {
+        None => (sql, String::new(), None),
+        Some(t) => {
+            let (h_where, residual) = hist_where(q, env.as_ref(), &TxRef::Sql("m.at"), None, &mut args);
+            let union = as_of_union(&layer, &where_, &h_where);
+            (union, format!(", (SELECT max(tx) FROM sk_transactions WHERE time_us <= {t}) AS at"), residual)
+        }
+    };
     let name = args.add(q.layer.to_owned());
     // One row of `m` (none when the layer is gone), joined to the rows in their order: a join
     // `ON true` can only be a nested loop, which keeps the inner side's order.
     let sql = format!(
         "WITH m AS (SELECT l.created_tx, (SELECT max(h.tx) FROM sk_schema_history h WHERE h.layer = l.name) AS st, \
-         (SELECT max(tx) FROM sk_transactions) AS latest FROM sk_layers l WHERE l.name = {name}) \
-         SELECT m.created_tx, m.st, m.latest, r.* FROM m LEFT JOIN ({sql}) r ON true"
+         (SELECT max(tx) FROM sk_transactions) AS latest{at_col} FROM sk_layers l WHERE l.name = {name}) \
+         SELECT m.*, r.* FROM m LEFT JOIN LATERAL ({sql}) r ON true"
     );
+    // Without a CQL2 filter the plan does not depend on the values (a GiST scan of the box):
+    // a generic plan saves planning each execution (~0.15 ms, as much as the scan itself).
+    c.session_generic_plans(q.filter.is_none())?;
     let params = args.refs();
     // A column renamed by another process since the layer was cached: the statement fails
     // before any row, and the transaction path reads the layer afresh.
@@ -399,42 +436,104 @@ pub(crate) fn query_single(
     if latest < need {
         return Ok(Some(Err(Behind)));
     }
-    let mut page = Page::new(q, Some(latest).filter(|t| t.0 > 0), sink);
+    let answered = match as_of {
+        None => Some(latest).filter(|t| t.0 > 0),
+        // No transaction at or before the instant: before the store existed, no answer.
+        Some(_) => match first.try_get::<_, Option<i64>>(3)? {
+            Some(at) => Some(TxId(at)),
+            None => return Ok(Some(Ok(QueryStats::default()))),
+        },
+    };
+    let mut page = Page::new(q, answered, sink);
+    let n = layer.schema().fields.len();
+    // The rows' first column: `fid` (current), or the union's part (0 live, 1 closed).
+    let o = if as_of.is_some() { 4 } else { 3 };
+    let closed = HistCols { hid: o + 1, device_time: o + 9, time_us: o + 10, props: o + 11 + n, op: o + 12 + n };
     let mut next = Some(first);
     while let Some(r) = next {
-        if r.try_get::<_, Option<i64>>(3)?.is_some() {
+        if as_of.is_some() && r.try_get::<_, Option<i32>>(o)? == Some(1) {
             page.stats.scanned += 1;
             tick(page.stats.scanned)?;
-            let cur = decode_current_at(&layer, &r, 3)?;
+            let h = decode_hist_at(&layer, &r, &closed)?;
+            if exact.keep_geometry(&h.feature)
+                && hist_residual.as_ref().is_none_or(|f| f.matches(&h.feature, Some(h.version)))
+            {
+                page.offer(h.stored());
+            }
+        } else if r.try_get::<_, Option<i64>>(if as_of.is_some() { o + 1 } else { o })?.is_some() {
+            page.stats.scanned += 1;
+            tick(page.stats.scanned)?;
+            let cur = decode_current_at(&layer, &r, if as_of.is_some() { o + 1 } else { o })?;
             if exact.keep(&cur.feature, cur.version) {
                 page.offer(cur.stored());
-                if page.done {
-                    break;
-                }
             }
+        }
+        if page.done {
+            break;
         }
         next = rows.next()?;
     }
     Ok(Some(Ok(page.stats)))
 }
 
+/// The rows of an as-of read in one statement: `part` (0 live, 1 closed), the key (`fid` or
+/// `hid`), the columns [`decode_current`] reads from `fid` on — typed field columns NULL for
+/// closed versions — then the closed version's `props` and `op` (NULL for live rows).
+fn as_of_union(layer: &Layer, live_where: &str, hist_where: &str) -> String {
+    let fields = &layer.schema().fields;
+    let live_fields: String = fields.iter().map(|f| format!(", t.{}", column(f))).collect();
+    let null_fields: String = fields.iter().map(|f| format!(", NULL::{}", codec::column_type(f.ty))).collect();
+    let live_where = if live_where.is_empty() { String::new() } else { format!(" WHERE {live_where}") };
+    format!(
+        "SELECT 0 AS part, t.fid AS k, ST_AsBinary(t.geom), t.entity_id, t.code, t.valid_from, t.valid_to, \
+         t.sk_version, t.sk_tx, t.sk_device_time, x.time_us{live_fields}, NULL::jsonb, NULL::text \
+         FROM {} AS t LEFT JOIN sk_transactions x ON x.tx = t.sk_tx{live_where} \
+         UNION ALL \
+         SELECT 1, h.hid, ST_AsBinary(h.geom), h.entity_id, h.code, h.valid_from, h.valid_to, h.version, h.tx_from, \
+         h.device_time, x.time_us{null_fields}, h.props, h.op \
+         FROM {} AS h LEFT JOIN sk_transactions x ON x.tx = h.tx_from WHERE {hist_where} \
+         ORDER BY part, k",
+        table(layer.name()),
+        hist(layer.name())
+    )
+}
+
 /// The live half of a query: its statement, parameters, what Rust checks on its rows, and the
 /// envelope narrowing both halves. `None` when the query's boxes are disjoint (no answer).
 struct LivePlan {
     sql: String,
+    /// The conditions of `sql` (after `WHERE`, may be empty).
+    where_: String,
     args: Args,
     exact: Exact,
     env: Option<Bbox>,
 }
 
-fn live_plan(q: &Query<'_>, layer: &Layer, tx_max: Option<TxId>) -> Option<LivePlan> {
+/// The transaction a query is answered as of: a parameter, or an SQL expression of the
+/// statement (the single-statement as-of read's `m.at`).
+#[derive(Clone)]
+enum TxRef {
+    Id(TxId),
+    Sql(&'static str),
+}
+
+impl TxRef {
+    fn sql(&self, args: &mut Args) -> String {
+        match self {
+            TxRef::Id(tx) => args.add(tx.0),
+            TxRef::Sql(s) => (*s).to_owned(),
+        }
+    }
+}
+
+/// The live half of `q`, its parameters numbered after those already in `args`.
+fn live_plan(q: &Query<'_>, layer: &Layer, tx_max: Option<TxRef>, mut args: Args) -> Option<LivePlan> {
     let by_id = q.by_id || q.after.is_some();
     // The envelope a top-level spatial conjunct implies narrows both halves on their GiST index.
     let plan = q.filter.map(|f| f.plan(&|_: &Attribute| None));
     let geom_env = q.intersects.and_then(Geometry::bbox);
     let env = intersection(q.bbox, geom_env).and_then(|e| intersection(e, plan.as_ref().and_then(|p| p.bbox)))?;
     let mut exact = Exact { bbox: q.bbox, intersects: q.intersects.map(Geometry::to_geo), filter: None };
-    let mut args = Args::default();
     let mut where_ = Vec::new();
     if let Some(b) = &env {
         where_.push(format!("t.geom && {}", codec::envelope(&mut args, b)));
@@ -443,7 +542,7 @@ fn live_plan(q: &Query<'_>, layer: &Layer, tx_max: Option<TxId>) -> Option<LiveP
         valid_sql("t", v, &mut where_, &mut args);
     }
     if let Some(tx) = tx_max {
-        where_.push(format!("t.sk_tx <= {}", args.add(tx.0)));
+        where_.push(format!("t.sk_tx <= {}", tx.sql(&mut args)));
     }
     if let Some(after) = q.after {
         where_.push(format!("t.entity_id > {}", args.add(after.0)));
@@ -452,8 +551,41 @@ fn live_plan(q: &Query<'_>, layer: &Layer, tx_max: Option<TxId>) -> Option<LiveP
         exact.filter = plan_filter(f, &|a: &Attribute| live_column(layer, a), &mut where_, &mut args);
     }
     let order = if by_id { "t.entity_id" } else { "t.fid" };
-    let sql = format!("{} ORDER BY {order}", current_select(layer, &where_.join(" AND ")));
-    Some(LivePlan { sql, args, exact, env })
+    let where_ = where_.join(" AND ");
+    let sql = format!("{} ORDER BY {order}", current_select(layer, &where_));
+    Some(LivePlan { sql, where_, args, exact, env })
+}
+
+/// The conditions on the history table (alias `h`) for the versions current at `tx` (closed
+/// after it), inside `env`, after `q.after`, up to `upto`; their parameters go to `args`.
+/// Returns them with what remains of the filter to check in Rust.
+fn hist_where(
+    q: &Query<'_>,
+    env: Option<&Bbox>,
+    tx: &TxRef,
+    upto: Option<EntityId>,
+    args: &mut Args,
+) -> (String, Option<Filter>) {
+    let tx = tx.sql(args);
+    let mut where_ = vec![
+        format!("h.tx_from <= {tx}"),
+        format!("(h.tx_to IS NULL OR h.tx_to > {tx})"),
+        "h.op <> 'delete'".to_owned(),
+    ];
+    if let Some(b) = env {
+        where_.push(format!("h.geom && {}", codec::envelope(args, b)));
+    }
+    if let Some(v) = &q.valid {
+        valid_sql("h", v, &mut where_, args);
+    }
+    if let Some(after) = q.after {
+        where_.push(format!("h.entity_id > {}", args.add(after.0)));
+    }
+    if let Some(upto) = upto {
+        where_.push(format!("h.entity_id <= {}", args.add(upto.0)));
+    }
+    let residual = q.filter.and_then(|f| plan_filter(f, &hist_column, &mut where_, args));
+    (where_.join(" AND "), residual)
 }
 
 fn query_loaded(
@@ -473,33 +605,18 @@ fn query_loaded(
     };
     let by_id = q.by_id || q.after.is_some();
     let mut page = Page::new(q, answered_at, sink);
-    let Some(LivePlan { sql: current_sql, args: current_args, exact, env }) = live_plan(q, layer, tx_max) else {
+    let Some(LivePlan { sql: current_sql, args: current_args, exact, env, .. }) =
+        live_plan(q, layer, tx_max.map(TxRef::Id), Args::default())
+    else {
         return Ok(page.stats);
     };
 
     // The closed half: versions current at tx_max (as-of queries only), after `after`, up to `upto`.
     let hist_sql = |tx: TxId, upto: Option<EntityId>| {
         let mut args = Args::default();
-        let mut where_ = vec![
-            format!("h.tx_from <= {}", args.add(tx.0)),
-            format!("(h.tx_to IS NULL OR h.tx_to > {})", args.add(tx.0)),
-            "h.op <> 'delete'".to_owned(),
-        ];
-        if let Some(b) = &env {
-            where_.push(format!("h.geom && {}", codec::envelope(&mut args, b)));
-        }
-        if let Some(v) = &q.valid {
-            valid_sql("h", v, &mut where_, &mut args);
-        }
-        if let Some(after) = q.after {
-            where_.push(format!("h.entity_id > {}", args.add(after.0)));
-        }
-        if let Some(upto) = upto {
-            where_.push(format!("h.entity_id <= {}", args.add(upto.0)));
-        }
-        let residual = q.filter.and_then(|f| plan_filter(f, &hist_column, &mut where_, &mut args));
+        let (where_, residual) = hist_where(q, env.as_ref(), &TxRef::Id(tx), upto, &mut args);
         let order = if by_id { "h.entity_id" } else { "h.hid" };
-        (format!("{} WHERE {} ORDER BY {order}", hist_select(layer), where_.join(" AND ")), args, residual)
+        (format!("{} WHERE {where_} ORDER BY {order}", hist_select(layer)), args, residual)
     };
     let keep_closed = |r: &Row, scanned: &mut usize, residual: &Option<Filter>| -> Result<Option<StoredFeature>> {
         *scanned += 1;

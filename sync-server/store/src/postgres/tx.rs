@@ -442,7 +442,7 @@ impl<'s> PgTx<'s> {
         if p.is_full() {
             self.ready()?;
             if let Some(p) = self.layers.get_mut(layer).and_then(|st| st.pending.as_mut()) {
-                p.flush(&mut self.conn, layer)?;
+                p.spill(&mut self.conn, layer)?; // to the staging table: sorted in at the flush
             }
         }
         Ok(())

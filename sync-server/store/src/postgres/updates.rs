@@ -12,15 +12,20 @@
 
 use std::collections::HashSet;
 
-use super::codec::{self, Args, Param};
+use postgres::types::private::BytesMut;
+use postgres::types::{IsNull, Kind, ToSql, Type};
+
+use super::codec::{self, Param};
 use super::layers::{column, hist, table};
 use super::pool::PgConn;
 use super::read::{self, CurrentRow};
 use crate::error::Result;
 use crate::types::{FeatureKey, Layer};
 
-/// Updates per statement, at most.
-pub(super) const MAX_ITEMS: usize = 500;
+/// Updates waiting, at most, before they are written (one statement whatever the count: the
+/// values travel as one array per column). Above a push batch's size
+/// (`shikong_protocol::MAX_PUSH_ENTITIES`), so a sync push writes its updates once.
+pub(super) const MAX_ITEMS: usize = 2000;
 
 struct Item {
     /// Values of `v`'s columns: `archive`, `geom_changed`, the superseded version, the new row.
@@ -169,28 +174,79 @@ impl Updates {
                 }
             })
             .collect();
-        let tail = format!(
-            "sk_archived AS (INSERT INTO {h} (entity_id, version, op, tx_from, tx_to, code, geom, valid_from, \
-             valid_to, props, device_time) SELECT v.{id}, v.n2, v.n3, v.n4, {tx}, v.n5, {geom}, v.n7, v.n8, v.n9, v.n10 \
-             FROM v WHERE v.n0) UPDATE {t} AS t SET {sets} FROM v WHERE t.entity_id = v.{id}",
+        // One array per column (`unnest` turns them back into rows) and the transaction as the
+        // last parameter: the text depends on the layer's columns alone, so each connection
+        // parses and plans it once, however many updates a batch holds.
+        let arrays: Vec<String> = types.iter().enumerate().map(|(i, ty)| format!("${}::{ty}[]", i + 1)).collect();
+        let sql = format!(
+            "WITH v ({names}) AS (SELECT * FROM unnest({arrays})), \
+             sk_archived AS (INSERT INTO {h} (entity_id, version, op, tx_from, tx_to, code, geom, valid_from, \
+             valid_to, props, device_time) SELECT v.{id}, v.n2, v.n3, v.n4, ${tx}::bigint, v.n5, {geom}, v.n7, v.n8, \
+             v.n9, v.n10 FROM v WHERE v.n0) UPDATE {t} AS t SET {sets} FROM v WHERE t.entity_id = v.{id}",
+            names = names.join(", "),
+            arrays = arrays.join(", "),
             h = hist(layer.name()),
             id = n("entity_id"),
+            tx = types.len() + 1,
             geom = codec::geom_in("v.n6"),
             t = table(layer.name()),
             sets = sets.join(", "),
         );
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let mut args = Args::default();
-            let mut tuples = Vec::new();
-            for item in items.by_ref().take(MAX_ITEMS) {
-                let marks: Vec<String> =
-                    item.values.into_iter().zip(&types).map(|(p, ty)| format!("{}::{ty}", args.add_boxed(p))).collect();
-                tuples.push(format!("({})", marks.join(", ")));
+        let mut columns: Vec<Column> = (0..types.len()).map(|_| Column(Vec::with_capacity(items.len()))).collect();
+        for item in items {
+            for (column, p) in columns.iter_mut().zip(item.values) {
+                column.0.push(p);
             }
-            let sql = format!("WITH v ({}) AS (VALUES {}), {tail}", names.join(", "), tuples.join(", "));
-            conn.execute(&sql, &args.refs())?;
         }
+        let mut params: Vec<&(dyn ToSql + Sync)> = columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+        params.push(&tx);
+        conn.execute(&sql, &params)?;
         Ok(())
     }
+}
+
+/// One column of the waiting updates, sent as one array parameter (`$n::type[]`): each value
+/// encoded as the array's element type, as it would be as a parameter of its own.
+#[derive(Debug)]
+struct Column(Vec<Param>);
+
+impl ToSql for Column {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        let Kind::Array(member) = ty.kind() else {
+            return Err(format!("an update column is sent as an array, not as {ty}").into());
+        };
+        let be = |v: i32| v.to_be_bytes();
+        // Binary array: dimensions, a null flag (patched below), element type, length, lower bound.
+        out.extend_from_slice(&be(1));
+        let flag_at = out.len();
+        out.extend_from_slice(&be(0));
+        out.extend_from_slice(&member.oid().to_be_bytes());
+        out.extend_from_slice(&be(i32::try_from(self.0.len())?));
+        out.extend_from_slice(&be(1));
+        let mut nulls = false;
+        for p in &self.0 {
+            let len_at = out.len();
+            out.extend_from_slice(&be(0));
+            let len = match p.to_sql_checked(member, out)? {
+                IsNull::Yes => {
+                    nulls = true;
+                    -1
+                }
+                IsNull::No => i32::try_from(out.len() - len_at - 4)?,
+            };
+            out[len_at..len_at + 4].copy_from_slice(&be(len));
+        }
+        out[flag_at..flag_at + 4].copy_from_slice(&be(i32::from(nulls)));
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(ty.kind(), Kind::Array(_))
+    }
+
+    postgres::types::to_sql_checked!();
 }
