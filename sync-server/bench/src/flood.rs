@@ -203,15 +203,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let (server, base) = start_shikong(&data)?;
     let addr: SocketAddr = base.trim_start_matches("http://").parse().with_context(|| format!("address in {base}"))?;
-    let queries: Vec<String> = boxes(a.features, 100.0, 500, 7)
-        .iter()
-        .map(|b| {
-            format!(
-                "/collections/manhole/items?f=json&limit=100&bbox={:.6},{:.6},{:.6},{:.6}",
-                b.min_x, b.min_y, b.max_x, b.max_y
-            )
-        })
-        .collect();
+    let queries: Vec<String> = boxes(a.features, 100.0, 500, 7).iter().map(crate::wrk::bbox_items_path).collect();
 
     let quiet = phase(addr, &queries, a.duration, 0)?;
     let flood = phase(addr, &queries, a.duration, a.clients)?;

@@ -81,14 +81,14 @@ pub(crate) fn paths_script(script: &Path, paths: &[String], gzip: bool) -> anyho
 
 /// Writes a wrk script asking `/collections/manhole/items` (100 per page) for each of `boxes`.
 pub(crate) fn bbox_items_script(script: &Path, boxes: &[Bbox]) -> anyhow::Result<()> {
-    let paths: Vec<String> = boxes
-        .iter()
-        .map(|b| {
-            format!(
-                "/collections/manhole/items?f=json&limit=100&bbox={:.6},{:.6},{:.6},{:.6}",
-                b.min_x, b.min_y, b.max_x, b.max_y
-            )
-        })
-        .collect();
+    let paths: Vec<String> = boxes.iter().map(bbox_items_path).collect();
     paths_script(script, &paths, false)
+}
+
+/// `/collections/manhole/items` (100 per page) inside `b`.
+pub(crate) fn bbox_items_path(b: &Bbox) -> String {
+    format!(
+        "/collections/manhole/items?f=json&limit=100&bbox={:.6},{:.6},{:.6},{:.6}",
+        b.min_x, b.min_y, b.max_x, b.max_y
+    )
 }
