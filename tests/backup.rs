@@ -114,8 +114,14 @@ fn features(http: &Client, server: &Server, token: &str, collection: &str, extra
 
 fn collections(http: &Client, server: &Server, token: &str) -> Vec<String> {
     let (_, body) = get(http, server, token, "/collections");
-    let mut ids: Vec<String> =
-        json(&body)["collections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    // Layers only: the catalog (`itemType` record) describes the server, it has no past to restore.
+    let mut ids: Vec<String> = json(&body)["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["itemType"].as_str().is_none_or(|t| t == "feature"))
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
     ids.sort();
     ids
 }

@@ -88,9 +88,57 @@ print(json.dumps({"collections": cols, "codes": sorted(f["properties"]["code"] f
     c.args(["-c", script, &env.server.base, &env.token]);
     let out = run_tool(c);
     let v = json(out.lines().last().unwrap());
-    assert_eq!(v["collections"], json!(["manhole"]));
+    // The catalog (OGC API – Records) is listed after the layers.
+    assert_eq!(v["collections"], json!(["manhole", "catalog"]));
     assert_eq!(v["codes"], json!(["HS-JG-0001", "HS-JG-0002"]));
     assert!(v["queryables"].as_array().unwrap().iter().any(|q| q == "名称"), "{v}");
+}
+
+/// OWSLib's OGC API – Processes client: lists and describes the processes, executes `hotspot`
+/// synchronously (a results document) and `dbscan` asynchronously (`Prefer: respond-async`),
+/// then follows the job to its results as any OGC client would.
+#[test]
+fn owslib_processes_client_runs_sync_and_async_jobs() {
+    let env = start(&[]);
+    let script = r#"
+import json, sys, time
+from owslib.ogcapi.processes import Processes
+p = Processes(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+ids = [x["id"] for x in p.processes()]
+desc = p.process("hotspot")
+sync = p.execute("hotspot", {"collection": "manhole", "field": "depth", "weights": {"type": "knn", "k": 1}, "star": True})
+status = p.execute("dbscan", {"collection": "manhole", "eps": 1500, "min_samples": 2}, async_=True)
+job = status["jobID"]
+location = p.response_headers["Location"]
+for _ in range(600):
+    s = p._request(path="jobs/" + job)
+    if s["status"] in ("successful", "failed", "dismissed"):
+        break
+    time.sleep(0.05)
+res = p._request(path="jobs/" + job + "/results")
+print(json.dumps({"ids": ids, "inputs": sorted(desc["inputs"]), "sync": {f["properties"]["code"]: f["properties"]["gi_z"] for f in sync["result"]["features"]},
+    "first": status["status"], "location": location, "job": job, "final": s["status"], "progress": s["progress"],
+    "clusters": {f["properties"]["code"]: f["properties"]["cluster"] for f in res["result"]["features"]}}, ensure_ascii=False))
+"#;
+    let check = std::process::Command::new("python3").args(["-c", "import owslib"]).status().unwrap();
+    assert!(check.success(), "OWSLib is not installed (pip install owslib; scripts/test.sh installs it)");
+    let mut c = tool("python3", "python3");
+    c.args(["-c", script, &env.server.base, &env.token]);
+    let out = run_tool(c);
+    let v = json(out.lines().last().unwrap());
+    for id in ["hotspot", "dbscan", "local-moran"] {
+        assert!(v["ids"].as_array().unwrap().iter().any(|x| x == id), "{v}");
+    }
+    for input in ["collection", "field", "weights", "star"] {
+        assert!(v["inputs"].as_array().unwrap().iter().any(|x| x == input), "{v}");
+    }
+    assert_eq!(v["sync"].as_object().unwrap().len(), 3, "{v}");
+    assert!(v["sync"]["HS-JG-0001"].is_f64(), "{v}");
+    assert!(["accepted", "running", "successful"].contains(&v["first"].as_str().unwrap()), "{v}");
+    assert_eq!(v["location"], format!("{}/jobs/{}", env.server.base, v["job"].as_str().unwrap()));
+    assert_eq!((v["final"].as_str(), v["progress"].as_u64()), (Some("successful"), Some(100)), "{v}");
+    // The two manholes 1 km apart cluster; the one 6 km away is noise.
+    assert_eq!(v["clusters"], json!({"HS-JG-0001": 0, "HS-JG-0002": 0, "HS-JG-0003": -1}));
 }
 
 /// FROST-Server's own Python client (frost-sta-client, from PyPI; `scripts/deps.sh test`

@@ -27,7 +27,7 @@ fn screenshots() -> PathBuf {
 }
 
 /// Runs a driver of `web/test` with Node; its last line of output as JSON, asserted to say `ok`.
-fn drive(script: &str, args: &[&str]) -> Json {
+pub(crate) fn drive(script: &str, args: &[&str]) -> Json {
     let web = web_dir();
     assert!(
         web.join("node_modules/playwright-core").exists(),
@@ -118,6 +118,20 @@ fn the_web_map_opens_on_the_demo_city_and_signs_in() {
     });
     let made = http.post(server.url("/sta/v1.1/Things")).bearer_auth(&wang).json(&thing).send().unwrap();
     assert_eq!(made.status(), reqwest::StatusCode::CREATED, "{}", made.text().unwrap_or_default());
+    // An alert rule on its datastream (above 10 m): the reading the page posts opens a case.
+    let made: Json = made.json().unwrap();
+    let dss: Json = http
+        .get(server.url(&format!("/sta/v1.1/Things({})/Datastreams", made["@iot.id"])))
+        .bearer_auth(&wang)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ds = dss["value"][0]["@iot.id"].as_i64().unwrap();
+    let rule = serde_json::json!({"name": "演示水位超限", "scope": {"datastream": ds},
+                                  "condition": {"kind": "above", "threshold": 10.0}});
+    let made = http.post(server.url("/alerts/rules")).bearer_auth(&wang).json(&rule).send().unwrap();
+    assert_eq!(made.status(), reqwest::StatusCode::CREATED, "{}", made.text().unwrap_or_default());
     let out = screenshots();
     let r = drive("demo.mjs", &[&server.base, s(&out), "wang", "办公室密码123"]);
     let a = &r["anonymous"];
@@ -153,10 +167,15 @@ fn the_web_map_opens_on_the_demo_city_and_signs_in() {
     assert_eq!(si["view"]["center"], a["view"]["center"], "signing in moved the map: {r:#}");
     // Every lamp tile request the browser made (seen through Playwright) carried the token.
     assert_eq!(si["lampTilesWithAuth"], si["lampTiles"], "{r:#}");
-    // The sensing station: drawn for the office, silent with no reading; a reading posted in the
-    // page reaches it over /events and turns it to alarm; its popup charts the raw reading.
+    // The sensing station: drawn for the office, unknown with no reading; a reading posted in the
+    // page reaches it over /events and turns it to alarm, and so does the alert it opens (its
+    // `alert` message names the station and the case); its popup charts the raw reading.
     let st = &r["stations"];
-    assert_eq!((st["before"].as_str(), st["posted"].as_u64()), (Some("silent"), Some(201)), "{r:#}");
+    assert_eq!((st["before"].as_str(), st["posted"].as_u64()), (Some("unknown"), Some(201)), "{r:#}");
+    let alert = &st["alert"];
+    assert_eq!((alert["state"].as_str(), alert["map_state"].as_str()), (Some("open"), Some("alarm")), "{r:#}");
+    assert_eq!((alert["datastream"].as_i64(), alert["value"].as_f64()), (Some(ds), Some(12.5)), "{r:#}");
+    assert!(alert["case"].as_str().is_some_and(|c| !c.is_empty()), "{r:#}");
     assert_eq!(st["after"]["state"], "alarm", "{r:#}");
     assert_eq!(st["after"]["datastreams"][0]["result"], 12.5, "{r:#}");
     assert!(st["readings"].as_u64().unwrap() >= 1, "the reading came over the live channel: {r:#}");

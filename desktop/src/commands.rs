@@ -316,6 +316,8 @@ pub fn run(shell: Shell, startup: crate::startup::Startup) -> tauri::Result<()> 
             crate::maptools::basemap_tile,
             crate::maptools::lang,
             crate::maptools::set_lang,
+            crate::analysis::analysis_execute,
+            crate::analysis::analysis_dismiss,
             crate::stats::stats_layers,
             crate::stats::stats_query,
             crate::stats::stats_folder,

@@ -10,6 +10,7 @@
 // Release builds on Windows open no console window beside the app.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod analysis;
 mod commands;
 mod conflicts;
 mod connectivity;

@@ -16,6 +16,7 @@ import './print.js';
 import './replica.js';
 import './stats.js';
 import './table.js';
+import './analysis.js';
 
 async function start() {
   state.actions = await invoke('office_actions');

@@ -65,12 +65,25 @@ async function serverStyle() {
   }
 }
 
+/** How soon a failed switch to the server's style is tried again while the server is reachable. */
+const STYLE_RETRY_MS = 2000;
+let styleRetry = null;
+
 /** Back online: the server's style replaces the offline one, the app's own layers kept. */
 async function leaveOffline() {
+  clearTimeout(styleRetry);
+  styleRetry = null;
   const map = state.map;
   if (!map || !state.mapOffline) return;
   const style = await serverStyle();
-  if (style instanceof Error) return;
+  if (style instanceof Error) {
+    // The server is back but the style did not come (a restarting server, a dropped connection):
+    // the 'online' event will not come again, so try again while it stays reachable.
+    const net = await invoke('server_status').catch(() => ({ online: false }));
+    if (net.online && state.mapOffline) styleRetry = setTimeout(leaveOffline, STYLE_RETRY_MS);
+    return;
+  }
+  if (!state.mapOffline) return;
   state.mapOffline = false;
   map.setStyle(style, {
     transformStyle: (prev, fresh) => ({

@@ -41,7 +41,7 @@ pub struct RevertedEdit {
 
 /// How many rows outside edits touched since they were last imported.
 pub(crate) fn pending(conn: &Connection) -> Result<u64> {
-    let n: i64 = conn.query_row("SELECT count(*) FROM sk_capture", [], |r| r.get(0))?;
+    let n: i64 = conn.prepare_cached("SELECT count(*) FROM sk_capture")?.query_row([], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -68,9 +68,11 @@ pub(crate) fn import(
         .prepare("SELECT layer, fid, old FROM sk_capture ORDER BY id")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
+    // Outside edits are found by row, never by code.
+    let codes = table::CodeCache::default();
     for (layer, fid, old) in notes {
         let Some(def) = layers.iter().find(|l| l.name == layer) else { continue };
-        let ctx = Ctx { conn, layer: def, actor, meta };
+        let ctx = Ctx { conn, layer: def, actor, meta, codes: &codes };
         match import_one(&ctx, fid, old.as_deref())? {
             Ok(true) => out.recorded += 1,
             Ok(false) => {}

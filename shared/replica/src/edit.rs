@@ -60,6 +60,7 @@ pub(crate) struct Ctx<'a> {
     pub layer: &'a ReplicaLayer,
     pub actor: Actor,
     pub meta: &'a EditMeta,
+    pub codes: &'a table::CodeCache,
 }
 
 impl Ctx<'_> {
@@ -117,7 +118,13 @@ impl Ctx<'_> {
             table::delete(self.conn, &self.layer.name, id)?;
         } else {
             self.conform(state.feature.clone(), Some(&previous.feature))?;
-            table::upsert(self.conn, self.layer, &state.feature, version)?;
+            if previous.deleted || state.feature.geometry != previous.feature.geometry {
+                table::upsert(self.conn, self.layer, &state.feature, version)?;
+            } else {
+                // The row shows the previous state (every document change rewrites it, and
+                // outside edits were recorded before this one): its geometry is still right.
+                table::upsert_attributes(self.conn, self.layer, &state.feature, version)?;
+            }
         }
         store_doc(self.conn, &self.layer.name, id, &state.feature.code, version, doc)?;
         let hash = shikong_crdt::change_hash(change).map_err(self.crdt(&label(&state.feature)))?;
@@ -263,18 +270,20 @@ impl Replica {
         crate::capture::import(&tx, &self.layers, self.actor, meta)?;
         let def =
             self.layers.iter().find(|l| l.name == layer).ok_or_else(|| ReplicaError::NoSuchLayer(layer.to_owned()))?;
-        let out = f(&Ctx { conn: &tx, layer: def, actor: self.actor, meta })?;
-        tx.execute_batch(
-            "DELETE FROM sk_capture;
-             UPDATE sk_replica SET value = '1' WHERE key = 'actor_used' AND EXISTS (SELECT 1 FROM sk_outbox);",
-        )?;
+        let out = f(&Ctx { conn: &tx, layer: def, actor: self.actor, meta, codes: &self.codes })?;
+        // Cached statements: an edit is small, and parsing these every time was a tenth of it.
+        tx.prepare_cached("DELETE FROM sk_capture")?.execute([])?;
+        tx.prepare_cached(
+            "UPDATE sk_replica SET value = '1' WHERE key = 'actor_used' AND value IS NOT '1' AND EXISTS (SELECT 1 FROM sk_outbox)",
+        )?
+        .execute([])?;
         tx.commit()?;
         Ok(out)
     }
 
     fn in_entity_edit(&mut self, layer: &str, key: &FeatureKey, meta: &EditMeta, op: Op, edit: Edit) -> Result<bool> {
         self.in_edit(layer, meta, |ctx| {
-            let located = Replica::locate(ctx.conn, ctx.layer, key)?
+            let located = Replica::locate(ctx.conn, ctx.codes, ctx.layer, key)?
                 .ok_or_else(|| ReplicaError::NotFound { layer: layer.to_owned(), key: key.to_string() })?;
             ctx.edit(&located, op, edit)
         })
@@ -370,7 +379,7 @@ impl Replica {
     /// creation deletes). The undo is a change of its own and syncs like any edit.
     pub fn undo(&mut self, layer: &str, key: &FeatureKey, meta: &EditMeta) -> Result<()> {
         self.in_edit(layer, meta, |ctx| {
-            let located = Replica::locate(ctx.conn, ctx.layer, key)?
+            let located = Replica::locate(ctx.conn, ctx.codes, ctx.layer, key)?
                 .ok_or_else(|| ReplicaError::NotFound { layer: layer.to_owned(), key: key.to_string() })?;
             let mut doc = ctx.doc_of(&located)?;
             let previous = doc.state(&ctx.layer.schema).map_err(ctx.crdt(&located.id.to_string()))?;
@@ -433,7 +442,7 @@ impl Replica {
                 [],
             )?,
             Some((layer, key)) => {
-                let located = Replica::locate(&self.conn, self.layer(layer)?, key)?
+                let located = Replica::locate(&self.conn, &self.codes, self.layer(layer)?, key)?
                     .ok_or_else(|| ReplicaError::NotFound { layer: layer.to_owned(), key: key.to_string() })?;
                 self.conn.execute(
                     "UPDATE sk_outbox SET status = 'pending', error_code = NULL, reason = NULL \

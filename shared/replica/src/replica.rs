@@ -76,6 +76,8 @@ pub struct Replica {
     pub(crate) info: ReplicaInfo,
     pub(crate) actor: Actor,
     pub(crate) layers: Vec<ReplicaLayer>,
+    /// Lookups by code (see [`table::CodeCache`]).
+    pub(crate) codes: table::CodeCache,
 }
 
 /// An entity found by key: its row when visible, its document when explicit.
@@ -130,13 +132,15 @@ impl Replica {
         shikong_gpkg::register_functions(&conn)?;
         // QGIS may hold the file open too: wait for its write lock rather than fail.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF;")?;
+        // Each edit is a savepoint (nested in a batch's transaction): its statement journal in
+        // memory, not in a temporary file written page by page.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;")?;
         let actor_hex = format::get_meta(&conn, key::ACTOR)?
             .ok_or_else(|| ReplicaError::Corrupt("sk_replica has no `actor`".into()))?;
         let actor: Actor = actor_hex.parse().map_err(|e| ReplicaError::Corrupt(format!("actor `{actor_hex}`: {e}")))?;
         let info = format::read_info(&conn)?;
         let layers = format::read_layers(&conn)?;
-        Ok(Replica { conn, path: path.to_owned(), info, actor, layers })
+        Ok(Replica { conn, path: path.to_owned(), info, actor, layers, codes: table::CodeCache::default() })
     }
 
     pub fn path(&self) -> &Path {
@@ -173,7 +177,7 @@ impl Replica {
         let def = self.layer(layer)?;
         let row = match key {
             FeatureKey::Id(id) => table::by_id(&self.conn, def, *id)?,
-            FeatureKey::Code(c) => table::by_code(&self.conn, def, c)?,
+            FeatureKey::Code(c) => self.codes.by_code(&self.conn, def, c)?,
         };
         row.map(|r| {
             let status = self.status(r.feature.id)?;
@@ -266,10 +270,15 @@ impl Replica {
 
     /// Finds an entity by key: its visible row, else a document kept for a deleted entity with
     /// local changes.
-    pub(crate) fn locate(conn: &Connection, def: &ReplicaLayer, key: &FeatureKey) -> Result<Option<Located>> {
+    pub(crate) fn locate(
+        conn: &Connection,
+        codes: &table::CodeCache,
+        def: &ReplicaLayer,
+        key: &FeatureKey,
+    ) -> Result<Option<Located>> {
         let row = match key {
             FeatureKey::Id(id) => table::by_id(conn, def, *id)?,
-            FeatureKey::Code(c) => table::by_code(conn, def, c)?,
+            FeatureKey::Code(c) => codes.by_code(conn, def, c)?,
         };
         let id = match (&row, key) {
             (Some(r), _) => r.feature.id,

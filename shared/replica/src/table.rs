@@ -210,6 +210,28 @@ pub(crate) fn upsert(conn: &Connection, layer: &ReplicaLayer, f: &Feature, versi
     }
 }
 
+/// [`upsert`] for an edit that left the geometry as the row has it: the update leaves the
+/// geometry column alone, so the R-tree triggers (`AFTER UPDATE OF geom`) do not fire and the
+/// geometry is not encoded again — most of an attribute edit's write otherwise.
+pub(crate) fn upsert_attributes(
+    conn: &Connection,
+    layer: &ReplicaLayer,
+    f: &Feature,
+    version: Option<i64>,
+) -> Result<()> {
+    let Some(fid) = fid_of(conn, &layer.name, f.id)? else {
+        return insert(conn, layer, f, version).map(|_| ());
+    };
+    let mut vals = values(layer, f, version)?;
+    vals.remove(0);
+    vals.push(Sql::Integer(fid));
+    let cols = &write_columns(layer)[1..];
+    let sets: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
+    let sql = format!("UPDATE {} SET {} WHERE fid = ?{}", quote_ident(&layer.name), sets.join(", "), cols.len() + 1);
+    conn.prepare_cached(&sql)?.execute(params_from_iter(vals))?;
+    Ok(())
+}
+
 pub(crate) fn delete(conn: &Connection, layer: &str, id: EntityId) -> Result<()> {
     conn.prepare_cached(&format!("DELETE FROM {} WHERE {ID_MATCH}", quote_ident(layer)))?.execute([id.to_string()])?;
     Ok(())
@@ -296,8 +318,56 @@ pub(crate) fn by_id(conn: &Connection, layer: &ReplicaLayer, id: EntityId) -> Re
     one(conn, layer, ID_MATCH, &id.to_string())
 }
 
-pub(crate) fn by_code(conn: &Connection, layer: &ReplicaLayer, code: &str) -> Result<Option<Row>> {
-    one(conn, layer, "t.code = ?1", code)
+/// Row ids by code, per layer, learnt in one scan of a layer's codes. Codes have no index (see
+/// [`create_indexes`]), so without this every lookup by code scans the table: a bulk fix of
+/// many features by code would scan once per feature. The map is a hint, never trusted: a hit is
+/// read by its row id and kept only when the row still has that code; a miss or a stale hit
+/// scans the layer again and relearns it. Anything may change the table meanwhile (pulls, QGIS):
+/// the answer is always what a scan would give, as codes are unique in a layer.
+#[derive(Debug, Default)]
+pub(crate) struct CodeCache(
+    std::cell::RefCell<std::collections::HashMap<String, std::collections::HashMap<String, i64>>>,
+);
+
+impl CodeCache {
+    /// The row with `code` in `layer`, as a scan by code finds it.
+    pub(crate) fn by_code(&self, conn: &Connection, layer: &ReplicaLayer, code: &str) -> Result<Option<Row>> {
+        let hint = self.0.borrow().get(&layer.name).and_then(|m| m.get(code)).copied();
+        if let Some(fid) = hint
+            && let Some(row) = one_fid(conn, layer, fid)?
+            && row.feature.code == code
+        {
+            return Ok(Some(row));
+        }
+        // Unknown or stale: learn the layer's codes again, the first row of a code winning as
+        // in a scan by code.
+        let mut map = std::collections::HashMap::new();
+        {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT fid, code FROM {} ORDER BY fid", quote_ident(&layer.name)))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                if let Some(c) = r.get::<_, Option<String>>(1)? {
+                    map.entry(c).or_insert(r.get::<_, i64>(0)?);
+                }
+            }
+        }
+        let found = map.get(code).copied();
+        self.0.borrow_mut().insert(layer.name.clone(), map);
+        match found {
+            Some(fid) => one_fid(conn, layer, fid),
+            None => Ok(None),
+        }
+    }
+}
+
+fn one_fid(conn: &Connection, layer: &ReplicaLayer, fid: i64) -> Result<Option<Row>> {
+    let mut stmt = conn.prepare_cached(&select_sql(layer, "t.fid = ?1"))?;
+    let mut rows = stmt.query([fid])?;
+    match rows.next()? {
+        Some(r) => Ok(Some(decode(layer, r)?)),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn by_fid(conn: &Connection, layer: &ReplicaLayer, fid: i64) -> Result<Option<Row>> {

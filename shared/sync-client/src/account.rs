@@ -199,7 +199,13 @@ impl SyncClient {
     /// The layers this user may read (the gazetteer's divisions are not a layer to take offline).
     pub fn layers(&self) -> Result<Vec<LayerEntry>> {
         let list: api::Collections = self.get_as(COLLECTIONS, "?f=json")?;
-        Ok(list.collections.into_iter().filter(|c| c.id != "gazetteer").map(LayerEntry::from).collect())
+        // The catalog (`itemType` record, OGC API – Records) is listed too but is not a layer.
+        Ok(list
+            .collections
+            .into_iter()
+            .filter(|c| c.id != "gazetteer" && c.item_type == "feature")
+            .map(LayerEntry::from)
+            .collect())
     }
 
     /// Places whose name or pinyin starts with `q` (the server's gazetteer).

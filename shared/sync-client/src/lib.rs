@@ -14,6 +14,7 @@ mod batch;
 pub mod conflicts;
 mod maptools;
 mod office;
+mod processes;
 pub mod query;
 mod stats;
 mod tasks;

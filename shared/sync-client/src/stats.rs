@@ -59,7 +59,8 @@ impl SyncClient {
     pub fn readable_layers(&self) -> Result<Vec<Collection>> {
         let r = Self::check(self.send(&|| self.http.get(self.url("/collections?f=json")))?)?;
         let list: Collections = Self::json(r).map_err(|e| SyncError::Protocol(format!("/collections: {e}")))?;
-        Ok(list.collections.into_iter().filter(|c| c.id != "gazetteer").collect())
+        // The catalog (`itemType` record, OGC API – Records) is listed too but is not a layer.
+        Ok(list.collections.into_iter().filter(|c| c.id != "gazetteer" && c.item_type == "feature").collect())
     }
 }
 

@@ -180,9 +180,12 @@ impl LayerBuilder {
         }
     }
 
-    /// The finished layer message.
+    /// The finished layer message, its key and value tables ordered by use (see
+    /// [`order_by_use`]).
     pub fn into_layer(self) -> mvt::Layer {
-        self.layer
+        let mut layer = self.layer;
+        order_by_use(&mut layer);
+        layer
     }
 
     /// The layer encoded as a complete one-layer tile (empty bytes when it has no feature).
@@ -190,7 +193,7 @@ impl LayerBuilder {
         if self.is_empty() {
             return Vec::new();
         }
-        mvt::Tile { layers: vec![self.layer] }.encode_to_vec()
+        mvt::Tile { layers: vec![self.into_layer()] }.encode_to_vec()
     }
 
     fn project(&mut self, line: &[Coord], proj: &TileProjector, drop_last: bool) {
@@ -300,6 +303,51 @@ impl LayerBuilder {
             enc.ring(r);
         }
     }
+}
+
+/// Reorders the layer's keys and values, most used first, and rewrites the features' tags.
+///
+/// Why: a tag is a varint index into these tables, one byte below 128, two below 16,384, three
+/// beyond. In first-seen order the shared values of a dense layer (a material, a road name, a
+/// year) get indexes interleaved with the values unique to one feature (its id, its code), so
+/// after a few hundred features every tag costs two or three bytes. Most used first, the shared
+/// values keep the small indexes and only the unique values pay three bytes. Values used equally
+/// often are grouped by the key that first used them (all ids, then all codes): like text next to
+/// like text is what gzip compresses best. Then first-seen order, so the output is deterministic.
+fn order_by_use(layer: &mut mvt::Layer) {
+    let mut key_uses = vec![0u32; layer.keys.len()];
+    let mut value_uses = vec![0u32; layer.values.len()];
+    let mut value_key = vec![u32::MAX; layer.values.len()];
+    for f in &layer.features {
+        for kv in f.tags.chunks_exact(2) {
+            key_uses[kv[0] as usize] += 1;
+            value_uses[kv[1] as usize] += 1;
+            let k = &mut value_key[kv[1] as usize];
+            *k = (*k).min(kv[0]);
+        }
+    }
+    let key_map = permute(&mut layer.keys, |i| (std::cmp::Reverse(key_uses[i]), 0, i));
+    let value_map = permute(&mut layer.values, |i| (std::cmp::Reverse(value_uses[i]), value_key[i], i));
+    for f in &mut layer.features {
+        for kv in f.tags.chunks_exact_mut(2) {
+            kv[0] = key_map[kv[0] as usize];
+            kv[1] = value_map[kv[1] as usize];
+        }
+    }
+}
+
+/// Sorts `items` by `rank` of their index and returns old index → new index.
+fn permute<T: Default, R: Ord>(items: &mut Vec<T>, rank: impl Fn(usize) -> R) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| rank(i));
+    let mut map = vec![0u32; items.len()];
+    let mut old = std::mem::take(items);
+    items.reserve_exact(old.len());
+    for (new, &i) in order.iter().enumerate() {
+        map[i] = new as u32;
+        items.push(std::mem::take(&mut old[i]));
+    }
+    map
 }
 
 #[inline]
@@ -515,6 +563,30 @@ mod tests {
         assert_eq!(layer.features.len(), 10);
         assert_eq!(layer.values[1].sint_value, Some(-3));
         assert_eq!(layer.values[2].uint_value, Some(3));
+    }
+
+    #[test]
+    fn shared_values_get_the_small_indexes() {
+        // 300 features, each with a unique code and one of two materials: in first-seen order the
+        // second material would get index 3; by use the two materials take indexes 0 and 1.
+        let mats = [Value::Text("铸铁".into()), Value::Text("钢".into())];
+        let mut b = LayerBuilder::new("t", EncodeOptions::default());
+        let mut want = Vec::new();
+        for i in 0..300 {
+            let code = Value::Text(format!("JG-{i:05}"));
+            let g = Geometry::Point(at(f64::from(i % 50), f64::from(i / 50)));
+            assert!(b.add(&g, &proj(), None, [("code", &code), ("material", &mats[i as usize % 2])]));
+            want.push(vec![("code".to_owned(), code.clone()), ("material".to_owned(), mats[i as usize % 2].clone())]);
+        }
+        let layer = b.into_layer();
+        assert_eq!(layer.keys.len(), 2);
+        let mut idx: Vec<&str> = layer.values[..2].iter().filter_map(|v| v.string_value.as_deref()).collect();
+        idx.sort_unstable();
+        assert_eq!(idx, ["钢", "铸铁"]);
+        assert!(layer.features.iter().all(|f| f.tags[3] < 2), "materials take indexes 0 and 1");
+        let bytes = mvt::Tile { layers: vec![layer] }.encode_to_vec();
+        let got: Vec<_> = decode_tile(&bytes).unwrap()[0].features.iter().map(|f| f.properties.clone()).collect();
+        assert_eq!(got, want, "same properties, same order, after the reordering");
     }
 
     #[test]

@@ -51,12 +51,22 @@ pub enum AuditAction {
     LayerPublish,
     Import,
     SyncPush,
+    /// An outside service registered or removed, an API key created or revoked (issue 20).
+    ServiceRegister,
+    ServiceDelete,
+    ApiKeyCreate,
+    ApiKeyRevoke,
+    /// A request through the service proxy (key or user, service, status, bytes, time).
+    ServiceProxy,
+    /// A catalogue harvest source added or removed (issue 20).
+    HarvestCreate,
+    HarvestDelete,
     /// A code this build does not know (written by a newer build); kept as read.
     Other(String),
 }
 
 impl AuditAction {
-    const KNOWN: [AuditAction; 31] = [
+    const KNOWN: [AuditAction; 38] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::TokenIssue,
@@ -88,6 +98,13 @@ impl AuditAction {
         AuditAction::LayerPublish,
         AuditAction::Import,
         AuditAction::SyncPush,
+        AuditAction::ServiceRegister,
+        AuditAction::ServiceDelete,
+        AuditAction::ApiKeyCreate,
+        AuditAction::ApiKeyRevoke,
+        AuditAction::ServiceProxy,
+        AuditAction::HarvestCreate,
+        AuditAction::HarvestDelete,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -123,6 +140,13 @@ impl AuditAction {
             AuditAction::LayerPublish => "layer.publish",
             AuditAction::Import => "import",
             AuditAction::SyncPush => "sync.push",
+            AuditAction::ServiceRegister => "service.register",
+            AuditAction::ServiceDelete => "service.delete",
+            AuditAction::ApiKeyCreate => "apikey.create",
+            AuditAction::ApiKeyRevoke => "apikey.revoke",
+            AuditAction::ServiceProxy => "service.proxy",
+            AuditAction::HarvestCreate => "harvest.create",
+            AuditAction::HarvestDelete => "harvest.delete",
             AuditAction::Other(s) => s,
         }
     }

@@ -83,6 +83,12 @@ pub enum AuthError {
     NoSuchDevice(String),
     #[error("no token {0}")]
     NoSuchToken(i64),
+    #[error("no registered service `{0}`")]
+    NoSuchService(String),
+    #[error("no API key `{0}`")]
+    NoSuchApiKey(String),
+    #[error("no harvest source `{0}`")]
+    NoSuchHarvest(String),
     #[error("no permission rule for {subject} on layer `{layer}`")]
     NoSuchRule { layer: String, subject: String },
 
@@ -174,9 +180,14 @@ impl AuthError {
             | Forbidden(_)
             | RegistrationClosed
             | ReauthenticationRequired(_) => ErrorKind::Forbidden,
-            NoSuchUser(_) | NoSuchGroup(_) | NoSuchDevice(_) | NoSuchToken(_) | NoSuchRule { .. } => {
-                ErrorKind::NotFound
-            }
+            NoSuchUser(_)
+            | NoSuchGroup(_)
+            | NoSuchDevice(_)
+            | NoSuchToken(_)
+            | NoSuchRule { .. }
+            | NoSuchService(_)
+            | NoSuchApiKey(_)
+            | NoSuchHarvest(_) => ErrorKind::NotFound,
             UserExists(_)
             | GroupExists(_)
             | InvalidState { .. }
@@ -224,6 +235,9 @@ impl AuthError {
             NoSuchDevice(_) => "no_such_device",
             NoSuchToken(_) => "no_such_token",
             NoSuchRule { .. } => "no_such_rule",
+            NoSuchService(_) => "no_such_service",
+            NoSuchApiKey(_) => "no_such_api_key",
+            NoSuchHarvest(_) => "no_such_harvest",
             UserExists(_) => "user_exists",
             GroupExists(_) => "group_exists",
             InvalidState { .. } => "invalid_state",

@@ -35,6 +35,8 @@ mod types;
 pub use audit::{ActorRef, AuditAction, AuditEntry, AuditPage, AuditQuery, Outcome, PendingAudit, WriteRecord};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::copy::{AccountsCopied, AuthDump, Cell, PendingAccounts};
+pub use db::harvest::{HarvestSourceRow, HarvestedRecord, MAX_HARVEST_TITLE, NewHarvestSource, UpsertCounts};
+pub use db::services::{ApiKeyRow, MAX_KEY_RATE, NewApiKey, NewServiceRow, ServiceRow};
 pub use db::{
     APPLICATION_ID, AuthStore, MAX_AUDIT_CLIENT, MAX_AUDIT_DETAIL, MAX_AUDIT_NAME, MAX_AUDIT_REQUEST_ID,
     MAX_AUDIT_TARGET, SCHEMA_VERSION,

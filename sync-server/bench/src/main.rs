@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod analysis;
 mod cases;
+mod catalog;
 mod crs;
 mod data;
 mod desktop;
@@ -60,6 +62,12 @@ enum Bench {
     /// IoT sensing (issue 18): MQTT QoS 1 intake obs/s and p99 publish→queryable with 1,000
     /// simulated stations, dataArray bulk load of 250k, latest-100 at 10M readings, server RSS.
     Iot(iot::Args),
+    /// Analysis engine (issue 19): Getis-Ord Gi* beside esda, DBSCAN beside scikit-learn, HDBSCAN
+    /// beside the hdbscan package, stop detection beside MovingPandas; ratios and agreement.
+    Analysis(analysis::Args),
+    /// Catalog and proxy (issue 20): Records/CSW queries at 16 clients over 10k records beside
+    /// pycsw (req/s, p50/p95, hits); WMTS tiles direct vs through the key proxy vs MapProxy.
+    Catalog(catalog::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,5 +83,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Scaleout(a) => scaleout::run(a),
         Bench::Desktop(a) => desktop::run(a),
         Bench::Iot(a) => iot::run(a),
+        Bench::Analysis(a) => analysis::run(a),
+        Bench::Catalog(a) => catalog::run(a),
     }
 }

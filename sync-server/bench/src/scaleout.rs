@@ -86,6 +86,59 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// The 1-, 5- and 15-minute load averages (`uptime`), as text.
+/// Machine CPU (busy, total) jiffies from `/proc/stat`, over all cores.
+fn machine_cpu() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> =
+        stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let total: u64 = f.iter().take(8).sum();
+    let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+fn process_cpu(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Where the CPU went during a load run: the machine's busy share of all cores and the server
+/// processes' CPU seconds (the rest of the busy time is PostgreSQL and wrk).
+struct CpuUse {
+    busy: f64,
+    servers: Vec<f64>,
+    secs: f64,
+}
+
+impl CpuUse {
+    fn measure<T>(pids: &[u32], f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, CpuUse)> {
+        let (b0, t0) = machine_cpu();
+        let c0: Vec<f64> = pids.iter().map(|p| process_cpu(*p)).collect();
+        let start = Instant::now();
+        let out = f()?;
+        let secs = start.elapsed().as_secs_f64();
+        let (b1, t1) = machine_cpu();
+        let servers = pids.iter().zip(c0).map(|(p, c)| process_cpu(*p) - c).collect();
+        let busy = (b1 - b0) as f64 / (t1 - t0).max(1) as f64;
+        Ok((out, CpuUse { busy, servers, secs }))
+    }
+
+    fn show(&self) -> String {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        let servers: f64 = self.servers.iter().sum();
+        format!(
+            "machine CPU busy {:.0}% of {cores:.0} cores; server process(es) {} CPU-s of {:.1} CPU-s busy ({:.0}%; the rest PostgreSQL and wrk)",
+            self.busy * 100.0,
+            self.servers.iter().map(|c| format!("{c:.1}")).collect::<Vec<_>>().join(" + "),
+            self.busy * cores * self.secs,
+            servers / (self.busy * cores * self.secs).max(1e-9) * 100.0
+        )
+    }
+}
+
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -351,6 +404,8 @@ struct Items {
     two: Vec<Load>,
     load_one: String,
     load_two: String,
+    cpu_one: CpuUse,
+    cpu_two: CpuUse,
 }
 
 fn items(url: &str, n: u64, data: &Path, a: &Args) -> anyhow::Result<Items> {
@@ -373,20 +428,26 @@ fn items(url: &str, n: u64, data: &Path, a: &Args) -> anyhow::Result<Items> {
         wrk::command(base, &script, 1, 4, 3).output().context("running wrk (apt-get install wrk)")?;
     }
     println!("  items: one process, wrk -t2 -c{} for {} s …", a.connections, a.duration);
-    let one = wrk::parse(wrk::command(&base_a, &script, 2, a.connections, a.duration).output()?)?;
+    let (pid_a, pid_b) = (first.0.id(), second.0.id());
+    let (one, cpu_one) = CpuUse::measure(&[pid_a], || {
+        wrk::parse(wrk::command(&base_a, &script, 2, a.connections, a.duration).output()?)
+    })?;
     let load_one = load();
     println!("  items: two processes, wrk -t1 -c{} on each for {} s …", a.connections / 2, a.duration);
-    let runs: Vec<_> = [&base_a, &base_b]
-        .iter()
-        .map(|b| wrk::command(b, &script, 1, a.connections / 2, a.duration).spawn())
-        .collect::<Result<_, _>>()?;
-    let mut two = Vec::new();
-    for r in runs {
-        two.push(wrk::parse(r.wait_with_output()?)?);
-    }
+    let (two, cpu_two) = CpuUse::measure(&[pid_a, pid_b], || {
+        let runs: Vec<_> = [&base_a, &base_b]
+            .iter()
+            .map(|b| wrk::command(b, &script, 1, a.connections / 2, a.duration).spawn())
+            .collect::<Result<_, _>>()?;
+        let mut two = Vec::new();
+        for r in runs {
+            two.push(wrk::parse(r.wait_with_output()?)?);
+        }
+        Ok(two)
+    })?;
     let load_two = load();
     drop((first, second));
-    Ok(Items { size: n, one, two, load_one, load_two })
+    Ok(Items { size: n, one, two, load_one, load_two, cpu_one, cpu_two })
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -521,7 +582,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .join(" + "),
             it.load_two
         );
-        println!("  two / one: {:.2} (goal ≥ 1.7)", sum / it.one.rps);
+        println!("  one process : {}", it.cpu_one.show());
+        println!("  two processes: {}", it.cpu_two.show());
+        println!(
+            "  two / one: {:.2} (goal ≥ 1.7; with the machine {:.0}% busy under one process, a second process on the same cores can add at most {:.2}×)",
+            sum / it.one.rps,
+            it.cpu_one.busy * 100.0,
+            1.0 / it.cpu_one.busy.max(1e-9)
+        );
     }
     let sqlite_1m = rows.iter().find(|r| r.backend == "SQLite" && r.size == 1_000_000);
     let pg_10m = rows.iter().find(|r| r.backend == "PostgreSQL" && r.size == 10_000_000);

@@ -1,7 +1,9 @@
 //! Store benchmark (issue 2): import rate of N point features with 6 attributes from GeoJSON,
 //! beside `ogr2ogr` loading the same file into a GeoPackage in the same run; p50/p95 of a bbox
 //! query returning about 1,000 features; the same query as of a past instant after 10% of the
-//! features were updated, as a ratio to the current-state query.
+//! features were updated, as a ratio to the current-state query. File sizes (issue 21): the store
+//! fresh after the import and after the 10% update, each beside ogr2ogr's GeoPackage, with the
+//! history's share and where the bytes go (per table with its indexes, from SQLite's `dbstat`).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -33,6 +35,61 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// `(file bytes, bytes per part, history bytes)`.
+type Sizes = (u64, Vec<(String, u64)>, u64);
+
+/// The store file's size after a checkpoint that empties its write-ahead log into it (the
+/// bytes a copy of the file holds), the bytes of each part (a table with its indexes; the
+/// layer's R-tree; the history: `sk_hist_*` with its indexes and R-tree), largest first, and the
+/// history's bytes.
+fn store_bytes(path: &std::path::Path, layer: &str) -> anyhow::Result<Sizes> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    let total = std::fs::metadata(path)?.len();
+    let mut stmt = conn.prepare(
+        "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat d \
+         LEFT JOIN sqlite_schema m ON m.name = d.name GROUP BY 1 ORDER BY 2 DESC",
+    )?;
+    let mut parts: Vec<(String, u64)> = Vec::new();
+    let mut history = 0u64;
+    let hist = format!("sk_hist_{layer}");
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (name, bytes) = row?;
+        let bytes = u64::try_from(bytes).unwrap_or(0);
+        // R-tree shadow tables (`<rtree>_node` …) belong to their R-tree.
+        let part = if name.starts_with(&hist) {
+            history += bytes;
+            "history (sk_hist_*: table, indexes, R-tree)".to_owned()
+        } else if name.starts_with(&format!("rtree_{layer}_")) {
+            format!("{layer} R-tree")
+        } else {
+            name
+        };
+        match parts.iter_mut().find(|(n, _)| *n == part) {
+            Some((_, b)) => *b += bytes,
+            None => parts.push((part, bytes)),
+        }
+    }
+    Ok((total, parts, history))
+}
+
+fn print_sizes(label: &str, path: &std::path::Path, ogr_bytes: u64, layer: &str) -> anyhow::Result<u64> {
+    let (total, parts, history) = store_bytes(path, layer)?;
+    let mb = |b: u64| b as f64 / 1e6;
+    println!(
+        "size {label}: shikong store {:.1} MB, ogr2ogr GeoPackage {:.1} MB, ratio {:.2}; history {:.1} MB ({:.1}% of the store)",
+        mb(total),
+        mb(ogr_bytes),
+        total as f64 / ogr_bytes as f64,
+        mb(history),
+        100.0 * history as f64 / total as f64
+    );
+    for (name, bytes) in parts.iter().filter(|(_, b)| *b >= total / 200) {
+        println!("    {name:<44} {:>8.1} MB", mb(*bytes));
+    }
+    Ok(total)
 }
 
 fn time_queries(
@@ -97,6 +154,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     );
     println!("import  ogr2ogr: {:>9.0} features/s ({ogr_secs:.2} s)", n / ogr_secs);
     println!("import  ratio shikong/ogr2ogr throughput: {:.2}", ogr_secs / sk_secs);
+    let ogr_bytes = std::fs::metadata(&ogr_out)?.len();
+    let fresh = print_sizes("fresh", &store_path, ogr_bytes, "manhole")?;
 
     // Boxes expected to hold ~1,000 of the features.
     let boxes = crate::data::boxes(a.features, 1000.0, a.queries, 7);
@@ -142,8 +201,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ms(percentile(&cur2, 0.95))
     );
     println!("as-of / current p50 ratio: {:.2}", ms(percentile(&past, 0.5)) / ms(percentile(&cur2, 0.5)));
-    let store_mb = std::fs::metadata(&store_path)?.len() as f64 / 1e6;
-    let ogr_mb = std::fs::metadata(&ogr_out)?.len() as f64 / 1e6;
-    println!("file size: shikong store {store_mb:.1} MB (after updates), ogr2ogr GeoPackage {ogr_mb:.1} MB");
+    let after = print_sizes("after 10% updated", &store_path, ogr_bytes, "manhole")?;
+    println!(
+        "size growth from the update: {:.1} MB for {updated} new versions ({:.0} bytes a version, {:.1}% of the fresh store)",
+        (after as f64 - fresh as f64) / 1e6,
+        (after as f64 - fresh as f64) / updated.max(1) as f64,
+        100.0 * (after as f64 - fresh as f64) / fresh as f64
+    );
     Ok(())
 }

@@ -71,30 +71,53 @@ fn tiles_at(area: &Bbox, z: u8) -> Vec<(u8, u32, u32)> {
     tms.tiles_for(&inner, z, 0.0).map(|r| r.iter().map(|t| (t.z, t.x, t.y)).collect()).unwrap_or_default()
 }
 
-/// Requests every URL once with `clients` concurrent keep-alive clients: (tiles/s, p50 ms,
-/// p99 ms, bytes, non-2xx).
-fn each_once(urls: &[String], clients: usize) -> anyhow::Result<(f64, f64, f64, u64, usize)> {
+/// One pass over a list of tiles.
+struct Pass {
+    rate: f64,
+    p99: f64,
+    /// Bytes on the wire (gzip as sent).
+    wire: u64,
+    /// Bytes of the decoded MVT.
+    raw: u64,
+    errors: usize,
+}
+
+/// The decoded length of a body (gzip or not).
+fn raw_len(body: &[u8]) -> usize {
+    use std::io::Read;
+    if !body.starts_with(&[0x1f, 0x8b]) {
+        return body.len();
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(body).read_to_end(&mut out).unwrap_or(0)
+}
+
+/// Requests every URL once with `clients` concurrent keep-alive clients, asking for gzip and
+/// counting the bytes as sent and as decoded.
+fn each_once(urls: &[String], clients: usize) -> anyhow::Result<Pass> {
     let next = AtomicUsize::new(0);
     let lat = Mutex::new(Vec::with_capacity(urls.len()));
-    let bytes = AtomicUsize::new(0);
+    let (wire, raw) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let errors = AtomicUsize::new(0);
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..clients {
             s.spawn(|| {
-                let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build();
+                // No transparent decompression: the wire bytes are what a tablet pays for.
+                let http = reqwest::blocking::Client::builder().no_gzip().timeout(Duration::from_secs(120)).build();
                 let Ok(http) = http else { return };
                 let mut mine = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(u) = urls.get(i) else { break };
                     let t = Instant::now();
-                    match http.get(u).send().and_then(|r| {
+                    match http.get(u).header("accept-encoding", "gzip").send().and_then(|r| {
                         let ok = r.status().is_success();
-                        r.bytes().map(|b| (ok, b.len()))
+                        r.bytes().map(|b| (ok, b))
                     }) {
-                        Ok((ok, n)) => {
-                            bytes.fetch_add(n, Ordering::Relaxed);
+                        Ok((ok, b)) => {
+                            wire.fetch_add(b.len(), Ordering::Relaxed);
+                            raw.fetch_add(raw_len(&b), Ordering::Relaxed);
                             if !ok {
                                 errors.fetch_add(1, Ordering::Relaxed);
                             }
@@ -115,13 +138,24 @@ fn each_once(urls: &[String], clients: usize) -> anyhow::Result<(f64, f64, f64, 
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
     };
-    Ok((
-        urls.len() as f64 / secs,
-        pct(0.5),
-        pct(0.99),
-        bytes.load(Ordering::Relaxed) as u64,
-        errors.load(Ordering::Relaxed),
-    ))
+    Ok(Pass {
+        rate: urls.len() as f64 / secs,
+        p99: pct(0.99),
+        wire: wire.load(Ordering::Relaxed) as u64,
+        raw: raw.load(Ordering::Relaxed) as u64,
+        errors: errors.load(Ordering::Relaxed),
+    })
+}
+
+/// The 1, 5 and 15 minute load averages (other work on the machine skews every figure).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".into(), |s| s.split(' ').take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// KB per tile.
+fn kb(bytes: u64, tiles: usize) -> f64 {
+    bytes as f64 / tiles.max(1) as f64 / 1024.0
 }
 
 /// wrk cycling over `paths`: (req/s, p50 ms, p99 ms, error summary).
@@ -241,6 +275,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let martin = martin_binary(&a)?;
     println!("# shikong tile benchmark: {} point features over Wuhan; Martin {}", a.features, martin.display());
+    println!("# load average at start: {}", loadavg());
 
     // The same features in a shikong store (public layer) and in PostGIS.
     let src = dir.join("points.geojson");
@@ -319,7 +354,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     )?;
     each_once(&warm.iter().map(|t| format!("{mg}/manhole/{}/{}/{}", t.0, t.1, t.2)).collect::<Vec<_>>(), a.clients)?;
     println!("\n(a) uncached tiles generated from the 1M layer (each tile requested once)");
-    println!("zoom  tiles | shikong tiles/s   p99 ms     KB/tile | Martin+PostGIS tiles/s   p99 ms  KB/tile | ratio");
+    println!(
+        "zoom  tiles | shikong tiles/s   p99 ms  KB/tile gzip (MVT) | Martin+PostGIS tiles/s   p99 ms  KB/tile gzip (MVT) | ratio"
+    );
     let (mut sk_all, mut mg_all) = (0.0, 0.0);
     for (z, tiles) in zooms.iter().zip(&per_zoom) {
         let sk_urls: Vec<String> =
@@ -327,28 +364,32 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let mg_urls: Vec<String> = tiles.iter().map(|t| format!("{mg}/manhole/{}/{}/{}", t.0, t.1, t.2)).collect();
         let s = each_once(&sk_urls, a.clients)?;
         let m = each_once(&mg_urls, a.clients)?;
-        sk_all += tiles.len() as f64 / s.0;
-        mg_all += tiles.len() as f64 / m.0;
+        sk_all += tiles.len() as f64 / s.rate;
+        mg_all += tiles.len() as f64 / m.rate;
+        let n = tiles.len();
         println!(
-            "z{z:<3} {:>6} | {:>15.1} {:>8.1} {:>11.1} | {:>22.1} {:>8.1} {:>8.1} | {:.2}{}",
-            tiles.len(),
-            s.0,
-            s.2,
-            s.3 as f64 / tiles.len() as f64 / 1024.0,
-            m.0,
-            m.2,
-            m.3 as f64 / tiles.len() as f64 / 1024.0,
-            s.0 / m.0,
-            if s.4 + m.4 > 0 { format!("  (errors: shikong {}, martin {})", s.4, m.4) } else { String::new() }
+            "z{z:<3} {n:>6} | {:>15.1} {:>8.1} {:>12.1} {:>9} | {:>22.1} {:>8.1} {:>12.1} {:>9} | {:.2}{}",
+            s.rate,
+            s.p99,
+            kb(s.wire, n),
+            format!("({:.1})", kb(s.raw, n)),
+            m.rate,
+            m.p99,
+            kb(m.wire, n),
+            format!("({:.1})", kb(m.raw, n)),
+            s.rate / m.rate,
+            if s.errors + m.errors > 0 {
+                format!("  (errors: shikong {}, martin {})", s.errors, m.errors)
+            } else {
+                String::new()
+            }
         );
     }
     println!(
-        "all   {total:>6} | {:>15.1} {:>8} {:>11} | {:>22.1} {:>8} {:>8} | {:.2}",
+        "all   {total:>6} | {:>15.1} {:>32} | {:>22.1} {:>32} | {:.2}",
         total as f64 / sk_all,
         "",
-        "",
         total as f64 / mg_all,
-        "",
         "",
         mg_all / sk_all
     );
@@ -383,13 +424,49 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     )?;
     println!("\n# martin-cp wrote {} in {:.1} s", mbtiles.display(), t.elapsed().as_secs_f64());
     let (mg_proc, mg) = start_martin(&martin, &mbtiles.display().to_string())?;
+    // The bytes of every cached tile as served, zoom by zoom: what a map pays for on the wire.
+    println!("\n(b) cached vector tiles: bytes as served (each tile once, Accept-Encoding: gzip)");
+    println!("zoom  tiles | shikong KB/tile gzip   (MVT) | Martin KB/tile gzip   (MVT) | gzip ratio  MVT ratio");
+    let (mut sk_bytes, mut mg_bytes) = ((0, 0), (0, 0));
+    for (z, tiles) in zooms.iter().zip(&per_zoom) {
+        let n = tiles.len();
+        let s = each_once(
+            &tiles.iter().map(|t| format!("{sk}/tiles/manhole/{}/{}/{}.mvt", t.0, t.1, t.2)).collect::<Vec<_>>(),
+            a.clients,
+        )?;
+        let m = each_once(
+            &tiles.iter().map(|t| format!("{mg}/manhole/{}/{}/{}", t.0, t.1, t.2)).collect::<Vec<_>>(),
+            a.clients,
+        )?;
+        sk_bytes = (sk_bytes.0 + s.wire, sk_bytes.1 + s.raw);
+        mg_bytes = (mg_bytes.0 + m.wire, mg_bytes.1 + m.raw);
+        println!(
+            "z{z:<3} {n:>6} | {:>20.1} {:>8} | {:>19.1} {:>8} | {:>10.2} {:>10.2}",
+            kb(s.wire, n),
+            format!("({:.1})", kb(s.raw, n)),
+            kb(m.wire, n),
+            format!("({:.1})", kb(m.raw, n)),
+            s.wire as f64 / m.wire.max(1) as f64,
+            s.raw as f64 / m.raw.max(1) as f64,
+        );
+    }
+    println!(
+        "all   {total:>6} | {:>17.1} MB {:>8} | {:>16.1} MB {:>8} | {:>10.2} {:>10.2}",
+        sk_bytes.0 as f64 / 1_048_576.0,
+        format!("({:.1})", sk_bytes.1 as f64 / 1_048_576.0),
+        mg_bytes.0 as f64 / 1_048_576.0,
+        format!("({:.1})", mg_bytes.1 as f64 / 1_048_576.0),
+        sk_bytes.0 as f64 / mg_bytes.0.max(1) as f64,
+        sk_bytes.1 as f64 / mg_bytes.1.max(1) as f64,
+    );
     let all: Vec<&(u8, u32, u32)> = per_zoom.iter().flatten().collect();
     let sk_paths: Vec<String> = all.iter().map(|t| format!("/tiles/manhole/{}/{}/{}.mvt", t.0, t.1, t.2)).collect();
     let mg_paths: Vec<String> = all.iter().map(|t| format!("/manhole/{}/{}/{}", t.0, t.1, t.2)).collect();
+    println!("# load average before wrk: {}", loadavg());
     let s = wrk(&sk, &sk_paths, &a, &dir, "shikong")?;
     let m = wrk(&mg, &mg_paths, &a, &dir, "martin")?;
     drop(mg_proc);
-    println!("(b) cached vector tiles (wrk, {} tiles cycled, gzip)", all.len());
+    println!("\n(b) cached vector tiles served (wrk, {} tiles cycled, gzip)", all.len());
     println!(
         "shikong (SQLite tile cache)     : {:>9.1} tiles/s  p50 {:>6.2} ms  p99 {:>6.2} ms {}",
         s.0, s.1, s.2, s.3

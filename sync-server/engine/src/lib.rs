@@ -14,6 +14,7 @@ pub mod conflicts;
 pub mod cursor;
 pub mod gazetteer_scope;
 pub mod layers;
+mod merge;
 pub mod replica_estimate;
 pub mod sync;
 pub mod sync_verify;

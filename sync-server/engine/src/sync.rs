@@ -5,7 +5,9 @@
 //!   derived from the store's immutable history (base of version 1 + server changes).
 //! - [`push`]: merges a device's changes entity by entity into the store: permissions, schema
 //!   validation, one store version per entity, the whole batch in one transaction with a savepoint
-//!   per entity (a refused entity is reported and rolled back alone). Entries naming the same
+//!   per entity (a refused entity is reported and rolled back alone). The CRDT merges run before
+//!   that transaction, which serializes writers, and are reused inside it only where the entity
+//!   is still as they read it (module `merge`). Entries naming the same
 //!   entity are merged as one (the batch's entities are read before any is written — live rows
 //!   through the transaction in one `get_many` per layer, documents and history through reader
 //!   connections, which do not see the open transaction — so a second pass over an entity would
@@ -32,8 +34,8 @@ use shikong_crdt::{ConflictKind as CKind, ConflictValueKind, EntityDoc, EntitySt
 use shikong_model::{EntityId, Feature, Geometry, geojson, time};
 use shikong_protocol as wire;
 use shikong_store::{
-    FeatureKey, FeatureStore, Layer, NewFeature, Patch, Query, ReplicaRecord, Store, StoreError, StoreTx,
-    StoredFeature, TxId, TxMeta,
+    FeatureKey, FeatureStore, Layer, NewFeature, Query, ReplicaRecord, Store, StoreError, StoreTx, StoredFeature, TxId,
+    TxMeta,
 };
 
 /// Why a sync request failed as a whole (per-entity refusals are in the response instead).
@@ -83,7 +85,7 @@ pub fn entity_doc_with(
 }
 
 /// [`entity_doc_with`] when the caller also read the stored document (`stored`).
-fn entity_doc_from(
+pub(crate) fn entity_doc_from(
     store: &dyn Store,
     layer: &Layer,
     id: EntityId,
@@ -180,7 +182,12 @@ pub fn wire_conflicts(layer: &Layer, id: EntityId, code: &str, doc: &EntityDoc) 
         .collect())
 }
 
-fn rejected(layer: &str, id: EntityId, code: wire::SyncErrorCode, reason: impl Into<String>) -> wire::EntityResult {
+pub(crate) fn rejected(
+    layer: &str,
+    id: EntityId,
+    code: wire::SyncErrorCode,
+    reason: impl Into<String>,
+) -> wire::EntityResult {
     wire::EntityResult {
         layer: layer.to_owned(),
         entity: id.0,
@@ -189,7 +196,7 @@ fn rejected(layer: &str, id: EntityId, code: wire::SyncErrorCode, reason: impl I
     }
 }
 
-fn store_refusal(e: &StoreError) -> wire::SyncErrorCode {
+pub(crate) fn store_refusal(e: &StoreError) -> wire::SyncErrorCode {
     match e {
         StoreError::Invalid { .. }
         | StoreError::Geometry { .. }
@@ -246,9 +253,11 @@ pub fn push_then(
             format!("{} entities in one batch; at most {}", req.entities.len(), wire::MAX_PUSH_ENTITIES),
         ));
     }
-    let mut layers: BTreeMap<String, Layer> = BTreeMap::new();
+    let groups = crate::merge::group_entries(req);
+    // The CRDT work, before the transaction that serializes writers (see `crate::merge`).
+    let pre = crate::merge::pre_pass(store, who, &groups);
     let device = who.device.map(|d| d.to_string());
-    let mut tx = store.begin(TxMeta {
+    let tx = store.begin(TxMeta {
         author: who.username.clone(),
         device: device.clone(),
         device_time: None,
@@ -257,20 +266,35 @@ pub fn push_then(
         source: Some(format!("{} {}", push_source(req.replica), req.batch)),
         replica: Some(req.replica),
     })?;
+    let (results, conflicts) = merge_in(store, auth, who, tx, groups, pre, has_blob, before_commit)?;
+    // Read after the commit: the mark covers this push.
+    let mark = match &req.seen {
+        Some(_) => crate::timeline::current(store)?.map(|m| m.to_string()),
+        None => None,
+    };
+    Ok(wire::PushResponse { protocol: wire::PROTOCOL_VERSION, results, conflicts, mark, diverged })
+}
+
+/// The part of [`push_then`] inside its transaction `tx`: each entity's merge (the pre-pass's
+/// when its basis still holds), permission, attachments and write, then `before_commit` and the
+/// commit. Returns the results and open conflicts.
+#[allow(clippy::too_many_arguments)]
+fn merge_in<'r>(
+    store: &dyn Store,
+    auth: &dyn crate::Authorizer,
+    who: &Principal,
+    mut tx: Box<dyn StoreTx + '_>,
+    groups: Vec<(&'r str, EntityId, Vec<Vec<u8>>)>,
+    mut pre: crate::merge::PrePass<'r>,
+    has_blob: &dyn Fn(&str) -> bool,
+    before_commit: &mut BeforeCommit<'_>,
+) -> Result<(Vec<wire::EntityResult>, Vec<wire::Conflict>)> {
     let now = tx.id().1;
-    // Entries naming the same entity are merged as one, in the order they first appear.
-    let mut groups: Vec<(&str, EntityId, Vec<Vec<u8>>)> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, uuid::Uuid), usize> = std::collections::HashMap::new();
-    for e in &req.entities {
-        let i = *index.entry((e.layer.as_str(), e.entity)).or_insert_with(|| {
-            groups.push((e.layer.as_str(), EntityId(e.entity), Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].2.extend(e.changes.iter().map(|c| c.0.clone()));
-    }
+    let mut layers: BTreeMap<String, Layer> = BTreeMap::new();
     // Each layer's live rows and documents are read in one go when the layer comes up (the
     // transaction keeps the rows for its writes): a PostgreSQL store then spends no round trip
-    // per entity on them.
+    // per entity on them. Documents are read through reader connections, which do not see the
+    // open transaction: every entity is read before any is written.
     let mut layer_ids: std::collections::HashMap<&str, Vec<EntityId>> = std::collections::HashMap::new();
     for (l, id, _) in &groups {
         layer_ids.entry(l).or_default().push(*id);
@@ -301,13 +325,15 @@ pub fn push_then(
             }
         }
         let Some(layer) = layers.get(layer_name) else { continue };
-        let schema = layer.schema();
         let (current, stored) = match read_ahead.get_mut(layer_name) {
             Some((rows, docs)) => (rows.remove(&id), docs.remove(&id)),
             None => (None, None),
         };
-        let known = entity_doc_from(store, layer, id, current.as_ref(), stored)?;
-        let action = if known.is_some() { Action::Edit } else { Action::Create };
+        let prepared = match pre.remove(&(layer_name, id)) {
+            Some((basis, p)) if basis.holds(layer, current.as_ref(), stored.as_ref()) => p,
+            _ => crate::merge::prepare(store, layer, id, current.as_ref(), stored, who, &changes)?,
+        };
+        let action = if prepared.base_version.is_some() { Action::Edit } else { Action::Create };
         // One decision per layer and action per batch (the rules cannot change mid-batch).
         let decision = match decisions.get(&(layer.name().to_owned(), action)) {
             Some(d) => d.clone(),
@@ -321,255 +347,26 @@ pub fn push_then(
             results.push(rejected(layer.name(), id, wire::SyncErrorCode::Forbidden, d.reason));
             continue;
         }
-        let (mut doc, base_version) = match known {
-            Some((d, v, _)) => (d, Some(v)),
-            None => (EntityDoc::load(&[])?, None),
-        };
-        if let Some((code, reason)) = foreign_change(who, id, &doc, &changes) {
-            results.push(rejected(layer.name(), id, code, reason));
-            continue;
-        }
-        // Changes building on ones the server lacks (another device's, lost by a restore from an
-        // older backup until that device sends them again): those whose dependencies are here are
-        // merged, the entity is answered `missing-dependencies` so the device keeps them all and
-        // sends them again (what was merged is then dropped). Two devices whose lost changes build
-        // on each other's thus both get through, one step at a time.
-        let mut partial = None;
-        let new = match doc.apply_changes(&changes) {
-            Ok(n) => n,
-            Err(shikong_crdt::Error::MissingDependencies) => {
-                let ready = ready_changes(&doc, &changes)?;
-                match doc.apply_changes(&ready) {
-                    Ok(n) if n > 0 => {
-                        partial = Some((n, changes.len()));
-                        n
-                    }
-                    _ => {
-                        results.push(rejected(
-                            layer.name(),
-                            id,
-                            wire::SyncErrorCode::MissingDependencies,
-                            "the changes depend on changes the server does not have",
-                        ));
-                        continue;
-                    }
-                }
-            }
-            Err(err) => {
-                results.push(rejected(layer.name(), id, wire::SyncErrorCode::InvalidChange, err.to_string()));
+        let merged = match prepared.verdict {
+            crate::merge::Verdict::Merged(m) => m,
+            crate::merge::Verdict::Refused(code, reason) => {
+                results.push(rejected(layer.name(), id, code, reason));
                 continue;
             }
+            crate::merge::Verdict::Failed(e) => return Err(e),
         };
-        let state = match doc.state(schema) {
-            Ok(s) if s.feature.id == id => s,
-            Ok(_) => {
-                results.push(rejected(
-                    layer.name(),
-                    id,
-                    wire::SyncErrorCode::InvalidChange,
-                    "the document names another entity",
-                ));
-                continue;
-            }
-            Err(err) => {
-                results.push(rejected(layer.name(), id, wire::SyncErrorCode::InvalidChange, err.to_string()));
-                continue;
-            }
-        };
-        // Attachment values come from the device: checked before they name any file.
-        let attachments: Vec<&String> = state
-            .feature
-            .properties
-            .values()
-            .filter_map(|v| match v {
-                shikong_model::Value::Attachments(list) => Some(list),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        if let Some(bad) = attachments.iter().find(|h| !crate::blobs::valid_blob_id(h)) {
-            results.push(rejected(
-                layer.name(),
-                id,
-                wire::SyncErrorCode::Invalid,
-                format!("attachment `{}` is not a lowercase hex SHA-256", crate::blobs::shown(bad)),
-            ));
+        if let Some(r) = crate::merge::attachment_refusal(layer.name(), id, &merged.state, has_blob) {
+            results.push(r);
             continue;
         }
-        let missing = attachments.into_iter().find(|h| !has_blob(h)).cloned();
-        if let Some(sha) = missing {
-            results.push(rejected(
-                layer.name(),
-                id,
-                wire::SyncErrorCode::AttachmentMissing,
-                format!("attachment {sha} has not been uploaded"),
-            ));
-            continue;
-        }
-        // The device's clock, never later than the transaction (a claim, like the message).
-        let device_time = doc.latest_edit_time().map(|t| t.min(now));
-        tx.savepoint()?;
-        let written: std::result::Result<Option<i64>, StoreError> = (|| {
-            let f = &state.feature;
-            Ok(match (&current, state.deleted, base_version) {
-                (Some(cur), true, _) => {
-                    tx.delete(layer.name(), &FeatureKey::Id(id))?;
-                    Some(cur.version + 1)
-                }
-                (Some(_), false, _) => {
-                    let set = schema
-                        .active()
-                        .map(|fd| {
-                            (fd.name.clone(), f.properties.get(&fd.name).cloned().unwrap_or(shikong_model::Value::Null))
-                        })
-                        .collect();
-                    let patch = Patch {
-                        geometry: Some(f.geometry.clone()),
-                        code: Some(f.code.clone()),
-                        valid: Some(f.valid),
-                        set,
-                        device_time,
-                    };
-                    tx.update(layer.name(), &FeatureKey::Id(id), patch)?
-                }
-                (None, false, Some(_)) => Some(tx.restore(layer.name(), id, new_feature(f, device_time))?),
-                (None, false, None) => {
-                    tx.insert(layer.name(), new_feature(f, device_time))?;
-                    Some(1)
-                }
-                (None, true, _) => None, // deleted here and there: nothing to write
-            })
-        })();
-        match written {
-            Ok(version) => {
-                let version = version.or(current.as_ref().map(|c| c.version)).or(base_version).unwrap_or(0);
-                // The device already holds everything in the merged document when its heads are
-                // among the changes it just sent: answer with the version alone.
-                let pushed: Vec<shikong_crdt::ChangeHash> =
-                    changes.iter().filter_map(|c| shikong_crdt::change_hash(c).ok()).collect();
-                let device_has_all = doc.heads().iter().all(|h| pushed.contains(h));
-                let bytes = doc.save();
-                tx.put_sync_doc(layer.name(), id, version, &bytes)?;
-                // The conflict index follows the document, in the same transaction.
-                let open = wire_conflicts(layer, id, &state.feature.code, &doc)?;
-                crate::conflicts::index(tx.as_mut(), layer.name(), id, &open)?;
-                tx.release_savepoint()?;
-                let outcome = if let Some((merged, sent)) = partial {
-                    wire::Outcome::Rejected {
-                        code: wire::SyncErrorCode::MissingDependencies,
-                        reason: format!(
-                            "{merged} of {sent} changes merged; the others depend on changes the server does not have"
-                        ),
-                    }
-                } else if new == 0 || current.as_ref().is_some_and(|c| c.version == version) {
-                    wire::Outcome::Unchanged { version }
-                } else {
-                    wire::Outcome::Accepted { version }
-                };
-                conflicts.extend(open);
-                results.push(wire::EntityResult {
-                    layer: layer.name().to_owned(),
-                    entity: id.0,
-                    doc: (!device_has_all && partial.is_none()).then_some(wire::Bytes(bytes)),
-                    outcome,
-                });
-            }
-            Err(err) => {
-                tx.rollback_to_savepoint()?;
-                results.push(rejected(layer.name(), id, store_refusal(&err), err.to_string()));
-            }
-        }
+        let (result, open) =
+            crate::merge::write(tx.as_mut(), layer, id, current.as_ref(), prepared.base_version, *merged, now)?;
+        conflicts.extend(open);
+        results.push(result);
     }
     before_commit(tx.as_mut(), &results)?;
     tx.commit()?;
-    // Read after the commit: the mark covers this push.
-    let mark = match &req.seen {
-        Some(_) => crate::timeline::current(store)?.map(|m| m.to_string()),
-        None => None,
-    };
-    Ok(wire::PushResponse { protocol: wire::PROTOCOL_VERSION, results, conflicts, mark, diverged })
-}
-
-/// Why `changes` may not be merged as `who`'s edits of entity `id`, if they may not. Only changes
-/// the document does not hold yet are checked (a resent batch, or changes a device merged from
-/// the server, are already the server's); each must be a device edit whose message names the
-/// caller, not written under the entity's base or server actor, and naming the caller's device
-/// when the token is bound to one — a session without a device may label its edits freely, but
-/// not with a device id.
-fn foreign_change(
-    who: &Principal,
-    id: EntityId,
-    doc: &EntityDoc,
-    changes: &[Vec<u8>],
-) -> Option<(wire::SyncErrorCode, String)> {
-    let forbidden = |m: String| Some((wire::SyncErrorCode::Forbidden, m));
-    for (i, bytes) in changes.iter().enumerate() {
-        let n = i + 1;
-        let claim = match shikong_crdt::change_claim(bytes) {
-            Ok(c) => c,
-            Err(e) => return Some((wire::SyncErrorCode::InvalidChange, format!("change {n}: {e}"))),
-        };
-        if doc.has_change(&claim.hash) {
-            continue;
-        }
-        if claim.actor.is_some_and(|a| a == shikong_crdt::Actor::base(id) || a == shikong_crdt::Actor::server(id)) {
-            return Some((
-                wire::SyncErrorCode::InvalidChange,
-                format!("change {n} is written as the server's, which devices may not"),
-            ));
-        }
-        if !claim.device_edit {
-            return forbidden(format!("change {n} is not a device edit (its message names no user)"));
-        }
-        let user = claim.user.as_deref().unwrap_or("");
-        if user != who.username {
-            return forbidden(format!(
-                "change {n} says user `{}` made it, but this session is `{}`",
-                crate::blobs::shown(user),
-                who.username
-            ));
-        }
-        let device = claim.device.as_deref();
-        match who.device {
-            Some(d) if device != Some(d.to_string().as_str()) => {
-                return forbidden(format!(
-                    "change {n} names device `{}`, but this session's device is {d}",
-                    crate::blobs::shown(device.unwrap_or(""))
-                ));
-            }
-            None if device.is_some_and(|d| d.parse::<uuid::Uuid>().is_ok()) => {
-                return forbidden(format!(
-                    "change {n} names device {}, but this session is not bound to a device",
-                    device.unwrap_or("")
-                ));
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The changes of `changes` whose dependencies `doc` holds or that follow from those, in the
-/// order they were sent.
-fn ready_changes(doc: &EntityDoc, changes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
-    let mut ready: Vec<Vec<u8>> = Vec::new();
-    let mut rest: Vec<&Vec<u8>> = changes.iter().collect();
-    loop {
-        let before = ready.len();
-        let mut i = 0;
-        while i < rest.len() {
-            ready.push(rest[i].clone());
-            if doc.missing_dependencies(&ready)?.is_empty() {
-                rest.remove(i);
-            } else {
-                ready.pop();
-                i += 1;
-            }
-        }
-        if ready.len() == before {
-            return Ok(ready);
-        }
-    }
+    Ok((results, conflicts))
 }
 
 pub(crate) fn new_feature(f: &Feature, device_time: Option<jiff::Timestamp>) -> NewFeature {

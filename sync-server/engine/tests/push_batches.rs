@@ -4,33 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+mod support;
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use shikong_auth::{Action, AuthError, Decision, LayerAccess, Principal, Role, TokenId, UserId};
 use shikong_crdt::{Actor, Edit, EditMeta, EntityDoc};
-use shikong_model::{Coord, EntityId, FieldDef, FieldType, Geometry, GeometryKind, LayerSchema, Value};
+use shikong_model::{EntityId, Value};
 use shikong_protocol as wire;
-use shikong_store::{FeatureKey, LayerDef, NewFeature, Store, StoreConfig, TxMeta};
-
-struct AllowAll;
-
-impl shikong_sync_engine::Authorizer for AllowAll {
-    fn authorize(&self, _: Option<&Principal>, _: &LayerAccess<'_>, _: Action) -> Result<Decision, AuthError> {
-        Ok(Decision::Allow)
-    }
-}
-
-fn li() -> Principal {
-    Principal {
-        user_id: UserId(1),
-        username: "li".into(),
-        role: Role::Inspector,
-        groups: Vec::new(),
-        device: None,
-        token: TokenId(1),
-    }
-}
+use shikong_store::{FeatureKey, Store, StoreConfig};
+use support::{AllowAll, li};
 
 const FIELDS: [&str; 3] = ["a", "b", "c"];
 const ENTITIES: usize = 3;
@@ -39,22 +22,7 @@ const ACTORS: usize = 3;
 /// A store with `ENTITIES` features of three real fields, all at version 1.
 fn store(dir: &std::path::Path) -> (std::sync::Arc<dyn Store>, Vec<EntityId>) {
     let store = shikong_store::init(&StoreConfig::in_dir(dir)).unwrap();
-    let mut tx = store.begin(TxMeta::by("cli:test")).unwrap();
-    let fields = FIELDS.iter().map(|f| FieldDef::new(*f, FieldType::Real)).collect();
-    tx.create_layer(LayerDef::new("manhole", GeometryKind::Point, LayerSchema { fields })).unwrap();
-    let ids = (0..ENTITIES)
-        .map(|i| {
-            let props = FIELDS.iter().map(|f| ((*f).to_owned(), Value::Real(0.0))).collect();
-            let f = NewFeature {
-                code: Some(format!("JG-{i}")),
-                geometry: Some(Geometry::Point(Coord::xy(114.3, 30.5))),
-                properties: props,
-                ..NewFeature::default()
-            };
-            tx.insert("manhole", f).unwrap()
-        })
-        .collect();
-    tx.commit().unwrap();
+    let ids = support::seed_manholes(&*store, &FIELDS, ENTITIES);
     (store, ids)
 }
 

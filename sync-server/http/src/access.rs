@@ -108,6 +108,15 @@ impl Caller {
         if roles.contains(&p.role) { Ok(p) } else { Err(ApiError::forbidden(why)) }
     }
 
+    /// An administrators' route that takes no query parameters (the administration API: services,
+    /// keys, harvest sources, system thresholds): both checked, 403 saying `why` otherwise; the
+    /// caller as the audit log's actor.
+    pub fn admin_only(&self, query: Option<&str>, why: &str) -> ApiResult<Actor> {
+        crate::params::Params::new(query)?.only(&[])?;
+        self.require_role(&[Role::Admin], why)?;
+        Ok(self.actor())
+    }
+
     /// The principal when it owns `what` (owned by `owner`) or is an administrator; 403 naming the
     /// owner otherwise.
     pub fn require_owner_or_admin(&self, owner: &str, what: &str) -> ApiResult<&Principal> {

@@ -315,13 +315,7 @@ fn run_batch(
 }
 
 fn owned_job(state: &AppState, caller: &Caller, id: &str) -> ApiResult<BatchJob> {
-    let id: uuid::Uuid = id.parse().map_err(|_| ApiError::not_found(format!("no batch job `{id}`")))?;
-    let job = state
-        .geocode_jobs
-        .get(id)
-        .ok_or_else(|| ApiError::not_found(format!("no batch job `{id}` (results are kept for a limited time)")))?;
-    caller.require_owner_or_admin(&job.owner, &format!("batch job {id}"))?;
-    Ok(job)
+    state.geocode_jobs.owned(caller, id)
 }
 
 /// `GET /geocode/batch/{job}`: state (running | done | failed), rows done of total, counts.

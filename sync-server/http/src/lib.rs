@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod admin_console;
 mod after_commit;
 pub mod alerts;
 mod audit_outbox;
@@ -19,26 +20,32 @@ mod auth_routes;
 mod body;
 mod calendar;
 pub mod cases;
+pub mod catalog;
 mod conflicts;
 mod coords;
 pub mod events;
 mod geocode;
 pub mod grid;
+pub mod harvest;
 mod html;
 mod items_cursor;
 mod items_sort;
+mod jobstore;
 mod metrics;
 mod ogc;
 mod ogc_write;
 mod openapi;
 mod params;
 pub mod problem;
+pub mod processes;
 mod qr;
 mod replica_reads;
 mod reports;
+pub mod services;
 mod sta;
 mod stats;
 mod sync_routes;
+pub mod system;
 mod tiles;
 
 use std::net::SocketAddr;
@@ -96,6 +103,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Bounds of batch geocoding jobs (per user, in total, how long results are kept).
     pub geocode_jobs: geocode::BatchLimits,
+    /// Bounds of process jobs (OGC API – Processes): per user, in total, running, kept, features read.
+    pub processes: processes::ProcessLimits,
     /// Largest raster upload (`POST /tiles/rasters/{set}`), bytes.
     pub max_raster_upload: u64,
     /// Bytes the vector tile cache (`DIR/tiles/cache.sqlite`) may take on disk; least recently
@@ -103,6 +112,11 @@ pub struct ServerConfig {
     pub tile_cache_bytes: u64,
     /// Bounds of the live channel (`GET /events`): streams per user and in total, backlog, age.
     pub events: events::EventLimits,
+    /// Where the alert evaluator's "now" comes from: its first round (silence over a restart) and
+    /// `serve`'s ticks. The system clock; tests set another instant.
+    pub alert_clock: Arc<dyn shikong_model::clock::Clock>,
+    /// Registered outside services and their proxy: timeouts, caches, flush and health schedules.
+    pub services: services::ServicesConfig,
 }
 
 impl Default for ServerConfig {
@@ -122,9 +136,12 @@ impl Default for ServerConfig {
             data_dir: std::path::PathBuf::from("."),
             trusted_proxies: Vec::new(),
             geocode_jobs: geocode::BatchLimits::default(),
+            processes: processes::ProcessLimits::default(),
             max_raster_upload: 16 << 30,
             tile_cache_bytes: shikong_tileserver::DEFAULT_DISK_BUDGET,
             events: events::EventLimits::default(),
+            alert_clock: Arc::new(shikong_model::clock::SystemClock),
+            services: services::ServicesConfig::default(),
         }
     }
 }
@@ -132,9 +149,28 @@ impl Default for ServerConfig {
 /// In the data folder: the conflict index was built from the stored documents.
 pub const CONFLICT_INDEX_MARKER: &str = ".conflict-index";
 
-/// What every handler shares.
+/// What every handler shares: one reference-counted [`StateParts`].
+///
+/// Why one `Arc` around the parts rather than a struct of `Arc`s: axum clones the state for
+/// every request several times (the router, each `from_fn_with_state` middleware, each `State`
+/// extractor) and drops the clones after. With a struct of seventeen `Arc`s that was some two
+/// hundred atomic operations per request on seventeen cache lines that every worker thread
+/// writes, which profiling showed as a fifth of a cached tile's cost; one `Arc` is one cache
+/// line and a dozen operations. Fields read through `Deref` (`state.tiles`).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<StateParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = StateParts;
+
+    fn deref(&self) -> &StateParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct StateParts {
     pub store: Arc<dyn Store>,
     pub auth: Arc<shikong_auth::AuthStore>,
     pub config: Arc<ServerConfig>,
@@ -144,6 +180,8 @@ pub struct AppState {
     /// The address engine, caught up with the store before each answer.
     pub gazetteer: Arc<shikong_gazetteer::LiveGazetteer>,
     pub geocode_jobs: Arc<geocode::BatchJobs>,
+    /// OGC API – Processes jobs (`processes/jobs.rs`), run by their worker threads.
+    pub processes: Arc<processes::ProcessJobs>,
     /// The working-time calendar: shipped years with the edits of `DATA/calendar.json`.
     pub calendar: Arc<LiveCalendar>,
     /// The case runtime's rules (flows, classification) and its follower of report layers.
@@ -158,68 +196,28 @@ pub struct AppState {
     sta: Arc<sta::StaState>,
     /// The alert rules' evaluator (`alerts/`): consumes the observation stream on its own thread.
     pub alerts: Arc<alerts::Alerts>,
+    /// The catalog (`catalog/`): sources besides the platform's own (registered services) and
+    /// its feature-count cache.
+    pub catalog: Arc<catalog::Catalog>,
+    /// Registered outside services, API keys and usage as this process knows them (`services/`).
+    pub services: Arc<services::Services>,
 }
 
 /// A handle on the server state that does not keep it alive: background threads hold this and
 /// upgrade it only while they work, so dropping the last [`AppState`] (the server or a test
 /// closing) runs the state's drops at once rather than when a thread next wakes.
-pub(crate) struct WeakAppState {
-    store: Weak<dyn Store>,
-    auth: Weak<shikong_auth::AuthStore>,
-    config: Weak<ServerConfig>,
-    metrics: Weak<metrics::Metrics>,
-    tiles: Weak<shikong_tileserver::TileService>,
-    gazetteer: Weak<shikong_gazetteer::LiveGazetteer>,
-    geocode_jobs: Weak<geocode::BatchJobs>,
-    calendar: Weak<LiveCalendar>,
-    cases: Weak<cases::Cases>,
-    events: Weak<events::EventBus>,
-    faults: Weak<Faults>,
-    after_commit: Weak<after_commit::Worker>,
-    sta: Weak<sta::StaState>,
-    alerts: Weak<alerts::Alerts>,
-}
+pub(crate) struct WeakAppState(Weak<StateParts>);
 
 impl WeakAppState {
     /// The state, while any other holder keeps it.
     pub(crate) fn upgrade(&self) -> Option<AppState> {
-        Some(AppState {
-            store: self.store.upgrade()?,
-            auth: self.auth.upgrade()?,
-            config: self.config.upgrade()?,
-            metrics: self.metrics.upgrade()?,
-            tiles: self.tiles.upgrade()?,
-            gazetteer: self.gazetteer.upgrade()?,
-            geocode_jobs: self.geocode_jobs.upgrade()?,
-            calendar: self.calendar.upgrade()?,
-            cases: self.cases.upgrade()?,
-            events: self.events.upgrade()?,
-            faults: self.faults.upgrade()?,
-            after_commit: self.after_commit.upgrade()?,
-            sta: self.sta.upgrade()?,
-            alerts: self.alerts.upgrade()?,
-        })
+        self.0.upgrade().map(AppState)
     }
 }
 
 impl AppState {
     pub(crate) fn downgrade(&self) -> WeakAppState {
-        WeakAppState {
-            store: Arc::downgrade(&self.store),
-            auth: Arc::downgrade(&self.auth),
-            config: Arc::downgrade(&self.config),
-            metrics: Arc::downgrade(&self.metrics),
-            tiles: Arc::downgrade(&self.tiles),
-            gazetteer: Arc::downgrade(&self.gazetteer),
-            geocode_jobs: Arc::downgrade(&self.geocode_jobs),
-            calendar: Arc::downgrade(&self.calendar),
-            cases: Arc::downgrade(&self.cases),
-            events: Arc::downgrade(&self.events),
-            faults: Arc::downgrade(&self.faults),
-            after_commit: Arc::downgrade(&self.after_commit),
-            sta: Arc::downgrade(&self.sta),
-            alerts: Arc::downgrade(&self.alerts),
-        }
+        WeakAppState(Arc::downgrade(&self.0))
     }
 }
 
@@ -235,6 +233,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, auth: shikong_auth::AuthStore, config: ServerConfig) -> anyhow::Result<Self> {
         let gazetteer = Arc::new(shikong_gazetteer::LiveGazetteer::open(&config.data_dir)?);
         let geocode_jobs = Arc::new(geocode::BatchJobs::open(&config.data_dir, config.geocode_jobs.clone())?);
+        let processes = Arc::new(processes::ProcessJobs::open(&config.data_dir, config.processes.clone())?);
         let tiles = Arc::new(shikong_tileserver::TileService::new(
             shikong_tileserver::TileConfig::new(config.data_dir.join("tiles"))
                 .with_disk_budget(config.tile_cache_bytes),
@@ -242,7 +241,8 @@ impl AppState {
         let calendar = Arc::new(LiveCalendar::open(&config.data_dir)?);
         let cases = Arc::new(cases::Cases::open(&config.data_dir)?);
         let events = events::EventBus::new(config.events.clone());
-        let state = AppState {
+        let services = Arc::new(services::Services::new(config.services.clone()));
+        let state = AppState(Arc::new(StateParts {
             store,
             auth: Arc::new(auth),
             config: Arc::new(config),
@@ -250,6 +250,7 @@ impl AppState {
             tiles,
             gazetteer,
             geocode_jobs,
+            processes,
             calendar,
             cases,
             events,
@@ -257,7 +258,11 @@ impl AppState {
             after_commit: Arc::default(),
             sta: Arc::default(),
             alerts: Arc::default(),
-        };
+            catalog: Arc::default(),
+            services,
+        }));
+        state.catalog.add_source(Arc::new(catalog::services_source::ServicesSource));
+        state.catalog.add_source(Arc::new(catalog::harvested_source::HarvestedSource::default()));
         // What a crash left between a write's commit and its audit row, and between an
         // attachment's rename into place and its record.
         state.index_conflicts_once();
@@ -267,6 +272,8 @@ impl AppState {
         }
         after_commit::spawn(&state);
         alerts::worker::spawn(&state);
+        processes::spawn_workers(&state);
+        services::spawn_flusher(&state);
         state.scan_blobs_in_background();
         state.events.watch_store(state.store.clone());
         Ok(state)
@@ -468,6 +475,12 @@ pub fn app(state: AppState) -> Router {
         .merge(events::routes())
         .merge(sta::routes())
         .merge(alerts::routes())
+        .merge(processes::routes())
+        .merge(catalog::routes())
+        .merge(services::routes())
+        .merge(harvest::routes())
+        .merge(system::routes())
+        .merge(admin_console::routes())
         .fallback(|| async { ApiError::not_found("no such resource") })
         .layer(axum::middleware::from_fn_with_state(state.clone(), with_deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -591,7 +604,7 @@ async fn tick_alerts(state: AppState) {
     loop {
         tick.tick().await;
         let st = state.clone();
-        match tokio::task::spawn_blocking(move || alerts::tick(&st, jiff::Timestamp::now())).await {
+        match tokio::task::spawn_blocking(move || alerts::tick(&st, st.config.alert_clock.now())).await {
             Ok(Ok(r)) if r.opened + r.closed > 0 => {
                 tracing::info!(opened = r.opened, closed = r.closed, "silence alerts")
             }
@@ -622,20 +635,28 @@ pub async fn serve(state: AppState, opts: ServeOptions, on_bound: impl FnOnce(So
     });
     tokio::spawn(scan_overdue_cases(state.clone()));
     tokio::spawn(tick_alerts(state.clone()));
+    tokio::spawn(services::health::run(state.clone()));
+    tokio::spawn(harvest::schedule(state.clone()));
+    tokio::spawn(system::run(state.clone()));
     let make = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY on every accepted connection: an answer written in several pieces (a streamed
+    // tile through the service proxy, a chunked page) otherwise waits for the client's delayed
+    // ACK under Nagle's algorithm — a 40 ms stall on a few percent of requests.
+    let nodelay = axum_server::accept::NoDelayAcceptor::new();
     match tls {
         Some(config) => {
             let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
             )
-            .handshake_timeout(opts.header_timeout);
+            .handshake_timeout(opts.header_timeout)
+            .acceptor(nodelay);
             let mut server = axum_server::from_tcp(listener)?.acceptor(acceptor).handle(handle);
             // HTTP/1 keep-alive requests after the first (hyper's timer is installed by axum-server).
             server.http_builder().http1().header_read_timeout(Some(opts.header_timeout));
             server.first_request_timeout(opts.header_timeout).serve(make).await?;
         }
         None => {
-            let mut server = axum_server::from_tcp(listener)?.handle(handle);
+            let mut server = axum_server::from_tcp(listener)?.acceptor(nodelay).handle(handle);
             // HTTP/1 keep-alive requests after the first (hyper's timer is installed by axum-server).
             server.http_builder().http1().header_read_timeout(Some(opts.header_timeout));
             server.first_request_timeout(opts.header_timeout).serve(make).await?;

@@ -22,6 +22,8 @@ pub struct Metrics {
     latency: HistogramVec,
     verifications: IntCounterVec,
     repairs: IntCounter,
+    /// Request counts and samples, thresholds' open alerts (`GET /admin/system`, `system.rs`).
+    pub(crate) system: crate::system::Monitor,
 }
 
 impl Metrics {
@@ -60,7 +62,7 @@ impl Metrics {
         let _ = registry.register(Box::new(latency.clone()));
         let _ = registry.register(Box::new(verifications.clone()));
         let _ = registry.register(Box::new(repairs.clone()));
-        Metrics { registry, requests, latency, verifications, repairs }
+        Metrics { registry, requests, latency, verifications, repairs, system: crate::system::Monitor::default() }
     }
 
     /// One end-of-sync verification.
@@ -89,6 +91,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let m = &state.metrics;
     m.latency.with_label_values(&[method, route.as_str()]).observe(start.elapsed().as_secs_f64());
     m.requests.with_label_values(&[method, route.as_str(), resp.status().as_str()]).inc();
+    m.system.count(resp.status().as_u16());
     resp
 }
 

@@ -48,6 +48,19 @@ const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
     "http://www.opengis.net/spec/ogcapi-features-8/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/record-core",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/record-collection",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/record-core-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/filtering",
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -99,6 +112,10 @@ async fn landing(State(state): State<AppState>, headers: HeaderMap, RawQuery(q):
             link(format!("{base}/api?f=html"), "service-doc", "text/html", "the API documentation"),
             link(format!("{base}/conformance"), "conformance", "application/json", "OGC conformance classes implemented"),
             link(format!("{base}/collections"), "data", "application/json", "collections"),
+            link(format!("{base}/processes"), "http://www.opengis.net/def/rel/ogc/1.0/processes", "application/json", "processes (analysis engine)"),
+            link(format!("{base}/jobs"), "http://www.opengis.net/def/rel/ogc/1.0/job-list", "application/json", "jobs"),
+            link(format!("{base}/collections/catalog"), "http://www.opengis.net/def/rel/ogc/1.0/catalog", "application/json", "catalog (OGC API – Records)"),
+            link(format!("{base}/csw?service=CSW&request=GetCapabilities"), "service", "application/xml", "catalog (CSW 2.0.2)"),
         ],
     });
     Ok(match p.format(&headers)? {
@@ -208,6 +225,8 @@ async fn collections(
             .iter()
             .zip(spans)
             .map(|(l, transactions)| api::Collection { transactions, ..collection_doc(&base, l) })
+            // The catalog (OGC API – Records) is a collection too, of records (`catalog/`).
+            .chain(std::iter::once(super::catalog::records::listing(&base)))
             .collect(),
     };
     Ok(match p.format(&headers)? {

@@ -329,6 +329,49 @@ fn calendar_and_live_paths() -> Vec<(&'static str, Json)> {
     ]
 }
 
+/// The analysis engine (知识引擎): OGC API – Processes.
+fn process_paths() -> Vec<(&'static str, Json)> {
+    let tag = "Processes 分析";
+    let path = |name: &str, desc: &str| json!({"name": name, "in": "path", "required": true, "description": desc, "schema": {"type": "string"}});
+    let doc = |d: &str| json!({"description": d, "content": {"application/json": {}}});
+    vec![
+        (
+            "/processes",
+            json!({"get": {"summary": "The processes (hotspot, local-moran, emerging-hotspot, dbscan, hdbscan, kernel-density, statistics, overlay, trajectory, change, replay)",
+            "tags": [tag], "responses": {"200": doc("{processes: [...]}")}}}),
+        ),
+        (
+            "/processes/{processId}",
+            json!({"get": {"summary": "A process's description: inputs as JSON Schemas, outputs, job control options",
+            "tags": [tag], "parameters": [path("processId", "the process id")], "responses": {"200": doc("the process description"), "404": problem()}}}),
+        ),
+        (
+            "/processes/{processId}/execution",
+            json!({"post": {
+            "summary": "Execute: synchronously (the result: application/geo+json, or {result} with \"response\": \"document\"), or as a job with `Prefer: respond-async` (201, Location: /jobs/{jobId}, the status)",
+            "tags": [tag], "security": [{"bearer": []}],
+            "parameters": [path("processId", "the process id"), json!({"name": "Prefer", "in": "header", "required": false, "schema": {"type": "string", "enum": ["respond-async", "respond-sync"]}})],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"inputs": {"type": "object"}, "outputs": {"type": "object"}, "response": {"type": "string", "enum": ["raw", "document"]}}}}}},
+            "responses": {"200": {"description": "the result"}, "201": doc("the job's status"), "400": problem(), "401": problem(), "403": problem(), "404": problem(), "409": problem(), "422": problem(), "429": problem()}}}),
+        ),
+        (
+            "/jobs",
+            json!({"get": authed("The caller's jobs (an administrator's: everyone's), oldest first", tag, vec![], ("200", doc("{jobs: [statusInfo]}")), &["401"])}),
+        ),
+        (
+            "/jobs/{jobId}",
+            json!({
+            "get": authed("A job's status: accepted | running | successful | failed | dismissed, progress 0–100, message", tag, vec![path("jobId", "the job id")], ("200", doc("statusInfo")), &["401", "403", "404"]),
+            "delete": authed("Dismiss: a waiting job at once, a running one at its next step; a finished one is removed with its result", tag, vec![path("jobId", "the job id")], ("200", doc("statusInfo, status dismissed")), &["401", "403", "404"])}),
+        ),
+        (
+            "/jobs/{jobId}/results",
+            json!({"get": authed("A successful job's result (as its execution asked: raw or document); a failed job's problem; 404 result-not-ready before", tag,
+            vec![path("jobId", "the job id")], ("200", json!({"description": "the result"})), &["401", "403", "404", "410"])}),
+        ),
+    ]
+}
+
 /// The case runtime (业务流): cases, their actions, the supervision figures.
 fn case_paths() -> Vec<(&'static str, Json)> {
     let text = || json!({"type": "string"});
@@ -523,6 +566,9 @@ pub fn document(base: &str, max_limit: usize) -> Json {
             .chain(case_paths())
             .chain(conflict_paths())
             .chain(stats_paths())
+            .chain(process_paths())
+            .chain(super::services::api_doc::openapi_paths())
+            .chain(super::catalog::records::openapi_paths())
         {
             paths.insert(k.into(), v);
         }

@@ -10,7 +10,7 @@ use shikong_gazetteer::GazetteerError;
 use shikong_store::StoreError;
 
 /// An error on its way to the client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     /// A short, stable, machine-readable kind (the `type` URI's last segment).

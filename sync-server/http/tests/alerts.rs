@@ -2,7 +2,9 @@
 //! case for one breach (with the station as asset), keeps it across more breaching, duplicate and
 //! late readings and across a restart, and closes it when readings recover; a silence rule fires
 //! on the tick with an injected clock and a reading ends it; a second server process judging the
-//! same breach opens no second case; permissions and bad rules.
+//! same breach opens no second case; permissions and bad rules; an evaluator that fell behind
+//! the observation stream (`Lagged`) catches up from the time-series store and misses neither a
+//! breach nor a recovery, nor an incident begun and ended while it was behind.
 
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
@@ -235,4 +237,112 @@ fn two_processes_judging_the_same_breach_open_one_case() {
     feed(13.0, t0 + SignedDuration::from_secs(20));
     assert_eq!(alert_cases(&env).len(), 1);
     assert_eq!(alerts(&env, "?state=open")[0]["incidents"], 1);
+}
+
+/// Publishes more batches than the observation stream keeps (of a datastream no rule watches),
+/// so that a held evaluator loses what was published before: it gets `Lagged`.
+fn flood(env: &Env, ds: i64) {
+    use shikong_timeseries::{Outcome, Reading};
+    let t = Timestamp::now() - SignedDuration::from_hours(1);
+    for i in 0..=shikong_http::OBSERVATION_BACKLOG as i64 {
+        let r = [Reading::new(ds, t + SignedDuration::from_micros(i), 1.0)];
+        env.state.observations().stored(shikong_http::ObservationOrigin::Http, None, &r, &[Outcome::Accepted]);
+    }
+}
+
+/// Stores readings while the evaluator is held, then floods the stream past them.
+fn behind(env: &Env, ds: i64, readings: &[(Timestamp, f64)]) {
+    let held = shikong_http::alerts::hold(&env.state).expect("the evaluator holds");
+    for (at, v) in readings {
+        observe(env, ds, *at, *v);
+    }
+    flood(env, ds + 1_000);
+    drop(held);
+    settle(env);
+}
+
+#[test]
+fn an_evaluator_behind_the_stream_catches_up_from_the_store() {
+    let env = manholes().env();
+    let (_, ds, _) = station(&env);
+    let t0 = Timestamp::now() - SignedDuration::from_mins(30);
+    let at = |s: i64| t0 + SignedDuration::from_secs(s);
+    rule(
+        &env,
+        &json!({"name": "井盖倾角超限", "scope": {"datastream": ds},
+                "condition": {"kind": "above", "threshold": 10.0, "clear": 8.0}}),
+    );
+    observe(&env, ds, at(0), 5.0);
+    settle(&env);
+    assert!(alert_cases(&env).is_empty());
+
+    // The breach (and more of it) published while the evaluator was behind: one case.
+    behind(&env, ds, &[(at(10), 12.5), (at(20), 13.0)]);
+    let cases = alert_cases(&env);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["state"], "alerting");
+    assert!(cases[0]["description"].as_str().is_some_and(|d| d.contains("读数 12.5° 超过阈值 10°")), "{}", cases[0]);
+    assert_eq!(alerts(&env, "?state=open")[0]["incidents"], 1);
+
+    // A reading it took after catching up changes nothing; the recovery missed in a lag closes it.
+    observe(&env, ds, at(25), 14.0);
+    settle(&env);
+    behind(&env, ds, &[(at(30), 7.0)]);
+    let cases = alert_cases(&env);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["state"], "recovered");
+    assert!(alerts(&env, "?state=open").is_empty());
+
+    // An incident begun and ended while behind is still one case, opened and closed.
+    behind(&env, ds, &[(at(40), 11.0), (at(50), 6.0)]);
+    let cases = alert_cases(&env);
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    assert!(cases.iter().all(|c| c["state"] == "recovered"), "{cases:?}");
+    let closed = alerts(&env, "?state=closed");
+    assert_eq!((closed.len(), closed[0]["incidents"].as_i64()), (1, Some(2)), "{closed:?}");
+
+    // A reading taken twice — read from the store by the catch-up, then still in the stream —
+    // opens nothing twice.
+    let held = shikong_http::alerts::hold(&env.state).expect("the evaluator holds");
+    observe(&env, ds, at(60), 15.0);
+    flood(&env, ds + 1_000);
+    observe(&env, ds, at(70), 16.0);
+    drop(held);
+    settle(&env);
+    assert_eq!(alert_cases(&env).len(), 3);
+    assert_eq!(alerts(&env, "?state=open")[0]["incidents"], 3);
+}
+
+#[test]
+fn a_station_silent_over_a_restart_is_caught_when_the_server_starts() {
+    let env = manholes().env();
+    let (_, ds, _) = station(&env);
+    let now = Timestamp::now();
+    observe(&env, ds, now - SignedDuration::from_mins(1), 3.0);
+    rule(
+        &env,
+        &json!({"name": "井盖站断线", "scope": {"datastream": ds}, "condition": {"kind": "silence", "minutes": 10}}),
+    );
+    settle(&env);
+    assert!(alert_cases(&env).is_empty());
+    // The server is down for 20 minutes and the station says nothing meanwhile. No tick runs:
+    // the evaluator's first round (its first wake, here the settle) judges silence.
+    let later = now + SignedDuration::from_mins(20);
+    let clock = || -> std::sync::Arc<dyn shikong_model::clock::Clock> {
+        std::sync::Arc::new(shikong_model::clock::ManualClock::new(later))
+    };
+    let env = env.restarted_with(|c| c.alert_clock = clock());
+    settle(&env);
+    let cases = alert_cases(&env);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert!(cases[0]["description"].as_str().is_some_and(|d| d.contains("已 10 分钟无读数")), "{}", cases[0]);
+    assert_eq!(alerts(&env, "?state=open").len(), 1);
+    // Another start at that instant: the same silence, no second case.
+    let env = env.restarted_with(|c| c.alert_clock = clock());
+    settle(&env);
+    assert_eq!(alert_cases(&env).len(), 1);
+    // A reading ends it.
+    observe(&env, ds, Timestamp::now(), 3.1);
+    settle(&env);
+    assert_eq!(alert_cases(&env)[0]["state"], "recovered");
 }

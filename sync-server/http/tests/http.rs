@@ -10,12 +10,14 @@
 
 mod support;
 
+mod admin_system;
 mod alerts;
 mod auth;
 mod calendar;
 mod case_interleaving;
 mod case_stats;
 mod cases;
+mod catalog;
 mod conflicts;
 mod crash;
 mod division_filter;
@@ -23,15 +25,21 @@ mod events;
 mod gcj02_rasters;
 mod geocode;
 mod grid;
+mod harvest;
 mod limits;
 mod live_view;
 mod meta;
 mod ogc;
+mod processes;
+mod processes_shapes;
+mod processes_spacetime;
 mod reports;
 mod routing;
+mod services;
 mod sortby;
 mod sta;
 mod sta_mqtt;
+mod sta_mqtt_load;
 mod stats;
 mod sync;
 mod tasks;

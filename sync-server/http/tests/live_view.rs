@@ -1,7 +1,8 @@
 //! Issue 18's live view: the chart series of a datastream (`/sta/series/{id}`: raw readings for
 //! short windows, roll-ups for long ones, bounded, permissions), the latest-readings layer
-//! (`/collections/sta_latest/items`: latest values and states per station, permissions) and new
-//! readings on the live channel (`reading` messages for those who may read `sta_datastream`).
+//! (`/collections/sta_latest/items`: latest values and states per station — from thresholds and
+//! from alert rules' open incidents —, permissions) and new readings and alerts on the live
+//! channel (`reading` and `alert` messages for those who may read `sta_datastream`).
 
 use std::time::Duration;
 
@@ -147,8 +148,9 @@ fn the_latest_layer_shows_each_stations_newest_reading_and_state() {
     assert_eq!(reading["unit"], "m");
     assert!(reading["phenomenonTime"].as_str().unwrap().ends_with("+08:00"), "{reading}");
     assert_eq!(p["phenomenonTime"], reading["phenomenonTime"]);
-    // no reading yet: silent
-    assert_eq!(feature(b)["properties"]["state"], "silent");
+    // no reading yet and no rule: unknown
+    assert_eq!(feature(b)["properties"]["state"], "unknown");
+    assert_eq!(feature(b)["properties"]["datastreams"][0]["state"], "unknown");
     // bbox narrows by position
     let r = env.get("/collections/sta_latest/items?bbox=114.39,30.4,114.5,30.6").token(&env.token("li")).send();
     let ids: Vec<i64> = r.json()["features"].as_array().unwrap().iter().map(|f| f["id"].as_i64().unwrap()).collect();
@@ -198,4 +200,125 @@ fn a_new_reading_reaches_the_live_channel_of_its_readers_only() {
         let heard = zhang.drain(Duration::from_millis(800)).await;
         assert!(heard.iter().all(|m| m["type"] != "reading"), "the citizen may not read sta_datastream: {heard:?}");
     });
+}
+
+fn rule(env: &Env, body: &Json) -> Json {
+    let r = env.post("/alerts/rules").token(&env.token("wang")).json(body).send();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()
+}
+
+fn observe(env: &Env, ds: i64, at: jiff::Timestamp, value: f64) {
+    sta_post(
+        env,
+        &format!("/Datastreams({ds})/Observations"),
+        &json!({"phenomenonTime": at.to_string(), "result": value}),
+    );
+}
+
+fn settle(env: &Env) {
+    shikong_http::alerts::settle(&env.state).expect("the evaluator settles");
+}
+
+/// The next `alert` message within ten seconds.
+async fn next_alert(s: &mut crate::events::Stream) -> Json {
+    loop {
+        let m = s.next(Duration::from_secs(10)).await.expect("an alert message");
+        if m["type"] == "alert" {
+            return m;
+        }
+    }
+}
+
+#[test]
+fn an_alert_opening_and_closing_reaches_the_live_channel_of_its_readers_only() {
+    let env = manholes().env();
+    let (office, citizen) = (env.token("wang"), env.token("zhang"));
+    let (thing, ds) = off(|| station(&env, "七号站", 114.34, json!({})));
+    let r = off(|| {
+        rule(
+            &env,
+            &json!({"name": "水位超限", "scope": {"datastream": ds}, "condition": {"kind": "above", "threshold": 10.0}}),
+        )
+    });
+    let t = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5);
+    runtime().block_on(async {
+        let mut wang = open(&env, &office).await.unwrap();
+        let mut zhang = open(&env, &citizen).await.unwrap();
+        off(|| {
+            observe(&env, ds, t, 12.5);
+            settle(&env);
+        });
+        let opened = next_alert(&mut wang).await;
+        let open_alerts = off(|| env.get("/alerts?state=open").token(&office).send().json());
+        let case = open_alerts["alerts"][0]["case"].clone();
+        let case_no = open_alerts["alerts"][0]["case_no"].clone();
+        assert!(case.is_string() && case_no.is_string(), "{open_alerts}");
+        assert_eq!(
+            opened,
+            json!({"type": "alert", "rule": r["id"], "rule_name": "水位超限", "datastream": ds, "thing": thing,
+                   "state": "open", "map_state": "alarm", "value": 12.5,
+                   "at": shikong_model::time::beijing(t), "case": case, "case_no": case_no})
+        );
+        let later = t + jiff::SignedDuration::from_secs(30);
+        off(|| {
+            observe(&env, ds, later, 3.0);
+            settle(&env);
+        });
+        let closed = next_alert(&mut wang).await;
+        assert_eq!((closed["state"].as_str(), closed["value"].as_f64()), (Some("closed"), Some(3.0)), "{closed}");
+        assert_eq!((&closed["case"], &closed["thing"]), (&case, &json!(thing)), "{closed}");
+        assert_eq!(closed["at"], shikong_model::time::beijing(later));
+        let heard = zhang.drain(Duration::from_millis(800)).await;
+        assert!(heard.iter().all(|m| m["type"] != "alert"), "the citizen may not read sta_datastream: {heard:?}");
+    });
+}
+
+#[test]
+fn the_latest_layer_colours_stations_by_their_alerts() {
+    let env = manholes().env();
+    // No thresholds: the colours come from alert rules alone.
+    let (breach, ds_breach) = station(&env, "八号站", 114.30, json!({}));
+    let (quiet, ds_quiet) = station(&env, "九号站", 114.31, json!({}));
+    let (fine, ds_fine) = station(&env, "十号站", 114.32, json!({}));
+    let (unwatched, _) = station(&env, "十一号站", 114.33, json!({}));
+    let now = jiff::Timestamp::now();
+    let ago = |m: i64| now - jiff::SignedDuration::from_mins(m);
+    for ds in [ds_breach, ds_fine] {
+        rule(
+            &env,
+            &json!({"name": "超限", "scope": {"datastream": ds}, "condition": {"kind": "above", "threshold": 10.0}}),
+        );
+    }
+    rule(
+        &env,
+        &json!({"name": "断线", "scope": {"datastream": ds_quiet}, "condition": {"kind": "silence", "minutes": 10}}),
+    );
+    observe(&env, ds_breach, ago(3), 12.5);
+    observe(&env, ds_fine, ago(3), 4.0);
+    observe(&env, ds_quiet, ago(3), 1.0);
+    settle(&env);
+    let states = || {
+        let r = env.get("/collections/sta_latest/items").token(&env.token("li")).send();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let fc = r.json();
+        let of = |id: i64| {
+            let f = fc["features"].as_array().unwrap().iter().find(|f| f["id"] == id).cloned().unwrap();
+            let p = &f["properties"];
+            (p["state"].as_str().unwrap().to_owned(), p["datastreams"][0]["alert"].as_str().map(str::to_owned))
+        };
+        [of(breach), of(quiet), of(fine), of(unwatched)]
+    };
+    let s = |x: &str, a: Option<&str>| (x.to_owned(), a.map(str::to_owned));
+    // an open incident: alarm; rules and recent readings: normal; no rule, no reading: unknown
+    assert_eq!(states(), [s("alarm", Some("alarm")), s("normal", None), s("normal", None), s("unknown", None)]);
+    // the silence rule's incident (the tick, 20 minutes on): silent while it is open
+    let report = shikong_http::alerts::tick(&env.state, now + jiff::SignedDuration::from_mins(20)).expect("tick");
+    assert_eq!(report.opened, 1);
+    assert_eq!(states()[1], s("silent", Some("silent")));
+    // recovery and a new reading: back to normal
+    observe(&env, ds_breach, ago(2), 3.0);
+    observe(&env, ds_quiet, ago(1), 1.5);
+    settle(&env);
+    assert_eq!(states(), [s("normal", None), s("normal", None), s("normal", None), s("unknown", None)]);
 }

@@ -448,23 +448,8 @@ const TRUTH: &str = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Tr
 #[test]
 fn multi_datastream_observations_are_arrays_of_typed_components() {
     let env = manholes().env();
-    let a = station(&env, "站点A");
-    let ta = id(&a);
-    let m = post(
-        &env,
-        &format!("/Things({ta})/MultiDatastreams"),
-        &json!({
-            "name": "空气质量", "description": "PM2.5 与超标",
-            "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation",
-            "multiObservationDataTypes": [MEASUREMENT, TRUTH],
-            "unitOfMeasurements": [{"name": "µg/m³", "symbol": "ug/m3", "definition": "http://unitsofmeasure.org/ucum#ug/m3"},
-                                   {"name": "flag", "symbol": null, "definition": null}],
-            "Sensor": {"name": "颗粒物传感器", "description": "pm", "encodingType": "application/pdf", "metadata": "http://example.org/pm.pdf"},
-            "ObservedProperties": [{"name": "PM2.5", "definition": "http://example.org/pm25", "description": "fine particles"},
-                                   {"name": "超标", "definition": "http://example.org/exceeds", "description": "over the limit"}]
-        }),
-    );
-    let mid = id(&m);
+    let (_, mid) = air_quality(&env);
+    let m = get(&env, &format!("/MultiDatastreams({mid})"));
     assert_eq!(m["unitOfMeasurements"][0]["symbol"], "ug/m3");
     assert_eq!(get(&env, &format!("/MultiDatastreams({mid})/ObservedProperties?$count=true"))["@iot.count"], 2);
     for (i, (pm, over)) in [(35.5, false), (80.25, true), (60.0, true)].iter().enumerate() {
@@ -586,4 +571,183 @@ fn features_of_interest_come_from_the_location_or_the_observation() {
     let o5id = o5["@iot.id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(id(&get(&env, &format!("/Observations('{o5id}')/FeatureOfInterest"))), fid);
     assert_eq!(get(&env, "/FeaturesOfInterest?$count=true")["@iot.count"], 1);
+}
+
+/// Rows of a time-series table (`sk_ts_*`) for series ids `lo..=hi`, read beside the server
+/// (the SQLite file is in WAL mode: a second reader is fine).
+fn series_rows(env: &Env, table: &str, lo: i64, hi: i64) -> i64 {
+    let c = rusqlite::Connection::open(env.dir.path().join("timeseries.sqlite")).expect("the series file");
+    let column = if table == "sk_ts_datastreams" { "id" } else { "datastream" };
+    c.query_row(&format!("SELECT count(*) FROM {table} WHERE {column} BETWEEN ?1 AND ?2"), [lo, hi], |r| r.get(0))
+        .expect("count")
+}
+
+#[test]
+fn observations_are_corrected_moved_and_deleted() {
+    let env = manholes().env();
+    let w = env.token("wang");
+    let ds = datastream_of(&env, &station(&env, "站点A"));
+    for (i, v) in [1.0, 2.0, 4.0].iter().enumerate() {
+        let body = json!({"phenomenonTime": format!("2026-03-01T00:0{i}:00Z"), "result": v});
+        post(&env, &format!("/Datastreams({ds})/Observations"), &body);
+    }
+    let oid = |min: i64| format!("{ds}-{}", 1_772_323_200_000_000i64 + min * 60_000_000);
+    let path = |min: i64| format!("/Observations('{}')", oid(min));
+    // a new result is a correction: the store keeps the value it replaced
+    let r = send(&env, "PATCH", &path(1), &json!({"result": 3}));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let o = r.json();
+    assert_eq!((o["@iot.id"].as_str(), o["result"].as_f64()), (Some(oid(1).as_str()), Some(3.0)));
+    assert_eq!(o["@iot.selfLink"], format!("{BASE}/sta/v1.1{}", path(1)));
+    assert_eq!(get(&env, &path(1))["result"], 3.0);
+    assert_eq!(series_rows(&env, "sk_ts_corrections", ds, ds), 1);
+    // a new phenomenonTime is a move (here with a new result, through its Datastream): the id follows
+    let moved = json!({"phenomenonTime": "2026-03-01T08:05:00+08:00", "result": 5});
+    let r = send(&env, "PATCH", &format!("/Datastreams({ds})/Observations('{}')", oid(2)), &moved);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!((r.json()["@iot.id"].as_str(), r.json()["result"].as_f64()), (Some(oid(5).as_str()), Some(5.0)));
+    assert_eq!(env.get(&url(&path(2))).token(&w).send().status, StatusCode::NOT_FOUND);
+    // PUT of what GET answered (links, its own Datastream) with a new result; a JSON Patch
+    let mut back = get(&env, &path(0));
+    back["result"] = json!(0.5);
+    back["Datastream"] = json!({"@iot.id": ds});
+    let r = send(&env, "PUT", &path(0), &back);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["result"], 0.5);
+    let r = send(&env, "PATCH", &path(0), &json!([{"op": "replace", "path": "/result", "value": 0.25}]));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(get(&env, &path(0))["result"], 0.25);
+    // refusals name the member; nothing changes
+    for (body, status, field) in [
+        (json!({"resultQuality": "good"}), StatusCode::UNPROCESSABLE_ENTITY, "/resultQuality"),
+        (json!({"Datastream": {"@iot.id": ds + 1000}}), StatusCode::UNPROCESSABLE_ENTITY, "/Datastream"),
+        (json!({"result": "high"}), StatusCode::UNPROCESSABLE_ENTITY, "/result"),
+        (json!({"phenomenonTime": "2026-03-01T00:01:00Z"}), StatusCode::CONFLICT, "/phenomenonTime"),
+        (json!({"phenomenonTime": "2036-03-01T00:00:00Z"}), StatusCode::UNPROCESSABLE_ENTITY, "/phenomenonTime"),
+    ] {
+        let r = send(&env, "PATCH", &path(0), &body);
+        assert_eq!(problem(&r, status)["field"], field, "{body}");
+    }
+    assert_eq!(get(&env, &path(0))["result"], 0.25);
+    let r = send(&env, "PUT", &path(0), &json!({"phenomenonTime": "2026-03-01T00:00:00Z"}));
+    assert_eq!(problem(&r, StatusCode::BAD_REQUEST)["field"], "/result");
+    let r =
+        send(&env, "PATCH", &format!("/Datastreams({})/Observations('{}')", ds + 1000, oid(0)), &json!({"result": 1}));
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another Datastream's path");
+    // a citizen may not delete readings
+    assert_eq!(env.delete(&url(&path(0))).token(&env.token("zhang")).send().status, StatusCode::FORBIDDEN);
+    // DELETE: gone (a second time: 404), the value kept by the store with the moved one's
+    let r = env.delete(&url(&path(1))).token(&w).send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(env.get(&url(&path(1))).token(&w).send().status, StatusCode::NOT_FOUND);
+    assert_eq!(env.delete(&url(&path(1))).token(&w).send().status, StatusCode::NOT_FOUND);
+    assert_eq!(series_rows(&env, "sk_ts_deletions", ds, ds), 2, "the moved reading and the deleted one");
+    let page = get(&env, &format!("/Datastreams({ds})/Observations?$count=true"));
+    let left: Vec<(String, f64)> = page["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .map(|o| (o["@iot.id"].as_str().unwrap_or_default().to_owned(), o["result"].as_f64().unwrap_or_default()))
+        .collect();
+    assert_eq!(left, [(oid(0), 0.25), (oid(5), 5.0)]);
+}
+
+/// A MultiDatastream with a measurement and a truth component on a new station; (Thing, id).
+fn air_quality(env: &Env) -> (i64, i64) {
+    let ta = id(&station(env, "空气站"));
+    let m = post(
+        env,
+        &format!("/Things({ta})/MultiDatastreams"),
+        &json!({
+            "name": "空气质量", "description": "PM2.5 与超标",
+            "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation",
+            "multiObservationDataTypes": [MEASUREMENT, TRUTH],
+            "unitOfMeasurements": [{"name": "µg/m³", "symbol": "ug/m3", "definition": "http://unitsofmeasure.org/ucum#ug/m3"},
+                                   {"name": "flag", "symbol": null, "definition": null}],
+            "Sensor": {"name": "颗粒物传感器", "description": "pm", "encodingType": "application/pdf", "metadata": "http://example.org/pm.pdf"},
+            "ObservedProperties": [{"name": "PM2.5", "definition": "http://example.org/pm25", "description": "fine particles"},
+                                   {"name": "超标", "definition": "http://example.org/exceeds", "description": "over the limit"}]
+        }),
+    );
+    (ta, id(&m))
+}
+
+/// The series ids of MultiDatastream `m`'s components (`multi::series`): `lo..=hi`.
+fn components(m: i64) -> (i64, i64) {
+    (-(m * 1000 + 1000), -(m * 1000 + 1))
+}
+
+#[test]
+fn multi_datastream_observations_are_changed_and_deleted_whole() {
+    let env = manholes().env();
+    let w = env.token("wang");
+    let (_, m) = air_quality(&env);
+    let mut ids = Vec::new();
+    for (i, (pm, over)) in [(35.5, false), (80.25, true)].iter().enumerate() {
+        let body = json!({"phenomenonTime": format!("2026-03-01T0{i}:00:00+08:00"), "result": [pm, over]});
+        ids.push(post(&env, &format!("/MultiDatastreams({m})/Observations"), &body)["@iot.id"].clone());
+    }
+    let path = |id: &Json| format!("/Observations('{}')", id.as_str().unwrap_or_default());
+    let r = send(&env, "PATCH", &path(&ids[0]), &json!({"result": [36.0, true]}));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["result"], json!([36.0, true]));
+    let r = send(&env, "PATCH", &path(&ids[0]), &json!({"result": [1.0, "yes"]}));
+    assert_eq!(problem(&r, StatusCode::UNPROCESSABLE_ENTITY)["field"], "/result/1");
+    // both components move together
+    let r = send(&env, "PATCH", &path(&ids[0]), &json!({"phenomenonTime": "2026-03-01T02:00:00+08:00"}));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let moved = r.json();
+    assert_eq!(moved["result"], json!([36.0, true]));
+    assert_ne!(moved["@iot.id"], ids[0]);
+    assert_eq!(get(&env, &path(&moved["@iot.id"]))["result"], json!([36.0, true]));
+    assert_eq!(env.get(&url(&path(&ids[0]))).token(&w).send().status, StatusCode::NOT_FOUND);
+    let onto = send(&env, "PATCH", &path(&ids[1]), &json!({"phenomenonTime": "2026-03-01T02:00:00+08:00"}));
+    assert_eq!(problem(&onto, StatusCode::CONFLICT)["field"], "/phenomenonTime");
+    // DELETE removes every component
+    let r = env.delete(&url(&path(&moved["@iot.id"]))).token(&w).send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(env.get(&url(&path(&moved["@iot.id"]))).token(&w).send().status, StatusCode::NOT_FOUND);
+    let (lo, hi) = components(m);
+    assert_eq!(series_rows(&env, "sk_ts_readings", lo, hi), 2, "the other Observation's two components");
+    assert_eq!(get(&env, &format!("/MultiDatastreams({m})/Observations?$count=true"))["@iot.count"], 1);
+}
+
+#[test]
+fn deleting_streams_deletes_their_readings() {
+    let env = manholes().env();
+    let w = env.token("wang");
+    let (ta, m) = air_quality(&env);
+    let ds = datastream_of(&env, &get(&env, &format!("/Things({ta})")));
+    let other = datastream_of(&env, &station(&env, "站点B"));
+    for d in [ds, other] {
+        post(
+            &env,
+            &format!("/Datastreams({d})/Observations"),
+            &json!({"phenomenonTime": "2026-03-01T00:00:00Z", "result": 1}),
+        );
+    }
+    let r = send(&env, "PATCH", &format!("/Observations('{ds}-1772323200000000')"), &json!({"result": 2}));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mo = post(&env, &format!("/MultiDatastreams({m})/Observations"), &json!({"result": [12.0, false]}));
+    let mo = format!("/Observations('{}')", mo["@iot.id"].as_str().unwrap_or_default());
+    // a Datastream deleted: its readings, roll-ups, correction and definition go
+    let r = env.delete(&url(&format!("/Datastreams({ds})"))).token(&w).send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = env.get(&url(&format!("/Observations('{ds}-1772323200000000')"))).token(&w).send();
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    for table in ["sk_ts_readings", "sk_ts_rollups", "sk_ts_corrections", "sk_ts_datastreams"] {
+        assert_eq!(series_rows(&env, table, ds, ds), 0, "{table}");
+    }
+    // the Thing deleted: its MultiDatastream goes, with every component's readings
+    let (lo, hi) = components(m);
+    assert_eq!(series_rows(&env, "sk_ts_readings", lo, hi), 2);
+    let r = env.delete(&url(&format!("/Things({ta})"))).token(&w).send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(env.get(&url(&mo)).token(&w).send().status, StatusCode::NOT_FOUND);
+    for table in ["sk_ts_readings", "sk_ts_rollups", "sk_ts_datastreams"] {
+        assert_eq!(series_rows(&env, table, lo, hi), 0, "{table}");
+    }
+    // another station's stream keeps its reading
+    assert_eq!(get(&env, &format!("/Datastreams({other})/Observations?$count=true"))["@iot.count"], 1);
+    assert_eq!(series_rows(&env, "sk_ts_rollups", other, other), 3);
 }

@@ -30,7 +30,7 @@ const MQTT_RECEIVE: &str = "http://www.opengis.net/spec/iot_sensing/1.1/req/rece
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A Datastream (with its Thing, Sensor, ObservedProperty) made over HTTP; its id.
-fn datastream(env: &Env, name: &str) -> i64 {
+pub(crate) fn datastream(env: &Env, name: &str) -> i64 {
     let r = env
         .post("/sta/v1.1/Things")
         .token(&env.token("wang"))
@@ -55,13 +55,13 @@ fn datastream(env: &Env, name: &str) -> i64 {
 }
 
 /// The results of a Datastream's Observations, oldest first.
-fn results(env: &Env, ds: i64) -> Vec<f64> {
+pub(crate) fn results(env: &Env, ds: i64) -> Vec<f64> {
     let r = env.get(&format!("/sta/v1.1/Datastreams({ds})/Observations?$top=10000")).token(&env.token("wang")).send();
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()["value"].as_array().expect("value").iter().map(|o| o["result"].as_f64().expect("result")).collect()
 }
 
-fn embedded(recheck: Option<Duration>) -> MqttMode {
+pub(crate) fn embedded(recheck: Option<Duration>) -> MqttMode {
     MqttMode::Embedded {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         config: MqttBrokerConfig { reauthenticate_every: recheck, ..MqttBrokerConfig::default() },
@@ -313,6 +313,84 @@ fn revoked_token_loses_its_subscriptions() {
         let end = again.ended("a revoked token's login").await;
         assert!(end.contains("BadUserNamePassword"), "{end}");
     });
+    rt.block_on(svc.shutdown());
+}
+
+/// A MultiDatastream (PM2.5 and an "over the limit" flag) on a new Thing, made over HTTP; its id.
+fn multi_datastream(env: &Env) -> i64 {
+    let w = env.token("wang");
+    let r = env
+        .post("/sta/v1.1/Things")
+        .token(&w)
+        .json(&json!({"name": "MQTT 空气站", "description": "洪山区 空气质量"}))
+        .send();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let thing = r.json()["@iot.id"].as_i64().expect("thing id");
+    let r = env
+        .post(&format!("/sta/v1.1/Things({thing})/MultiDatastreams"))
+        .token(&w)
+        .json(&json!({
+            "name": "空气质量", "description": "PM2.5 与超标",
+            "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation",
+            "multiObservationDataTypes": ["http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                                          "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_TruthObservation"],
+            "unitOfMeasurements": [{"name": "µg/m³", "symbol": "ug/m3", "definition": "http://unitsofmeasure.org/ucum#ug/m3"},
+                                   {"name": "flag", "symbol": null, "definition": null}],
+            "Sensor": {"name": "颗粒物传感器", "description": "pm", "encodingType": "application/pdf", "metadata": "http://example.org/pm.pdf"},
+            "ObservedProperties": [{"name": "PM2.5", "definition": "http://example.org/pm25", "description": "fine particles"},
+                                   {"name": "超标", "definition": "http://example.org/exceeds", "description": "over the limit"}]
+        }))
+        .send();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    r.json()["@iot.id"].as_i64().expect("multidatastream id")
+}
+
+/// A publish to a MultiDatastream's Observations topic stores the Observation as
+/// `POST /MultiDatastreams(ID)/Observations` does (acknowledged, delivered, readable over HTTP)
+/// and refuses what that POST refuses, naming the component.
+#[test]
+fn mqtt_creates_multi_datastream_observations() {
+    let env = manholes().env_with(|c| c.public_url = Some(crate::support::BASE.to_owned()));
+    let m = multi_datastream(&env);
+    let rt = runtime();
+    let svc = rt.block_on(env.state.start_mqtt(embedded(None))).expect("broker");
+    let port = svc.local_addr().expect("bound").port();
+    let topic = format!("v1.1/MultiDatastreams({m})/Observations");
+    let (wang, li, zhang) = (env.token("wang"), env.token("li"), env.token("zhang"));
+    rt.block_on(async {
+        let mut sub = connect("127.0.0.1", port, "office-m", Some(("wang", wang.as_str())), 10);
+        sub.connected().await;
+        sub.subscribe(&topic).await;
+        let mut publ = connect("127.0.0.1", port, "station-m", Some(("li", li.as_str())), 10);
+        publ.connected().await;
+        publ.subscribe("shikong/refused").await;
+        let body = json!({"phenomenonTime": "2025-06-01T08:00:00+08:00", "result": [35.5, true]});
+        publ.client.publish(&topic, QoS::AtLeastOnce, false, body.to_string()).await.unwrap();
+        publ.expect("PUBACK", |p| matches!(p, Packet::PubAck(_)).then_some(())).await;
+        let o = sub.received(&topic).await;
+        let id = format!("M{m}-1748736000000000");
+        assert_eq!((&o["@iot.id"], &o["result"]), (&json!(id), &json!([35.5, true])), "{o}");
+        assert!(o["@iot.selfLink"].as_str().is_some_and(|l| l.ends_with(&format!("/Observations('{id}')"))), "{o}");
+        for (bad, field) in [(r#"{"result": [1.0]}"#, "/result"), (r#"{"result": [1.0, "yes"]}"#, "/result/1")] {
+            publ.client.publish(&topic, QoS::AtLeastOnce, false, bad).await.unwrap();
+            let refusal = publ.received("shikong/refused").await;
+            assert!(refusal["reason"].as_str().unwrap().contains(&format!("(field {field})")), "{refusal}");
+        }
+        let unknown = "v1.1/MultiDatastreams(999999)/Observations";
+        publ.client.publish(unknown, QoS::AtLeastOnce, false, r#"{"result": [1.0, true]}"#).await.unwrap();
+        let refusal = publ.received("shikong/refused").await;
+        assert!(refusal["reason"].as_str().unwrap().contains("999999"), "{refusal}");
+        // a citizen has no edit permission on sta_datastream
+        let mut c = connect("127.0.0.1", port, "citizen-m", Some(("zhang", zhang.as_str())), 10);
+        c.connected().await;
+        c.subscribe("shikong/refused").await;
+        c.client.publish(&topic, QoS::AtLeastOnce, false, r#"{"result": [2.0, false]}"#).await.unwrap();
+        assert_eq!(c.received("shikong/refused").await["topic"], json!(topic));
+    });
+    let r = env.get(&format!("/sta/v1.1/MultiDatastreams({m})/Observations?$count=true")).token(&wang).send();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let page = r.json();
+    assert_eq!((&page["@iot.count"], &page["value"][0]["result"]), (&json!(1), &json!([35.5, true])), "{page}");
     rt.block_on(svc.shutdown());
 }
 

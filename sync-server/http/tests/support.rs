@@ -604,3 +604,37 @@ pub fn upload_attachments(env: &Env, user: &str, replica: &mut shikong_replica::
         replica.confirm_attachment(&a.sha256).unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Made-up data and processes (the OGC API – Processes tests)
+
+/// A small deterministic generator of numbers in [0, 1) (xorshift): made-up data that is the same
+/// in every run.
+pub fn xorshift(mut seed: u64) -> impl FnMut() -> f64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Writes `features` (GeoJSON Features) to a file and imports them as `layer`, as `shikong import`.
+pub fn import_features(store: &dyn FeatureStore, layer: &str, title: &str, features: Vec<Json>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(format!("{layer}.geojson"));
+    std::fs::write(&file, json!({"type": "FeatureCollection", "features": features}).to_string()).expect("write");
+    import(store, &file, layer, Some(title));
+}
+
+/// Runs `process` on `inputs` synchronously as `user`; the answer, which must be a 200.
+#[track_caller]
+pub fn run_process(env: &Env, user: &str, process: &str, inputs: Json) -> Resp {
+    let r = env
+        .post(&format!("/processes/{process}/execution"))
+        .token(&env.token(user))
+        .json(&json!({"inputs": inputs}))
+        .send();
+    assert_eq!(r.status, StatusCode::OK, "{process}: {}", r.text());
+    r
+}

@@ -245,84 +245,178 @@ pub fn import(
         ));
     }
     let crs = source.crs();
-    let progress = source.progress();
+    // The records are parsed on a thread of their own while this one writes them to the store:
+    // parsing was about a third of an import's time (perf, issue 21), and the store's writes
+    // (which must stay on this thread: the transaction holds the writer) wait for it no more.
+    // The thread opens the file anew (the first pass above was the schema inference).
+    drop(source);
     let mut n = 0u64;
+    let mut failed: Option<ImportError> = None;
+    let read_result = std::thread::scope(|scope| -> Result<(), ImportError> {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
+        let reader = scope.spawn(move || read_batches(path, &opts.source, &send));
+        let mut progress = shikong_formats::Progress::default();
+        for batch in receive.iter() {
+            let records = match batch {
+                Batch::Started(p) => {
+                    progress = p;
+                    continue;
+                }
+                Batch::Records(r) => r,
+            };
+            for r in records {
+                n += 1;
+                if let Err(e) =
+                    write_record(&mut *tx, &layer, &fields, opts, &code_field, &file, crs, reproject, &mut report, r)
+                {
+                    failed = Some(e);
+                    break;
+                }
+                if n.is_multiple_of(4096) {
+                    on_progress(progress.done(), progress.total);
+                }
+            }
+            if failed.is_some() {
+                break; // dropping the receiver stops the reader at its next batch
+            }
+        }
+        drop(receive);
+        let read = reader.join().map_err(|_| ImportError::at(&file, None, "internal: the reading thread panicked"))?;
+        on_progress(progress.total, progress.total);
+        // The first failure wins: a write's refusal ends the reading, not the other way round.
+        match failed.take() {
+            Some(e) => Err(e),
+            None => read.map_err(ImportError::from),
+        }
+    });
+    read_result?;
+    report.records = n;
+    tx.commit().map_err(|e| store_err(None, e))?;
+    Ok(report)
+}
+
+/// Records handed from the reading thread to the writing one, in batches (one channel message per
+/// record cost more than the record's write).
+enum Batch {
+    /// The reader's progress handle, sent first.
+    Started(shikong_formats::Progress),
+    Records(Vec<Record>),
+}
+
+const BATCH_RECORDS: usize = 512;
+/// Batches parsed ahead of the writer: bounds the memory the reader can run ahead with.
+const READ_AHEAD_BATCHES: usize = 8;
+
+/// Reads every record of the file at `path` and sends them in batches; stops early when the
+/// receiver is gone (the writer failed).
+fn read_batches(
+    path: &Path,
+    opts: &SourceOptions,
+    send: &std::sync::mpsc::SyncSender<Batch>,
+) -> Result<(), shikong_formats::FormatError> {
+    let mut source = shikong_formats::open(path, opts)?;
+    let name = source.name().to_owned();
+    let gone = || shikong_formats::FormatError::file(&name, "import stopped");
+    send.send(Batch::Started(source.progress())).map_err(|_| gone())?;
+    let mut batch = Vec::with_capacity(BATCH_RECORDS);
     source.read(&mut |r: Record| {
-        n += 1;
-        let fail = |m: String| shikong_formats::FormatError::at(&file, r.location, m);
-        let mut f = NewFeature::default();
-        let mut valid = ValidTime::ALWAYS;
-        let mut key_value: Option<Value> = None;
-        for (name, v) in &r.properties {
-            if name == &code_field {
-                f.code = text_of(v);
-            } else if name == ID_FIELD {
-                if let Some(s) = text_of(v) {
-                    f.id = Some(s.parse::<EntityId>().map_err(|e| fail(format!("field `{name}`: {e}")))?);
-                }
-            } else if name == VALID_FROM {
-                valid.from = parse_time(name, v).map_err(fail)?;
-            } else if name == VALID_TO {
-                valid.to = parse_time(name, v).map_err(fail)?;
-            } else if IGNORED.contains(&name.as_str()) {
-                continue;
-            } else {
-                let Some(field) = fields.get(name.as_str()) else {
-                    return Err(fail(format!(
-                        "`{name}` is not a field of layer `{}` (add it with `shikong layer edit`, or leave it out of the file)",
-                        layer.name()
-                    )));
-                };
-                let value = coerce(field, v).map_err(|m| fail(format!("field `{name}`: {m}")))?;
-                if opts.upsert_key.as_deref() == Some(name.as_str()) {
-                    key_value = Some(value.clone());
-                }
-                f.properties.insert(name.clone(), value);
-            }
-        }
-        f.valid = valid;
-        f.geometry = match &r.geometry {
-            Some(g) => Some(reproject.to_store(crs, g).map_err(|m| fail(format!("geometry: {m}")))?),
-            None => None,
-        };
-        let upsert_target = match opts.upsert_key.as_deref() {
-            None => None,
-            Some(k) if k == "code" || k == code_field => {
-                let code = f.code.clone().ok_or_else(|| fail(format!("no `{code_field}` value to match on")))?;
-                tx.find_by_field(layer.name(), "code", &Value::Text(code)).map_err(|e| fail(e.to_string()))?
-            }
-            Some(k) => {
-                let v = key_value.clone().filter(|v| !v.is_null()).ok_or_else(|| fail(format!("no `{k}` value to match on")))?;
-                tx.find_by_field(layer.name(), k, &v).map_err(|e| fail(e.to_string()))?
-            }
-        };
-        match upsert_target {
-            Some(id) => {
-                let patch = Patch {
-                    geometry: Some(f.geometry),
-                    code: f.code,
-                    valid: Some(f.valid),
-                    set: f.properties,
-                    device_time: None,
-                };
-                match tx.update(layer.name(), &FeatureKey::Id(id), patch) {
-                    Ok(Some(_)) => report.updated += 1,
-                    Ok(None) => report.unchanged += 1,
-                    Err(e) => return Err(fail(e.to_string())),
-                }
-            }
-            None => {
-                tx.insert(layer.name(), f).map_err(|e| fail(e.to_string()))?;
-                report.inserted += 1;
-            }
-        }
-        if n.is_multiple_of(4096) {
-            on_progress(progress.done(), progress.total);
+        batch.push(r);
+        if batch.len() == BATCH_RECORDS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_RECORDS));
+            send.send(Batch::Records(full)).map_err(|_| gone())?;
         }
         Ok(())
     })?;
-    report.records = n;
-    on_progress(progress.total, progress.total);
-    tx.commit().map_err(|e| store_err(None, e))?;
-    Ok(report)
+    if !batch.is_empty() {
+        send.send(Batch::Records(batch)).map_err(|_| gone())?;
+    }
+    Ok(())
+}
+
+/// One record's insert, or with an upsert key its update.
+#[allow(clippy::too_many_arguments)] // the import's state, passed down from one place
+fn write_record(
+    tx: &mut dyn shikong_store::StoreTx,
+    layer: &shikong_store::Layer,
+    fields: &BTreeMap<&str, &FieldDef>,
+    opts: &ImportOptions,
+    code_field: &str,
+    file: &str,
+    crs: Crs,
+    reproject: &dyn Reproject,
+    report: &mut ImportReport,
+    r: Record,
+) -> Result<(), ImportError> {
+    let fail = |m: String| shikong_formats::FormatError::at(file, r.location, m);
+    let mut f = NewFeature::default();
+    let mut valid = ValidTime::ALWAYS;
+    let mut key_value: Option<Value> = None;
+    for (name, v) in &r.properties {
+        if name == code_field {
+            f.code = text_of(v);
+        } else if name == ID_FIELD {
+            if let Some(s) = text_of(v) {
+                f.id = Some(s.parse::<EntityId>().map_err(|e| fail(format!("field `{name}`: {e}")))?);
+            }
+        } else if name == VALID_FROM {
+            valid.from = parse_time(name, v).map_err(fail)?;
+        } else if name == VALID_TO {
+            valid.to = parse_time(name, v).map_err(fail)?;
+        } else if IGNORED.contains(&name.as_str()) {
+            continue;
+        } else {
+            let Some(field) = fields.get(name.as_str()) else {
+                return Err(fail(format!(
+                    "`{name}` is not a field of layer `{}` (add it with `shikong layer edit`, or leave it out of the file)",
+                    layer.name()
+                ))
+                .into());
+            };
+            let value = coerce(field, v).map_err(|m| fail(format!("field `{name}`: {m}")))?;
+            if opts.upsert_key.as_deref() == Some(name.as_str()) {
+                key_value = Some(value.clone());
+            }
+            f.properties.insert(name.clone(), value);
+        }
+    }
+    f.valid = valid;
+    f.geometry = match &r.geometry {
+        Some(g) => Some(reproject.to_store(crs, g).map_err(|m| fail(format!("geometry: {m}")))?),
+        None => None,
+    };
+    let upsert_target = match opts.upsert_key.as_deref() {
+        None => None,
+        Some(k) if k == "code" || k == code_field => {
+            let code = f.code.clone().ok_or_else(|| fail(format!("no `{code_field}` value to match on")))?;
+            tx.find_by_field(layer.name(), "code", &Value::Text(code)).map_err(|e| fail(e.to_string()))?
+        }
+        Some(k) => {
+            let v = key_value
+                .clone()
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| fail(format!("no `{k}` value to match on")))?;
+            tx.find_by_field(layer.name(), k, &v).map_err(|e| fail(e.to_string()))?
+        }
+    };
+    match upsert_target {
+        Some(id) => {
+            let patch = Patch {
+                geometry: Some(f.geometry),
+                code: f.code,
+                valid: Some(f.valid),
+                set: f.properties,
+                device_time: None,
+            };
+            match tx.update(layer.name(), &FeatureKey::Id(id), patch) {
+                Ok(Some(_)) => report.updated += 1,
+                Ok(None) => report.unchanged += 1,
+                Err(e) => return Err(fail(e.to_string()).into()),
+            }
+        }
+        None => {
+            tx.insert(layer.name(), f).map_err(|e| fail(e.to_string()))?;
+            report.inserted += 1;
+        }
+    }
+    Ok(())
 }

@@ -11,15 +11,20 @@
 //! it, and `$select` subscriptions get nothing (the bridge publishes whole entities on canonical
 //! topics). The bridge's own notifications come back on the create topic (MQTT 3.1.1 has no
 //! "no local"); it recognises them by a hash of topic and payload and does not create them again.
-//! On a lost connection it reconnects with exponential backoff.
+//! On a lost connection it reconnects with exponential backoff. Up to 256 publishes are stored at
+//! once (the sink batches them) and acknowledged in arrival order.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::{mpsc, watch};
 
@@ -376,6 +381,12 @@ async fn poll_loop(
     }
 }
 
+/// Publishes of the external broker being stored at once (acknowledged in arrival order).
+const PIPELINED: usize = 256;
+
+/// A publish and what became of it (`None`: the bridge's own notification coming back).
+type Storing = Pin<Box<dyn Future<Output = (Publish, Option<Result<Notification, Processed>>)> + Send>>;
+
 async fn work_loop<P: Clone + Send + Sync + 'static>(
     mut rx: mpsc::UnboundedReceiver<Publish>,
     shared: Arc<Shared>,
@@ -384,40 +395,58 @@ async fn work_loop<P: Clone + Send + Sync + 'static>(
     sink: Arc<dyn ObservationSink<P>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // stored concurrently (the sink batches them), first polled and finished in arrival order
+    let mut storing: FuturesOrdered<Storing> = FuturesOrdered::new();
     loop {
-        let publish = tokio::select! {
-            p = rx.recv() => match p { Some(p) => p, None => return },
-            _ = stop.changed() => return,
-        };
-        shared.queued.fetch_sub(1, Ordering::Relaxed);
-        let echo = shared.echoes.lock().unwrap_or_else(|p| p.into_inner()).take(&publish.topic, &publish.payload);
-        if echo {
-            shared.counters.echoes_skipped.fetch_add(1, Ordering::Relaxed);
-        } else {
-            match process(&publish, &principal, authorizer.as_ref(), sink.as_ref()).await {
-                Err(Processed::Failed(reason)) => {
-                    // not stored, not final: left unacknowledged, redelivered after a reconnect
-                    tracing::warn!(topic = %publish.topic, %reason, "MQTT publish not stored (bridge, server failure)");
+        tokio::select! {
+            Some((publish, outcome)) = storing.next(), if !storing.is_empty() => {
+                finish(&shared, publish, outcome).await;
+            }
+            p = rx.recv(), if storing.len() < PIPELINED => {
+                let Some(publish) = p else { return };
+                shared.queued.fetch_sub(1, Ordering::Relaxed);
+                let echo =
+                    shared.echoes.lock().unwrap_or_else(|p| p.into_inner()).take(&publish.topic, &publish.payload);
+                if echo {
+                    shared.counters.echoes_skipped.fetch_add(1, Ordering::Relaxed);
+                    storing.push_back(Box::pin(async move { (publish, None) }));
                     continue;
                 }
-                Ok(n) => {
-                    shared.counters.observations_accepted.fetch_add(1, Ordering::Relaxed);
-                    shared.publish(&n);
-                }
-                Err(Processed::Refused(reason)) => {
-                    shared.counters.publishes_refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(topic = %publish.topic, %reason, "MQTT publish refused (bridge)");
-                    let body =
-                        shikong_protocol::mqtt::MqttRefusal { topic: publish.topic.clone(), packet_id: None, reason };
-                    let payload = serde_json::to_vec(&body).unwrap_or_default();
-                    let _ = shared.client.try_publish(REFUSALS_TOPIC, QoS::AtMostOnce, false, payload);
-                }
+                let (principal, authorizer, sink) = (principal.clone(), authorizer.clone(), sink.clone());
+                storing.push_back(Box::pin(async move {
+                    let outcome = process(&publish, &principal, authorizer.as_ref(), sink.as_ref()).await;
+                    (publish, Some(outcome))
+                }));
             }
+            _ = stop.changed() => return,
         }
-        // acknowledged after the sink's answer: an unanswered reading is redelivered
-        if let Err(e) = shared.client.ack(&publish).await {
-            tracing::warn!(error = %e, "MQTT bridge could not acknowledge");
+    }
+}
+
+/// Acts on what became of a publish, then acknowledges it (unless the server failed to store it).
+async fn finish(shared: &Shared, publish: Publish, outcome: Option<Result<Notification, Processed>>) {
+    match outcome {
+        None => {}
+        Some(Err(Processed::Failed(reason))) => {
+            // not stored, not final: left unacknowledged, redelivered after a reconnect
+            tracing::warn!(topic = %publish.topic, %reason, "MQTT publish not stored (bridge, server failure)");
+            return;
         }
+        Some(Ok(n)) => {
+            shared.counters.observations_accepted.fetch_add(1, Ordering::Relaxed);
+            shared.publish(&n);
+        }
+        Some(Err(Processed::Refused(reason))) => {
+            shared.counters.publishes_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(topic = %publish.topic, %reason, "MQTT publish refused (bridge)");
+            let body = shikong_protocol::mqtt::MqttRefusal { topic: publish.topic.clone(), packet_id: None, reason };
+            let payload = serde_json::to_vec(&body).unwrap_or_default();
+            let _ = shared.client.try_publish(REFUSALS_TOPIC, QoS::AtMostOnce, false, payload);
+        }
+    }
+    // acknowledged after the sink's answer: an unanswered reading is redelivered
+    if let Err(e) = shared.client.ack(&publish).await {
+        tracing::warn!(error = %e, "MQTT bridge could not acknowledge");
     }
 }
 

@@ -11,15 +11,22 @@
 //! connection), outgoing inflight QoS 1 messages per client, the outgoing queue per client
 //! (a slow reader loses messages, counted), publishes per second per client (a token bucket
 //! that stops reading the socket: back-pressure, not disconnection), subscriptions per client,
-//! the time to send CONNECT and the keep-alive (1.5 × the client's).
+//! the time to send CONNECT and the keep-alive (1.5 × the client's), QoS 0/1 publishes of one
+//! client being stored at once (`max_pipelined`: the connection reads on while the sink stores
+//! them, and acknowledges them in arrival order, so a gateway on one connection is not limited to
+//! one reading per commit).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use rumqttc::{
     ConnAck, ConnectReturnCode, Packet, PubAck, PubComp, PubRec, Publish, QoS, SubAck, SubscribeReasonCode, UnsubAck,
 };
@@ -43,6 +50,10 @@ pub struct BrokerConfig {
     pub max_packet_size: usize,
     /// Outgoing QoS 1 messages awaiting PUBACK per client.
     pub max_inflight: u16,
+    /// Incoming QoS 0/1 publishes of one client handed to the sink and not yet answered: the
+    /// connection keeps reading while they are stored, and acknowledges them in the order they
+    /// came (MQTT 3.1.1 §4.6). 1: one at a time.
+    pub max_pipelined: usize,
     /// Outgoing messages queued per client; beyond it messages to that client are dropped.
     pub outgoing_queue: usize,
     /// Sustained publishes per second per client…
@@ -66,6 +77,7 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             max_packet_size: 64 * 1024,
             max_inflight: 100,
+            max_pipelined: 16,
             outgoing_queue: 1_000,
             publish_rate: 100.0,
             publish_burst: 200.0,
@@ -312,6 +324,17 @@ async fn write_now(wr: &mut OwnedWriteHalf, packet: Packet) -> Result<(), End> {
     Ok(())
 }
 
+/// The storing of a publish handed to the sink (`Err`: not stored and not final).
+type Storing = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// What a publish's task needs of its connection to send a refusal.
+#[derive(Clone)]
+struct Replier {
+    id: u64,
+    tx: mpsc::Sender<ToClient>,
+    refusals: Option<QoS>,
+}
+
 /// Per-connection state the reader keeps.
 struct Conn {
     id: u64,
@@ -323,8 +346,19 @@ struct Conn {
     subscriptions: Vec<(String, String)>,
     refusals: Option<QoS>,
     pending_qos2: HashSet<u16>,
+    /// QoS 0/1 publishes being stored, oldest first: their QoS and packet id…
+    in_process: VecDeque<(QoS, u16)>,
+    /// …and their storing, polled by the connection's task and finished in the same order. Being
+    /// first polled in arrival order, they reach the sink (and its queue) in arrival order.
+    storing: FuturesOrdered<Storing>,
     tokens: f64,
     refilled: Instant,
+}
+
+impl Conn {
+    fn replier(&self) -> Replier {
+        Replier { id: self.id, tx: self.tx.clone(), refusals: self.refusals }
+    }
 }
 
 async fn serve<P: Clone + Send + Sync + 'static>(
@@ -402,6 +436,8 @@ async fn serve<P: Clone + Send + Sync + 'static>(
         subscriptions: Vec::new(),
         refusals: None,
         pending_qos2: HashSet::new(),
+        in_process: VecDeque::new(),
+        storing: FuturesOrdered::new(),
         tokens: config.publish_burst,
         refilled: Instant::now(),
     };
@@ -427,6 +463,13 @@ async fn serve<P: Clone + Send + Sync + 'static>(
             }
         };
         let packet = tokio::select! {
+            // the oldest publish stored: acknowledged (in arrival order)
+            Some(done) = conn.storing.next(), if !conn.storing.is_empty() => {
+                if let Err(e) = settled(&mut conn, done).await {
+                    break Err(e);
+                }
+                continue;
+            }
             p = read => p,
             _ = &mut kicked => break Ok(()),
             _ = stop.changed() => break Ok(()),
@@ -485,16 +528,26 @@ async fn handle<P: Clone + Send + Sync + 'static>(
                 return Ok(true);
             }
             let (qos, pkid) = (publish.qos, publish.pkid);
-            if let Err(reason) = create(publish, conn, principal, shared).await {
+            if qos != QoS::ExactlyOnce {
+                // room first: at most `max_pipelined` waiting, the oldest settled before reading on
+                while conn.in_process.len() >= config.max_pipelined.max(1) {
+                    settle_oldest(conn).await?;
+                }
+                let (replier, principal, shared) = (conn.replier(), principal.clone(), shared.clone());
+                conn.storing.push_back(Box::pin(async move { create(publish, &replier, &principal, &shared).await }));
+                conn.in_process.push_back((qos, pkid));
+                return Ok(true);
+            }
+            // QoS 2: after every earlier publish is acknowledged, on its own
+            while !conn.in_process.is_empty() {
+                settle_oldest(conn).await?;
+            }
+            if let Err(reason) = create(publish, &conn.replier(), principal, shared).await {
                 // not stored and not final: no acknowledgement, the client sends it again
                 conn.pending_qos2.remove(&pkid);
                 return Err(End::Unstored(reason));
             }
-            match qos {
-                QoS::AtMostOnce => {}
-                QoS::AtLeastOnce => reply(conn, Packet::PubAck(PubAck::new(pkid))).await,
-                QoS::ExactlyOnce => reply(conn, Packet::PubRec(PubRec::new(pkid))).await,
-            }
+            reply(conn, Packet::PubRec(PubRec::new(pkid))).await;
         }
         Packet::PubRel(rel) => {
             conn.pending_qos2.remove(&rel.pkid);
@@ -534,7 +587,7 @@ async fn handle<P: Clone + Send + Sync + 'static>(
                     Err(reason) => {
                         bump(&shared.counters.subscriptions_refused, 1);
                         tracing::info!(conn = conn.id, topic = %filter.path, %reason, "MQTT subscription refused");
-                        refuse(conn, &filter.path, Some(sub.pkid), &reason);
+                        refuse(&conn.replier(), &filter.path, Some(sub.pkid), &reason);
                         codes.push(SubscribeReasonCode::Failure);
                     }
                 }
@@ -560,11 +613,35 @@ async fn handle<P: Clone + Send + Sync + 'static>(
     Ok(true)
 }
 
+/// Waits for the oldest publish being stored and acknowledges it.
+async fn settle_oldest(conn: &mut Conn) -> Result<(), End> {
+    match conn.storing.next().await {
+        Some(done) => settled(conn, done).await,
+        None => Ok(()),
+    }
+}
+
+/// Acknowledges the oldest QoS 0/1 publish, whose storing ended (`Err`: it was not stored and is
+/// not final: the connection ends without acknowledging it or anything after it; the client sends
+/// them again).
+async fn settled(conn: &mut Conn, done: Result<(), String>) -> Result<(), End> {
+    let Some((qos, pkid)) = conn.in_process.pop_front() else { return Ok(()) };
+    match done {
+        Ok(()) => {
+            if qos == QoS::AtLeastOnce {
+                reply(conn, Packet::PubAck(PubAck::new(pkid))).await;
+            }
+            Ok(())
+        }
+        Err(reason) => Err(End::Unstored(reason)),
+    }
+}
+
 /// Authorises a publish and hands it to the sink; delivers what the sink accepted. `Err`: the
 /// sink failed (not stored, not final): the publish must not be acknowledged.
 async fn create<P: Clone + Send + Sync + 'static>(
     publish: Publish,
-    conn: &mut Conn,
+    conn: &Replier,
     principal: &P,
     shared: &Arc<Shared<P>>,
 ) -> Result<(), String> {
@@ -595,7 +672,7 @@ async fn create<P: Clone + Send + Sync + 'static>(
     Ok(())
 }
 
-fn refused_publish<P>(conn: &Conn, publish: &Publish, reason: &str, shared: &Shared<P>) {
+fn refused_publish<P>(conn: &Replier, publish: &Publish, reason: &str, shared: &Shared<P>) {
     bump(&shared.counters.publishes_refused, 1);
     tracing::info!(conn = conn.id, topic = %publish.topic, %reason, "MQTT publish refused");
     let pkid = (publish.qos != QoS::AtMostOnce).then_some(publish.pkid);
@@ -603,14 +680,14 @@ fn refused_publish<P>(conn: &Conn, publish: &Publish, reason: &str, shared: &Sha
 }
 
 /// Sends a refusal to the client's refusal topic, when it subscribed to it.
-fn refuse(conn: &Conn, topic: &str, packet_id: Option<u16>, reason: &str) {
+fn refuse(conn: &Replier, topic: &str, packet_id: Option<u16>, reason: &str) {
     let Some(qos) = conn.refusals else { return };
     let body = shikong_protocol::mqtt::MqttRefusal { topic: topic.to_string(), packet_id, reason: reason.to_string() };
     let payload = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
     let _ = conn.tx.try_send(ToClient::Publish { topic: REFUSALS_TOPIC.to_string(), payload, qos });
 }
 
-async fn reply(conn: &Conn, packet: Packet) {
+async fn reply(conn: &mut Conn, packet: Packet) {
     // acknowledgements wait for room: they are owed to the client
     let _ = conn.ctrl.send(packet).await;
 }

@@ -347,3 +347,70 @@ async fn mqtt5_and_silent_clients_are_answered() {
     assert_eq!(n, 0);
     b.shutdown().await;
 }
+
+/// A sink that takes longer for earlier readings (so later ones finish first), recording the order
+/// readings reach it and how many it stores at once.
+#[derive(Default)]
+struct SlowSink {
+    arrived: std::sync::Mutex<Vec<i64>>,
+    busy: std::sync::atomic::AtomicUsize,
+    most_busy: std::sync::atomic::AtomicUsize,
+}
+
+impl shikong_mqtt::ObservationSink<Principal> for SlowSink {
+    fn create<'a>(
+        &'a self,
+        target: &'a PublishTarget,
+        payload: bytes::Bytes,
+        _p: &'a Principal,
+    ) -> shikong_mqtt::HookFuture<'a, shikong_mqtt::SinkOutcome> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let body: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            let i = body["result"].as_i64().unwrap();
+            self.arrived.lock().unwrap().push(i);
+            let now = self.busy.fetch_add(1, SeqCst) + 1;
+            self.most_busy.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(40u64.saturating_sub(i as u64 % 40))).await;
+            self.busy.fetch_sub(1, SeqCst);
+            shikong_mqtt::SinkOutcome::Accepted(Notification::observation(
+                EntityId::Number(i as u64),
+                target,
+                None,
+                json!({"@iot.id": i, "result": i}),
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn one_connections_publishes_are_stored_together_and_acknowledged_in_order() {
+    let sink = Arc::new(SlowSink::default());
+    let hooks = shikong_mqtt::Hooks {
+        authenticator: Arc::new(support::TestAuth),
+        authorizer: Arc::new(support::TestAuthz),
+        sink: sink.clone(),
+    };
+    let config = BrokerConfig { max_pipelined: 16, ..BrokerConfig::default() };
+    let b = Broker::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config, hooks).await.unwrap();
+    let mut c = client(b.local_addr(), Some(("wang", "tok-wang")));
+    c.connected().await;
+    let n = 60;
+    for i in 0..n {
+        c.client
+            .publish("v1.1/Datastreams(1)/Observations", QoS::AtLeastOnce, false, json!({"result": i}).to_string())
+            .await
+            .unwrap();
+    }
+    let mut acked = Vec::new();
+    while acked.len() < n {
+        acked.push(c.expect("PUBACK", |p| if let Packet::PubAck(a) = p { Some(a.pkid) } else { None }).await);
+    }
+    // rumqttc numbers packets 1, 2, 3, … in publish order: the acknowledgements keep that order
+    assert_eq!(acked, (1..=n as u16).collect::<Vec<_>>());
+    assert_eq!(*sink.arrived.lock().unwrap(), (0..n as i64).collect::<Vec<_>>(), "the sink saw them in order");
+    let most = sink.most_busy.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(most > 1 && most <= 16, "stored {most} at once (pipelined, bounded by max_pipelined)");
+    assert_eq!(b.stats().observations_accepted, n as u64);
+    b.shutdown().await;
+}

@@ -90,6 +90,9 @@ pub(crate) struct ServeArgs {
     /// published on v1.1/Datastreams(ID)/Observations and publishes created observations.
     #[arg(long, value_name = "URL")]
     mqtt_broker: Option<String>,
+    /// Seconds between health checks of the registered outside services [default: 60].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    service_health_seconds: Option<u64>,
 }
 
 pub(crate) fn run(a: ServeArgs) -> anyhow::Result<()> {
@@ -132,6 +135,10 @@ pub(crate) fn run(a: ServeArgs) -> anyhow::Result<()> {
         data_dir: a.data.data.clone(),
         trusted_proxies: a.trusted_proxies,
         tile_cache_bytes: a.tile_cache_mb.saturating_mul(1 << 20),
+        services: shikong_http::services::ServicesConfig {
+            health_every: a.service_health_seconds.map_or(defaults.services.health_every, Duration::from_secs),
+            ..defaults.services.clone()
+        },
         ..defaults
     };
     let auth = a.data.auth()?.with_config(shikong_auth::AuthConfig {

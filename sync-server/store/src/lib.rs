@@ -100,6 +100,19 @@ pub trait FeatureStore: Send + Sync {
     /// One entity, current or as of an instant.
     fn get(&self, layer: &str, key: &FeatureKey, as_of: Option<Timestamp>) -> Result<Option<StoredFeature>>;
 
+    /// The live entities among `ids`, as committed ([`FeatureStore::get`] of each; absent ids are
+    /// not in the map), read in one go where the backend can (a sync push merges a batch's
+    /// entities before it begins its transaction).
+    fn get_many(&self, layer: &str, ids: &[EntityId]) -> Result<std::collections::HashMap<EntityId, StoredFeature>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(f) = self.get(layer, &FeatureKey::Id(*id), None)? {
+                out.insert(*id, f);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every version of one entity, oldest first, each with its field-level changes.
     fn history(&self, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>>;
 

@@ -8,7 +8,9 @@
 //! of LRU and needs no bookkeeping per hit.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::RwLock;
+
+use bytes::Bytes;
 
 use shikong_tiles::TileRange;
 
@@ -22,7 +24,7 @@ fn pos(k: &CacheKey<'_>) -> Pos {
 }
 
 /// The tiles of one layer and attribute selection.
-type Tiles = HashMap<Pos, Arc<[u8]>>;
+type Tiles = HashMap<Pos, Bytes>;
 
 /// layer → attribute selection → position: three levels so that a lookup borrows the key's
 /// strings instead of allocating.
@@ -60,7 +62,9 @@ impl Inner {
 
 #[derive(Debug)]
 pub(crate) struct Hot {
-    inner: Mutex<Inner>,
+    /// A read lock per hit (shared, so serving threads do not queue behind each other), the
+    /// write lock to insert and invalidate.
+    inner: RwLock<Inner>,
     budget: usize,
 }
 
@@ -68,22 +72,23 @@ const ENTRY_OVERHEAD: usize = 64;
 
 impl Hot {
     pub fn new(budget: usize) -> Self {
-        Hot { inner: Mutex::new(Inner::default()), budget }
+        Hot { inner: RwLock::new(Inner::default()), budget }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn get(&self, k: &CacheKey<'_>) -> Option<Arc<[u8]>> {
+    pub fn get(&self, k: &CacheKey<'_>) -> Option<Bytes> {
         if self.budget == 0 {
             return None;
         }
-        self.lock().map.get(k.layer)?.get(k.variant)?.get(&pos(k)).cloned()
+        let g = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.map.get(k.layer)?.get(k.variant)?.get(&pos(k)).cloned()
     }
 
     /// Inserts when `still_valid()` holds (checked under the lock invalidation takes).
-    pub fn put(&self, k: &CacheKey<'_>, data: Arc<[u8]>, still_valid: impl FnOnce() -> bool) {
+    pub fn put(&self, k: &CacheKey<'_>, data: Bytes, still_valid: impl FnOnce() -> bool) {
         let size = data.len() + ENTRY_OVERHEAD;
         if self.budget == 0 || size > self.budget / 8 {
             return;
@@ -153,19 +158,19 @@ mod tests {
     fn bounded_and_invalidated() {
         let hot = Hot::new(100 * (10 + ENTRY_OVERHEAD));
         for x in 0..500 {
-            hot.put(&key(x), Arc::from(vec![0u8; 10]), || true);
+            hot.put(&key(x), Bytes::from(vec![0u8; 10]), || true);
         }
         let kept = (0..500).filter(|x| hot.get(&key(*x)).is_some()).count();
         assert!((40..=100).contains(&kept), "{kept}");
         assert!(hot.lock().bytes <= 100 * (10 + ENTRY_OVERHEAD));
         let hot = Hot::new(1 << 20);
         for x in 0..10 {
-            hot.put(&key(x), Arc::from(vec![1u8; 10]), || true);
+            hot.put(&key(x), Bytes::from(vec![1u8; 10]), || true);
         }
         hot.remove_ranges("manhole", &[(0, TileRange { z: 10, min_x: 2, max_x: 3, min_y: 0, max_y: 9 })], || ());
         let left: Vec<u32> = (0..10).filter(|x| hot.get(&key(*x)).is_some()).collect();
         assert_eq!(left, [0, 1, 4, 5, 6, 7, 8, 9]);
-        hot.put(&key(2), Arc::from(vec![1u8; 10]), || false);
+        hot.put(&key(2), Bytes::from(vec![1u8; 10]), || false);
         assert!(hot.get(&key(2)).is_none());
         hot.remove_layer(Some("manhole"), true, || ());
         assert_eq!(hot.lock().bytes, 0);

@@ -454,6 +454,9 @@ impl TileService {
     pub fn import_raster(&self, imp: &RasterImport<'_>) -> Result<RasterSlice> {
         check_set_name(imp.set)?;
         let time = shikong_model::parse_instant(imp.date).map_err(|e| TileServerError::Invalid(e.to_string()))?;
+        // The registry keeps instants at microseconds: finer digits would not find the slice again.
+        let time = Timestamp::from_microsecond(time.as_microsecond())
+            .map_err(|e| TileServerError::Invalid(format!("date `{}`: {e}", imp.date)))?;
         let src = imp.source;
         let conn = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| TileServerError::import(src, format!("not an SQLite file ({e})")))?;

@@ -335,6 +335,11 @@ fn raster_time_series() {
     assert_eq!(at(Some("2023-08-01")), Some(23));
     assert_eq!(at(Some("2019-01-01")), None);
     assert!(svc.raster_tile(set.slice_at(None).unwrap(), TileId { z: 3, x: 0, y: 0 }).unwrap().is_none());
+    // An instant finer than the registry's microseconds is kept at microseconds, not lost.
+    let fine = svc
+        .import_raster(&raster::RasterImport { set: "fine", ..imp("2024-02-01T08:00:00.123456789+08:00", &b) })
+        .unwrap();
+    assert_eq!(fine.time.subsec_nanosecond(), 123_456_000);
     // Errors name the file and the fix.
     let vector = dir.path().join("v.mbtiles");
     mbtiles(&vector, 1);

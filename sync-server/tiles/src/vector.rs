@@ -5,7 +5,7 @@
 //! layers, so the bytes concatenate into a valid tile): each layer is cached on its own, and an
 //! edit in one layer invalidates only that layer's tiles, whatever groups it appears in.
 
-use std::sync::Arc;
+use bytes::Bytes;
 
 use jiff::Timestamp;
 use shikong_model::Value;
@@ -94,7 +94,7 @@ impl TileService {
             None => (None, None),
             Some(t) => match self.tx_at(store, t)? {
                 // Before the store's first transaction: nothing existed.
-                None => return Ok(VectorTile { gzip: Arc::from(&[][..]), cache: CacheStatus::Hit, tx: None }),
+                None => return Ok(VectorTile { gzip: Bytes::new(), cache: CacheStatus::Hit, tx: None }),
                 // Rendering as of the transaction's own instant keeps content and key in step
                 // even if a transaction commits meanwhile.
                 Some((tx, at)) => (Some(tx), Some(at)),
@@ -122,14 +122,14 @@ impl TileService {
             let epoch = self.epoch();
             if let Some(data) = cache.get(&key)? {
                 hits += 1;
-                let data: Arc<[u8]> = Arc::from(data);
+                let data = Bytes::from(data);
                 self.hot.put(&key, data.clone(), || self.epoch() == epoch);
                 parts.push(data);
                 continue;
             }
             misses += 1;
             let raw = render_layer(store, layer, req.tms, req.tile, as_of, req.fields)?;
-            let gz: Arc<[u8]> = Arc::from(gzip(&raw)?);
+            let gz = Bytes::from(gzip(&raw)?);
             self.hot.put(&key, gz.clone(), || self.epoch() == epoch);
             cache.put(&key, &gz, epoch, &|| self.epoch())?;
             parts.push(gz);
@@ -146,7 +146,7 @@ impl TileService {
                 for p in parts.iter().chain(last.as_ref()) {
                     raw.extend(gunzip(p)?);
                 }
-                Arc::from(crate::gzip(&raw)?)
+                Bytes::from(crate::gzip(&raw)?)
             }
         };
         Ok(VectorTile { gzip, cache: status, tx })

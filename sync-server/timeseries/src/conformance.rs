@@ -262,6 +262,158 @@ pub(crate) fn reopening_keeps_everything(p: &dyn Place) {
     assert_eq!(s.counts().unwrap().readings, 1);
 }
 
+/// Every roll-up bucket of the datastreams over `[from, to)` equals what the stored readings give.
+fn assert_rollups_exact(s: &dyn TimeSeries, ids: &[DatastreamId], from: Timestamp, to: Timestamp) {
+    let mut readings: BTreeMap<Key, f64> = BTreeMap::new();
+    let mut got = BTreeMap::new();
+    for &id in ids {
+        for r in s.range(id, from, to, MAX_RANGE_LIMIT, Order::Asc).unwrap() {
+            readings.insert((id, us(r.time)), r.value);
+        }
+        for res in Resolution::ALL {
+            for b in s.rollup(id, Some(res), from, to).unwrap().buckets {
+                got.insert((id, res, us(b.start)), Agg { count: b.count, sum: b.sum, min: b.min, max: b.max });
+            }
+        }
+    }
+    assert_eq!(got, rollups_of(&readings));
+}
+
+/// Deleting readings (one, several at once, one named twice, one never stored) and moving them
+/// (all or nothing): roll-ups recomputed (an emptied bucket removed), `latest` the newest left,
+/// counts, and each removed value recorded with the time it moved to.
+pub(crate) fn deletes_and_moves_keep_rollups_latest_and_a_record(p: &dyn Place) {
+    let c = clock();
+    let s = p.open(c.clone());
+    s.define(&gauge(1)).unwrap();
+    s.define(&gauge(2)).unwrap();
+    let base = "2026-12-07T08:00:00+08:00";
+    let day = (t("2026-12-06T00:00:00+08:00"), t("2026-12-08T00:00:00+08:00"));
+    let batch: Vec<Reading> = [(0, 0.0), (30, 1.0), (60, 2.0), (90, 3.0), (5400, 18.0)]
+        .iter()
+        .map(|&(i, v)| Reading::new(1, at(base, i), v))
+        .collect();
+    s.append(&batch).unwrap();
+    s.append(&[Reading::new(2, at(base, 10), 7.0)]).unwrap();
+    c.advance(SignedDuration::from_secs(60));
+    let out = s.delete(&[(1, at(base, 30)), (1, at(base, -3600)), (1, at(base, 30)), (2, at(base, 10))]).unwrap();
+    assert_eq!(out, vec![Some(1.0), None, None, Some(7.0)]);
+    assert_eq!(all(&*s, 1).iter().map(|r| r.value).collect::<Vec<_>>(), vec![0.0, 2.0, 3.0, 18.0]);
+    assert!(all(&*s, 2).is_empty());
+    assert_rollups_exact(&*s, &[1, 2], day.0, day.1);
+    // datastream 2's only reading was its only minute, hour and day: no bucket is left
+    assert!(Resolution::ALL.iter().all(|r| s.rollup(2, Some(*r), day.0, day.1).unwrap().buckets.is_empty()));
+    assert_eq!(s.latest(&[1, 2]).unwrap(), vec![Stored { datastream: 1, time: at(base, 5400), value: 18.0 }]);
+    // the newest deleted: `latest` answers the one before
+    assert_eq!(s.delete(&[(1, at(base, 5400))]).unwrap(), vec![Some(18.0)]);
+    assert_eq!(s.latest(&[1]).unwrap(), vec![Stored { datastream: 1, time: at(base, 90), value: 3.0 }]);
+    assert_rollups_exact(&*s, &[1], day.0, day.1);
+    let hours = s.rollup(1, Some(Resolution::Hour), day.0, day.1).unwrap().buckets;
+    assert_eq!(hours.iter().map(|b| (b.count, b.sum)).collect::<Vec<_>>(), vec![(3, 5.0)]);
+    let gone = s.deletions(1, day.0, day.1, 10).unwrap();
+    let removed_at = c.now();
+    assert_eq!(
+        gone,
+        vec![
+            Deletion { datastream: 1, time: at(base, 30), value: 1.0, moved_to: None, at: removed_at },
+            Deletion { datastream: 1, time: at(base, 5400), value: 18.0, moved_to: None, at: removed_at },
+        ]
+    );
+    assert_eq!(s.deletions(2, day.0, day.1, 10).unwrap().len(), 1);
+    assert_eq!(s.counts().unwrap().readings, 3);
+
+    // a move: removed at its old time (recorded with the new one), stored at the new one
+    let mv = |d, from: Timestamp, to: Timestamp, value| Move { datastream: d, from, to, value };
+    assert_eq!(s.relocate(&[mv(1, at(base, 0), at(base, 7200), None)]).unwrap(), Relocated::Moved);
+    assert_eq!(all(&*s, 1).iter().map(|r| (r.time, r.value)).collect::<Vec<_>>()[2], (at(base, 7200), 0.0));
+    let moved = s.deletions(1, at(base, 0), at(base, 1), 10).unwrap();
+    assert_eq!(moved.iter().map(|d| (d.value, d.moved_to)).collect::<Vec<_>>(), vec![(0.0, Some(at(base, 7200)))]);
+    assert_rollups_exact(&*s, &[1], day.0, day.1);
+    // a move with a new value, and two series moved together (a MultiDatastream's components)
+    s.append(&[Reading::new(2, at(base, 60), 4.0)]).unwrap();
+    let both = [mv(1, at(base, 60), at(base, 61), Some(9.5)), mv(2, at(base, 60), at(base, 61), None)];
+    assert_eq!(s.relocate(&both).unwrap(), Relocated::Moved);
+    assert_eq!(s.latest(&[2]).unwrap(), vec![Stored { datastream: 2, time: at(base, 61), value: 4.0 }]);
+    assert_eq!(all(&*s, 1).iter().map(|r| r.value).collect::<Vec<_>>(), vec![9.5, 3.0, 0.0]);
+    assert_rollups_exact(&*s, &[1, 2], day.0, day.1);
+    assert_eq!(s.counts().unwrap().readings, 4);
+
+    // all or nothing: onto a stored reading, a reading not stored, a refused time (after a move
+    // into a month never written, whose partition goes with the rollback)
+    let before = (all(&*s, 1), all(&*s, 2), s.deletions(1, day.0, day.1, 100).unwrap().len());
+    let onto = [mv(2, at(base, 61), at(base, 62), None), mv(1, at(base, 61), at(base, 90), None)];
+    assert_eq!(s.relocate(&onto).unwrap(), Relocated::Occupied { index: 1 });
+    assert_eq!(s.relocate(&[mv(1, at(base, 33), at(base, 34), None)]).unwrap(), Relocated::Missing { index: 0 });
+    let twice = [mv(1, at(base, 61), at(base, 62), None), mv(1, at(base, 61), at(base, 63), None)];
+    assert_eq!(s.relocate(&twice).unwrap(), Relocated::Missing { index: 1 });
+    let far = [mv(1, at(base, 61), t("2026-09-15T00:00:00+08:00"), None), mv(2, at(base, 61), at(NOW, 3600), None)];
+    match s.relocate(&far).unwrap() {
+        Relocated::Refused { index: 1, reason: Refusal::InFuture { .. } } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((all(&*s, 1), all(&*s, 2), s.deletions(1, day.0, day.1, 100).unwrap().len()), before);
+    assert_rollups_exact(&*s, &[1, 2], day.0, day.1);
+    // the store writes on: into the month of the rolled-back move, and a delete after it
+    let sep = t("2026-09-15T00:00:00+08:00");
+    assert_eq!(s.append(&[Reading::new(1, sep, 1.0)]).unwrap(), vec![Outcome::Accepted]);
+    assert_eq!(s.counts().unwrap().readings, 5);
+    assert!(matches!(s.delete(&vec![(1, sep); MAX_BATCH + 1]), Err(TsError::BatchTooLarge { .. })));
+    drop(s);
+    let s = p.open(clock());
+    assert_eq!(s.deletions(1, day.0, day.1, 100).unwrap().len(), before.2, "kept across a reopen");
+}
+
+/// Dropping series (a Datastream's; a MultiDatastream's components, a range of ids) removes
+/// their definitions, readings, roll-ups, corrections and deletions; others are untouched; an id
+/// defined again starts empty.
+pub(crate) fn dropping_series_removes_everything_and_ids_start_empty(p: &dyn Place) {
+    let s = p.open(clock());
+    let base = "2026-12-07T08:00:00+08:00";
+    let day = (t("2026-12-06T00:00:00+08:00"), t("2026-12-08T00:00:00+08:00"));
+    let ids = [1, 2, -1001, -1002, -1003];
+    for id in ids {
+        s.define(&gauge(id)).unwrap();
+        let batch: Vec<Reading> = (0..5).map(|i| Reading::new(id, at(base, i * 60), i as f64)).collect();
+        s.append(&batch).unwrap();
+        // a correction and a deletion of each
+        s.append(&[Reading::new(id, at(base, 0), 9.0)]).unwrap();
+        s.delete(&[(id, at(base, 60))]).unwrap();
+    }
+    assert_eq!(s.counts().unwrap().readings, 20);
+    assert_eq!(s.drop_series(1..=1).unwrap(), 4);
+    assert_eq!(s.drop_series(-1002..=-1001).unwrap(), 8);
+    assert_eq!(s.drop_series(7..=9).unwrap(), 0);
+    for id in [1, -1001, -1002] {
+        assert_eq!(s.datastream(id).unwrap(), None);
+        assert!(all(&*s, id).is_empty());
+        assert!(s.latest(&[id]).unwrap().is_empty());
+        assert!(s.corrections(id, day.0, day.1, 10).unwrap().is_empty());
+        assert!(s.deletions(id, day.0, day.1, 10).unwrap().is_empty());
+        for res in Resolution::ALL {
+            assert!(s.rollup(id, Some(res), day.0, day.1).unwrap().buckets.is_empty());
+        }
+        let out = s.append(&[Reading::new(id, at(base, 0), 1.0)]).unwrap();
+        assert!(matches!(&out[0], Outcome::Refused { reason: Refusal::UnknownDatastream { .. } }), "{out:?}");
+    }
+    for id in [2, -1003] {
+        assert_eq!(all(&*s, id).len(), 4);
+        assert_eq!(s.corrections(id, day.0, day.1, 10).unwrap().len(), 1);
+        assert_eq!(s.deletions(id, day.0, day.1, 10).unwrap().len(), 1);
+        assert_rollups_exact(&*s, &[id], day.0, day.1);
+    }
+    let c = s.counts().unwrap();
+    assert_eq!((c.datastreams, c.readings), (2, 8));
+    // the id again: nothing of the old series comes back
+    s.define(&gauge(1)).unwrap();
+    assert_eq!(s.append(&[Reading::new(1, at(base, 0), 5.0)]).unwrap(), vec![Outcome::Accepted]);
+    assert_eq!(all(&*s, 1), vec![Stored { datastream: 1, time: at(base, 0), value: 5.0 }]);
+    assert_rollups_exact(&*s, &[1], day.0, day.1);
+    drop(s);
+    let s = p.open(clock());
+    assert_eq!(s.datastream(-1001).unwrap(), None);
+    assert_eq!(s.counts().unwrap().readings, 9);
+}
+
 /// One `#[test]` per behaviour for a backend: `$place` is an expression giving a fresh [`Place`].
 macro_rules! conformance_tests {
     ($place:expr) => {
@@ -280,6 +432,14 @@ macro_rules! conformance_tests {
         #[test]
         fn range_latest_and_auto_resolution() {
             $crate::conformance::range_latest_and_auto_resolution(&$place);
+        }
+        #[test]
+        fn deletes_and_moves_keep_rollups_latest_and_a_record() {
+            $crate::conformance::deletes_and_moves_keep_rollups_latest_and_a_record(&$place);
+        }
+        #[test]
+        fn dropping_series_removes_everything_and_ids_start_empty() {
+            $crate::conformance::dropping_series_removes_everything_and_ids_start_empty(&$place);
         }
         #[test]
         fn reopening_keeps_everything() {

@@ -22,8 +22,15 @@
 //!   the corrections table;
 //! - roll-ups (minute, hour, day; day = a Beijing civil day, 00:00+08:00) hold count, sum, min and
 //!   max, updated in the same transaction as the readings, whatever the arrival order;
-//! - `append` returns only after the readings' transaction has committed durably.
+//! - `append` returns only after the readings' transaction has committed durably;
+//! - a reading removed ([`TimeSeries::delete`]) or moved to another phenomenon time
+//!   ([`TimeSeries::relocate`]) is never lost silently: its value is kept in the deletions table
+//!   ([`TimeSeries::deletions`]), and the roll-up buckets it counted in are recomputed from the
+//!   readings left (a bucket left empty is removed), so `rollup` and `latest` stay exact;
+//! - [`TimeSeries::drop_series`] removes a series whole (definition, readings, roll-ups,
+//!   corrections, deletions): its datastream was deleted, and an id defined again starts empty.
 
+pub mod edit;
 pub mod logic;
 pub mod postgres;
 pub mod sqlite;
@@ -112,6 +119,46 @@ pub struct Correction {
     pub value: f64,
     /// The store's clock when the correction was committed.
     pub at: Timestamp,
+}
+
+/// A reading removed by [`TimeSeries::delete`] or moved away by [`TimeSeries::relocate`]: kept
+/// (a table apart from the corrections, whose rows always have a new value) so that no value
+/// leaves the store without a trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub datastream: DatastreamId,
+    pub time: Timestamp,
+    /// The value the reading held.
+    pub value: f64,
+    /// The phenomenon time it was moved to; `None` when it was deleted.
+    pub moved_to: Option<Timestamp>,
+    /// The store's clock when the removal was committed.
+    pub at: Timestamp,
+}
+
+/// One reading to move to another phenomenon time ([`TimeSeries::relocate`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Move {
+    pub datastream: DatastreamId,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// The value at its new time; `None` keeps the stored one.
+    pub value: Option<f64>,
+}
+
+/// What [`TimeSeries::relocate`] did: every move, or none (and why, naming the move).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Relocated {
+    /// Every reading was moved.
+    Moved,
+    /// Move `index` names a reading that is not stored (or one named twice).
+    Missing { index: usize },
+    /// A reading is already stored at move `index`'s new time (another move's, or one there
+    /// before): moving onto it would replace another observation.
+    Occupied { index: usize },
+    /// The store refuses move `index`'s reading at its new time (too far ahead, out of range…).
+    Refused { index: usize, reason: Refusal },
 }
 
 /// Newest or oldest first.
@@ -233,6 +280,20 @@ pub trait TimeSeries: Send + Sync + std::fmt::Debug {
     fn latest(&self, ids: &[DatastreamId]) -> Result<Vec<Stored>>;
     /// Corrections of `[from, to)` phenomenon times, oldest first, at most `limit`.
     fn corrections(&self, id: DatastreamId, from: Timestamp, to: Timestamp, limit: usize) -> Result<Vec<Correction>>;
+    /// Removes the readings at `keys` (at most [`MAX_BATCH`]) in one transaction: the value each
+    /// held, in order (`None`: nothing was stored there). Each removed value is recorded
+    /// ([`TimeSeries::deletions`]); the roll-up buckets it counted in are recomputed.
+    fn delete(&self, keys: &[(DatastreamId, Timestamp)]) -> Result<Vec<Option<f64>>>;
+    /// Moves readings to other phenomenon times (at most [`MAX_BATCH`]), all or none, in one
+    /// transaction: each is removed from its old time (recorded as a deletion with the time it
+    /// moved to) and stored at its new one, validated like an append; roll-ups follow.
+    fn relocate(&self, moves: &[Move]) -> Result<Relocated>;
+    /// Removals of `[from, to)` phenomenon times, oldest first, at most `limit`.
+    fn deletions(&self, id: DatastreamId, from: Timestamp, to: Timestamp, limit: usize) -> Result<Vec<Deletion>>;
+    /// Removes the series whose ids are in `ids` whole, in one transaction: definitions,
+    /// readings, roll-ups, corrections and deletions (their datastream is gone; an id defined
+    /// again starts empty). Returns the readings removed.
+    fn drop_series(&self, ids: std::ops::RangeInclusive<DatastreamId>) -> Result<u64>;
     fn set_retention(&self, id: DatastreamId, keep: Option<SignedDuration>) -> Result<()>;
     /// Removes what each datastream's retention no longer keeps, as of `now`.
     fn enforce_retention(&self, now: Timestamp) -> Result<RetentionReport>;

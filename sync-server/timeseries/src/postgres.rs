@@ -2,7 +2,9 @@
 //! the store reserves `sk_` for itself, so no layer can clash). Readings are one table
 //! `PARTITION BY RANGE (phenomenon_time)` with a partition per Beijing month created on demand by
 //! the writer; roll-ups, corrections, definitions and per-(datastream, month) counts are plain
-//! tables. Everything is keyed by datastream first: it is the distribution column should the
+//! tables, as are the deletions (removed and moved readings' values, added after the first
+//! release without a schema version change: only added, ignored by an older build). Everything
+//! is keyed by datastream first: it is the distribution column should the
 //! tables ever be sharded (Citus), as the store's layer tables are by entity.
 //!
 //! A group is one transaction of a fixed number of round trips, whatever its size: the writer
@@ -22,8 +24,8 @@ use shikong_model::Clock;
 use crate::logic::{self, Key, Plan, Resolution, coarser_buckets, ts, us};
 use crate::writer::{Sink, Writer, WriterOptions};
 use crate::{
-    Bucket, Correction, Counts, Datastream, DatastreamId, Order, Outcome, Reading, Result, RetentionReport, Rollup,
-    Stored, TimeSeries, TsError, check_limit,
+    Bucket, Correction, Counts, Datastream, DatastreamId, Deletion, Move, Order, Outcome, Reading, Relocated, Result,
+    RetentionReport, Rollup, Stored, TimeSeries, TsError, check_limit,
 };
 
 /// The advisory lock key of the time-series writer ("skts"), apart from the feature store's.
@@ -42,6 +44,9 @@ CREATE TABLE IF NOT EXISTS sk_ts_rollups (datastream bigint NOT NULL, resolution
 CREATE TABLE IF NOT EXISTS sk_ts_corrections (seq bigint GENERATED ALWAYS AS IDENTITY, datastream bigint NOT NULL,
   phenomenon_time timestamptz NOT NULL, previous float8 NOT NULL, value float8 NOT NULL, corrected_at timestamptz NOT NULL);
 CREATE INDEX IF NOT EXISTS sk_ts_corrections_key ON sk_ts_corrections (datastream, phenomenon_time);
+CREATE TABLE IF NOT EXISTS sk_ts_deletions (seq bigint GENERATED ALWAYS AS IDENTITY, datastream bigint NOT NULL,
+  phenomenon_time timestamptz NOT NULL, value float8 NOT NULL, moved_to timestamptz, deleted_at timestamptz NOT NULL);
+CREATE INDEX IF NOT EXISTS sk_ts_deletions_key ON sk_ts_deletions (datastream, phenomenon_time);
 CREATE TABLE IF NOT EXISTS sk_ts_months (datastream bigint NOT NULL, month timestamptz NOT NULL,
   readings bigint NOT NULL, PRIMARY KEY (datastream, month));
 INSERT INTO sk_ts_meta VALUES ('schema_version', 1), ('defs_version', 0), ('partitions_version', 0)
@@ -246,103 +251,120 @@ impl Sink for PgSink {
 impl PgSink {
     fn commit_group(&mut self, readings: &[Reading]) -> Result<Vec<Outcome>> {
         let now_ts = self.clock.now();
-        let now = us(now_ts);
         let (client, mut s) = self.state();
         let shown = s.shown.to_owned();
         let e = err(&shown);
         let mut tx = client.transaction().map_err(&e)?;
         PgSink::lock(&mut tx, &mut s)?;
-        let keys = Plan::keys(readings, s.defs, now);
-        let valid: Vec<Key> = keys.iter().flatten().copied().collect();
-        // partitions for the months of the valid keys
-        let months: BTreeSet<(i64, i64)> = valid.iter().map(|k| logic::month_of(k.1)).collect();
-        for (start, end) in months {
-            let name = partition_name(start);
-            if let std::collections::hash_map::Entry::Vacant(v) = s.partitions.entry(name) {
-                tx.batch_execute(&format!(
-                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF sk_ts_readings FOR VALUES FROM ('{}') TO ('{}')",
-                    v.key(),
-                    ts(start),
-                    ts(end)
-                ))
-                .map_err(&e)?;
-                v.insert((start, end));
-            }
+        let outcomes = apply(&mut tx, &mut s, readings, now_ts)?;
+        tx.commit().map_err(&e)?;
+        Ok(outcomes)
+    }
+}
+
+/// Validates, plans and writes a batch of readings in `tx` (an append, or the moved readings of a
+/// relocation), the writer lock held: partitions missing, inserts, updates, corrections, roll-up
+/// adds and recomputes, monthly counts.
+fn apply(
+    tx: &mut Transaction<'_>,
+    s: &mut SinkState<'_>,
+    readings: &[Reading],
+    now_ts: Timestamp,
+) -> Result<Vec<Outcome>> {
+    let now = us(now_ts);
+    let shown = s.shown.to_owned();
+    let e = err(&shown);
+    let keys = Plan::keys(readings, s.defs, now);
+    let valid: Vec<Key> = keys.iter().flatten().copied().collect();
+    // partitions for the months of the valid keys
+    let months: BTreeSet<(i64, i64)> = valid.iter().map(|k| logic::month_of(k.1)).collect();
+    for (start, end) in months {
+        let name = partition_name(start);
+        if let std::collections::hash_map::Entry::Vacant(v) = s.partitions.entry(name) {
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF sk_ts_readings FOR VALUES FROM ('{}') TO ('{}')",
+                v.key(),
+                ts(start),
+                ts(end)
+            ))
+            .map_err(&e)?;
+            v.insert((start, end));
         }
-        let mut existing: HashMap<Key, f64> = HashMap::new();
-        if let (Some(lo), Some(hi)) = (valid.iter().map(|k| k.1).min(), valid.iter().map(|k| k.1).max()) {
-            let ds: Vec<i64> = valid.iter().map(|k| k.0).collect();
-            let t: Vec<Timestamp> = valid.iter().map(|k| ts(k.1)).collect();
-            let rows = tx
-                .query(
-                    "SELECT r.datastream, r.phenomenon_time, r.value
+    }
+    let mut existing: HashMap<Key, f64> = HashMap::new();
+    if let (Some(lo), Some(hi)) = (valid.iter().map(|k| k.1).min(), valid.iter().map(|k| k.1).max()) {
+        let ds: Vec<i64> = valid.iter().map(|k| k.0).collect();
+        let t: Vec<Timestamp> = valid.iter().map(|k| ts(k.1)).collect();
+        let rows = tx
+            .query(
+                "SELECT r.datastream, r.phenomenon_time, r.value
                      FROM unnest($1::int8[], $2::timestamptz[]) AS k(ds, t)
                      JOIN sk_ts_readings r ON r.datastream = k.ds AND r.phenomenon_time = k.t
                      WHERE r.phenomenon_time >= $3 AND r.phenomenon_time <= $4",
-                    &[&ds, &t, &ts(lo), &ts(hi)],
-                )
-                .map_err(&e)?;
-            for r in rows {
-                existing.insert((r.get(0), us(r.get(1))), r.get(2));
-            }
-        }
-        let p = logic::plan(readings, keys, &existing);
-        if !p.inserts.is_empty() {
-            let ds: Vec<i64> = p.inserts.iter().map(|(k, _)| k.0).collect();
-            let t: Vec<Timestamp> = p.inserts.iter().map(|(k, _)| ts(k.1)).collect();
-            let v: Vec<f64> = p.inserts.iter().map(|(_, v)| *v).collect();
-            tx.execute(
-                "INSERT INTO sk_ts_readings (datastream, phenomenon_time, value)
-                 SELECT * FROM unnest($1::int8[], $2::timestamptz[], $3::float8[])",
-                &[&ds, &t, &v],
+                &[&ds, &t, &ts(lo), &ts(hi)],
             )
             .map_err(&e)?;
-            let mut per: HashMap<(i64, i64), i64> = HashMap::new();
-            for ((d, t), _) in &p.inserts {
-                *per.entry((*d, logic::month_of(*t).0)).or_default() += 1;
-            }
-            let [ds, m, n] = columns(per.into_iter().map(|((d, m), n)| [d, m, n]));
-            let m: Vec<Timestamp> = m.into_iter().map(ts).collect();
-            tx.execute(
-                "INSERT INTO sk_ts_months (datastream, month, readings)
+        for r in rows {
+            existing.insert((r.get(0), us(r.get(1))), r.get(2));
+        }
+    }
+    let p = logic::plan(readings, keys, &existing);
+    if !p.inserts.is_empty() {
+        let ds: Vec<i64> = p.inserts.iter().map(|(k, _)| k.0).collect();
+        let t: Vec<Timestamp> = p.inserts.iter().map(|(k, _)| ts(k.1)).collect();
+        let v: Vec<f64> = p.inserts.iter().map(|(_, v)| *v).collect();
+        tx.execute(
+            "INSERT INTO sk_ts_readings (datastream, phenomenon_time, value)
+                 SELECT * FROM unnest($1::int8[], $2::timestamptz[], $3::float8[])",
+            &[&ds, &t, &v],
+        )
+        .map_err(&e)?;
+        let mut per: HashMap<(i64, i64), i64> = HashMap::new();
+        for ((d, t), _) in &p.inserts {
+            *per.entry((*d, logic::month_of(*t).0)).or_default() += 1;
+        }
+        let [ds, m, n] = columns(per.into_iter().map(|((d, m), n)| [d, m, n]));
+        let m: Vec<Timestamp> = m.into_iter().map(ts).collect();
+        tx.execute(
+            "INSERT INTO sk_ts_months (datastream, month, readings)
                  SELECT * FROM unnest($1::int8[], $2::timestamptz[], $3::int8[])
                  ON CONFLICT (datastream, month) DO UPDATE SET readings = sk_ts_months.readings + excluded.readings",
-                &[&ds, &m, &n],
-            )
-            .map_err(&e)?;
-        }
-        if !p.updates.is_empty() {
-            let ds: Vec<i64> = p.updates.iter().map(|(k, _)| k.0).collect();
-            let t: Vec<Timestamp> = p.updates.iter().map(|(k, _)| ts(k.1)).collect();
-            let v: Vec<f64> = p.updates.iter().map(|(_, v)| *v).collect();
-            tx.execute(
+            &[&ds, &m, &n],
+        )
+        .map_err(&e)?;
+    }
+    if !p.updates.is_empty() {
+        let ds: Vec<i64> = p.updates.iter().map(|(k, _)| k.0).collect();
+        let t: Vec<Timestamp> = p.updates.iter().map(|(k, _)| ts(k.1)).collect();
+        let v: Vec<f64> = p.updates.iter().map(|(_, v)| *v).collect();
+        tx.execute(
                 "UPDATE sk_ts_readings r SET value = u.v FROM unnest($1::int8[], $2::timestamptz[], $3::float8[]) AS u(ds, t, v)
                  WHERE r.datastream = u.ds AND r.phenomenon_time = u.t",
                 &[&ds, &t, &v],
             )
             .map_err(&e)?;
-        }
-        if !p.corrections.is_empty() {
-            let ds: Vec<i64> = p.corrections.iter().map(|(k, _, _)| k.0).collect();
-            let t: Vec<Timestamp> = p.corrections.iter().map(|(k, _, _)| ts(k.1)).collect();
-            let old: Vec<f64> = p.corrections.iter().map(|c| c.1).collect();
-            let new: Vec<f64> = p.corrections.iter().map(|c| c.2).collect();
-            tx.execute(
+    }
+    if !p.corrections.is_empty() {
+        let ds: Vec<i64> = p.corrections.iter().map(|(k, _, _)| k.0).collect();
+        let t: Vec<Timestamp> = p.corrections.iter().map(|(k, _, _)| ts(k.1)).collect();
+        let old: Vec<f64> = p.corrections.iter().map(|c| c.1).collect();
+        let new: Vec<f64> = p.corrections.iter().map(|c| c.2).collect();
+        tx.execute(
                 "INSERT INTO sk_ts_corrections (datastream, phenomenon_time, previous, value, corrected_at)
                  SELECT d, t, o, n, $5 FROM unnest($1::int8[], $2::timestamptz[], $3::float8[], $4::float8[]) AS u(d, t, o, n)",
                 &[&ds, &t, &old, &new, &now_ts],
             )
             .map_err(&e)?;
-        }
-        if !p.adds.is_empty() {
-            let ds: Vec<i64> = p.adds.keys().map(|k| k.0).collect();
-            let res: Vec<i16> = p.adds.keys().map(|k| k.1.code()).collect();
-            let b: Vec<Timestamp> = p.adds.keys().map(|k| ts(k.2)).collect();
-            let n: Vec<i64> = p.adds.values().map(|a| a.count as i64).collect();
-            let sum: Vec<f64> = p.adds.values().map(|a| a.sum).collect();
-            let lo: Vec<f64> = p.adds.values().map(|a| a.min).collect();
-            let hi: Vec<f64> = p.adds.values().map(|a| a.max).collect();
-            tx.execute(
+    }
+    if !p.adds.is_empty() {
+        let ds: Vec<i64> = p.adds.keys().map(|k| k.0).collect();
+        let res: Vec<i16> = p.adds.keys().map(|k| k.1.code()).collect();
+        let b: Vec<Timestamp> = p.adds.keys().map(|k| ts(k.2)).collect();
+        let n: Vec<i64> = p.adds.values().map(|a| a.count as i64).collect();
+        let sum: Vec<f64> = p.adds.values().map(|a| a.sum).collect();
+        let lo: Vec<f64> = p.adds.values().map(|a| a.min).collect();
+        let hi: Vec<f64> = p.adds.values().map(|a| a.max).collect();
+        tx.execute(
                 "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
                  SELECT * FROM unnest($1::int8[], $2::int2[], $3::timestamptz[], $4::int8[], $5::float8[], $6::float8[], $7::float8[])
                  ON CONFLICT (datastream, resolution, bucket) DO UPDATE SET n = sk_ts_rollups.n + excluded.n,
@@ -351,18 +373,14 @@ impl PgSink {
                 &[&ds, &res, &b, &n, &sum, &lo, &hi],
             )
             .map_err(&e)?;
-        }
-        recompute(&mut tx, &p.recompute).map_err(&e)?;
-        tx.commit().map_err(&e)?;
-        Ok(p.outcomes)
     }
+    recompute(tx, &p.recompute).map_err(&e)?;
+    Ok(p.outcomes)
 }
 
-const UPSERT_SET: &str =
-    "ON CONFLICT (datastream, resolution, bucket) DO UPDATE SET n = excluded.n, sum = excluded.sum,
-  lo = excluded.lo, hi = excluded.hi";
-
-/// Corrected minutes from their readings, then their hours from minutes, days from hours.
+/// Minutes whose readings changed (a correction, a removal) from their readings, then their
+/// hours from minutes, days from hours; a bucket left empty is removed (each resolution: one
+/// delete of its buckets, one insert of those that still hold readings).
 fn recompute(
     tx: &mut Transaction<'_>,
     minutes: &BTreeSet<(DatastreamId, i64)>,
@@ -373,34 +391,114 @@ fn recompute(
     let split = |set: &BTreeSet<(i64, i64)>| -> (Vec<i64>, Vec<Timestamp>) {
         (set.iter().map(|k| k.0).collect(), set.iter().map(|k| ts(k.1)).collect())
     };
+    const CLEAR: &str = "DELETE FROM sk_ts_rollups r USING unnest($1::int8[], $2::timestamptz[]) AS k(ds, b)
+         WHERE r.datastream = k.ds AND r.resolution = $3::int2 AND r.bucket = k.b";
     let (ds, b) = split(minutes);
+    tx.execute(CLEAR, &[&ds, &b, &Resolution::Minute.code()])?;
     tx.execute(
-        &format!(
-            "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
-             SELECT k.ds, 0, k.b, count(*), sum(r.value ORDER BY r.phenomenon_time), min(r.value), max(r.value)
-             FROM unnest($1::int8[], $2::timestamptz[]) AS k(ds, b)
-             JOIN sk_ts_readings r ON r.datastream = k.ds AND r.phenomenon_time >= k.b
-               AND r.phenomenon_time < k.b + interval '1 minute'
-             GROUP BY k.ds, k.b {UPSERT_SET}"
-        ),
+        "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
+         SELECT k.ds, 0, k.b, count(*), sum(r.value ORDER BY r.phenomenon_time), min(r.value), max(r.value)
+         FROM unnest($1::int8[], $2::timestamptz[]) AS k(ds, b)
+         JOIN sk_ts_readings r ON r.datastream = k.ds AND r.phenomenon_time >= k.b
+           AND r.phenomenon_time < k.b + interval '1 minute'
+         GROUP BY k.ds, k.b",
         &[&ds, &b],
     )?;
     for res in [Resolution::Hour, Resolution::Day] {
         let (ds, b) = split(&coarser_buckets(minutes, res));
         let finer = res.finer().map_or(0, Resolution::code);
+        tx.execute(CLEAR, &[&ds, &b, &res.code()])?;
         tx.execute(
-            &format!(
-                "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
-                 SELECT k.ds, $3::int2, k.b, sum(r.n)::int8, sum(r.sum ORDER BY r.bucket), min(r.lo), max(r.hi)
-                 FROM unnest($1::int8[], $2::timestamptz[]) AS k(ds, b)
-                 JOIN sk_ts_rollups r ON r.datastream = k.ds AND r.resolution = $4::int2 AND r.bucket >= k.b
-                   AND r.bucket < k.b + $5::int8 * interval '1 microsecond'
-                 GROUP BY k.ds, k.b {UPSERT_SET}"
-            ),
+            "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
+             SELECT k.ds, $3::int2, k.b, sum(r.n)::int8, sum(r.sum ORDER BY r.bucket), min(r.lo), max(r.hi)
+             FROM unnest($1::int8[], $2::timestamptz[]) AS k(ds, b)
+             JOIN sk_ts_rollups r ON r.datastream = k.ds AND r.resolution = $4::int2 AND r.bucket >= k.b
+               AND r.bucket < k.b + $5::int8 * interval '1 microsecond'
+             GROUP BY k.ds, k.b",
             &[&ds, &b, &res.code(), &finer, &res.len_us()],
         )?;
     }
     Ok(())
+}
+
+/// Removes the readings at `keys` (each named once) in `tx`, the writer lock held: recording each
+/// removed value (with the time it moved to), recomputing the roll-ups they counted in and the
+/// monthly counts. The values removed, by key. A fixed number of round trips.
+fn remove(
+    tx: &mut Transaction<'_>,
+    keys: &[(Key, Option<i64>)],
+    now: Timestamp,
+) -> std::result::Result<HashMap<Key, f64>, postgres::Error> {
+    let mut removed = HashMap::new();
+    let (Some(lo), Some(hi)) = (keys.iter().map(|k| k.0.1).min(), keys.iter().map(|k| k.0.1).max()) else {
+        return Ok(removed);
+    };
+    let ds: Vec<i64> = keys.iter().map(|k| k.0.0).collect();
+    let t: Vec<Timestamp> = keys.iter().map(|k| ts(k.0.1)).collect();
+    let moved: Vec<Option<Timestamp>> = keys.iter().map(|k| k.1.map(ts)).collect();
+    let rows = tx.query(
+        "WITH k AS (SELECT * FROM unnest($1::int8[], $2::timestamptz[], $3::timestamptz[]) AS k(ds, t, moved)),
+         d AS (DELETE FROM sk_ts_readings r USING k WHERE r.datastream = k.ds AND r.phenomenon_time = k.t
+           AND r.phenomenon_time >= $4 AND r.phenomenon_time <= $5
+           RETURNING r.datastream, r.phenomenon_time, r.value),
+         kept AS (INSERT INTO sk_ts_deletions (datastream, phenomenon_time, value, moved_to, deleted_at)
+           SELECT d.datastream, d.phenomenon_time, d.value, k.moved, $6 FROM d
+           JOIN k ON k.ds = d.datastream AND k.t = d.phenomenon_time)
+         SELECT datastream, phenomenon_time, value FROM d",
+        &[&ds, &t, &moved, &ts(lo), &ts(hi), &now],
+    )?;
+    let mut per: HashMap<(i64, i64), i64> = HashMap::new();
+    for r in rows {
+        let key: Key = (r.get(0), us(r.get(1)));
+        removed.insert(key, r.get(2));
+        *per.entry((key.0, logic::month_of(key.1).0)).or_default() += 1;
+    }
+    if !per.is_empty() {
+        let [ds, m, n] = columns(per.into_iter().map(|((d, m), n)| [d, m, n]));
+        let m: Vec<Timestamp> = m.into_iter().map(ts).collect();
+        tx.execute(
+            "UPDATE sk_ts_months s SET readings = s.readings - u.n
+             FROM unnest($1::int8[], $2::timestamptz[], $3::int8[]) AS u(ds, m, n)
+             WHERE s.datastream = u.ds AND s.month = u.m",
+            &[&ds, &m, &n],
+        )?;
+    }
+    recompute(tx, &crate::edit::minutes_of(removed.keys()))?;
+    Ok(removed)
+}
+
+impl PgSink {
+    /// Runs `f` in one transaction with the writer lock; commits when it answers `Ok((v, true))`,
+    /// rolls back otherwise. Caches are reloaded at the next lock after a rollback (partitions
+    /// it created are gone).
+    fn edit<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>, &mut SinkState<'_>, Timestamp) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        let result = self.edit_tx(f);
+        if !matches!(result, Ok((_, true))) {
+            self.partitions_version = -1;
+            self.defs_version = -1;
+        }
+        result.map(|(v, _)| v)
+    }
+
+    fn edit_tx<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>, &mut SinkState<'_>, Timestamp) -> Result<(T, bool)>,
+    ) -> Result<(T, bool)> {
+        let now = self.clock.now();
+        let (client, mut s) = self.state();
+        let shown = s.shown.to_owned();
+        let e = err(&shown);
+        let mut tx = client.transaction().map_err(&e)?;
+        PgSink::lock(&mut tx, &mut s)?;
+        let (v, keep) = f(&mut tx, &mut s, now)?;
+        if keep {
+            tx.commit().map_err(&e)?;
+        }
+        Ok((v, keep))
+    }
 }
 
 impl TimeSeries for PgSeries {
@@ -514,6 +612,80 @@ impl TimeSeries for PgSeries {
             .collect())
     }
 
+    fn delete(&self, keys: &[(DatastreamId, Timestamp)]) -> Result<Vec<Option<f64>>> {
+        crate::edit::check_len(keys.len())?;
+        let keys: Vec<Key> = keys.iter().map(|(d, t)| (*d, us(*t))).collect();
+        self.writer.run(move |sink| {
+            let shown = sink.shown.clone();
+            sink.edit(|tx, _, now| {
+                let named: Vec<(Key, Option<i64>)> =
+                    crate::edit::unique_keys(&keys).into_iter().map(|k| (k, None)).collect();
+                let removed = remove(tx, &named, now).map_err(err(&shown))?;
+                Ok((crate::edit::answers(&keys, &removed), true))
+            })
+        })
+    }
+
+    fn relocate(&self, moves: &[Move]) -> Result<Relocated> {
+        crate::edit::check_len(moves.len())?;
+        if let Some(index) = crate::edit::repeated_from(moves) {
+            return Ok(Relocated::Missing { index });
+        }
+        let moves = moves.to_vec();
+        self.writer.run(move |sink| {
+            let shown = sink.shown.clone();
+            sink.edit(|tx, s, now| {
+                let named: Vec<(Key, Option<i64>)> =
+                    moves.iter().map(|m| ((m.datastream, us(m.from)), Some(us(m.to)))).collect();
+                let removed = remove(tx, &named, now).map_err(err(&shown))?;
+                let mut readings = Vec::with_capacity(moves.len());
+                for (index, (m, (key, _))) in moves.iter().zip(&named).enumerate() {
+                    let Some(old) = removed.get(key) else { return Ok((Relocated::Missing { index }, false)) };
+                    readings.push(Reading::new(m.datastream, m.to, m.value.unwrap_or(*old)));
+                }
+                let outcomes = apply(tx, s, &readings, now)?;
+                let result = crate::edit::relocation_result(&outcomes);
+                let keep = result == Relocated::Moved;
+                Ok((result, keep))
+            })
+        })
+    }
+
+    fn deletions(&self, id: DatastreamId, from: Timestamp, to: Timestamp, limit: usize) -> Result<Vec<Deletion>> {
+        check_limit("deletions", limit, crate::MAX_RANGE_LIMIT)?;
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT phenomenon_time, value, moved_to, deleted_at FROM sk_ts_deletions WHERE datastream = $1
+                 AND phenomenon_time >= $2 AND phenomenon_time < $3 ORDER BY phenomenon_time, seq LIMIT $4",
+                &[&id, &from, &to, &(limit as i64)],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| Deletion { datastream: id, time: r.get(0), value: r.get(1), moved_to: r.get(2), at: r.get(3) })
+            .collect())
+    }
+
+    fn drop_series(&self, ids: std::ops::RangeInclusive<DatastreamId>) -> Result<u64> {
+        let (lo, hi) = (*ids.start(), *ids.end());
+        self.writer.run(move |sink| {
+            let shown = sink.shown.clone();
+            let e = err(&shown);
+            sink.edit(|tx, _, _| {
+                let n = tx
+                    .execute("DELETE FROM sk_ts_readings WHERE datastream BETWEEN $1 AND $2", &[&lo, &hi])
+                    .map_err(&e)?;
+                for table in ["sk_ts_rollups", "sk_ts_corrections", "sk_ts_deletions", "sk_ts_months"] {
+                    tx.execute(&format!("DELETE FROM {table} WHERE datastream BETWEEN $1 AND $2"), &[&lo, &hi])
+                        .map_err(&e)?;
+                }
+                tx.execute("DELETE FROM sk_ts_datastreams WHERE id BETWEEN $1 AND $2", &[&lo, &hi]).map_err(&e)?;
+                tx.execute("UPDATE sk_ts_meta SET value = value + 1 WHERE key = 'defs_version'", &[]).map_err(&e)?;
+                Ok((n, true))
+            })
+        })
+    }
+
     fn set_retention(&self, id: DatastreamId, keep: Option<SignedDuration>) -> Result<()> {
         let mut d = self.datastream(id)?.ok_or(TsError::UnknownDatastream(id))?;
         d.retention = keep;
@@ -560,8 +732,13 @@ impl TimeSeries for PgSeries {
                     .execute("DELETE FROM sk_ts_readings WHERE datastream = $1 AND phenomenon_time < $2", &[&id, &c])
                     .map_err(&e)?;
                 report.readings_deleted += n;
-                tx.execute("DELETE FROM sk_ts_corrections WHERE datastream = $1 AND phenomenon_time < $2", &[&id, &c])
+                for table in ["sk_ts_corrections", "sk_ts_deletions"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE datastream = $1 AND phenomenon_time < $2"),
+                        &[&id, &c],
+                    )
                     .map_err(&e)?;
+                }
                 tx.execute(
                     "DELETE FROM sk_ts_rollups WHERE datastream = $1 AND resolution = 0 AND bucket < $2",
                     &[&id, &c],

@@ -3,7 +3,10 @@
 //! `synchronous = FULL`, one writer thread committing groups (`crate::writer`), one reader
 //! connection. Tables: `sk_ts_readings` (`WITHOUT ROWID`, primary key `(datastream, t)`: the
 //! clustered order is the query order), `sk_ts_rollups` (`(datastream, resolution, bucket)`),
-//! `sk_ts_corrections`, `sk_ts_datastreams` (definitions and each one's reading count).
+//! `sk_ts_corrections`, `sk_ts_deletions` (removed and moved readings' values),
+//! `sk_ts_datastreams` (definitions and each one's reading count). The deletions table came
+//! after the first release without a schema version change: it is only added (`IF NOT
+//! EXISTS`), and an older build opening the file ignores it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -16,8 +19,8 @@ use shikong_model::Clock;
 use crate::logic::{self, Key, Plan, Resolution, coarser_buckets, ts, us};
 use crate::writer::{Sink, Writer, WriterOptions};
 use crate::{
-    Bucket, Correction, Counts, Datastream, DatastreamId, Order, Outcome, Reading, Result, RetentionReport, Rollup,
-    Stored, TimeSeries, TsError, check_limit,
+    Bucket, Correction, Counts, Datastream, DatastreamId, Deletion, Move, Order, Outcome, Reading, Relocated, Result,
+    RetentionReport, Rollup, Stored, TimeSeries, TsError, check_limit,
 };
 
 /// The file name inside a data folder.
@@ -35,6 +38,9 @@ CREATE TABLE IF NOT EXISTS sk_ts_rollups (datastream INTEGER NOT NULL, resolutio
 CREATE TABLE IF NOT EXISTS sk_ts_corrections (datastream INTEGER NOT NULL, t INTEGER NOT NULL,
   previous REAL NOT NULL, value REAL NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS sk_ts_corrections_key ON sk_ts_corrections (datastream, t);
+CREATE TABLE IF NOT EXISTS sk_ts_deletions (datastream INTEGER NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL,
+  moved_to INTEGER, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sk_ts_deletions_key ON sk_ts_deletions (datastream, t);
 ";
 
 type Defs = Arc<RwLock<HashMap<DatastreamId, Datastream>>>;
@@ -130,90 +136,126 @@ impl SqliteSeries {
 impl Sink for SqliteSink {
     fn commit(&mut self, readings: &[Reading]) -> Result<Vec<Outcome>> {
         let now = us(self.clock.now());
-        let keys = {
-            let defs = self.defs.read().unwrap_or_else(PoisonError::into_inner);
-            Plan::keys(readings, &defs, now)
-        };
-        let path = self.path.clone();
-        let e = err(&path);
+        let e = err(&self.path);
         let tx = self.conn.transaction().map_err(&e)?;
-        let mut existing: HashMap<Key, f64> = HashMap::new();
-        {
-            let mut get =
-                tx.prepare_cached("SELECT value FROM sk_ts_readings WHERE datastream = ?1 AND t = ?2").map_err(&e)?;
-            for k in keys.iter().flatten() {
-                if let Some(v) = get.query_row(params![k.0, k.1], |r| r.get::<_, f64>(0)).optional().map_err(&e)? {
-                    existing.insert(*k, v);
-                }
-            }
-        }
-        let p = logic::plan(readings, keys, &existing);
-        {
-            let mut ins = tx
-                .prepare_cached("INSERT INTO sk_ts_readings (datastream, t, value) VALUES (?1, ?2, ?3)")
-                .map_err(&e)?;
-            let mut per: HashMap<DatastreamId, i64> = HashMap::new();
-            for ((d, t), v) in &p.inserts {
-                ins.execute(params![d, t, v]).map_err(&e)?;
-                *per.entry(*d).or_default() += 1;
-            }
-            let mut upd = tx
-                .prepare_cached("UPDATE sk_ts_readings SET value = ?3 WHERE datastream = ?1 AND t = ?2")
-                .map_err(&e)?;
-            for ((d, t), v) in &p.updates {
-                upd.execute(params![d, t, v]).map_err(&e)?;
-            }
-            let mut cor = tx
-                .prepare_cached(
-                    "INSERT INTO sk_ts_corrections (datastream, t, previous, value, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(&e)?;
-            for ((d, t), old, new) in &p.corrections {
-                cor.execute(params![d, t, old, new, now]).map_err(&e)?;
-            }
-            let mut add = tx
-                .prepare_cached(
-                    "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
-                       lo = min(lo, excluded.lo), hi = max(hi, excluded.hi)",
-                )
-                .map_err(&e)?;
-            for ((d, r, b), a) in &p.adds {
-                add.execute(params![d, r.code(), b, a.count as i64, a.sum, a.min, a.max]).map_err(&e)?;
-            }
-            recompute(&tx, &p.recompute).map_err(&e)?;
-            let mut count =
-                tx.prepare_cached("UPDATE sk_ts_datastreams SET readings = readings + ?2 WHERE id = ?1").map_err(&e)?;
-            for (d, n) in per {
-                count.execute(params![d, n]).map_err(&e)?;
-            }
-        }
+        let outcomes = apply(&tx, &self.defs, readings, now).map_err(&e)?;
         tx.commit().map_err(&e)?;
-        Ok(p.outcomes)
+        Ok(outcomes)
     }
 }
 
-/// Corrected minutes from their readings, then their hours from minutes, days from hours.
+/// Validates, plans and writes a batch of readings in `tx` (an append, or the moved readings of
+/// a relocation): inserts, updates, corrections, roll-up adds and recomputes, counts.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    defs: &Defs,
+    readings: &[Reading],
+    now: i64,
+) -> rusqlite::Result<Vec<Outcome>> {
+    let keys = {
+        let defs = defs.read().unwrap_or_else(PoisonError::into_inner);
+        Plan::keys(readings, &defs, now)
+    };
+    let mut existing: HashMap<Key, f64> = HashMap::new();
+    {
+        let mut get = tx.prepare_cached("SELECT value FROM sk_ts_readings WHERE datastream = ?1 AND t = ?2")?;
+        for k in keys.iter().flatten() {
+            if let Some(v) = get.query_row(params![k.0, k.1], |r| r.get::<_, f64>(0)).optional()? {
+                existing.insert(*k, v);
+            }
+        }
+    }
+    let p = logic::plan(readings, keys, &existing);
+    let mut ins = tx.prepare_cached("INSERT INTO sk_ts_readings (datastream, t, value) VALUES (?1, ?2, ?3)")?;
+    let mut per: HashMap<DatastreamId, i64> = HashMap::new();
+    for ((d, t), v) in &p.inserts {
+        ins.execute(params![d, t, v])?;
+        *per.entry(*d).or_default() += 1;
+    }
+    let mut upd = tx.prepare_cached("UPDATE sk_ts_readings SET value = ?3 WHERE datastream = ?1 AND t = ?2")?;
+    for ((d, t), v) in &p.updates {
+        upd.execute(params![d, t, v])?;
+    }
+    let mut cor = tx.prepare_cached(
+        "INSERT INTO sk_ts_corrections (datastream, t, previous, value, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for ((d, t), old, new) in &p.corrections {
+        cor.execute(params![d, t, old, new, now])?;
+    }
+    let mut add = tx.prepare_cached(
+        "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT DO UPDATE SET n = n + excluded.n, sum = sum + excluded.sum,
+           lo = min(lo, excluded.lo), hi = max(hi, excluded.hi)",
+    )?;
+    for ((d, r, b), a) in &p.adds {
+        add.execute(params![d, r.code(), b, a.count as i64, a.sum, a.min, a.max])?;
+    }
+    recompute(tx, &p.recompute)?;
+    let mut count = tx.prepare_cached("UPDATE sk_ts_datastreams SET readings = readings + ?2 WHERE id = ?1")?;
+    for (d, n) in per {
+        count.execute(params![d, n])?;
+    }
+    Ok(p.outcomes)
+}
+
+/// Removes the readings at `keys` (each named once) in `tx`, recording each removed value (with
+/// the time it moved to), recomputing the roll-ups they counted in and the counts. The values
+/// removed, by key.
+fn remove(
+    tx: &rusqlite::Transaction<'_>,
+    keys: &[(Key, Option<i64>)],
+    now: i64,
+) -> rusqlite::Result<HashMap<Key, f64>> {
+    let mut get = tx.prepare_cached("SELECT value FROM sk_ts_readings WHERE datastream = ?1 AND t = ?2")?;
+    let mut del = tx.prepare_cached("DELETE FROM sk_ts_readings WHERE datastream = ?1 AND t = ?2")?;
+    let mut rec = tx.prepare_cached(
+        "INSERT INTO sk_ts_deletions (datastream, t, value, moved_to, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut removed = HashMap::new();
+    let mut per: HashMap<DatastreamId, i64> = HashMap::new();
+    for ((d, t), moved_to) in keys {
+        let Some(v) = get.query_row(params![d, t], |r| r.get::<_, f64>(0)).optional()? else { continue };
+        del.execute(params![d, t])?;
+        rec.execute(params![d, t, v, moved_to, now])?;
+        removed.insert((*d, *t), v);
+        *per.entry(*d).or_default() += 1;
+    }
+    recompute(tx, &crate::edit::minutes_of(removed.keys()))?;
+    let mut count = tx.prepare_cached("UPDATE sk_ts_datastreams SET readings = readings - ?2 WHERE id = ?1")?;
+    for (d, n) in per {
+        count.execute(params![d, n])?;
+    }
+    Ok(removed)
+}
+
+/// Minutes whose readings changed (a correction, a removal) from their readings, then their
+/// hours from minutes, days from hours; a bucket left empty is removed.
 fn recompute(tx: &rusqlite::Transaction<'_>, minutes: &BTreeSet<(DatastreamId, i64)>) -> rusqlite::Result<()> {
     if minutes.is_empty() {
         return Ok(());
     }
+    let mut clear =
+        tx.prepare_cached("DELETE FROM sk_ts_rollups WHERE datastream = ?1 AND resolution = ?2 AND bucket = ?3")?;
     let mut raw = tx.prepare_cached(
-        "INSERT OR REPLACE INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
-         SELECT ?1, 0, ?2, count(*), sum(value), min(value), max(value) FROM sk_ts_readings
-         WHERE datastream = ?1 AND t >= ?2 AND t < ?3 ORDER BY t",
+        "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
+         SELECT ?1, 0, ?2, n, s, lo, hi FROM (SELECT count(*) AS n, sum(value) AS s, min(value) AS lo,
+           max(value) AS hi FROM (SELECT value FROM sk_ts_readings WHERE datastream = ?1 AND t >= ?2 AND t < ?3
+           ORDER BY t)) WHERE n > 0",
     )?;
     for (d, m) in minutes {
+        clear.execute(params![d, Resolution::Minute.code(), m])?;
         raw.execute(params![d, m, m + Resolution::Minute.len_us()])?;
     }
     let mut up = tx.prepare_cached(
-        "INSERT OR REPLACE INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
-         SELECT ?1, ?2, ?3, sum(n), sum(sum), min(lo), max(hi) FROM sk_ts_rollups
-         WHERE datastream = ?1 AND resolution = ?4 AND bucket >= ?3 AND bucket < ?5",
+        "INSERT INTO sk_ts_rollups (datastream, resolution, bucket, n, sum, lo, hi)
+         SELECT ?1, ?2, ?3, n, s, lo, hi FROM (SELECT count(*) AS c, sum(n) AS n, sum(sum) AS s, min(lo) AS lo,
+           max(hi) AS hi FROM sk_ts_rollups WHERE datastream = ?1 AND resolution = ?4 AND bucket >= ?3 AND bucket < ?5)
+         WHERE c > 0",
     )?;
     for res in [Resolution::Hour, Resolution::Day] {
         let finer = res.finer().map_or(0, Resolution::code);
         for (d, b) in coarser_buckets(minutes, res) {
+            clear.execute(params![d, res.code(), b])?;
             up.execute(params![d, res.code(), b, finer, b + res.len_us()])?;
         }
     }
@@ -334,6 +376,88 @@ impl TimeSeries for SqliteSeries {
         })
     }
 
+    fn delete(&self, keys: &[(DatastreamId, Timestamp)]) -> Result<Vec<Option<f64>>> {
+        crate::edit::check_len(keys.len())?;
+        let keys: Vec<Key> = keys.iter().map(|(d, t)| (*d, us(*t))).collect();
+        self.writer.run(move |s| {
+            let e = err(&s.path);
+            let now = us(s.clock.now());
+            let tx = s.conn.transaction().map_err(&e)?;
+            let named: Vec<(Key, Option<i64>)> =
+                crate::edit::unique_keys(&keys).into_iter().map(|k| (k, None)).collect();
+            let removed = remove(&tx, &named, now).map_err(&e)?;
+            tx.commit().map_err(&e)?;
+            Ok(crate::edit::answers(&keys, &removed))
+        })
+    }
+
+    fn relocate(&self, moves: &[Move]) -> Result<Relocated> {
+        crate::edit::check_len(moves.len())?;
+        if let Some(index) = crate::edit::repeated_from(moves) {
+            return Ok(Relocated::Missing { index });
+        }
+        let moves = moves.to_vec();
+        self.writer.run(move |s| {
+            let e = err(&s.path);
+            let now = us(s.clock.now());
+            let tx = s.conn.transaction().map_err(&e)?;
+            let named: Vec<(Key, Option<i64>)> =
+                moves.iter().map(|m| ((m.datastream, us(m.from)), Some(us(m.to)))).collect();
+            let removed = remove(&tx, &named, now).map_err(&e)?;
+            let mut readings = Vec::with_capacity(moves.len());
+            for (index, (m, (key, _))) in moves.iter().zip(&named).enumerate() {
+                let Some(old) = removed.get(key) else { return Ok(Relocated::Missing { index }) };
+                readings.push(Reading::new(m.datastream, m.to, m.value.unwrap_or(*old)));
+            }
+            let outcomes = apply(&tx, &s.defs, &readings, now).map_err(&e)?;
+            let result = crate::edit::relocation_result(&outcomes);
+            if result == Relocated::Moved {
+                tx.commit().map_err(&e)?;
+            }
+            // otherwise `tx` is dropped: rolled back, nothing moved
+            Ok(result)
+        })
+    }
+
+    fn deletions(&self, id: DatastreamId, from: Timestamp, to: Timestamp, limit: usize) -> Result<Vec<Deletion>> {
+        check_limit("deletions", limit, crate::MAX_RANGE_LIMIT)?;
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT t, value, moved_to, at FROM sk_ts_deletions WHERE datastream = ?1 AND t >= ?2 AND t < ?3
+                 ORDER BY t, rowid LIMIT ?4",
+            )?
+            .query_map(params![id, us(from), us(to), limit as i64], |r| {
+                Ok(Deletion {
+                    datastream: id,
+                    time: ts(r.get(0)?),
+                    value: r.get(1)?,
+                    moved_to: r.get::<_, Option<i64>>(2)?.map(ts),
+                    at: ts(r.get(3)?),
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn drop_series(&self, ids: std::ops::RangeInclusive<DatastreamId>) -> Result<u64> {
+        let (lo, hi) = (*ids.start(), *ids.end());
+        self.writer.run(move |s| {
+            let e = err(&s.path);
+            let tx = s.conn.transaction().map_err(&e)?;
+            let n = tx
+                .execute("DELETE FROM sk_ts_readings WHERE datastream BETWEEN ?1 AND ?2", params![lo, hi])
+                .map_err(&e)?;
+            for table in ["sk_ts_rollups", "sk_ts_corrections", "sk_ts_deletions"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE datastream BETWEEN ?1 AND ?2"), params![lo, hi])
+                    .map_err(&e)?;
+            }
+            tx.execute("DELETE FROM sk_ts_datastreams WHERE id BETWEEN ?1 AND ?2", params![lo, hi]).map_err(&e)?;
+            tx.commit().map_err(&e)?;
+            s.defs.write().unwrap_or_else(PoisonError::into_inner).retain(|id, _| !(lo..=hi).contains(id));
+            Ok(n as u64)
+        })
+    }
+
     fn set_retention(&self, id: DatastreamId, keep: Option<SignedDuration>) -> Result<()> {
         let mut d = self.datastream(id)?.ok_or(TsError::UnknownDatastream(id))?;
         d.retention = keep;
@@ -354,8 +478,10 @@ impl TimeSeries for SqliteSeries {
                 let n = tx
                     .execute("DELETE FROM sk_ts_readings WHERE datastream = ?1 AND t < ?2", params![d.id, cutoff])
                     .map_err(&e)?;
-                tx.execute("DELETE FROM sk_ts_corrections WHERE datastream = ?1 AND t < ?2", params![d.id, cutoff])
-                    .map_err(&e)?;
+                for table in ["sk_ts_corrections", "sk_ts_deletions"] {
+                    tx.execute(&format!("DELETE FROM {table} WHERE datastream = ?1 AND t < ?2"), params![d.id, cutoff])
+                        .map_err(&e)?;
+                }
                 tx.execute(
                     "DELETE FROM sk_ts_rollups WHERE datastream = ?1 AND resolution = 0 AND bucket < ?2",
                     params![d.id, cutoff],

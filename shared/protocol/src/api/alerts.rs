@@ -105,6 +105,40 @@ pub struct AlertList {
     pub more: bool,
 }
 
+/// Whether an alert is open or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    Closed,
+}
+
+/// The live channel's `alert` message ([`crate::api::LiveEvent::Alert`]): an incident of (rule,
+/// datastream) opened or closed, with the station (Thing) it concerns and its case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// The rule's id and name.
+    pub rule: String,
+    pub rule_name: String,
+    /// The Datastream's `@iot.id` and its Thing's (the station; absent when it has none).
+    pub datastream: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thing: Option<i64>,
+    pub state: AlertState,
+    /// The state the alert puts the datastream in on the map while open (`alarm`, `silent` for a
+    /// silence rule); when closed, the map re-reads the station.
+    pub map_state: crate::api::SensorState,
+    /// The reading that opened or closed it (absent for silence, which no reading decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// When: the breach's start on open, the recovery's reading on close (RFC 3339, Beijing).
+    pub at: String,
+    /// The incident's case (UUID) and number.
+    pub case: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_no: Option<String>,
+}
+
 #[cfg(test)]
 mod golden {
     use super::*;

@@ -45,6 +45,13 @@ pub enum LiveEvent {
         phenomenon_time: String,
         state: crate::api::SensorState,
     },
+    /// An alert (`/alerts`) opened or closed, for those who may read `sta_datastream`: the map
+    /// recolours the station, the office sees the new case.
+    Alert(crate::api::alerts::AlertEvent),
+    /// A registered outside service went down or came back (for administrators).
+    ServiceHealth(crate::api::services::ServiceHealthEvent),
+    /// A system resource threshold (`/admin/system`) was crossed or recovered (for administrators).
+    SystemAlert(crate::api::system::SystemAlertEvent),
     /// The receiver was too slow and `missed` messages were dropped: re-read what is shown.
     Lagged { missed: u64 },
     /// The server ends the stream (its time is up, the server stops, or the caller's token or
@@ -77,5 +84,22 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"type":"reading","datastream":4,"thing":2,"result":1.5,"phenomenonTime":"2026-12-07T08:00:00+08:00","state":"warning"}"#
         );
+        let a = LiveEvent::Alert(crate::api::alerts::AlertEvent {
+            rule: "r1".into(),
+            rule_name: "水位超限".into(),
+            datastream: 4,
+            thing: Some(2),
+            state: crate::api::alerts::AlertState::Open,
+            map_state: crate::api::SensorState::Alarm,
+            value: Some(3.2),
+            at: "2026-12-07T08:00:00+08:00".into(),
+            case: "c1".into(),
+            case_no: Some("2026-000001".into()),
+        });
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"type":"alert","rule":"r1","rule_name":"水位超限","datastream":4,"thing":2,"state":"open","map_state":"alarm","value":3.2,"at":"2026-12-07T08:00:00+08:00","case":"c1","case_no":"2026-000001"}"#
+        );
+        assert_eq!(serde_json::from_str::<LiveEvent>(&serde_json::to_string(&a).unwrap()).unwrap(), a);
     }
 }

@@ -6,6 +6,7 @@
 //! collection list), [`features`] (features sent and answered), [`geocode`] (the address
 //! service), [`reports`] (citizens' reports), [`history`] (a feature's versions), [`packages`]
 //! (offline tile packages), [`conflicts`] (conflict review), [`stats`] (layer statistics),
+//! [`processes`] (OGC API – Processes: the analysis engine's processes and jobs),
 //! [`problem`] (error answers).
 //! Requests refuse unknown members where the server always did; answers accept them, so a later
 //! server may add some. Each module pins its JSON with golden tests: a changed shape is a
@@ -20,14 +21,19 @@ pub mod conflicts;
 pub mod events;
 pub mod features;
 pub mod geocode;
+pub mod harvest;
 pub mod history;
 pub mod items;
 pub mod layers;
 pub mod packages;
 pub mod problem;
+pub mod processes;
+pub mod records;
 pub mod reports;
 pub mod sensors;
+pub mod services;
 pub mod stats;
+pub mod system;
 pub mod tasks;
 
 pub use auth::{

@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SensorState {
-    /// The latest reading is recent and inside its thresholds.
+    /// Nothing to judge by: no reading yet and no alert rule saying it is silent.
+    Unknown,
+    /// The latest reading is recent and inside its thresholds, no alert open.
     Normal,
     /// No reading for longer than the datastream allows (or none at all).
     Silent,
     /// The latest reading crossed a warning threshold.
     Warning,
-    /// The latest reading crossed an alarm threshold.
+    /// The latest reading crossed an alarm threshold, or an alert rule's incident is open.
     Alarm,
 }
 
@@ -23,6 +25,7 @@ impl SensorState {
     /// The Chinese name shown to people.
     pub fn label(self) -> &'static str {
         match self {
+            SensorState::Unknown => "未知",
             SensorState::Normal => "正常",
             SensorState::Silent => "静默",
             SensorState::Warning => "预警",
@@ -46,6 +49,11 @@ pub struct StationReading {
     #[serde(rename = "phenomenonTime", default, skip_serializing_if = "Option::is_none")]
     pub phenomenon_time: Option<String>,
     pub state: SensorState,
+    /// The state open alerts (`/alerts`) put this datastream in — `alarm`, or `silent` for a
+    /// silence rule's — absent when none is open: a live `reading` (judged by thresholds only)
+    /// does not lower the datastream below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<SensorState>,
 }
 
 /// A station's properties in the latest-readings layer.
@@ -54,7 +62,7 @@ pub struct StationProperties {
     /// The Thing's `@iot.id`.
     pub thing: i64,
     pub name: String,
-    /// The worst state of its datastreams (alarm > warning > silent > normal).
+    /// The worst state of its datastreams (alarm > warning > silent > normal > unknown).
     pub state: SensorState,
     /// [`SensorState::label`] of `state`, for labels and legends.
     pub state_label: String,
@@ -158,10 +166,25 @@ mod golden {
                 result: None,
                 phenomenon_time: None,
                 state: SensorState::Silent,
+                alert: None,
             },
             r#"{"datastream":3,"name":"倾角","unit":"deg","state":"silent"}"#,
         );
+        golden(
+            StationReading {
+                datastream: 3,
+                name: "倾角".into(),
+                unit: "deg".into(),
+                result: Some(12.5),
+                phenomenon_time: Some("2026-12-07T08:01:00+08:00".into()),
+                state: SensorState::Alarm,
+                alert: Some(SensorState::Alarm),
+            },
+            r#"{"datastream":3,"name":"倾角","unit":"deg","result":12.5,"phenomenonTime":"2026-12-07T08:01:00+08:00",
+                "state":"alarm","alert":"alarm"}"#,
+        );
         assert!(SensorState::Alarm > SensorState::Warning && SensorState::Warning > SensorState::Silent);
-        assert!(SensorState::Silent > SensorState::Normal);
+        assert!(SensorState::Silent > SensorState::Normal && SensorState::Normal > SensorState::Unknown);
+        assert_eq!(serde_json::to_string(&SensorState::Unknown).unwrap(), r#""unknown""#);
     }
 }

@@ -18,8 +18,10 @@ mod audit;
 pub(crate) mod copy;
 mod devices;
 mod groups;
+pub(crate) mod harvest;
 mod pg;
 mod rules;
+pub(crate) mod services;
 pub(crate) mod sql;
 mod tokens;
 mod users;
@@ -44,7 +46,7 @@ use crate::types::{
 };
 
 /// Auth schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// `PRAGMA application_id` of an auth database ("SKAU"), so that a GeoPackage or another SQLite
 /// file given by mistake is recognised and refused instead of being filled with tables.
@@ -52,7 +54,10 @@ pub const APPLICATION_ID: i32 = 0x534B_4155;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../../migrations/auth/0001_auth.sql")),
-    (SCHEMA_VERSION, include_str!("../../../../migrations/auth/0002_audit_outbox.sql")),
+    (2, include_str!("../../../../migrations/auth/0002_audit_outbox.sql")),
+    (3, include_str!("../../../../migrations/auth/0003_services.sql")),
+    (4, include_str!("../../../../migrations/auth/0004_harvest.sql")),
+    (SCHEMA_VERSION, include_str!("../../../../migrations/auth/0005_key_rate.sql")),
 ];
 
 /// Users, groups, devices, tokens, permission rules and the audit log, in `auth.sqlite` or in

@@ -31,8 +31,12 @@ pub const SCHEMA: &str = "shikong_auth";
 /// Held while migrating. ("SKAUTH_M")
 const MIGRATION_LOCK: i64 = 0x534B_4155_5448_5F4D;
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(super::SCHEMA_VERSION, include_str!("../../../../migrations/auth/postgres/0002_auth.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, include_str!("../../../../migrations/auth/postgres/0002_auth.sql")),
+    (3, include_str!("../../../../migrations/auth/postgres/0003_services.sql")),
+    (4, include_str!("../../../../migrations/auth/postgres/0004_harvest.sql")),
+    (super::SCHEMA_VERSION, include_str!("../../../../migrations/auth/postgres/0005_key_rate.sql")),
+];
 
 pub(crate) struct PgPool {
     config: postgres::Config,

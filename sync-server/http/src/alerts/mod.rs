@@ -16,6 +16,7 @@
 //! `sensor`, asset = the station (`sta_thing/<code>`), located at the station's Location; the
 //! flow's `recover` action (role `system`, which only the server holds) closes it.
 
+pub mod state;
 pub mod storage;
 pub mod worker;
 
@@ -34,7 +35,7 @@ use shikong_query::Filter;
 use shikong_store::{FeatureKey, NewFeature, Query, TxMeta};
 use shikong_workflow::FlowRegistry;
 
-pub use worker::{Alerts, TickReport, settle, tick};
+pub use worker::{Alerts, Held, TickReport, hold, settle, tick};
 
 use crate::access::{Action, Caller};
 use crate::body::Body;

@@ -370,7 +370,7 @@ pub fn open(st: &AppState, rule: &StoredRule, s: &Station, tr: &Transition) -> A
     props.insert("state".into(), Value::Text("open".into()));
     props.insert("incidents".into(), Value::Integer(n));
     props.insert("case_id".into(), Value::Text(id.to_string()));
-    props.insert("case_no".into(), Value::Text(case_no));
+    props.insert("case_no".into(), Value::Text(case_no.clone()));
     props.insert("opened".into(), Value::DateTime(since));
     props.insert("closed".into(), Value::Null);
     props.insert("description".into(), Value::Text(description));
@@ -385,7 +385,52 @@ pub fn open(st: &AppState, rule: &StoredRule, s: &Station, tr: &Transition) -> A
     tx.commit()?;
     st.committed();
     crate::after_commit::kick(st);
+    announce(st, rule, s, wire::AlertState::Open, since, value, id.to_string(), Some(case_no));
     Ok(true)
+}
+
+/// The Thing's `@iot.id` of a station (`sta_thing-000007` → 7).
+fn thing_id(s: &Station) -> Option<i64> {
+    s.thing_code.as_deref()?.strip_prefix("sta_thing-")?.parse().ok()
+}
+
+/// The state an open incident of `rule` puts its datastream in on the map.
+pub fn map_state(rule: &Rule) -> shikong_protocol::api::SensorState {
+    match rule.condition {
+        Condition::Silence { .. } => shikong_protocol::api::SensorState::Silent,
+        _ => shikong_protocol::api::SensorState::Alarm,
+    }
+}
+
+/// Tells the live channel (`/events`) an incident opened or closed, after its commit: whoever may
+/// read the readings (`sta_datastream`, as `GET /alerts`) hears it.
+#[allow(clippy::too_many_arguments)]
+fn announce(
+    st: &AppState,
+    rule: &StoredRule,
+    s: &Station,
+    state: wire::AlertState,
+    at: Timestamp,
+    value: f64,
+    case: String,
+    case_no: Option<String>,
+) {
+    let event = wire::AlertEvent {
+        rule: rule.id.clone(),
+        rule_name: rule.wire.name.clone(),
+        datastream: s.info.id,
+        thing: thing_id(s),
+        state,
+        map_state: map_state(&rule.rule),
+        value: value.is_finite().then_some(value),
+        at: shikong_model::time::beijing(at),
+        case,
+        case_no: case_no.filter(|c| !c.is_empty()),
+    };
+    st.events.publish(
+        crate::events::Audience::Layer("sta_datastream".into()),
+        shikong_protocol::api::LiveEvent::Alert(event),
+    );
 }
 
 /// Closes the open incident of (rule, datastream): its case takes the flow's `recover` action with
@@ -406,6 +451,7 @@ pub fn close(st: &AppState, rule: &StoredRule, s: &Station, at: Timestamp, value
         return Ok(false);
     }
     let n = int(p, "incidents");
+    let (case, case_no) = (text(p, "case_id"), text(p, "case_no"));
     let note = if value.is_finite() {
         format!("读数已恢复：{}{}（北京时间 {}），平台自动关闭告警。", num(value), s.unit, beijing_text(at))
     } else {
@@ -455,6 +501,7 @@ pub fn close(st: &AppState, rule: &StoredRule, s: &Station, at: Timestamp, value
     tx.commit()?;
     st.committed();
     crate::after_commit::kick(st);
+    announce(st, rule, s, wire::AlertState::Closed, at, value, case, Some(case_no));
     Ok(true)
 }
 

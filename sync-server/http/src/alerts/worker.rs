@@ -9,15 +9,28 @@
 //! on the thread that appended the readings would lengthen every observation request, and on an
 //! async thread would block it. The trackers live on this one thread, so they need no lock.
 //! The thread holds the server state only while it works and ends once the state is gone.
+//!
+//! **Nothing missed when behind.** The stream keeps `OBSERVATION_BACKLOG` batches; an evaluator
+//! that falls further behind gets `Lagged` and those batches are gone from the stream, not from
+//! the time-series store. So on `Lagged` it catches up from the store ([`CATCH_UP_PAGE`] readings
+//! a read, in time order) for every datastream some rule watches, after the newest phenomenon
+//! time it took for that datastream (`Memory::seen`; a datastream it took nothing of since it
+//! started is read from the instant it subscribed), then goes on with the stream: readings taken
+//! twice are not newer than what their tracker judged and change nothing. One datastream's
+//! catch-up reads at most [`CATCH_UP_MAX`] readings; beyond that it judges the newest
+//! [`CATCH_UP_PAGE`] (an ongoing breach or recovery is still seen) and says so in the log.
+//! **At start** (its first round, once the server state is complete), before anything else, it
+//! judges silence rules against the store's newest readings, so a station that fell silent while
+//! the server was down is caught without waiting for a tick.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use shikong_sta::alerts::{Condition, Scope, Tracker, Transition, silence};
-use shikong_timeseries::MAX_LATEST;
+use shikong_timeseries::{MAX_LATEST, MAX_RANGE_LIMIT, Order};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::storage::{self, Station, StoredRule};
@@ -29,11 +42,17 @@ use crate::sta::stream::ObservationBatch;
 const POLL: Duration = Duration::from_millis(100);
 /// How long [`settle`] and [`tick`] wait for the thread.
 const WAIT: Duration = Duration::from_secs(120);
+/// Readings one catch-up read takes (the store's largest `range`).
+pub const CATCH_UP_PAGE: usize = MAX_RANGE_LIMIT;
+/// Readings of one datastream one catch-up judges at most.
+pub const CATCH_UP_MAX: usize = 20 * CATCH_UP_PAGE;
 
 enum Msg {
     Settle(mpsc::Sender<()>),
     Tick(Timestamp, mpsc::Sender<ApiResult<TickReport>>),
     Reload,
+    /// Stop taking from the stream until the receiver's sender is dropped; ack once stopped.
+    Hold(mpsc::Sender<()>, mpsc::Receiver<()>),
 }
 
 /// The evaluator's handle in the server state.
@@ -76,16 +95,41 @@ pub fn reload(state: &AppState) {
     let _ = send(state, Msg::Reload);
 }
 
+/// The evaluator held by [`hold`]: it takes nothing from the observation stream until this is
+/// dropped.
+#[derive(Debug)]
+pub struct Held {
+    _release: mpsc::Sender<()>,
+}
+
+/// Holds the evaluator once it has judged everything stored before the call (blocking), so that
+/// it falls behind the observation stream as a slow one would: tests force a `Lagged` with it.
+pub fn hold(state: &AppState) -> ApiResult<Held> {
+    let (ack, acked) = mpsc::channel();
+    let (release, held) = mpsc::channel();
+    send(state, Msg::Hold(ack, held))?;
+    acked.recv_timeout(WAIT).map_err(|_| ApiError::internal("the alert evaluator did not answer"))?;
+    Ok(Held { _release: release })
+}
+
 /// Starts the evaluator of `state` (subscribed to the observation stream from now on).
 pub(crate) fn spawn(state: &AppState) {
     let mut stream = state.observations().subscribe();
+    let subscribed = Timestamp::now();
     let (tx, rx) = mpsc::channel::<Msg>();
     *state.alerts.ctl.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
     // The thread holds the state only while it works: an idle evaluator must not keep a closed
     // server's state (and the drops that flush its audit summary) alive.
     let weak = state.downgrade();
     let spawned = std::thread::Builder::new().name("alerts".into()).spawn(move || {
-        let mut memory = Memory { rules: None, trackers: HashMap::new(), stations: HashMap::new() };
+        let mut memory = Memory {
+            rules: None,
+            trackers: HashMap::new(),
+            stations: HashMap::new(),
+            seen: HashMap::new(),
+            subscribed,
+            started: false,
+        };
         loop {
             let msg = match rx.recv_timeout(POLL) {
                 Ok(msg) => Some(msg),
@@ -98,6 +142,21 @@ pub(crate) fn spawn(state: &AppState) {
             }
             let Some(st) = weak.upgrade() else { return };
             let mut ev = Evaluator { st, m: &mut memory };
+            // The first round runs once the state is complete (`serve` gives the time-series
+            // store after `AppState::new`, which spawns this thread): silence over the downtime.
+            if !ev.m.started {
+                ev.m.started = true;
+                if !matches!(msg, Some(Msg::Tick(..))) {
+                    let now = ev.st.config.alert_clock.now();
+                    match ev.tick(now) {
+                        Ok(r) if r.opened + r.closed > 0 => {
+                            tracing::info!(opened = r.opened, closed = r.closed, "silence alerts at start")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e.detail, "the alert evaluator's first round failed"),
+                    }
+                }
+            }
             ev.drain(&mut stream);
             match msg {
                 Some(Msg::Settle(ack)) => {
@@ -107,6 +166,12 @@ pub(crate) fn spawn(state: &AppState) {
                     let _ = ack.send(ev.tick(now));
                 }
                 Some(Msg::Reload) => ev.m.rules = None,
+                Some(Msg::Hold(ack, held)) => {
+                    // Not holding the server state while waiting: a test may drop it.
+                    drop(ev);
+                    let _ = ack.send(());
+                    let _ = held.recv();
+                }
                 None => {}
             }
         }
@@ -123,6 +188,14 @@ struct Memory {
     trackers: HashMap<(String, i64), Tracker>,
     /// Datastreams' stations (`None`: no such datastream), forgotten at every tick.
     stations: HashMap<i64, Option<Station>>,
+    /// Per datastream, the newest phenomenon time taken from the stream or a catch-up: a
+    /// catch-up reads the store after it. At most one entry per datastream that exists.
+    seen: HashMap<i64, Timestamp>,
+    /// When the thread subscribed to the stream: a catch-up reads a datastream absent from
+    /// `seen` from here (readings stamped earlier were stored before it listened).
+    subscribed: Timestamp,
+    /// The first round ran.
+    started: bool,
 }
 
 /// The evaluator at work: the server state, held for one round.
@@ -181,8 +254,11 @@ impl Evaluator<'_> {
                 Err(TryRecvError::Lagged(n)) => {
                     tracing::warn!(
                         missed = n,
-                        "the alert evaluator fell behind the observation stream; those readings were not judged"
+                        "the alert evaluator fell behind the observation stream; catching up from the store"
                     );
+                    if let Err(e) = self.catch_up() {
+                        tracing::warn!(error = %e.detail, "the alert evaluator could not catch up; the next lag or tick tries again");
+                    }
                 }
                 Err(TryRecvError::Empty | TryRecvError::Closed) => return,
             }
@@ -190,20 +266,86 @@ impl Evaluator<'_> {
     }
 
     fn judge(&mut self, batch: &ObservationBatch) {
+        for o in &batch.observations {
+            self.take(o.datastream, o.time, o.value);
+        }
+    }
+
+    /// Judges one reading with every rule watching its datastream.
+    fn take(&mut self, ds: i64, time: Timestamp, value: f64) {
+        let seen = self.m.seen.entry(ds).or_insert(time);
+        *seen = (*seen).max(time);
         if self.rules().is_empty() {
             return;
         }
-        for o in &batch.observations {
-            let Some(station) = self.station(o.datastream) else { continue };
-            let rules: Vec<StoredRule> =
-                self.rules().iter().filter(|r| r.rule.scope.matches(&station.info)).cloned().collect();
-            for rule in rules {
-                let tr = self.tracker(&rule.id, o.datastream).observe(&rule.rule, o.time, o.value);
-                if let Some(tr) = tr {
-                    self.apply(&rule, &station, &tr);
+        let Some(station) = self.station(ds) else { return };
+        let rules: Vec<StoredRule> =
+            self.rules().iter().filter(|r| r.rule.scope.matches(&station.info)).cloned().collect();
+        for rule in rules {
+            let tr = self.tracker(&rule.id, ds).observe(&rule.rule, time, value);
+            if let Some(tr) = tr {
+                self.apply(&rule, &station, &tr);
+            }
+        }
+    }
+
+    /// After a lag: judges, in time order, what the store holds of every watched datastream after
+    /// the newest reading taken of it (module docs).
+    fn catch_up(&mut self) -> ApiResult<()> {
+        let rules = self.rules().to_vec();
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let ids = self.watched(&rules)?;
+        let ts = self.st.timeseries()?;
+        let tick = SignedDuration::from_micros(1);
+        // Nothing is stored later than the store's clock allows; a day is far beyond.
+        let to = Timestamp::now() + SignedDuration::from_hours(24);
+        for ds in ids {
+            let mut from = match self.m.seen.get(&ds) {
+                Some(t) => *t + tick,
+                None => self.m.subscribed,
+            };
+            let mut taken = 0;
+            loop {
+                if taken >= CATCH_UP_MAX {
+                    // Too far behind to judge every reading: judge the newest ones.
+                    let mut newest = ts.range(ds, from, to, CATCH_UP_PAGE, Order::Desc).map_err(ApiError::internal)?;
+                    newest.reverse();
+                    tracing::warn!(datastream = ds, skipped_after = %from, "alert catch-up: only the newest readings are judged");
+                    for r in &newest {
+                        self.take(ds, r.time, r.value);
+                    }
+                    break;
+                }
+                let page = ts.range(ds, from, to, CATCH_UP_PAGE, Order::Asc).map_err(ApiError::internal)?;
+                for r in &page {
+                    self.take(ds, r.time, r.value);
+                }
+                taken += page.len();
+                match page.last() {
+                    Some(last) if page.len() == CATCH_UP_PAGE => from = last.time + tick,
+                    _ => break,
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The datastreams some rule watches.
+    fn watched(&mut self, rules: &[StoredRule]) -> ApiResult<Vec<i64>> {
+        let mut ids: Vec<i64> =
+            rules.iter().filter_map(|r| if let Scope::Datastream(d) = r.rule.scope { Some(d) } else { None }).collect();
+        if rules.iter().any(|r| !matches!(r.rule.scope, Scope::Datastream(_))) {
+            for ds in self.all_datastreams()? {
+                if self.station(ds).is_some_and(|s| rules.iter().any(|r| r.rule.scope.matches(&s.info))) {
+                    ids.push(ds);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
     }
 
     fn apply(&mut self, rule: &StoredRule, station: &Station, tr: &Transition) -> bool {

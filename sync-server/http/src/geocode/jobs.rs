@@ -1,5 +1,8 @@
 //! Batch geocoding jobs as a bounded, durable, expiring list: any logged-in user (citizens too)
-//! can start one, so their number, their disk and their lifetime are all capped.
+//! can start one, so their number, their disk and their lifetime are all capped. The list
+//! machinery is the server's one job store (`crate::jobstore`, shared with the process jobs);
+//! this module says what a batch job is, how it comes back after a restart and how a bound
+//! crossed is worded.
 //!
 //! - **Bounded**: at most [`BatchLimits::per_user`] unfinished jobs per user and
 //!   [`BatchLimits::total`] on the server, and at most [`BatchLimits::kept_per_user`] /
@@ -15,20 +18,16 @@
 //!   next sweep (at start, and whenever a job is created or a result read). Files in the folder
 //!   that no kept job owns (a crash's `.part`) are removed at start.
 
-use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shikong_protocol::api::{self, BatchState};
 
-use crate::problem::ApiError;
-
-/// The list file inside `DATA/geocode-jobs/`.
-const LIST: &str = "jobs.json";
+use crate::access::Caller;
+use crate::jobstore::{Budget, Job, JobStore, Over, now_unix};
+use crate::problem::{ApiError, ApiResult};
 
 /// Bounds of batch jobs (a server setting: `ServerConfig::geocode_jobs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,22 +99,49 @@ impl BatchJob {
             result: (self.state == BatchState::Done).then(|| format!("{base}/geocode/batch/{}/result", self.id)),
         }
     }
-
-    fn expired(&self, now: i64, keep_for: Duration) -> bool {
-        self.finished_unix.is_some_and(|t| now.saturating_sub(t) >= keep_for.as_secs() as i64)
-    }
 }
 
-fn now_unix() -> i64 {
-    jiff::Timestamp::now().as_second()
+impl Job for BatchJob {
+    const WHAT: &'static str = "batch job list";
+    const PRETTY: bool = true;
+    fn id(&self) -> uuid::Uuid {
+        self.id
+    }
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+    fn finished_unix(&self) -> Option<i64> {
+        self.finished_unix
+    }
+    fn unfinished(&self) -> bool {
+        self.state == BatchState::Running
+    }
+    /// Ids are UUIDv7: by id is by time.
+    fn order_key(&self) -> (&str, uuid::Uuid) {
+        ("", self.id)
+    }
+    fn result_name(&self) -> String {
+        format!("{}.{}", self.id, self.format)
+    }
+    /// The upload was only in memory: a job that was running cannot resume.
+    fn reopened(&mut self, result_exists: bool) {
+        if self.state == BatchState::Running {
+            self.state = BatchState::Failed;
+            self.error = Some("interrupted by a server restart; upload the table again".to_owned());
+            self.finished_at = Some(shikong_model::time::beijing(jiff::Timestamp::now()));
+            self.finished_unix = Some(now_unix());
+        }
+        if self.state == BatchState::Done && !result_exists {
+            self.state = BatchState::Failed;
+            self.error = Some("the result file is missing".to_owned());
+        }
+    }
 }
 
 /// The batch jobs of a server (see the module documentation).
 #[derive(Debug)]
 pub struct BatchJobs {
-    dir: PathBuf,
-    limits: BatchLimits,
-    jobs: Mutex<HashMap<uuid::Uuid, BatchJob>>,
+    store: JobStore<BatchJob>,
     /// Turns to geocode ([`BatchLimits::running`]).
     pub(crate) turns: tokio::sync::Semaphore,
 }
@@ -124,180 +150,97 @@ impl BatchJobs {
     /// Opens the list in `DATA/geocode-jobs/`: running jobs of the previous process are marked
     /// failed, expired jobs and files no job owns are removed.
     pub fn open(data_dir: &Path, limits: BatchLimits) -> anyhow::Result<Self> {
-        let dir = data_dir.join("geocode-jobs");
-        let mut jobs: HashMap<uuid::Uuid, BatchJob> = HashMap::new();
-        let list = dir.join(LIST);
-        if list.is_file() {
-            let bytes = std::fs::read(&list)?;
-            let stored: Vec<BatchJob> = serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: not a batch job list: {e}", list.display()))?;
-            let now = now_unix();
-            for mut j in stored {
-                if j.state == BatchState::Running {
-                    j.state = BatchState::Failed;
-                    j.error = Some("interrupted by a server restart; upload the table again".to_owned());
-                    j.finished_at = Some(shikong_model::time::beijing(jiff::Timestamp::now()));
-                    j.finished_unix = Some(now);
-                }
-                if j.state == BatchState::Done && !dir.join(result_name(&j)).is_file() {
-                    j.state = BatchState::Failed;
-                    j.error = Some("the result file is missing".to_owned());
-                }
-                jobs.insert(j.id, j);
-            }
-        }
-        let turns = tokio::sync::Semaphore::new(limits.running.max(1));
-        let me = BatchJobs { dir, limits, jobs: Mutex::new(jobs), turns };
-        me.sweep()?;
-        // Files no kept job owns: results of jobs dropped from the list, a crash's `.part`.
-        if me.dir.is_dir() {
-            let keep: Vec<String> = me.lock().values().map(result_name).collect();
-            for entry in std::fs::read_dir(&me.dir)?.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name != LIST && !keep.contains(&name) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        Ok(me)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<uuid::Uuid, BatchJob>> {
-        self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
+        let budget = Budget {
+            per_user: limits.per_user,
+            total: limits.total,
+            kept_per_user: limits.kept_per_user,
+            kept_total: limits.kept_total,
+            keep_for: limits.keep_for,
+        };
+        let store = JobStore::open(data_dir.join("geocode-jobs"), budget)?;
+        Ok(BatchJobs { store, turns: tokio::sync::Semaphore::new(limits.running.max(1)) })
     }
 
     /// Where a job's result is (its file name is the job id and format).
     pub fn result_path(&self, job: &BatchJob) -> PathBuf {
-        self.dir.join(result_name(job))
+        self.store.result_path(job)
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Writes the list (temporary file, fsync, rename): called with the lock held, so writes
-    /// never interleave.
-    fn persist(&self, jobs: &HashMap<uuid::Uuid, BatchJob>) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let mut list: Vec<&BatchJob> = jobs.values().collect();
-        list.sort_by_key(|j| j.id);
-        let bytes = serde_json::to_vec_pretty(&list).map_err(std::io::Error::other)?;
-        let tmp = self.dir.join(format!("{LIST}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, self.dir.join(LIST))
+        self.store.dir()
     }
 
     /// Adds a job if the bounds allow it (after removing expired ones); 429 otherwise. File I/O:
     /// call off the async threads.
     pub fn admit(&self, job: BatchJob) -> Result<(), ApiError> {
-        self.sweep().map_err(ApiError::internal)?;
-        let mut jobs = self.lock();
-        let l = &self.limits;
-        let unfinished = |j: &&BatchJob| j.state == BatchState::Running;
-        let mine = |j: &&BatchJob| j.owner == job.owner;
-        let over = |what: String, retry: u64| {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-jobs", what).with("retry-after", retry)
-        };
-        let running_mine = jobs.values().filter(mine).filter(unfinished).count();
-        if running_mine >= l.per_user {
-            return Err(over(
-                format!("you have {running_mine} batch jobs unfinished; at most {} at a time", l.per_user),
-                60,
-            )
-            .with("limit", "per-user"));
-        }
-        let running = jobs.values().filter(unfinished).count();
-        if running >= l.total {
-            return Err(over(
-                format!("the server has {running} batch jobs unfinished; at most {} at a time", l.total),
-                60,
-            )
-            .with("limit", "total"));
-        }
-        let keep = l.keep_for.as_secs();
-        let kept_mine = jobs.values().filter(mine).count();
-        if kept_mine >= l.kept_per_user {
-            return Err(over(
-                format!(
-                    "you keep {kept_mine} batch jobs; at most {} (delete one with DELETE /geocode/batch/{{job}}, or wait: results are kept {keep} s)",
-                    l.kept_per_user
-                ),
-                keep,
-            )
-            .with("limit", "kept-per-user"));
-        }
-        if jobs.len() >= l.kept_total {
-            return Err(over(format!("the server keeps {} batch jobs; at most {}", jobs.len(), l.kept_total), keep)
-                .with("limit", "kept-total"));
-        }
-        jobs.insert(job.id, job);
-        self.persist(&jobs).map_err(ApiError::internal)
+        self.store.sweep().map_err(ApiError::internal)?;
+        self.store
+            .admit(job, |over, l| {
+                let keep = l.keep_for.as_secs();
+                let (what, retry, limit) = match over {
+                    Over::PerUser(n) => {
+                        (format!("you have {n} batch jobs unfinished; at most {} at a time", l.per_user), 60, "per-user")
+                    }
+                    Over::Total(n) => (
+                        format!("the server has {n} batch jobs unfinished; at most {} at a time", l.total),
+                        60,
+                        "total",
+                    ),
+                    Over::KeptPerUser(n) => (
+                        format!(
+                            "you keep {n} batch jobs; at most {} (delete one with DELETE /geocode/batch/{{job}}, or wait: results are kept {keep} s)",
+                            l.kept_per_user
+                        ),
+                        keep,
+                        "kept-per-user",
+                    ),
+                    Over::KeptTotal(n) => {
+                        (format!("the server keeps {n} batch jobs; at most {}", l.kept_total), keep, "kept-total")
+                    }
+                };
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-jobs", what)
+                    .with("retry-after", retry)
+                    .with("limit", limit)
+            })
+            .map(drop)
     }
 
     /// Changes a job in memory (progress).
     pub fn update(&self, id: uuid::Uuid, f: impl FnOnce(&mut BatchJob)) {
-        if let Some(j) = self.lock().get_mut(&id) {
-            f(j);
-        }
+        self.store.update(id, false, f);
     }
 
     /// Ends a job: done or failed with `error`, kept until [`BatchLimits::keep_for`] from now.
     pub fn finish(&self, id: uuid::Uuid, error: Option<String>) {
-        let mut jobs = self.lock();
-        if let Some(j) = jobs.get_mut(&id) {
+        self.store.finish(id, |j| {
             j.state = if error.is_some() { BatchState::Failed } else { BatchState::Done };
             j.error = error;
             j.finished_at = Some(shikong_model::time::beijing(jiff::Timestamp::now()));
             j.finished_unix = Some(now_unix());
-        }
-        if let Err(e) = self.persist(&jobs) {
-            tracing::error!(error = %e, "writing the batch job list failed");
-        }
+            true
+        });
     }
 
     /// A job that has not expired.
     pub fn get(&self, id: uuid::Uuid) -> Option<BatchJob> {
-        let now = now_unix();
-        self.lock().get(&id).filter(|j| !j.expired(now, self.limits.keep_for)).cloned()
+        self.store.get(id)
+    }
+
+    /// The job `id` if the caller owns it or is an admin.
+    pub(crate) fn owned(&self, caller: &Caller, id: &str) -> ApiResult<BatchJob> {
+        self.store.owned(caller, id, "batch job", || {
+            ApiError::not_found(format!("no batch job `{id}` (results are kept for a limited time)"))
+        })
     }
 
     /// Removes a finished job and its result; `None` when there is no such job.
     pub fn remove(&self, id: uuid::Uuid) -> std::io::Result<Option<BatchJob>> {
-        let mut jobs = self.lock();
-        let Some(job) = jobs.remove(&id) else { return Ok(None) };
-        remove_quietly(&self.result_path(&job))?;
-        self.persist(&jobs)?;
-        Ok(Some(job))
+        self.store.remove(id)
     }
 
     /// Deletes expired jobs and their results. File I/O: call off the async threads.
     pub fn sweep(&self) -> std::io::Result<usize> {
-        let now = now_unix();
-        let mut jobs = self.lock();
-        let expired: Vec<uuid::Uuid> =
-            jobs.values().filter(|j| j.expired(now, self.limits.keep_for)).map(|j| j.id).collect();
-        for id in &expired {
-            if let Some(j) = jobs.remove(id) {
-                remove_quietly(&self.result_path(&j))?;
-            }
-        }
-        if !expired.is_empty() {
-            self.persist(&jobs)?;
-        }
-        Ok(expired.len())
-    }
-}
-
-fn result_name(job: &BatchJob) -> String {
-    format!("{}.{}", job.id, job.format)
-}
-
-fn remove_quietly(p: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+        self.store.sweep()
     }
 }
 

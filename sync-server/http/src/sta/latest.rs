@@ -1,9 +1,14 @@
 //! The latest-readings layer (issue 18's live view): `GET /collections/sta_latest` and
 //! `GET /collections/sta_latest/items`, an OGC API – Features collection whose features are the
 //! stations — each Thing at its first Location's geometry — with the latest reading of each of
-//! its Datastreams, its time and a state (`live::Thresholds`; a station is the worst of its
-//! datastreams). The web map draws it coloured by `state` and moves it with the live channel's
-//! `reading` messages.
+//! its Datastreams, its time and a state. A station is the worst of its datastreams; a
+//! datastream's state is the worst of: `alarm` while an incident of an alert rule (`/alerts`) is
+//! open for it (`silent` for a silence rule's), `silent` once a silence rule's window passed
+//! without a reading (`alerts::state`), and what its latest reading says against the Datastream's
+//! `properties.thresholds` (`live::Thresholds`: `normal`, `warning`, `alarm`, or `silent` when
+//! older than its `silentMinutes`); `unknown` with no reading and no silence to tell. The web map
+//! draws it coloured by `state` and moves it with the live channel's `reading` and `alert`
+//! messages.
 //!
 //! Why a virtual collection computed per request and not a layer of the store: the latest value
 //! changes with every reading (thousands a second), and a reading is not a feature version
@@ -31,6 +36,7 @@ use shikong_protocol::api::{
     Collection, Extent, Link, SensorState, SpatialExtent, StationCollection, StationFeature, StationProperties,
     StationReading, TemporalExtent,
 };
+use shikong_sta::alerts::DatastreamInfo;
 use shikong_sta::entity::{EntityType, Id};
 use shikong_timeseries::{MAX_LATEST, Stored};
 
@@ -39,6 +45,7 @@ use super::super::params::Params;
 use super::super::problem::{ApiError, ApiResult};
 use super::live::Thresholds;
 use super::{AppState, entities};
+use crate::alerts::state::RuleView;
 use crate::blocking;
 
 /// The collection's id.
@@ -55,8 +62,8 @@ pub async fn collection(State(st): State<AppState>, headers: HeaderMap, caller: 
         Ok(Json(Collection {
             id: COLLECTION.into(),
             title: "监测站最新读数".into(),
-            description: "每个监测站（SensorThings Thing）位置上各数据流的最新读数与状态（正常、预警、报警、静默）"
-                .into(),
+            description:
+                "每个监测站（SensorThings Thing）位置上各数据流的最新读数与状态（正常、预警、报警、静默、未知）".into(),
             item_type: "feature".into(),
             extent: Extent {
                 spatial: SpatialExtent {
@@ -131,6 +138,34 @@ fn geometry(props: &serde_json::Map<String, JsonValue>) -> Option<JsonValue> {
     g.get("coordinates").is_some().then(|| g.clone())
 }
 
+/// A Datastream's place in alert rules' scopes.
+fn info(ds: &entities::Rec, id: i64) -> DatastreamInfo {
+    let int = |nav: &str| ds.linked(nav).into_iter().find_map(|i| if let Id::Int(n) = i { Some(n) } else { None });
+    DatastreamInfo { id, sensor: int("Sensor"), observed_property: int("ObservedProperty") }
+}
+
+/// A datastream's state (module docs) and the state its open alerts put it in.
+fn state_of(
+    d: &entities::Rec,
+    id: i64,
+    latest: Option<&Stored>,
+    rules: &RuleView,
+    now: Timestamp,
+) -> (SensorState, Option<SensorState>) {
+    let verdict = rules.judge(&info(d, id), latest.map(|s| s.time), now);
+    let mut state = match latest {
+        Some(s) => Thresholds::of(&d.props).state_of(Some((s.time, s.value)), now),
+        None => SensorState::Unknown,
+    };
+    if verdict.silent {
+        state = state.max(SensorState::Silent);
+    }
+    if let Some(a) = verdict.alert {
+        state = state.max(a);
+    }
+    (state, verdict.alert)
+}
+
 fn stations(st: &AppState, now: Timestamp, inside: impl Fn(f64, f64) -> bool) -> ApiResult<StationCollection> {
     let store = st.store();
     let things = entities::list(store, EntityType::Thing, None)?;
@@ -174,6 +209,7 @@ fn stations(st: &AppState, now: Timestamp, inside: impl Fn(f64, f64) -> bool) ->
             latest.insert(s.datastream, s);
         }
     }
+    let rules = RuleView::load(store)?;
     let text = |r: &entities::Rec, k: &str| r.props.get(k).and_then(JsonValue::as_str).unwrap_or_default().to_owned();
     let mut features = Vec::with_capacity(placed.len());
     for (thing, geometry) in placed {
@@ -182,7 +218,7 @@ fn stations(st: &AppState, now: Timestamp, inside: impl Fn(f64, f64) -> bool) ->
         for d in by_thing.get(&thing.id).into_iter().flatten() {
             let Id::Int(did) = d.id else { continue };
             let l = latest.get(&did);
-            let state = Thresholds::of(&d.props).state_of(l.map(|s| (s.time, s.value)), now);
+            let (state, alert) = state_of(d, did, l, &rules, now);
             let unit = d.props.get("unitOfMeasurement").and_then(|u| u.get("symbol")).and_then(JsonValue::as_str);
             readings.push(StationReading {
                 datastream: did,
@@ -191,9 +227,10 @@ fn stations(st: &AppState, now: Timestamp, inside: impl Fn(f64, f64) -> bool) ->
                 result: l.map(|s| s.value),
                 phenomenon_time: l.map(|s| beijing(s.time)),
                 state,
+                alert,
             });
         }
-        let state = readings.iter().map(|r| r.state).max().unwrap_or(SensorState::Silent);
+        let state = readings.iter().map(|r| r.state).max().unwrap_or(SensorState::Unknown);
         let newest = by_thing
             .get(&thing.id)
             .into_iter()

@@ -16,7 +16,10 @@
 //! States (`SensorState`): a Datastream's `properties.thresholds` (`warningAbove`,
 //! `warningBelow`, `alarmAbove`, `alarmBelow`: a value at or beyond one is in that state;
 //! `silentMinutes`, default [`DEFAULT_SILENT_MINUTES`]: no reading for longer is `silent`). A
-//! station is the worst of its datastreams.
+//! station is the worst of its datastreams. These are the thresholds' states only: the latest
+//! layer (`latest.rs`) adds what alert rules say, and an incident opening or closing reaches the
+//! same audience as an `alert` message (`LiveEvent::Alert`, published by `alerts/storage.rs`
+//! after its commit), so the map never lowers a station below its open alert.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};

@@ -13,10 +13,12 @@
 
 mod entities;
 mod foi;
+mod intake;
 mod latest;
 pub mod live;
 pub mod mqtt;
 mod multi;
+mod obs_write;
 mod observations;
 mod read;
 mod series;
@@ -53,6 +55,8 @@ pub struct StaState {
     stream: stream::ObservationStream,
     /// The relay of new readings to the live channel (`live.rs`).
     live: live::LiveReadings,
+    /// Datastreams checked lately (`observations::DefinedStreams`).
+    defined: observations::DefinedStreams,
     /// Held while the SQLite series is opened on first use: concurrent first callers (several
     /// MQTT publishers at start) open it once, not each its own writer.
     opening: std::sync::Mutex<()>,

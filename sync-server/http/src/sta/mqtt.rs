@@ -11,17 +11,21 @@
 //!   authenticates each connection again every [`RECHECK_EVERY`] with the same credentials and
 //!   closes it when refused, so a revoked token's subscriptions stop receiving (and its publishes
 //!   stop being taken) within that bound; the principal (role, groups) is refreshed each time.
-//! - **Authorizer**: publishing to `v1.1/Datastreams(ID)/Observations` needs edit permission on
-//!   the `sta_datastream` layer (the HTTP rule for Observations); subscribing needs read
-//!   permission on the layer governing the delivered entity set (`entities::governing_layer`).
-//! - **ObservationSink**: the payload is parsed with the bounds of every JSON body, planned by
-//!   `shikong_sta::body::plan_create` with the topic's Datastream as the parent link (as
-//!   `POST /Datastreams(ID)/Observations` does) and stored by `observations::store_planned`, the
-//!   function the HTTP create uses; it returns after the durable commit, so the broker's PUBACK
-//!   (sent after the sink answered) means stored. It publishes on the observation stream
-//!   (`stream.rs`) with origin `Mqtt` / `MqttBridge`. A server-side failure (a 5xx answer:
-//!   database unavailable) is `SinkOutcome::Failed`: never acknowledged, so the client sends the
-//!   reading again, rather than a final refusal.
+//! - **Authorizer**: subscribing needs read permission on the layer governing the delivered
+//!   entity set (`entities::governing_layer`). Publishing to `v1.1/Datastreams(ID)/Observations`
+//!   needs edit permission on the `sta_datastream` layer (the HTTP rule for Observations),
+//!   checked with the reading by the sink, once per user in each batch.
+//! - **ObservationSink**: the publish joins the intake queue (`intake.rs`), which stores the
+//!   readings waiting in one batch: each payload is parsed with the bounds of every JSON body,
+//!   planned by `shikong_sta::body::plan_create` with the topic's Datastream as the parent link
+//!   (as `POST /Datastreams(ID)/Observations` does) and checked by `observations::prepare`, the
+//!   code the HTTP create uses; the batch is one append, and the sink answers after its durable
+//!   commit, so the broker's PUBACK (sent after the sink answered) means stored. The batch is
+//!   published on the observation stream (`stream.rs`) with origin `Mqtt` / `MqttBridge`. A
+//!   server-side failure (a 5xx answer: database unavailable) is `SinkOutcome::Failed`: never
+//!   acknowledged, so the client sends the reading again, rather than a final refusal. A publish
+//!   to `v1.1/MultiDatastreams(ID)/Observations` is stored like `POST
+//!   /MultiDatastreams(ID)/Observations` (`multi::store_planned`), one blocking call each.
 //!
 //! Observations stored by other ways (HTTP, dataArray) reach MQTT subscribers through a task
 //! following the observation stream (`forward`), which skips batches the broker or bridge already
@@ -36,8 +40,7 @@ use shikong_mqtt::{
     Access, Authenticator, Authorizer, Bridge, BridgeConfig, Broker, BrokerConfig, Credentials, EntityId, EntitySet,
     HookFuture, Hooks, Notification, ObservationSink, PublishTarget, Refusal, SinkOutcome,
 };
-use shikong_sta::body::{BodyLimits, Link, Ref, plan_create};
-use shikong_sta::entity::{EntityType, Id};
+use shikong_sta::entity::EntityType;
 use shikong_timeseries::Stored;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
@@ -45,7 +48,8 @@ use tokio::sync::broadcast::error::RecvError;
 use super::super::access::{Action, Caller};
 use super::super::problem::ApiError;
 use super::super::{AppState, blocking};
-use super::stream::{ObservationBatch, ObservationOrigin};
+use super::intake::IntakeQueue;
+use super::stream::ObservationBatch;
 use super::{entities, observations};
 
 /// How often the embedded broker authenticates each connection again (revoked tokens, disabled
@@ -159,7 +163,7 @@ impl AppState {
     /// this returns) or the bridge (connecting in the background). The landing page lists its
     /// endpoint from then on.
     pub async fn start_mqtt(&self, mode: MqttMode) -> Result<MqttService, shikong_mqtt::Error> {
-        let hooks = Arc::new(StaMqtt { st: self.clone() });
+        let hooks = Arc::new(StaMqtt { st: self.clone(), intake: IntakeQueue::start(self.clone()) });
         let (intake, endpoint) = match mode {
             MqttMode::Embedded { listen, config } => {
                 let recheck = config.reauthenticate_every.or(Some(RECHECK_EVERY));
@@ -238,6 +242,7 @@ fn refusal(e: &ApiError) -> Refusal {
 /// The hooks, over the server's state.
 struct StaMqtt {
     st: AppState,
+    intake: IntakeQueue,
 }
 
 impl Authenticator<MqttPrincipal> for StaMqtt {
@@ -267,7 +272,8 @@ impl Authorizer<MqttPrincipal> for StaMqtt {
     fn authorize<'a>(&'a self, p: &'a MqttPrincipal, access: Access<'a>) -> HookFuture<'a, Result<(), Refusal>> {
         Box::pin(async move {
             let (ty, action) = match access {
-                Access::Create(_) => (EntityType::Observation, Action::Edit),
+                // checked with the reading, once per user in each batch (`intake.rs`)
+                Access::Create(_) => return Ok(()),
                 Access::Subscribe(s) => (delivered_type(s.path.target_set()), Action::Read),
             };
             let principal = match p {
@@ -299,30 +305,24 @@ impl ObservationSink<MqttPrincipal> for StaMqtt {
             let ds = match target {
                 PublishTarget::Datastream(EntityId::Number(n)) => i64::try_from(*n).ok(),
                 PublishTarget::Datastream(EntityId::Text(_)) => None,
-                PublishTarget::MultiDatastream(_) => {
-                    return SinkOutcome::Refused(Refusal::new(
-                        "Observations of MultiDatastreams are not stored yet (field /MultiDatastream)",
-                    ));
+                PublishTarget::MultiDatastream(id) => {
+                    let EntityId::Number(m) = id else {
+                        return SinkOutcome::Refused(Refusal::new(format!("no MultiDatastream with @iot.id {id}")));
+                    };
+                    let (st, principal, m) = (self.st.clone(), principal.clone(), *m);
+                    let stored = blocking(move || store_multi(&st, m, &payload, &principal)).await;
+                    return match stored {
+                        Ok(n) => SinkOutcome::Accepted(n),
+                        Err(e) if e.status.is_server_error() => SinkOutcome::Failed(refusal(&e)),
+                        Err(e) => SinkOutcome::Refused(refusal(&e)),
+                    };
                 }
             };
             let Some(ds) = ds else {
                 let PublishTarget::Datastream(id) = target else { unreachable!("matched above") };
                 return SinkOutcome::Refused(Refusal::new(format!("no Datastream with @iot.id {id}")));
             };
-            let (origin, author) = match principal {
-                MqttPrincipal::User(u) => (ObservationOrigin::Mqtt, Some(u.username.clone())),
-                MqttPrincipal::Bridge => (ObservationOrigin::MqttBridge, None),
-            };
-            let st = self.st.clone();
-            let stored = blocking(move || {
-                entities::ensure_layers(st.store(), &st.sta)?;
-                let body = super::write::parse_body(&payload, "the MQTT payload")?;
-                let parent = Link { nav: "Datastream", target: Ref::Existing(Id::Int(ds)) };
-                let plan = plan_create(EntityType::Observation, &body, Some(parent), BodyLimits::default())
-                    .map_err(super::sta_error)?;
-                observations::store_planned(&st, &plan, origin, author.as_deref())
-            })
-            .await;
+            let stored = self.intake.store(ds, payload, principal.clone()).await;
             match stored {
                 Ok(s) => SinkOutcome::Accepted(notification(&s, self.st.links_base().as_deref())),
                 // the server's failure, not the reading's: not acknowledged, sent again
@@ -331,6 +331,38 @@ impl ObservationSink<MqttPrincipal> for StaMqtt {
             }
         })
     }
+}
+
+/// A publish to `v1.1/MultiDatastreams(m)/Observations`: stored exactly as
+/// `POST /MultiDatastreams(m)/Observations` stores it (`multi::store_planned`: the payload
+/// planned with the topic's MultiDatastream as the parent link, every component in one append),
+/// the publisher's edit permission checked as for a Datastream's (the bridge's publishes were
+/// authorised by the external broker). One blocking call per publish: MultiDatastream
+/// Observations are few (an air-quality station a minute), not worth the intake's batching.
+fn store_multi(st: &AppState, m: u64, payload: &[u8], principal: &MqttPrincipal) -> Result<Notification, ApiError> {
+    use shikong_sta::body::{BodyLimits, Link, Ref, plan_create};
+    use shikong_sta::entity::Id;
+    entities::ensure_layers(st.store(), &st.sta)?;
+    if let MqttPrincipal::User(u) = principal {
+        let layer = st.store().layer(entities::governing_layer(EntityType::Observation))?;
+        Caller { principal: Some(u.clone()), client: Client::default() }.allowed(st, &layer, Action::Edit)?;
+    }
+    let m = i64::try_from(m).map_err(|_| ApiError::not_found(format!("no MultiDatastream with @iot.id {m}")))?;
+    let body = super::write::parse_body(payload, "the MQTT payload")?;
+    let target = Ref::Existing(Id::Int(m));
+    let parent = Link { nav: "MultiDatastream", target: target.clone() };
+    let plan =
+        plan_create(EntityType::Observation, &body, Some(parent), BodyLimits::default()).map_err(super::sta_error)?;
+    let (id, mut obj) = super::multi::store_planned(st, &plan, &target)?;
+    if let Some(base) = st.links_base() {
+        shikong_sta::entity::add_links(&mut obj, &base, EntityType::Observation, &id);
+    }
+    let text = match &id {
+        Id::Str(s) => s.clone(),
+        other => other.url_literal(),
+    };
+    let topic = PublishTarget::MultiDatastream(EntityId::Number(m as u64));
+    Ok(Notification::observation(EntityId::Text(text), &topic, None, serde_json::Value::Object(obj)))
 }
 
 #[cfg(test)]

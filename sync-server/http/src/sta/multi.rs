@@ -59,14 +59,14 @@ pub fn parse_id(id: &Id) -> Option<(i64, Timestamp)> {
 }
 
 /// What the stored MultiDatastream declares about its components.
-struct Shape {
-    id: i64,
-    types: Vec<String>,
+pub(super) struct Shape {
+    pub(super) id: i64,
+    pub(super) types: Vec<String>,
     units: Vec<String>,
 }
 
 impl Shape {
-    fn of(rec: &Rec) -> ApiResult<Shape> {
+    pub(super) fn of(rec: &Rec) -> ApiResult<Shape> {
         let Id::Int(id) = rec.id else {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -99,7 +99,7 @@ impl Shape {
     }
 
     /// The stored numbers of a `result` array, or why not (naming `/result/k`).
-    fn values(&self, result: Option<&Json>, at: &str) -> ApiResult<Vec<f64>> {
+    pub(super) fn values(&self, result: Option<&Json>, at: &str) -> ApiResult<Vec<f64>> {
         let bad = |field: String, msg: String| {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "observation-refused", msg).with("field", field)
         };
@@ -154,7 +154,7 @@ impl Shape {
     }
 }
 
-fn node(shape: &Shape, t: Timestamp, values: &[Option<f64>]) -> Node {
+pub(super) fn node(shape: &Shape, t: Timestamp, values: &[Option<f64>]) -> Node {
     let id = obs_id(shape.id, t);
     let mut m = Map::new();
     m.insert("@iot.id".into(), id.to_json());
@@ -167,7 +167,7 @@ fn node(shape: &Shape, t: Timestamp, values: &[Option<f64>]) -> Node {
     Node { ty: EntityType::Observation, id, json: m, rec: None }
 }
 
-fn multi_rec(st: &AppState, m: &Id) -> ApiResult<Option<Rec>> {
+pub(super) fn multi_rec(st: &AppState, m: &Id) -> ApiResult<Option<Rec>> {
     entities::get(st.store(), EntityType::MultiDatastream, m, None)
 }
 
@@ -290,6 +290,17 @@ fn time_of(props: &Map<String, Json>, at: &str) -> ApiResult<Timestamp> {
 pub fn create(st: &AppState, req: &Req, plan: &CreatePlan, target: &Ref) -> ApiResult<Response> {
     let layer = st.store().layer(entities::governing_layer(EntityType::Observation))?;
     req.caller.allowed(st, &layer, Action::Edit)?;
+    let (id, mut obj) = store_planned(st, plan, target)?;
+    add_links(&mut obj, &req.base, EntityType::Observation, &id);
+    Ok(created(&Json::Object(obj)))
+}
+
+/// Stores the one MultiDatastream Observation of a validated create body (its MultiDatastream
+/// linked in the body, by the URL or by the MQTT topic): every component in one append (one
+/// transaction). Its id and JSON (without links). Shared by `POST …/Observations` and MQTT
+/// publishes (`mqtt.rs`), so both accept and refuse exactly the same bodies. The caller checked
+/// the edit permission.
+pub(crate) fn store_planned(st: &AppState, plan: &CreatePlan, target: &Ref) -> ApiResult<(Id, Map<String, Json>)> {
     if plan.ops.len() != 1 {
         let at = plan.ops.iter().find(|o| o.entity_type != EntityType::Observation).map_or("", |o| o.path.as_str());
         return Err(ApiError::new(
@@ -322,18 +333,20 @@ pub fn create(st: &AppState, req: &Req, plan: &CreatePlan, target: &Ref) -> ApiR
     if let Some((k, Outcome::Refused { reason })) =
         outcomes.iter().enumerate().find(|(_, o)| matches!(o, Outcome::Refused { .. }))
     {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "observation-refused",
-            format!("the observation was refused: {reason}"),
-        )
-        .with("field", format!("/result/{k}"))
-        .with("reason", reason.code()));
+        return Err(refused_component(k, reason));
     }
     let values: Vec<Option<f64>> = values.into_iter().map(Some).collect();
-    let mut obj = node(&shape, t, &values).json;
-    add_links(&mut obj, &req.base, EntityType::Observation, &obs_id(shape.id, t));
-    Ok(created(&Json::Object(obj)))
+    Ok((obs_id(shape.id, t), node(&shape, t, &values).json))
+}
+
+/// Why the store refused component `k`'s reading, naming the member at fault: `/result/k`, or
+/// `/phenomenonTime` for a refused time (too far ahead, before 2000, beyond retention).
+pub(super) fn refused_component(k: usize, reason: &shikong_timeseries::Refusal) -> ApiError {
+    let e = super::observations::refused(reason);
+    match e.extra.get("field").and_then(Json::as_str) {
+        Some("/result") => e.with("field", format!("/result/{k}")),
+        _ => e,
+    }
 }
 
 /// The MultiDatastream rows of one `POST /CreateObservations`: checked as they come, appended

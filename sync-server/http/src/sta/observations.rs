@@ -8,8 +8,8 @@
 //! What a reading holds: a number (`result`), its phenomenon time (an instant). So a result must
 //! be a finite number and `phenomenonTime` an instant (absent: now); `resultTime`,
 //! `resultQuality`, `validTime`, `parameters` and the FeatureOfInterest link are not kept yet
-//! (answered as null / absent), a MultiDatastream's observations not yet taken — each refused
-//! with the member named, never silently dropped. The time-series store's own refusals (outside
+//! (answered as null / absent) — each refused with the member named, never silently dropped.
+//! A MultiDatastream's observations are stored by `multi.rs` (one series per component). The time-series store's own refusals (outside
 //! the datastream's range, too far in the future, before 2000) come back as 422 naming
 //! `/result` or `/phenomenonTime` with the store's reason code.
 //!
@@ -201,10 +201,47 @@ pub fn all(cx: &Cx<'_>, opts: &QueryOptions) -> ApiResult<(Vec<Node>, Option<u64
     cx.page(nodes, &rest)
 }
 
+/// How long a Datastream checked to exist (its series defined, its FeatureOfInterest set) is
+/// taken on trust by later Observations of this process. A delete through this process forgets
+/// at once ([`DefinedStreams::forget_all`]); another server process on the same PostgreSQL
+/// database may take readings for a Datastream it deleted for at most this long.
+pub const DEFINED_TRUST: std::time::Duration = std::time::Duration::from_secs(10);
+/// Datastreams remembered at most (past it, all are forgotten and checked again).
+const DEFINED_MAX: usize = 100_000;
+
+/// The Datastreams this process checked lately (see [`DEFINED_TRUST`]): what spares a stream of
+/// readings one entity read and one series lookup per reading.
+#[derive(Debug, Default)]
+pub struct DefinedStreams(std::sync::Mutex<HashMap<i64, std::time::Instant>>);
+
+impl DefinedStreams {
+    fn trusted(&self, ds: i64) -> bool {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&ds).is_some_and(|at| at.elapsed() < DEFINED_TRUST)
+    }
+
+    fn remember(&self, ds: i64) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= DEFINED_MAX {
+            map.clear();
+        }
+        map.insert(ds, std::time::Instant::now());
+    }
+
+    /// After a delete: every stream is checked again.
+    pub fn forget_all(&self) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+}
+
 /// The time-series definition of a Datastream, made from the stored entity when missing.
 fn ensure_defined(st: &AppState, ts: &Arc<dyn TimeSeries>, ds: i64, known: &mut HashMap<i64, bool>) -> ApiResult<bool> {
     if let Some(k) = known.get(&ds) {
         return Ok(*k);
+    }
+    if st.sta.defined.trusted(ds) {
+        known.insert(ds, true);
+        return Ok(true);
     }
     let exists = match entities::get(st.store(), EntityType::Datastream, &Id::Int(ds), None)? {
         None => false,
@@ -222,11 +259,14 @@ fn ensure_defined(st: &AppState, ts: &Arc<dyn TimeSeries>, ds: i64, known: &mut 
         }
     };
     known.insert(ds, exists);
+    if exists {
+        st.sta.defined.remember(ds);
+    }
     Ok(exists)
 }
 
 /// Why a reading was refused, naming the member at fault.
-fn refused(reason: &shikong_timeseries::Refusal) -> ApiError {
+pub(crate) fn refused(reason: &shikong_timeseries::Refusal) -> ApiError {
     let code = reason.code();
     let field =
         if code.contains("time") || code.contains("future") || code.contains("old") || code.contains("retention") {
@@ -292,15 +332,40 @@ pub fn entity(s: &Stored, base: Option<&str>) -> Json {
 }
 
 /// Stores the one Observation of a validated create body (`plan_create` of an Observation, its
-/// Datastream linked in the body or by the URL / MQTT topic) and publishes it on the
-/// observation stream. Shared by `POST …/Observations` and MQTT publishes (`mqtt.rs`), so both
-/// accept and refuse exactly the same bodies. The caller checked the edit permission.
+/// Datastream linked in the body or by the URL) and publishes it on the observation stream. MQTT
+/// publishes go through [`prepare`] and one append per batch (`intake.rs`), so both accept and
+/// refuse exactly the same bodies. The caller checked the edit permission.
 pub(crate) fn store_planned(
     st: &AppState,
     plan: &shikong_sta::body::CreatePlan,
     origin: ObservationOrigin,
     author: Option<&str>,
 ) -> ApiResult<Stored> {
+    let ts = st.timeseries()?;
+    let r = prepare(st, &ts, plan, &mut HashMap::new())?;
+    let outcome = ts.append(std::slice::from_ref(&r)).map_err(ApiError::internal)?;
+    st.observations().stored(origin, author, std::slice::from_ref(&r), &outcome);
+    answer(&r, outcome.first())
+}
+
+/// What the client hears of one appended reading: the stored Observation, or why it was refused.
+pub(crate) fn answer(r: &Reading, outcome: Option<&Outcome>) -> ApiResult<Stored> {
+    match outcome {
+        Some(Outcome::Refused { reason }) => Err(refused(reason)),
+        Some(_) => Ok(Stored { datastream: r.datastream, time: r.time, value: r.value }),
+        None => Err(ApiError::internal("no outcome for the reading")),
+    }
+}
+
+/// The reading of the one Observation of a validated create body, its Datastream checked to exist
+/// (its series defined, its FeatureOfInterest linked or generated), not yet appended. `known`
+/// remembers Datastreams already checked by this caller.
+pub(crate) fn prepare(
+    st: &AppState,
+    ts: &Arc<dyn TimeSeries>,
+    plan: &shikong_sta::body::CreatePlan,
+    known: &mut HashMap<i64, bool>,
+) -> ApiResult<Reading> {
     if plan.ops.len() != 1 {
         let extra = plan.ops.iter().find(|o| o.entity_type != EntityType::Observation);
         let at = extra.map_or("", |o| o.path.as_str());
@@ -324,7 +389,7 @@ pub(crate) fn store_planned(
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "not-supported",
-                    "Observations of MultiDatastreams are not stored yet",
+                    "an Observation of a Datastream cannot link a MultiDatastream: send it to /MultiDatastreams(ID)/Observations",
                 )
                 .with("field", "/MultiDatastream"));
             }
@@ -337,18 +402,10 @@ pub(crate) fn store_planned(
     if let Some(f) = foi {
         super::foi::link_explicit(st, EntityType::Datastream, &Id::Int(ds), f)?;
     }
-    let ts = st.timeseries()?;
-    if !ensure_defined(st, &ts, ds, &mut HashMap::new())? {
+    if !ensure_defined(st, ts, ds, known)? {
         return Err(entities::missing(EntityType::Datastream, &Id::Int(ds)).with("field", "/Datastream"));
     }
-    let r = reading(ds, &op.properties)?;
-    let outcome = ts.append(std::slice::from_ref(&r)).map_err(ApiError::internal)?;
-    st.observations().stored(origin, author, std::slice::from_ref(&r), &outcome);
-    match outcome.first() {
-        Some(Outcome::Refused { reason }) => Err(refused(reason)),
-        Some(_) => Ok(Stored { datastream: ds, time: r.time, value: r.value }),
-        None => Err(ApiError::internal("no outcome for the reading")),
-    }
+    reading(ds, &op.properties)
 }
 
 /// `POST /CreateObservations` (the dataArray extension).

@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 pub const OBSERVATION_BACKLOG: usize = 4096;
 
 /// How an observation reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObservationOrigin {
     /// `POST /sta/v1.1/Observations` or `…/Datastreams(ID)/Observations`.
     Http,

@@ -197,7 +197,7 @@ fn target(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Rec> {
             StatusCode::UNPROCESSABLE_ENTITY,
             "not-supported",
             format!(
-                "{} are not changed through the API: Observations are readings, HistoricalLocations derived",
+                "{} are not changed through the API: they are derived from Things' Location history",
                 last.entity_type.set_name()
             ),
         ));
@@ -229,11 +229,17 @@ fn target(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Rec> {
 /// PATCH: a JSON merge of the body into the entity (`null` removes a member), or, when the body
 /// is an array, a JSON Patch (RFC 6902; `application/json-patch+json`, 18-088 §10.3.2).
 pub fn patch(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
+    if r.entity_type() == EntityType::Observation {
+        return super::obs_write::update(st, req, r, false);
+    }
     update(st, req, r, false)
 }
 
 /// PUT: the body replaces the entity (optional members it leaves out are cleared).
 pub fn put(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
+    if r.entity_type() == EntityType::Observation {
+        return super::obs_write::update(st, req, r, true);
+    }
     update(st, req, r, true)
 }
 
@@ -286,9 +292,13 @@ fn update(st: &AppState, req: &Req, r: &Resource, replace: bool) -> ApiResult<Re
 }
 
 /// DELETE: the entity, and what cannot exist without it — a Thing's, Sensor's or
-/// ObservedProperty's Datastreams and MultiDatastreams (their readings stay in the time-series
-/// store, unreachable). Links other entities hold to it are removed.
+/// ObservedProperty's Datastreams and MultiDatastreams, with their series in the time-series
+/// store (`drop_readings`). Links other entities hold to it are removed. An Observation is a
+/// reading: `obs_write.rs`.
 pub fn delete(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
+    if r.entity_type() == EntityType::Observation {
+        return super::obs_write::delete(st, req, r);
+    }
     entities::ensure_layers(st.store(), &st.sta)?;
     let rec = target(st, req, r)?;
     check_edit(st, req, rec.ty)?;
@@ -322,6 +332,37 @@ pub fn delete(st: &AppState, req: &Req, r: &Resource) -> ApiResult<Response> {
     let ids: Vec<_> = doomed.iter().map(|d| d.entity).collect();
     audit_outbox::queue(tx.as_mut(), &req.caller, req.caller.write_record(layer, "delete", &ids))?;
     tx.commit()?;
+    // a deleted Datastream (or one under a deleted Thing) takes no more readings
+    st.sta.defined.forget_all();
     after_commit(st);
+    drop_readings(st, &doomed)?;
     Ok(axum::response::IntoResponse::into_response(StatusCode::OK))
+}
+
+/// Removes the series of deleted Datastreams and MultiDatastreams from the time-series store —
+/// readings, roll-ups, corrections, deletions and the definition — so their Observations answer
+/// 404 and an id defined again starts empty. A MultiDatastream's are the ids of every component
+/// it could have had (`multi::MAX_COMPONENTS`), whatever it declared last. After the store's
+/// commit: should this fail, the entity is gone and its readings are unreachable (never shown
+/// under another stream), and the failure is answered.
+fn drop_readings(st: &AppState, doomed: &[Rec]) -> ApiResult<()> {
+    let series: Vec<(&Rec, std::ops::RangeInclusive<i64>)> = doomed
+        .iter()
+        .filter_map(|d| match (d.ty, &d.id) {
+            (EntityType::Datastream, Id::Int(i)) => Some((d, *i..=*i)),
+            (EntityType::MultiDatastream, Id::Int(m)) => {
+                Some((d, multi::series(*m, multi::MAX_COMPONENTS - 1)..=multi::series(*m, 0)))
+            }
+            _ => None,
+        })
+        .collect();
+    if series.is_empty() {
+        return Ok(());
+    }
+    let ts = st.timeseries()?;
+    for (d, ids) in series {
+        let n = ts.drop_series(ids).map_err(ApiError::internal)?;
+        tracing::info!(entity = %format!("{}({})", d.ty.set_name(), d.id.url_literal()), readings = n, "deleted with its readings");
+    }
+    Ok(())
 }

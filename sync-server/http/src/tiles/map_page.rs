@@ -36,6 +36,7 @@ pub(super) const MAP_HTML: &str = r#"<!doctype html>
 <header>
   <h1>时空 地图</h1>
   <label><input type="checkbox" id="compare"> 双时相对比</label>
+  <button type="button" id="analysis-toggle" data-testid="analysis-toggle" aria-pressed="false">分析</button>
   <span id="status">加载中…</span>
   <form id="signin" autocomplete="on">
     <input id="username" name="username" placeholder="用户名" autocomplete="username" required>
@@ -48,6 +49,7 @@ pub(super) const MAP_HTML: &str = r#"<!doctype html>
 <div id="maps"><div id="map-a"></div></div>
 <div id="timebar"></div>
 <div id="compare-view" hidden></div>
+<aside id="analysis" hidden></aside>
 <script src="/map/assets/map.js"></script>
 </body>
 </html>

@@ -19,7 +19,7 @@ pub(super) fn vector_response(tile: shikong_tileserver::VectorTile, headers: &He
     let mut resp = if tile.gzip.is_empty() {
         StatusCode::NO_CONTENT.into_response()
     } else if accepts_gzip(headers) {
-        let mut r = (StatusCode::OK, axum::body::Bytes::from_owner(tile.gzip)).into_response();
+        let mut r = (StatusCode::OK, tile.gzip).into_response();
         r.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {

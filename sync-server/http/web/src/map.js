@@ -1,9 +1,10 @@
 // The shikong web map (served at /map): the layers of a style, the time slider over transaction
 // time (as-of any instant, imagery by acquisition date), identify at the slider's instant, a
 // comparison of two dates (side by side or swipe, with the list of changes and each feature's
-// history), and sign-in for layers that are not public. The time slider, identify, compare and
-// history are the modules the desktop app uses too (time.js, identify.js, compare.js,
-// history.js), here reading the server with this tab's token. Bundled into dist/ by esbuild: no CDN.
+// history), sign-in for layers that are not public, and the analysis panel (processes run as jobs,
+// their results as layers: analysis.js). The time slider, identify, compare, history and analysis
+// are the modules the desktop app uses too (time.js, identify.js, compare.js, history.js,
+// analysis.js), here reading the server with this tab's token. Bundled into dist/ by esbuild: no CDN.
 //
 // Where it opens: `#zoom/lat/lon` (kept up to date while panning: a link shows the same place),
 // else `?center=lon,lat&zoom=`, else `?bbox=`, else the style's `shikong:bounds` — for generated
@@ -15,6 +16,7 @@ import { createIdentify } from './identify.js';
 import { createCompare } from './compare.js';
 import { showHistory } from './history.js';
 import { createStations } from './stations.js';
+import { createAnalysis } from './analysis.js';
 
 const params = new URLSearchParams(window.location.search);
 const styleId = params.get('style') || params.get('layers') || 'default';
@@ -67,6 +69,36 @@ const adapter = {
     const r = await fetch(path, { headers: { Accept: 'application/json', ...authHeaders(path) } });
     if (!r.ok) throw new Error(`${r.status} ${(await r.text()).slice(0, 300)}`);
     return r.json();
+  },
+  /** Writes to the server: the answer's JSON, or an Error with the problem's detail. */
+  async send(method, path, body, headers = {}) {
+    const r = await fetch(path, {
+      method,
+      headers: {
+        Accept: 'application/json',
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...headers,
+        ...authHeaders(path),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let doc = null;
+    try {
+      doc = text ? JSON.parse(text) : null;
+    } catch {
+      doc = null;
+    }
+    if (!r.ok) throw new Error((doc && (doc.detail || doc.title)) || `${r.status} ${text.slice(0, 300)}`);
+    return doc;
+  },
+  /** An asynchronous execution of a process (`Prefer: respond-async`): the job's status. */
+  execute(process, inputs) {
+    return adapter.send('POST', `/processes/${encodeURIComponent(process)}/execution`, { inputs }, { Prefer: 'respond-async' });
+  },
+  /** Cancels (or forgets, when finished) a job: its status. */
+  dismiss(job) {
+    return adapter.send('DELETE', `/jobs/${encodeURIComponent(job)}`);
   },
 };
 
@@ -185,6 +217,21 @@ async function main() {
   const stations = createStations(mapA, { maplibregl, adapter, token: () => token });
   stations.restart();
 
+  // The analysis panel (processes, jobs, results as layers): built when first opened.
+  let analysis = null;
+  const analysisBox = document.getElementById('analysis');
+  const analysisButton = document.getElementById('analysis-toggle');
+  const toggleAnalysis = async (on = analysisBox.hidden) => {
+    analysisBox.hidden = !on;
+    analysisButton.setAttribute('aria-pressed', String(on));
+    if (on && !analysis) {
+      analysis = createAnalysis(analysisBox, { map: mapA, adapter, signedIn: () => Boolean(token) });
+      await analysis.open();
+    }
+    return analysis;
+  };
+  analysisButton.addEventListener('click', () => toggleAnalysis().catch((e) => (status.textContent = String(e))));
+
   // Comparing two dates: its own two maps over the main one, made when first opened.
   let cmp = null;
   const compareView = document.getElementById('compare-view');
@@ -241,6 +288,10 @@ async function main() {
       showSession();
       await restyle();
       await stations.restart();
+      if (analysis) {
+        await analysis.sessionChanged();
+        await analysis.refreshJobs().catch(() => {});
+      }
     } catch (err) {
       showSession(err.message);
     } finally {
@@ -250,6 +301,11 @@ async function main() {
   document.getElementById('signout').addEventListener('click', async () => {
     await signOut();
     showSession();
+    if (analysis) {
+      analysis.clear();
+      await analysis.sessionChanged();
+      await analysis.refreshJobs().catch(() => {});
+    }
     await restyle();
     await stations.restart();
   });
@@ -296,6 +352,8 @@ async function main() {
     stations: () => stations.state(),
     /** Opens a station's popup (its latest values and chart). */
     openStation: (thing, lngLat) => stations.open(thing, lngLat),
+    /** Opens (or closes) the analysis panel; resolves with its handle (`analysis.js`). */
+    analysis: (on = true) => toggleAnalysis(on),
     rendered: (which = 0, layers) => {
       const m = mapAt(which);
       const fs = layers ? m.queryRenderedFeatures({ layers }) : m.queryRenderedFeatures();

@@ -1,15 +1,26 @@
 // Sensing stations on the web map (issue 18's live view): the latest-readings layer
 // (`/collections/sta_latest/items`, GeoJSON) drawn as circles coloured by state, kept up to date
-// by the live channel's `reading` messages (`GET /events`, read with fetch because EventSource
-// cannot send the Authorization header and the token never goes in a URL), and a popup with
+// by the live channel's `reading` and `alert` messages (`GET /events`, read with fetch because
+// EventSource cannot send the Authorization header and the token never goes in a URL), and a popup with
 // each datastream's latest value and a chart of one over a chosen window (`/sta/series/{id}`:
 // raw readings or minute/hour/day roll-ups, at most 2,000 points, min–max band and average).
 // Drawn as SVG here: no charting package, nothing from a CDN. Times are the server's Beijing
 // times (RFC 3339 with +08:00), shown as they are.
+//
+// States: the server's (alert rules and thresholds, see sta/latest.rs) — alarm red, warning
+// orange, silent grey, normal green, unknown (no reading yet) pale. A datastream with an open
+// alert keeps at least the alert's state (`alert`) whatever a live reading's thresholds say; an
+// `alert` message sets it at once, and its closing re-reads the layer.
 
-export const STATE_COLORS = { normal: '#1a9641', warning: '#f39c12', alarm: '#d7191c', silent: '#9e9e9e' };
-export const STATE_LABELS = { normal: '正常', warning: '预警', alarm: '报警', silent: '静默' };
-const RANK = { normal: 0, silent: 1, warning: 2, alarm: 3 };
+export const STATE_COLORS = { normal: '#1a9641', warning: '#f39c12', alarm: '#d7191c', silent: '#9e9e9e', unknown: '#d9d9d9' };
+export const STATE_LABELS = { normal: '正常', warning: '预警', alarm: '报警', silent: '静默', unknown: '未知' };
+const RANK = { unknown: 0, normal: 1, silent: 2, warning: 3, alarm: 4 };
+const worse = (a, b) => ((RANK[b] ?? 0) > (RANK[a] ?? 0) ? b : a);
+
+/** A station's state: the worst of its datastreams' (unknown without any). */
+export function stationState(datastreams) {
+  return datastreams.reduce((s, d) => worse(s, d.state), 'unknown');
+}
 const SOURCE_LABELS = { raw: '原始读数', minute: '分钟汇总', hour: '小时汇总', day: '日汇总' };
 const WINDOWS = [
   ['1小时', 3600e3],
@@ -20,7 +31,8 @@ const WINDOWS = [
 ];
 const SOURCE = 'sta-latest';
 export const STATION_LAYER = 'sta-latest-point';
-const STA_LAYERS = new Set(['sta_thing', 'sta_location', 'sta_datastream']);
+// changes that re-read the layer (alert_incidents: an alert another server process opened or closed)
+const STA_LAYERS = new Set(['sta_thing', 'sta_location', 'sta_datastream', 'alert_incidents']);
 
 /** '2026-12-04T10:00:05+08:00' → '12-04 10:00:05' (already Beijing time). */
 function short(t, seconds = true) {
@@ -82,7 +94,7 @@ ${band}<polyline points="${line}" fill="none" stroke="#1d4ed8" stroke-width="1.5
 export function createStations(map, { maplibregl, adapter, token }) {
   let data = null; // the last FeatureCollection (updated in place by live readings)
   let error = null;
-  let live = { connected: false, readings: 0, controller: null };
+  let live = { connected: false, readings: 0, alerts: 0, lastAlert: null, controller: null };
   let dirty = false;
   let reloadTimer = null;
   let popup = null;
@@ -99,7 +111,7 @@ export function createStations(map, { maplibregl, adapter, token }) {
         paint: {
           'circle-radius': 7,
           'circle-color': ['match', ['get', 'state'], 'alarm', STATE_COLORS.alarm, 'warning', STATE_COLORS.warning,
-            'silent', STATE_COLORS.silent, STATE_COLORS.normal],
+            'silent', STATE_COLORS.silent, 'normal', STATE_COLORS.normal, STATE_COLORS.unknown],
           'circle-stroke-color': '#ffffff',
           'circle-stroke-width': 2,
         },
@@ -147,11 +159,28 @@ export function createStations(map, { maplibregl, adapter, token }) {
     const d = f && f.properties.datastreams.find((x) => x.datastream === m.datastream);
     if (!d) return reloadSoon(); // a station or datastream the layer does not know yet
     if (d.phenomenonTime && Date.parse(d.phenomenonTime) > Date.parse(m.phenomenonTime)) return;
-    Object.assign(d, { result: m.result, phenomenonTime: m.phenomenonTime, state: m.state });
+    // an open alert keeps its colour until its closing says otherwise
+    Object.assign(d, { result: m.result, phenomenonTime: m.phenomenonTime, state: d.alert ? worse(m.state, d.alert) : m.state });
     const p = f.properties;
-    p.state = p.datastreams.reduce((s, x) => (RANK[x.state] > RANK[s] ? x.state : s), 'normal');
+    p.state = stationState(p.datastreams);
     p.state_label = STATE_LABELS[p.state];
     if (!p.phenomenonTime || Date.parse(m.phenomenonTime) > Date.parse(p.phenomenonTime)) p.phenomenonTime = m.phenomenonTime;
+    dirty = true;
+    if (popup && popup.thing === m.thing) popup.refresh();
+  };
+
+  // An alert opened (colour the station now) or closed (the server re-judges the station).
+  const onAlert = (m) => {
+    live.alerts += 1;
+    live.lastAlert = m;
+    const f = data && data.features.find((x) => x.properties.thing === m.thing);
+    const d = f && f.properties.datastreams.find((x) => x.datastream === m.datastream);
+    if (!d || m.state !== 'open') return reloadSoon();
+    d.alert = d.alert ? worse(d.alert, m.map_state) : m.map_state;
+    d.state = worse(d.state, m.map_state);
+    const p = f.properties;
+    p.state = stationState(p.datastreams);
+    p.state_label = STATE_LABELS[p.state];
     dirty = true;
     if (popup && popup.thing === m.thing) popup.refresh();
   };
@@ -187,6 +216,7 @@ export function createStations(map, { maplibregl, adapter, token }) {
             continue;
           }
           if (m.type === 'reading') onReading(m);
+          else if (m.type === 'alert') onAlert(m);
           else if (m.type === 'lagged' || (m.type === 'features_changed' && STA_LAYERS.has(m.layer))) reloadSoon();
         }
       }
@@ -272,6 +302,8 @@ export function createStations(map, { maplibregl, adapter, token }) {
       error,
       connected: live.connected,
       readings: live.readings,
+      alerts: live.alerts,
+      lastAlert: live.lastAlert,
       stations: data
         ? data.features.map((f) => ({
             thing: f.properties.thing,

@@ -84,8 +84,9 @@ await report(browser, result, async () => {
     lampTilesWithAuth: lampTiles.filter((t) => t.auth).length,
   };
   // Sensing stations (issue 18's live view; the Rust test made one at the assets' centre, no
-  // reading yet, alarm at 10): the layer renders for the office, a reading posted now arrives
-  // over /events and recolours it, and its popup draws a chart.
+  // reading yet, alarm at 10, and an alert rule above 10): the layer renders for the office, a
+  // reading posted now arrives over /events and recolours it, the alert it opens arrives too,
+  // and its popup draws a chart.
   await page.waitForFunction(() => window.shikong.rendered(0, ['sta-latest-point']).length > 0, null, { timeout });
   await page.waitForFunction(() => window.shikong.stations().connected, null, { timeout });
   const before = await page.evaluate(() => window.shikong.stations());
@@ -99,6 +100,8 @@ await report(browser, result, async () => {
     return r.status;
   }, station.datastreams[0].datastream);
   await page.waitForFunction((t) => window.shikong.stations().stations.find((s) => s.thing === t).state === 'alarm', station.thing, { timeout });
+  // the alert rule the Rust test made (above 10 m) opened a case: its `alert` message arrives too
+  await page.waitForFunction(() => window.shikong.stations().alerts > 0, null, { timeout });
   await page.waitForTimeout(600); // the layer's data is re-set at most every 500 ms
   await page.evaluate(() => window.shikong.idle(0));
   const center = await page.evaluate(() => window.shikong.view(0).center);
@@ -109,6 +112,7 @@ await report(browser, result, async () => {
     posted,
     after: await page.evaluate((t) => window.shikong.stations().stations.find((s) => s.thing === t), station.thing),
     readings: await page.evaluate(() => window.shikong.stations().readings),
+    alert: await page.evaluate(() => window.shikong.stations().lastAlert),
     rendered: await page.evaluate(
       (t) => window.shikong.rendered(0, ['sta-latest-point']).filter((f) => f.properties.thing === t).map((f) => f.properties.state),
       station.thing,

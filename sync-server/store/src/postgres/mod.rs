@@ -426,6 +426,17 @@ impl FeatureStore for PgStore {
         self.read_routed(TxId(0), &|| false, |c, need| read::get_fresh(c, layer, key, as_of, need))
     }
 
+    fn get_many(&self, layer: &str, ids: &[EntityId]) -> Result<std::collections::HashMap<EntityId, StoredFeature>> {
+        let l = self.layer(layer)?;
+        let uuids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        self.read(|c| {
+            c.query(&read::current_select(&l, "t.entity_id = ANY ($1)"), &[&uuids])?
+                .iter()
+                .map(|r| read::decode_current(&l, r).map(|cur| (cur.feature.id, cur.stored())))
+                .collect()
+        })
+    }
+
     fn history(&self, layer: &str, key: &FeatureKey) -> Result<Vec<VersionRecord>> {
         self.read(|c| journal::history(c, layer, key))
     }

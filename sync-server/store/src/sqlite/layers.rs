@@ -41,6 +41,10 @@ pub fn check_name(name: &str) -> Result<()> {
     if ["sk_", "gpkg_", "rtree_", "sqlite_"].iter().any(|p| name.starts_with(p)) {
         return Err(bad("names starting with sk_, gpkg_, rtree_ or sqlite_ are reserved"));
     }
+    // The server routes `/collections/catalog` to its catalog (OGC API – Records), not to a layer.
+    if name == "catalog" {
+        return Err(bad("`catalog` is reserved: /collections/catalog is the metadata catalog (OGC API – Records)"));
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod layers;
 mod outbox;
 mod raw;
 mod read;
+mod rtree_pack;
 mod sync;
 mod tx;
 

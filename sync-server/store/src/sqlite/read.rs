@@ -563,6 +563,30 @@ pub(super) fn state_at(versions: &[Version], tx: TxId) -> Option<(i64, TxId, &Fe
     v.state.as_ref().map(|s| (v.version, v.tx, s, v.device_time))
 }
 
+/// The live versions of `ids` (absent ones left out): a sync push's batch, read with the layer
+/// loaded once, one prepared statement and one cache of transaction times, instead of one
+/// [`get`] (layer definition parsed again each time) per entity.
+pub(crate) fn get_many(conn: &Connection, layer: &str, ids: &[EntityId]) -> Result<HashMap<EntityId, StoredFeature>> {
+    let layer = layers::load(conn, layer)?;
+    let mut times = TxTimes { conn, cache: HashMap::new() };
+    let mut stmt = conn.prepare_cached(&current_select(&layer, "t.entity_id = ?1"))?;
+    let mut out = HashMap::with_capacity(ids.len());
+    for id in ids {
+        let mut rows = stmt.query([id.to_string()])?;
+        let Some(r) = rows.next()? else { continue };
+        let c = decode_current(&layer, r)?;
+        let f = StoredFeature {
+            tx_time: times.get(c.tx)?,
+            feature: c.feature,
+            version: c.version,
+            tx: c.tx,
+            device_time: c.device_time,
+        };
+        out.insert(*id, f);
+    }
+    Ok(out)
+}
+
 pub(crate) fn get(
     conn: &Connection,
     layer: &str,

@@ -31,6 +31,22 @@ impl SyncBookkeeping for SqliteStore {
             .optional()?)
     }
 
+    fn sync_docs(&self, layer: &str, ids: &[EntityId]) -> Result<std::collections::HashMap<EntityId, (i64, Vec<u8>)>> {
+        // One reader and one prepared statement for a push's whole batch.
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT version, doc FROM sk_sync_docs WHERE layer = ?1 AND entity_id = ?2")?;
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for id in ids {
+            if let Some(d) =
+                stmt.query_row(params![layer, id.to_string()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?
+            {
+                out.insert(*id, d);
+            }
+        }
+        Ok(out)
+    }
+
     fn sync_doc_ids(&self, layer: &str) -> Result<HashSet<EntityId>> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached("SELECT entity_id FROM sk_sync_docs WHERE layer = ?1")?;

@@ -24,13 +24,14 @@ const SQLITE_CONSTRAINT_UNIQUE: i32 = 2067;
 
 /// Per-layer state cached for the life of a transaction.
 struct LayerState {
-    layer: Layer,
-    insert_sql: String,
-    update_sql: String,
+    /// Shared, so that each row's write takes a pointer, not a copy of the schema and theme.
+    layer: std::sync::Arc<Layer>,
+    insert_sql: std::sync::Arc<str>,
+    update_sql: std::sync::Arc<str>,
     /// The update for an unchanged geometry: `geom` (and `entity_id`) stay out of the SET list,
     /// so the GeoPackage R-tree triggers (`AFTER UPDATE OF geom`) and the id index are not
     /// touched. Same parameter numbering as `update_sql`.
-    update_attrs_sql: String,
+    update_attrs_sql: std::sync::Arc<str>,
     bulk: bool,
     next_code: i64,
     code_dirty: bool,
@@ -58,10 +59,10 @@ impl LayerState {
         let next_code: i64 =
             conn.query_row("SELECT next_code FROM sk_layers WHERE name = ?1", [layer.name()], |r| r.get(0))?;
         Ok(LayerState {
-            layer,
-            insert_sql,
-            update_sql,
-            update_attrs_sql,
+            layer: std::sync::Arc::new(layer),
+            insert_sql: insert_sql.into(),
+            update_sql: update_sql.into(),
+            update_attrs_sql: update_attrs_sql.into(),
             bulk: false,
             next_code,
             code_dirty: false,
@@ -252,7 +253,7 @@ impl<'s> SqliteTx<'s> {
 
     fn current(&mut self, layer: &str, key: &FeatureKey) -> Result<CurrentRow> {
         let st = self.state(layer)?;
-        let l = st.layer.clone();
+        let l = std::sync::Arc::clone(&st.layer);
         read::current_row(&self.conn, &l, key)?
             .ok_or_else(|| StoreError::NotFound { layer: layer.to_owned(), key: key.to_string() })
     }
@@ -367,7 +368,7 @@ impl crate::StoreTx for SqliteTx<'_> {
             None => self.generate_code(layer)?,
         };
         let (feature, device_time) = f.into_feature(id, code);
-        let l = self.state(layer)?.layer.clone();
+        let l = std::sync::Arc::clone(&self.state(layer)?.layer);
         let feature = logic::check(&l, feature, None)?;
         if !generated {
             // Ids are never reused, not even those of deleted entities.
@@ -397,7 +398,7 @@ impl crate::StoreTx for SqliteTx<'_> {
 
     fn update(&mut self, layer: &str, key: &FeatureKey, patch: Patch) -> Result<Option<i64>> {
         let cur = self.current(layer, key)?;
-        let l = self.state(layer)?.layer.clone();
+        let l = std::sync::Arc::clone(&self.state(layer)?.layer);
         let patch_device_time = patch.device_time;
         let next = logic::check(&l, patch.apply_to(&cur.feature), Some(&cur.feature))?;
         if next == cur.feature {
@@ -427,7 +428,7 @@ impl crate::StoreTx for SqliteTx<'_> {
 
     fn delete(&mut self, layer: &str, key: &FeatureKey) -> Result<()> {
         let cur = self.current(layer, key)?;
-        let l = self.state(layer)?.layer.clone();
+        let l = std::sync::Arc::clone(&self.state(layer)?.layer);
         self.archive(&l, &cur)?;
         self.conn
             .prepare_cached(&format!(
@@ -442,7 +443,7 @@ impl crate::StoreTx for SqliteTx<'_> {
     }
 
     fn restore(&mut self, layer: &str, id: EntityId, mut f: NewFeature) -> Result<i64> {
-        let l = self.state(layer)?.layer.clone();
+        let l = std::sync::Arc::clone(&self.state(layer)?.layer);
         if read::current_row(&self.conn, &l, &FeatureKey::Id(id))?.is_some() {
             return Err(StoreError::InvalidArgument(format!(
                 "layer `{layer}`: entity {id} is live; only deleted entities are restored"
@@ -482,7 +483,7 @@ impl crate::StoreTx for SqliteTx<'_> {
     }
 
     fn ensure_index(&mut self, layer: &str, fields: &[&str]) -> Result<()> {
-        let l = self.state(layer)?.layer.clone();
+        let l = std::sync::Arc::clone(&self.state(layer)?.layer);
         let mut cols = Vec::with_capacity(fields.len());
         for field in fields {
             let f = logic::index_field(&l, field)?;
@@ -499,7 +500,7 @@ impl crate::StoreTx for SqliteTx<'_> {
     }
 
     fn find_by_field(&mut self, layer: &str, field: &str, value: &Value) -> Result<Option<EntityId>> {
-        let l = self.state(layer)?.layer.clone();
+        let l = std::sync::Arc::clone(&self.state(layer)?.layer);
         let col = match field {
             "code" | "entity_id" => field.to_owned(),
             _ => {
@@ -555,6 +556,14 @@ impl crate::StoreTx for SqliteTx<'_> {
         read::get(&self.conn, layer, key, None)
     }
 
+    fn get_many(
+        &mut self,
+        layer: &str,
+        ids: &[EntityId],
+    ) -> Result<std::collections::HashMap<EntityId, StoredFeature>> {
+        read::get_many(&self.conn, layer, ids)
+    }
+
     fn put_outbox(&mut self, id: uuid::Uuid, payload: &str) -> Result<()> {
         super::outbox::put(&self.conn, self.tx, id, payload)
     }
@@ -563,7 +572,10 @@ impl crate::StoreTx for SqliteTx<'_> {
         for st in self.layers.values().filter(|s| s.touched || s.bulk || s.code_dirty) {
             let name = st.layer.name();
             if st.bulk {
-                shikong_gpkg::rebuild_rtree(&self.conn, name, "geom")?;
+                // Packed nodes written directly; SQLite's insert-by-insert rebuild when too big.
+                if !super::rtree_pack::pack(&self.conn, name, &layers::rtree(name))? {
+                    shikong_gpkg::rebuild_rtree(&self.conn, name, "geom")?;
+                }
                 shikong_gpkg::create_rtree_triggers(&self.conn, name, "geom")?;
                 shikong_gpkg::update_extent(&self.conn, name, "geom")?;
             } else if let Some(e) = st.extent {

@@ -39,6 +39,8 @@ mod accounts;
 mod audit;
 mod copy;
 mod devices;
+mod harvest;
+mod services;
 mod shared;
 mod tokens;
 
@@ -195,7 +197,7 @@ fn refuses_a_newer_schema() {
     assert_eq!(
         e,
         format!(
-            "{} was written by a newer shikong (auth schema version 7; this build understands up to 2). Upgrade shikong to open it.",
+            "{} was written by a newer shikong (auth schema version 7; this build understands up to {SCHEMA_VERSION}). Upgrade shikong to open it.",
             path.display()
         )
     );
