@@ -54,11 +54,18 @@ fi
 if [ "${1:-build}" = test ]; then
   # Real clients of the OGC API that tests run against the live server.
   python3 -c "import owslib" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "owslib==0.35.0"
-  # The analysis engine's anchors (tests/analysis_anchors.rs recomputes its reference files with them).
-  python3 -c "import esda, libpysal, sklearn, pymannkendall, hdbscan, movingpandas, geopandas, shapely, pyproj, geographiclib" 2>/dev/null \
-    || python3 -m pip install -q --disable-pip-version-check "esda==2.9.0" "libpysal==4.14.1" "scikit-learn==1.9.1" \
-      "pymannkendall==1.4.3" "hdbscan==0.8.44" "movingpandas==0.23.0" "geopandas==1.2.0" "shapely==2.2.0" \
-      "pyproj==3.7.2" "geographiclib==2.1"
+  # The analysis engine's anchors (tests/analysis_anchors.rs recomputes its reference files with them
+  # and compares the versions they record, so numpy, scipy and pandas are pinned too: a new pandas
+  # release once turned that test red on a fresh machine). Installed unless every pin is met.
+  anchors=("esda==2.9.0" "libpysal==4.14.1" "scikit-learn==1.9.1" "pymannkendall==1.4.3" "hdbscan==0.8.44"
+    "movingpandas==0.23.0" "geopandas==1.2.0" "shapely==2.2.0" "pyproj==3.7.2" "geographiclib==2.1"
+    "numpy==2.4.6" "scipy==1.17.1" "pandas==3.1.1")
+  python3 - "${anchors[@]}" <<'PY' 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check "${anchors[@]}"
+import sys
+from importlib.metadata import version
+sys.exit(any(version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))
+PY
   # A real SensorThings API client (Fraunhofer IOSB's, FROST-Server's own Python client).
   python3 -c "import frost_sta_client" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "frost-sta-client==1.1.53"
   # The WebDriver server for Tauri apps (crates.io), in front of WebKitWebDriver.
